@@ -1,0 +1,178 @@
+// Package store defines how srvmon keeps hosts, check results, notification
+// rules and notification state, and the backends that implement it live in
+// its subpackages: memory, bolt, ql and postgres. Every backend passes the
+// one conformance suite in storetest.
+//
+// Times are stored and returned in UTC. Ranges are half-open: [start, end).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned (possibly wrapped) by every backend.
+var (
+	// ErrNotFound: the host, rule or delivery does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: the host is already stored.
+	ErrExists = errors.New("already exists")
+)
+
+// Result is one check of one host, at one slot, from one location.
+// (Host, Location, Slot) is unique: saving it again changes nothing.
+type Result struct {
+	Host     string
+	Location string        // '' for the default location
+	Slot     time.Time     // the round's slot, UTC, truncated to the interval
+	RTT      time.Duration // round-trip time; for a down result, the time until it failed
+	Up       bool
+	Reason   string // why it was down; empty when up
+}
+
+// Check is what readers see at one slot: the results of every location
+// merged as gosrvmon merges remote checks. It is up if any location saw it
+// up; its RTT is the lowest among the locations that saw it up (the lowest
+// of all when none did), and Reason is that of the first location, by
+// name, when it is down. Its JSON is gosrvmon's.
+type Check struct {
+	Time  time.Time     `json:"time"`
+	RTT   time.Duration `json:"rtt"`
+	Up    bool          `json:"up"`
+	Error string        `json:"error,omitempty"`
+}
+
+// Bucket summarises the merged checks of one host in [Start, End).
+// A bucket with Up+Down == 0 has no data: the chart draws it as unknown.
+type Bucket struct {
+	Start, End time.Time
+	Up, Down   int64
+	// MinRTT, MeanRTT and MaxRTT are over the checks that were up;
+	// they are zero when Up is zero.
+	MinRTT, MeanRTT, MaxRTT time.Duration
+}
+
+// Unknown reports whether the bucket holds no check at all.
+func (b Bucket) Unknown() bool { return b.Up+b.Down == 0 }
+
+// Rule is a host's notification setting, gosrvmon's "notifications_params":
+// after Threshold consecutive checks in a new state, GET Action.
+type Rule struct {
+	Host      string `json:"host"`
+	Threshold int64  `json:"threshold"`
+	Action    string `json:"action"`
+}
+
+// State is a host's notification state, kept between rounds in the store
+// because a checker process may be new on every tick. Its meaning belongs
+// to pkg/notify; the store only keeps it.
+type State struct {
+	Host     string
+	Status   string    // the last notified or established state: "", "up" or "down"
+	Count    int64     // consecutive checks that disagree with Status
+	LastSlot time.Time // the slot of the last result applied; older or equal slots are ignored
+}
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed" // given up after too many attempts
+)
+
+// Delivery is one webhook call in the outbox.
+type Delivery struct {
+	ID          int64 // assigned by the store
+	Host        string
+	URL         string    // the action with its placeholders expanded; holds tokens, never log it
+	Created     time.Time // the slot of the check that caused it
+	NextAttempt time.Time
+	Attempts    int64
+	LastError   string
+	Status      string // DeliveryPending, DeliveryDelivered or DeliveryFailed
+}
+
+// AdvanceFunc computes a host's next notification state from its previous
+// state and the host's result of this round, and the delivery to enqueue,
+// if any. SaveRound calls it inside its transaction, once per result whose
+// host has a rule and whose slot is after prev.LastSlot; prev is the zero
+// State (with Host set) for a host that has none yet.
+type AdvanceFunc func(rule Rule, prev State, r Result) (next State, d *Delivery)
+
+// Restore is a whole backup to apply all-or-nothing.
+type Restore struct {
+	Hosts []string
+	Rules []Rule
+	// Results, when not nil, streams the backup's results: Store.Restore
+	// calls it once, inside its transaction, and stores each result emit
+	// is given. An error from Results, from emit, or a result whose host is
+	// neither in Hosts nor stored already, rolls the whole restore back.
+	Results func(ctx context.Context, emit func(Result) error) error
+}
+
+// Store is everything srvmon keeps. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Hosts lists the hosts in lexical order; never nil.
+	Hosts(ctx context.Context) ([]string, error)
+	// AddHost returns ErrExists if the host is already stored.
+	AddHost(ctx context.Context, host string) error
+	// DeleteHost deletes the host with its results, rule, state and
+	// deliveries; ErrNotFound if it is not stored.
+	DeleteHost(ctx context.Context, host string) error
+	HostExists(ctx context.Context, host string) (bool, error)
+
+	// SaveRound stores a round's results in one transaction, idempotent on
+	// (host, location, slot), and in the same transaction advances the
+	// notification state of each host that has a rule and enqueues the
+	// deliveries advance returns. advance may be nil. Results for hosts
+	// that are not stored (deleted during the round) are dropped.
+	SaveRound(ctx context.Context, results []Result, advance AdvanceFunc) error
+
+	// Results streams a host's raw results in [start, end), oldest first
+	// and, within a slot, by location. ErrNotFound for an unknown host.
+	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
+	// Checks streams a host's merged checks in [start, end), oldest first.
+	// ErrNotFound for an unknown host. An error from fn stops the stream
+	// and is returned.
+	Checks(ctx context.Context, host string, start, end time.Time, fn func(Check) error) error
+	// LastCheck returns the host's newest merged check; ok is false when
+	// it has none yet. ErrNotFound for an unknown host.
+	LastCheck(ctx context.Context, host string) (c Check, ok bool, err error)
+	// Buckets splits [start, end) into at most n buckets of equal width
+	// (width = ceil((end-start)/n), the last one cut at end) and returns
+	// every one of them, empty ones included, oldest first. ErrNotFound
+	// for an unknown host.
+	Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]Bucket, error)
+	// DeleteResultsBefore deletes results whose slot is before t, and
+	// finished deliveries created before t, in bounded batches; it
+	// returns how many results it deleted.
+	DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// Rules lists every rule, by host; never nil.
+	Rules(ctx context.Context) ([]Rule, error)
+	// Rule returns the host's rule, ErrNotFound if it has none.
+	Rule(ctx context.Context, host string) (Rule, error)
+	// SetRule adds or replaces the rule of a stored host; ErrNotFound if
+	// the host is not stored.
+	SetRule(ctx context.Context, r Rule) error
+	// DeleteRule deletes the host's rule and state; ErrNotFound if it has no rule.
+	DeleteRule(ctx context.Context, host string) error
+	// State returns a host's notification state; the zero State (with
+	// Host set) when it has none.
+	State(ctx context.Context, host string) (State, error)
+
+	// DueDeliveries lists up to limit pending deliveries whose NextAttempt
+	// is not after now, oldest first; never nil.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// UpdateDelivery records an attempt: Attempts, NextAttempt, LastError
+	// and Status of the delivery with d.ID. ErrNotFound if there is none.
+	UpdateDelivery(ctx context.Context, d Delivery) error
+
+	// Restore applies a backup all-or-nothing: hosts are added (existing
+	// ones are kept), rules added or replaced, results stored idempotently.
+	Restore(ctx context.Context, r Restore) error
+
+	Close() error
+}
