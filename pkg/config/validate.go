@@ -1,0 +1,208 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// normalize applies gosrvmon's "zero means default" rules, resolves the
+// store and the time zone, and validates every field. It returns warnings
+// for settings that work but deserve a look.
+func (c *Config) normalize(defaultDatabase string) (warnings []string, err error) {
+	w, err := c.resolveDB(defaultDatabase)
+	if err != nil {
+		return nil, err
+	}
+	warnings = append(warnings, w...)
+
+	if c.Listen.Port == "" {
+		c.Listen.Port = DefaultListenPort
+	}
+	if err := checkPort("Listen.Port", c.Listen.Port, true); err != nil {
+		return nil, err
+	}
+	if c.DB.Port != "" && c.DB.URL == "" {
+		if err := checkPort("DB.Port", c.DB.Port, false); err != nil {
+			return nil, err
+		}
+	}
+
+	// Durations and counts: 0 means the default (gosrvmon), negative is
+	// an error.
+	for _, d := range []struct {
+		name string
+		v    *int64
+		def  int64
+	}{
+		{"Listen.ReadTimeout", &c.Listen.ReadTimeout, DefaultReadTimeout},
+		{"Listen.WriteTimeout", &c.Listen.WriteTimeout, DefaultWriteTimeout},
+		{"Checks.Timeout", &c.Checks.Timeout, DefaultTimeout},
+		{"Checks.Interval", &c.Checks.Interval, DefaultInterval},
+		{"Checks.Retention", &c.Checks.Retention, 0},
+		{"Checks.RemoteTimeout", &c.Checks.RemoteTimeout, 0},
+		{"Notify.Timeout", &c.Notify.Timeout, DefaultNotifyTimeout},
+		{"Notify.MaxAge", &c.Notify.MaxAge, DefaultNotifyMaxAge},
+		{"Notify.RetryDelay", &c.Notify.RetryDelay, DefaultNotifyRetry},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%s is %d: it must not be negative", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+		// time.Duration holds about 292 years; nothing sane is longer than 100.
+		if *d.v > maxSeconds {
+			return nil, fmt.Errorf("%s is %d seconds: that is more than 100 years", d.name, *d.v)
+		}
+	}
+	if c.Listen.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("Listen.MaxBodyBytes is %d: it must not be negative", c.Listen.MaxBodyBytes)
+	}
+	switch c.Listen.LambdaPayload {
+	case "":
+		c.Listen.LambdaPayload = LambdaPayloadV2
+	case LambdaPayloadV1, LambdaPayloadV2:
+	default:
+		return nil, fmt.Errorf("Listen.LambdaPayload %q: want 2.0 or 1.0", c.Listen.LambdaPayload)
+	}
+	if c.Listen.MaxBodyBytes == 0 {
+		c.Listen.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Checks.Timeout >= c.Checks.Interval {
+		warnings = append(warnings, fmt.Sprintf("Checks.Timeout (%d s) is not shorter than Checks.Interval (%d s): rounds may overlap", c.Checks.Timeout, c.Checks.Interval))
+	}
+	for _, d := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"Checks.Concurrency", &c.Checks.Concurrency, DefaultConcurrency},
+		{"Checks.ICMPConcurrency", &c.Checks.ICMPConcurrency, DefaultICMPConcurrency},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%s is %d: it must not be negative", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.Checks.PingRetryCount == 0 {
+		c.Checks.PingRetryCount = DefaultPingRetryCount
+	}
+	if c.Chart.MaxRttScale <= 0 { // gosrvmon: <= 0 means the default
+		c.Chart.MaxRttScale = DefaultMaxRTTScale
+	}
+
+	switch m := strings.ToUpper(strings.TrimSpace(c.Checks.HTTPMethod)); m {
+	case "":
+		c.Checks.HTTPMethod = DefaultHTTPMethod
+	case "GET", "HEAD":
+		c.Checks.HTTPMethod = m
+	default:
+		return nil, fmt.Errorf("Checks.HTTPMethod %q: want GET or HEAD", c.Checks.HTTPMethod)
+	}
+
+	if c.Checks.RemoteChecksURLs == nil {
+		c.Checks.RemoteChecksURLs = []string{}
+	}
+	for _, raw := range c.Checks.RemoteChecksURLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("Checks.RemoteChecksURLs: %q is not an http:// or https:// URL", raw)
+		}
+	}
+	if c.Checks.UseRemoteChecks && len(c.Checks.RemoteChecksURLs) == 0 {
+		warnings = append(warnings, "Checks.UseRemoteChecks is true but Checks.RemoteChecksURLs is empty")
+	}
+
+	if strings.ContainsFunc(c.Checks.Location, isControl) {
+		return nil, fmt.Errorf("Checks.Location %q: control characters are not allowed", c.Checks.Location)
+	}
+
+	if c.Chart.TimeZone == "" {
+		c.Chart.TimeZone = DefaultTimeZone
+	}
+	loc, err := time.LoadLocation(c.Chart.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("Chart.TimeZone %q: unknown time zone (want an IANA name such as UTC or Europe/Berlin)", c.Chart.TimeZone)
+	}
+	c.loc = loc
+
+	if c.Listen.WebAuth.Enable && c.Listen.WebAuth.User == "" && c.Listen.WebAuth.Password == "" {
+		return nil, errors.New("Listen.WebAuth.Enable is true but Listen.WebAuth.User and Password are empty")
+	}
+	if c.Listen.WebAuth.ProtectReads && !c.Listen.WebAuth.Enable {
+		warnings = append(warnings, "Listen.WebAuth.ProtectReads is true but Listen.WebAuth.Enable is false: reads stay open")
+	}
+	return warnings, nil
+}
+
+// maxSeconds bounds every duration field: 100 years.
+const maxSeconds = 100 * 366 * 24 * 3600
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// checkPort accepts a decimal TCP port; zero only when allowZero.
+func checkPort(name, port string, allowZero bool) error {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || (n == 0 && !allowZero) {
+		lo := 1
+		if allowZero {
+			lo = 0
+		}
+		return fmt.Errorf("%s %q: want a port number from %d to 65535", name, port, lo)
+	}
+	return nil
+}
+
+// resolveDB sets DB.Type to one of the Store kinds, as gosrvmon reads its
+// DB section, with srvmon's default when nothing is configured.
+func (c *Config) resolveDB(defaultDatabase string) (warnings []string, err error) {
+	db := &c.DB
+	switch t := strings.ToLower(strings.TrimSpace(db.Type)); t {
+	case "":
+		db.Type = ""
+	case "bolt", "bbolt":
+		db.Type = StoreBolt
+	case "ql":
+		db.Type = StoreQL
+	case "pg", "pq", "postgres", "postgresql":
+		db.Type = StorePostgres
+	case "memory", "mem":
+		db.Type = StoreMemory
+	default:
+		return nil, fmt.Errorf("DB.Type %q: unknown database type (want bolt, ql, pg or memory)", db.Type)
+	}
+	if db.URL != "" {
+		if db.Type != "" && db.Type != StorePostgres {
+			return nil, fmt.Errorf("DB.URL is set (a PostgreSQL URL) but DB.Type is %q", db.Type)
+		}
+		u, err := url.Parse(db.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			// Never echo the URL: it may hold a password.
+			return nil, errors.New("DB.URL (DATABASE_URL): want a postgres:// or postgresql:// URL")
+		}
+		db.Type = StorePostgres
+	}
+	if db.Type == "" {
+		if db.Database == "" && db.Host == "" {
+			if defaultDatabase == "" {
+				return nil, errors.New("no database configured: set DATABASE_URL, or DB in the config (-config, -confstr or SRVMON_DB_*)")
+			}
+			db.Database = defaultDatabase
+		}
+		db.Type = StoreBolt // gosrvmon's default type
+	}
+	if (db.Type == StoreBolt || db.Type == StoreQL) && db.Database == "" {
+		// gosrvmon keeps everything in memory when Database is empty.
+		db.Type = StoreMemory
+	}
+	if db.Type == StoreMemory {
+		warnings = append(warnings, "DB: results are kept in memory and lost on exit (set DB.Database to keep them)")
+	}
+	return warnings, nil
+}

@@ -1,0 +1,636 @@
+// Package memory is a store.Store that keeps everything in process memory:
+// for tests, and for gosrvmon's in-memory database (DB.Database "").
+// Nothing survives the process.
+//
+// Each host's results are a slice sorted by (slot, location); ranges are
+// found by binary search. One sync.RWMutex guards the store; streams copy
+// a chunk of results under the read lock and call back without it, so a
+// slow reader never blocks writers.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// chunk is how many results a stream copies under one read lock.
+const chunk = 1024
+
+// errClosed is returned by every method of a closed Store.
+var errClosed = errors.New("memory store: closed")
+
+// Store keeps hosts, results, rules, notification state and deliveries in
+// memory. Its zero value is an empty store ready to use; it must not be
+// copied after first use. It is safe for concurrent use.
+type Store struct {
+	mu         sync.RWMutex
+	closed     bool
+	hosts      map[string]*hostData
+	deliveries map[int64]*store.Delivery
+	lastID     int64 // the last delivery ID given out
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store { return &Store{} }
+
+// hostData is everything kept for one host.
+type hostData struct {
+	results []entry     // sorted by (slot, location), unique
+	rule    *store.Rule // nil when the host has none
+	state   store.State // zero when the host has none
+}
+
+// entry is one stored result; the host is the map key.
+type entry struct {
+	sec    int64 // slot: seconds since the Unix epoch
+	rtt    time.Duration
+	loc    string
+	reason string
+	nsec   int32 // slot: nanoseconds within the second
+	up     bool
+}
+
+func entryOf(r store.Result) entry {
+	return entry{sec: r.Slot.Unix(), nsec: int32(r.Slot.Nanosecond()), rtt: r.RTT, loc: r.Location, reason: r.Reason, up: r.Up}
+}
+
+func (e *entry) slot() time.Time { return time.Unix(e.sec, int64(e.nsec)).UTC() }
+
+func (e *entry) result(host string) store.Result {
+	return store.Result{Host: host, Location: e.loc, Slot: e.slot(), RTT: e.rtt, Up: e.up, Reason: e.reason}
+}
+
+// compareSlot orders an entry against the slot (sec, nsec).
+func compareSlot(e entry, sec int64, nsec int32) int {
+	if c := cmp.Compare(e.sec, sec); c != 0 {
+		return c
+	}
+	return cmp.Compare(e.nsec, nsec)
+}
+
+// compareEntries orders entries by slot, then location.
+func compareEntries(a, b entry) int {
+	if c := compareSlot(a, b.sec, b.nsec); c != 0 {
+		return c
+	}
+	return strings.Compare(a.loc, b.loc)
+}
+
+// lowerBound returns the index of the first entry at or after t.
+func lowerBound(es []entry, t time.Time) int {
+	sec, nsec := t.Unix(), int32(t.Nanosecond())
+	i, _ := slices.BinarySearchFunc(es, entry{}, func(e, _ entry) int { return compareSlot(e, sec, nsec) })
+	return i
+}
+
+// after returns the index of the first entry after e.
+func after(es []entry, e entry) int {
+	i, found := slices.BinarySearchFunc(es, e, compareEntries)
+	if found {
+		i++
+	}
+	return i
+}
+
+// insert adds e unless an entry with its key is stored.
+func (h *hostData) insert(e entry) {
+	if n := len(h.results); n == 0 || compareEntries(h.results[n-1], e) < 0 {
+		h.results = append(h.results, e) // the usual case: a new slot
+		return
+	}
+	i, found := slices.BinarySearchFunc(h.results, e, compareEntries)
+	if !found {
+		h.results = slices.Insert(h.results, i, e)
+	}
+}
+
+// rlock read-locks an open store for a call with ctx; on success the
+// caller unlocks with s.mu.RUnlock.
+func (s *Store) rlock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return errClosed
+	}
+	return nil
+}
+
+// lock write-locks an open store for a call with ctx; on success the
+// caller unlocks with s.mu.Unlock.
+func (s *Store) lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	if s.hosts == nil {
+		s.hosts = make(map[string]*hostData)
+		s.deliveries = make(map[int64]*store.Delivery)
+	}
+	return nil
+}
+
+func notFound(host string) error { return fmt.Errorf("host %q: %w", host, store.ErrNotFound) }
+
+// Hosts lists the hosts in lexical order; never nil.
+func (s *Store) Hosts(ctx context.Context) ([]string, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	hosts := make([]string, 0, len(s.hosts))
+	for h := range s.hosts {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	return hosts, nil
+}
+
+// AddHost adds a host; ErrExists if it is stored.
+func (s *Store) AddHost(ctx context.Context, host string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.hosts[host] != nil {
+		return fmt.Errorf("host %q: %w", host, store.ErrExists)
+	}
+	s.hosts[host] = &hostData{}
+	return nil
+}
+
+// DeleteHost deletes the host with its results, rule, state and
+// deliveries; ErrNotFound if it is not stored.
+func (s *Store) DeleteHost(ctx context.Context, host string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.hosts[host] == nil {
+		return notFound(host)
+	}
+	delete(s.hosts, host)
+	maps.DeleteFunc(s.deliveries, func(_ int64, d *store.Delivery) bool { return d.Host == host })
+	return nil
+}
+
+// HostExists reports whether the host is stored.
+func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
+	if err := s.rlock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.RUnlock()
+	return s.hosts[host] != nil, nil
+}
+
+// SaveRound stores a round's results, advances notification state and
+// enqueues deliveries, all under one write lock. advance is called with the
+// lock held and must not call the store.
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	for _, r := range results {
+		h := s.hosts[r.Host]
+		if h == nil {
+			continue // deleted during the round
+		}
+		r.Slot = r.Slot.UTC()
+		h.insert(entryOf(r))
+		if advance == nil || h.rule == nil || !r.Slot.After(h.state.LastSlot) {
+			continue
+		}
+		prev := h.state
+		prev.Host = r.Host
+		next, d := advance(*h.rule, prev, r)
+		next.Host = r.Host
+		next.LastSlot = next.LastSlot.UTC()
+		h.state = next
+		if d != nil {
+			s.enqueue(r.Host, *d)
+		}
+	}
+	return nil
+}
+
+// enqueue stores d as a new delivery for host. The caller holds the write lock.
+func (s *Store) enqueue(host string, d store.Delivery) {
+	s.lastID++
+	d.ID = s.lastID
+	if d.Host == "" {
+		d.Host = host
+	}
+	if d.Status == "" {
+		d.Status = store.DeliveryPending
+	}
+	d.Created = d.Created.UTC()
+	d.NextAttempt = d.NextAttempt.UTC()
+	s.deliveries[d.ID] = &d
+}
+
+// Results streams a host's results in [start, end), oldest first and by
+// location within a slot. It holds no lock while fn runs; results saved
+// meanwhile may or may not be seen. If the host is deleted meanwhile, the
+// stream ends.
+func (s *Store) Results(ctx context.Context, host string, start, end time.Time, fn func(store.Result) error) error {
+	var buf []entry
+	var last entry // the last entry streamed, once resumed
+	for resumed := false; ; resumed = true {
+		var more bool
+		var err error
+		buf, more, err = s.readChunk(ctx, host, start, end, last, resumed, buf)
+		if err != nil || buf == nil {
+			return err // an error, or the host was deleted meanwhile
+		}
+		for i := range buf {
+			if err := fn(buf[i].result(host)); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+		last = buf[len(buf)-1]
+	}
+}
+
+// readChunk copies into buf up to chunk of host's results in [start, end),
+// after last when resumed, and reports whether more follow. It returns a
+// nil buf when the host is not stored: an error at first, the end of the
+// stream when resumed (the host was deleted meanwhile).
+func (s *Store) readChunk(ctx context.Context, host string, start, end time.Time, last entry, resumed bool, buf []entry) ([]entry, bool, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, false, err
+	}
+	defer s.mu.RUnlock()
+	h := s.hosts[host]
+	if h == nil {
+		if !resumed {
+			return nil, false, notFound(host)
+		}
+		return nil, false, nil
+	}
+	lo := lowerBound(h.results, start)
+	if resumed {
+		lo = after(h.results, last)
+	}
+	hi := max(lo, lowerBound(h.results, end))
+	if buf == nil {
+		buf = make([]entry, 0, min(hi-lo, chunk))
+	}
+	buf = append(buf[:0], h.results[lo:min(hi, lo+chunk)]...)
+	return buf, hi-lo > chunk, nil
+}
+
+// Checks streams a host's merged checks in [start, end), oldest first.
+func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, fn func(store.Check) error) error {
+	add, flush := store.MergeResults(fn)
+	if err := s.Results(ctx, host, start, end, add); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// LastCheck returns the host's newest merged check.
+func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, error) {
+	if err := s.rlock(ctx); err != nil {
+		return store.Check{}, false, err
+	}
+	defer s.mu.RUnlock()
+	h := s.hosts[host]
+	if h == nil {
+		return store.Check{}, false, notFound(host)
+	}
+	n := len(h.results)
+	if n == 0 {
+		return store.Check{}, false, nil
+	}
+	newest := h.results[n-1]
+	i := n - 1
+	for i > 0 && compareSlot(h.results[i-1], newest.sec, newest.nsec) == 0 {
+		i--
+	}
+	rs := make([]store.Result, 0, n-i)
+	for j := i; j < n; j++ {
+		rs = append(rs, h.results[j].result(host))
+	}
+	return store.MergeSlot(rs), true, nil
+}
+
+// Buckets summarises the host's merged checks in [start, end) split into
+// at most n buckets.
+func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
+	b := store.NewBucketer(start, end, n)
+	err := s.Checks(ctx, host, start, end, func(c store.Check) error {
+		b.Add(c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b.Buckets(), nil
+}
+
+// DeleteResultsBefore deletes results before t, one host per lock, and
+// finished deliveries created before t.
+func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
+	hosts, err := s.Hosts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var deleted int64
+	for _, host := range hosts {
+		n, err := s.deleteBefore(ctx, host, t)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	if err := s.lock(ctx); err != nil {
+		return deleted, err
+	}
+	defer s.mu.Unlock()
+	maps.DeleteFunc(s.deliveries, func(_ int64, d *store.Delivery) bool {
+		return d.Status != store.DeliveryPending && d.Created.Before(t)
+	})
+	return deleted, nil
+}
+
+// deleteBefore deletes host's results before t under one write lock.
+func (s *Store) deleteBefore(ctx context.Context, host string, t time.Time) (int64, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	h := s.hosts[host]
+	if h == nil {
+		return 0, nil // deleted meanwhile
+	}
+	i := lowerBound(h.results, t)
+	clear(h.results[:i]) // drop the strings they hold
+	rest := h.results[i:]
+	if i > len(rest) {
+		rest = slices.Clone(rest) // free the deleted front
+	}
+	h.results = rest
+	return int64(i), nil
+}
+
+// Rules lists every rule by host; never nil.
+func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	rules := []store.Rule{}
+	for _, h := range s.hosts {
+		if h.rule != nil {
+			rules = append(rules, *h.rule)
+		}
+	}
+	slices.SortFunc(rules, func(a, b store.Rule) int { return strings.Compare(a.Host, b.Host) })
+	return rules, nil
+}
+
+// Rule returns the host's rule; ErrNotFound if it has none.
+func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
+	if err := s.rlock(ctx); err != nil {
+		return store.Rule{}, err
+	}
+	defer s.mu.RUnlock()
+	h := s.hosts[host]
+	if h == nil {
+		return store.Rule{}, notFound(host)
+	}
+	if h.rule == nil {
+		return store.Rule{}, fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+	}
+	return *h.rule, nil
+}
+
+// SetRule adds or replaces the rule of a stored host.
+func (s *Store) SetRule(ctx context.Context, r store.Rule) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	h := s.hosts[r.Host]
+	if h == nil {
+		return notFound(r.Host)
+	}
+	h.rule = &r
+	return nil
+}
+
+// DeleteRule deletes the host's rule and state.
+func (s *Store) DeleteRule(ctx context.Context, host string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	h := s.hosts[host]
+	if h == nil {
+		return notFound(host)
+	}
+	if h.rule == nil {
+		return fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+	}
+	h.rule = nil
+	h.state = store.State{}
+	return nil
+}
+
+// State returns the host's notification state, the zero State with Host
+// set when it has none.
+func (s *Store) State(ctx context.Context, host string) (store.State, error) {
+	if err := s.rlock(ctx); err != nil {
+		return store.State{}, err
+	}
+	defer s.mu.RUnlock()
+	st := store.State{Host: host}
+	if h := s.hosts[host]; h != nil && h.rule != nil {
+		st = h.state
+		st.Host = host
+	}
+	return st, nil
+}
+
+// DueDeliveries lists up to limit pending deliveries whose NextAttempt is
+// not after now, by NextAttempt and then by ID; never nil.
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	due := []store.Delivery{}
+	for _, d := range s.deliveries {
+		if d.Status == store.DeliveryPending && !d.NextAttempt.After(now) {
+			due = append(due, *d)
+		}
+	}
+	slices.SortFunc(due, func(a, b store.Delivery) int {
+		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return due[:min(len(due), max(limit, 0))], nil
+}
+
+// UpdateDelivery records an attempt: Attempts, NextAttempt, LastError and
+// Status of the delivery with d.ID.
+func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	stored := s.deliveries[d.ID]
+	if stored == nil {
+		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+	}
+	stored.Attempts = d.Attempts
+	stored.NextAttempt = d.NextAttempt.UTC()
+	stored.LastError = d.LastError
+	stored.Status = d.Status
+	return nil
+}
+
+// Restore applies a backup all-or-nothing. The results are gathered
+// without holding the lock (the Results func may read a slow request
+// body) and applied under one write lock once they all arrived.
+func (s *Store) Restore(ctx context.Context, r store.Restore) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	inBackup := make(map[string]bool, len(r.Hosts))
+	for _, h := range r.Hosts {
+		inBackup[h] = true
+	}
+	staged := make(map[string][]entry)
+	if r.Results != nil {
+		allowed := make(map[string]bool) // hosts seen so far: in the backup or stored
+		var emitErr error
+		emitted := 0
+		emit := func(res store.Result) error {
+			if emitErr != nil {
+				return emitErr
+			}
+			if emitted++; emitted%chunk == 0 {
+				if emitErr = ctx.Err(); emitErr != nil {
+					return emitErr
+				}
+			}
+			ok, seen := allowed[res.Host]
+			if !seen {
+				if ok = inBackup[res.Host]; !ok {
+					if ok, emitErr = s.HostExists(ctx, res.Host); emitErr != nil {
+						return emitErr
+					}
+				}
+				allowed[res.Host] = ok
+			}
+			if !ok {
+				emitErr = fmt.Errorf("restore: a result for host %q, which is neither in the backup's hosts nor stored: %w",
+					res.Host, store.ErrNotFound)
+				return emitErr
+			}
+			staged[res.Host] = append(staged[res.Host], entryOf(res))
+			return nil
+		}
+		if err := r.Results(ctx, emit); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if emitErr != nil {
+			return emitErr
+		}
+	}
+	for h, es := range staged {
+		if !slices.IsSortedFunc(es, compareEntries) {
+			slices.SortStableFunc(es, compareEntries)
+		}
+		staged[h] = slices.CompactFunc(es, func(a, b entry) bool { return compareEntries(a, b) == 0 })
+	}
+
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	// Hosts stored when their results arrived may have been deleted since.
+	for _, rule := range r.Rules {
+		if !inBackup[rule.Host] && s.hosts[rule.Host] == nil {
+			return fmt.Errorf("restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
+				rule.Host, store.ErrNotFound)
+		}
+	}
+	for h := range staged {
+		if !inBackup[h] && s.hosts[h] == nil {
+			return fmt.Errorf("restore: host %q was deleted during the restore: %w", h, store.ErrNotFound)
+		}
+	}
+	for _, h := range r.Hosts {
+		if s.hosts[h] == nil {
+			s.hosts[h] = &hostData{}
+		}
+	}
+	for _, rule := range r.Rules {
+		s.hosts[rule.Host].rule = &rule
+	}
+	for h, es := range staged {
+		hd := s.hosts[h]
+		hd.results = merge(hd.results, es)
+	}
+	return nil
+}
+
+// merge merges two sorted, unique entry slices; on equal keys the stored
+// entry wins.
+func merge(stored, restored []entry) []entry {
+	if len(stored) == 0 {
+		return restored
+	}
+	out := make([]entry, 0, len(stored)+len(restored))
+	i, j := 0, 0
+	for i < len(stored) && j < len(restored) {
+		switch c := compareEntries(stored[i], restored[j]); {
+		case c < 0:
+			out = append(out, stored[i])
+			i++
+		case c > 0:
+			out = append(out, restored[j])
+			j++
+		default:
+			out = append(out, stored[i])
+			i, j = i+1, j+1
+		}
+	}
+	out = append(out, stored[i:]...)
+	return append(out, restored[j:]...)
+}
+
+// Close releases everything the store holds; later calls return an error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.hosts = nil
+	s.deliveries = nil
+	return nil
+}

@@ -1,0 +1,214 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// EnvBenchScale names the variable that scales the year-long benchmarks
+// down for quick runs: SRVMON_BENCH_SCALE=0.01 loads 5,256 results per
+// host instead of 525,600. Unset, they run at the issue's full size.
+const EnvBenchScale = "SRVMON_BENCH_SCALE"
+
+// yearRows is one year of 1-minute results.
+const yearRows = 365 * 24 * 60
+
+// yearStart is the first slot of the benchmarks' year.
+var yearStart = time.Date(2023, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// Bench runs the store benchmarks the issue asks for against a backend.
+// open returns a new, empty store; Bench closes it.
+func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	fresh := func(b *testing.B) store.Store {
+		b.Helper()
+		s := open(b)
+		if s == nil {
+			b.Fatal("open returned a nil store")
+		}
+		b.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				b.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	b.Run("SaveRound10k", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000) })
+	b.Run("Buckets1Year", func(b *testing.B) { benchBuckets(b, fresh(b)) })
+	b.Run("StreamYear", func(b *testing.B) { benchStream(b, fresh(b)) })
+	b.Run("Restore10x1Year", func(b *testing.B) { benchRestore(b, open) })
+	b.Run("LastCheck", func(b *testing.B) { benchLastCheck(b, fresh(b)) })
+}
+
+// benchRows returns the results per host of a year-long benchmark.
+func benchRows(b *testing.B) int {
+	b.Helper()
+	v := os.Getenv(EnvBenchScale)
+	if v == "" {
+		return yearRows
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		b.Fatalf("%s=%q: want a positive number", EnvBenchScale, v)
+	}
+	n := max(int(float64(yearRows)*f), 1)
+	b.Logf("%s=%s: %d results per host instead of %d", EnvBenchScale, v, n, yearRows)
+	return n
+}
+
+// yearResult is result i of a host's benchmark year: every minute, a few
+// percent down.
+func yearResult(host string, i int) store.Result {
+	r := store.Result{Host: host, Slot: yearStart.Add(time.Duration(i) * time.Minute), RTT: time.Duration(10+i%50) * time.Millisecond, Up: true}
+	if i%37 == 0 {
+		r.Up, r.Reason = false, "timeout"
+	}
+	return r
+}
+
+// loadYears stores rows results for each host, through Restore.
+func loadYears(b *testing.B, s store.Store, hosts []string, rows int) {
+	b.Helper()
+	err := s.Restore(b.Context(), store.Restore{Hosts: hosts, Results: yearsOf(hosts, rows)})
+	if err != nil {
+		b.Fatalf("loading %d×%d results: %v", len(hosts), rows, err)
+	}
+}
+
+// yearsOf streams rows results for each host, host after host, as a backup does.
+func yearsOf(hosts []string, rows int) func(context.Context, func(store.Result) error) error {
+	return func(ctx context.Context, emit func(store.Result) error) error {
+		for _, h := range hosts {
+			for i := range rows {
+				if err := emit(yearResult(h, i)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func benchSaveRound(b *testing.B, s store.Store, n int) {
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = hostName(i)
+	}
+	if err := s.Restore(b.Context(), store.Restore{Hosts: hosts}); err != nil {
+		b.Fatalf("adding %d hosts: %v", n, err)
+	}
+	round := make([]store.Result, n)
+	for i := range round {
+		round[i] = yearResult(hosts[i], i)
+	}
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		at := yearStart.Add(time.Duration(i) * time.Minute)
+		for j := range round {
+			round[j].Slot = at
+		}
+		if err := s.SaveRound(ctx, round, nil); err != nil {
+			b.Fatalf("SaveRound: %v", err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
+
+func benchBuckets(b *testing.B, s store.Store) {
+	rows := benchRows(b)
+	loadYears(b, s, []string{"a.test"}, rows)
+	ctx := b.Context()
+	end := yearStart.Add(time.Duration(rows) * time.Minute)
+	var bs []store.Bucket
+	for b.Loop() {
+		var err error
+		bs, err = s.Buckets(ctx, "a.test", yearStart, end, 1000)
+		if err != nil {
+			b.Fatalf("Buckets: %v", err)
+		}
+	}
+	var total int64
+	for _, bk := range bs {
+		total += bk.Up + bk.Down
+	}
+	if total != int64(rows) || len(bs) > 1000 {
+		b.Fatalf("Buckets counted %d checks in %d buckets, want %d in at most 1000", total, len(bs), rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+func benchStream(b *testing.B, s store.Store) {
+	rows := benchRows(b)
+	loadYears(b, s, []string{"a.test"}, rows)
+	end := yearStart.Add(time.Duration(rows) * time.Minute)
+	stream := map[string]func(ctx context.Context, count *int) error{
+		"Results": func(ctx context.Context, count *int) error {
+			return s.Results(ctx, "a.test", yearStart, end, func(store.Result) error { *count++; return nil })
+		},
+		"Checks": func(ctx context.Context, count *int) error {
+			return s.Checks(ctx, "a.test", yearStart, end, func(store.Check) error { *count++; return nil })
+		},
+	}
+	for _, name := range []string{"Results", "Checks"} {
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			total := 0
+			for b.Loop() {
+				count := 0
+				if err := stream[name](ctx, &count); err != nil {
+					b.Fatalf("%s: %v", name, err)
+				}
+				if count != rows {
+					b.Fatalf("%s streamed %d rows, want %d", name, count, rows)
+				}
+				total += count
+			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(total), "allocs/row")
+		})
+	}
+}
+
+func benchRestore(b *testing.B, open func(b *testing.B) store.Store) {
+	rows := benchRows(b)
+	hosts := make([]string, 10)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d.test", i)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		s := open(b)
+		b.StartTimer()
+		loadYears(b, s, hosts, rows)
+		b.StopTimer()
+		if err := s.Close(); err != nil {
+			b.Fatalf("Close: %v", err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(hosts)*rows)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
+
+func benchLastCheck(b *testing.B, s store.Store) {
+	rows := benchRows(b)
+	loadYears(b, s, []string{"a.test"}, rows)
+	want := yearResult("a.test", rows-1)
+	ctx := b.Context()
+	for b.Loop() {
+		c, ok, err := s.LastCheck(ctx, "a.test")
+		if err != nil || !ok || !c.Time.Equal(want.Slot) {
+			b.Fatalf("LastCheck = %v, %v, %v; want the check at %v", c, ok, err, want.Slot)
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+func fmtCall(c advanceCall) string {
+	return fmt.Sprintf("{rule=%+v prev=%s r=%s}", c.rule, fmtState(c.prev), fmtResult(c.r))
+}
+
+func sameCall(a, b advanceCall) bool {
+	return a.rule == b.rule && sameState(a.prev, b.prev) && a.r.Host == b.r.Host && a.r.Location == b.r.Location &&
+		a.r.Slot.Equal(b.r.Slot) && a.r.RTT == b.r.RTT && a.r.Up == b.r.Up && a.r.Reason == b.r.Reason
+}
+
+func expectCalls(t *testing.T, what string, got, want []advanceCall) {
+	t.Helper()
+	if got == nil {
+		got = []advanceCall{}
+	}
+	if want == nil {
+		want = []advanceCall{}
+	}
+	expectSlice(t, what, got, want, sameCall, fmtCall)
+}
+
+func testAdvance(t *testing.T, open opener) {
+	t.Run("CalledForHostsWithRuleOnNewerSlots", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test", "c.test")
+		ruleA := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/a"}
+		ruleC := store.Rule{Host: "c.test", Threshold: 1, Action: "http://127.0.0.1:9/c"}
+		setRule(t, s, ruleA)
+		setRule(t, s, ruleC)
+		rec := &recorder{}
+
+		round1 := []store.Result{
+			up("a.test", "", slot(1), ms(5)),
+			down("b.test", "", slot(1), ms(5), "timeout"), // no rule: no call
+			down("c.test", "", slot(1), ms(6), "refused"),
+			up("gone.test", "", slot(1), ms(5)), // not stored: dropped, no call
+		}
+		save(t, s, round1, rec.advance)
+		first := store.State{Host: "a.test"}
+		expectCalls(t, "first round", rec.reset(), []advanceCall{
+			{ruleA, first, round1[0]},
+			{ruleC, store.State{Host: "c.test"}, round1[2]},
+		})
+		stateA1 := nextState(store.State{}, round1[0])
+		stateC1 := nextState(store.State{}, round1[2])
+		expectState(t, "State a.test", stateOf(t, s, "a.test"), stateA1)
+		expectState(t, "State b.test (no rule)", stateOf(t, s, "b.test"), store.State{Host: "b.test"})
+		expectState(t, "State c.test", stateOf(t, s, "c.test"), stateC1)
+		deliveries := []store.Delivery{pendingFor(ruleC, round1[2])}
+		expectDeliveries(t, "DueDeliveries after round 1", dueOf(t, s, farFuture, 10), deliveries)
+
+		// The same round again: stored once, no call, nothing enqueued.
+		save(t, s, round1, rec.advance)
+		expectCalls(t, "same round again", rec.reset(), nil)
+		expectDeliveries(t, "DueDeliveries after the same round", dueOf(t, s, farFuture, 10), deliveries)
+		expectState(t, "State a.test after the same round", stateOf(t, s, "a.test"), stateA1)
+
+		// An older slot is stored but does not advance.
+		old := []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), down("c.test", "", slot(0), ms(1), "timeout")}
+		save(t, s, old, rec.advance)
+		expectCalls(t, "older round", rec.reset(), nil)
+		expectDeliveries(t, "DueDeliveries after an older round", dueOf(t, s, farFuture, 10), deliveries)
+		expectResults(t, "Results a.test", allResults(t, s, "a.test"), []store.Result{old[0], round1[0]})
+
+		// Another location at the same slot does not advance either.
+		save(t, s, []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout")}, rec.advance)
+		expectCalls(t, "another location, same slot", rec.reset(), nil)
+
+		// A newer slot continues from the stored state.
+		round2 := []store.Result{down("a.test", "", slot(2), ms(7), "timeout"), up("c.test", "", slot(2), ms(8))}
+		save(t, s, round2, rec.advance)
+		expectCalls(t, "second round", rec.reset(), []advanceCall{
+			{ruleA, stateA1, round2[0]},
+			{ruleC, stateC1, round2[1]},
+		})
+		expectState(t, "State a.test after round 2", stateOf(t, s, "a.test"), nextState(stateA1, round2[0]))
+		expectState(t, "State c.test after round 2", stateOf(t, s, "c.test"), nextState(stateC1, round2[1]))
+		deliveries = append(deliveries, pendingFor(ruleA, round2[0]))
+		expectDeliveries(t, "DueDeliveries after round 2", dueOf(t, s, farFuture, 10), deliveries)
+	})
+
+	t.Run("NilAdvanceKeepsState", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+		r := down("a.test", "", slot(0), ms(1), "timeout")
+		save(t, s, []store.Result{r}, nil)
+		expectState(t, "State", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
+		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{})
+		expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
+	})
+
+	t.Run("SetRuleKeepsOtherHostsState", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+		r := up("a.test", "", slot(0), ms(1))
+		save(t, s, []store.Result{r}, (&recorder{}).advance)
+		setRule(t, s, store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+		expectState(t, "State a.test", stateOf(t, s, "a.test"), nextState(store.State{}, r))
+	})
+}
+
+func testDeliveries(t *testing.T, open opener) {
+	// setup enqueues three deliveries: b.test's at slot 1, a.test's at slot
+	// 3 (enqueued first) and a.test's at slot 5.
+	setup := func(t *testing.T) (store.Store, []store.Delivery) {
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		ruleA := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
+		ruleB := store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/b"}
+		setRule(t, s, ruleA)
+		setRule(t, s, ruleB)
+		rec := &recorder{}
+		a3 := down("a.test", "", slot(3), ms(1), "timeout")
+		b1 := down("b.test", "", slot(1), ms(1), "timeout")
+		a5 := down("a.test", "", slot(5), ms(1), "refused")
+		save(t, s, []store.Result{a3}, rec.advance)
+		save(t, s, []store.Result{b1}, rec.advance)
+		save(t, s, []store.Result{a5}, rec.advance)
+		want := []store.Delivery{pendingFor(ruleB, b1), pendingFor(ruleA, a3), pendingFor(ruleA, a5)}
+		got := dueOf(t, s, farFuture, 10)
+		expectDeliveries(t, "setup: DueDeliveries", got, want)
+		if len(got) != len(want) {
+			t.FailNow()
+		}
+		return s, got
+	}
+
+	t.Run("DueByNextAttemptOldestFirstWithLimit", func(t *testing.T) {
+		s, all := setup(t)
+		for _, tc := range []struct {
+			name  string
+			now   time.Time
+			limit int
+			want  []store.Delivery
+		}{
+			{"BeforeAny", slot(1).Add(-time.Microsecond), 10, []store.Delivery{}},
+			{"ExactlyAtNextAttempt", slot(1), 10, all[:1]},
+			{"BetweenTwo", slot(4), 10, all[:2]},
+			{"All", slot(5), 10, all},
+			{"Limit1", farFuture, 1, all[:1]},
+			{"Limit2", farFuture, 2, all[:2]},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got := dueOf(t, s, tc.now, tc.limit)
+				expectDeliveries(t, "DueDeliveries", got, tc.want)
+				for i := range min(len(got), len(tc.want)) {
+					if got[i].ID != tc.want[i].ID {
+						t.Errorf("[%d] ID %d, want %d", i, got[i].ID, tc.want[i].ID)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("PendingRetryThenDelivered", func(t *testing.T) {
+		s, all := setup(t)
+		retry := all[0]
+		retry.Attempts = 1
+		retry.LastError = "connection refused"
+		retry.NextAttempt = slot(10)
+		retry.URL = "http://127.0.0.1:9/changed" // not an attempt's field: ignored
+		retry.Host = "a.test"
+		retry.Created = slot(9)
+		if err := s.UpdateDelivery(t.Context(), retry); err != nil {
+			t.Fatalf("UpdateDelivery(pending): %v", err)
+		}
+		expectDeliveries(t, "due before the next attempt", dueOf(t, s, slot(10).Add(-time.Microsecond), 10), all[1:])
+		want := all[0]
+		want.Attempts, want.LastError, want.NextAttempt = 1, "connection refused", slot(10)
+		expectDeliveries(t, "due at the next attempt", dueOf(t, s, slot(10), 10), []store.Delivery{all[1], all[2], want})
+
+		done := want
+		done.Attempts = 2
+		done.LastError = ""
+		done.Status = store.DeliveryDelivered
+		if err := s.UpdateDelivery(t.Context(), done); err != nil {
+			t.Fatalf("UpdateDelivery(delivered): %v", err)
+		}
+		expectDeliveries(t, "due after delivered", dueOf(t, s, farFuture, 10), all[1:])
+		// A delivered delivery stays delivered across retention of results.
+		if _, err := s.DeleteResultsBefore(t.Context(), slot(0)); err != nil {
+			t.Fatalf("DeleteResultsBefore: %v", err)
+		}
+		expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), all[1:])
+	})
+
+	t.Run("PendingToFailed", func(t *testing.T) {
+		s, all := setup(t)
+		failed := all[1]
+		failed.Attempts = 5
+		failed.LastError = "HTTP 500"
+		failed.Status = store.DeliveryFailed
+		if err := s.UpdateDelivery(t.Context(), failed); err != nil {
+			t.Fatalf("UpdateDelivery(failed): %v", err)
+		}
+		expectDeliveries(t, "due after failed", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
+		if _, err := s.DeleteResultsBefore(t.Context(), farFuture); err != nil {
+			t.Fatalf("DeleteResultsBefore: %v", err)
+		}
+		expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
+	})
+
+	t.Run("UnknownIDIsErrNotFound", func(t *testing.T) {
+		s, all := setup(t)
+		var maxID int64
+		for _, d := range all {
+			maxID = max(maxID, d.ID)
+		}
+		unknown := all[0]
+		unknown.ID = maxID + 1000
+		unknown.Status = store.DeliveryDelivered
+		expectNotFound(t, "UpdateDelivery(unknown ID)", s.UpdateDelivery(t.Context(), unknown))
+		expectDeliveries(t, "due after the failed update", dueOf(t, s, farFuture, 10), all)
+	})
+}
+
+func testRules(t *testing.T, open opener) {
+	ra := store.Rule{Host: "a.test", Threshold: 3, Action: "http://127.0.0.1:9/a?host=%host%"}
+	rb := store.Rule{Host: "B.test", Threshold: 1, Action: "http://127.0.0.1:9/b"}
+	rc := store.Rule{Host: "c.test", Threshold: 2, Action: "http://127.0.0.1:9/c"}
+
+	t.Run("SetListGet", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "B.test", "c.test", "d.test")
+		setRule(t, s, rc)
+		setRule(t, s, ra)
+		setRule(t, s, rb)
+		expectRules(t, "Rules", rulesOf(t, s), []store.Rule{rb, ra, rc})
+		for _, want := range []store.Rule{ra, rb, rc} {
+			got, err := s.Rule(t.Context(), want.Host)
+			if err != nil || got != want {
+				t.Errorf("Rule(%q) = %+v, %v; want %+v", want.Host, got, err, want)
+			}
+		}
+		_, err := s.Rule(t.Context(), "d.test")
+		expectNotFound(t, "Rule of a host without one", err)
+		expectState(t, "State of a host without one", stateOf(t, s, "d.test"), store.State{Host: "d.test"})
+	})
+
+	t.Run("SetRuleReplaces", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		setRule(t, s, ra)
+		replaced := store.Rule{Host: "a.test", Threshold: 7, Action: "http://127.0.0.1:9/new"}
+		setRule(t, s, replaced)
+		expectRules(t, "Rules", rulesOf(t, s), []store.Rule{replaced})
+		if got, err := s.Rule(t.Context(), "a.test"); err != nil || got != replaced {
+			t.Errorf("Rule = %+v, %v; want %+v", got, err, replaced)
+		}
+	})
+
+	t.Run("DeleteRuleRemovesState", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "c.test")
+		setRule(t, s, ra)
+		setRule(t, s, rc)
+		round := []store.Result{up("a.test", "", slot(0), ms(1)), up("c.test", "", slot(0), ms(1))}
+		save(t, s, round, (&recorder{}).advance)
+		if err := s.DeleteRule(t.Context(), "a.test"); err != nil {
+			t.Fatalf("DeleteRule: %v", err)
+		}
+		_, err := s.Rule(t.Context(), "a.test")
+		expectNotFound(t, "Rule after DeleteRule", err)
+		expectRules(t, "Rules", rulesOf(t, s), []store.Rule{rc})
+		expectState(t, "State after DeleteRule", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
+		expectState(t, "State of the other host", stateOf(t, s, "c.test"), nextState(store.State{}, round[1]))
+		expectNotFound(t, "second DeleteRule", s.DeleteRule(t.Context(), "a.test"))
+		if ok, err := s.HostExists(t.Context(), "a.test"); !ok || err != nil {
+			t.Errorf("HostExists after DeleteRule = %v, %v; want true", ok, err)
+		}
+		expectResults(t, "Results after DeleteRule", allResults(t, s, "a.test"), round[:1])
+
+		// A new rule starts from the zero state.
+		setRule(t, s, ra)
+		rec := &recorder{}
+		r := down("a.test", "", slot(1), ms(1), "timeout")
+		save(t, s, []store.Result{r}, rec.advance)
+		expectCalls(t, "advance after a new rule", rec.reset(), []advanceCall{{ra, store.State{Host: "a.test"}, r}})
+	})
+
+	t.Run("DeleteRuleOfHostWithoutRule", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		err := s.DeleteRule(t.Context(), "a.test")
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteRule without a rule: got %v, want ErrNotFound", err)
+		}
+	})
+}
