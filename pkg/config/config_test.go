@@ -106,6 +106,12 @@ func TestLoadLayers(t *testing.T) {
 			spec: StoreSpec{Kind: StoreBolt, Path: "srvmon.db"},
 		},
 		{
+			name: "no config, no store needed (-check)",
+			src:  Source{StoreUnused: true},
+			want: func(c *Config) { c.DB = DB{Type: StoreMemory} },
+			spec: StoreSpec{Kind: StoreMemory},
+		},
+		{
 			name: "gosrvmon -confstr example",
 			src:  Source{JSON: `{"DB":{"Type":"bolt","Database":"gosrvmon.db"}}`},
 			want: func(c *Config) { c.DB = DB{Type: StoreBolt, Database: "gosrvmon.db"} },

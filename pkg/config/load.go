@@ -28,6 +28,9 @@ type Source struct {
 	// When it is "", such a config is an error: the binary needs
 	// DATABASE_URL or a DB section.
 	DefaultDatabase string
+	// StoreUnused says the caller opens no store (a single -check): with
+	// no DB setting at all, the store is memory rather than an error.
+	StoreUnused bool
 }
 
 // AddFlags binds gosrvmon's -config and -confstr flags to s.File and s.JSON.
@@ -71,7 +74,7 @@ func Load(src Source) (Config, error) {
 		// type a file names.
 		c.DB.Type = ""
 	}
-	w, err := c.normalize(src.DefaultDatabase)
+	w, err := c.normalize(src.DefaultDatabase, src.StoreUnused)
 	if err != nil {
 		return Config{}, err
 	}

@@ -12,8 +12,8 @@ import (
 // normalize applies gosrvmon's "zero means default" rules, resolves the
 // store and the time zone, and validates every field. It returns warnings
 // for settings that work but deserve a look.
-func (c *Config) normalize(defaultDatabase string) (warnings []string, err error) {
-	w, err := c.resolveDB(defaultDatabase)
+func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings []string, err error) {
+	w, err := c.resolveDB(defaultDatabase, storeUnused)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func checkPort(name, port string, allowZero bool) error {
 
 // resolveDB sets DB.Type to one of the Store kinds, as gosrvmon reads its
 // DB section, with srvmon's default when nothing is configured.
-func (c *Config) resolveDB(defaultDatabase string) (warnings []string, err error) {
+func (c *Config) resolveDB(defaultDatabase string, storeUnused bool) (warnings []string, err error) {
 	db := &c.DB
 	switch t := strings.ToLower(strings.TrimSpace(db.Type)); t {
 	case "":
@@ -189,19 +189,23 @@ func (c *Config) resolveDB(defaultDatabase string) (warnings []string, err error
 		db.Type = StorePostgres
 	}
 	if db.Type == "" {
-		if db.Database == "" && db.Host == "" {
-			if defaultDatabase == "" {
-				return nil, errors.New("no database configured: set DATABASE_URL, or DB in the config (-config, -confstr or SRVMON_DB_*)")
-			}
+		switch {
+		case db.Database != "" || db.Host != "":
+			db.Type = StoreBolt // gosrvmon's default type
+		case defaultDatabase != "":
 			db.Database = defaultDatabase
+			db.Type = StoreBolt
+		case storeUnused:
+			db.Type = StoreMemory
+		default:
+			return nil, errors.New("no database configured: set DATABASE_URL, or DB in the config (-config, -confstr or SRVMON_DB_*)")
 		}
-		db.Type = StoreBolt // gosrvmon's default type
 	}
 	if (db.Type == StoreBolt || db.Type == StoreQL) && db.Database == "" {
 		// gosrvmon keeps everything in memory when Database is empty.
 		db.Type = StoreMemory
 	}
-	if db.Type == StoreMemory {
+	if db.Type == StoreMemory && !storeUnused {
 		warnings = append(warnings, "DB: results are kept in memory and lost on exit (set DB.Database to keep them)")
 	}
 	return warnings, nil

@@ -1,0 +1,351 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Benchmarks of the figures issue 2 asks for. All traffic is loopback.
+//
+//	go test -run '^$' -bench . -benchtime 3x ./pkg/probe
+//
+// Metrics, per round (one op): ns/op is the wall time of the round;
+// cpu-µs/target is user+system CPU of the whole process (probes and the
+// loopback servers) per target; allocs/target is heap allocations per
+// target; peak-RSS-MiB is the process's highest resident set during the
+// rounds; rtt-median-ms and rtt-p99-ms are over the rtts reported;
+// downs is the number of down results (false downs: every target is up).
+
+// raiseOpenFiles lifts RLIMIT_NOFILE to its hard limit: a round of 10,000
+// loopback targets holds both ends of thousands of connections.
+func raiseOpenFiles(b *testing.B) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("open-file limit %d", lim.Cur)
+}
+
+// loopbackFleet is n HTTP targets on distinct paths of a few httptest
+// servers and n TCP targets spread over a few listeners, all on loopback.
+type loopbackFleet struct {
+	http, tcp []Target
+}
+
+func newLoopbackFleet(b *testing.B, n int) loopbackFleet {
+	const servers, listeners = 4, 20
+	var f loopbackFleet
+	quiet := log.New(io.Discard, "", 0)
+	var urls []string
+	for range servers {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasPrefix(r.URL.Path, "/t/") {
+				w.WriteHeader(http.StatusNotFound)
+			}
+		}))
+		s.Config.ErrorLog = quiet
+		s.Start()
+		b.Cleanup(s.Close)
+		urls = append(urls, s.URL)
+	}
+	var addrs []string
+	for i := range listeners {
+		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.%d.%d:0", 1+i/200, 1+i%200))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						continue
+					}
+					if strings.Contains(err.Error(), "too many open files") {
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					return
+				}
+				c.Close()
+			}
+		}()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for i := range n {
+		f.http = append(f.http, mustParse(b, urls[i%servers]+"/t/"+strconv.Itoa(i)))
+		f.tcp = append(f.tcp, mustParse(b, addrs[i%listeners]))
+	}
+	return f
+}
+
+// meter measures CPU, allocations and peak RSS over a benchmark's rounds.
+type meter struct {
+	b          *testing.B
+	cpu0       time.Duration
+	mallocs0   uint64
+	peakRSS    atomic.Int64
+	stop       chan struct{}
+	stopped    sync.WaitGroup
+	rtts       []time.Duration
+	downs      int
+	firstDown  string
+	expectDown bool // every target is down: downs are not false
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// rss reads the resident set size from /proc/self/statm.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// startMeter returns memory to the OS first, so that each benchmark's
+// peak RSS is its own, then samples RSS every 5ms.
+func startMeter(b *testing.B) *meter {
+	runtime.GC()
+	debug.FreeOSMemory()
+	m := &meter{b: b, stop: make(chan struct{})}
+	m.peakRSS.Store(rss())
+	m.stopped.Go(func() {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				if r := rss(); r > m.peakRSS.Load() {
+					m.peakRSS.Store(r)
+				}
+			}
+		}
+	})
+	b.ResetTimer()
+	m.cpu0, m.mallocs0 = cpuTime(), mallocs()
+	return m
+}
+
+func (m *meter) record(results []Result) {
+	for _, r := range results {
+		m.rtts = append(m.rtts, r.RTT)
+		if !r.Up {
+			m.downs++
+			if m.firstDown == "" {
+				m.firstDown = fmt.Sprintf("%s: %s after %v", r.Target, r.Reason, r.RTT)
+			}
+		}
+	}
+}
+
+// report stops the meter and reports per-target figures for targets
+// checked per round.
+func (m *meter) report(targets int, unit string) {
+	cpu, allocs := cpuTime()-m.cpu0, mallocs()-m.mallocs0
+	m.b.StopTimer()
+	close(m.stop)
+	m.stopped.Wait()
+	n := float64(m.b.N * targets)
+	m.b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/"+unit)
+	m.b.ReportMetric(float64(allocs)/n, "allocs/"+unit)
+	m.b.ReportMetric(float64(m.peakRSS.Load())/(1<<20), "peak-RSS-MiB")
+	slices.Sort(m.rtts)
+	if len(m.rtts) > 0 {
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		m.b.ReportMetric(ms(m.rtts[len(m.rtts)/2]), "rtt-median-ms")
+		m.b.ReportMetric(ms(m.rtts[len(m.rtts)*99/100]), "rtt-p99-ms")
+	}
+	m.b.ReportMetric(float64(m.downs), "downs")
+	if m.downs > 0 && !m.expectDown {
+		m.b.Errorf("%d false downs, the first %s", m.downs, m.firstDown)
+	}
+}
+
+// BenchmarkRound is the issue's first and third benchmark: a round of
+// 10,000 loopback targets (5,000 HTTP, 5,000 TCP) with default options,
+// its wall time and the rtts it reports; then 5,000 HTTP targets checked
+// srvmon's way and gosrvmon's way (a goroutine, http.Client and Transport
+// per target, no bound), side by side, for the CPU per HTTP target.
+func BenchmarkRound(b *testing.B) {
+	raiseOpenFiles(b)
+	fleet := newLoopbackFleet(b, 5000)
+	quiet := Options{Logger: discardLogger()}
+
+	b.Run("srvmon/10k-http+tcp", func(b *testing.B) {
+		p := New(quiet)
+		defer p.Close()
+		targets := append(slices.Clone(fleet.http), fleet.tcp...)
+		m := startMeter(b)
+		for b.Loop() {
+			m.record(p.Round(context.Background(), targets))
+		}
+		m.report(len(targets), "target")
+	})
+	b.Run("srvmon/5k-http", func(b *testing.B) {
+		p := New(quiet)
+		defer p.Close()
+		m := startMeter(b)
+		for b.Loop() {
+			m.record(p.Round(context.Background(), fleet.http))
+		}
+		m.report(len(fleet.http), "http-target")
+	})
+	b.Run("srvmon/10k-unanswered-tcp/timeout-1s", func(b *testing.B) {
+		// Dead targets: the pacer must not hold their starts back, so
+		// the round takes about one timeout.
+		addr := unansweredAddr(b)
+		var targets []Target
+		for range 10000 {
+			targets = append(targets, mustParse(b, addr))
+		}
+		p := New(Options{Timeout: time.Second, Logger: discardLogger()})
+		defer p.Close()
+		m := startMeter(b)
+		m.expectDown = true
+		for b.Loop() {
+			m.record(p.Round(context.Background(), targets))
+		}
+		m.report(len(targets), "target")
+	})
+	b.Run("gosrvmon-way/5k-http", func(b *testing.B) {
+		m := startMeter(b)
+		for b.Loop() {
+			m.record(gosrvmonRound(fleet.http, DefaultTimeout))
+		}
+		m.report(len(fleet.http), "http-target")
+	})
+}
+
+// gosrvmonRound checks HTTP targets as gosrvmon 2021 did: one goroutine
+// per target, no bound, and in each a new http.Client with a new
+// Transport (keep-alives off); the rtt is timed around client.Do.
+func gosrvmonRound(targets []Target, timeout time.Duration) []Result {
+	results := make([]Result, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+			req, err := http.NewRequest(http.MethodGet, t.String(), nil)
+			if err != nil {
+				results[i] = Result{Target: t, Reason: err.Error()}
+				return
+			}
+			start := time.Now()
+			resp, err := client.Do(req)
+			rtt := time.Since(start)
+			if err != nil {
+				results[i] = Result{Target: t, RTT: rtt, Reason: err.Error()}
+				return
+			}
+			resp.Body.Close()
+			results[i] = Result{Target: t, RTT: rtt, Up: resp.StatusCode >= 200 && resp.StatusCode <= 399}
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+// BenchmarkICMPRound is the issue's second benchmark: 1,000 ICMP targets
+// spread over 127.0.0.0/8 in one round, with default options (timeout 10s,
+// 4 echo requests, ICMP concurrency 200); then with the bound at 1,000;
+// then all 1,000 started at once without the pool or its pacer (one
+// goroutine per target calling Check, as gosrvmon did), so that about a
+// thousand raw sockets are open together: pro-bing issue #104's case.
+// peak-in-flight is the most pings seen in flight. Run it with -benchtime
+// 10x for ten rounds; every target must be up every time. Needs root,
+// CAP_NET_RAW or ping_group_range.
+func BenchmarkICMPRound(b *testing.B) {
+	requireICMP(b)
+	raiseOpenFiles(b)
+	var targets []Target
+	for i := range 1000 {
+		targets = append(targets, mustParse(b, fmt.Sprintf("127.%d.%d.%d", i%250+1, i/250, 1+i%7)))
+	}
+	round := func(p *Prober) []Result { return p.Round(context.Background(), targets) }
+	allAtOnce := func(p *Prober) []Result {
+		res := make([]Result, len(targets))
+		var wg sync.WaitGroup
+		for i, t := range targets {
+			wg.Go(func() { res[i] = p.Check(context.Background(), t) })
+		}
+		wg.Wait()
+		return res
+	}
+	for _, bc := range []struct {
+		name string
+		conc int
+		run  func(*Prober) []Result
+	}{
+		{"round/icmp-concurrency-200", DefaultICMPConcurrency, round},
+		{"round/icmp-concurrency-1000", 1000, round},
+		{"all-at-once/no-pool", 1000, allAtOnce},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := New(Options{ICMPConcurrency: bc.conc, Logger: discardLogger()})
+			defer p.Close()
+			var peak atomic.Int64
+			stop := make(chan struct{})
+			var sampler sync.WaitGroup
+			sampler.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(200 * time.Microsecond):
+						peak.Store(max(peak.Load(), int64(len(p.icmpSlots))))
+					}
+				}
+			})
+			m := startMeter(b)
+			for b.Loop() {
+				m.record(bc.run(p))
+			}
+			close(stop)
+			sampler.Wait()
+			b.ReportMetric(float64(peak.Load()), "peak-in-flight")
+			m.report(len(targets), "target")
+		})
+	}
+}

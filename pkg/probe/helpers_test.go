@@ -1,0 +1,290 @@
+package probe
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/sys/unix"
+)
+
+// inCI reports whether the tests run in CI, where nothing that needs raw
+// sockets, root or IPv6 loopback may skip.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// skipOrFail skips loudly, or fails when CI=true.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if inCI() {
+		t.Fatalf("CI=true, so this must run: %s", msg)
+	}
+	t.Logf("!!! SKIPPED: %s (this fails when CI=true)", msg)
+	t.SkipNow()
+}
+
+// requireICMP skips (loudly; fails in CI) when this process can send no
+// ICMP: neither raw sockets (root, CAP_NET_RAW) nor unprivileged ones.
+func requireICMP(t testing.TB) {
+	t.Helper()
+	if _, err := detectICMPMode(); err != nil {
+		skipOrFail(t, "ICMP tests need root, CAP_NET_RAW or net.ipv4.ping_group_range: %v", err)
+	}
+}
+
+// requireIPv6Loopback skips (loudly; fails in CI) when ::1 is not on lo.
+func requireIPv6Loopback(t testing.TB) {
+	t.Helper()
+	if !hasIPv6Loopback() {
+		skipOrFail(t, "::1 is not configured on the loopback interface (IPv6 disabled? sysctl net.ipv6.conf.lo.disable_ipv6=0)")
+	}
+}
+
+func hasIPv6Loopback() bool {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagLoopback == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.IPv6loopback) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// testResolver returns a resolver that can only ask a DNS stub that this
+// test runs on 127.0.0.1: a name in zone (lower case, no trailing dot)
+// gets its addresses, any other name NXDOMAIN. Whatever resolv.conf says,
+// no query leaves the machine. /etc/hosts is still read first.
+func testResolver(t testing.TB, zone map[string][]netip.Addr) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go serveDNS(pc, zone)
+	stub := pc.LocalAddr().String()
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "udp4", stub)
+		},
+	}
+}
+
+// serveDNS answers A and AAAA questions from zone until pc is closed.
+func serveDNS(pc net.PacketConn, zone map[string][]netip.Addr) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if resp, err := answerDNS(buf[:n], zone); err == nil {
+			pc.WriteTo(resp, from)
+		}
+	}
+}
+
+func answerDNS(query []byte, zone map[string][]netip.Addr) ([]byte, error) {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil, err
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil, err
+	}
+	resp := dnsmessage.Message{
+		Header: dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true,
+			RecursionDesired: h.RecursionDesired, RecursionAvailable: true},
+		Questions: []dnsmessage.Question{q},
+	}
+	addrs, ok := zone[strings.ToLower(strings.TrimSuffix(q.Name.String(), "."))]
+	if !ok {
+		resp.Header.RCode = dnsmessage.RCodeNameError
+	}
+	for _, a := range addrs {
+		hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
+		switch {
+		case q.Type == dnsmessage.TypeA && a.Is4():
+			hdr.Type = dnsmessage.TypeA
+			resp.Answers = append(resp.Answers, dnsmessage.Resource{Header: hdr, Body: &dnsmessage.AResource{A: a.As4()}})
+		case q.Type == dnsmessage.TypeAAAA && a.Is6():
+			hdr.Type = dnsmessage.TypeAAAA
+			resp.Answers = append(resp.Answers, dnsmessage.Resource{Header: hdr, Body: &dnsmessage.AAAAResource{AAAA: a.As16()}})
+		}
+	}
+	return resp.Pack()
+}
+
+// selfSigned makes a certificate for 127.0.0.1, ::1 and localhost, valid
+// from notBefore to notAfter.
+func selfSigned(t testing.TB, notBefore, notAfter time.Time) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "srvmon probe test"},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, cert
+}
+
+// inNetNS runs fn on a goroutine locked to an OS thread that has a network
+// namespace of its own, with lo up (127.0.0.1 and ::1) and the given
+// /proc/sys/net sysctls (path under /proc/sys/net: value) set there only.
+// Sockets that fn opens on its own goroutine live in that namespace, so a
+// test can change ICMP sysctls without touching the machine. The thread is
+// never unlocked: it ends with the goroutine. Needs root (CAP_SYS_ADMIN):
+// skips loudly, or fails in CI, without it. fn must not call t.Fatal.
+func inNetNS(t *testing.T, sysctls map[string]string, fn func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+			return
+		}
+		if err := loopbackUp(); err != nil {
+			errc <- fmt.Errorf("bringing lo up in the new namespace: %w", err)
+			return
+		}
+		for path, value := range sysctls {
+			if err := os.WriteFile("/proc/sys/net/"+path, []byte(value), 0); err != nil {
+				errc <- fmt.Errorf("sysctl in the new namespace: %w", err)
+				return
+			}
+		}
+		fn()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
+			skipOrFail(t, "a network namespace of its own needs root (CAP_SYS_ADMIN): %v", err)
+		}
+		t.Fatal(err)
+	}
+}
+
+// loopbackUp sets IFF_UP on lo in the calling thread's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// dropNetRaw removes CAP_NET_RAW from the calling thread's effective
+// capabilities (Linux capabilities are per thread).
+func dropNetRaw() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	data[unix.CAP_NET_RAW/32].Effective &^= 1 << (unix.CAP_NET_RAW % 32)
+	return unix.Capset(&hdr, &data[0])
+}
+
+// discardLogger drops every record.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testLogger writes records to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// unansweredAddr returns a loopback TCP address whose listener never
+// accepts and has a backlog of 0: once its accept queue holds one
+// connection, the kernel drops further SYNs, so connecting hangs until the
+// caller's timeout, like a dead host.
+func unansweredAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill the accept queue.
+	for range 2 {
+		c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port), 100*time.Millisecond)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+}

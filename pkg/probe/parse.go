@@ -1,0 +1,273 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxTargetLen is the longest target Parse accepts, in bytes.
+const MaxTargetLen = 256
+
+// ErrInvalidTarget is wrapped by every error Parse returns.
+var ErrInvalidTarget = errors.New("invalid target")
+
+// Kind is how a target is checked.
+type Kind int
+
+// The kinds of check. The zero Kind is invalid: only Parse makes targets.
+const (
+	KindICMP Kind = iota + 1 // a bare hostname, IPv4 or IPv6 address: ping
+	KindTCP                  // host:port or [v6]:port: connect
+	KindHTTP                 // http:// or https:// URL: request
+)
+
+// String returns "icmp", "tcp" or "http".
+func (k Kind) String() string {
+	switch k {
+	case KindICMP:
+		return "icmp"
+	case KindTCP:
+		return "tcp"
+	case KindHTTP:
+		return "http"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Target is one thing to check, as a user added it (gosrvmon's syntax):
+// "http://…" and "https://…" are HTTP checks, "host:port" and "[v6]:port"
+// TCP checks, and a bare hostname, IPv4 or IPv6 address an ICMP check.
+type Target struct {
+	Kind Kind
+	// Host is the hostname or IP address, IPv6 without brackets.
+	Host string
+	// Port is the TCP port; for HTTP the URL's explicit port or 0; 0 for ICMP.
+	Port int
+	// URL is the parsed URL of an HTTP target, nil otherwise. Do not modify it.
+	URL *url.URL
+
+	raw string
+}
+
+// String returns the target exactly as it was given to Parse.
+func (t Target) String() string {
+	if t.raw != "" {
+		return t.raw
+	}
+	switch t.Kind {
+	case KindTCP:
+		return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	case KindHTTP:
+		if t.URL != nil {
+			return t.URL.String()
+		}
+	}
+	return t.Host
+}
+
+// Parse reads a target in gosrvmon's syntax, more strictly than gosrvmon:
+// it rejects what gosrvmon accepts by accident ("foo bar", "bad_host!",
+// port 65536, a bare "http://"). Errors wrap ErrInvalidTarget and say what
+// is wrong, without repeating the target.
+func Parse(s string) (Target, error) {
+	t, err := parse(s)
+	if err != nil {
+		return Target{}, fmt.Errorf("%w: %s", ErrInvalidTarget, err)
+	}
+	t.raw = s
+	return t, nil
+}
+
+func parse(s string) (Target, error) {
+	if s == "" {
+		return Target{}, errors.New("empty")
+	}
+	if len(s) > MaxTargetLen {
+		return Target{}, fmt.Errorf("%d bytes long, the limit is %d", len(s), MaxTargetLen)
+	}
+	if !utf8.ValidString(s) {
+		return Target{}, errors.New("not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			return Target{}, fmt.Errorf("contains white space (%U)", r)
+		}
+		if unicode.IsControl(r) {
+			return Target{}, fmt.Errorf("contains a control character (%U)", r)
+		}
+	}
+	if strings.Contains(s, "://") {
+		return parseURL(s)
+	}
+	if strings.HasPrefix(s, "[") {
+		return parseBracketed(s)
+	}
+	switch strings.Count(s, ":") {
+	case 0:
+		if err := checkHost(s); err != nil {
+			return Target{}, err
+		}
+		return Target{Kind: KindICMP, Host: s}, nil
+	case 1:
+		host, port, _ := strings.Cut(s, ":")
+		if err := checkHost(host); err != nil {
+			return Target{}, err
+		}
+		p, err := parsePort(port)
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Kind: KindTCP, Host: host, Port: p}, nil
+	}
+	if err := checkIPv6(s); err != nil {
+		return Target{}, errors.New(`neither an IPv6 address nor host:port (write an IPv6 address with a port as "[v6]:port")`)
+	}
+	return Target{Kind: KindICMP, Host: s}, nil
+}
+
+// parseURL parses an HTTP(S) target.
+func parseURL(s string) (Target, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Target{}, fmt.Errorf("not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return Target{}, fmt.Errorf("URL scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return Target{}, errors.New("URL has no host")
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return Target{}, errors.New("URL has an empty port")
+	}
+	host := u.Hostname()
+	if strings.HasPrefix(u.Host, "[") {
+		if err := checkIPv6(host); err != nil {
+			return Target{}, err
+		}
+	} else if err := checkHost(host); err != nil {
+		return Target{}, err
+	}
+	t := Target{Kind: KindHTTP, Host: host, URL: u}
+	if p := u.Port(); p != "" {
+		if t.Port, err = parsePort(p); err != nil {
+			return Target{}, err
+		}
+	}
+	return t, nil
+}
+
+// parseBracketed parses "[v6]:port", a TCP target.
+func parseBracketed(s string) (Target, error) {
+	host, rest, ok := strings.Cut(s[1:], "]")
+	if !ok {
+		return Target{}, errors.New(`"[" without "]"`)
+	}
+	if err := checkIPv6(host); err != nil {
+		return Target{}, err
+	}
+	port, ok := strings.CutPrefix(rest, ":")
+	if !ok {
+		return Target{}, errors.New(`a bracketed IPv6 address needs a port: "[v6]:port" is a TCP check, a bare "v6" address a ping`)
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Kind: KindTCP, Host: host, Port: p}, nil
+}
+
+// checkIPv6 accepts an IPv6 address, with an optional zone that names an
+// interface (letters, digits, ".", "_" and "-") or is its index.
+func checkIPv6(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		return fmt.Errorf("%q is not an IPv6 address", s)
+	}
+	for _, c := range a.Zone() {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("IPv6 zone %q is not an interface name", a.Zone())
+		}
+	}
+	return nil
+}
+
+// parsePort parses a decimal TCP port, 1 to 65535.
+func parsePort(s string) (int, error) {
+	if s == "" {
+		return 0, errors.New("empty port")
+	}
+	if len(s) > 5 || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("port %q is not a number from 1 to 65535", s)
+	}
+	p, _ := strconv.Atoi(s)
+	if p < 1 || p > 65535 {
+		return 0, fmt.Errorf("port %d is out of range 1-65535", p)
+	}
+	return p, nil
+}
+
+// checkHost accepts an IPv4 address or an RFC 1123 hostname (ASCII
+// letters, digits and hyphens; labels of 1 to 63 characters that neither
+// start nor end with a hyphen; at most 253 characters and one trailing
+// dot). A name whose last label is all digits is refused: resolvers read
+// "127.1" or "0127.0.0.1" as addresses, netip does not.
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("empty host")
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
+		return nil
+	}
+	name := strings.TrimSuffix(h, ".")
+	if name == "" {
+		return fmt.Errorf("host %q is not a hostname", h)
+	}
+	if len(name) > 253 {
+		return fmt.Errorf("hostname is %d characters long, the limit is 253", len(name))
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if err := checkLabel(l); err != nil {
+			return err
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return fmt.Errorf("%q is not a valid IPv4 address, nor a hostname (its last label is all digits)", h)
+	}
+	return nil
+}
+
+// checkLabel checks one RFC 1123 hostname label.
+func checkLabel(l string) error {
+	switch {
+	case l == "":
+		return errors.New("hostname has an empty label")
+	case len(l) > 63:
+		return fmt.Errorf("hostname label %q is longer than 63 characters", l)
+	case l[0] == '-' || l[len(l)-1] == '-':
+		return fmt.Errorf("hostname label %q starts or ends with a hyphen", l)
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			return fmt.Errorf("hostname label %q is not ASCII: write an international name in its xn-- (punycode) form", l)
+		}
+		return fmt.Errorf("hostname label %q has %q: only letters, digits and hyphens are allowed", l, string(c))
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package probe
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// parseValid are targets Parse accepts, with what they mean.
+var parseValid = []struct {
+	in   string
+	kind Kind
+	host string
+	port int
+}{
+	{"host.test", KindICMP, "host.test", 0},
+	{"localhost", KindICMP, "localhost", 0},
+	{"localhost.", KindICMP, "localhost.", 0},
+	{"a", KindICMP, "a", 0},
+	{"1host.test", KindICMP, "1host.test", 0},
+	{"xn--bcher-kva.test", KindICMP, "xn--bcher-kva.test", 0},
+	{"HOST.Test", KindICMP, "HOST.Test", 0},
+	{"127.0.0.1", KindICMP, "127.0.0.1", 0},
+	{"::1", KindICMP, "::1", 0},
+	{"0:0:0:0:0:0:0:1", KindICMP, "0:0:0:0:0:0:0:1", 0},
+	{"fe80::1%lo", KindICMP, "fe80::1%lo", 0},
+	{"::ffff:127.0.0.1", KindICMP, "::ffff:127.0.0.1", 0},
+	{"[fe80::1%eth0]:22", KindTCP, "fe80::1%eth0", 22},
+	{"http://[fe80::1%25eth0]:8080/", KindHTTP, "fe80::1%eth0", 8080},
+	{strings.Repeat("a", 63) + ".test", KindICMP, strings.Repeat("a", 63) + ".test", 0},
+	{"host.test:80", KindTCP, "host.test", 80},
+	{"127.0.0.1:1", KindTCP, "127.0.0.1", 1},
+	{"127.0.0.1:65535", KindTCP, "127.0.0.1", 65535},
+	{"localhost:08080", KindTCP, "localhost", 8080},
+	{"[::1]:8080", KindTCP, "::1", 8080},
+	{"[0:0:0:0:0:0:0:1]:80", KindTCP, "0:0:0:0:0:0:0:1", 80},
+	{"http://host.test/", KindHTTP, "host.test", 0},
+	{"http://host.test", KindHTTP, "host.test", 0},
+	{"https://host.test:8443/path?q=1#top", KindHTTP, "host.test", 8443},
+	{"http://127.0.0.1:8080/health", KindHTTP, "127.0.0.1", 8080},
+	{"http://[::1]:8080/", KindHTTP, "::1", 8080},
+	{"http://[0:0:0:0:0:0:0:1]", KindHTTP, "0:0:0:0:0:0:0:1", 0},
+	{"https://user:pass@127.0.0.1/", KindHTTP, "127.0.0.1", 0},
+	{"HTTP://EXAMPLE.ORG/", KindHTTP, "EXAMPLE.ORG", 0},
+	{"http://host.test/" + strings.Repeat("p", MaxTargetLen-len("http://host.test/")), KindHTTP, "host.test", 0},
+}
+
+// parseInvalid are targets Parse rejects, with a word of the reason.
+var parseInvalid = []struct {
+	in   string
+	want string
+}{
+	{"", "empty"},
+	{"foo bar", "white space"},
+	{" host.test", "white space"},
+	{"host.test\t", "white space"},
+	{"host.test\n", "white space"},
+	{"host\u00a0test", "white space"},
+	{"ho\x00st.test", "control character"},
+	{"ho\x7fst.test", "control character"},
+	{"http://host.test/\x1b", "control character"},
+	{"\xff", "UTF-8"},
+	{strings.Repeat("a", MaxTargetLen+1), "257 bytes"},
+	{"http://host.test/" + strings.Repeat("p", MaxTargetLen), "the limit is 256"},
+	{"bad_host!", `"_"`},
+	{"bad_host", `"_"`},
+	{"host!", `"!"`},
+	{"bücher.test", "punycode"},
+	{"-host.test", "hyphen"},
+	{"host-.test", "hyphen"},
+	{"host..name.test", "empty label"},
+	{".host.test", "empty label"},
+	{".", "not a hostname"},
+	{strings.Repeat("a", 64) + ".test", "longer than 63"},
+	{strings.Repeat(strings.Repeat("a", 63)+".", 4), "the limit is 253"},
+	{"256.0.0.1", "not a valid IPv4"},
+	{"127.1", "not a valid IPv4"},
+	{"0127.0.0.1", "not a valid IPv4"},
+	{"127.0.0.1.5", "not a valid IPv4"},
+	{"host.test:0", "out of range"},
+	{"host.test:65536", "out of range"},
+	{"host.test:99999", "out of range"},
+	{"host.test:123456", "not a number"},
+	{"host.test:", "empty port"},
+	{":80", "empty host"},
+	{"host.test:http", "not a number"},
+	{"host.test:-1", "not a number"},
+	{"host.test:+80", "not a number"},
+	{"bad_host:80", `"_"`},
+	{"a:b:c", "neither an IPv6 address nor host:port"},
+	{"::1::", "neither an IPv6 address nor host:port"},
+	{"host.test:80:90", "neither an IPv6 address nor host:port"},
+	{"[::1]", "needs a port"},
+	{"[::1]80", "needs a port"},
+	{"[::1]:", "empty port"},
+	{"[::1]:0", "out of range"},
+	{"[::1]:65536", "out of range"},
+	{"[::1:80", `without "]"`},
+	{"[127.0.0.1]:80", "not an IPv6 address"},
+	{"[host.test]:80", "not an IPv6 address"},
+	{"::%]", "neither an IPv6 address nor host:port"},
+	{"[fe80::1%eth0/]:80", "zone"},
+	{"http://[fe80::1%25a!b]/", "zone"},
+	{"http://", "no host"},
+	{"https://", "no host"},
+	{"http:///path", "no host"},
+	{"http://:80/", "empty host"},
+	{"ftp://host.test/", "not http or https"},
+	{"://host.test", "not a URL"},
+	{"http://host_name.test/", `"_"`},
+	{"http://host.test:0/", "out of range"},
+	{"http://host.test:65536/", "out of range"},
+	{"http://host.test:/", "empty port"},
+	{"http://host.test:x/", "not a URL"},
+	{"http://[::1/", "not a URL"},
+	{"http://[127.0.0.1]/", "invalid IP-literal"},
+	{"http://256.0.0.1/", "not a valid IPv4"},
+}
+
+func TestParseValid(t *testing.T) {
+	for _, tc := range parseValid {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := Parse(tc.in)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.in, err)
+			}
+			if got.Kind != tc.kind || got.Host != tc.host || got.Port != tc.port {
+				t.Errorf("Parse(%q) = kind %v host %q port %d, want %v %q %d", tc.in, got.Kind, got.Host, got.Port, tc.kind, tc.host, tc.port)
+			}
+			if got.String() != tc.in {
+				t.Errorf("String() = %q, want %q", got.String(), tc.in)
+			}
+			if (got.URL != nil) != (tc.kind == KindHTTP) {
+				t.Errorf("URL = %v for kind %v", got.URL, got.Kind)
+			}
+		})
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	for _, tc := range parseInvalid {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := Parse(tc.in)
+			if err == nil {
+				t.Fatalf("Parse(%q) = %+v, want an error", tc.in, got)
+			}
+			if !errors.Is(err, ErrInvalidTarget) {
+				t.Errorf("error %v does not wrap ErrInvalidTarget", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse(%q) error %q does not say %q", tc.in, err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if got != (Target{}) {
+				t.Errorf("Parse returned %+v with its error", got)
+			}
+		})
+	}
+}
+
+func TestKindString(t *testing.T) {
+	for k, want := range map[Kind]string{KindICMP: "icmp", KindTCP: "tcp", KindHTTP: "http", 0: "Kind(0)"} {
+		if got := k.String(); got != want {
+			t.Errorf("Kind(%d).String() = %q, want %q", int(k), got, want)
+		}
+	}
+}
+
+// TestTargetStringZeroRaw: a Target built by hand, not by Parse, still has
+// a String that Parse reads back as the same target.
+func TestTargetStringZeroRaw(t *testing.T) {
+	for _, tc := range []Target{
+		{Kind: KindICMP, Host: "::1"},
+		{Kind: KindTCP, Host: "::1", Port: 80},
+		{Kind: KindTCP, Host: "host.test", Port: 443},
+	} {
+		back, err := Parse(tc.String())
+		if err != nil || back.Kind != tc.Kind || back.Host != tc.Host || back.Port != tc.Port {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.String(), back, err, tc)
+		}
+	}
+}
+
+// FuzzParse checks that Parse never panics and that what it accepts is a
+// target every probe can use, given back exactly by String. The seeds (the
+// tables above) run as part of go test.
+func FuzzParse(f *testing.F) {
+	for _, tc := range parseValid {
+		f.Add(tc.in)
+	}
+	for _, tc := range parseInvalid {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := Parse(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidTarget) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Parse(%q): bad error %q", s, err)
+			}
+			return
+		}
+		if got.String() != s {
+			t.Fatalf("Parse(%q).String() = %q", s, got.String())
+		}
+		if len(s) > MaxTargetLen || !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool {
+			return unicode.IsSpace(r) || unicode.IsControl(r)
+		}) >= 0 {
+			t.Fatalf("Parse accepted %q", s)
+		}
+		if got.Host == "" || strings.ContainsAny(got.Host, "[]/ ") {
+			t.Fatalf("Parse(%q): host %q", s, got.Host)
+		}
+		if _, err := netip.ParseAddr(got.Host); err != nil {
+			if err := checkHost(got.Host); err != nil {
+				t.Fatalf("Parse(%q): host %q is neither an address nor a hostname: %v", s, got.Host, err)
+			}
+		}
+		switch got.Kind {
+		case KindICMP:
+			if got.Port != 0 || got.URL != nil {
+				t.Fatalf("Parse(%q): ICMP with port %d URL %v", s, got.Port, got.URL)
+			}
+		case KindTCP:
+			if got.Port < 1 || got.Port > 65535 || got.URL != nil {
+				t.Fatalf("Parse(%q): TCP with port %d URL %v", s, got.Port, got.URL)
+			}
+		case KindHTTP:
+			if got.URL == nil || got.URL.Scheme != "http" && got.URL.Scheme != "https" || got.URL.Hostname() != got.Host {
+				t.Fatalf("Parse(%q): HTTP with URL %v", s, got.URL)
+			}
+			if got.Port < 0 || got.Port > 65535 {
+				t.Fatalf("Parse(%q): HTTP with port %d", s, got.Port)
+			}
+		default:
+			t.Fatalf("Parse(%q): kind %v", s, got.Kind)
+		}
+		again, err := Parse(got.String())
+		if err != nil || again.Kind != got.Kind || again.Host != got.Host || again.Port != got.Port {
+			t.Fatalf("Parse(String()) of %q = %+v, %v; want %+v", s, again, err, got)
+		}
+	})
+}

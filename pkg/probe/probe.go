@@ -1,0 +1,330 @@
+// Package probe checks targets: it parses gosrvmon's target syntax, has one
+// probe per protocol (ICMP ping, TCP connect, HTTP request), and runs a
+// whole round of targets through a bounded pool. Nothing else in srvmon
+// probes anything, and this package knows nothing of storage.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultTimeout         = 10 * time.Second
+	DefaultPingCount       = 4
+	DefaultHTTPMethod      = http.MethodGet
+	DefaultConcurrency     = 10000
+	DefaultICMPConcurrency = 200
+)
+
+// LambdaICMPUnavailable is the reason for Options.ICMPUnavailable on AWS
+// Lambda, which cannot send ICMP.
+const LambdaICMPUnavailable = "ICMP is not allowed on AWS Lambda: check ping targets from a VPS checker or the standalone binary"
+
+// Reasons shared by every kind of probe.
+const (
+	ReasonCancelled  = "cancelled"
+	ReasonNoSuchHost = "no such host"
+)
+
+// Options configure a Prober. The zero value works: every zero field takes
+// its default.
+type Options struct {
+	// Timeout bounds each probe, from its start to its result; default 10s.
+	Timeout time.Duration
+	// PingCount is how many echo requests an ICMP probe sends at most
+	// (gosrvmon's PingRetryCount); it stops at the first reply. Default 4.
+	PingCount int
+	// HTTPMethod is GET (the default) or HEAD.
+	HTTPMethod string
+	// Concurrency bounds the TCP and HTTP probes in flight in a Round. The
+	// default, 10,000, lets 10,000 targets finish within one Timeout. It is
+	// lowered to fit the process's open-file limit.
+	Concurrency int
+	// ICMPConcurrency bounds the ICMP probes in flight in a Prober (Round
+	// and Check together); default 200. Each holds a socket, and raw
+	// sockets have been seen to drop replies with about 1,000 pingers at
+	// once (pro-bing issue #104).
+	ICMPConcurrency int
+	// ICMPUnavailable, when not empty, makes every ICMP probe down with
+	// this reason without sending anything (LambdaICMPUnavailable on AWS
+	// Lambda).
+	ICMPUnavailable string
+	// TLSConfig is the client TLS configuration of HTTPS probes, e.g. with
+	// extra RootCAs; nil means the system roots. Certificates are always
+	// verified.
+	TLSConfig *tls.Config
+	// Resolver looks names up; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+	// Logger receives what operators should know (a probe that panicked,
+	// lowered limits); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports the first option that no Prober can use. Zero values
+// are valid: they take defaults.
+func (o Options) Validate() error {
+	switch {
+	case o.Timeout < 0:
+		return fmt.Errorf("probe timeout %v is negative", o.Timeout)
+	case o.PingCount < 0:
+		return fmt.Errorf("ping count %d is negative", o.PingCount)
+	case o.Concurrency < 0:
+		return fmt.Errorf("concurrency %d is negative", o.Concurrency)
+	case o.ICMPConcurrency < 0:
+		return fmt.Errorf("ICMP concurrency %d is negative", o.ICMPConcurrency)
+	}
+	switch strings.ToUpper(o.HTTPMethod) {
+	case "", http.MethodGet, http.MethodHead:
+	default:
+		return fmt.Errorf("HTTP method %q is not GET or HEAD", o.HTTPMethod)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.PingCount <= 0 {
+		o.PingCount = DefaultPingCount
+	}
+	o.HTTPMethod = strings.ToUpper(o.HTTPMethod)
+	if o.HTTPMethod == "" {
+		o.HTTPMethod = DefaultHTTPMethod
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ICMPConcurrency <= 0 {
+		o.ICMPConcurrency = DefaultICMPConcurrency
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Result is the outcome of one probe.
+type Result struct {
+	Target Target
+	Up     bool
+	// RTT is the round-trip time when up; when down, the time until the
+	// probe failed.
+	RTT time.Duration
+	// Reason says briefly why the target is down ("timeout after 10s",
+	// "connection refused", "HTTP 500", "x509: certificate has expired",
+	// "no such host", "cancelled"); empty when up.
+	Reason string
+}
+
+// probeFunc is one protocol's probe: it returns the round-trip time, or an
+// error saying why the target is down (with the time until then, or 0).
+type probeFunc func(ctx context.Context, t Target) (time.Duration, error)
+
+// Prober checks targets. It is safe for concurrent use; Close it when done.
+type Prober struct {
+	opts   Options
+	dialer *net.Dialer
+	// transport is shared by every HTTP probe: keep-alives are off, so
+	// each check measures a fresh connection, as gosrvmon's did.
+	transport *http.Transport
+	client    *http.Client
+	// icmpSlots bounds the ICMP probes in flight.
+	icmpSlots chan struct{}
+
+	icmpModeOnce sync.Once
+	icmpMode     icmpMode
+	icmpModeErr  error
+
+	// probes are indexed by Kind; tests replace them.
+	probes [KindHTTP + 1]probeFunc
+}
+
+// New returns a Prober with opts; zero fields take their defaults.
+func New(opts Options) *Prober {
+	opts = opts.withDefaults()
+	opts.Concurrency, opts.ICMPConcurrency = fitOpenFileLimit(opts.Logger, opts.Concurrency, opts.ICMPConcurrency)
+	p := &Prober{
+		opts: opts,
+		// KeepAlive -1: probe connections live for one handshake.
+		dialer:    &net.Dialer{Resolver: opts.Resolver, KeepAlive: -1},
+		icmpSlots: make(chan struct{}, opts.ICMPConcurrency),
+	}
+	p.transport = &http.Transport{
+		DialContext:        p.dialer.DialContext,
+		TLSClientConfig:    opts.TLSConfig.Clone(),
+		DisableKeepAlives:  true,
+		DisableCompression: true,
+	}
+	p.client = &http.Client{Transport: p.transport}
+	p.probes[KindICMP] = p.probeICMP
+	p.probes[KindTCP] = func(ctx context.Context, t Target) (time.Duration, error) {
+		return probeTCP(ctx, p.dialer, t)
+	}
+	p.probes[KindHTTP] = func(ctx context.Context, t Target) (time.Duration, error) {
+		return probeHTTP(ctx, p.client, p.opts.HTTPMethod, t)
+	}
+	return p
+}
+
+// Options returns the options in effect, defaults filled in and limits
+// applied.
+func (p *Prober) Options() Options { return p.opts }
+
+// Close releases the shared HTTP transport. The Prober must not be used
+// after Close.
+func (p *Prober) Close() { p.transport.CloseIdleConnections() }
+
+// Check probes one target. It always returns a result for t within about
+// Timeout, even when the probe hangs or panics: down with a reason, or
+// "cancelled" when ctx ends first. An ICMP check first waits for one of
+// the ICMP slots; its timeout starts once it has one.
+func (p *Prober) Check(ctx context.Context, t Target) Result {
+	start := time.Now()
+	res := Result{Target: t}
+	if t.Kind == KindICMP {
+		select {
+		case p.icmpSlots <- struct{}{}:
+			defer func() { <-p.icmpSlots }()
+		case <-ctx.Done():
+			res.RTT = time.Since(start)
+			res.Reason = ReasonCancelled
+			return res
+		}
+		start = time.Now()
+	}
+	if ctx.Err() != nil {
+		res.Reason = ReasonCancelled
+		return res
+	}
+	if t.Kind < KindICMP || t.Kind > KindHTTP || t.Host == "" || t.Kind == KindHTTP && t.URL == nil {
+		res.Reason = "invalid target: use probe.Parse"
+		return res
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	type outcome struct {
+		rtt time.Duration
+		err error
+	}
+	done := make(chan outcome, 1) // buffered: a probe that ends late does not block
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				p.opts.Logger.Error("probe panicked", "target", t.String(), "panic", v, "stack", string(debug.Stack()))
+				done <- outcome{err: fmt.Errorf("internal error: probe panicked: %v", v)}
+			}
+		}()
+		rtt, err := p.probes[t.Kind](pctx, t)
+		done <- outcome{rtt, err}
+	}()
+
+	var o outcome
+	select {
+	case o = <-done:
+	case <-pctx.Done():
+		select {
+		case o = <-done: // it returned at the deadline: keep its result
+		default:
+			// The probe did not return when its context ended: it
+			// hangs. Its goroutine ends whenever it does; its result
+			// is dropped.
+			o.err = pctx.Err()
+		}
+	}
+	res.RTT = o.rtt
+	if o.err == nil {
+		res.Up = true
+		return res
+	}
+	if res.RTT <= 0 {
+		res.RTT = time.Since(start)
+	}
+	res.Reason = reason(o.err, ctx.Err(), p.opts.Timeout)
+	return res
+}
+
+// statusError is an HTTP final status other than 2xx or 3xx.
+type statusError int
+
+func (e statusError) Error() string { return fmt.Sprintf("HTTP %d", int(e)) }
+
+// reason turns the error of a probe into a short reason. parentErr is the
+// caller's context error: set, the check was cancelled rather than timed
+// out.
+func reason(err, parentErr error, timeout time.Duration) string {
+	if parentErr != nil || errors.Is(err, context.Canceled) {
+		return ReasonCancelled
+	}
+	var (
+		status   statusError
+		dnsErr   *net.DNSError
+		invalid  x509.CertificateInvalidError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		errno    syscall.Errno
+		netErr   net.Error
+	)
+	switch {
+	case errors.As(err, &status):
+		return status.Error()
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout after " + timeout.String()
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return ReasonNoSuchHost
+	case errors.As(err, &invalid):
+		if invalid.Reason == x509.Expired && invalid.Cert != nil {
+			if time.Now().Before(invalid.Cert.NotBefore) {
+				return "x509: certificate is not yet valid"
+			}
+			return "x509: certificate has expired"
+		}
+		return invalid.Error()
+	case errors.As(err, &unknown):
+		return "x509: certificate signed by unknown authority"
+	case errors.As(err, &hostname):
+		return hostname.Error()
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, ErrICMPNotPermitted):
+		return err.Error()
+	}
+	// Drop the wrappers that only repeat the target ("Get \"http://…\": ",
+	// "dial tcp 127.0.0.1:80: ").
+	for {
+		var (
+			ue *url.Error
+			oe *net.OpError
+		)
+		switch {
+		case errors.As(err, &ue):
+			err = ue.Err
+			continue
+		case errors.As(err, &oe):
+			err = oe.Err
+			continue
+		}
+		break
+	}
+	return err.Error()
+}

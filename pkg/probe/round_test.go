@@ -1,0 +1,249 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime/metrics"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRoundResultsInOrder(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closed, _ := net.Listen("tcp4", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	want := []struct {
+		target string
+		up     bool
+		reason string
+	}{
+		{srv.URL + "/up", true, ""},
+		{ln.Addr().String(), true, ""},
+		{closedAddr, false, "connection refused"},
+		{srv.URL + "/down", false, "HTTP 503"},
+		{"nosuch.invalid:80", false, ReasonNoSuchHost},
+		{srv.URL + "/up?again", true, ""},
+	}
+	var targets []Target
+	for _, w := range want {
+		targets = append(targets, mustParse(t, w.target))
+	}
+	p := newTestProber(t, Options{Concurrency: 2}, nil)
+	got := p.Round(context.Background(), targets)
+	if len(got) != len(want) {
+		t.Fatalf("%d results for %d targets", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Target.String() != w.target {
+			t.Errorf("result %d is for %s, want %s", i, got[i].Target, w.target)
+		}
+		checkResult(t, got[i], w.up, w.reason)
+	}
+	if r := p.Round(context.Background(), nil); len(r) != 0 {
+		t.Errorf("empty round: %v", r)
+	}
+}
+
+// gauge counts probes in flight and remembers the most.
+type gauge struct{ now, peak atomic.Int64 }
+
+func (g *gauge) enter() {
+	n := g.now.Add(1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+func (g *gauge) leave() { g.now.Add(-1) }
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// TestRoundBounds: no more than Concurrency TCP/HTTP probes and, at the
+// same time and separately, ICMPConcurrency ICMP probes are in flight.
+func TestRoundBounds(t *testing.T) {
+	p := newTestProber(t, Options{Concurrency: 3, ICMPConcurrency: 2}, nil)
+	var other, icmp gauge
+	release := make(chan struct{})
+	blocking := func(g *gauge) probeFunc {
+		return func(ctx context.Context, _ Target) (time.Duration, error) {
+			g.enter()
+			defer g.leave()
+			<-release
+			return time.Microsecond, nil
+		}
+	}
+	p.probes[KindTCP] = blocking(&other)
+	p.probes[KindHTTP] = blocking(&other)
+	p.probes[KindICMP] = blocking(&icmp)
+
+	var targets []Target
+	for range 10 {
+		targets = append(targets, mustParse(t, "127.0.0.1:9"), mustParse(t, "127.0.0.1"), mustParse(t, "http://127.0.0.1:9/"))
+	}
+	done := make(chan []Result)
+	go func() { done <- p.Round(context.Background(), targets) }()
+	waitFor(t, "3 TCP/HTTP and 2 ICMP probes in flight", func() bool { return other.now.Load() == 3 && icmp.now.Load() == 2 })
+	time.Sleep(50 * time.Millisecond) // room for a probe over the bound to start, if the pool let it
+	close(release)
+	results := <-done
+	if other.peak.Load() != 3 || icmp.peak.Load() != 2 {
+		t.Errorf("peak in flight: %d TCP/HTTP (bound 3), %d ICMP (bound 2)", other.peak.Load(), icmp.peak.Load())
+	}
+	for _, r := range results {
+		if !r.Up {
+			t.Errorf("%s: %+v", r.Target, r)
+		}
+	}
+}
+
+// TestRoundCancel: cancelling a round returns at once, with the results
+// that finished and "cancelled" for the rest, real probes included.
+func TestRoundCancel(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(blockingHandler(t, arrived))
+	defer slow.Close()
+	fast := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer fast.Close()
+
+	targets := []Target{mustParse(t, fast.URL+"/"), mustParse(t, slow.URL+"/")}
+	for range 5 {
+		targets = append(targets, mustParse(t, fast.URL+"/later"))
+	}
+	p := newTestProber(t, Options{Concurrency: 1, Timeout: time.Hour}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []Result)
+	go func() { done <- p.Round(ctx, targets) }()
+	<-arrived // the slow request is in flight, the fast one finished
+	cancel()
+	var results []Result
+	select {
+	case results = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Round did not return after its context was cancelled")
+	}
+	checkResult(t, results[0], true, "")
+	for _, r := range results[1:] {
+		if r.Up || r.Reason != ReasonCancelled || r.Target.String() == "" {
+			t.Errorf("after cancel: %+v", r)
+		}
+	}
+}
+
+// TestRoundHangAndPanic: a probe that hangs, ignoring its context, and one
+// that panics still give their targets a result; the others are not held
+// up.
+func TestRoundHangAndPanic(t *testing.T) {
+	p := newTestProber(t, Options{Timeout: 100 * time.Millisecond}, nil)
+	release := make(chan struct{})
+	defer close(release)
+	p.probes[KindTCP] = func(_ context.Context, t Target) (time.Duration, error) {
+		switch t.Port {
+		case 1:
+			<-release
+		case 2:
+			panic("probe bug")
+		}
+		return time.Microsecond, nil
+	}
+	res := p.Round(context.Background(), []Target{
+		mustParse(t, "127.0.0.1:1"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3"),
+	})
+	checkResult(t, res[0], false, "timeout after 100ms")
+	checkResult(t, res[1], false, "internal error: probe panicked: probe bug")
+	checkResult(t, res[2], true, "")
+}
+
+// TestRoundUnanswered: targets that never answer are down with a timeout,
+// each of them, not cancelled nor left out.
+func TestRoundUnanswered(t *testing.T) {
+	addr := unansweredAddr(t)
+	var targets []Target
+	for range 50 {
+		targets = append(targets, mustParse(t, addr))
+	}
+	p := newTestProber(t, Options{Timeout: 200 * time.Millisecond}, nil)
+	for _, r := range p.Round(context.Background(), targets) {
+		checkResult(t, r, false, "timeout after 200ms")
+	}
+}
+
+func TestNextRate(t *testing.T) {
+	for _, tc := range []struct {
+		rate, runnable, max int
+		allTaken            bool
+		want                int
+	}{
+		{8, 9, 8, true, 4},                 // backlog: halve
+		{1, 100, 8, true, 1},               // never below one
+		{8, 8, 8, true, 13},                // all taken, no backlog: up by half
+		{8, 0, 8, false, 8},                // starts left over: keep
+		{1000, 0, 8, true, paceMaxPerTick}, // capped
+	} {
+		if got := nextRate(tc.rate, tc.runnable, tc.max, tc.allTaken); got != tc.want {
+			t.Errorf("nextRate(%d, runnable %d > %d?, all taken %v) = %d, want %d", tc.rate, tc.runnable, tc.max, tc.allTaken, got, tc.want)
+		}
+	}
+}
+
+// TestRunnableMetric: the runtime has the metric the pacer reads (it
+// would pace on nothing otherwise).
+func TestRunnableMetric(t *testing.T) {
+	s := []metrics.Sample{{Name: runnableMetric}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Fatalf("%s: kind %v", runnableMetric, s[0].Value.Kind())
+	}
+}
+
+func TestPacerWait(t *testing.T) {
+	pc := newPacer()
+	defer pc.close()
+	for range 100 { // more than the first tick's starts: later ticks hand out more
+		if !pc.wait(context.Background()) {
+			t.Fatal("wait = false without cancellation")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 2000 {
+		if !pc.wait(ctx) {
+			return
+		}
+	}
+	t.Fatal("wait kept admitting with a cancelled context")
+}
