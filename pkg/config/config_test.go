@@ -591,3 +591,15 @@ func TestStoreSpecRedacted(t *testing.T) {
 		}
 	}
 }
+
+// The README's configuration table is EnvTable: a field added to Config
+// without its line in the README fails here.
+func TestREADMEListsEveryField(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), EnvTable()) {
+		t.Error("README.md does not contain config.EnvTable(); paste pkg/config/testdata/env-table.md into it")
+	}
+}

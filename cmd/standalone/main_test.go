@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/internal/proctest"
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+)
+
+// binary is the standalone binary, built once for the tests that run it
+// as a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "srvmon-standalone")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary, err = proctest.Build(dir, "srvmon")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// start runs the binary and waits for its first log line, which must say
+// that it started and where it listens.
+func start(t *testing.T, dir string, env []string, args ...string) *proctest.Process {
+	t.Helper()
+	p := proctest.Start(t, binary, dir, env, "", args...)
+	if first := p.Log(); !strings.Contains(first, `msg="srvmon started"`) || p.Base == "" {
+		t.Fatalf("first log line %q does not say srvmon started and where it listens", first)
+	}
+	return p
+}
+
+// TestEndToEnd runs the binary with a 1 s interval on every store:
+// targets are added through the API, rounds check them, and /api/checks
+// serves what they stored.
+func TestEndToEnd(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedAddr := closed.Listener.Addr().String()
+	closed.Close()
+
+	stores := []struct {
+		name string
+		conf string
+		env  func(t *testing.T) []string
+	}{
+		{"bolt", `"DB":{"Type":"bolt","Database":"srvmon.db"}`, nil},
+		{"ql", `"DB":{"Type":"ql","Database":"srvmon.ql"}`, nil},
+		{"memory", `"DB":{"Type":"memory"}`, nil},
+		{"postgres", `"DB":{"Type":"pg"}`, func(t *testing.T) []string {
+			return []string{"DATABASE_URL=" + pgtest.NewDatabase(t)}
+		}},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			var env []string
+			if s.env != nil {
+				env = s.env(t)
+			}
+			conf := `{` + s.conf + `,"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"Interval":1,"Timeout":1}}`
+			p := start(t, t.TempDir(), env, "-confstr", conf)
+			for _, h := range []string{target.URL, closedAddr} {
+				if code, body := p.Do(t, http.MethodPost, "/api/hosts", h); code != http.StatusCreated {
+					t.Fatalf("add %s: %d %s", h, code, body)
+				}
+			}
+			p.WaitFor(t, "targets=2 up=1 down=1", 10*time.Second)
+
+			for _, c := range []struct {
+				host string
+				up   bool
+			}{{target.URL, true}, {closedAddr, false}} {
+				code, body := p.Do(t, http.MethodGet, "/api/checks?host="+url.QueryEscape(c.host), "")
+				if code != http.StatusOK {
+					t.Fatalf("checks of %s: %d %s", c.host, code, body)
+				}
+				var checks []store.Check
+				if err := json.Unmarshal([]byte(body), &checks); err != nil {
+					t.Fatalf("checks of %s: %v in %s", c.host, err, body)
+				}
+				if len(checks) == 0 || checks[len(checks)-1].Up != c.up {
+					t.Errorf("checks of %s = %s, want the last up=%v", c.host, body, c.up)
+				}
+			}
+			p.Stop(t)
+		})
+	}
+}
+
+// TestSIGTERMStoresTheRoundInFlight sends SIGTERM while a round waits for
+// slow targets: every result of that round is stored, up, before exit.
+func TestSIGTERMStoresTheRoundInFlight(t *testing.T) {
+	var hits atomic.Int32
+	started := make(chan struct{}, 100)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		started <- struct{}{}
+		time.Sleep(1500 * time.Millisecond)
+	}))
+	defer slow.Close()
+
+	dir := t.TempDir()
+	conf := `{"DB":{"Type":"bolt","Database":"srvmon.db"},"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"Interval":1,"Timeout":5}}`
+	p := start(t, dir, nil, "-confstr", conf)
+	const n = 5
+	for i := 0; i < n; i++ {
+		if code, body := p.Do(t, http.MethodPost, "/api/hosts", fmt.Sprintf("%s/%d", slow.URL, i)); code != http.StatusCreated {
+			t.Fatalf("add: %d %s", code, body)
+		}
+	}
+	// Wait for a round that checks all n, then stop it mid-flight.
+	for hits.Load() < n {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no round reached the targets")
+		}
+	}
+	p.Stop(t)
+
+	st, err := bolt.Open(filepath.Join(dir, "srvmon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		host := fmt.Sprintf("%s/%d", slow.URL, i)
+		c, ok, err := st.LastCheck(ctx, host)
+		if err != nil || !ok {
+			t.Fatalf("%s: no stored result (ok=%v, err=%v); log:\n%s", host, ok, err, p.Log())
+		}
+		if !c.Up || c.RTT < time.Second {
+			t.Errorf("%s: last check %+v, want up after the slow answer", host, c)
+		}
+	}
+}
+
+// TestBadConfigFailsWithOneLine: a bad config, an unknown store, a busy
+// port or an unknown time zone exits non-zero with one line.
+func TestBadConfigFailsWithOneLine(t *testing.T) {
+	busy := httptest.NewServer(http.NotFoundHandler())
+	defer busy.Close()
+	busyPort := busy.Listener.Addr().(*net.TCPAddr).Port
+	cases := []struct {
+		name, confstr, want string
+	}{
+		{"syntax", `{"DB":`, "-confstr: invalid JSON"},
+		{"unknown store", `{"DB":{"Type":"mongo"}}`, "mongo"},
+		{"unknown time zone", `{"DB":{"Type":"memory"},"Chart":{"TimeZone":"Mars/Olympus"}}`, "Mars/Olympus"},
+		{"busy port", fmt.Sprintf(`{"DB":{"Type":"memory"},"Listen":{"Address":"127.0.0.1","Port":"%d"}}`, busyPort), "address already in use"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), []string{"-confstr", c.confstr}, nil, &stdout, &stderr)
+			lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+			if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+				t.Errorf("exit %d, stderr %q: want non-zero and one line with %q", code, stderr.String(), c.want)
+			}
+		})
+	}
+}

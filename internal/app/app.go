@@ -1,0 +1,198 @@
+// Package app builds srvmon's parts from its configuration, so that the
+// three binaries (cmd/checker, cmd/api, cmd/standalone) are wired the same
+// way and hold no logic of their own that tests cannot reach.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/api"
+	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/config"
+	"github.com/srvmon/srvmon/pkg/notify"
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/round"
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/memory"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
+	"github.com/srvmon/srvmon/pkg/store/ql"
+)
+
+// LambdaEnv is set by the AWS Lambda runtime (and its emulator).
+const LambdaEnv = "AWS_LAMBDA_RUNTIME_API"
+
+// OnLambda reports whether the process runs under the AWS Lambda runtime:
+// AWS_LAMBDA_RUNTIME_API is set, not empty, in env (os.Environ(); the last
+// setting wins, as in os/exec).
+func OnLambda(env []string) bool {
+	on := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, LambdaEnv+"="); ok {
+			on = v != ""
+		}
+	}
+	return on
+}
+
+// NewLogger logs JSON on Lambda (CloudWatch reads it) and text elsewhere.
+func NewLogger(w io.Writer, lambda bool) *slog.Logger {
+	if lambda {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// OpenStore opens the store that spec names. PostgreSQL and the embedded
+// files are migrated (created when new) as they open.
+func OpenStore(ctx context.Context, spec config.StoreSpec) (store.Store, error) {
+	switch spec.Kind {
+	case config.StoreMemory:
+		return memory.New(), nil
+	case config.StoreBolt:
+		s, err := bolt.Open(spec.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open bolt store %s: %w", spec.Path, err)
+		}
+		return s, nil
+	case config.StoreQL:
+		s, err := ql.Open(ctx, spec.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open ql store %s: %w", spec.Path, err)
+		}
+		return s, nil
+	case config.StorePostgres:
+		s, err := postgres.Open(ctx, postgres.Config{
+			URL: spec.URL, Host: spec.Host, Port: spec.Port,
+			User: spec.User, Password: spec.Password, Database: spec.Database,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("unknown store type %q", spec.Kind)
+}
+
+// ProbeOptions are the prober's options from cfg. On Lambda, where ICMP
+// cannot be sent, every ping target is recorded down with a reason that
+// says so.
+func ProbeOptions(cfg config.Config, lambda bool, log *slog.Logger) probe.Options {
+	p := cfg.Probe()
+	o := probe.Options{
+		Timeout:         p.Timeout,
+		PingCount:       p.PingCount,
+		HTTPMethod:      p.HTTPMethod,
+		Concurrency:     p.Concurrency,
+		ICMPConcurrency: p.ICMPConcurrency,
+		Logger:          log,
+	}
+	if lambda {
+		o.ICMPUnavailable = probe.LambdaICMPUnavailable
+	}
+	return o
+}
+
+// NewRunner makes the round runner for cfg.
+func NewRunner(cfg config.Config, st store.Store, p round.Prober, log *slog.Logger) *round.Runner {
+	return &round.Runner{
+		Store:     st,
+		Prober:    p,
+		Interval:  cfg.Interval(),
+		Timeout:   cfg.Timeout(),
+		Location:  cfg.Checks.Location,
+		Shard:     cfg.Checks.Shard,
+		Retention: cfg.Retention(),
+		TimeZone:  cfg.Location(),
+		Sender: &notify.Sender{
+			Timeout: cfg.NotifyTimeout(),
+			MaxAge:  cfg.NotifyMaxAge(),
+			Backoff: notify.ExponentialBackoff(cfg.NotifyRetryDelay(), time.Hour),
+			Logger:  log,
+		},
+		Logger: log,
+	}
+}
+
+// APIOptions are the handler's options for cfg. checker runs single
+// checks; it is used only when Checks.AllowSingleChecks is on.
+func APIOptions(cfg config.Config, st store.Store, checker api.Checker, log *slog.Logger) api.Options {
+	o := api.Options{
+		Store: st,
+		Auth: api.Auth{
+			Enable:       cfg.Listen.WebAuth.Enable,
+			User:         cfg.Listen.WebAuth.User,
+			Password:     cfg.Listen.WebAuth.Password,
+			ProtectReads: cfg.Listen.WebAuth.ProtectReads,
+		},
+		Interval: cfg.Interval(),
+		Chart: chart.Options{
+			MaxRttScale:     cfg.MaxRTTScale(),
+			DynamicRttScale: cfg.Chart.DynamicRttScale,
+			TimeZone:        cfg.Location(),
+		},
+		RemoteTimeout: cfg.RemoteTimeout(),
+		MaxBodyBytes:  cfg.MaxBodyBytes(),
+		Logger:        log,
+	}
+	if cfg.Checks.AllowSingleChecks {
+		o.Checker = checker
+	}
+	if cfg.Checks.UseRemoteChecks {
+		o.RemoteChecksURLs = cfg.Checks.RemoteChecksURLs
+	}
+	return o
+}
+
+// Listen opens the API's listening socket, so that a busy port fails at
+// start with one line.
+func Listen(cfg config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	return ln, nil
+}
+
+// Serve serves h on ln until ctx ends, then lets the requests in flight
+// finish (within the write timeout) and returns.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Config, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadTimeout:       cfg.ReadTimeout(),
+		ReadHeaderTimeout: cfg.ReadTimeout(),
+		WriteTimeout:      cfg.WriteTimeout(),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.WriteTimeout())
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shut the server down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// Fail writes one line for a command that cannot go on and returns its
+// exit code, 1.
+func Fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+	return 1
+}

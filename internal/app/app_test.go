@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/config"
+)
+
+func TestOnLambda(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"PATH=/bin"}, false},
+		{[]string{LambdaEnv + "=127.0.0.1:9001"}, true},
+		{[]string{LambdaEnv + "="}, false},
+		{[]string{LambdaEnv + "=127.0.0.1:9001", LambdaEnv + "="}, false},
+		{[]string{LambdaEnv + "_X=1"}, false},
+	} {
+		if got := OnLambda(c.env); got != c.want {
+			t.Errorf("OnLambda(%q) = %v, want %v", c.env, got, c.want)
+		}
+	}
+}
+
+func TestEventTime(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC)
+	for _, c := range []struct {
+		name, event string
+		want        time.Time
+		err         bool
+	}{
+		{"EventBridge rule", `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-25T09:59:00Z","detail":{}}`, time.Date(2026, 11, 25, 9, 59, 0, 0, time.UTC), false},
+		{"Scheduler input", `{"time":"2026-11-25T09:58:00Z"}`, time.Date(2026, 11, 25, 9, 58, 0, 0, time.UTC), false},
+		{"manual test event", `{}`, now, false},
+		{"empty", ``, now, false},
+		{"null", `null`, now, false},
+		{"bad time", `{"time":"yesterday"}`, time.Time{}, true},
+		{"not an object", `[1]`, time.Time{}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := EventTime(json.RawMessage(c.event), now)
+			if (err != nil) != c.err || !got.Equal(c.want) {
+				t.Errorf("EventTime = %v, %v; want %v, error %v", got, err, c.want, c.err)
+			}
+		})
+	}
+}
+
+func TestIntervalScheduleFiresOnBoundaries(t *testing.T) {
+	s := IntervalSchedule(time.Minute)
+	for _, c := range []struct{ at, want string }{
+		{"10:00:00", "10:01:00"},
+		{"10:00:59.999", "10:01:00"},
+		{"10:59:30", "11:00:00"},
+	} {
+		at, _ := time.Parse("15:04:05.999", c.at)
+		want, _ := time.Parse("15:04:05", c.want)
+		if got := s.Next(at); !got.Equal(want) {
+			t.Errorf("Next(%s) = %s, want %s", c.at, got.Format("15:04:05.999"), c.want)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	f, err := ParseFlags("x", []string{"-confstr", `{"DB":{"Type":"memory"}}`, "-init"}, nil, "", io.Discard)
+	if err != nil || !f.Init || f.Source.JSON == "" || f.Source.StoreUnused {
+		t.Errorf("ParseFlags = %+v, %v", f, err)
+	}
+	f, err = ParseFlags("x", []string{"-check", "127.0.0.1"}, nil, "", io.Discard)
+	if err != nil || f.Check != "127.0.0.1" || !f.Source.StoreUnused {
+		t.Errorf("-check: %+v, %v", f, err)
+	}
+	if _, err := ParseFlags("x", []string{"extra"}, nil, "", io.Discard); err == nil {
+		t.Error("an extra argument is accepted")
+	}
+	var usage strings.Builder
+	if _, err := ParseFlags("x", []string{"-h"}, nil, "", &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-confstr") {
+		t.Errorf("-h: %v, usage %q", err, usage.String())
+	}
+}
+
+func TestOpenStoreEveryKind(t *testing.T) {
+	dir := t.TempDir()
+	for _, spec := range []config.StoreSpec{
+		{Kind: config.StoreMemory},
+		{Kind: config.StoreBolt, Path: dir + "/s.db"},
+		{Kind: config.StoreQL, Path: dir + "/s.ql"},
+	} {
+		st, err := OpenStore(context.Background(), spec)
+		if err != nil {
+			t.Fatalf("%s: %v", spec.Kind, err)
+		}
+		if err := st.AddHost(context.Background(), "127.0.0.1"); err != nil {
+			t.Errorf("%s: %v", spec.Kind, err)
+		}
+		st.Close()
+	}
+	if _, err := OpenStore(context.Background(), config.StoreSpec{Kind: "mongo"}); err == nil {
+		t.Error("an unknown kind opens")
+	}
+}

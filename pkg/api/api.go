@@ -1,0 +1,310 @@
+// Package api serves srvmon's HTTP API and web pages, with gosrvmon's
+// endpoints, methods, parameters and JSON, from one http.Handler.
+//
+// The handler is stateless: everything it shows comes from the store on
+// each request and nothing is kept between requests, so it runs the same
+// in a plain http.Server, in the standalone binary or on AWS Lambda behind
+// API Gateway. Every response sets a status.
+//
+// Where gosrvmon is wrong, this package is right: an unknown host is 404,
+// an unknown path is 404 (not the index page), bad parameters are 400 with
+// a one-line reason, a single check of a down target is 200 with
+// "up":false, host names are escaped in SVG and HTML, GET never changes
+// data except gosrvmon's old /api/hosts?action= form (under auth), basic
+// auth is compared in constant time and also guards backups, notification
+// settings and single checks, and backups stream in both directions.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultInterval      = time.Minute
+	DefaultRemoteTimeout = 10 * time.Second
+	DefaultMaxBodyBytes  = 1 << 30 // backup uploads
+	// smallBodyBytes limits every other request body: a target, a rule,
+	// a checks request.
+	smallBodyBytes = 64 << 10
+)
+
+// Checker checks one target now, for /api/check (gosrvmon's single
+// check). *probe.Prober satisfies it.
+type Checker interface {
+	Check(ctx context.Context, t probe.Target) probe.Result
+}
+
+// Auth is gosrvmon's WebAuth: HTTP basic authentication.
+type Auth struct {
+	// Enable requires the user and password for every change, for
+	// backups, notification settings and single checks.
+	Enable   bool
+	User     string
+	Password string
+	// ProtectReads requires them for everything else too (pages, charts,
+	// /api/hosts, /api/checks), except the stylesheet and favicon.
+	ProtectReads bool
+}
+
+// Options configure the handler. Only Store is required; every other zero
+// value works.
+type Options struct {
+	Store store.Store
+	// Checker runs single checks (/api/check and the index page's form);
+	// nil disables them, as gosrvmon's AllowSingleChecks=false does:
+	// /api/check is then 404.
+	Checker Checker
+	Auth    Auth
+	// Interval is the time between checks (default 1 minute). Charts use
+	// it to count missing checks; a chart range shorter than one interval
+	// is a valid, empty chart.
+	Interval time.Duration
+	Chart    chart.Options
+	// RemoteChecksURLs are other instances' /api/checks URLs (gosrvmon's
+	// Checks.RemoteChecksURLs, when UseRemoteChecks is on). Their checks
+	// are merged into charts and the checks page: up if any location saw
+	// the host up, the lowest rtt among those. /api/checks itself serves
+	// only local data, so instances may point at each other. A remote's
+	// answer is held in memory while it is merged (local data streams).
+	RemoteChecksURLs []string
+	// RemoteTimeout bounds each remote request (default 10 s).
+	RemoteTimeout time.Duration
+	// RemoteClient makes the remote requests; nil means a plain client.
+	RemoteClient *http.Client
+	// MaxBodyBytes limits backup uploads (default 1 GiB); other request
+	// bodies are limited to 64 KiB.
+	MaxBodyBytes int64
+	// Logger gets errors and skipped remotes; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// server holds the options of one handler. It never changes after New.
+type server struct {
+	Options
+	userHash, passHash [sha256.Size]byte
+}
+
+// New returns the handler serving every endpoint (see the package
+// documentation and README for the list). It panics if opts.Store is nil.
+func New(opts Options) http.Handler {
+	if opts.Store == nil {
+		panic("api.New: Options.Store is nil")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.RemoteTimeout <= 0 {
+		opts.RemoteTimeout = DefaultRemoteTimeout
+	}
+	if opts.RemoteClient == nil {
+		opts.RemoteClient = &http.Client{}
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Chart.TimeZone == nil {
+		opts.Chart.TimeZone = time.UTC
+	}
+	s := &server{
+		Options:  opts,
+		userHash: sha256.Sum256([]byte(opts.Auth.User)),
+		passHash: sha256.Sum256([]byte(opts.Auth.Password)),
+	}
+
+	mux := http.NewServeMux()
+	// read: open unless Auth.ProtectReads; write: under auth whenever
+	// Auth.Enable.
+	read, write := s.guard(false), s.guard(true)
+
+	mux.Handle("GET /{$}", read(s.index))
+	mux.Handle("GET /index.html", read(s.index))
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /web/style.css", serveStyle)
+
+	mux.Handle("GET /api/hosts", read(s.hostsGet))
+	mux.Handle("POST /api/hosts", write(s.hostsAdd))
+	mux.Handle("DELETE /api/hosts", write(s.hostsDelete))
+
+	for _, m := range []string{"GET", "POST"} {
+		mux.Handle(m+" /api/checks", read(s.checks))
+		mux.Handle(m+" /api/checks/last", read(s.checksLast))
+		mux.Handle(m+" /web/checks", read(s.checksPage))
+		mux.Handle(m+" /web/checks/svg", read(s.chart))
+		if s.Checker != nil {
+			mux.Handle(m+" /api/check", write(s.check))
+		}
+	}
+
+	// gosrvmon's notification settings, under their current and their
+	// older (state_change_params) names. Rules hold webhook URLs with
+	// tokens: reading them needs auth too.
+	for _, p := range []string{"/api/notifications_params", "/api/state_change_params"} {
+		mux.Handle("GET "+p, write(s.rulesList))
+		mux.Handle("POST "+p, write(s.rulesSet))
+		mux.Handle("DELETE "+p, write(s.rulesDelete))
+	}
+	for _, p := range []string{"/web/notifications_params", "/web/state_change_params"} {
+		mux.Handle("GET "+p, write(s.rulesPage))
+		mux.Handle("POST "+p, write(s.rulesForm))
+	}
+
+	for _, full := range []bool{false, true} {
+		p := "/api/backup"
+		if full {
+			p = "/api/backup_full"
+		}
+		mux.Handle("GET "+p, write(s.backupExport(full)))
+		mux.Handle("POST "+p, write(s.backupImport(full)))
+		mux.Handle("PUT "+p, write(s.backupImport(full))) // gosrvmon accepts PUT too
+	}
+
+	mux.Handle("GET /web/hosts", read(s.hostsPage))
+	mux.Handle("POST /web/hosts", write(s.hostsForm))
+	mux.Handle("GET /web/view", read(s.viewPage))
+
+	// Browsers send basic auth credentials with cross-site form posts:
+	// refuse cross-origin unsafe requests (scripts send no Origin).
+	return ensureStatus(s.Logger, http.NewCrossOriginProtection().Handler(mux))
+}
+
+// guard returns a wrapper that requires basic auth when Auth.Enable is set
+// and the route is protected: always for write routes, with
+// Auth.ProtectReads for read routes.
+func (s *server) guard(write bool) func(http.HandlerFunc) http.Handler {
+	protect := s.Auth.Enable && (write || s.Auth.ProtectReads)
+	return func(h http.HandlerFunc) http.Handler {
+		if !protect {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.authorized(r) {
+				unauthorized(w)
+				return
+			}
+			h(w, r)
+		})
+	}
+}
+
+// authorized compares the request's basic auth credentials in constant
+// time (over fixed-length hashes, so lengths do not leak either).
+func (s *server) authorized(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	uok := subtle.ConstantTimeCompare(u[:], s.userHash[:])
+	pok := subtle.ConstantTimeCompare(p[:], s.passHash[:])
+	return uok&pok == 1
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="srvmon", charset="UTF-8"`)
+	http.Error(w, "unauthorized: this needs the configured user and password (basic auth)", http.StatusUnauthorized)
+}
+
+// ensureStatus makes sure every response has a status: the Lambda adapter
+// fails on a handler that writes nothing. A handler that does is a bug,
+// logged and answered with 500.
+func ensureStatus(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if !sw.wrote {
+			log.Error("handler wrote no response", "method", r.Method, "path", r.URL.Path)
+			http.Error(w, "internal server error: no response", http.StatusInternalServerError)
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// httpError is an error with the status and one-line reason to answer.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// badRequest returns a 400 error whose reason is msg.
+func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
+
+// fail answers err: its own status and reason for an *httpError (also
+// wrapped), 413 for an oversized body, otherwise 500 with the error logged
+// and not shown (it may name internals).
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		http.Error(w, oneLine(he.msg), he.code)
+	case errors.As(err, &mbe):
+		http.Error(w, "request body is larger than the limit of "+formatBytes(mbe.Limit), http.StatusRequestEntityTooLarge)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away: nobody reads the answer.
+		http.Error(w, "request canceled", http.StatusServiceUnavailable)
+	default:
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, "internal server error (logged)", http.StatusInternalServerError)
+	}
+}
+
+// oneLine keeps a reason on one line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return itoa(n>>30) + " GiB"
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// routeRequests is one request to every route, valid enough to pass auth.
+var (
+	writeRoutes = []request{
+		{method: "POST", target: "/api/hosts", body: "new.example"},
+		{method: "DELETE", target: "/api/hosts", body: "example.org"},
+		{method: "GET", target: "/api/hosts?action=add&host=new.example"},
+		{method: "GET", target: "/api/hosts?action=del&host=example.org"},
+		{method: "GET", target: "/api/check?host=example.org"},
+		{method: "POST", target: "/api/check", body: "example.org"},
+		{method: "GET", target: "/?host=example.org"},
+		{method: "GET", target: "/api/notifications_params"},
+		{method: "POST", target: "/api/notifications_params", body: `{"host":"example.org","threshold":1,"action":""}`},
+		{method: "DELETE", target: "/api/notifications_params", body: "example.org"},
+		{method: "GET", target: "/api/state_change_params"},
+		{method: "POST", target: "/api/state_change_params", body: `{"host":"example.org","threshold":1,"action":""}`},
+		{method: "DELETE", target: "/api/state_change_params", body: "example.org"},
+		{method: "GET", target: "/web/notifications_params"},
+		{method: "POST", target: "/web/notifications_params", body: "action=del&host=example.org", header: formHeader},
+		{method: "GET", target: "/web/state_change_params"},
+		{method: "POST", target: "/web/state_change_params", body: "action=del&host=example.org", header: formHeader},
+		{method: "GET", target: "/api/backup"},
+		{method: "POST", target: "/api/backup", body: `{"hosts":[]}`},
+		{method: "PUT", target: "/api/backup", body: `{"hosts":[]}`},
+		{method: "GET", target: "/api/backup_full"},
+		{method: "POST", target: "/api/backup_full", body: `{"hosts":[]}`},
+		{method: "PUT", target: "/api/backup_full", body: `{"hosts":[]}`},
+		{method: "POST", target: "/web/hosts", body: "action=add&host=new.example", header: formHeader},
+	}
+	readRoutes = []request{
+		{method: "GET", target: "/"},
+		{method: "GET", target: "/index.html"},
+		{method: "GET", target: "/api/hosts"},
+		{method: "GET", target: "/api/checks?host=example.org"},
+		{method: "POST", target: "/api/checks", body: `{"host":"example.org"}`},
+		{method: "GET", target: "/api/checks/last?host=example.org"},
+		{method: "POST", target: "/api/checks/last", body: "example.org"},
+		{method: "GET", target: "/web/hosts"},
+		{method: "GET", target: "/web/view?host=example.org"},
+		{method: "GET", target: "/web/view"},
+		{method: "GET", target: "/web/checks?host=example.org"},
+		{method: "POST", target: "/web/checks", body: `{"host":"example.org"}`},
+		{method: "GET", target: "/web/checks/svg?host=example.org"},
+		{method: "POST", target: "/web/checks/svg", body: `{"host":"example.org"}`},
+	}
+	publicRoutes = []request{
+		{method: "GET", target: "/web/style.css"},
+		{method: "GET", target: "/favicon.ico"},
+	}
+	formHeader = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+)
+
+func TestAuth(t *testing.T) {
+	auth := Auth{Enable: true, User: "admin", Password: "s3cret"}
+	readsToo := auth
+	readsToo.ProtectReads = true
+	tests := []struct {
+		name      string
+		auth      Auth
+		protected []request
+		open      []request
+	}{
+		{"auth off", Auth{User: "admin", Password: "s3cret"}, nil, concat(writeRoutes, readRoutes, publicRoutes)},
+		{"changes protected", auth, writeRoutes, concat(readRoutes, publicRoutes)},
+		{"reads protected too", readsToo, concat(writeRoutes, readRoutes), publicRoutes},
+	}
+	wrong := []struct{ user, pass string }{
+		{"", ""}, {"admin", ""}, {"admin", "s3cre"}, {"admin", "s3cret!"}, {"Admin", "s3cret"}, {"", "s3cret"}, {"admin\x00", "s3cret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, req := range tt.protected {
+				for _, c := range wrong {
+					st := authStore(t)
+					e := newEnv(t, st, Options{Auth: tt.auth, Checker: fakeChecker{up: true}})
+					r := req
+					r.user, r.pass = c.user, c.pass
+					if c.user == "" && c.pass == "" {
+						r.user = "" // no Authorization header at all
+					}
+					w := e.serve(r)
+					if w.Code != http.StatusUnauthorized {
+						t.Errorf("%s %s as %q:%q: %d, want 401", req.method, req.target, c.user, c.pass, w.Code)
+						continue
+					}
+					if got := w.Header().Get("WWW-Authenticate"); got != `Basic realm="srvmon", charset="UTF-8"` {
+						t.Errorf("%s %s: WWW-Authenticate %q", req.method, req.target, got)
+					}
+					if before, after := takeSnapshot(t, st), authSnapshot(t); !equalSnapshots(before, after) {
+						t.Errorf("%s %s changed data without auth", req.method, req.target)
+					}
+				}
+			}
+			for _, req := range concat(tt.protected, tt.open) {
+				e := newEnv(t, authStore(t), Options{Auth: tt.auth, Checker: fakeChecker{up: true}})
+				r := req
+				if contains(tt.protected, req) {
+					r.user, r.pass = "admin", "s3cret"
+				}
+				w := e.serve(r)
+				if w.Code == http.StatusUnauthorized || w.Code >= 400 {
+					t.Errorf("%s %s (user %q): %d %q", req.method, req.target, r.user, w.Code, w.Body.String())
+				}
+			}
+		})
+	}
+}
+
+// authStore is a store with example.org, a rule and a check.
+func authStore(t *testing.T) store.Store {
+	st := backends()[0].open(t)
+	seed(t, st, []string{"example.org"}, []store.Result{{Host: "example.org", Slot: slot(1), RTT: time.Millisecond, Up: true}})
+	if err := st.SetRule(t.Context(), store.Rule{Host: "example.org", Threshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func authSnapshot(t *testing.T) snapshot { return takeSnapshot(t, authStore(t)) }
+
+func concat(lists ...[]request) []request {
+	var out []request
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func contains(list []request, r request) bool {
+	for _, x := range list {
+		if x.method == r.method && x.target == r.target {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAuthComparesWholeCredentials: equal prefixes and different lengths
+// never pass (the comparison is over SHA-256 sums, in constant time).
+func TestAuthComparesWholeCredentials(t *testing.T) {
+	for _, tt := range []struct {
+		user, pass string
+		ok         bool
+	}{
+		{"admin", strings.Repeat("x", 100), true},
+		{"admin", strings.Repeat("x", 99), false},
+		{"admin", strings.Repeat("x", 101), false},
+		{"admi", strings.Repeat("x", 100), false},
+	} {
+		opts := Options{Store: backends()[0].open(t), Auth: Auth{Enable: true, User: "admin", Password: strings.Repeat("x", 100)}}
+		h := New(opts)
+		req, _ := http.NewRequest("GET", "/api/backup", nil)
+		req.SetBasicAuth(tt.user, tt.pass)
+		w := &strictWriter{ResponseRecorder: httptest.NewRecorder(), t: t}
+		h.ServeHTTP(w, req)
+		if (w.Code != http.StatusUnauthorized) != tt.ok {
+			t.Errorf("%q:%d chars: %d", tt.user, len(tt.pass), w.Code)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// checks serves GET and POST /api/checks: a host's checks in a range, as
+// a JSON array streamed while the store reads them. Only local data:
+// remote instances are merged into charts and pages, never here, so two
+// instances that list each other as remotes do not loop.
+func (s *server) checks(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseRange(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sw := newStreamWriter(w, "application/json")
+	sw.buf = append(sw.buf, '[')
+	first := true
+	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.End, func(c store.Check) error {
+		if !first {
+			sw.buf = append(sw.buf, ',')
+		}
+		first = false
+		sw.buf = appendCheck(sw.buf, c)
+		return sw.maybeFlush()
+	})
+	if err != nil {
+		sw.fail(s, r, storeErr(err, req.Host))
+		return
+	}
+	sw.buf = append(sw.buf, "]\n"...)
+	sw.finish(s, r)
+}
+
+// checksLast serves GET (?host=) and POST (host as the body)
+// /api/checks/last: the host's newest check. 404 for an unknown host and
+// for a host without checks yet.
+func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
+	host, err := hostParam(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, ok, err := s.Store.LastCheck(r.Context(), host)
+	switch {
+	case err != nil:
+		s.fail(w, r, storeErr(err, host))
+		return
+	case !ok:
+		http.Error(w, "host "+strconv.Quote(host)+" has no checks yet", http.StatusNotFound)
+		return
+	}
+	b := make([]byte, 0, 128)
+	b = appendCheck(b, c)
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// check serves GET (?host=) and POST (host as the body) /api/check,
+// gosrvmon's single check: the target is checked now and the result is not
+// stored. A down target is 200 with "up":false and the reason in "error".
+func (s *server) check(w http.ResponseWriter, r *http.Request) {
+	host, err := hostParam(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.singleCheck(r, host)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := appendCheck(nil, c)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
+}
+
+// singleCheck validates the target and checks it now.
+func (s *server) singleCheck(r *http.Request, host string) (store.Check, error) {
+	t, err := parseTarget(host)
+	if err != nil {
+		return store.Check{}, err
+	}
+	start := s.Now().UTC()
+	res := s.Checker.Check(r.Context(), t)
+	return store.Check{Time: start, RTT: res.RTT, Up: res.Up, Error: errorIfDown(res.Up, res.Reason)}, nil
+}
+
+func errorIfDown(up bool, reason string) string {
+	if up {
+		return ""
+	}
+	return reason
+}
+
+// appendCheck appends c as gosrvmon's check JSON, {"time","rtt","up"},
+// with "error" when there is one: what json.Marshal(c) writes, without
+// reflection.
+func appendCheck(b []byte, c store.Check) []byte {
+	b = append(b, `{"time":"`...)
+	b = c.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","rtt":`...)
+	b = strconv.AppendInt(b, int64(c.RTT), 10)
+	b = append(b, `,"up":`...)
+	b = strconv.AppendBool(b, c.Up)
+	if c.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, c.Error)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it.
+func appendJSONString(b []byte, s string) []byte {
+	q, err := json.Marshal(s)
+	if err != nil { // a string always marshals
+		return append(b, `""`...)
+	}
+	return append(b, q...)
+}
+
+// nonNil makes sure a list is written as [], never null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal server error: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// streamWriter buffers a streamed response and sends it in chunks. The
+// status (200) is sent with the first chunk, so an error before it (an
+// unknown host, a store failure early on) still gets its own status.
+type streamWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	buf         []byte
+	started     bool
+	err         error // the first write error: the client is gone
+}
+
+// streamChunk is the size at which a streamed response is sent on.
+const streamChunk = 32 << 10
+
+func newStreamWriter(w http.ResponseWriter, contentType string) *streamWriter {
+	return &streamWriter{w: w, contentType: contentType, buf: make([]byte, 0, streamChunk+512)}
+}
+
+// Write appends p to the buffer (for templates and encoders).
+func (sw *streamWriter) Write(p []byte) (int, error) {
+	if sw.err != nil {
+		return 0, sw.err
+	}
+	sw.buf = append(sw.buf, p...)
+	return len(p), sw.maybeFlush()
+}
+
+// maybeFlush sends the buffer once it holds a chunk.
+func (sw *streamWriter) maybeFlush() error {
+	if len(sw.buf) < streamChunk {
+		return sw.err
+	}
+	return sw.flush()
+}
+
+func (sw *streamWriter) flush() error {
+	if sw.err != nil {
+		return sw.err
+	}
+	if !sw.started {
+		sw.started = true
+		sw.w.Header().Set("Content-Type", sw.contentType)
+		sw.w.WriteHeader(http.StatusOK)
+	}
+	if len(sw.buf) > 0 {
+		_, sw.err = sw.w.Write(sw.buf)
+		sw.buf = sw.buf[:0]
+	}
+	return sw.err
+}
+
+// flushNow sends what is buffered to the client at once (the first bytes
+// of a long export).
+func (sw *streamWriter) flushNow() error {
+	if err := sw.flush(); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(sw.w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		sw.err = err
+	}
+	return sw.err
+}
+
+// finish sends the rest of the response.
+func (sw *streamWriter) finish(s *server, r *http.Request) {
+	if err := sw.flush(); err != nil {
+		s.Logger.Debug("client went away", "path", r.URL.Path, "err", err)
+	}
+}
+
+// fail answers err if nothing was sent yet. Once the 200 is out the
+// response cannot say so any more: the error is logged and the handler
+// aborts, so the client sees a broken response rather than a short one.
+func (sw *streamWriter) fail(s *server, r *http.Request, err error) {
+	if !sw.started {
+		s.fail(sw.w, r, err)
+		return
+	}
+	if sw.err != nil { // the client is gone; nothing to tell
+		return
+	}
+	s.Logger.Error("streamed response failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	panic(http.ErrAbortHandler)
+}

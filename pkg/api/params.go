@@ -1,0 +1,220 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// The times the API accepts and the backup restores: unix seconds of 1970
+// to 2262, the range every backend can key (nanoseconds in an int64).
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// defaultRange is the range of a checks request without start and end.
+const defaultRange = 24 * time.Hour
+
+// rangeRequest is gosrvmon's ChecksRequest: a host and a range.
+type rangeRequest struct {
+	Host       string
+	Start, End time.Time
+}
+
+// checksRequestJSON is the body of POST /api/checks: RFC 3339 times.
+type checksRequestJSON struct {
+	Host  string     `json:"host"`
+	Start *time.Time `json:"start"`
+	End   *time.Time `json:"end"`
+}
+
+// parseRange reads gosrvmon's checks request: for GET, the query's host,
+// start and end (unix seconds; RFC 3339 and 2006-01-02T15:04 in the chart
+// time zone also work); for POST, a JSON body {"host","start","end"} with
+// RFC 3339 times. end defaults to now and start to 24 hours before end.
+func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeRequest, error) {
+	var req rangeRequest
+	var start, end *time.Time
+	if r.Method == http.MethodPost {
+		var body checksRequestJSON
+		if err := decodeSmallJSON(w, r, &body); err != nil {
+			return req, err
+		}
+		req.Host, start, end = body.Host, body.Start, body.End
+	} else {
+		q := r.URL.Query()
+		req.Host = q.Get("host")
+		for _, p := range []struct {
+			name string
+			dst  **time.Time
+		}{{"start", &start}, {"end", &end}} {
+			if v := q.Get(p.name); v != "" {
+				t, err := s.parseTime(p.name, v)
+				if err != nil {
+					return req, err
+				}
+				*p.dst = &t
+			}
+		}
+	}
+	if req.Host == "" {
+		return req, badRequest("missing host parameter")
+	}
+	req.End = s.Now().UTC()
+	if end != nil {
+		req.End = end.UTC()
+	}
+	req.Start = req.End.Add(-defaultRange)
+	if start != nil {
+		req.Start = start.UTC()
+	}
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"start", req.Start}, {"end", req.End}} {
+		if t.t.Before(minTime) || t.t.After(maxTime) {
+			return req, badRequest(fmt.Sprintf("%s %s is outside 1970-01-01..2262-01-01", t.name, t.t.Format(time.RFC3339)))
+		}
+	}
+	if req.End.Before(req.Start) {
+		return req, badRequest("end is before start")
+	}
+	return req, nil
+}
+
+// datetimeLocal are the layouts of an HTML datetime-local input.
+var datetimeLocal = []string{"2006-01-02T15:04", "2006-01-02T15:04:05"}
+
+// parseTime reads a time parameter: unix seconds (gosrvmon's), RFC 3339,
+// or a datetime-local value in the chart time zone.
+func (s *server) parseTime(name, v string) (time.Time, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < minTime.Unix() || n > maxTime.Unix() {
+			return time.Time{}, badRequest(fmt.Sprintf("%s %d is outside 1970-01-01..2262-01-01", name, n))
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range datetimeLocal {
+		if t, err := time.ParseInLocation(layout, v, s.Chart.TimeZone); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, badRequest(fmt.Sprintf("%s %q is not a time: use unix seconds, RFC 3339 or 2006-01-02T15:04", name, v))
+}
+
+// hostParam reads the host of /api/checks/last and /api/check: the query's
+// host for GET, the whole body for POST (gosrvmon's forms).
+func hostParam(w http.ResponseWriter, r *http.Request) (string, error) {
+	if r.Method == http.MethodPost {
+		return readSmallBody(w, r)
+	}
+	host := r.URL.Query().Get("host")
+	if host == "" {
+		return "", badRequest("missing host parameter")
+	}
+	return host, nil
+}
+
+// readSmallBody reads a body holding one value, such as a target, trimmed
+// of surrounding white space.
+func readSmallBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, smallBodyBytes))
+	if err != nil {
+		return "", bodyError(err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", badRequest("empty body: send the host as the request body")
+	}
+	return v, nil
+}
+
+// decodeSmallJSON decodes a small JSON body into v. Unknown fields are
+// ignored, as gosrvmon ignores them.
+func decodeSmallJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, smallBodyBytes))
+	if err := dec.Decode(v); err != nil {
+		return bodyError(fmt.Errorf("bad JSON body: %w", err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("bad JSON body: more than one value")
+	}
+	return nil
+}
+
+// bodyError turns an error reading a request body into a 400, keeping a
+// too-large body's *http.MaxBytesError for its 413.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return mbe
+	}
+	return badRequest(err.Error())
+}
+
+// parseTarget parses a target with gosrvmon's syntax; a 400 if it is bad.
+func parseTarget(host string) (probe.Target, error) {
+	t, err := probe.Parse(host)
+	if err != nil {
+		return t, badRequest(fmt.Sprintf("host %q is not acceptable: %v", host, err))
+	}
+	return t, nil
+}
+
+// validTarget checks a target with gosrvmon's syntax.
+func validTarget(host string) error {
+	_, err := parseTarget(host)
+	return err
+}
+
+// unknownHost is the error for a host the store does not have: 400 if it
+// is not even a valid target, 404 otherwise. Reads call it only on
+// store.ErrNotFound, so the common path does not parse the target.
+func unknownHost(host string) error {
+	if err := validTarget(host); err != nil {
+		return err
+	}
+	return &httpError{http.StatusNotFound, fmt.Sprintf("unknown host %q", host)}
+}
+
+// storeErr maps a store error about host to the answer.
+func storeErr(err error, host string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return unknownHost(host)
+	}
+	return err
+}
+
+// sizeParams reads the chart's width and height parameters.
+func sizeParams(r *http.Request) (width, height int, err error) {
+	q := r.URL.Query()
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"width", &width}, {"height", &height}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, 0, badRequest(fmt.Sprintf("%s %q is not a number", p.name, v))
+		}
+		*p.dst = n
+	}
+	return width, height, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// rulesList serves GET /api/notifications_params: every rule as
+// gosrvmon's {"host","threshold","action"}.
+func (s *server) rulesList(w http.ResponseWriter, r *http.Request) {
+	rules, err := s.Store.Rules(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(rules))
+}
+
+// rulesSet serves POST /api/notifications_params: adds or replaces the
+// rule in the JSON body. 201.
+func (s *server) rulesSet(w http.ResponseWriter, r *http.Request) {
+	var rule store.Rule
+	err := decodeSmallJSON(w, r, &rule)
+	if err == nil {
+		err = s.setRule(r.Context(), rule)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// rulesDelete serves DELETE /api/notifications_params: the body is the
+// host whose rule to delete. 404 if it has none.
+func (s *server) rulesDelete(w http.ResponseWriter, r *http.Request) {
+	host, err := readSmallBody(w, r)
+	if err == nil {
+		err = s.deleteRule(r.Context(), host)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// checkRule validates a rule's fields, not whether its host is stored.
+func checkRule(rule store.Rule) error {
+	if rule.Host == "" {
+		return badRequest("rule without a host")
+	}
+	if rule.Threshold < 0 {
+		return badRequest(fmt.Sprintf("rule for %q: threshold %d is negative", rule.Host, rule.Threshold))
+	}
+	if rule.Action == "" {
+		return nil // keeps track of the state, sends nothing
+	}
+	u, err := url.Parse(rule.Action)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return badRequest(fmt.Sprintf("rule for %q: action must be an http or https URL", rule.Host))
+	}
+	return nil
+}
+
+// setRule validates a rule and stores it: 404 if its host is not stored.
+func (s *server) setRule(ctx context.Context, rule store.Rule) error {
+	rule.Host = strings.TrimSpace(rule.Host)
+	rule.Action = strings.TrimSpace(rule.Action)
+	if err := checkRule(rule); err != nil {
+		return err
+	}
+	return storeErr(s.Store.SetRule(ctx, rule), rule.Host)
+}
+
+// deleteRule deletes a host's rule: 404 if it has none.
+func (s *server) deleteRule(ctx context.Context, host string) error {
+	if host == "" {
+		return badRequest("missing host")
+	}
+	err := s.Store.DeleteRule(ctx, host)
+	if errors.Is(err, store.ErrNotFound) {
+		return &httpError{http.StatusNotFound, fmt.Sprintf("host %q has no notification rule", host)}
+	}
+	return err
+}
+
+// rulesPage serves GET /web/notifications_params: the rules, a form to add
+// or change one and a button to delete each.
+func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rules, err := s.Store.Rules(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hosts, err := s.Store.Hosts(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	s.render(w, r, http.StatusOK, "rules", struct {
+		Title            string
+		Created, Deleted bool
+		Hosts            []string
+		Rules            []store.Rule
+	}{"Notifications", q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
+}
+
+// rulesForm serves POST /web/notifications_params with gosrvmon's form
+// fields: action=add (host, threshold, state_action) or action=del (host).
+// It redirects back to the page.
+func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := r.PostForm
+	host := strings.TrimSpace(f.Get("host"))
+	var err error
+	var done string
+	switch a := f.Get("action"); a {
+	case "add":
+		done = "created"
+		th, perr := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)
+		if perr != nil {
+			err = badRequest(fmt.Sprintf("threshold %q is not a whole number", f.Get("threshold")))
+			break
+		}
+		err = s.setRule(r.Context(), store.Rule{Host: host, Threshold: th, Action: f.Get("state_action")})
+	case "del":
+		err, done = s.deleteRule(r.Context(), host), "deleted"
+	default:
+		err = badRequest(fmt.Sprintf("unknown action %q: use add or del", a))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seeOther(w, r, "/web/notifications_params?action="+done)
+}

@@ -1,0 +1,348 @@
+package api
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// The pages, their stylesheet and nothing else: no CDN, no script. Every
+// page works without JavaScript.
+//
+//go:embed web
+var webFS embed.FS
+
+var pages = template.Must(template.ParseFS(webFS, "web/*.html"))
+
+func serveStyle(w http.ResponseWriter, r *http.Request) {
+	b, err := webFS.ReadFile("web/style.css")
+	if err != nil {
+		http.Error(w, "internal server error: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// render executes a page template into a buffer first, so that a template
+// error is a 500 rather than half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		s.fail(w, r, fmt.Errorf("page %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// seeOther ends a form post with a redirect (post, redirect, get).
+func seeOther(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// parseForm reads a small form body.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, smallBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return bodyError(fmt.Errorf("bad form: %w", err))
+	}
+	return nil
+}
+
+// formatTime writes a time for people, in the chart time zone.
+func (s *server) formatTime(t time.Time) string {
+	return t.In(s.Chart.TimeZone).Format("2006-01-02 15:04:05 MST")
+}
+
+func formatRTT(d time.Duration) string { return d.Round(time.Microsecond).String() }
+
+// pickPage lists the hosts to choose from, for pages opened without one.
+func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) {
+	hosts, err := s.Store.Hosts(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "pick", struct {
+		Title, Path string
+		Hosts       []string
+	}{title, r.URL.Path, hosts})
+}
+
+// index serves / and /index.html: links to everything and, when single
+// checks are enabled, gosrvmon's form to check a host now (?host=, under
+// auth).
+func (s *server) index(w http.ResponseWriter, r *http.Request) {
+	type result struct {
+		Up         bool
+		RTT, Error string
+	}
+	data := struct {
+		Title        string
+		SingleChecks bool
+		Host, Error  string
+		Result       *result
+	}{Title: "srvmon", SingleChecks: s.Checker != nil}
+	code := http.StatusOK
+	if host := strings.TrimSpace(r.URL.Query().Get("host")); host != "" && s.Checker != nil {
+		if s.Auth.Enable && !s.authorized(r) {
+			unauthorized(w)
+			return
+		}
+		data.Host = host
+		c, err := s.singleCheck(r, host)
+		if err != nil {
+			data.Error, code = err.Error(), http.StatusBadRequest
+		} else {
+			data.Result = &result{Up: c.Up, RTT: formatRTT(c.RTT), Error: c.Error}
+		}
+	}
+	s.render(w, r, code, "index", data)
+}
+
+// hostRow is one line of the hosts page.
+type hostRow struct {
+	Host, State, LastTime, LastRTT, Uptime string
+}
+
+// hostsPage serves GET /web/hosts: every host with its current state, last
+// rtt and uptime over the last 24 hours.
+func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hosts, err := s.Store.Hosts(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.Now().UTC()
+	rows := make([]hostRow, 0, len(hosts))
+	for _, h := range hosts {
+		row := hostRow{Host: h, State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
+		c, ok, err := s.Store.LastCheck(ctx, h)
+		if err == nil && ok {
+			row.State, row.LastTime = "down", s.formatTime(c.Time)
+			if c.Up {
+				row.State, row.LastRTT = "up", formatRTT(c.RTT)
+			}
+		}
+		var bs []store.Bucket
+		if err == nil {
+			bs, err = s.Store.Buckets(ctx, h, now.Add(-24*time.Hour), now, 1)
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted since Hosts was read
+			}
+			s.fail(w, r, err)
+			return
+		}
+		if len(bs) == 1 && !bs[0].Unknown() {
+			row.Uptime = strconv.FormatFloat(100*float64(bs[0].Up)/float64(bs[0].Up+bs[0].Down), 'f', 2, 64) + "%"
+		}
+		rows = append(rows, row)
+	}
+	q := r.URL.Query()
+	s.render(w, r, http.StatusOK, "hosts", struct {
+		Title            string
+		Created, Deleted bool
+		Hosts            []hostRow
+	}{"Hosts", q.Get("action") == "created", q.Get("action") == "deleted", rows})
+}
+
+// hostsForm serves POST /web/hosts, the hosts page's forms: action=add or
+// del with host. It redirects back to the page.
+func (s *server) hostsForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	host := strings.TrimSpace(r.PostForm.Get("host"))
+	var err error
+	var done string
+	switch a := r.PostForm.Get("action"); a {
+	case "add":
+		err, done = s.addHost(r.Context(), host), "created"
+	case "del":
+		err, done = s.deleteHost(r.Context(), host), "deleted"
+	default:
+		err = badRequest(fmt.Sprintf("unknown action %q: use add or del", a))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seeOther(w, r, "/web/hosts?action="+done)
+}
+
+// preset is a quick range link of the view page.
+type preset struct{ Name, URL string }
+
+// viewPage serves GET /web/view?host=&start=&end=: the host's chart with a
+// range picker of plain datetime-local inputs (in the chart time zone),
+// links to the previous and next range and to common ranges.
+func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("host") == "" {
+		s.pickPage(w, r, "Charts")
+		return
+	}
+	req, err := s.parseRange(w, r)
+	if err == nil {
+		err = s.requireHost(r, req.Host)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	span := req.End.Sub(req.Start)
+	link := func(path string, start, end time.Time) string {
+		v := url.Values{"host": {req.Host}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
+		return path + "?" + v.Encode()
+	}
+	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format("2006-01-02T15:04") }
+	now := s.Now().UTC()
+	var presets []preset
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}, {"30 days", 30 * 24 * time.Hour}, {"year", 365 * 24 * time.Hour}} {
+		presets = append(presets, preset{p.name, link("/web/view", now.Add(-p.d), now)})
+	}
+	s.render(w, r, http.StatusOK, "view", struct {
+		Title, Host, StartLocal, EndLocal, TimeZone   string
+		PrevURL, NextURL, ChartURL, TableURL, JSONURL string
+		Presets                                       []preset
+	}{
+		Title: req.Host, Host: req.Host,
+		StartLocal: local(req.Start), EndLocal: local(req.End), TimeZone: s.Chart.TimeZone.String(),
+		PrevURL:  link("/web/view", req.Start.Add(-span), req.Start),
+		NextURL:  link("/web/view", req.End, req.End.Add(span)),
+		ChartURL: link("/web/checks/svg", req.Start, req.End),
+		TableURL: link("/web/checks", req.Start, req.End),
+		JSONURL:  link("/api/checks", req.Start, req.End),
+		Presets:  presets,
+	})
+}
+
+// requireHost is nil for a stored host, else the 404 or 400 to answer.
+func (s *server) requireHost(r *http.Request, host string) error {
+	ok, err := s.Store.HostExists(r.Context(), host)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return unknownHost(host)
+	}
+	return nil
+}
+
+// checksPage serves GET and POST /web/checks (parameters as /api/checks):
+// the host's checks as a table, remote instances merged in, streamed.
+func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Query().Get("host") == "" {
+		s.pickPage(w, r, "Checks")
+		return
+	}
+	req, err := s.parseRange(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := url.Values{"host": {req.Host}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
+	data := struct {
+		Title, Start, End, TimeZone, ViewURL string
+	}{"Checks of " + req.Host, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), "/web/view?" + v.Encode()}
+	sw := newStreamWriter(w, "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
+		sw.fail(s, r, err)
+		return
+	}
+	err = s.mergedChecks(r.Context(), req, func(c store.Check) error {
+		sw.buf = append(sw.buf, "<tr><td>"...)
+		sw.buf = append(sw.buf, s.formatTime(c.Time)...)
+		sw.buf = append(sw.buf, "</td><td>"...)
+		sw.buf = append(sw.buf, formatRTT(c.RTT)...)
+		if c.Up {
+			sw.buf = append(sw.buf, `</td><td class="up">up</td><td>`...)
+		} else {
+			sw.buf = append(sw.buf, `</td><td class="down">down</td><td>`...)
+		}
+		sw.buf = append(sw.buf, html.EscapeString(c.Error)...)
+		sw.buf = append(sw.buf, "</td></tr>\n"...)
+		return sw.maybeFlush()
+	})
+	if err != nil {
+		sw.fail(s, r, err)
+		return
+	}
+	if err := pages.ExecuteTemplate(sw, "checks_foot", data); err != nil {
+		sw.fail(s, r, err)
+		return
+	}
+	sw.finish(s, r)
+}
+
+// chart serves GET and POST /web/checks/svg (parameters as /api/checks,
+// plus width and height): the host's chart, from at most one bucket per
+// pixel column, remote instances merged in.
+func (s *server) chart(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseRange(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	width, height, err := sizeParams(r)
+	if err == nil {
+		if e := chart.CheckSize(width, height); e != nil {
+			err = badRequest(e.Error())
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	var buckets []store.Bucket
+	n := chart.BucketCount(req.Start, req.End, s.Interval, width)
+	switch {
+	case n == 0: // shorter than an interval: an empty chart, of a real host
+		err = s.requireHost(r, req.Host)
+	case len(s.RemoteChecksURLs) == 0:
+		buckets, err = s.Store.Buckets(ctx, req.Host, req.Start, req.End, n)
+		err = storeErr(err, req.Host)
+	default:
+		b := store.NewBucketer(req.Start, req.End, n)
+		err = s.mergedChecks(ctx, req, func(c store.Check) error { b.Add(c); return nil })
+		buckets = b.Buckets()
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	err = chart.Render(&buf, chart.Chart{
+		Host: req.Host, Start: req.Start, End: req.End, Interval: s.Interval,
+		Buckets: buckets, Width: width, Height: height,
+	}, s.Chart)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}

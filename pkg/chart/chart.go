@@ -1,0 +1,541 @@
+// Package chart draws gosrvmon's uptime and latency chart as SVG from
+// pre-aggregated buckets: green, red and grey bands for up, down and
+// unknown time, blue bars for the round-trip time, a time axis below, a
+// millisecond axis on the left and a header line with the range's totals.
+//
+// The chart never looks at individual checks. The caller asks the store for
+// at most one bucket per pixel column (see BucketCount), so the size of the
+// SVG and the time to draw it do not grow with the range: a one-year chart
+// costs what a one-day chart does. It is pure: buckets in, SVG out.
+package chart
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Size limits and defaults, in pixels. The defaults are gosrvmon's.
+const (
+	DefaultWidth  = 1280
+	DefaultHeight = 720
+	MinWidth      = 320
+	MaxWidth      = 3840
+	MinHeight     = 200
+	MaxHeight     = 2160
+)
+
+// DefaultMaxRTTScale is the top of the rtt axis when Options.MaxRttScale is
+// zero (gosrvmon's Chart.MaxRttScale default).
+const DefaultMaxRTTScale = 200 * time.Millisecond
+
+// Layout, in pixels, as gosrvmon draws it.
+const (
+	fontSize  = 12
+	xOffset   = 3 * fontSize // left margin: the millisecond labels
+	marginTop = 3 * fontSize // top margin: the header line
+	marginBot = 3 * fontSize // bottom margin: the time labels
+	tickLen   = 5
+	yTicks    = 20 // millisecond axis steps
+	xTicksMax = 24 // time axis steps at most
+	xTickMinW = 50 // pixels a time label needs
+)
+
+// Options are the chart settings of an installation (gosrvmon's Chart
+// section). The zero value draws like gosrvmon's defaults, in UTC.
+type Options struct {
+	// MaxRttScale is the top of the rtt axis; zero means 200 ms. Longer
+	// round trips are drawn clipped at the top.
+	MaxRttScale time.Duration
+	// DynamicRttScale lowers the top of the rtt axis to the smallest
+	// multiple of 100 ms above the highest bar, when that is below
+	// MaxRttScale.
+	DynamicRttScale bool
+	// TimeZone is the zone of the time axis labels; nil means UTC.
+	TimeZone *time.Location
+}
+
+// Chart is what one chart shows.
+type Chart struct {
+	Host       string
+	Start, End time.Time // the range [Start, End)
+	// Interval is the time between checks. It lets the header count the
+	// checks that are missing; zero counts each empty bucket as one.
+	Interval time.Duration
+	// Buckets cover [Start, End), oldest first, as store.Store.Buckets
+	// returns them. None (a range shorter than one interval) draws an
+	// empty chart.
+	Buckets []store.Bucket
+	// Width and Height of the picture; zero means the default. Use
+	// CheckSize to validate requested sizes.
+	Width, Height int
+}
+
+// CheckSize reports whether width and height (zero meaning the default)
+// are within the limits, with an error that says which is not.
+func CheckSize(width, height int) error {
+	if width != 0 && (width < MinWidth || width > MaxWidth) {
+		return fmt.Errorf("width %d is outside %d..%d", width, MinWidth, MaxWidth)
+	}
+	if height != 0 && (height < MinHeight || height > MaxHeight) {
+		return fmt.Errorf("height %d is outside %d..%d", height, MinHeight, MaxHeight)
+	}
+	return nil
+}
+
+// Columns is the number of pixel columns of the plot area of a chart width
+// pixels wide (zero meaning the default).
+func Columns(width int) int {
+	if width == 0 {
+		width = DefaultWidth
+	}
+	return max(width-xOffset, 1)
+}
+
+// BucketCount is the number of buckets to ask the store for to draw
+// [start, end) on a chart width pixels wide: at most one per pixel column
+// and, when interval is set, none narrower than one interval, so that a
+// short range is not drawn as gaps between checks. It is zero when the
+// range is shorter than one interval: the chart is then empty.
+func BucketCount(start, end time.Time, interval time.Duration, width int) int {
+	span := end.Sub(start)
+	if span <= 0 || (interval > 0 && span < interval) {
+		return 0
+	}
+	n := Columns(width)
+	if interval > 0 {
+		if slots := (span + interval - 1) / interval; slots < time.Duration(n) {
+			n = int(slots)
+		}
+	}
+	return n
+}
+
+// Totals are the figures of the header line.
+type Totals struct {
+	Up, Down, Unknown int64         // checks; Unknown counts the missing ones
+	AverageRTT        time.Duration // mean rtt of the checks that were up
+}
+
+// Percent returns the shares of up, down and unknown, in percent. With no
+// check expected at all, everything is unknown.
+func (t Totals) Percent() (up, down, unknown float64) {
+	total := t.Up + t.Down + t.Unknown
+	if total == 0 {
+		return 0, 0, 100
+	}
+	f := 100 / float64(total)
+	return float64(t.Up) * f, float64(t.Down) * f, float64(t.Unknown) * f
+}
+
+// Sum computes the header figures of c.
+func Sum(c Chart) Totals {
+	var t Totals
+	var rttSum float64 // float: a year of long rtts could overflow int64 sums
+	var empty int64
+	for _, b := range c.Buckets {
+		t.Up += b.Up
+		t.Down += b.Down
+		rttSum += float64(b.MeanRTT) * float64(b.Up)
+		if b.Unknown() {
+			empty++
+		}
+	}
+	if t.Up > 0 {
+		t.AverageRTT = time.Duration(rttSum / float64(t.Up))
+	}
+	if c.Interval > 0 {
+		t.Unknown = max(slots(c.Start, c.End, c.Interval)-t.Up-t.Down, 0)
+	} else {
+		t.Unknown = empty
+	}
+	return t
+}
+
+// slots counts the multiples of interval (slot times, as time.Truncate
+// makes them) in [start, end).
+func slots(start, end time.Time, interval time.Duration) int64 {
+	first := start.Truncate(interval)
+	if first.Before(start) {
+		first = first.Add(interval)
+	}
+	if !first.Before(end) {
+		return 0
+	}
+	return int64((end.Sub(first)-1)/interval) + 1
+}
+
+// Render writes c as an SVG document to w. The host name is escaped; the
+// output is always well-formed XML.
+func Render(w io.Writer, c Chart, opts Options) error {
+	if err := CheckSize(c.Width, c.Height); err != nil {
+		return err
+	}
+	if c.Width == 0 {
+		c.Width = DefaultWidth
+	}
+	if c.Height == 0 {
+		c.Height = DefaultHeight
+	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = time.UTC
+	}
+	if opts.MaxRttScale <= 0 {
+		opts.MaxRttScale = DefaultMaxRTTScale
+	}
+	d := drawer{c: c, opts: opts, buf: make([]byte, 0, 16<<10+len(c.Buckets)*40)}
+	d.draw()
+	_, err := w.Write(d.buf)
+	return err
+}
+
+// drawer accumulates one SVG document.
+type drawer struct {
+	c    Chart
+	opts Options
+	buf  []byte
+
+	top, bottom, left, right float64 // the plot area
+	span                     time.Duration
+}
+
+func (d *drawer) str(s string) { d.buf = append(d.buf, s...) }
+
+func (d *drawer) int(n int) { d.buf = strconv.AppendInt(d.buf, int64(n), 10) }
+
+// num writes v rounded to two decimals, in its shortest form.
+func (d *drawer) num(v float64) { d.buf = appendNum(d.buf, v) }
+
+// text writes s as XML character data.
+func (d *drawer) text(s string) {
+	var e escaper
+	xml.EscapeText(&e, []byte(s)) // writes to memory: cannot fail
+	d.buf = append(d.buf, e...)
+}
+
+type escaper []byte
+
+func (e *escaper) Write(p []byte) (int, error) { *e = append(*e, p...); return len(p), nil }
+
+// x maps a time to its horizontal position.
+func (d *drawer) x(t time.Time) float64 {
+	if d.span <= 0 {
+		return d.left
+	}
+	off := t.Sub(d.c.Start)
+	if off <= 0 {
+		return d.left
+	}
+	if off >= d.span {
+		return d.right
+	}
+	return d.left + (d.right-d.left)*float64(off)/float64(d.span)
+}
+
+const style = `<style>
+/* <![CDATA[ */
+text {
+  font-family: 'Roboto Medium', sans-serif;
+  fill: rgba(51,51,51,1.0);
+  font-size: 12px;
+}
+text.stat {
+  font-size: 24px;
+  text-anchor: middle;
+}
+path.axis {
+  stroke-width: 1;
+  stroke: rgba(51,51,51,1.0);
+  fill: none;
+}
+path.up {
+  stroke: none;
+  fill: rgba(102,255,102,1.0);
+}
+path.down {
+  stroke: none;
+  fill: rgba(255,102,102,1.0);
+}
+path.na {
+  stroke: none;
+  fill: rgba(102,102,102,1.0);
+}
+path.i {
+  stroke: none;
+  fill: rgba(102,102,255,1.0);
+}
+/* ]]> */
+</style>
+`
+
+func (d *drawer) draw() {
+	c := d.c
+	d.left, d.right = xOffset, float64(c.Width)
+	d.top, d.bottom = marginTop, float64(c.Height-marginBot)
+	d.span = c.End.Sub(c.Start)
+	scale := d.scale()
+
+	d.str(`<svg width="`)
+	d.int(c.Width)
+	d.str(`" height="`)
+	d.int(c.Height)
+	d.str(`" viewBox="0 0 `)
+	d.int(c.Width)
+	d.str(" ")
+	d.int(c.Height)
+	d.str(`" shape-rendering="crispEdges" xmlns="http://www.w3.org/2000/svg">` + "\n")
+	d.str(style)
+
+	d.bands()
+	d.rtt(scale)
+	d.axes(scale)
+
+	t := Sum(c)
+	up, down, unknown := t.Percent()
+	d.str(`<text class="stat" x="50%" y="`)
+	d.int(2 * fontSize)
+	d.str(`">Host: `)
+	d.text(c.Host)
+	d.str(" Up ")
+	d.buf = strconv.AppendFloat(d.buf, up, 'f', 2, 64)
+	d.str("% Down ")
+	d.buf = strconv.AppendFloat(d.buf, down, 'f', 2, 64)
+	d.str("% Unknown ")
+	d.buf = strconv.AppendFloat(d.buf, unknown, 'f', 2, 64)
+	d.str("% Average RTT ")
+	d.str(t.AverageRTT.Round(time.Microsecond).String())
+	d.str("</text>\n</svg>\n")
+}
+
+// scale is the top of the rtt axis.
+func (d *drawer) scale() time.Duration {
+	scale := d.opts.MaxRttScale
+	if !d.opts.DynamicRttScale {
+		return scale
+	}
+	var highest time.Duration
+	for _, b := range d.c.Buckets {
+		highest = max(highest, b.MeanRTT)
+	}
+	// gosrvmon: whole milliseconds plus one, up to the next 100 ms.
+	ms := int64(highest/time.Millisecond) + 1
+	dyn := time.Duration((ms+99)/100*100) * time.Millisecond
+	if dyn < scale {
+		return dyn
+	}
+	return scale
+}
+
+// axes draws both axes with their ticks and labels.
+func (d *drawer) axes(scale time.Duration) {
+	c := d.c
+	d.str(`<text x="0" y="`)
+	d.int(fontSize)
+	d.str(`">ms</text>` + "\n")
+	d.str(`<text x="0" y="`)
+	d.int(c.Height - fontSize)
+	d.str(`">T</text>` + "\n")
+
+	// One path for both axis lines and every tick.
+	d.str(`<path class="axis" d="M`)
+	d.num(d.left)
+	d.str(" 0V")
+	d.num(d.bottom)
+	d.str("H")
+	d.num(d.right)
+	nx := min(xTicksMax, max(int(d.right-d.left)/xTickMinW, 1))
+	stepX := (d.right - d.left) / float64(nx)
+	for i := 0; i < nx; i++ {
+		d.str("M")
+		d.num(d.left + stepX*float64(i))
+		d.str(" ")
+		d.num(d.bottom)
+		d.str("v")
+		d.int(tickLen)
+	}
+	stepY := (d.bottom - d.top) / yTicks
+	for i := 0; i <= yTicks; i++ {
+		d.str("M")
+		d.num(d.left)
+		d.str(" ")
+		d.num(d.bottom - stepY*float64(i))
+		d.str("h-")
+		d.int(tickLen)
+	}
+	d.str(`"/>` + "\n")
+
+	for i := 0; i < nx; i++ {
+		x := d.left + stepX*float64(i)
+		t := c.Start.Add(time.Duration(float64(d.span) * float64(i) / float64(nx))).In(d.opts.TimeZone)
+		d.str(`<text x="`)
+		d.num(x)
+		d.str(`" y="`)
+		d.num(float64(c.Height) - fontSize*1.6)
+		d.str(`">`)
+		d.buf = t.AppendFormat(d.buf, "06-01-02")
+		d.str(`</text><text x="`)
+		d.num(x)
+		d.str(`" y="`)
+		d.num(float64(c.Height) - fontSize*0.6)
+		d.str(`">`)
+		d.buf = t.AppendFormat(d.buf, "15:04:05")
+		d.str("</text>\n")
+	}
+	scaleMs := float64(scale) / float64(time.Millisecond)
+	for i := 0; i <= yTicks; i++ {
+		d.str(`<text x="0" y="`)
+		d.num(d.bottom - stepY*float64(i))
+		d.str(`">`)
+		d.num(scaleMs * float64(i) / yTicks)
+		d.str("</text>\n")
+	}
+}
+
+// Band classes.
+const (
+	classUp = iota
+	classDown
+	classNA
+)
+
+var classNames = [...]string{classUp: "up", classDown: "down", classNA: "na"}
+
+// bands draws the up, down and unknown bands: one path per class, in which
+// runs of buckets of one class are merged into one rectangle. A bucket with
+// both up and down checks is split: red on top for its share of down
+// checks (at least a pixel, so a short outage stays visible), green below.
+func (d *drawer) bands() {
+	var paths [3][]byte
+	rect := func(class int, x0, x1, y0, y1 float64) {
+		p := paths[class]
+		p = append(p, 'M')
+		p = appendNum(p, x0)
+		p = append(p, ' ')
+		p = appendNum(p, y0)
+		p = append(p, 'h')
+		p = appendNum(p, x1-x0)
+		p = append(p, 'v')
+		p = appendNum(p, y1-y0)
+		p = append(p, 'h')
+		p = appendNum(p, x0-x1)
+		p = append(p, 'z')
+		paths[class] = p
+	}
+	run, runX0, runX1 := -1, 0.0, 0.0
+	flush := func() {
+		if run >= 0 && runX1 > runX0 {
+			rect(run, runX0, runX1, d.top, d.bottom)
+		}
+		run = -1
+	}
+	height := d.bottom - d.top
+	for _, b := range d.c.Buckets {
+		x0, x1 := d.x(b.Start), d.x(b.End)
+		class := classNA
+		switch {
+		case b.Up > 0 && b.Down > 0:
+			flush()
+			down := max(math.Round(height*float64(b.Down)/float64(b.Up+b.Down)), 1)
+			rect(classDown, x0, x1, d.top, d.top+down)
+			if down < height {
+				rect(classUp, x0, x1, d.top+down, d.bottom)
+			}
+			continue
+		case b.Up > 0:
+			class = classUp
+		case b.Down > 0:
+			class = classDown
+		}
+		if class == run && x0 <= runX1+0.01 {
+			runX1 = x1
+			continue
+		}
+		flush()
+		run, runX0, runX1 = class, x0, x1
+	}
+	flush()
+	for class, p := range paths {
+		if len(p) == 0 {
+			continue
+		}
+		d.str(`<path class="`)
+		d.str(classNames[class])
+		d.str(`" d="`)
+		d.buf = append(d.buf, p...)
+		d.str(`"/>` + "\n")
+	}
+}
+
+// rtt draws the mean rtt of each bucket as one step-shaped filled path
+// over the bands: gosrvmon's blue bars.
+func (d *drawer) rtt(scale time.Duration) {
+	height := d.bottom - d.top
+	y := func(r time.Duration) float64 {
+		h := height * float64(r) / float64(scale)
+		return math.Round((d.bottom-min(h, height))*100) / 100
+	}
+	var p []byte
+	curY, pendingX, pending := d.bottom, 0.0, false
+	for _, b := range d.c.Buckets {
+		by := d.bottom
+		if b.Up > 0 {
+			by = y(b.MeanRTT)
+		}
+		if len(p) == 0 {
+			if by == d.bottom {
+				continue // nothing drawn yet: no need to start at the left edge
+			}
+			p = append(p, 'M')
+			p = appendNum(p, d.x(b.Start))
+			p = append(p, ' ')
+			p = appendNum(p, d.bottom)
+		}
+		if by != curY {
+			if pending {
+				p = append(p, 'H')
+				p = appendNum(p, pendingX)
+			}
+			p = append(p, 'V')
+			p = appendNum(p, by)
+			curY = by
+		}
+		pendingX, pending = d.x(b.End), true
+	}
+	if len(p) == 0 {
+		return
+	}
+	p = append(p, 'H')
+	p = appendNum(p, pendingX)
+	if curY != d.bottom {
+		p = append(p, 'V')
+		p = appendNum(p, d.bottom)
+	}
+	p = append(p, 'z')
+	d.str(`<path class="i" d="`)
+	d.buf = append(d.buf, p...)
+	d.str(`"/>` + "\n")
+}
+
+// appendNum appends v rounded to two decimals, in its shortest form
+// ("36", "36.5", "36.57").
+func appendNum(b []byte, v float64) []byte {
+	n := int64(math.Round(v * 100))
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	b = strconv.AppendInt(b, n/100, 10)
+	switch frac := n % 100; {
+	case frac == 0:
+	case frac%10 == 0:
+		b = append(b, '.', byte('0'+frac/10))
+	default:
+		b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
+	}
+	return b
+}

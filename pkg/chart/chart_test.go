@@ -1,0 +1,449 @@
+package chart
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata" // Europe/Berlin on any machine
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// svgDoc is what the tests read back from a rendered chart.
+type svgDoc struct {
+	Width, Height string
+	Header        string            // the text of the stat line
+	Paths         map[string]string // d of each path, by class
+	Texts         []string
+}
+
+// parseSVG decodes every token of an SVG document with encoding/xml and
+// fails the test if it is not well-formed.
+func parseSVG(t testing.TB, b []byte) svgDoc {
+	t.Helper()
+	doc := svgDoc{Paths: map[string]string{}}
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	var stack []xml.StartElement
+	var root bool
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, b)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if len(stack) == 0 {
+				if root || tok.Name.Local != "svg" || tok.Name.Space != "http://www.w3.org/2000/svg" {
+					t.Fatalf("unexpected root element %v", tok.Name)
+				}
+				root = true
+				doc.Width, doc.Height = attr(tok, "width"), attr(tok, "height")
+			}
+			if tok.Name.Local == "path" {
+				class := attr(tok, "class")
+				if _, dup := doc.Paths[class]; dup {
+					t.Fatalf("two paths of class %q", class)
+				}
+				doc.Paths[class] = attr(tok, "d")
+			}
+			stack = append(stack, tok)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 && stack[len(stack)-1].Name.Local == "text" {
+				if attr(stack[len(stack)-1], "class") == "stat" {
+					doc.Header += string(tok)
+				} else {
+					doc.Texts = append(doc.Texts, string(tok))
+				}
+			}
+		}
+	}
+	if !root {
+		t.Fatal("no svg element")
+	}
+	return doc
+}
+
+func attr(e xml.StartElement, name string) string {
+	for _, a := range e.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func render(t testing.TB, c Chart, o Options) ([]byte, svgDoc) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Render(&buf, c, o); err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	return buf.Bytes(), parseSVG(t, buf.Bytes())
+}
+
+var t0 = time.Date(2021, 3, 2, 0, 0, 0, 0, time.UTC)
+
+// minuteBuckets makes one bucket per minute from t0 with the given states:
+// 'u' up (rtt ms from rtts), 'd' down, '.' unknown, 'm' one up and one down.
+func minuteBuckets(states string, rtt time.Duration) []store.Bucket {
+	var bs []store.Bucket
+	for i, s := range states {
+		b := store.Bucket{Start: t0.Add(time.Duration(i) * time.Minute), End: t0.Add(time.Duration(i+1) * time.Minute)}
+		switch s {
+		case 'u':
+			b.Up, b.MinRTT, b.MeanRTT, b.MaxRTT = 1, rtt, rtt, rtt
+		case 'd':
+			b.Down = 1
+		case 'm':
+			b.Up, b.Down, b.MinRTT, b.MeanRTT, b.MaxRTT = 1, 1, rtt, rtt, rtt
+		}
+		bs = append(bs, b)
+	}
+	return bs
+}
+
+func TestHeader(t *testing.T) {
+	mixed := minuteBuckets("uudd", 0)
+	mixed[0].MeanRTT, mixed[1].MeanRTT = 10*time.Millisecond, 20*time.Millisecond
+	tests := []struct {
+		name string
+		c    Chart
+		want string
+	}{
+		{
+			name: "counts missing checks by interval",
+			c:    Chart{Host: "example.org", Start: t0, End: t0.Add(8 * time.Minute), Interval: time.Minute, Buckets: minuteBuckets("uu..dd..", 15*time.Millisecond)},
+			want: "Host: example.org Up 25.00% Down 25.00% Unknown 50.00% Average RTT 15ms",
+		},
+		{
+			name: "average weighted by up checks",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(4 * time.Minute), Interval: time.Minute, Buckets: mixed},
+			want: "Host: h Up 50.00% Down 50.00% Unknown 0.00% Average RTT 15ms",
+		},
+		{
+			name: "without an interval an empty bucket is one unknown",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(4 * time.Minute), Buckets: minuteBuckets("u.d.", time.Millisecond)},
+			want: "Host: h Up 25.00% Down 25.00% Unknown 50.00% Average RTT 1ms",
+		},
+		{
+			name: "empty chart",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(30 * time.Second), Interval: time.Minute},
+			want: "Host: h Up 0.00% Down 0.00% Unknown 100.00% Average RTT 0s",
+		},
+		{
+			name: "more checks than slots never gives a negative unknown",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(2 * time.Minute), Interval: time.Hour, Buckets: minuteBuckets("dd", 0)},
+			want: "Host: h Up 0.00% Down 100.00% Unknown 0.00% Average RTT 0s",
+		},
+		{
+			name: "host is escaped",
+			c:    Chart{Host: `http://a.example/?x=1&y=<b>"'`, Start: t0, End: t0.Add(time.Minute), Interval: time.Minute, Buckets: minuteBuckets("u", 1500*time.Microsecond)},
+			want: `Host: http://a.example/?x=1&y=<b>"' Up 100.00% Down 0.00% Unknown 0.00% Average RTT 1.5ms`,
+		},
+		{
+			name: "characters XML cannot hold are replaced",
+			c:    Chart{Host: "a\x00b\xffc\x1b", Start: t0, End: t0.Add(time.Minute), Interval: time.Minute},
+			want: "Host: a\uFFFDb\uFFFDc\uFFFD Up 0.00% Down 0.00% Unknown 100.00% Average RTT 0s",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, doc := render(t, tt.c, Options{})
+			if doc.Header != tt.want {
+				t.Errorf("header\n got %q\nwant %q", doc.Header, tt.want)
+			}
+		})
+	}
+}
+
+func TestBands(t *testing.T) {
+	// 4 one-minute buckets over a 1280 px chart: plot x 36..1280, y 36..684,
+	// each bucket 311 px wide.
+	tests := []struct {
+		name   string
+		states string
+		want   map[string]string
+	}{
+		{"all up is one rectangle", "uuuu", map[string]string{"up": "M36 36h1244v648h-1244z"}},
+		{"runs merge", "uudd", map[string]string{"up": "M36 36h622v648h-622z", "down": "M658 36h622v648h-622z"}},
+		{"unknown is grey", ".u.u", map[string]string{
+			"na": "M36 36h311v648h-311zM658 36h311v648h-311z",
+			"up": "M347 36h311v648h-311zM969 36h311v648h-311z",
+		}},
+		{"mixed bucket is split, down on top", "m", map[string]string{
+			"down": "M36 36h1244v324h-1244z",
+			"up":   "M36 360h1244v324h-1244z",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Chart{Host: "h", Start: t0, End: t0.Add(time.Duration(len(tt.states)) * time.Minute), Interval: time.Minute, Buckets: minuteBuckets(tt.states, 0)}
+			_, doc := render(t, c, Options{})
+			for _, class := range []string{"up", "down", "na"} {
+				if got := doc.Paths[class]; got != tt.want[class] {
+					t.Errorf("path %s\n got %q\nwant %q", class, got, tt.want[class])
+				}
+			}
+		})
+	}
+}
+
+func TestShortOutageStaysVisible(t *testing.T) {
+	// One down check among 1000: less than a pixel, drawn as one.
+	c := Chart{Host: "h", Start: t0, End: t0.Add(time.Hour), Buckets: []store.Bucket{{Start: t0, End: t0.Add(time.Hour), Up: 999, Down: 1, MeanRTT: time.Millisecond}}}
+	_, doc := render(t, c, Options{})
+	if want := "M36 36h1244v1h-1244z"; doc.Paths["down"] != want {
+		t.Errorf("down path %q, want %q", doc.Paths["down"], want)
+	}
+}
+
+func TestRTTBars(t *testing.T) {
+	tests := []struct {
+		name   string
+		states string
+		rtt    time.Duration
+		opts   Options
+		want   string
+		top    string // label at the top of the ms axis
+	}{
+		{"half of the default scale", "uu", 100 * time.Millisecond, Options{}, "M36 684V360H1280V684z", "200"},
+		{"clipped at the scale", "u", time.Second, Options{}, "M36 684V36H1280V684z", "200"},
+		{"gaps drop to the axis", "u.du", 50 * time.Millisecond, Options{}, "M36 684V522H347V684H969V522H1280V684z", "200"},
+		{"nothing up draws no bars", "d.d", 0, Options{}, "", "200"},
+		{"custom scale", "u", 50 * time.Millisecond, Options{MaxRttScale: 100 * time.Millisecond}, "M36 684V360H1280V684z", "100"},
+		{"dynamic scale rounds up to 100 ms", "u", 42 * time.Millisecond, Options{DynamicRttScale: true}, "M36 684V411.84H1280V684z", "100"},
+		{"dynamic scale never above the maximum", "u", 420 * time.Millisecond, Options{DynamicRttScale: true}, "M36 684V36H1280V684z", "200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Chart{Host: "h", Start: t0, End: t0.Add(time.Duration(len(tt.states)) * time.Minute), Interval: time.Minute, Buckets: minuteBuckets(tt.states, tt.rtt)}
+			_, doc := render(t, c, tt.opts)
+			if got := doc.Paths["i"]; got != tt.want {
+				t.Errorf("rtt path\n got %q\nwant %q", got, tt.want)
+			}
+			// Labels: 24 dates and times, then 0..top of the ms axis.
+			if got := doc.Texts[len(doc.Texts)-1]; got != tt.top {
+				t.Errorf("top of the ms axis %q, want %q", got, tt.top)
+			}
+		})
+	}
+}
+
+func TestTimeAxisInTimeZone(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Chart{Host: "h", Start: t0, End: t0.Add(24 * time.Hour), Interval: time.Minute}
+	for _, tt := range []struct {
+		tz         *time.Location
+		date, time string
+		second     string
+	}{
+		{nil, "21-03-02", "00:00:00", "01:00:00"},
+		{berlin, "21-03-02", "01:00:00", "02:00:00"},
+	} {
+		_, doc := render(t, c, Options{TimeZone: tt.tz})
+		// Texts: "ms", "T", then date and time of each tick.
+		if doc.Texts[2] != tt.date || doc.Texts[3] != tt.time || doc.Texts[5] != tt.second {
+			t.Errorf("zone %v: first ticks %q, want %s %s then %s", tt.tz, doc.Texts[2:6], tt.date, tt.time, tt.second)
+		}
+	}
+}
+
+func TestSize(t *testing.T) {
+	tests := []struct {
+		w, h    int
+		wantErr string
+	}{
+		{0, 0, ""},
+		{MinWidth, MinHeight, ""},
+		{MaxWidth, MaxHeight, ""},
+		{MinWidth - 1, 0, "width 319 is outside 320..3840"},
+		{MaxWidth + 1, 0, "width 3841 is outside 320..3840"},
+		{0, MinHeight - 1, "height 199 is outside 200..2160"},
+		{0, -5, "height -5 is outside 200..2160"},
+	}
+	for _, tt := range tests {
+		err := CheckSize(tt.w, tt.h)
+		if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+			t.Errorf("CheckSize(%d, %d) = %v, want %q", tt.w, tt.h, err, tt.wantErr)
+		}
+		var buf bytes.Buffer
+		err = Render(&buf, Chart{Host: "h", Start: t0, End: t0.Add(time.Hour), Width: tt.w, Height: tt.h}, Options{})
+		if (err == nil) != (tt.wantErr == "") {
+			t.Errorf("Render at %dx%d: %v, want error %q", tt.w, tt.h, err, tt.wantErr)
+		}
+		if err == nil {
+			doc := parseSVG(t, buf.Bytes())
+			w, h := tt.w, tt.h
+			if w == 0 {
+				w = DefaultWidth
+			}
+			if h == 0 {
+				h = DefaultHeight
+			}
+			if doc.Width != strconv.Itoa(w) || doc.Height != strconv.Itoa(h) {
+				t.Errorf("svg is %sx%s, want %dx%d", doc.Width, doc.Height, w, h)
+			}
+		}
+	}
+}
+
+func TestBucketCount(t *testing.T) {
+	tests := []struct {
+		name     string
+		span     time.Duration
+		interval time.Duration
+		width    int
+		want     int
+	}{
+		{"shorter than an interval", 59 * time.Second, time.Minute, 0, 0},
+		{"empty range", 0, time.Minute, 0, 0},
+		{"reversed range", -time.Hour, time.Minute, 0, 0},
+		{"one interval", time.Minute, time.Minute, 0, 1},
+		{"an hour of minutes", time.Hour, time.Minute, 0, 60},
+		{"partial last slot", 90 * time.Second, time.Minute, 0, 2},
+		{"a day: one per column", 24 * time.Hour, time.Minute, 0, DefaultWidth - xOffset},
+		{"a year: one per column", 365 * 24 * time.Hour, time.Minute, 0, DefaultWidth - xOffset},
+		{"narrow chart", 24 * time.Hour, time.Minute, MinWidth, MinWidth - xOffset},
+		{"no interval", time.Minute, 0, 0, DefaultWidth - xOffset},
+	}
+	for _, tt := range tests {
+		if got := BucketCount(t0, t0.Add(tt.span), tt.interval, tt.width); got != tt.want {
+			t.Errorf("%s: BucketCount = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSlots(t *testing.T) {
+	tests := []struct {
+		start, end time.Duration // from t0
+		want       int64
+	}{
+		{0, time.Minute, 1},
+		{0, 59 * time.Second, 1},
+		{time.Second, time.Minute, 0},
+		{time.Second, time.Minute + time.Nanosecond, 1},
+		{30 * time.Second, 150 * time.Second, 2},
+		{0, 24 * time.Hour, 1440},
+		{time.Hour, time.Hour, 0},
+	}
+	for _, tt := range tests {
+		if got := slots(t0.Add(tt.start), t0.Add(tt.end), time.Minute); got != tt.want {
+			t.Errorf("slots(+%v, +%v) = %d, want %d", tt.start, tt.end, got, tt.want)
+		}
+	}
+}
+
+// TestSizeIndependentOfRange draws the worst case, every column of another
+// class than its neighbours, and a year of mixed columns: the SVG stays
+// under 64 KB because it never has more than one bucket per column.
+func TestSizeIndependentOfRange(t *testing.T) {
+	n := Columns(DefaultWidth)
+	for _, tt := range []struct {
+		name string
+		span time.Duration
+		fill func(i int, b *store.Bucket)
+	}{
+		{"alternating states, one day", 24 * time.Hour, func(i int, b *store.Bucket) {
+			switch i % 3 {
+			case 0:
+				b.Up, b.MeanRTT = 1, time.Duration(i)*time.Millisecond/7
+			case 1:
+				b.Down = 1
+			}
+		}},
+		{"mixed columns, one year", 365 * 24 * time.Hour, func(i int, b *store.Bucket) {
+			b.Up, b.Down, b.MeanRTT = 400, int64(1+i%20), time.Duration(i%190)*time.Millisecond+123456
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := store.BucketWidth(t0, t0.Add(tt.span), n)
+			bs := make([]store.Bucket, n)
+			for i := range bs {
+				bs[i] = store.Bucket{Start: t0.Add(time.Duration(i) * w), End: t0.Add(time.Duration(i+1) * w)}
+				tt.fill(i, &bs[i])
+			}
+			svg, _ := render(t, Chart{Host: "h", Start: t0, End: t0.Add(tt.span), Interval: time.Minute, Buckets: bs}, Options{})
+			if len(svg) > 64<<10 {
+				t.Errorf("SVG is %d bytes, want at most 64 KiB", len(svg))
+			}
+			t.Logf("%d buckets: %d bytes", n, len(svg))
+		})
+	}
+}
+
+func FuzzRender(f *testing.F) {
+	f.Add("example.org", "uu..dd..", int64(15e6), 0, 0, false)
+	f.Add("http://a.example/?x=1&y=<b>", "m", int64(1e9), MinWidth, MaxHeight, true)
+	f.Add("a\x00b\xffc", "", int64(0), 0, 0, false)
+	f.Fuzz(func(t *testing.T, host, states string, rtt int64, w, h int, dyn bool) {
+		if len(states) > 4000 {
+			states = states[:4000]
+		}
+		bs := minuteBuckets(states, time.Duration(rtt))
+		c := Chart{Host: host, Start: t0, End: t0.Add(time.Duration(len(bs)) * time.Minute), Interval: time.Minute, Buckets: bs, Width: w, Height: h}
+		var buf bytes.Buffer
+		err := Render(&buf, c, Options{DynamicRttScale: dyn})
+		if CheckSize(w, h) != nil {
+			if err == nil {
+				t.Fatal("Render accepted a bad size")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := parseSVG(t, buf.Bytes())
+		if !strings.HasPrefix(doc.Header, "Host: ") || !strings.Contains(doc.Header, " Average RTT ") {
+			t.Fatalf("bad header %q", doc.Header)
+		}
+	})
+}
+
+// BenchmarkRender draws a chart from one bucket per column of the
+// default size: the cost of drawing, whatever the range.
+func BenchmarkRender(b *testing.B) {
+	n := Columns(DefaultWidth)
+	span := 365 * 24 * time.Hour
+	w := store.BucketWidth(t0, t0.Add(span), n)
+	bs := make([]store.Bucket, n)
+	for i := range bs {
+		bs[i] = store.Bucket{Start: t0.Add(time.Duration(i) * w), End: t0.Add(time.Duration(i+1) * w),
+			Up: 410, Down: int64(i % 11), MeanRTT: time.Duration(10+i%50) * time.Millisecond}
+	}
+	c := Chart{Host: "h0.example:443", Start: t0, End: t0.Add(span), Interval: time.Minute, Buckets: bs}
+	var size int
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := Render(&buf, c, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		size = buf.Len()
+	}
+	b.ReportMetric(float64(size)/1024, "KiB")
+}
+
+func TestAppendNum(t *testing.T) {
+	for _, tt := range []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {-0.001, "0"}, {36, "36"}, {36.5, "36.5"}, {36.57, "36.57"}, {36.574, "36.57"},
+		{36.575, "36.58"}, {0.05, "0.05"}, {-5, "-5"}, {-0.5, "-0.5"}, {1279.999, "1280"}, {411.84, "411.84"},
+	} {
+		if got := string(appendNum(nil, tt.v)); got != tt.want {
+			t.Errorf("appendNum(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

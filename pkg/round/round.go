@@ -1,0 +1,203 @@
+// Package round runs srvmon's check round: one slot, every target (or one
+// shard of them) probed through the bounded pool, every result stored in
+// one batch together with the notification state it advances, due
+// webhooks delivered, old results deleted.
+//
+// A round keeps nothing in memory for the next one: a cron job or a Lambda
+// may start a new process on every tick. Running a round twice for the same
+// slot stores nothing twice and notifies nothing twice, because the store's
+// writes are idempotent on (host, location, slot) and notification state
+// only advances for slots after the last one applied.
+package round
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/config"
+	"github.com/srvmon/srvmon/pkg/notify"
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Prober runs one round of probes; *probe.Prober is one.
+type Prober interface {
+	Round(ctx context.Context, targets []probe.Target) []probe.Result
+}
+
+// HashTarget is the stable hash that shards targets: FNV-1a 64 of the
+// target as the user added it, the same in every process and release.
+func HashTarget(target string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(target))
+	return h.Sum64()
+}
+
+// Runner runs rounds. Store, Prober and Interval are required; every other
+// field may be left zero.
+type Runner struct {
+	Store    store.Store
+	Prober   Prober
+	Interval time.Duration
+	// Timeout is the probe timeout; it bounds how long a round may take
+	// after the context is cancelled (see Run). Zero means probe.DefaultTimeout.
+	Timeout time.Duration
+	// Location is stored with every result of this checker ('' by default).
+	Location string
+	// Shard selects the targets this runner checks, by HashTarget; the
+	// zero Shard checks every one.
+	Shard config.Shard
+	// Retention deletes results older than this after each round; zero
+	// keeps everything.
+	Retention time.Duration
+	// TimeZone formats {TIME} in notifications; nil means UTC.
+	TimeZone *time.Location
+	// Sender delivers due notifications after the results are stored; nil
+	// delivers nothing (another process does).
+	Sender *notify.Sender
+	Logger *slog.Logger
+}
+
+// Summary says what a round did.
+type Summary struct {
+	Slot      time.Time
+	Targets   int // targets checked by this round (its shard)
+	Up, Down  int
+	Invalid   int // stored hosts that do not parse (kept, recorded down)
+	Sent      int // notifications delivered
+	Failed    int // notification attempts that failed
+	Deleted   int64
+	Duration  time.Duration
+	Cancelled int // targets not checked because the round was stopped
+}
+
+// Slot is the slot of a round started at now: now truncated to the
+// interval, in UTC.
+func Slot(now time.Time, interval time.Duration) time.Time {
+	return now.UTC().Truncate(interval)
+}
+
+// ErrSave wraps a failure to store a round's results: the platform (cron,
+// Lambda) should retry, and the retry lands on the same slot.
+var ErrSave = errors.New("results could not be stored")
+
+// Run runs the round of the slot that holds now.
+//
+// Cancelling ctx (SIGTERM) does not abandon the round in flight: its probes
+// finish, within one probe timeout, and its results are stored before Run
+// returns. Run returns an error wrapping ErrSave when the results could not
+// be stored; a failure to deliver notifications or to delete old results is
+// logged, not returned, since the next round retries both.
+func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
+	started := time.Now()
+	log := r.logger()
+	sum := Summary{Slot: Slot(now, r.Interval)}
+	if r.Interval <= 0 {
+		return sum, fmt.Errorf("round: interval %v is not positive", r.Interval)
+	}
+
+	// The round in flight outlives ctx by at most a bounded grace: its
+	// probes end within one timeout and the save gets its own deadline.
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = probe.DefaultTimeout
+	}
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*timeout+30*time.Second)
+	defer cancel()
+
+	hosts, err := r.Store.Hosts(work)
+	if err != nil {
+		return sum, fmt.Errorf("%w: list hosts: %w", ErrSave, err)
+	}
+	var (
+		targets []probe.Target
+		results []store.Result
+	)
+	for _, h := range hosts {
+		if !r.Shard.Selects(HashTarget(h)) {
+			continue
+		}
+		t, err := probe.Parse(h)
+		if err != nil {
+			// A host stored by an older or laxer writer (a gosrvmon
+			// database): keep it visible as down with the reason.
+			sum.Invalid++
+			results = append(results, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: err.Error()})
+			continue
+		}
+		targets = append(targets, t)
+	}
+	sum.Targets = len(targets) + sum.Invalid
+
+	for _, pr := range r.Prober.Round(work, targets) {
+		results = append(results, store.Result{
+			Host:     pr.Target.String(),
+			Location: r.Location,
+			Slot:     sum.Slot,
+			RTT:      pr.RTT,
+			Up:       pr.Up,
+			Reason:   pr.Reason,
+		})
+		if pr.Reason == probe.ReasonCancelled {
+			sum.Cancelled++
+		}
+	}
+	for _, res := range results {
+		if res.Up {
+			sum.Up++
+		} else {
+			sum.Down++
+		}
+	}
+
+	tz := r.TimeZone
+	if tz == nil {
+		tz = time.UTC
+	}
+	if err := r.Store.SaveRound(work, results, notify.AdvanceIn(tz)); err != nil {
+		sum.Duration = time.Since(started)
+		log.Error("round not stored", "slot", sum.Slot, "targets", sum.Targets, "error", err)
+		return sum, fmt.Errorf("%w: slot %s: %w", ErrSave, sum.Slot.Format(time.RFC3339), err)
+	}
+
+	if r.Sender != nil {
+		sum.Sent, sum.Failed, err = r.Sender.DeliverDue(work, r.Store)
+		if err != nil {
+			log.Error("notifications not delivered", "error", err)
+		}
+	}
+	if r.Retention > 0 {
+		sum.Deleted, err = r.Store.DeleteResultsBefore(work, now.UTC().Add(-r.Retention))
+		if err != nil {
+			log.Error("retention: old results not deleted", "error", err)
+		}
+	}
+
+	sum.Duration = time.Since(started)
+	log.Info("round",
+		"slot", sum.Slot.Format(time.RFC3339),
+		"location", r.Location,
+		"shard", r.Shard.String(),
+		"targets", sum.Targets,
+		"up", sum.Up,
+		"down", sum.Down,
+		"invalid", sum.Invalid,
+		"cancelled", sum.Cancelled,
+		"notified", sum.Sent,
+		"notify_failed", sum.Failed,
+		"deleted", sum.Deleted,
+		"duration", sum.Duration.Round(time.Millisecond).String(),
+	)
+	return sum, nil
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}

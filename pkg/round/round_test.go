@@ -1,0 +1,339 @@
+package round_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/config"
+	"github.com/srvmon/srvmon/pkg/notify"
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/round"
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/memory"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// newRunner is what a new checker process makes: nothing but the store
+// carries over from an earlier one.
+func newRunner(t *testing.T, st store.Store) *round.Runner {
+	t.Helper()
+	p := probe.New(probe.Options{Timeout: 2 * time.Second})
+	t.Cleanup(p.Close)
+	return &round.Runner{
+		Store:    st,
+		Prober:   p,
+		Interval: time.Second,
+		Timeout:  2 * time.Second,
+		Location: "test",
+		Sender:   &notify.Sender{Backoff: func(int64) time.Duration { return 0 }, Logger: quiet},
+		Logger:   quiet,
+	}
+}
+
+// closedPort returns a loopback host:port that refuses connections.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func addHosts(t *testing.T, st store.Store, hosts ...string) {
+	t.Helper()
+	for _, h := range hosts {
+		if err := st.AddHost(context.Background(), h); err != nil {
+			t.Fatalf("add %q: %v", h, err)
+		}
+	}
+}
+
+func results(t *testing.T, st store.Store, host string) []store.Result {
+	t.Helper()
+	var rs []store.Result
+	err := st.Results(context.Background(), host, time.Unix(0, 0), time.Now().Add(time.Hour), func(r store.Result) error {
+		rs = append(rs, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("results of %s: %v", host, err)
+	}
+	return rs
+}
+
+func TestRunStoresEveryResult(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	up := srv.URL + "/"
+	down := closedPort(t)
+	invalid := "foo bar" // stored by a laxer writer, e.g. a gosrvmon database
+
+	st := memory.New()
+	addHosts(t, st, up, down, invalid)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 700_000_000, time.FixedZone("CET", 3600))
+	sum, err := newRunner(t, st).Run(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	if !sum.Slot.Equal(slot) || sum.Targets != 3 || sum.Up != 1 || sum.Down != 2 || sum.Invalid != 1 {
+		t.Errorf("summary = %+v; want slot %v, 3 targets, 1 up, 2 down, 1 invalid", sum, slot)
+	}
+	for _, c := range []struct {
+		host       string
+		up         bool
+		reasonNone bool
+	}{{up, true, true}, {down, false, false}, {invalid, false, false}} {
+		rs := results(t, st, c.host)
+		if len(rs) != 1 {
+			t.Fatalf("%s: %d results, want 1", c.host, len(rs))
+		}
+		r := rs[0]
+		if !r.Slot.Equal(slot) || r.Slot.Location() != time.UTC || r.Location != "test" || r.Up != c.up || (r.Reason == "") != c.reasonNone {
+			t.Errorf("%s: stored %+v", c.host, r)
+		}
+	}
+}
+
+func TestRunTwiceForOneSlotStoresOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	st := memory.New()
+	addHosts(t, st, srv.URL)
+	now := time.Now()
+	for i := 0; i < 2; i++ {
+		if _, err := newRunner(t, st).Run(context.Background(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rs := results(t, st, srv.URL); len(rs) != 1 {
+		t.Errorf("%d results after two rounds of one slot, want 1", len(rs))
+	}
+}
+
+func TestShardsSplitTheTargets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	st := memory.New()
+	var hosts []string
+	for i := 1; i <= 30; i++ {
+		h := "127.0.0." + strconv.Itoa(i) + ":" + strconv.Itoa(port)
+		hosts = append(hosts, h)
+	}
+	addHosts(t, st, hosts...)
+	now := time.Now()
+	total := 0
+	for i := 0; i < 3; i++ {
+		r := newRunner(t, st)
+		r.Shard = config.Shard{Index: i, Count: 3}
+		sum, err := r.Run(context.Background(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Targets == 0 || sum.Targets == len(hosts) {
+			t.Errorf("shard %d took %d of %d targets", i, sum.Targets, len(hosts))
+		}
+		total += sum.Targets
+	}
+	if total != len(hosts) {
+		t.Errorf("the shards took %d targets in all, want %d", total, len(hosts))
+	}
+	for _, h := range hosts {
+		if rs := results(t, st, h); len(rs) != 1 {
+			t.Errorf("%s: %d results, want exactly one shard to check it", h, len(rs))
+		}
+	}
+}
+
+// A target that the test turns up and down, a webhook receiver that fails
+// when told to, and a fresh Runner (a new checker process) every round.
+func TestNotificationsAcrossProcesses(t *testing.T) {
+	var targetUp atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !targetUp.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer target.Close()
+
+	var (
+		mu       sync.Mutex
+		received []url.Values
+		failing  atomic.Int32 // fail this many more requests
+	)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() > 0 {
+			failing.Add(-1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		received = append(received, r.URL.Query())
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	st := memory.New()
+	ctx := context.Background()
+	addHosts(t, st, target.URL)
+	if err := st.SetRule(ctx, store.Rule{Host: target.URL, Threshold: 2, Action: receiver.URL + "/hook?host={HOST}&state={STATE}"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Slots in the past, so that every delivery is due at once.
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	slot := 0
+	round := func(up bool) {
+		t.Helper()
+		targetUp.Store(up)
+		if _, err := newRunner(t, st).Run(ctx, base.Add(time.Duration(slot)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		slot++
+	}
+	got := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var s []string
+		for _, q := range received {
+			s = append(s, q.Get("state"))
+		}
+		return s
+	}
+	want := func(states ...string) {
+		t.Helper()
+		g := got()
+		if len(g) != len(states) {
+			t.Fatalf("notifications %v, want %v", g, states)
+		}
+		for i := range g {
+			if g[i] != states[i] {
+				t.Fatalf("notifications %v, want %v", g, states)
+			}
+		}
+	}
+
+	round(true) // a first up is not news
+	round(true)
+	want()
+	round(false) // a blip shorter than the threshold sends nothing
+	round(true)
+	want()
+	round(false)
+	round(false) // threshold reached
+	want("down")
+	round(false)
+	want("down")
+
+	// The receiver fails for three rounds, then recovers: the "up"
+	// notification arrives exactly once.
+	failing.Store(3)
+	round(true)
+	round(true) // threshold reached; attempt 1 fails
+	round(true) // attempt 2 fails
+	round(true) // attempt 3 fails
+	want("down")
+	round(true) // attempt 4 succeeds
+	want("down", "up")
+	round(true)
+	round(true)
+	want("down", "up")
+
+	// The same slot again (a retried Lambda invocation) notifies nothing.
+	slot--
+	round(false)
+	slot--
+	round(false)
+	want("down", "up")
+	if q := received[0]; q.Get("host") != target.URL {
+		t.Errorf("{HOST} expanded to %q, want %q", q.Get("host"), target.URL)
+	}
+}
+
+func TestRetentionDeletesOldResults(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	st := memory.New()
+	addHosts(t, st, srv.URL)
+	now := time.Now()
+	old := store.Result{Host: srv.URL, Slot: now.Add(-2 * time.Hour).UTC().Truncate(time.Second), Up: true}
+	if err := st.SaveRound(context.Background(), []store.Result{old}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, st)
+	r.Retention = time.Hour
+	sum, err := r.Run(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Deleted != 1 {
+		t.Errorf("deleted %d, want 1", sum.Deleted)
+	}
+	rs := results(t, st, srv.URL)
+	if len(rs) != 1 || rs[0].Slot.Before(now.Add(-time.Hour)) {
+		t.Errorf("results after retention: %+v", rs)
+	}
+}
+
+// SIGTERM cancels the context of the round in flight; the round still
+// probes every target and stores every result.
+func TestCancelledRoundFinishesAndStores(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+	}))
+	defer srv.Close()
+	st := memory.New()
+	var hosts []string
+	for i := 0; i < 20; i++ {
+		hosts = append(hosts, srv.URL+"/"+strconv.Itoa(i))
+	}
+	addHosts(t, st, hosts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	sum, err := newRunner(t, st).Run(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Up != len(hosts) || sum.Cancelled != 0 {
+		t.Errorf("summary %+v: want every one of %d targets up, none cancelled", sum, len(hosts))
+	}
+	for _, h := range hosts {
+		if rs := results(t, st, h); len(rs) != 1 || !rs[0].Up {
+			t.Errorf("%s: %+v", h, rs)
+		}
+	}
+}
+
+// failingStore fails to save, as an unreachable database does.
+type failingStore struct{ store.Store }
+
+func (failingStore) SaveRound(context.Context, []store.Result, store.AdvanceFunc) error {
+	return errors.New("connection refused")
+}
+
+func TestRunReportsAFailedSave(t *testing.T) {
+	st := memory.New()
+	addHosts(t, st, closedPort(t))
+	_, err := newRunner(t, failingStore{st}).Run(context.Background(), time.Now())
+	if !errors.Is(err, round.ErrSave) {
+		t.Fatalf("err = %v, want ErrSave", err)
+	}
+}

@@ -1,0 +1,289 @@
+package bolt_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/bolt"
+)
+
+var t0 = time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+
+func at(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+
+func upAt(host, loc string, i int, rtt time.Duration) store.Result {
+	return store.Result{Host: host, Location: loc, Slot: at(i), RTT: rtt, Up: true}
+}
+
+func results(t *testing.T, s store.Store, host string) []store.Result {
+	t.Helper()
+	rs := []store.Result{}
+	err := s.Results(t.Context(), host, at(-1000), at(100000), func(r store.Result) error {
+		rs = append(rs, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Results(%q): %v", host, err)
+	}
+	return rs
+}
+
+func expectResults(t *testing.T, what string, got, want []store.Result) {
+	t.Helper()
+	if !slices.EqualFunc(got, want, func(a, b store.Result) bool {
+		return a.Host == b.Host && a.Location == b.Location && a.Slot.Equal(b.Slot) && a.RTT == b.RTT && a.Up == b.Up && a.Reason == b.Reason
+	}) {
+		t.Errorf("%s:\ngot  %v\nwant %v", what, got, want)
+	}
+}
+
+// rawBuckets lists the top-level buckets of a closed file.
+func rawBuckets(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("bbolt.Open: %v", err)
+	}
+	defer db.Close()
+	var names []string
+	db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			names = append(names, string(name))
+			return nil
+		})
+	})
+	return names
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	rule := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/"}
+	round := []store.Result{upAt("a.test", "", 0, time.Millisecond), upAt("a.test", "eu", 0, 2*time.Millisecond)}
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRule(ctx, rule); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRound(ctx, round, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = bolt.Open(path); err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	expectResults(t, "Results after reopening", results(t, s, "a.test"), round)
+	if got, err := s.Rule(ctx, "a.test"); err != nil || got != rule {
+		t.Errorf("Rule after reopening = %+v, %v; want %+v", got, err, rule)
+	}
+}
+
+func TestOpenLockedFileFailsFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	s := openAt(t, path)
+	defer s.Close()
+	start := time.Now()
+	_, err := bolt.Open(path, bolt.WithLockTimeout(100*time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open = %v, want an error saying the file is locked", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("second Open took %v with a 100ms lock timeout", d)
+	}
+}
+
+func openAt(t *testing.T, path string) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestOpenRefusesOtherFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(tx *bbolt.Tx) error
+		want    string
+	}{
+		{"ForeignBuckets", func(tx *bbolt.Tx) error {
+			_, err := tx.CreateBucket([]byte("checks"))
+			return err
+		}, "not an srvmon store"},
+		{"NewerSchema", func(tx *bbolt.Tx) error {
+			return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 99})
+		}, "schema version 99 is newer"},
+		{"MissingBucket", func(tx *bbolt.Tx) error {
+			return tx.DeleteBucket([]byte("due"))
+		}, `missing bucket "due"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "srvmon.db")
+			if tc.name != "ForeignBuckets" {
+				openAt(t, path).Close()
+			}
+			db, err := bbolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(tc.prepare); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			s, err := bolt.Open(path)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStagingRemoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	s := openAt(t, path)
+	ctx := t.Context()
+	boom := errors.New("boom")
+	err := s.Restore(ctx, store.Restore{Hosts: []string{"a.test"}, Results: func(ctx context.Context, emit func(store.Result) error) error {
+		for i := range 100 {
+			if err := emit(upAt("a.test", "", i, time.Millisecond)); err != nil {
+				return err
+			}
+		}
+		return boom
+	}})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Restore = %v, want boom", err)
+	}
+	s.Close()
+	for _, name := range rawBuckets(t, path) {
+		if strings.HasPrefix(name, "restore.") {
+			t.Errorf("bucket %q left after a failed restore", name)
+		}
+	}
+
+	// A crash during a restore leaves a staging bucket: Open drops it.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("restore.7"))
+		if err != nil {
+			return err
+		}
+		_, err = b.CreateBucket([]byte("a.test"))
+		return err
+	})
+	db.Close()
+	openAt(t, path).Close()
+	if names := rawBuckets(t, path); slices.Contains(names, "restore.7") {
+		t.Errorf("Open kept the staging bucket of an interrupted restore: %q", names)
+	}
+}
+
+// A round whose first result of a host is new but whose second one is
+// already in the host's bucket must not store the second again.
+func TestResaveAfterCompaction(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	old := upAt("a.test", "", 0, time.Millisecond)
+	if err := s.SaveRound(ctx, []store.Result{old}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bolt.Compact(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	changed := old
+	changed.RTT, changed.Up, changed.Reason = time.Second, false, "changed"
+	newer := upAt("a.test", "", 5, 3*time.Millisecond)
+	if err := s.SaveRound(ctx, []store.Result{newer, changed}, nil); err != nil {
+		t.Fatal(err)
+	}
+	expectResults(t, "Results", results(t, s, "a.test"), []store.Result{old, newer})
+	c, ok, err := s.LastCheck(ctx, "a.test")
+	if err != nil || !ok || !c.Time.Equal(newer.Slot) {
+		t.Errorf("LastCheck = %+v, %v, %v; want the check at %v", c, ok, err, newer.Slot)
+	}
+}
+
+// Rounds go on during a restore: what they store wins over the backup and
+// is in the host's bucket once the restore is done.
+func TestRoundDuringRestore(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	bolt.SetBatchSizes(s, 4096, 10, 10000, 1000)
+	ctx := t.Context()
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	stored := upAt("a.test", "", 1, time.Millisecond)
+	if err := s.SaveRound(ctx, []store.Result{stored}, nil); err != nil {
+		t.Fatal(err)
+	}
+	duringRound := []store.Result{upAt("a.test", "", 30, 7*time.Millisecond), upAt("a.test", "eu", 5, 8*time.Millisecond)}
+	var backup []store.Result
+	for i := range 50 {
+		backup = append(backup, store.Result{Host: "a.test", Slot: at(i), RTT: time.Second, Reason: "from the backup"})
+	}
+	backup = append(backup, store.Result{Host: "a.test", Location: "eu", Slot: at(5), RTT: time.Second, Reason: "from the backup"})
+	err := s.Restore(ctx, store.Restore{Hosts: []string{"a.test"}, Results: func(ctx context.Context, emit func(store.Result) error) error {
+		for i, r := range backup {
+			if i == 25 {
+				// Past a few staging transactions.
+				if err := s.SaveRound(ctx, duringRound, nil); err != nil {
+					return err
+				}
+			}
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	var want []store.Result
+	for _, r := range backup[:50] {
+		switch {
+		case r.Slot.Equal(stored.Slot):
+			want = append(want, stored)
+		case r.Slot.Equal(at(5)):
+			want = append(want, r, duringRound[1])
+		case r.Slot.Equal(at(30)):
+			want = append(want, duringRound[0])
+		default:
+			want = append(want, r)
+		}
+	}
+	expectResults(t, "Results after the restore", results(t, s, "a.test"), want)
+	if err := bolt.Compact(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	expectResults(t, "Results after a compaction", results(t, s, "a.test"), want)
+}

@@ -1,0 +1,149 @@
+package bolt
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// During a compaction a result is both in its host's bucket and in the
+// recent bucket: every reader must see it once.
+func TestResultInBothPlacesReadOnce(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "srvmon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	t0 := time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	rs := []store.Result{
+		{Host: "a.test", Slot: t0, RTT: time.Millisecond, Up: true},
+		{Host: "a.test", Location: "eu", Slot: t0, RTT: 2 * time.Millisecond, Up: true},
+		{Host: "a.test", Slot: t0.Add(time.Minute), RTT: 3 * time.Millisecond, Up: true},
+		{Host: "a.test", Slot: t0.Add(2 * time.Minute), RTT: 4 * time.Millisecond, Reason: "timeout"},
+	}
+	// All four in the host bucket, the last three in the recent bucket too.
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.Bucket(bucketResults).CreateBucket([]byte("a.test"))
+		if err != nil {
+			return err
+		}
+		for i, e := range encodeAll(rs, true) {
+			if err := b.Put(e.key, e.value); err != nil {
+				return err
+			}
+			if i > 0 {
+				if err := tx.Bucket(bucketRecent).Put(e.recent, e.value); err != nil {
+					return err
+				}
+			}
+		}
+		return raiseNewest(tx, timeKey(t0.Add(2*time.Minute)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := t0.Add(time.Hour)
+	var got []store.Result
+	if err := s.Results(ctx, "a.test", t0, far, func(r store.Result) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rs) {
+		t.Errorf("Results read %d results, want %d: %+v", len(got), len(rs), got)
+	}
+	checks := 0
+	if err := s.Checks(ctx, "a.test", t0, far, func(store.Check) error { checks++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if checks != 3 {
+		t.Errorf("Checks read %d checks, want 3", checks)
+	}
+	bs, err := s.Buckets(ctx, "a.test", t0, far, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].Up != 2 || bs[0].Down != 1 {
+		t.Errorf("Buckets = %+v, want 2 up and 1 down", bs)
+	}
+	c, ok, err := s.LastCheck(ctx, "a.test")
+	if err != nil || !ok || c.Error != "timeout" || !c.Time.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("LastCheck = %+v, %v, %v", c, ok, err)
+	}
+	// A re-saved round stores nothing new.
+	if err := s.SaveRound(ctx, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.maint.Lock()
+	err = s.compact(ctx)
+	s.maint.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	if err := s.Results(ctx, "a.test", t0, far, func(r store.Result) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rs) {
+		t.Errorf("Results after compaction read %d results, want %d", len(got), len(rs))
+	}
+	s.db.View(func(tx *bbolt.Tx) error {
+		if n := tx.Bucket(bucketRecent).Stats().KeyN; n != 0 {
+			t.Errorf("%d results left in the recent bucket after compaction", n)
+		}
+		return nil
+	})
+}
+
+// FuzzDecode feeds stored bytes to every decoder: corrupt data is an
+// error, never a panic, and what the encoders write decodes as it was.
+func FuzzDecode(f *testing.F) {
+	t0 := time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+	d := store.Delivery{Host: "a.test", URL: "http://127.0.0.1:9/?x=1", Created: t0, NextAttempt: t0.Add(time.Minute), Attempts: 2, LastError: "HTTP 500", Status: store.DeliveryPending}
+	r := store.Result{Host: "a.test", Location: "eu", Slot: t0, RTT: time.Millisecond, Reason: "timeout"}
+	f.Add(idKey(7), encodeDelivery(&d))
+	f.Add(encodeRule(store.Rule{Threshold: 3, Action: "http://127.0.0.1:9/"}), encodeState(store.State{Status: "up", Count: 4, LastSlot: t0}))
+	f.Add(appendResultKey(nil, &r), appendResultValue(nil, &r))
+	f.Add(appendRecentKey(nil, hostPrefix("a.test"), appendResultKey(nil, &r)), []byte{})
+	f.Add([]byte{}, []byte{0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, k, v []byte) {
+		if d, err := decodeDelivery(k, v); err == nil {
+			if got, err := decodeDelivery(k, encodeDelivery(&d)); err != nil || got != d {
+				t.Errorf("delivery %+v re-decodes as %+v, %v", d, got, err)
+			}
+		}
+		if rl, err := decodeRule("h", v); err == nil {
+			if got, err := decodeRule("h", encodeRule(rl)); err != nil || got != rl {
+				t.Errorf("rule %+v re-decodes as %+v, %v", rl, got, err)
+			}
+		}
+		if st, err := decodeState("h", v); err == nil {
+			if got, err := decodeState("h", encodeState(st)); err != nil || got != st {
+				t.Errorf("state %+v re-decodes as %+v, %v", st, got, err)
+			}
+		}
+		if res, err := decodeResult("h", k, v, nil); err == nil {
+			if got, err := decodeResult("h", appendResultKey(nil, &res), appendResultValue(nil, &res), &lastStrings{}); err != nil || got != res {
+				t.Errorf("result %+v re-decodes as %+v, %v", res, got, err)
+			}
+		}
+		decodeCheck(k, v, nil)
+		if host, rk, err := splitRecentKey(k); err == nil {
+			if got := appendRecentKey(nil, hostPrefix(host), rk); !bytes.Equal(got, k) {
+				t.Errorf("recent key %x re-encodes as %x", k, got)
+			}
+		}
+		if len(k) >= timeLen {
+			if n := nextTime(k); n != nil && bytes.Compare(n, k[:timeLen]) <= 0 {
+				t.Errorf("nextTime(%x) = %x, not after", k[:timeLen], n)
+			}
+		}
+	})
+}

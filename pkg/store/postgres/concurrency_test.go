@@ -1,0 +1,127 @@
+package postgres_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+)
+
+// TestOverlappingRoundsEnqueueOnce saves every slot's round from two
+// goroutines at once, as two overlapping checkers do: one retried round
+// (the same results: its insert waits for the other's) and one from
+// another location (other keys: only the rule rows' lock orders them).
+// advance sleeps, so that one transaction holds the rule rows while the
+// other arrives. Each slot must be advanced once and enqueue one
+// delivery, and no call may fail (no deadlock).
+func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
+	s := open(t)
+	ctx := t.Context()
+	const hosts, slots = 3, 12
+	var names []string
+	for i := range hosts {
+		h := fmt.Sprintf("h%d.test", i)
+		names = append(names, h)
+		if err := s.AddHost(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetRule(ctx, store.Rule{Host: h, Threshold: 1, Action: "http://127.0.0.1:9/" + h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	var calls atomic.Int64
+	advance := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		next := store.State{Status: "down", Count: prev.Count + 1, LastSlot: r.Slot}
+		return next, &store.Delivery{URL: rule.Action, Created: r.Slot, NextAttempt: r.Slot}
+	}
+	for i := range slots {
+		at := base.Add(time.Duration(i) * time.Minute)
+		var round []store.Result
+		for _, h := range names {
+			round = append(round, store.Result{Host: h, Slot: at, RTT: time.Second, Reason: "timeout"})
+		}
+		// The others list the hosts the other way round.
+		retried := make([]store.Result, len(round))
+		elsewhere := make([]store.Result, len(round))
+		for j, r := range round {
+			retried[len(round)-1-j] = r
+			r.Location = "eu"
+			elsewhere[len(round)-1-j] = r
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, rs := range [][]store.Result{round, retried, elsewhere} {
+			wg.Go(func() {
+				<-start
+				if err := s.SaveRound(ctx, rs, advance); err != nil {
+					t.Errorf("SaveRound(slot %d): %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	if got := calls.Load(); got != hosts*slots {
+		t.Errorf("advance called %d times, want %d (once per host and slot)", got, hosts*slots)
+	}
+	due, err := s.DueDeliveries(ctx, base.Add(time.Hour), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != hosts*slots {
+		t.Errorf("%d deliveries enqueued, want %d", len(due), hosts*slots)
+	}
+	for _, h := range names {
+		st, err := s.State(ctx, h)
+		if err != nil || st.Count != slots {
+			t.Errorf("State(%s) = %+v, %v; want count %d", h, st, err, slots)
+		}
+	}
+}
+
+// TestDeleteHostDuringRounds deletes hosts while rounds save results for
+// them: checks has no foreign key, so the store itself must leave no
+// result of a deleted host behind.
+func TestDeleteHostDuringRounds(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
+	ctx := t.Context()
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	const rounds = 30
+	for i := range rounds {
+		h := fmt.Sprintf("h%d.test", i)
+		if err := s.AddHost(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		var round []store.Result
+		for j := range 200 {
+			round = append(round, store.Result{Host: h, Slot: base.Add(time.Duration(j) * time.Minute), RTT: time.Millisecond, Up: true})
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			if err := s.SaveRound(ctx, round, nil); err != nil {
+				t.Errorf("SaveRound: %v", err)
+			}
+		})
+		wg.Go(func() {
+			<-start
+			if err := s.DeleteHost(ctx, h); err != nil {
+				t.Errorf("DeleteHost: %v", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+	}
+	if n := queryInts(t, u, "SELECT count(*) FROM checks"); n[0] != 0 {
+		t.Errorf("%d results of deleted hosts left", n[0])
+	}
+}

@@ -1,0 +1,76 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Hosts lists the hosts in byte order; never nil.
+func (s *Store) Hosts(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT host FROM hosts ORDER BY host COLLATE "C"`)
+	hosts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list hosts: %w", err)
+	}
+	if hosts == nil {
+		hosts = []string{}
+	}
+	return hosts, nil
+}
+
+// AddHost adds a host; ErrExists if it is stored.
+func (s *Store) AddHost(ctx context.Context, host string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, "INSERT INTO hosts (host) VALUES ($1) ON CONFLICT DO NOTHING", host)
+	if err != nil {
+		return fmt.Errorf("postgres: add host %q: %w", host, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("host %q: %w", host, store.ErrExists)
+	}
+	return nil
+}
+
+// DeleteHost deletes the host with its results, rule, state and
+// deliveries; ErrNotFound if it is not stored. Rounds saving results of
+// the host hold its row (FOR KEY SHARE): deleting it waits for them, and
+// the results they stored are deleted after.
+func (s *Store) DeleteHost(ctx context.Context, host string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The rule, state and deliveries go by ON DELETE CASCADE.
+		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(host)
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("postgres: delete host %q: %w", host, err)
+	}
+	return err
+}
+
+// HostExists reports whether the host is stored.
+func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	return hostExists(ctx, s.pool, host)
+}

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrationFiles holds the schema, one file per version, named
+// NNNN_name.sql. A migration is never edited once released: a change is a
+// new file.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLockKey is the pg_advisory_xact_lock key under which the
+// migrations run, so that processes starting at once apply each one once.
+// It is "srvmon" in ASCII.
+const migrationLockKey int64 = 0x7372766d6f6e
+
+// migration is one versioned schema change.
+type migration struct {
+	version int
+	name    string // the file name
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order, checking
+// that their versions are 1, 2, 3….
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the schema version this package migrates a database to.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate brings the database's schema up to date. When it is already, it
+// only reads schema_migrations (a role without CREATE can then open the
+// store). Otherwise it applies the missing migrations in one transaction
+// under an advisory lock: concurrent callers wait for the first one and
+// then find nothing left to do; a failed migration leaves the database
+// as it was.
+func migrate(ctx context.Context, conn *pgx.Conn) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	applied, err := appliedVersion(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if applied == len(ms) {
+		return nil
+	}
+	if applied > len(ms) {
+		return errNewerSchema(applied, len(ms))
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		// Another process may have migrated while this one waited for the
+		// lock; this statement's snapshot sees what it committed.
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer NOT NULL PRIMARY KEY,
+			name text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`)
+		if err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var applied int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		if applied > len(ms) {
+			return errNewerSchema(applied, len(ms))
+		}
+		for _, m := range ms[applied:] {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// appliedVersion returns the newest migration applied, 0 when there is
+// no schema_migrations table yet.
+func appliedVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var v int
+	err := conn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN -1 ELSE 0 END`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	if v < 0 {
+		return 0, nil
+	}
+	err = conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return v, nil
+}
+
+func errNewerSchema(applied, known int) error {
+	return fmt.Errorf("the database's schema is at version %d, newer than this srvmon knows (%d): upgrade srvmon", applied, known)
+}

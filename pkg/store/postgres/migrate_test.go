@@ -1,0 +1,341 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
+	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+)
+
+// queryInts runs a query on the database at u and returns its first
+// column as ints.
+func queryInts(t *testing.T, u, sql string, args ...any) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, sql, args...)
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return vs
+}
+
+func appliedVersions(t *testing.T, u string) []int {
+	t.Helper()
+	return queryInts(t, u, "SELECT version FROM schema_migrations ORDER BY version")
+}
+
+func wantVersions() []int {
+	var vs []int
+	for v := 1; v <= postgres.SchemaVersion(); v++ {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMigrations(t *testing.T) {
+	if postgres.SchemaVersion() < 2 {
+		t.Fatalf("SchemaVersion() = %d, want at least 2 (gosrvmon's schema and srvmon's)", postgres.SchemaVersion())
+	}
+
+	t.Run("FreshDatabaseThenReopen", func(t *testing.T) {
+		u := pgtest.NewDatabase(t)
+		s := openURL(t, u)
+		if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+			t.Fatalf("schema_migrations after Open = %v, want %v", got, wantVersions())
+		}
+		if err := s.AddHost(t.Context(), "a.test"); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		// A second Open, and Init, apply nothing and keep the data.
+		s = openURL(t, u)
+		if err := postgres.Init(t.Context(), postgres.Config{URL: u}); err != nil {
+			t.Fatalf("Init: %v", err)
+		}
+		if got := queryInts(t, u, "SELECT count(*) FROM schema_migrations"); got[0] != postgres.SchemaVersion() {
+			t.Errorf("%d rows in schema_migrations after reopening, want %d", got[0], postgres.SchemaVersion())
+		}
+		if ok, err := s.HostExists(t.Context(), "a.test"); !ok || err != nil {
+			t.Errorf("HostExists after reopening = %v, %v", ok, err)
+		}
+	})
+
+	t.Run("InitOnEmptyDatabase", func(t *testing.T) {
+		u := pgtest.NewDatabase(t)
+		if err := postgres.Init(t.Context(), postgres.Config{URL: u}); err != nil {
+			t.Fatalf("Init: %v", err)
+		}
+		if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+			t.Errorf("schema_migrations after Init = %v, want %v", got, wantVersions())
+		}
+	})
+
+	t.Run("NewerSchemaRefused", func(t *testing.T) {
+		u := pgtest.NewDatabase(t)
+		openURL(t, u).Close()
+		execSQL(t, u, "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_the_future.sql')", postgres.SchemaVersion()+1)
+		s, err := postgres.Open(t.Context(), postgres.Config{URL: u})
+		if err == nil {
+			s.Close()
+			t.Fatal("Open of a database migrated by a newer srvmon succeeded")
+		}
+		if !strings.Contains(err.Error(), "newer") {
+			t.Errorf("Open: %v, want an error that says the schema is newer", err)
+		}
+	})
+
+	t.Run("FailedMigrationChangesNothing", func(t *testing.T) {
+		// A table in the way of one that migration 2 creates makes it fail
+		// after migration 1 ran, in the same transaction.
+		u := pgtest.NewDatabase(t)
+		execSQL(t, u, "CREATE TABLE deliveries (id integer)")
+		s, err := postgres.Open(t.Context(), postgres.Config{URL: u})
+		if err == nil {
+			s.Close()
+			t.Fatal("Open succeeded although migration 2 cannot create its deliveries table")
+		}
+		if !strings.Contains(err.Error(), "0002_srvmon.sql") {
+			t.Errorf("Open: %v, want an error naming the failed migration", err)
+		}
+		got := queryInts(t, u, `SELECT count(*) FROM pg_tables
+			WHERE schemaname = current_schema() AND tablename IN ('hosts', 'checks', 'schema_migrations')`)
+		if got[0] != 0 {
+			t.Errorf("%d of srvmon's tables exist after a failed migration, want none (one transaction)", got[0])
+		}
+	})
+}
+
+// TestConcurrentOpen opens ten stores at once on one fresh database, as
+// ten Lambdas starting together do: the advisory lock lets one migrate
+// and the others find the work done.
+func TestConcurrentOpen(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	const n = 10
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = postgres.Open(t.Context(), postgres.Config{URL: u})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		defer stores[i].Close()
+	}
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Errorf("schema_migrations after %d concurrent Opens = %v, want %v", n, got, wantVersions())
+	}
+	// Every store works on the one schema.
+	for i, s := range stores {
+		if s == nil {
+			continue
+		}
+		if err := s.AddHost(t.Context(), "h"+string(rune('a'+i))+".test"); err != nil {
+			t.Errorf("AddHost through store %d: %v", i, err)
+		}
+	}
+	if stores[0] != nil {
+		if hs, err := stores[0].Hosts(t.Context()); err != nil || len(hs) != n {
+			t.Errorf("Hosts = %v, %v; want %d hosts", hs, err, n)
+		}
+	}
+}
+
+// gosrvmonInitSQL is gosrvmon's init.sql, as its -init flag ran it.
+const gosrvmonInitSQL = `
+CREATE TABLE public.hosts
+(
+  host text NOT NULL,
+  CONSTRAINT hosts_host_pkey PRIMARY KEY (host)
+);
+
+CREATE TABLE public.checks
+(
+  host text NOT NULL,
+  check_time timestamp without time zone NOT NULL,
+  rtt bigint NOT NULL,
+  up boolean NOT NULL,
+  CONSTRAINT checks_pkey PRIMARY KEY (host, check_time),
+  CONSTRAINT checks_host_fkey FOREIGN KEY (host)
+      REFERENCES public.hosts (host) MATCH SIMPLE
+      ON UPDATE NO ACTION ON DELETE CASCADE
+);
+
+CREATE INDEX checks_check_time_idx
+  ON public.checks
+  USING brin
+  (host, check_time);
+
+CREATE TABLE public.state_change_params
+(
+  host text NOT NULL,
+  change_threshold bigint NOT NULL,
+  action text NOT NULL,
+  CONSTRAINT state_change_params_pkey PRIMARY KEY (host),
+  CONSTRAINT state_change_params_host_fkey FOREIGN KEY (host)
+      REFERENCES public.hosts (host) MATCH SIMPLE
+      ON UPDATE NO ACTION ON DELETE CASCADE
+);
+
+CREATE INDEX state_change_params_host_idx
+  ON public.state_change_params
+  USING brin
+  (host);
+`
+
+// TestUpgradeGosrvmon makes a database as gosrvmon did, with data, and
+// opens it: the data must read back through the store, and the store must
+// work on the upgraded tables.
+func TestUpgradeGosrvmon(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	// gosrvmon's sessions were UTC (TimeZone=utc); the database's default
+	// here is not, to show that it does not matter.
+	execSQL(t, u, "ALTER DATABASE "+dbName(t, u)+" SET timezone = 'America/New_York'")
+	execSQL(t, u, gosrvmonInitSQL)
+	execSQL(t, u, `INSERT INTO hosts (host) VALUES ('example.test'), ('https://b.test/health'), ('tcp.test:22')`)
+	execSQL(t, u, `INSERT INTO checks (host, check_time, rtt, up) VALUES
+		('example.test', '2020-03-01 10:00:00', 12000000, true),
+		('example.test', '2020-03-01 10:01:00', 5000000000, false),
+		('example.test', '2020-03-01 10:02:00.123456', 11000000, true),
+		('https://b.test/health', '2020-03-01 10:00:00', 250000000, true)`)
+	execSQL(t, u, `INSERT INTO state_change_params (host, change_threshold, action) VALUES
+		('example.test', 3, 'http://127.0.0.1:9/notify?host=%host%')`)
+
+	s := openURL(t, u)
+	ctx := t.Context()
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
+	}
+	at := func(min, sec, usec int) time.Time {
+		return time.Date(2020, time.March, 1, 10, min, sec, usec*1000, time.UTC)
+	}
+
+	hosts, err := s.Hosts(ctx)
+	if err != nil || strings.Join(hosts, " ") != "example.test https://b.test/health tcp.test:22" {
+		t.Errorf("Hosts = %q, %v", hosts, err)
+	}
+	var got []store.Result
+	err = s.Results(ctx, "example.test", at(0, 0, 0), at(3, 0, 0), func(r store.Result) error {
+		got = append(got, r)
+		return nil
+	})
+	want := []store.Result{
+		{Host: "example.test", Slot: at(0, 0, 0), RTT: 12 * time.Millisecond, Up: true},
+		{Host: "example.test", Slot: at(1, 0, 0), RTT: 5 * time.Second},
+		{Host: "example.test", Slot: at(2, 0, 123456), RTT: 11 * time.Millisecond, Up: true},
+	}
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("Results = %v, %v; want %v", got, err, want)
+	}
+	for i := range want {
+		if got[i] != want[i] || got[i].Slot.Location() != time.UTC {
+			t.Errorf("result %d = %+v, want %+v (in UTC)", i, got[i], want[i])
+		}
+	}
+	c, ok, err := s.LastCheck(ctx, "example.test")
+	if err != nil || !ok || !c.Time.Equal(at(2, 0, 123456)) || c.RTT != 11*time.Millisecond || !c.Up {
+		t.Errorf("LastCheck = %+v, %v, %v", c, ok, err)
+	}
+	rules, err := s.Rules(ctx)
+	wantRule := store.Rule{Host: "example.test", Threshold: 3, Action: "http://127.0.0.1:9/notify?host=%host%"}
+	if err != nil || len(rules) != 1 || rules[0] != wantRule {
+		t.Errorf("Rules = %+v, %v; want [%+v]", rules, err, wantRule)
+	}
+	bs, err := s.Buckets(ctx, "example.test", at(0, 0, 0), at(4, 0, 0), 2)
+	if err != nil || len(bs) != 2 || bs[0].Up != 1 || bs[0].Down != 1 || bs[1].Up != 1 {
+		t.Errorf("Buckets = %+v, %v", bs, err)
+	}
+
+	// srvmon's own writes on the upgraded tables: a second location at a
+	// stored slot, notification state, a delivery.
+	rec := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+		return store.State{Status: "down", Count: prev.Count + 1, LastSlot: r.Slot},
+			&store.Delivery{URL: rule.Action, Created: r.Slot, NextAttempt: r.Slot}
+	}
+	err = s.SaveRound(ctx, []store.Result{
+		{Host: "example.test", Location: "eu", Slot: at(2, 0, 123456), RTT: 9 * time.Millisecond, Up: true},
+		{Host: "example.test", Slot: at(3, 0, 0), RTT: time.Second, Reason: "timeout"},
+	}, rec)
+	if err != nil {
+		t.Fatalf("SaveRound on the upgraded tables: %v", err)
+	}
+	c, _, _ = s.LastCheck(ctx, "example.test")
+	if !c.Time.Equal(at(3, 0, 0)) || c.Error != "timeout" {
+		t.Errorf("LastCheck after SaveRound = %+v", c)
+	}
+	// The upgraded host had no state: both results advance it.
+	if ds, err := s.DueDeliveries(ctx, at(3, 0, 0), 10); err != nil || len(ds) != 2 {
+		t.Errorf("DueDeliveries = %+v, %v; want two", ds, err)
+	}
+	if st, err := s.State(ctx, "example.test"); err != nil || st.Count != 2 || !st.LastSlot.Equal(at(3, 0, 0)) {
+		t.Errorf("State = %+v, %v; want count 2 at 10:03", st, err)
+	}
+	var merged []store.Check
+	s.Checks(ctx, "example.test", at(2, 0, 0), at(3, 0, 0), func(c store.Check) error {
+		merged = append(merged, c)
+		return nil
+	})
+	if len(merged) != 1 || merged[0].RTT != 9*time.Millisecond {
+		t.Errorf("Checks of the slot with two locations = %+v, want one check of 9ms", merged)
+	}
+
+	// gosrvmon's own insert still works on the upgraded table.
+	execSQL(t, u, "INSERT INTO checks (host, check_time, rtt, up) VALUES ('tcp.test:22', '2020-03-01 10:05:00', 1000, true)")
+	if c, ok, err := s.LastCheck(ctx, "tcp.test:22"); err != nil || !ok || !c.Time.Equal(at(5, 0, 0)) {
+		t.Errorf("LastCheck of a row gosrvmon inserted = %+v, %v, %v", c, ok, err)
+	}
+
+	// Deleting a host deletes its results, although checks has no
+	// foreign key any more.
+	if err := s.DeleteHost(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInts(t, u, "SELECT count(*) FROM checks WHERE host = 'example.test'"); n[0] != 0 {
+		t.Errorf("%d results left of a deleted host", n[0])
+	}
+}
+
+// dbName returns the database name of a URL made by pgtest.
+func dbName(t *testing.T, u string) string {
+	t.Helper()
+	i := strings.LastIndexByte(u, '/')
+	name, _, _ := strings.Cut(u[i+1:], "?")
+	if name == "" || strings.ContainsAny(name, `"' ;`) {
+		t.Fatalf("no plain database name in %q", u)
+	}
+	return name
+}

@@ -1,0 +1,140 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
+	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
+)
+
+// open opens a store on a fresh database of the test server.
+func open(tb testing.TB) *postgres.Store {
+	tb.Helper()
+	return openURL(tb, pgtest.NewDatabase(tb))
+}
+
+// openURL opens a store on the database at u and closes it when the test ends.
+func openURL(tb testing.TB, u string) *postgres.Store {
+	tb.Helper()
+	s, err := postgres.Open(tb.Context(), postgres.Config{URL: u})
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// schemaOpener returns a func that opens a store in a new, empty schema
+// (its search_path) of one database made for tb. A schema takes
+// milliseconds where a database takes a fraction of a second, and the
+// conformance suite opens more than a hundred stores.
+func schemaOpener(tb testing.TB) func(tb testing.TB) *postgres.Store {
+	dbURL := pgtest.NewDatabase(tb)
+	var n atomic.Int64
+	return func(tb testing.TB) *postgres.Store {
+		tb.Helper()
+		schema := fmt.Sprintf("s%d", n.Add(1))
+		execSQL(tb, dbURL, "CREATE SCHEMA "+schema)
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		s, err := postgres.Open(tb.Context(), postgres.Config{URL: u.String()})
+		if err != nil {
+			tb.Fatalf("Open: %v", err)
+		}
+		return s
+	}
+}
+
+// execSQL runs statements on the database at u.
+func execSQL(tb testing.TB, u, sql string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	open := schemaOpener(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
+// BenchmarkSaveRoundWithRules saves rounds of 10,000 results whose hosts
+// all have a rule, in the steady state: every round advances 10,000
+// states (their last slot) and enqueues a delivery for one host in 100.
+func BenchmarkSaveRoundWithRules(b *testing.B) {
+	s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	const n = 10000
+	hosts := make([]string, n)
+	rules := make([]store.Rule, n)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%05d.test", i)
+		rules[i] = store.Rule{Host: hosts[i], Threshold: 3, Action: "http://127.0.0.1:9/"}
+	}
+	if err := s.Restore(ctx, store.Restore{Hosts: hosts, Rules: rules}); err != nil {
+		b.Fatal(err)
+	}
+	advance := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+		next := store.State{Status: "up", Count: prev.Count + 1, LastSlot: r.Slot}
+		if next.Count%100 != 0 {
+			return next, nil
+		}
+		return next, &store.Delivery{URL: rule.Action, Created: r.Slot, NextAttempt: r.Slot}
+	}
+	round := make([]store.Result, n)
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	for i := range round {
+		round[i] = store.Result{Host: hosts[i], RTT: time.Millisecond, Up: true}
+	}
+	save := func(slot int) {
+		for i := range round {
+			round[i].Slot = base.Add(time.Duration(slot) * time.Minute)
+			round[i].RTT = time.Duration(i+slot) * time.Microsecond
+		}
+		if err := s.SaveRound(ctx, round, advance); err != nil {
+			b.Fatalf("SaveRound: %v", err)
+		}
+	}
+	save(0) // the states exist from here on
+	slot := 1
+	for b.Loop() {
+		save(slot)
+		slot++
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}

@@ -1,0 +1,342 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// DeleteResultsBefore deletes at most deleteBatch rows per statement,
+// looking at deleteHosts hosts at a time.
+const (
+	deleteBatch = 10000
+	deleteHosts = 1000
+)
+
+// insertRoundSQL stores a round's results in one statement. Results of
+// hosts that are not stored are dropped by the join; the host rows are
+// locked (FOR KEY SHARE) so that a host being deleted is either skipped
+// or waits for this transaction and then deletes what it stored (checks
+// has no foreign key: see migrations/0002_srvmon.sql). Rows go in key
+// order so that overlapping rounds lock keys in one order and cannot
+// deadlock. A result stored already fails it (see insertRound).
+const insertRoundSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
+SELECT r.host, r.slot, r.location, r.rtt, r.up, r.reason
+FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])
+	AS r (host, slot, location, rtt, up, reason)
+JOIN hosts h ON h.host = r.host
+ORDER BY r.host, r.slot, r.location
+FOR KEY SHARE OF h`
+
+// insertResultsSQL is insertRoundSQL that skips the results stored already.
+const insertResultsSQL = insertRoundSQL + `
+ON CONFLICT DO NOTHING`
+
+// restoreResultsSQL stores a batch of a restore's results, whose hosts
+// Restore has checked and locked already.
+const restoreResultsSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
+SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])
+ON CONFLICT DO NOTHING`
+
+// restoreNewSQL stores a batch of a restore's results that cannot be
+// stored already (see restorer): without ON CONFLICT, which costs a second
+// index search and a confirmation record per row.
+const restoreNewSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
+SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])`
+
+// resultColumns holds a batch of results as the columns the inserts
+// take; reused from batch to batch.
+type resultColumns struct {
+	hosts, locations, reasons []string
+	slots                     []time.Time
+	rtts                      []int64
+	ups                       []bool
+}
+
+func (c *resultColumns) reset() {
+	c.hosts, c.locations, c.reasons = c.hosts[:0], c.locations[:0], c.reasons[:0]
+	c.slots, c.rtts, c.ups = c.slots[:0], c.rtts[:0], c.ups[:0]
+}
+
+func (c *resultColumns) add(r store.Result) {
+	c.hosts = append(c.hosts, r.Host)
+	c.slots = append(c.slots, utc(r.Slot))
+	c.locations = append(c.locations, r.Location)
+	c.rtts = append(c.rtts, int64(r.RTT))
+	c.ups = append(c.ups, r.Up)
+	c.reasons = append(c.reasons, r.Reason)
+}
+
+func (c *resultColumns) len() int { return len(c.hosts) }
+
+// insert stores the batch with sql: insertRoundSQL, insertResultsSQL,
+// restoreNewSQL or restoreResultsSQL.
+func (c *resultColumns) insert(ctx context.Context, q querier, sql string) error {
+	_, err := q.Exec(ctx, sql, c.hosts, c.slots, c.locations, c.rtts, c.ups, c.reasons)
+	if err != nil {
+		return fmt.Errorf("store %d results: %w", c.len(), err)
+	}
+	return nil
+}
+
+// SaveRound stores a round's results with one statement, and in the same
+// transaction advances the notification state of the hosts with a rule
+// and enqueues their deliveries (see advanceRound).
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		return nil
+	}
+	var cols resultColumns
+	for _, r := range results {
+		cols.add(r)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := insertRound(ctx, tx, &cols); err != nil {
+			return err
+		}
+		if advance == nil {
+			return nil
+		}
+		return advanceRound(ctx, tx, results, advance)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: save round: %w", err)
+	}
+	return nil
+}
+
+// insertRound stores a round's results. A round's first save conflicts
+// with nothing: it is tried as a plain INSERT (insertRoundSQL), a third
+// cheaper than INSERT … ON CONFLICT DO NOTHING, whose speculative
+// insertion searches the index twice and writes a confirmation per row.
+// A retried or overlapping round fails it with a unique violation; it is
+// rolled back to a savepoint and stored with insertResultsSQL.
+func insertRound(ctx context.Context, tx pgx.Tx, cols *resultColumns) error {
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return err
+	}
+	err = cols.insert(ctx, sp, insertRoundSQL)
+	if err == nil {
+		return sp.Commit(ctx)
+	}
+	if !isCode(err, codeUniqueViolation) {
+		return err
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return err
+	}
+	return cols.insert(ctx, tx, insertResultsSQL)
+}
+
+// Results streams a host's results in [start, end), by slot and location.
+func (s *Store) Results(ctx context.Context, host string, start, end time.Time, fn func(store.Result) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
+		WHERE host = $1 AND check_time >= $2::timestamp AND check_time < $3::timestamp
+		ORDER BY check_time, location`, host, bound(start), bound(end))
+	if err != nil {
+		return fmt.Errorf("postgres: results of %q: %w", host, err)
+	}
+	defer rows.Close()
+	r := store.Result{Host: host}
+	var rtt int64
+	dest := []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason} // made once: no allocation per row
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("postgres: results of %q: %w", host, err)
+		}
+		r.RTT = time.Duration(rtt)
+		n++
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: results of %q: %w", host, err)
+	}
+	if n == 0 {
+		return s.mustExist(ctx, host)
+	}
+	return nil
+}
+
+// mustExist returns ErrNotFound when the host is not stored. Reads that
+// return no rows call it to tell an unknown host from one without data.
+func (s *Store) mustExist(ctx context.Context, host string) error {
+	ok, err := hostExists(ctx, s.pool, host)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound(host)
+	}
+	return nil
+}
+
+// Checks streams a host's merged checks in [start, end), oldest first:
+// the results in (slot, location) order, merged slot by slot as they
+// arrive by store.MergeResults, so that every backend merges alike.
+func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, fn func(store.Check) error) error {
+	add, flush := store.MergeResults(fn)
+	if err := s.Results(ctx, host, start, end, add); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// LastCheck returns the host's newest merged check: the results of its
+// newest slot, found by a backward seek on the (host, check_time,
+// location) index whatever the history's length.
+func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Check{}, false, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
+		WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
+		ORDER BY location`, host)
+	rs := make([]store.Result, 0, 1)
+	r := store.Result{Host: host}
+	var rtt int64
+	_, err := pgx.ForEachRow(rows, []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason}, func() error {
+		r.RTT = time.Duration(rtt)
+		rs = append(rs, r)
+		return nil
+	})
+	if err != nil {
+		return store.Check{}, false, fmt.Errorf("postgres: last check of %q: %w", host, err)
+	}
+	if len(rs) == 0 {
+		return store.Check{}, false, s.mustExist(ctx, host)
+	}
+	return store.MergeSlot(rs), true, nil
+}
+
+// bucketsSQL summarises a host's merged checks bucket by bucket: $2 and
+// $3 hold the first and the end microsecond of each bucket (see bound),
+// and it returns one row per bucket with data: its index, its checks,
+// those up, and the min, max and sum of the rtt of those up.
+//
+// Each bucket is one range scan of the (host, check_time, location)
+// index, aggregated as it is read, so that neither a sort nor a hash
+// table nor a per-row bucket computation is needed, whatever the planner
+// believes of the table's size. Only slots with a result from a named
+// location need merging (the key makes a slot's default-location result
+// unique): a bucket without one (checks_located_idx tells) is counted row
+// by row; one with one is grouped by slot first.
+const bucketsSQL = `SELECT b.i - 1, a.n, a.up, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
+FROM unnest($2::timestamp[], $3::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
+CROSS JOIN LATERAL (
+	SELECT EXISTS (
+		SELECT FROM checks
+		WHERE host = $1 AND location <> '' AND check_time >= b.lo AND check_time < b.hi
+	) AS merge
+) x
+CROSS JOIN LATERAL (
+	SELECT count(*) AS n, count(*) FILTER (WHERE up) AS up, min(rtt) FILTER (WHERE up) AS min_rtt,
+		max(rtt) FILTER (WHERE up) AS max_rtt, sum(rtt) FILTER (WHERE up) AS sum_rtt
+	FROM checks
+	WHERE NOT x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
+	UNION ALL
+	SELECT count(*), count(*) FILTER (WHERE up), min(rtt), max(rtt), sum(rtt)
+	FROM (
+		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt
+		FROM checks
+		WHERE x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
+		GROUP BY check_time
+	) s
+) a
+WHERE a.n > 0`
+
+// Buckets summarises the host's merged checks in [start, end) in at most
+// n buckets. PostgreSQL merges and counts (bucketsSQL), returning at most
+// one row per bucket; the empty buckets are filled in here.
+func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	buckets := store.NewBucketer(start, end, n).Buckets()
+	if len(buckets) == 0 {
+		return buckets, s.mustExist(ctx, host)
+	}
+	los := make([]time.Time, len(buckets))
+	his := make([]time.Time, len(buckets))
+	for i, b := range buckets {
+		los[i], his[i] = bound(b.Start), bound(b.End)
+	}
+	rows, _ := s.pool.Query(ctx, bucketsSQL, host, los, his)
+	var i int
+	var count, up, minRTT, maxRTT, sum int64
+	seen, err := pgx.ForEachRow(rows, []any{&i, &count, &up, &minRTT, &maxRTT, &sum}, func() error {
+		if i < 0 || i >= len(buckets) {
+			return fmt.Errorf("bucket %d out of %d", i, len(buckets))
+		}
+		b := &buckets[i]
+		b.Up, b.Down = up, count-up
+		if up > 0 {
+			b.MinRTT, b.MaxRTT, b.MeanRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sum)/time.Duration(up)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
+	}
+	if seen.RowsAffected() == 0 {
+		if err := s.mustExist(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	return buckets, nil
+}
+
+// DeleteResultsBefore deletes results before t, at most deleteBatch rows
+// per statement (each its own transaction), found through the (host,
+// check_time) index of deleteHosts hosts at a time, then finished
+// deliveries created before t.
+func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	hosts, err := s.Hosts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var deleted int64
+	for len(hosts) > 0 {
+		chunk := hosts[:min(len(hosts), deleteHosts)]
+		tag, err := s.pool.Exec(ctx, `DELETE FROM checks WHERE ctid = ANY (ARRAY (
+			SELECT c.ctid FROM unnest($1::text[]) AS h (host)
+			CROSS JOIN LATERAL (
+				SELECT ctid FROM checks c WHERE c.host = h.host AND c.check_time < $2::timestamp LIMIT $3
+			) c
+			LIMIT $3))`, chunk, bound(t), deleteBatch)
+		if err != nil {
+			return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
+		}
+		deleted += tag.RowsAffected()
+		if tag.RowsAffected() < deleteBatch {
+			hosts = hosts[len(chunk):] // done with these hosts
+		}
+	}
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM deliveries WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM deliveries WHERE status <> 'pending' AND created < $1 LIMIT $2))`,
+			bound(t), deleteBatch)
+		if err != nil {
+			return deleted, fmt.Errorf("postgres: delete deliveries before %v: %w", t, err)
+		}
+		if tag.RowsAffected() < deleteBatch {
+			return deleted, nil
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package ql_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/ql"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
+)
+
+// openFile opens a fresh file in the test's temporary directory.
+func openFile(tb testing.TB) *ql.Store {
+	tb.Helper()
+	return openAt(tb, filepath.Join(tb.TempDir(), "srvmon.ql"))
+}
+
+func openAt(tb testing.TB, path string) *ql.Store {
+	tb.Helper()
+	s, err := ql.Open(tb.Context(), path)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// openMemory opens a fresh database in memory.
+func openMemory(tb testing.TB) *ql.Store {
+	tb.Helper()
+	return openAt(tb, "")
+}
+
+// TestConformance runs the suite on a file and in memory, then in memory
+// with tiny statements and chunks, so that inserts and streams cross their
+// boundaries, and with sorted range queries, the fallback for a ql whose
+// plan would not read the index in order.
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) store.Store
+	}{
+		{"File", func(t *testing.T) store.Store { return openFile(t) }},
+		{"Memory", func(t *testing.T) store.Store { return openMemory(t) }},
+		{"SmallBatches", func(t *testing.T) store.Store {
+			s := openMemory(t)
+			ql.SetSizes(s, 3, 5)
+			return s
+		}},
+		{"SortedRanges", func(t *testing.T) store.Store {
+			s := openMemory(t)
+			ql.ForceSortedRanges(s)
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { storetest.Run(t, tc.open) })
+	}
+}
+
+func BenchmarkFile(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openFile(b) })
+}
+
+func BenchmarkMemory(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openMemory(b) })
+}
+
+// The range queries must read the index in key order without sorting:
+// when a ql upgrade changes that plan, Open falls back to ORDER BY, about
+// six times slower, and this test says so.
+func TestRangesReadTheIndexInOrder(t *testing.T) {
+	for _, s := range []*ql.Store{openFile(t), openMemory(t)} {
+		if ql.SortsRanges(s) {
+			t.Errorf("Open found that ql's plan for a range does not read the results index in key order; ranges are sorted")
+		}
+		s.Close()
+	}
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.ql")
+	ctx := t.Context()
+	s := openAt(t, path)
+	at := time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+	r := store.Result{Host: "a.test", Location: "eu", Slot: at, RTT: time.Millisecond, Reason: "timeout"}
+	rule := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/"}
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRule(ctx, rule); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRound(ctx, []store.Result{r}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	defer s.Close()
+	var got []store.Result
+	if err := s.Results(ctx, "a.test", at, at.Add(time.Minute), func(r store.Result) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != r {
+		t.Errorf("Results after reopening = %+v, want %+v", got, r)
+	}
+	if got, err := s.Rule(ctx, "a.test"); err != nil || got != rule {
+		t.Errorf("Rule after reopening = %+v, %v; want %+v", got, err, rule)
+	}
+}
+
+func TestMemoryStoresAreSeparate(t *testing.T) {
+	a, b := openMemory(t), openMemory(t)
+	defer a.Close()
+	defer b.Close()
+	if err := a.AddHost(t.Context(), "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.HostExists(t.Context(), "a.test"); ok || err != nil {
+		t.Errorf("a host added to one memory store exists in another: %v, %v", ok, err)
+	}
+}
+
+func TestOpenRefusesOtherDatabases(t *testing.T) {
+	for _, tc := range []struct {
+		name, setup, want string
+	}{
+		{"Foreign", `CREATE TABLE checks (host string, check_time time)`, "not an srvmon store"},
+		{"NewerSchema", `CREATE TABLE srvmon_schema (version int64 NOT NULL); INSERT INTO srvmon_schema VALUES (99)`, "schema version 99 is newer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "srvmon.ql")
+			db, err := sql.Open("ql2", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(tc.setup); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			s, err := ql.Open(t.Context(), path)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open succeeded, want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// LastCheck searches for the newest slot with index seeks: it must find it
+// wherever it is, before or after now, and whatever the host's neighbours
+// in the key space hold.
+func TestLastCheckSearch(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, tc := range []struct {
+		name  string
+		slots []time.Time
+	}{
+		{"One", []time.Time{now.Add(-time.Hour)}},
+		{"JustBeforeNow", []time.Time{now.Add(-3 * time.Minute), now.Add(-time.Minute), now}},
+		{"AfterNow", []time.Time{now.Add(-time.Minute), now.Add(time.Minute), now.Add(90 * 24 * time.Hour)}},
+		{"FarPast", []time.Time{time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1990, 6, 1, 0, 0, 0, 1000, time.UTC)}},
+		{"FarFuture", []time.Time{now, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"Microseconds", []time.Time{now.Add(-time.Hour), now.Add(-time.Hour + time.Microsecond), now.Add(-time.Hour + 2*time.Microsecond)}},
+		{"YearEveryHour", func() []time.Time {
+			var ts []time.Time
+			start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range 365 * 24 {
+				ts = append(ts, start.Add(time.Duration(i)*time.Hour))
+			}
+			return ts
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openMemory(t)
+			defer s.Close()
+			ctx := t.Context()
+			for _, h := range []string{"a.test", "b.test", "c.test"} {
+				if err := s.AddHost(ctx, h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var rs []store.Result
+			for i, at := range tc.slots {
+				rs = append(rs,
+					store.Result{Host: "b.test", Slot: at, RTT: time.Duration(i+1) * time.Millisecond, Up: true},
+					store.Result{Host: "b.test", Location: "eu", Slot: at, RTT: time.Duration(i+2) * time.Millisecond, Up: true},
+					// Neighbours in the key space, older and newer.
+					store.Result{Host: "a.test", Slot: at.Add(time.Hour), RTT: time.Second, Up: true},
+					store.Result{Host: "c.test", Slot: at.Add(-time.Hour), RTT: time.Second, Up: true},
+				)
+			}
+			if err := s.SaveRound(ctx, rs, nil); err != nil {
+				t.Fatal(err)
+			}
+			last := len(tc.slots) - 1
+			c, ok, err := s.LastCheck(ctx, "b.test")
+			if err != nil || !ok || !c.Time.Equal(tc.slots[last]) || c.RTT != time.Duration(last+1)*time.Millisecond {
+				t.Errorf("LastCheck = %+v, %v, %v; want the check at %v with rtt %v", c, ok, err, tc.slots[last], time.Duration(last+1)*time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
+	s := openFile(t)
+	defer s.Close()
+	ql.SetSizes(s, 100, 7)
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
+	var rs []store.Result
+	for i := range 100 {
+		rs = append(rs, store.Result{Host: "a.test", Slot: at.Add(time.Duration(i) * time.Minute), RTT: time.Millisecond, Up: true})
+	}
+	if err := s.SaveRound(ctx, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := s.Results(ctx, "a.test", at, at.Add(time.Hour*24), func(store.Result) error {
+		if n++; n == 10 {
+			cancel()
+		}
+		return nil
+	})
+	if err == nil || n >= 100 {
+		t.Errorf("Results after cancel: %d rows, error %v; want it stopped with context.Canceled", n, err)
+	}
+	// The store goes on with another context.
+	if err := s.SaveRound(t.Context(), []store.Result{{Host: "a.test", Slot: at.Add(-time.Minute), Up: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := s.LastCheck(t.Context(), "a.test")
+	if err != nil || !ok || !c.Time.Equal(at.Add(99*time.Minute)) {
+		t.Errorf("LastCheck = %+v, %v, %v", c, ok, err)
+	}
+}
