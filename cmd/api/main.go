@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,6 +51,11 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	}
 	onLambda := app.OnLambda(env)
 	log := app.NewLogger(stderr, onLambda)
+	if onLambda {
+		// aws-lambda-go logs failed invocations with the log package:
+		// make those lines JSON too.
+		slog.SetDefault(log)
+	}
 	popts := app.ProbeOptions(cfg, onLambda, log)
 	if flags.Check != "" {
 		return app.CheckOne(ctx, stdout, stderr, name, flags.Check, popts)

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,6 +58,11 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return app.Fail(stderr, name, err)
 	}
 	log := app.NewLogger(stderr, onLambda)
+	if onLambda {
+		// aws-lambda-go logs failed invocations with the log package:
+		// make those lines JSON too.
+		slog.SetDefault(log)
+	}
 	if flags.Check != "" {
 		return app.CheckOne(ctx, stdout, stderr, name, flags.Check, app.ProbeOptions(cfg, onLambda, log))
 	}

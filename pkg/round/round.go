@@ -12,7 +12,6 @@ package round
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -62,17 +61,18 @@ type Runner struct {
 	Logger *slog.Logger
 }
 
-// Summary says what a round did.
+// Summary says what a round did; it is also the checker Lambda's answer.
 type Summary struct {
-	Slot      time.Time
-	Targets   int // targets checked by this round (its shard)
-	Up, Down  int
-	Invalid   int // stored hosts that do not parse (kept, recorded down)
-	Sent      int // notifications delivered
-	Failed    int // notification attempts that failed
-	Deleted   int64
-	Duration  time.Duration
-	Cancelled int // targets not checked because the round was stopped
+	Slot      time.Time     `json:"slot"`
+	Targets   int           `json:"targets"` // targets checked by this round (its shard)
+	Up        int           `json:"up"`
+	Down      int           `json:"down"`
+	Invalid   int           `json:"invalid"`  // stored hosts that do not parse (kept, recorded down)
+	Sent      int           `json:"notified"` // notifications delivered
+	Failed    int           `json:"notify_failed"`
+	Deleted   int64         `json:"deleted"`
+	Duration  time.Duration `json:"duration_ns"`
+	Cancelled int           `json:"cancelled"` // targets cut off by the round's deadline
 }
 
 // Slot is the slot of a round started at now: now truncated to the
@@ -81,17 +81,30 @@ func Slot(now time.Time, interval time.Duration) time.Time {
 	return now.UTC().Truncate(interval)
 }
 
-// ErrSave wraps a failure to store a round's results: the platform (cron,
-// Lambda) should retry, and the retry lands on the same slot.
-var ErrSave = errors.New("results could not be stored")
+// SaveError is a failure to store a round's results: the platform (cron,
+// Lambda) should retry, and the retry lands on the same slot. On Lambda its
+// name is the invocation's errorType.
+type SaveError struct {
+	Slot time.Time
+	Err  error
+}
+
+func (e *SaveError) Error() string {
+	return fmt.Sprintf("results could not be stored: slot %s: %v", e.Slot.Format(time.RFC3339), e.Err)
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
 
 // Run runs the round of the slot that holds now.
 //
 // Cancelling ctx (SIGTERM) does not abandon the round in flight: its probes
 // finish, within one probe timeout, and its results are stored before Run
-// returns. Run returns an error wrapping ErrSave when the results could not
-// be stored; a failure to deliver notifications or to delete old results is
-// logged, not returned, since the next round retries both.
+// returns. A deadline on ctx (a Lambda invocation's) is kept: probes still
+// running shortly before it are cut off (recorded down, "cancelled") so
+// that the results are stored in time. Run returns a *SaveError when the
+// results could not be stored; a failure to deliver notifications or to
+// delete old results is logged, not returned, since the next round retries
+// both.
 func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	started := time.Now()
 	log := r.logger()
@@ -100,18 +113,12 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 		return sum, fmt.Errorf("round: interval %v is not positive", r.Interval)
 	}
 
-	// The round in flight outlives ctx by at most a bounded grace: its
-	// probes end within one timeout and the save gets its own deadline.
-	timeout := r.Timeout
-	if timeout <= 0 {
-		timeout = probe.DefaultTimeout
-	}
-	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*timeout+30*time.Second)
+	work, probing, cancel := r.contexts(ctx, started)
 	defer cancel()
 
 	hosts, err := r.Store.Hosts(work)
 	if err != nil {
-		return sum, fmt.Errorf("%w: list hosts: %w", ErrSave, err)
+		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list hosts: %w", err)}
 	}
 	var (
 		targets []probe.Target
@@ -133,7 +140,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	}
 	sum.Targets = len(targets) + sum.Invalid
 
-	for _, pr := range r.Prober.Round(work, targets) {
+	for _, pr := range r.Prober.Round(probing, targets) {
 		results = append(results, store.Result{
 			Host:     pr.Target.String(),
 			Location: r.Location,
@@ -161,7 +168,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	if err := r.Store.SaveRound(work, results, notify.AdvanceIn(tz)); err != nil {
 		sum.Duration = time.Since(started)
 		log.Error("round not stored", "slot", sum.Slot, "targets", sum.Targets, "error", err)
-		return sum, fmt.Errorf("%w: slot %s: %w", ErrSave, sum.Slot.Format(time.RFC3339), err)
+		return sum, &SaveError{Slot: sum.Slot, Err: err}
 	}
 
 	if r.Sender != nil {
@@ -193,6 +200,28 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 		"duration", sum.Duration.Round(time.Millisecond).String(),
 	)
 	return sum, nil
+}
+
+// saveReserve is the part of a round's deadline kept for storing its
+// results after the probes.
+const saveReserve = 5 * time.Second
+
+// contexts returns the round's context, which outlives ctx's cancellation
+// (SIGTERM) but not its deadline, and the probes' context, which ends early
+// enough before that deadline to leave time for the save.
+func (r *Runner) contexts(ctx context.Context, started time.Time) (work, probing context.Context, cancel context.CancelFunc) {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = probe.DefaultTimeout
+	}
+	deadline := started.Add(2*timeout + 30*time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	reserve := min(saveReserve, deadline.Sub(started)/4)
+	work, cancelWork := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	probing, cancelProbing := context.WithDeadline(work, deadline.Add(-reserve))
+	return work, probing, func() { cancelProbing(); cancelWork() }
 }
 
 func (r *Runner) logger() *slog.Logger {

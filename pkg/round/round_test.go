@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -322,6 +323,41 @@ func TestCancelledRoundFinishesAndStores(t *testing.T) {
 	}
 }
 
+// A deadline on the round's context (a Lambda invocation's) cuts off the
+// probes still running in time to store every result.
+func TestDeadlineLeavesTimeToStore(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer fast.Close()
+	st := memory.New()
+	addHosts(t, st, slow.URL, fast.URL)
+	r := newRunner(t, st)
+	r.Timeout = time.Minute
+	p := probe.New(probe.Options{Timeout: time.Minute})
+	t.Cleanup(p.Close)
+	r.Prober = p
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sum, err := r.Run(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Up != 1 || sum.Cancelled != 1 {
+		t.Errorf("summary %+v: want the fast target up and the slow one cut off", sum)
+	}
+	if rs := results(t, st, slow.URL); len(rs) != 1 || rs[0].Up || rs[0].Reason != probe.ReasonCancelled {
+		t.Errorf("slow target stored as %+v", rs)
+	}
+}
+
 // failingStore fails to save, as an unreachable database does.
 type failingStore struct{ store.Store }
 
@@ -333,7 +369,8 @@ func TestRunReportsAFailedSave(t *testing.T) {
 	st := memory.New()
 	addHosts(t, st, closedPort(t))
 	_, err := newRunner(t, failingStore{st}).Run(context.Background(), time.Now())
-	if !errors.Is(err, round.ErrSave) {
-		t.Fatalf("err = %v, want ErrSave", err)
+	var se *round.SaveError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want a *SaveError with the store's reason", err)
 	}
 }
