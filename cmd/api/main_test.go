@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -43,10 +44,13 @@ func TestMain(m *testing.M) {
 func TestServesPostgres(t *testing.T) {
 	env := []string{"DATABASE_URL=" + pgtest.NewDatabase(t), "SRVMON_LISTEN_ADDRESS=127.0.0.1", "SRVMON_LISTEN_PORT=0"}
 	dir := t.TempDir()
-	p := proctest.Start(t, binary, dir, env, "schema ready", "-init")
-	p.Stop(t)
+	initCmd := exec.Command(binary, "-init")
+	initCmd.Env = append(os.Environ(), env...)
+	if out, err := initCmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "schema ready") {
+		t.Fatalf("-init: %v\n%s", err, out)
+	}
 
-	p = proctest.Start(t, binary, dir, env, "srvmon api started")
+	p := proctest.Start(t, binary, dir, env, "srvmon api started")
 	if code, body := p.Do(t, http.MethodPost, "/api/hosts", "127.0.0.1:22"); code != http.StatusCreated {
 		t.Fatalf("add: %d %s", code, body)
 	}
