@@ -10,10 +10,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,46 +35,22 @@ func main() {
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	flags, err := app.ParseFlags(name, args, env, "", stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	c, code, ok := app.Setup(ctx, name, args, env, "", stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	cfg, err := config.Load(flags.Source)
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	onLambda := app.OnLambda(env)
-	log := app.NewLogger(stderr, onLambda)
-	if onLambda {
-		// aws-lambda-go logs failed invocations with the log package:
-		// make those lines JSON too.
-		slog.SetDefault(log)
-	}
-	popts := app.ProbeOptions(cfg, onLambda, log)
-	if flags.Check != "" {
-		return app.CheckOne(ctx, stdout, stderr, name, flags.Check, popts)
-	}
-
-	st, err := app.OpenStore(ctx, cfg.StoreSpec())
-	if err != nil {
-		return app.Fail(stderr, name, err)
+	c.LogWarnings()
+	st, code, ok := c.OpenStore(ctx)
+	if !ok {
+		return code
 	}
 	defer st.Close()
-	if flags.Init {
-		log.Info("schema ready", "store", cfg.StoreSpec().Redacted())
-		return 0
-	}
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
-	prober := probe.New(popts)
+	cfg, log := c.Config, c.Log
+	prober := probe.New(app.ProbeOptions(cfg, c.Lambda, log))
 	defer prober.Close()
 	handler := api.New(app.APIOptions(cfg, st, prober, log))
 
-	if onLambda {
+	if c.Lambda {
 		log.Info("srvmon api on Lambda", "store", cfg.StoreSpec().Redacted(), "payload", cfg.LambdaPayload())
 		if cfg.LambdaPayload() == config.LambdaPayloadV1 {
 			lambda.StartWithOptions(httpadapter.New(handler).ProxyWithContext, lambda.WithContext(ctx))

@@ -18,10 +18,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,7 +27,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/srvmon/srvmon/internal/app"
-	"github.com/srvmon/srvmon/pkg/config"
 	"github.com/srvmon/srvmon/pkg/probe"
 )
 
@@ -45,46 +41,22 @@ func main() {
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	flags, err := app.ParseFlags(name, args, env, "", stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	c, code, ok := app.Setup(ctx, name, args, env, "", stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	onLambda := app.OnLambda(env)
-	cfg, err := config.Load(flags.Source)
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	log := app.NewLogger(stderr, onLambda)
-	if onLambda {
-		// aws-lambda-go logs failed invocations with the log package:
-		// make those lines JSON too.
-		slog.SetDefault(log)
-	}
-	if flags.Check != "" {
-		return app.CheckOne(ctx, stdout, stderr, name, flags.Check, app.ProbeOptions(cfg, onLambda, log))
-	}
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
-
-	st, err := app.OpenStore(ctx, cfg.StoreSpec())
-	if err != nil {
-		return app.Fail(stderr, name, err)
+	c.LogWarnings()
+	st, code, ok := c.OpenStore(ctx)
+	if !ok {
+		return code
 	}
 	defer st.Close()
-	if flags.Init {
-		log.Info("schema ready", "store", cfg.StoreSpec().Redacted())
-		return 0
-	}
-	prober := probe.New(app.ProbeOptions(cfg, onLambda, log))
+	prober := probe.New(app.ProbeOptions(c.Config, c.Lambda, c.Log))
 	defer prober.Close()
-	runner := app.NewRunner(cfg, st, prober, log)
+	runner := app.NewRunner(c.Config, st, prober, c.Log)
 
-	if onLambda {
-		lambda.StartWithOptions(app.CheckerEventHandler(runner, log), lambda.WithContext(ctx))
+	if c.Lambda {
+		lambda.StartWithOptions(app.CheckerEventHandler(runner, c.Log), lambda.WithContext(ctx))
 		return 0
 	}
 	if _, err := runner.Run(ctx, time.Now()); err != nil {

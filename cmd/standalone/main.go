@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"io"
 	"os"
 	"os/signal"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/pkg/api"
-	"github.com/srvmon/srvmon/pkg/config"
 	"github.com/srvmon/srvmon/pkg/probe"
 )
 
@@ -34,32 +31,16 @@ func main() {
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	flags, err := app.ParseFlags(name, args, env, "srvmon.db", stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	c, code, ok := app.Setup(ctx, name, args, env, "srvmon.db", stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	cfg, err := config.Load(flags.Source)
-	if err != nil {
-		return app.Fail(stderr, name, err)
-	}
-	log := app.NewLogger(stderr, false)
-	popts := app.ProbeOptions(cfg, false, log)
-	if flags.Check != "" {
-		return app.CheckOne(ctx, stdout, stderr, name, flags.Check, popts)
-	}
-
-	st, err := app.OpenStore(ctx, cfg.StoreSpec())
-	if err != nil {
-		return app.Fail(stderr, name, err)
+	st, code, ok := c.OpenStore(ctx)
+	if !ok {
+		return code
 	}
 	defer st.Close()
-	if flags.Init {
-		log.Info("schema ready", "store", cfg.StoreSpec().Redacted())
-		return 0
-	}
+	cfg, log := c.Config, c.Log
 	ln, err := app.Listen(cfg)
 	if err != nil {
 		return app.Fail(stderr, name, err)
@@ -70,11 +51,9 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		"interval", cfg.Interval().String(),
 		"checks", cfg.Checks.PerformChecks,
 	)
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
+	c.LogWarnings()
 
-	prober := probe.New(popts)
+	prober := probe.New(app.ProbeOptions(cfg, false, log))
 	defer prober.Close()
 	handler := api.New(app.APIOptions(cfg, st, prober, log))
 
