@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,42 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/probe"
 )
 
-// binDir holds the checker binary that the tests build once.
-var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
-)
+// binary is the checker, built once for the tests that run it.
+var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "srvmon-checker-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// buildChecker builds this command (once) and returns the binary's path.
-func buildChecker(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(binDir, "checker")
-	buildOnce.Do(func() {
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bin
-}
+func TestMain(m *testing.M) { proctest.Main(m, "checker", &binary) }
 
 // runBinary runs the binary with env added to the test's environment and
 // returns its exit code, stdout and stderr.
@@ -103,7 +73,7 @@ func closedPort(t *testing.T) string {
 }
 
 func TestCheckBinary(t *testing.T) {
-	bin := buildChecker(t)
+	bin := binary
 	var (
 		mu      sync.Mutex
 		methods []string
@@ -178,7 +148,7 @@ func TestCheckBinaryICMP(t *testing.T) {
 		t.Logf("!!! SKIPPED: ICMP needs root, CAP_NET_RAW or ping_group_range: %v", err)
 		t.SkipNow()
 	}
-	bin := buildChecker(t)
+	bin := binary
 	code, stdout, stderr := runBinary(t, bin, []string{"SRVMON_CHECKS_PINGRETRYCOUNT=2"}, "-check", "127.0.0.1")
 	if code != 0 || !regexp.MustCompile(`^127\.0\.0\.1 up rtt=\S+\n$`).MatchString(stdout) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -188,7 +158,7 @@ func TestCheckBinaryICMP(t *testing.T) {
 // TestCheckBinarySIGTERM: a check interrupted by SIGTERM reports
 // "cancelled" at once and exits 0.
 func TestCheckBinarySIGTERM(t *testing.T) {
-	bin := buildChecker(t)
+	bin := binary
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	defer close(release)

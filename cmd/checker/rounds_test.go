@@ -44,7 +44,7 @@ func countResults(t *testing.T, st store.Store, host string) int {
 // Two checker runs in one slot (a retried cron job or Lambda invocation)
 // store every row once.
 func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
-	bin := buildChecker(t)
+	bin := binary
 	st, env := pgStore(t)
 	open := acceptAll(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -72,7 +72,7 @@ func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
 // after the threshold, and a receiver that fails for three rounds gets its
 // notification exactly once when it recovers.
 func TestNotificationsFromSeparateProcesses(t *testing.T) {
-	bin := buildChecker(t)
+	bin := binary
 	st, env := pgStore(t)
 	env = append(env, "SRVMON_CHECKS_INTERVAL=1", "SRVMON_CHECKS_TIMEOUT=1", "SRVMON_NOTIFY_RETRYDELAY=1")
 

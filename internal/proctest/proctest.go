@@ -214,3 +214,23 @@ func (p *Process) Do(t testing.TB, method, path, body string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// Main is a TestMain for a command's tests: it builds the command in the
+// current directory once into a temporary directory, sets *bin to the
+// binary, runs the tests, removes the directory and exits.
+func Main(m *testing.M, name string, bin *string) {
+	dir, err := os.MkdirTemp("", name+"-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin, err = Build(dir, name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
