@@ -217,24 +217,109 @@ CREATE INDEX state_change_params_host_idx
   (host);
 `
 
-// TestUpgradeGosrvmon makes a database as gosrvmon did, with data, and
-// opens it: the data must read back through the store, and the store must
-// work on the upgraded tables.
-func TestUpgradeGosrvmon(t *testing.T) {
-	u := pgtest.NewDatabase(t)
-	// gosrvmon's sessions were UTC (TimeZone=utc); the database's default
-	// here is not, to show that it does not matter.
-	execSQL(t, u, "ALTER DATABASE "+dbName(t, u)+" SET timezone = 'America/New_York'")
-	execSQL(t, u, gosrvmonInitSQL)
-	execSQL(t, u, `INSERT INTO hosts (host) VALUES ('example.test'), ('https://b.test/health'), ('tcp.test:22')`)
-	execSQL(t, u, `INSERT INTO checks (host, check_time, rtt, up) VALUES
-		('example.test', '2020-03-01 10:00:00', 12000000, true),
-		('example.test', '2020-03-01 10:01:00', 5000000000, false),
-		('example.test', '2020-03-01 10:02:00.123456', 11000000, true),
-		('https://b.test/health', '2020-03-01 10:00:00', 250000000, true)`)
-	execSQL(t, u, `INSERT INTO state_change_params (host, change_threshold, action) VALUES
-		('example.test', 3, 'http://127.0.0.1:9/notify?host=%host%')`)
+// gosrvmonIDInitSQL is the init.sql of gosrvmon's later schema (2021):
+// hosts get an id, which checks and notifications_params refer to.
+const gosrvmonIDInitSQL = `
+CREATE TABLE public.hosts
+(
+  id SERIAL NOT NULL,
+  host text NOT NULL,
+  UNIQUE(id),
+  CONSTRAINT hosts_host_pkey PRIMARY KEY (host)
+);
 
+CREATE TABLE public.checks
+(
+  host integer NOT NULL,
+  check_time timestamp without time zone NOT NULL,
+  rtt bigint NOT NULL,
+  up boolean NOT NULL,
+  CONSTRAINT checks_pkey PRIMARY KEY (host, check_time),
+  CONSTRAINT checks_host_fkey FOREIGN KEY (host)
+      REFERENCES public.hosts (id) MATCH SIMPLE
+      ON UPDATE NO ACTION ON DELETE CASCADE
+);
+
+CREATE INDEX checks_check_time_idx
+  ON public.checks
+  USING brin
+  (host, check_time);
+
+CREATE TABLE public.notifications_params
+(
+  host integer NOT NULL,
+  change_threshold bigint NOT NULL,
+  action text NOT NULL,
+  CONSTRAINT notifications_params_pkey PRIMARY KEY (host),
+  CONSTRAINT notifications_params_host_fkey FOREIGN KEY (host)
+      REFERENCES public.hosts (id) MATCH SIMPLE
+      ON UPDATE NO ACTION ON DELETE CASCADE
+);
+
+CREATE INDEX notifications_params_host_idx
+  ON public.notifications_params
+  USING brin
+  (host);
+`
+
+// gosrvmonChecks and gosrvmonRule are the rows that TestUpgradeGosrvmon
+// stores as gosrvmon did, by host name: (host, check_time, rtt, up) and
+// (host, change_threshold, action).
+const (
+	gosrvmonChecks = `(VALUES
+		('example.test', timestamp '2020-03-01 10:00:00', 12000000, true),
+		('example.test', timestamp '2020-03-01 10:01:00', 5000000000, false),
+		('example.test', timestamp '2020-03-01 10:02:00.123456', 11000000, true),
+		('https://b.test/health', timestamp '2020-03-01 10:00:00', 250000000, true)
+	) AS v (host, check_time, rtt, up)`
+	gosrvmonRule = `(VALUES ('example.test', 3, 'http://127.0.0.1:9/notify?host=%host%'))
+		AS v (host, change_threshold, action)`
+)
+
+// TestUpgradeGosrvmon makes a database as each of gosrvmon's schemas did,
+// with data, and opens it: the data must read back through the store, and
+// the store must work on the upgraded tables.
+func TestUpgradeGosrvmon(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		init string
+		// seed stores gosrvmonChecks and gosrvmonRule.
+		seed string
+		// gosrvmonInsert is an insert of gosrvmon's that must still work
+		// on the upgraded tables; empty when it cannot (the id is gone).
+		gosrvmonInsert string
+	}{{
+		name: "ByName",
+		init: gosrvmonInitSQL,
+		seed: `INSERT INTO checks (host, check_time, rtt, up) SELECT * FROM ` + gosrvmonChecks + `;
+			INSERT INTO state_change_params (host, change_threshold, action) SELECT * FROM ` + gosrvmonRule,
+		gosrvmonInsert: "INSERT INTO checks (host, check_time, rtt, up) VALUES ('tcp.test:22', '2020-03-01 10:05:00', 1000, true)",
+	}, {
+		name: "ByID",
+		init: gosrvmonIDInitSQL,
+		seed: `INSERT INTO checks (host, check_time, rtt, up)
+				SELECT h.id, v.check_time, v.rtt, v.up FROM ` + gosrvmonChecks + ` JOIN hosts h USING (host);
+			INSERT INTO notifications_params (host, change_threshold, action)
+				SELECT h.id, v.change_threshold, v.action FROM ` + gosrvmonRule + ` JOIN hosts h USING (host)`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := pgtest.NewDatabase(t)
+			// gosrvmon's sessions were UTC (TimeZone=utc); the database's default
+			// here is not, to show that it does not matter.
+			execSQL(t, u, "ALTER DATABASE "+dbName(t, u)+" SET timezone = 'America/New_York'")
+			execSQL(t, u, tc.init)
+			// The hosts in an order unlike their names', so that ids and
+			// names sort apart.
+			execSQL(t, u, `INSERT INTO hosts (host) VALUES ('tcp.test:22'), ('https://b.test/health'), ('example.test')`)
+			execSQL(t, u, tc.seed)
+			testUpgradedGosrvmon(t, u, tc.gosrvmonInsert)
+		})
+	}
+}
+
+// testUpgradedGosrvmon opens the gosrvmon database at u, which holds
+// gosrvmonChecks and gosrvmonRule, and checks what srvmon makes of it.
+func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	s := openURL(t, u)
 	ctx := t.Context()
 	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
@@ -313,10 +398,11 @@ func TestUpgradeGosrvmon(t *testing.T) {
 		t.Errorf("Checks of the slot with two locations = %+v, want one check of 9ms", merged)
 	}
 
-	// gosrvmon's own insert still works on the upgraded table.
-	execSQL(t, u, "INSERT INTO checks (host, check_time, rtt, up) VALUES ('tcp.test:22', '2020-03-01 10:05:00', 1000, true)")
-	if c, ok, err := s.LastCheck(ctx, "tcp.test:22"); err != nil || !ok || !c.Time.Equal(at(5, 0, 0)) {
-		t.Errorf("LastCheck of a row gosrvmon inserted = %+v, %v, %v", c, ok, err)
+	if gosrvmonInsert != "" {
+		execSQL(t, u, gosrvmonInsert)
+		if c, ok, err := s.LastCheck(ctx, "tcp.test:22"); err != nil || !ok || !c.Time.Equal(at(5, 0, 0)) {
+			t.Errorf("LastCheck of a row gosrvmon inserted = %+v, %v, %v", c, ok, err)
+		}
 	}
 
 	// Deleting a host deletes its results, although checks has no
