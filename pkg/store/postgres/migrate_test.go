@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -412,6 +413,12 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	}
 	if n := queryInts(t, u, "SELECT count(*) FROM checks WHERE host = 'example.test'"); n[0] != 0 {
 		t.Errorf("%d results left of a deleted host", n[0])
+	}
+	if rules, err := s.Rules(ctx); err != nil || len(rules) != 0 {
+		t.Errorf("Rules after deleting the host = %+v, %v; want none", rules, err)
+	}
+	if err := s.AddHost(ctx, "tcp.test:22"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("AddHost of an upgraded host = %v, want ErrExists", err)
 	}
 }
 

@@ -35,9 +35,17 @@ BEGIN
 			CONSTRAINT state_change_params_host_fkey FOREIGN KEY (host)
 				REFERENCES hosts (host) MATCH SIMPLE ON UPDATE NO ACTION ON DELETE CASCADE
 		);
-		INSERT INTO state_change_params (host, change_threshold, action)
-			SELECT h.host, n.change_threshold, n.action FROM notifications_params n JOIN hosts h ON h.id = n.host
-			ON CONFLICT (host) DO NOTHING;
+		IF EXISTS (SELECT FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'notifications_params'
+				AND column_name = 'host' AND data_type = 'integer') THEN
+			INSERT INTO state_change_params (host, change_threshold, action)
+				SELECT h.host, n.change_threshold, n.action FROM notifications_params n JOIN hosts h ON h.id = n.host
+				ON CONFLICT (host) DO NOTHING;
+		ELSE
+			INSERT INTO state_change_params (host, change_threshold, action)
+				SELECT n.host, n.change_threshold, n.action FROM notifications_params n JOIN hosts h ON h.host = n.host
+				ON CONFLICT (host) DO NOTHING;
+		END IF;
 		DROP TABLE notifications_params;
 	END IF;
 	IF EXISTS (SELECT FROM information_schema.columns
