@@ -18,6 +18,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/srvmon/srvmon/pkg/probe"
+
 	// The IANA time zone database, built in: Chart.TimeZone must load on
 	// hosts without /usr/share/zoneinfo (AWS Lambda, scratch images).
 	_ "time/tzdata"
@@ -31,12 +34,12 @@ const (
 	DefaultReadTimeout     = 30 // seconds
 	DefaultWriteTimeout    = 60 // seconds
 	DefaultMaxBodyBytes    = 1 << 30
-	DefaultTimeout         = 10 // seconds
-	DefaultInterval        = 60 // seconds
-	DefaultPingRetryCount  = 4
-	DefaultHTTPMethod      = "GET"
-	DefaultConcurrency     = 10000
-	DefaultICMPConcurrency = 200
+	DefaultTimeout         = int64(probe.DefaultTimeout / time.Second) // seconds
+	DefaultInterval        = 60                                        // seconds
+	DefaultPingRetryCount  = probe.DefaultPingCount
+	DefaultHTTPMethod      = probe.DefaultHTTPMethod
+	DefaultConcurrency     = probe.DefaultConcurrency
+	DefaultICMPConcurrency = probe.DefaultICMPConcurrency
 	DefaultMaxRTTScale     = 200 // milliseconds
 	DefaultTimeZone        = "UTC"
 	DefaultNotifyTimeout   = 10    // seconds
@@ -83,8 +86,8 @@ type DB struct {
 type Listen struct {
 	Address      string  `doc:"address to listen on; empty means every interface"`
 	Port         string  `doc:"port to listen on (a string, as in gosrvmon); 0 picks a free one"`
-	ReadTimeout  int64   `doc:"HTTP read timeout, seconds"`
-	WriteTimeout int64   `doc:"HTTP write timeout, seconds"`
+	ReadTimeout  int64   `doc:"HTTP read timeout, seconds; a backup import is exempt: each of its reads may wait up to a minute"`
+	WriteTimeout int64   `doc:"HTTP write timeout, seconds; a backup export is exempt: each of its writes may wait up to a minute"`
 	WebAuth      WebAuth ``
 	MaxBodyBytes int64   `doc:"largest request body the API accepts (backup imports included), bytes"`
 	// LambdaPayload is srvmon's: the API Gateway payload version cmd/api
@@ -114,8 +117,8 @@ type Checks struct {
 	Location          string   `doc:"this checker's location, stored with its results; readers merge locations"`
 	Shard             Shard    `doc:"\"i/n\" (or [i, n] in JSON): check only the targets whose stable hash mod n is i, 0 <= i < n; empty checks every target"`
 	Concurrency       int      `doc:"probes in flight at once in a round"`
-	ICMPConcurrency   int      `doc:"pings in flight at once in a round (raw sockets drop replies near 1000)"`
-	RemoteTimeout     int64    `doc:"timeout of each remote /api/checks request, seconds; 0 means Checks.Timeout"`
+	ICMPConcurrency   int      `doc:"pings in flight at once; up to this many silent targets finish within one timeout (each costs CPU while it waits)"`
+	RemoteTimeout     int64    `doc:"how long a remote /api/checks may take to answer, and then each read of its answer, seconds; 0 means Checks.Timeout"`
 }
 
 // Chart configures the SVG chart and the times shown to people.

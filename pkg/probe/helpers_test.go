@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,8 +16,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,15 +196,9 @@ func inNetNS(t *testing.T, sysctls map[string]string, fn func()) {
 			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 			return
 		}
-		if err := loopbackUp(); err != nil {
-			errc <- fmt.Errorf("bringing lo up in the new namespace: %w", err)
+		if err := setUpNetNS(sysctls); err != nil {
+			errc <- err
 			return
-		}
-		for path, value := range sysctls {
-			if err := os.WriteFile("/proc/sys/net/"+path, []byte(value), 0); err != nil {
-				errc <- fmt.Errorf("sysctl in the new namespace: %w", err)
-				return
-			}
 		}
 		fn()
 		errc <- nil
@@ -210,6 +209,164 @@ func inNetNS(t *testing.T, sysctls map[string]string, fn func()) {
 		}
 		t.Fatal(err)
 	}
+}
+
+// silentNetNS are the sysctls of a network namespace whose kernel answers
+// no echo request, IPv4 or IPv6, so that every loopback address there is
+// a silent ICMP target, and where unprivileged ping sockets are allowed
+// (both modes can be tested: see forceICMPMode).
+func silentNetNS() map[string]string {
+	return map[string]string{
+		"ipv4/icmp_echo_ignore_all":        "1",
+		"ipv6/icmp/echo_ignore_all":        "1",
+		"ipv4/ping_group_range":            "0 2147483647",
+		"ipv4/icmp_echo_ignore_broadcasts": "1",
+	}
+}
+
+// namedICMPMode is an ICMP mode and its name, for tables.
+type namedICMPMode struct {
+	name string
+	mode icmpMode
+}
+
+// icmpModes returns the two ICMP modes.
+func icmpModes() []namedICMPMode {
+	return []namedICMPMode{{"privileged", icmpPrivileged}, {"unprivileged", icmpUnprivileged}}
+}
+
+// forceICMPMode makes p ping in mode, whatever detectICMPMode would find.
+// Call it before p pings.
+func forceICMPMode(p *Prober, mode icmpMode) {
+	p.icmpModeOnce.Do(func() { p.icmpMode = mode })
+}
+
+// spreadLoopbackTargets returns n ICMP targets, distinct addresses spread
+// over 127.0.0.0/8 (n up to 250,000).
+func spreadLoopbackTargets(tb testing.TB, n int) []Target {
+	tb.Helper()
+	var targets []Target
+	for i := range n {
+		targets = append(targets, mustParse(tb, fmt.Sprintf("127.%d.%d.%d", i%250+1, i/250%250, 1+i/62500)))
+	}
+	return targets
+}
+
+// setUpNetNS brings lo up and sets sysctls (path under /proc/sys/net:
+// value) in the calling thread's network namespace, a new one.
+func setUpNetNS(sysctls map[string]string) error {
+	if err := loopbackUp(); err != nil {
+		return fmt.Errorf("bringing lo up in the new namespace: %w", err)
+	}
+	for path, value := range sysctls {
+		if err := os.WriteFile("/proc/sys/net/"+path, []byte(value), 0); err != nil {
+			return fmt.Errorf("sysctl in the new namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+// netNSEnv names the test or benchmark that this process is a re-run of,
+// in a network namespace of its own (see inNetNSProcess).
+const netNSEnv = "SRVMON_PROBE_TEST_NETNS"
+
+// inNetNSProcess runs the calling test or benchmark in a network namespace
+// of its own, with lo up and sysctls set there: for what opens sockets on
+// many threads, such as a Round, which inNetNS's one thread cannot hold.
+// Call it first, as
+//
+//	if !inNetNSProcess(t, sysctls) {
+//		return
+//	}
+//
+// In the test process it re-runs the test binary, for this test or
+// benchmark only, as a child born in a new network namespace
+// (CLONE_NEWNET), logs the child's output, fails if it failed, skips if it
+// skipped, re-reports a benchmark's metrics (ns/op included) as the
+// child measured them, and returns false. In the child it sets the
+// namespace up and returns true. A benchmark's child runs b.N rounds.
+// Needs root (CAP_SYS_ADMIN): skips loudly, or fails in CI, without it.
+func inNetNSProcess(tb testing.TB, sysctls map[string]string) bool {
+	tb.Helper()
+	if os.Getenv(netNSEnv) == tb.Name() {
+		if err := setUpNetNS(sysctls); err != nil {
+			tb.Fatal(err)
+		}
+		return true
+	}
+	var pattern []string
+	for _, part := range strings.Split(tb.Name(), "/") {
+		pattern = append(pattern, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	args := []string{"-test.count=1", "-test.v"}
+	b, isBench := tb.(*testing.B)
+	if isBench {
+		args = append(args, "-test.run=^$", "-test.bench="+strings.Join(pattern, "/"), "-test.benchtime="+strconv.Itoa(b.N)+"x")
+	} else {
+		args = append(args, "-test.run="+strings.Join(pattern, "/"))
+	}
+	if t, ok := tb.(*testing.T); ok {
+		if deadline, ok := t.Deadline(); ok {
+			args = append(args, "-test.timeout="+time.Until(deadline).String())
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), netNSEnv+"="+tb.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if isBench {
+		b.StopTimer() // the child's figures are reported, not the parent's
+	}
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		if errors.Is(err, syscall.EPERM) {
+			skipOrFail(tb, "a network namespace of its own needs root (CAP_SYS_ADMIN): %v", err)
+		}
+		tb.Fatalf("re-running %s in a new network namespace: %v", tb.Name(), err)
+	}
+	skipped := bytes.Contains(out, []byte("--- SKIP: "+tb.Name()))
+	if !isBench || err != nil || skipped { // a benchmark's log is printed even when it passes
+		tb.Logf("%s, re-run in a network namespace of its own:\n%s", tb.Name(), out)
+	}
+	switch {
+	case err != nil:
+		tb.Fatalf("%s failed in its network namespace: %v", tb.Name(), err)
+	case skipped:
+		tb.Skipf("%s skipped in its network namespace (see its output above)", tb.Name())
+	case isBench:
+		reportChildBenchmark(b, out)
+	case !bytes.Contains(out, []byte("--- PASS: "+tb.Name())):
+		tb.Fatalf("%s did not run in its network namespace", tb.Name())
+	}
+	return false
+}
+
+// reportChildBenchmark re-reports the metrics of b's result line in a
+// child's output ("BenchmarkX-2  3  1234 ns/op  1.5 s/round").
+func reportChildBenchmark(b *testing.B, out []byte) {
+	b.Helper()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || len(f)%2 != 0 || f[0] != b.Name() && f[0] != b.Name()+"-"+strconv.Itoa(runtime.GOMAXPROCS(0)) {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				b.Fatalf("child's result line %q: %v", line, err)
+			}
+			b.ReportMetric(v, f[i+1])
+		}
+		return
+	}
+	b.Fatalf("no result line for %s in the child's output", b.Name())
 }
 
 // loopbackUp sets IFF_UP on lo in the calling thread's network namespace.

@@ -9,16 +9,21 @@ import (
 // userAgent is sent with every HTTP probe.
 const userAgent = "srvmon (uptime check)"
 
-// probeHTTP requests t's URL with method and follows redirects (at most
-// ten, as net/http does). Up is a 2xx or 3xx final status; anything else
-// is a statusError. The rtt runs from the request to the final response's
+// probeHTTP requests t.URL with method and follows redirects (at most ten,
+// as net/http does). Up is a 2xx or 3xx final status; anything else is a
+// statusError. The rtt runs from the request to the final response's
 // headers; the body is not read.
+//
+// The request is built from t.URL, as parsed, not from t.String(): what is
+// checked is the target's URL, however the Target was made.
 func probeHTTP(ctx context.Context, c *http.Client, method string, t Target) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, method, t.String(), nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("User-Agent", userAgent)
+	u := *t.URL // the request's own copy: t.URL is shared and read-only
+	req := (&http.Request{
+		Method: method,
+		URL:    &u,
+		Host:   u.Host,
+		Header: http.Header{"User-Agent": {userAgent}},
+	}).WithContext(ctx)
 	start := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -46,7 +47,7 @@ func detectICMPMode() (icmpMode, error) {
 		c.Close()
 		return icmpPrivileged, nil
 	}
-	return 0, fmt.Errorf("%w (unprivileged ping socket: %v; raw socket: %v): "+
+	return 0, fmt.Errorf("%w (unprivileged ping socket: %w; raw socket: %w): "+
 		"run as root, or grant raw sockets with `setcap cap_net_raw+ep %s`, "+
 		"or allow unprivileged ping with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`",
 		ErrICMPNotPermitted, unwrapSyscall(err), unwrapSyscall(rawErr), executable())
@@ -107,7 +108,7 @@ func (p *Prober) probeICMP(ctx context.Context, t Target) (time.Duration, error)
 		interval:   pingInterval(p.opts.Timeout, p.opts.PingCount),
 		ids:        &echoIDs,
 	}
-	return pingAll(ctx, addrs, func(ctx context.Context, a netip.Addr) (time.Duration, error) {
+	return pingAll(ctx, p.opts.Logger, addrs, func(ctx context.Context, a netip.Addr) (time.Duration, error) {
 		return pingIP(ctx, a, cfg)
 	})
 }
@@ -148,8 +149,10 @@ func lookupAddrs(ctx context.Context, r *net.Resolver, host string) ([]netip.Add
 // best. Once the first reply is in, the others have as long again (at
 // least a millisecond) to beat it, then they are stopped: their requests
 // went out at about the same time, so a later reply is a worse rtt. When
-// none answers, the error is that of the first address.
-func pingAll(ctx context.Context, addrs []netip.Addr, ping func(context.Context, netip.Addr) (time.Duration, error)) (time.Duration, error) {
+// none answers, the error is that of the first address. A ping that
+// panics (each runs in a goroutine of its own, where Check's recover does
+// not reach) is logged to log and counts as that address's error.
+func pingAll(ctx context.Context, log *slog.Logger, addrs []netip.Addr, ping func(context.Context, netip.Addr) (time.Duration, error)) (time.Duration, error) {
 	if len(addrs) == 1 {
 		return ping(ctx, addrs[0])
 	}
@@ -163,6 +166,11 @@ func pingAll(ctx context.Context, addrs []netip.Addr, ping func(context.Context,
 	replies := make(chan reply, len(addrs))
 	for i, a := range addrs {
 		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					replies <- reply{i, 0, panicError(log, "ping", v, "address", a.String())}
+				}
+			}()
 			rtt, err := ping(ctx, a)
 			replies <- reply{i, rtt, err}
 		}()

@@ -35,6 +35,9 @@ func TestICMPEveryAddress(t *testing.T) {
 	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
 	if hasIPv6Loopback() {
 		addrs = append(addrs, netip.IPv6Loopback())
+	} else {
+		// Check IPv4 now; skip loudly after, or fail in CI.
+		defer requireIPv6Loopback(t)
 	}
 	p := newTestProber(t, Options{Timeout: 5 * time.Second}, map[string][]netip.Addr{"multi.srvmon.test": addrs})
 	checkResult(t, p.Check(context.Background(), mustParse(t, "multi.srvmon.test")), true, "")
@@ -67,12 +70,41 @@ func TestICMPParallel(t *testing.T) {
 	requireICMP(t)
 	const n = 400
 	p := newTestProber(t, Options{Timeout: 5 * time.Second, ICMPConcurrency: n}, nil)
-	var targets []Target
-	for i := range n {
-		targets = append(targets, mustParse(t, fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250)))
-	}
-	for _, r := range p.Round(context.Background(), targets) {
+	for _, r := range p.Round(context.Background(), spreadLoopbackTargets(t, n)) {
 		checkResult(t, r, true, "")
+	}
+}
+
+// TestICMPSilentRound: a round of 1,000 ICMP targets that never answer
+// (loopback in a network namespace that ignores echo requests) returns,
+// with every target down on a timeout, in both modes. How long it takes
+// (about one timeout) is BenchmarkICMPSilentRound's to measure.
+func TestICMPSilentRound(t *testing.T) {
+	if !inNetNSProcess(t, silentNetNS()) {
+		return
+	}
+	requireICMP(t)
+	targets := spreadLoopbackTargets(t, 1000)
+	for _, mode := range icmpModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			p := newTestProber(t, Options{Timeout: time.Second}, nil)
+			forceICMPMode(p, mode.mode)
+			results := p.Round(context.Background(), targets)
+			if len(results) != len(targets) {
+				t.Fatalf("%d results for %d targets", len(results), len(targets))
+			}
+			wrong := 0
+			for i, r := range results {
+				if r.Target != targets[i] || r.Up || r.Reason != "timeout after 1s" || r.RTT < time.Second {
+					if wrong++; wrong <= 5 {
+						t.Errorf("result %d: %+v; want %s down, timeout after 1s", i, r, targets[i])
+					}
+				}
+			}
+			if wrong > 5 {
+				t.Errorf("... %d of %d results wrong", wrong, len(results))
+			}
+		})
 	}
 }
 
@@ -95,12 +127,7 @@ func TestICMPOwnEchoRequestIsNotAReply(t *testing.T) {
 		err  error
 	}
 	var got []outcome
-	inNetNS(t, map[string]string{
-		"ipv4/icmp_echo_ignore_all":        "1",
-		"ipv6/icmp/echo_ignore_all":        "1",
-		"ipv4/ping_group_range":            "0 2147483647",
-		"ipv4/icmp_echo_ignore_broadcasts": "1",
-	}, func() {
+	inNetNS(t, silentNetNS(), func() {
 		for _, privileged := range []bool{true, false} {
 			for _, a := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -187,10 +214,12 @@ func TestICMPNotPermitted(t *testing.T) {
 func TestPingAll(t *testing.T) {
 	a1, a2, a3 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("::1")
 	errRefused := errors.New("refused")
+	errPingPanicked := errors.New("a panic") // marks the cases whose error is the panic
 	type answer struct {
-		rtt  time.Duration
-		err  error
-		hang bool // wait for the context
+		rtt   time.Duration
+		err   error
+		hang  bool // wait for the context
+		panic bool
 	}
 	for _, tc := range []struct {
 		name    string
@@ -202,6 +231,8 @@ func TestPingAll(t *testing.T) {
 		{"best of three", map[netip.Addr]answer{a1: {rtt: 3 * time.Millisecond}, a2: {rtt: time.Millisecond}, a3: {rtt: 2 * time.Millisecond}}, time.Millisecond, nil},
 		{"none, first error", map[netip.Addr]answer{a1: {err: errRefused}, a2: {err: context.DeadlineExceeded}}, 0, errRefused},
 		{"silent one is stopped", map[netip.Addr]answer{a1: {hang: true}, a2: {rtt: time.Millisecond}}, time.Millisecond, nil},
+		{"one panics, the other answers", map[netip.Addr]answer{a1: {panic: true}, a2: {rtt: 4 * time.Millisecond}}, 4 * time.Millisecond, nil},
+		{"every one panics", map[netip.Addr]answer{a1: {panic: true}, a2: {panic: true}}, 0, errPingPanicked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
@@ -216,18 +247,26 @@ func TestPingAll(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
-			rtt, err := pingAll(ctx, addrs, func(ctx context.Context, a netip.Addr) (time.Duration, error) {
+			rtt, err := pingAll(ctx, testLogger(t), addrs, func(ctx context.Context, a netip.Addr) (time.Duration, error) {
 				mu.Lock()
 				pinged = append(pinged, a)
 				mu.Unlock()
 				ans := tc.answers[a]
+				if ans.panic {
+					panic("ping bug")
+				}
 				if ans.hang {
 					<-ctx.Done()
 					return 0, ctx.Err()
 				}
 				return ans.rtt, ans.err
 			})
-			if rtt != tc.rtt || !errors.Is(err, tc.err) {
+			switch {
+			case tc.err == errPingPanicked:
+				if rtt != 0 || err == nil || err.Error() != "internal error: ping panicked: ping bug" {
+					t.Errorf("pingAll = %v, %v; want the panic as an error", rtt, err)
+				}
+			case rtt != tc.rtt || !errors.Is(err, tc.err):
 				t.Errorf("pingAll = %v, %v; want %v, %v", rtt, err, tc.rtt, tc.err)
 			}
 			if len(pinged) != len(addrs) {

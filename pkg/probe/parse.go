@@ -79,7 +79,7 @@ func (t Target) String() string {
 func Parse(s string) (Target, error) {
 	t, err := parse(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: %s", ErrInvalidTarget, err)
+		return Target{}, fmt.Errorf("%w: %w", ErrInvalidTarget, err)
 	}
 	t.raw = s
 	return t, nil
@@ -101,6 +101,11 @@ func parse(s string) (Target, error) {
 		}
 		if unicode.IsControl(r) {
 			return Target{}, fmt.Errorf("contains a control character (%U)", r)
+		}
+		if !unicode.IsGraphic(r) {
+			// Format characters such as the zero-width space: invisible,
+			// so the target would not read as what it is.
+			return Target{}, fmt.Errorf("contains an invisible character (%U)", r)
 		}
 	}
 	if strings.Contains(s, "://") {
@@ -140,7 +145,7 @@ func parseURL(s string) (Target, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return Target{}, fmt.Errorf("not a URL: %v", err)
+		return Target{}, fmt.Errorf("not a URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return Target{}, fmt.Errorf("URL scheme %q is not http or https", u.Scheme)
@@ -176,6 +181,9 @@ func parseBracketed(s string) (Target, error) {
 	}
 	if err := checkIPv6(host); err != nil {
 		return Target{}, err
+	}
+	if i := strings.IndexAny(rest, "[]"); i >= 0 {
+		return Target{}, fmt.Errorf(`unexpected %q after the bracketed IPv6 address: write "[v6]:port"`, rest[i:i+1])
 	}
 	port, ok := strings.CutPrefix(rest, ":")
 	if !ok {

@@ -38,6 +38,7 @@ var parseValid = []struct {
 	{"[::1]:8080", KindTCP, "::1", 8080},
 	{"[0:0:0:0:0:0:0:1]:80", KindTCP, "0:0:0:0:0:0:0:1", 80},
 	{"http://host.test/", KindHTTP, "host.test", 0},
+	{"http://host.test/bücher/€", KindHTTP, "host.test", 0},
 	{"http://host.test", KindHTTP, "host.test", 0},
 	{"https://host.test:8443/path?q=1#top", KindHTTP, "host.test", 8443},
 	{"http://127.0.0.1:8080/health", KindHTTP, "127.0.0.1", 8080},
@@ -58,6 +59,9 @@ var parseInvalid = []struct {
 	{" host.test", "white space"},
 	{"host.test\t", "white space"},
 	{"host.test\n", "white space"},
+	{"host\u200b.test", "invisible character (U+200B)"},
+	{"http://host.test/\u2060", "invisible character (U+2060)"},
+	{"\ufeffhost.test", "invisible character (U+FEFF)"},
 	{"host\u00a0test", "white space"},
 	{"ho\x00st.test", "control character"},
 	{"ho\x7fst.test", "control character"},
@@ -95,6 +99,9 @@ var parseInvalid = []struct {
 	{"host.test:80:90", "neither an IPv6 address nor host:port"},
 	{"[::1]", "needs a port"},
 	{"[::1]80", "needs a port"},
+	{"[::1]]:80", `unexpected "]" after the bracketed IPv6 address`},
+	{"[::1][::2]:80", `unexpected "[" after the bracketed IPv6 address`},
+	{"[::1]:80]", `unexpected "]" after the bracketed IPv6 address`},
 	{"[::1]:", "empty port"},
 	{"[::1]:0", "out of range"},
 	{"[::1]:65536", "out of range"},
@@ -208,7 +215,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q).String() = %q", s, got.String())
 		}
 		if len(s) > MaxTargetLen || !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool {
-			return unicode.IsSpace(r) || unicode.IsControl(r)
+			return unicode.IsSpace(r) || unicode.IsControl(r) || !unicode.IsGraphic(r)
 		}) >= 0 {
 			t.Fatalf("Parse accepted %q", s)
 		}

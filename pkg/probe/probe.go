@@ -27,7 +27,7 @@ const (
 	DefaultPingCount       = 4
 	DefaultHTTPMethod      = http.MethodGet
 	DefaultConcurrency     = 10000
-	DefaultICMPConcurrency = 200
+	DefaultICMPConcurrency = 1000
 )
 
 // LambdaICMPUnavailable is the reason for Options.ICMPUnavailable on AWS
@@ -55,9 +55,20 @@ type Options struct {
 	// lowered to fit the process's open-file limit.
 	Concurrency int
 	// ICMPConcurrency bounds the ICMP probes in flight in a Prober (Round
-	// and Check together); default 200. Each holds a socket, and raw
-	// sockets have been seen to drop replies with about 1,000 pingers at
-	// once (pro-bing issue #104).
+	// and Check together); default 1,000, so that a round of up to 1,000
+	// pings finishes within about one Timeout even if none answers (it
+	// was 200: 1,000 silent targets took five Timeouts). The bound is on
+	// what a ping costs while it waits, answered or not, measured with
+	// pro-bing v0.9.1 on 2 cores: a socket, which pro-bing polls (a third
+	// to half a millisecond of CPU per silent ping per second), and in
+	// privileged mode a copy of every ICMP packet the host receives for
+	// each open raw socket (1,000 idle raw sockets raised a loopback
+	// ping's rtt from 0.3 to 2 ms; 3,000 made pings miss a 1s timeout).
+	// Bursts are another matter, left to Round's pacing: raw sockets drop
+	// replies (pro-bing issue #104) when about 1,000 pingers start at
+	// once, not when as many are open. Raise the bound for more silent
+	// targets per Timeout on a host with CPU to spare; lower it on a
+	// small one.
 	ICMPConcurrency int
 	// ICMPUnavailable, when not empty, makes every ICMP probe down with
 	// this reason without sending anything (LambdaICMPUnavailable on AWS
@@ -65,7 +76,7 @@ type Options struct {
 	ICMPUnavailable string
 	// TLSConfig is the client TLS configuration of HTTPS probes, e.g. with
 	// extra RootCAs; nil means the system roots. Certificates are always
-	// verified.
+	// verified: an InsecureSkipVerify set here is ignored (and logged).
 	TLSConfig *tls.Config
 	// Resolver looks names up; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -162,6 +173,13 @@ type Prober struct {
 func New(opts Options) *Prober {
 	opts = opts.withDefaults()
 	opts.Concurrency, opts.ICMPConcurrency = fitOpenFileLimit(opts.Logger, opts.Concurrency, opts.ICMPConcurrency)
+	if opts.TLSConfig != nil {
+		opts.TLSConfig = opts.TLSConfig.Clone()
+		if opts.TLSConfig.InsecureSkipVerify {
+			opts.Logger.Warn("probe: TLSConfig.InsecureSkipVerify is ignored: HTTPS checks always verify certificates")
+			opts.TLSConfig.InsecureSkipVerify = false
+		}
+	}
 	p := &Prober{
 		opts: opts,
 		// KeepAlive -1: probe connections live for one handshake.
@@ -196,21 +214,17 @@ func (p *Prober) Close() { p.transport.CloseIdleConnections() }
 // Check probes one target. It always returns a result for t within about
 // Timeout, even when the probe hangs or panics: down with a reason, or
 // "cancelled" when ctx ends first. An ICMP check first waits for one of
-// the ICMP slots; its timeout starts once it has one.
+// the ICMPConcurrency slots, within the same Timeout: when a round holds
+// them all for longer, the check is down with a timeout that says so.
 func (p *Prober) Check(ctx context.Context, t Target) Result {
+	return p.check(ctx, t, true)
+}
+
+// check is Check. takeICMPSlot is false when the caller, a Round's pool,
+// already holds an ICMP slot for t.
+func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result {
 	start := time.Now()
 	res := Result{Target: t}
-	if t.Kind == KindICMP {
-		select {
-		case p.icmpSlots <- struct{}{}:
-			defer func() { <-p.icmpSlots }()
-		case <-ctx.Done():
-			res.RTT = time.Since(start)
-			res.Reason = ReasonCancelled
-			return res
-		}
-		start = time.Now()
-	}
 	if ctx.Err() != nil {
 		res.Reason = ReasonCancelled
 		return res
@@ -222,6 +236,19 @@ func (p *Prober) Check(ctx context.Context, t Target) Result {
 
 	pctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
+	if t.Kind == KindICMP && takeICMPSlot {
+		select {
+		case p.icmpSlots <- struct{}{}:
+			defer func() { <-p.icmpSlots }()
+		case <-pctx.Done():
+			res.RTT = time.Since(start)
+			res.Reason = ReasonCancelled
+			if ctx.Err() == nil {
+				res.Reason = fmt.Sprintf("timeout after %v waiting for one of the %d ICMP slots", p.opts.Timeout, cap(p.icmpSlots))
+			}
+			return res
+		}
+	}
 	type outcome struct {
 		rtt time.Duration
 		err error
@@ -230,8 +257,7 @@ func (p *Prober) Check(ctx context.Context, t Target) Result {
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				p.opts.Logger.Error("probe panicked", "target", t.String(), "panic", v, "stack", string(debug.Stack()))
-				done <- outcome{err: fmt.Errorf("internal error: probe panicked: %v", v)}
+				done <- outcome{err: panicError(p.opts.Logger, "probe", v, "target", t.String())}
 			}
 		}()
 		rtt, err := p.probes[t.Kind](pctx, t)
@@ -261,6 +287,14 @@ func (p *Prober) Check(ctx context.Context, t Target) Result {
 	}
 	res.Reason = reason(o.err, ctx.Err(), p.opts.Timeout)
 	return res
+}
+
+// panicError logs v, a panic recovered in the goroutine of a probe (what:
+// "probe", "ping"), with its stack and attrs, and returns the error that
+// makes the target down.
+func panicError(log *slog.Logger, what string, v any, attrs ...any) error {
+	log.Error(what+" panicked", append(attrs, "panic", v, "stack", string(debug.Stack()))...)
+	return fmt.Errorf("internal error: %s panicked: %v", what, v)
 }
 
 // statusError is an HTTP final status other than 2xx or 3xx.
@@ -304,10 +338,12 @@ func reason(err, parentErr error, timeout time.Duration) string {
 		return "x509: certificate signed by unknown authority"
 	case errors.As(err, &hostname):
 		return hostname.Error()
+	case errors.Is(err, ErrICMPNotPermitted):
+		// Before errno: it wraps the socket errors, and its message
+		// names the fixes.
+		return err.Error()
 	case errors.As(err, &errno):
 		return errno.Error()
-	case errors.Is(err, ErrICMPNotPermitted):
-		return err.Error()
 	}
 	// Drop the wrappers that only repeat the target ("Get \"http://…\": ",
 	// "dial tcp 127.0.0.1:80: ").

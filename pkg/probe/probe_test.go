@@ -13,8 +13,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -137,6 +139,34 @@ func TestHTTPHead(t *testing.T) {
 	}
 }
 
+// TestHTTPTargetURL: an HTTP probe requests the Target's URL, also when
+// the Target was built by hand rather than by Parse.
+func TestHTTPTargetURL(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL + "/by/hand?q=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestProber(t, Options{}, nil)
+	checkResult(t, p.Check(context.Background(), Target{Kind: KindHTTP, Host: u.Hostname(), URL: u}), true, "")
+	checkResult(t, p.Check(context.Background(), mustParse(t, srv.URL+"/parsed#frag")), true, "")
+	if want := []string{"/by/hand?q=1", "/parsed"}; !slices.Equal(seen, want) {
+		t.Errorf("server saw %q, want %q", seen, want)
+	}
+	if u.String() != srv.URL+"/by/hand?q=1" {
+		t.Errorf("the probe changed the target's URL to %s", u)
+	}
+}
+
 func TestHTTPFreshConnectionEachCheck(t *testing.T) {
 	var (
 		mu    sync.Mutex
@@ -179,6 +209,11 @@ func TestHTTPS(t *testing.T) {
 	zone := map[string][]netip.Addr{"other.srvmon.test": {netip.MustParseAddr("127.0.0.1")}}
 	trusting := newTestProber(t, Options{TLSConfig: &tls.Config{RootCAs: roots}}, zone)
 	system := newTestProber(t, Options{}, zone)
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	skipVerify := newTestProber(t, Options{TLSConfig: insecure}, zone)
+	if !insecure.InsecureSkipVerify {
+		t.Error("New changed the caller's tls.Config")
+	}
 	otherName := func(s *httptest.Server) string {
 		u, _ := url.Parse(s.URL)
 		return "https://other.srvmon.test:" + u.Port() + "/"
@@ -193,6 +228,8 @@ func TestHTTPS(t *testing.T) {
 	}{
 		{"trusted self-signed", trusting, goodSrv.URL + "/", true, ""},
 		{"untrusted", system, goodSrv.URL + "/", false, "x509: certificate signed by unknown authority"},
+		{"untrusted, InsecureSkipVerify ignored", skipVerify, goodSrv.URL + "/", false, "x509: certificate signed by unknown authority"},
+		{"expired, InsecureSkipVerify ignored", skipVerify, expiredSrv.URL + "/", false, "x509: certificate has expired"},
 		{"expired", trusting, expiredSrv.URL + "/", false, "x509: certificate has expired"},
 		{"not yet valid", trusting, notYetSrv.URL + "/", false, "x509: certificate is not yet valid"},
 		{"wrong name", trusting, otherName(goodSrv), false, "x509: certificate is valid for localhost, not other.srvmon.test"},
@@ -292,6 +329,37 @@ func TestCheckPanickingProbe(t *testing.T) {
 	checkResult(t, r, false, "internal error: probe panicked: boom")
 }
 
+// TestCheckICMPSlotWait: a single ICMP check waits for a slot no longer
+// than its own Timeout (or its context) when every slot is taken, as by a
+// round of silent pings.
+func TestCheckICMPSlotWait(t *testing.T) {
+	p := newTestProber(t, Options{Timeout: 200 * time.Millisecond, ICMPConcurrency: 2}, nil)
+	var probed atomic.Int32
+	p.probes[KindICMP] = func(context.Context, Target) (time.Duration, error) {
+		probed.Add(1)
+		return time.Microsecond, nil
+	}
+	tg := mustParse(t, "127.0.0.1")
+	checkResult(t, p.Check(context.Background(), tg), true, "")
+	for range cap(p.icmpSlots) {
+		p.icmpSlots <- struct{}{} // what a round holding every slot does
+	}
+	r := p.Check(context.Background(), tg)
+	checkResult(t, r, false, "timeout after 200ms waiting for one of the 2 ICMP slots")
+	if r.RTT < 200*time.Millisecond {
+		t.Errorf("gave up after %v, before the 200ms timeout", r.RTT)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	r = p.Check(ctx, tg)
+	checkResult(t, r, false, ReasonCancelled)
+	if probed.Load() != 1 {
+		t.Errorf("probed %d times, want once (only while a slot was free)", probed.Load())
+	}
+	<-p.icmpSlots
+	checkResult(t, p.Check(context.Background(), tg), true, "")
+}
+
 func TestCheckCancelled(t *testing.T) {
 	p := newTestProber(t, Options{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -332,6 +400,7 @@ func TestReason(t *testing.T) {
 		{&url.Error{Op: "Get", URL: "https://x/", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, nil, "x509: certificate signed by unknown authority"},
 		{&url.Error{Op: "Get", URL: "http://x/", Err: &net.OpError{Op: "read", Net: "tcp", Err: errors.New("weird")}}, nil, "weird"},
 		{fmt.Errorf("%w: do this", ErrICMPNotPermitted), nil, "ICMP is not permitted: do this"},
+		{fmt.Errorf("%w (raw socket: %w): do this", ErrICMPNotPermitted, syscall.EPERM), nil, "ICMP is not permitted (raw socket: operation not permitted): do this"},
 	} {
 		if got := reason(tc.err, tc.parent, 10*time.Second); got != tc.want {
 			t.Errorf("reason(%v, %v) = %q, want %q", tc.err, tc.parent, got, tc.want)

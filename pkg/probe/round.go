@@ -9,15 +9,30 @@ import (
 )
 
 // Round checks targets concurrently and returns one result per target, in
-// the order of targets. ICMP targets run at most ICMPConcurrency at a time,
-// the others at most Concurrency at a time, and the starts are paced by
-// how busy the Go scheduler is, so that the process is never swamped: an
-// rtt measures its target, not the round's own queue. With the default bounds a round of up
-// to 10,000 TCP and HTTP targets takes at most one Timeout plus the time to
-// start them (about half a second for 10,000 unanswered ones on a busy
-// 2-core machine), however many of them do not answer. ICMP targets that
-// do not answer hold their slot for the whole Timeout, so each
-// ICMPConcurrency of them can add one Timeout.
+// the order of targets. ICMP targets run at most ICMPConcurrency at a time
+// (the slots are the Prober's, shared with Check), the others at most
+// Concurrency at a time, and the starts are paced by how busy the Go
+// scheduler is, so that the process is never swamped: an rtt measures its
+// target, not the round's own queue. With the default bounds a round of
+// up to 10,000 TCP and HTTP targets takes at most one Timeout plus the
+// time to start them (about half a second for 10,000 unanswered ones on a
+// busy 2-core machine), however many of them do not answer.
+//
+// ICMP is bounded by a count of pings in flight and its starts are paced
+// like the others', for two different costs (measured with pro-bing
+// v0.9.1 on 2 cores; see Options.ICMPConcurrency). The count bounds what
+// pings cost while they wait, answered or not. The pacing bounds bursts:
+// with 1,000 pingers started at once, raw sockets dropped replies
+// (/proc/net/raw counted drops; pro-bing issue #104), most likely in the
+// moment between opening a socket and attaching its filter, when it takes
+// every ICMP packet; paced, rounds of 1,000 and 3,000 answering loopback
+// targets with as many pings allowed in flight showed no drops and no
+// false downs. So a silent target costs a slot for one Timeout and
+// nothing else: up to ICMPConcurrency of them (default 1,000) finish in
+// one Timeout plus the time to start them (for 1,000 here: half a second
+// to a second, the most in privileged mode on loopback, where every raw
+// socket also reads every request), and each ICMPConcurrency more adds
+// one Timeout.
 //
 // When ctx ends, Round returns promptly: the targets that finished keep
 // their results and every other one is down with reason "cancelled".
@@ -37,8 +52,10 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 	}
 	pc := newPacer()
 	var wg sync.WaitGroup
-	p.pool(ctx, pc, &wg, p.opts.ICMPConcurrency, icmpIdx, targets, results, done)
-	p.pool(ctx, pc, &wg, p.opts.Concurrency, otherIdx, targets, results, done)
+	// The ICMP pool takes the Prober's ICMP slots itself, so that its
+	// checks wait in the pool, not within their Timeout.
+	p.pool(ctx, pc, &wg, p.icmpSlots, icmpIdx, targets, results, done)
+	p.pool(ctx, pc, &wg, make(chan struct{}, p.opts.Concurrency), otherIdx, targets, results, done)
 	wg.Wait()
 	pc.close()
 	for i, ok := range done {
@@ -50,14 +67,14 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 }
 
 // pool checks the targets at idx on wg: each target gets its own
-// goroutine once the pacer admits it and fewer than limit of the pool's
-// are in flight. It stops starting probes when ctx ends.
-func (p *Prober) pool(ctx context.Context, pc *pacer, wg *sync.WaitGroup, limit int, idx []int, targets []Target, results []Result, done []bool) {
+// goroutine once the pacer admits it and it holds one of slots (a
+// semaphore: its capacity is the bound). It stops starting probes when
+// ctx ends.
+func (p *Prober) pool(ctx context.Context, pc *pacer, wg *sync.WaitGroup, slots chan struct{}, idx []int, targets []Target, results []Result, done []bool) {
 	if len(idx) == 0 {
 		return
 	}
 	wg.Go(func() {
-		slots := make(chan struct{}, limit)
 		for _, i := range idx {
 			if !pc.wait(ctx) {
 				return
@@ -68,9 +85,9 @@ func (p *Prober) pool(ctx context.Context, pc *pacer, wg *sync.WaitGroup, limit 
 				return
 			}
 			wg.Go(func() {
-				results[i] = p.Check(ctx, targets[i])
+				defer func() { <-slots }()
+				results[i] = p.check(ctx, targets[i], false)
 				done[i] = true
-				<-slots
 			})
 		}
 	})
