@@ -4,9 +4,11 @@
 // millisecond axis on the left and a header line with the range's totals.
 //
 // The chart never looks at individual checks. The caller asks the store for
-// at most one bucket per pixel column (see BucketCount), so the size of the
-// SVG and the time to draw it do not grow with the range: a one-year chart
-// costs what a one-day chart does. It is pure: buckets in, SVG out.
+// at most one bucket per pixel column (see Buckets), so the size of the SVG
+// and the time to draw it do not grow with the range, and buckets of long
+// ranges are whole hours, which stores count from hourly summaries: a
+// one-year chart costs what a one-day chart does. It is pure: buckets in,
+// SVG out.
 package chart
 
 import (
@@ -114,6 +116,57 @@ func BucketCount(start, end time.Time, interval time.Duration, width int) int {
 		}
 	}
 	return n
+}
+
+// Buckets asks get for the buckets of a chart of [start, end), width pixels
+// wide: BucketCount of them, nil when that is zero. get is a store's
+// Buckets for one host. When the buckets are an hour wide or more, they
+// are laid on whole UTC hours, so that the store counts them from its
+// hourly summaries (see store.SummarySpan) rather than from every check:
+// their width is rounded up to whole hours, the middle ones start on an
+// hour, and the first and the last, which the range may cut, are asked for
+// on their own. That makes at most three calls to get and never more
+// buckets than BucketCount.
+func Buckets(start, end time.Time, interval time.Duration, width int,
+	get func(start, end time.Time, n int) ([]store.Bucket, error),
+) ([]store.Bucket, error) {
+	n := BucketCount(start, end, interval, width)
+	if n == 0 {
+		return nil, nil
+	}
+	const hour = store.SummarySpan
+	if n < 3 || store.BucketWidth(start, end, n) < hour {
+		return get(start, end, n)
+	}
+	// n-2 in the middle leaves room for a first and a last bucket.
+	w := (store.BucketWidth(start, end, n-2) + hour - 1) / hour * hour
+	first := store.Hour(start) // the first bucket's end, unless start is on an hour
+	if first.Before(start) {
+		first = first.Add(w)
+	}
+	if !first.Before(end) {
+		return get(start, end, 1)
+	}
+	last := first.Add(end.Sub(first) / w * w) // the last bucket's start, if the range cuts it
+	var buckets []store.Bucket
+	for _, part := range []struct {
+		start, end time.Time
+		n          int
+	}{
+		{start, first, 1},
+		{first, last, int(last.Sub(first) / w)},
+		{last, end, 1},
+	} {
+		if !part.start.Before(part.end) {
+			continue
+		}
+		bs, err := get(part.start, part.end, part.n)
+		if err != nil {
+			return nil, err
+		}
+		buckets = append(buckets, bs...)
+	}
+	return buckets, nil
 }
 
 // Totals are the figures of the header line.

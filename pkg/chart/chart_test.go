@@ -447,3 +447,68 @@ func TestAppendNum(t *testing.T) {
 		}
 	}
 }
+
+// TestBuckets checks the grid that Buckets asks for: the buckets cover
+// [start, end) in order, there are never more than BucketCount of them,
+// and when they are an hour wide or more, those of the call for more than
+// one (the middle, between a first and a last that the range may cut) are
+// whole hours on hours.
+func TestBuckets(t *testing.T) {
+	t0 := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		start, end time.Time
+		interval   time.Duration
+		width      int
+		calls      int // calls of get
+		wholeHours bool
+	}{
+		{"Day", t0.Add(17 * time.Minute), t0.Add(24*time.Hour + 17*time.Minute), time.Minute, 0, 1, false},
+		{"YearCut", t0.Add(17 * time.Minute), t0.Add(365*24*time.Hour + 17*time.Minute), time.Minute, 0, 3, true},
+		{"YearOnHours", t0, t0.Add(365 * 24 * time.Hour), time.Minute, 0, 1, true},
+		{"ThirtyDaysWide", t0.Add(time.Second), t0.Add(30 * 24 * time.Hour), time.Minute, 320, 2, true},
+		{"ThirtyDays", t0.Add(time.Second), t0.Add(30 * 24 * time.Hour), time.Minute, 0, 1, false},
+		{"HourlyChecks", t0.Add(90 * time.Minute), t0.Add(100 * time.Hour), time.Hour, 0, 1, false},
+		{"ThreeHoursOfHourlyChecks", t0.Add(90 * time.Minute), t0.Add(270 * time.Minute), time.Hour, 0, 2, true},
+		{"ShorterThanAnInterval", t0, t0.Add(30 * time.Second), time.Minute, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			get := func(start, end time.Time, n int) ([]store.Bucket, error) {
+				calls++
+				b := store.NewBucketer(start, end, n).Buckets()
+				w := store.BucketWidth(start, end, n)
+				if tc.wholeHours && n > 1 && (w%time.Hour != 0 || !start.Equal(store.Hour(start)) || !end.Equal(store.Hour(end))) {
+					t.Errorf("middle call [%v, %v) in %d: not whole hours on hours (width %v)", start, end, n, w)
+				}
+				return b, nil
+			}
+			got, err := Buckets(tc.start, tc.end, tc.interval, tc.width, get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != tc.calls {
+				t.Errorf("%d calls of get, want %d", calls, tc.calls)
+			}
+			if max := BucketCount(tc.start, tc.end, tc.interval, tc.width); len(got) > max {
+				t.Errorf("%d buckets, more than BucketCount's %d", len(got), max)
+			}
+			if tc.calls == 0 {
+				if got != nil {
+					t.Errorf("Buckets = %v, want nil", got)
+				}
+				return
+			}
+			at := tc.start
+			for i, b := range got {
+				if !b.Start.Equal(at) || !b.Start.Before(b.End) {
+					t.Fatalf("bucket %d is [%v, %v), want it to start at %v", i, b.Start, b.End, at)
+				}
+				at = b.End
+			}
+			if !at.Equal(tc.end) {
+				t.Errorf("buckets end at %v, want %v", at, tc.end)
+			}
+		})
+	}
+}

@@ -59,13 +59,14 @@ func BucketWidth(start, end time.Time, n int) time.Duration {
 	return w
 }
 
-// Bucketer builds Store.Buckets from merged checks fed oldest first. Its
-// zero value is not usable; make one with NewBucketer.
+// Bucketer builds Store.Buckets from merged checks fed oldest first, and
+// from stored hourly summaries (see AddSummaries). Its zero value is not
+// usable; make one with NewBucketer.
 type Bucketer struct {
 	start, end time.Time
 	width      time.Duration
 	buckets    []Bucket
-	sums       []time.Duration
+	sums       []Summary
 }
 
 // NewBucketer prepares the (possibly zero) buckets of [start, end) split in
@@ -84,7 +85,7 @@ func NewBucketer(start, end time.Time, n int) *Bucketer {
 		}
 		b.buckets = append(b.buckets, Bucket{Start: s, End: e})
 	}
-	b.sums = make([]time.Duration, len(b.buckets))
+	b.sums = make([]Summary, len(b.buckets))
 	return b
 }
 
@@ -98,30 +99,56 @@ func (b *Bucketer) Index(t time.Time) int {
 
 // Add counts one merged check; checks outside the range are ignored.
 func (b *Bucketer) Add(c Check) {
-	i := b.Index(c.Time)
-	if i < 0 {
-		return
+	if i := b.Index(c.Time); i >= 0 {
+		b.sums[i].Add(c)
 	}
-	bk := &b.buckets[i]
-	if !c.Up {
-		bk.Down++
-		return
-	}
-	if bk.Up == 0 || c.RTT < bk.MinRTT {
-		bk.MinRTT = c.RTT
-	}
-	if c.RTT > bk.MaxRTT {
-		bk.MaxRTT = c.RTT
-	}
-	bk.Up++
-	b.sums[i] += c.RTT
 }
 
-// Buckets returns the buckets with their means computed.
+// AddSummary counts the summary of checks that all fall in bucket i.
+func (b *Bucketer) AddSummary(i int, s Summary) { b.sums[i].Merge(s) }
+
+// AddSummaries counts the hourly summaries of the hours that lie wholly
+// inside one bucket, and returns the spans of the range that they leave
+// uncovered, oldest first, each inside one bucket: those the caller must
+// count from its checks. hours must be sorted by Hour; those that are not
+// whole inside a bucket are ignored.
+func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
+	var spans []Span
+	from := b.start // counted up to here
+	// uncovered adds the spans of [from, to), split at bucket ends.
+	uncovered := func(to time.Time) {
+		for from.Before(to) {
+			i := b.Index(from)
+			end := b.buckets[i].End
+			if end.After(to) {
+				end = to
+			}
+			spans = append(spans, Span{Start: from, End: end, Bucket: i})
+			from = end
+		}
+	}
+	for _, h := range hours {
+		end := h.Hour.Add(SummarySpan)
+		i := b.Index(h.Hour)
+		if i < 0 || h.Hour.Before(from) || end.After(b.buckets[i].End) {
+			continue // outside the range, or across two buckets
+		}
+		uncovered(h.Hour)
+		b.sums[i].Merge(h.Summary)
+		from = end
+	}
+	uncovered(b.end)
+	return spans
+}
+
+// Buckets returns the buckets counted so far.
 func (b *Bucketer) Buckets() []Bucket {
-	for i := range b.buckets {
-		if b.buckets[i].Up > 0 {
-			b.buckets[i].MeanRTT = b.sums[i] / time.Duration(b.buckets[i].Up)
+	for i, s := range b.sums {
+		bk := &b.buckets[i]
+		bk.Up, bk.Down = s.Up, s.Down
+		bk.MinRTT, bk.MaxRTT, bk.MeanRTT = s.MinRTT, s.MaxRTT, 0
+		if s.Up > 0 {
+			bk.MeanRTT = s.SumRTT / time.Duration(s.Up)
 		}
 	}
 	return b.buckets

@@ -12,6 +12,8 @@
 //	states      host → status, count, last slot
 //	deliveries  ID (8 bytes) → the delivery; IDs come from the bucket's sequence
 //	due         time(next attempt)+ID → nothing, for each pending delivery
+//	summaries   one sub-bucket per host: time(hour) → the summary of its merged
+//	            checks in that hour (see summaries.go); meta's "summarised" bounds them
 //	restore.N   a restore being staged (see Restore); removed on failure and on Open
 //
 // A round is one write transaction, appended to the recent bucket, which is
@@ -35,8 +37,9 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// schemaVersion is the layout this package reads and writes.
-const schemaVersion = 1
+// schemaVersion is the layout this package reads and writes. Version 2
+// added the summaries bucket; a version 1 file gets it at Open.
+const schemaVersion = 2
 
 var (
 	bucketMeta       = []byte("meta")
@@ -47,10 +50,12 @@ var (
 	bucketStates     = []byte("states")
 	bucketDeliveries = []byte("deliveries")
 	bucketDue        = []byte("due")
+	bucketSummaries  = []byte("summaries")
 	keySchema        = []byte("schema")
 	keyNewest        = []byte("newest")
+	keySummarised    = []byte("summarised")
 
-	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue}
+	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries}
 )
 
 // Store is a store.Store in one bbolt file. It is safe for concurrent use.
@@ -158,6 +163,13 @@ func initialise(tx *bbolt.Tx) error {
 		return fmt.Errorf("schema version %d is newer than this srvmon's (%d): upgrade srvmon", v, schemaVersion)
 	case v < 1:
 		return fmt.Errorf("invalid schema version %d", v)
+	case v == 1:
+		if _, err := tx.CreateBucket(bucketSummaries); err != nil {
+			return fmt.Errorf("upgrade schema version 1: %w", err)
+		}
+		if err := meta.Put(keySchema, record(nil).int(schemaVersion)); err != nil {
+			return err
+		}
 	}
 	for _, name := range topBuckets {
 		if tx.Bucket(name) == nil {
@@ -256,7 +268,7 @@ func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
 	return ok, nil
 }
 
-// DeleteHost deletes host with its results, rule, state and deliveries. It
+// DeleteHost deletes host with its results, summaries, rule, state and deliveries. It
 // waits for a compaction or a restore under way.
 func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	if err := ctx.Err(); err != nil {
@@ -272,8 +284,10 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if err := tx.Bucket(bucketHosts).Delete(key); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketResults).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return err
+		for _, b := range [][]byte{bucketResults, bucketSummaries} {
+			if err := tx.Bucket(b).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+				return err
+			}
 		}
 		recent := tx.Bucket(bucketRecent)
 		for _, k := range recentKeysOf(tx, host) {

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // During a compaction a result is both in its host's bucket and in the
@@ -144,6 +146,35 @@ func FuzzDecode(f *testing.F) {
 			if n := nextTime(k); n != nil && bytes.Compare(n, k[:timeLen]) <= 0 {
 				t.Errorf("nextTime(%x) = %x, not after", k[:timeLen], n)
 			}
+		}
+	})
+}
+
+func TestSummariesAreRead(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "srvmon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.SummariesAreRead(t, s, func(t *testing.T) {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketResults).Bucket([]byte("a.test"))
+			if b == nil {
+				return errors.New("no host bucket: Summarise did not compact")
+			}
+			var keys [][]byte
+			b.ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+			for _, k := range keys {
+				v := bytes.Clone(b.Get(k))
+				v[0] &^= flagUp
+				if err := b.Put(k, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -26,8 +26,9 @@ import (
 //     ones with the same key (what is stored wins, as in SaveRound).
 //  3. Switch, in one write transaction: add the hosts, check and set the
 //     rules, replace each host's bucket by its staged one (Tx.MoveBucket: a
-//     pointer change, not a copy), and move into it the host's results that
-//     rounds stored in the recent bucket since step 2.
+//     pointer change, not a copy), move into it the host's results that
+//     rounds stored in the recent bucket since step 2, and summarise again
+//     the host's summarised hours (see summaries.go).
 //
 // Compaction, retention and DeleteHost wait for a restore (s.maint), so
 // host buckets do not change between steps 2 and 3; rounds go on.
@@ -209,14 +210,21 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 		if err := moveRecent(tx, staged); err != nil {
 			return err
 		}
+		touched := touchedHours{}
 		for _, host := range staged {
-			if k, _ := results.Bucket(host).Cursor().Last(); k != nil {
-				if err := raiseNewest(tx, k); err != nil {
-					return err
-				}
+			c := results.Bucket(host).Cursor()
+			first, _ := c.First()
+			last, _ := c.Last()
+			if len(first) < timeLen || len(last) < timeLen {
+				continue
 			}
+			if err := raiseNewest(tx, last); err != nil {
+				return err
+			}
+			touched.add(string(host), getTime(first))
+			touched.add(string(host), getTime(last))
 		}
-		return nil
+		return touched.resummarise(tx, summarisedUntil(tx))
 	})
 }
 

@@ -135,6 +135,18 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		if err := putRecent(tx, es); err != nil {
 			return err
 		}
+		// A late round, or another location's, adds to summarised hours.
+		if until := summarisedUntil(tx); !until.IsZero() {
+			late := touchedHours{}
+			for _, r := range results {
+				if r.Slot.Before(until) {
+					late.add(r.Host, r.Slot)
+				}
+			}
+			if err := late.resummarise(tx, until); err != nil {
+				return err
+			}
+		}
 		if advance == nil {
 			return nil
 		}
@@ -403,49 +415,42 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	return store.MergeSlot(rs), true, nil
 }
 
-// Buckets summarises [start, end) in one read transaction: a cursor walks
-// the range and nothing but the buckets and one slot's results is kept.
-// The results of a slot are grouped here, comparing slots as integers,
-// and merged with store.MergeSlot: what store.MergeResults does, without
-// its per-row calls, which were a third of the time of a one-year chart.
+// Buckets summarises [start, end) in one read transaction: from the
+// summaries of the hours wholly inside a bucket, when buckets are an hour
+// wide or more, and from the results of the rest, which a cursor walks,
+// merging the results of each slot; nothing but the buckets and one slot's
+// results is kept.
 func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
 	bk := store.NewBucketer(start, end, n)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		if store.BucketWidth(start, end, n) == 0 {
+		width := store.BucketWidth(start, end, n)
+		if width == 0 {
 			return nil
 		}
-		it := newRangeIter(tx, host, timeKey(start), timeKey(end))
-		var (
-			slot = make([]store.Result, 0, 8) // the results of one slot
-			last []byte                       // its time
-			rows int
-		)
-		for k, v := it.next(); k != nil; k, v = it.next() {
-			if len(k) < timeLen || len(v) < resultHead {
-				return fmt.Errorf("result at %x: %w", k, errCorrupt)
-			}
-			if len(slot) > 0 && !bytes.Equal(k[:timeLen], last) {
-				bk.Add(store.MergeSlot(slot))
-				slot = slot[:0]
-			}
-			last = k[:timeLen]
-			// Buckets need neither the location nor the reason.
-			slot = append(slot, store.Result{
-				Slot: getTime(k),
-				RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
-				Up:   v[0]&flagUp != 0,
-			})
-			if rows++; rows%65536 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+		var hours []store.HourSummary
+		if width >= store.SummarySpan {
+			var err error
+			if hours, err = summariesIn(tx, host, start, end); err != nil {
+				return err
 			}
 		}
-		if len(slot) > 0 {
-			bk.Add(store.MergeSlot(slot))
+		rows := 0
+		for _, sp := range bk.AddSummaries(hours) {
+			var sum store.Summary
+			err := mergedChecks(tx, host, timeKey(sp.Start), timeKey(sp.End), func(c store.Check) error {
+				sum.Add(c)
+				if rows++; rows%65536 == 0 {
+					return ctx.Err()
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			bk.AddSummary(sp.Bucket, sum)
 		}
 		return nil
 	})
@@ -456,9 +461,10 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 }
 
 // DeleteResultsBefore deletes results whose slot is before t: those of the
-// recent bucket, then those of each host bucket, in transactions of at
-// most s.sizes.delete deletions; then the finished deliveries created before
-// t. No compaction runs meanwhile, so no result is counted twice.
+// recent bucket, then those of each host bucket, then the summaries of the
+// hours that begin before t, in transactions of at most s.sizes.delete
+// deletions; then the finished deliveries created before t. No compaction
+// or Summarise runs meanwhile, so no result is counted twice.
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("bolt: delete results: %w", err)
@@ -466,10 +472,11 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	to := timeKey(t)
-	var deleted int64
-	// deleteFirst deletes up to s.sizes.delete keys of the bucket that get
-	// returns, from its first key on, while they are before to.
-	deleteFirst := func(get func(tx *bbolt.Tx) *bbolt.Bucket) error {
+	// deleteFirst deletes the keys of the bucket that get returns, from
+	// its first key on, while they are before to, up to s.sizes.delete a
+	// transaction; it returns how many it deleted.
+	deleteFirst := func(get func(tx *bbolt.Tx) *bbolt.Bucket) (int64, error) {
+		var deleted int64
 		keys := make([][]byte, 0, s.sizes.delete)
 		for {
 			keys = keys[:0]
@@ -492,31 +499,44 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 				return nil
 			})
 			if err != nil {
-				return err
+				return deleted, err
 			}
 			deleted += int64(len(keys))
 			if len(keys) < cap(keys) {
-				return nil
+				return deleted, nil
 			}
 		}
 	}
-	if err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bucketRecent) }); err != nil {
+	// subBuckets lists the sub-buckets of a top-level bucket.
+	subBuckets := func(top []byte) ([][]byte, error) {
+		var names [][]byte
+		err := s.view(ctx, func(tx *bbolt.Tx) error {
+			return tx.Bucket(top).ForEachBucket(func(k []byte) error {
+				names = append(names, bytes.Clone(k))
+				return nil
+			})
+		})
+		return names, err
+	}
+	deleted, err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bucketRecent) })
+	if err != nil {
 		return deleted, fmt.Errorf("bolt: delete recent results: %w", err)
 	}
-	var hosts [][]byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketResults).ForEachBucket(func(k []byte) error {
-			hosts = append(hosts, bytes.Clone(k))
-			return nil
-		})
-	})
-	if err != nil {
-		return deleted, fmt.Errorf("bolt: delete results: %w", err)
-	}
-	for _, host := range hosts {
-		err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bucketResults).Bucket(host) })
+	// The host buckets' results, then the summaries of the hours that
+	// begin before t, the hour cut included (they are not counted).
+	for _, top := range [][]byte{bucketResults, bucketSummaries} {
+		hosts, err := subBuckets(top)
 		if err != nil {
-			return deleted, fmt.Errorf("bolt: delete results of %q: %w", host, err)
+			return deleted, fmt.Errorf("bolt: delete %s: %w", top, err)
+		}
+		for _, host := range hosts {
+			n, err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(top).Bucket(host) })
+			if bytes.Equal(top, bucketResults) {
+				deleted += n
+			}
+			if err != nil {
+				return deleted, fmt.Errorf("bolt: delete %s of %q: %w", top, host, err)
+			}
 		}
 	}
 	err = s.update(ctx, func(tx *bbolt.Tx) error {

@@ -41,7 +41,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	return nil
 }
 
-// DeleteHost deletes the host with its results, rule, state and
+// DeleteHost deletes the host with its results, summaries, rule, state and
 // deliveries; ErrNotFound if it is not stored. Rounds saving results of
 // the host hold its row (FOR KEY SHARE): deleting it waits for them, and
 // the results they stored are deleted after.
@@ -50,6 +50,9 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := summarised(ctx, tx); err != nil {
+			return err
+		}
 		// The rule, state and deliveries go by ON DELETE CASCADE.
 		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)
 		if err != nil {
@@ -58,7 +61,10 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if tag.RowsAffected() == 0 {
 			return notFound(host)
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host)
+		if _, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM check_summaries WHERE host = $1", host)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

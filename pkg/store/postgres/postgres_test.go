@@ -138,3 +138,10 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
 }
+
+func TestSummariesAreRead(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	storetest.SummariesAreRead(t, openURL(t, u), func(t *testing.T) {
+		execSQL(t, u, "UPDATE checks SET up = false WHERE host = 'a.test'")
+	})
+}

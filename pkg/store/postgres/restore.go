@@ -29,6 +29,10 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		until, err := summarised(ctx, tx)
+		if err != nil {
+			return err
+		}
 		known, err := restoreHosts(ctx, tx, r.Hosts)
 		if err != nil {
 			return err
@@ -39,7 +43,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		if r.Results == nil {
 			return nil
 		}
-		return restoreResults(ctx, tx, known, r.Results)
+		return restoreResults(ctx, tx, known, r.Results, until)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: restore: %w", err)
@@ -122,19 +126,24 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 }
 
 // restoreResults stores the results the backup streams, through a
-// restorer. known holds the backup's hosts (see restoreHosts); a result
-// for any other host that is not stored fails the restore.
+// restorer, then summarises again the summarised hours they went to
+// (until is where summaries end). known holds the backup's hosts (see
+// restoreHosts); a result for any other host that is not stored fails
+// the restore.
 func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHost,
-	results func(context.Context, func(store.Result) error) error,
+	results func(context.Context, func(store.Result) error) error, until time.Time,
 ) error {
-	rs := &restorer{ctx: ctx, tx: tx, hosts: known}
+	rs := &restorer{ctx: ctx, tx: tx, hosts: known, touched: touchedHours{}}
 	if err := results(ctx, rs.emit); err != nil {
 		return err
 	}
 	if rs.err != nil {
 		return rs.err
 	}
-	return rs.flush()
+	if err := rs.flush(); err != nil {
+		return err
+	}
+	return rs.touched.resummarise(ctx, tx, until)
 }
 
 // restorer batches a restore's results. Most restores fill hosts that
@@ -147,6 +156,7 @@ type restorer struct {
 	tx           pgx.Tx
 	hosts        map[string]*restoredHost // stored and locked, by name
 	fresh, other resultColumns
+	touched      touchedHours
 	err          error // sticky: a Results func may ignore emit's error
 }
 
@@ -171,6 +181,7 @@ func (rs *restorer) emit(r store.Result) error {
 		}
 		rs.hosts[r.Host] = h
 	}
+	rs.touched.add(r.Host, r.Slot)
 	if h.fresh {
 		slot := r.Slot.UTC().Truncate(time.Microsecond)
 		if c := slot.Compare(h.slot); !h.seen || c > 0 || c == 0 && r.Location > h.loc {

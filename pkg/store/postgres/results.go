@@ -98,8 +98,22 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		cols.add(r)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		until, err := summarised(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if err := insertRound(ctx, tx, &cols); err != nil {
 			return err
+		}
+		// A late round, or another location's, adds to summarised hours.
+		if firstSlot(results).Before(until) {
+			late := touchedHours{}
+			for _, r := range results {
+				late.add(r.Host, r.Slot)
+			}
+			if err := late.resummarise(ctx, tx, until); err != nil {
+				return err
+			}
 		}
 		if advance == nil {
 			return nil
@@ -110,6 +124,17 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		return fmt.Errorf("postgres: save round: %w", err)
 	}
 	return nil
+}
+
+// firstSlot returns the earliest slot of results, which is not empty.
+func firstSlot(results []store.Result) time.Time {
+	first := results[0].Slot
+	for _, r := range results[1:] {
+		if r.Slot.Before(first) {
+			first = r.Slot
+		}
+	}
+	return first
 }
 
 // insertRound stores a round's results. A round's first save conflicts
@@ -222,17 +247,17 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	return store.MergeSlot(rs), true, nil
 }
 
-// bucketsSQL summarises a host's merged checks bucket by bucket: $2 and
-// $3 hold the first and the end microsecond of each bucket (see bound),
-// and it returns one row per bucket with data: its index, its checks,
-// those up, and the min, max and sum of the rtt of those up.
+// bucketsSQL summarises a host's merged checks span by span: $2 and $3
+// hold the first and the end microsecond of each span (see bound), and it
+// returns one row per span with data: its index, its checks, those up,
+// and the min, max and sum of the rtt of those up.
 //
-// Each bucket is one range scan of the (host, check_time, location)
+// Each span is one range scan of the (host, check_time, location)
 // index, aggregated as it is read, so that neither a sort nor a hash
 // table nor a per-row bucket computation is needed, whatever the planner
 // believes of the table's size. Only slots with a result from a named
 // location need merging (the key makes a slot's default-location result
-// unique): a bucket without one (checks_located_idx tells) is counted row
+// unique): a span without one (checks_located_idx tells) is counted row
 // by row; one with one is grouped by slot first.
 const bucketsSQL = `SELECT b.i - 1, a.n, a.up, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
 FROM unnest($2::timestamp[], $3::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
@@ -259,50 +284,67 @@ CROSS JOIN LATERAL (
 WHERE a.n > 0`
 
 // Buckets summarises the host's merged checks in [start, end) in at most
-// n buckets. PostgreSQL merges and counts (bucketsSQL), returning at most
-// one row per bucket; the empty buckets are filled in here.
+// n buckets: from the summaries of the hours wholly inside a bucket, when
+// buckets are an hour wide or more, and from the checks of the rest, which
+// PostgreSQL merges and counts (bucketsSQL), returning at most one row per
+// span. The empty buckets are filled in here.
 func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	buckets := store.NewBucketer(start, end, n).Buckets()
-	if len(buckets) == 0 {
-		return buckets, s.mustExist(ctx, host)
+	b := store.NewBucketer(start, end, n)
+	width := store.BucketWidth(start, end, n)
+	if width == 0 {
+		return b.Buckets(), s.mustExist(ctx, host)
 	}
-	los := make([]time.Time, len(buckets))
-	his := make([]time.Time, len(buckets))
-	for i, b := range buckets {
-		los[i], his[i] = bound(b.Start), bound(b.End)
-	}
-	rows, _ := s.pool.Query(ctx, bucketsSQL, host, los, his)
-	var i int
-	var count, up, minRTT, maxRTT, sum int64
-	seen, err := pgx.ForEachRow(rows, []any{&i, &count, &up, &minRTT, &maxRTT, &sum}, func() error {
-		if i < 0 || i >= len(buckets) {
-			return fmt.Errorf("bucket %d out of %d", i, len(buckets))
+	var hours []store.HourSummary
+	oldest := start
+	if width >= store.SummarySpan {
+		var err error
+		if hours, oldest, err = summaries(ctx, s.pool, host, start, end); err != nil {
+			return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
 		}
-		b := &buckets[i]
-		b.Up, b.Down = up, count-up
-		if up > 0 {
-			b.MinRTT, b.MaxRTT, b.MeanRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sum)/time.Duration(up)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
 	}
-	if seen.RowsAffected() == 0 {
+	spans := b.AddSummaries(hours)
+	var los, his []time.Time
+	var idx []int // the bucket of each span queried
+	for _, sp := range spans {
+		if !oldest.IsZero() && sp.End.After(oldest) {
+			los, his, idx = append(los, bound(sp.Start)), append(his, bound(sp.End)), append(idx, sp.Bucket)
+		}
+	}
+	rows := int64(len(hours))
+	if len(los) > 0 {
+		rs, _ := s.pool.Query(ctx, bucketsSQL, host, los, his)
+		var i int
+		var count, up, minRTT, maxRTT, sum int64
+		tag, err := pgx.ForEachRow(rs, []any{&i, &count, &up, &minRTT, &maxRTT, &sum}, func() error {
+			if i < 0 || i >= len(idx) {
+				return fmt.Errorf("span %d out of %d", i, len(idx))
+			}
+			b.AddSummary(idx[i], store.Summary{Up: up, Down: count - up,
+				MinRTT: time.Duration(minRTT), MaxRTT: time.Duration(maxRTT), SumRTT: time.Duration(sum)})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
+		}
+		rows += tag.RowsAffected()
+	}
+	if rows == 0 {
 		if err := s.mustExist(ctx, host); err != nil {
 			return nil, err
 		}
 	}
-	return buckets, nil
+	return b.Buckets(), nil
 }
 
-// DeleteResultsBefore deletes results before t, at most deleteBatch rows
-// per statement (each its own transaction), found through the (host,
-// check_time) index of deleteHosts hosts at a time, then finished
-// deliveries created before t.
+// DeleteResultsBefore deletes results before t, then the summaries of
+// the hours that begin before t, at most deleteBatch rows per statement
+// (each its own transaction), found through the index of deleteHosts hosts
+// at a time, then finished deliveries created before t. The summaries go
+// after the results, under the summaries lock: a Summarise that ran
+// meanwhile is either deleted or saw the results gone.
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -311,22 +353,12 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	var deleted int64
-	for len(hosts) > 0 {
-		chunk := hosts[:min(len(hosts), deleteHosts)]
-		tag, err := s.pool.Exec(ctx, `DELETE FROM checks WHERE ctid = ANY (ARRAY (
-			SELECT c.ctid FROM unnest($1::text[]) AS h (host)
-			CROSS JOIN LATERAL (
-				SELECT ctid FROM checks c WHERE c.host = h.host AND c.check_time < $2::timestamp LIMIT $3
-			) c
-			LIMIT $3))`, chunk, bound(t), deleteBatch)
-		if err != nil {
-			return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
-		}
-		deleted += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
-			hosts = hosts[len(chunk):] // done with these hosts
-		}
+	deleted, err := s.deleteBefore(ctx, hosts, deleteChecksSQL, bound(t), false)
+	if err != nil {
+		return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
+	}
+	if _, err := s.deleteBefore(ctx, hosts, deleteSummariesSQL, t.UTC(), true); err != nil {
+		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
 	}
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM deliveries WHERE ctid = ANY (ARRAY (
@@ -339,4 +371,52 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 			return deleted, nil
 		}
 	}
+}
+
+// deleteChecksSQL and deleteSummariesSQL delete up to $3 rows of the
+// hosts $1 before $2, through the index of each host.
+const (
+	deleteChecksSQL = `DELETE FROM checks WHERE ctid = ANY (ARRAY (
+		SELECT c.ctid FROM unnest($1::text[]) AS h (host)
+		CROSS JOIN LATERAL (
+			SELECT ctid FROM checks c WHERE c.host = h.host AND c.check_time < $2::timestamp LIMIT $3
+		) c
+		LIMIT $3))`
+	deleteSummariesSQL = `DELETE FROM check_summaries WHERE ctid = ANY (ARRAY (
+		SELECT c.ctid FROM unnest($1::text[]) AS h (host)
+		CROSS JOIN LATERAL (
+			SELECT ctid FROM check_summaries c WHERE c.host = h.host AND c.hour < $2::timestamp LIMIT $3
+		) c
+		LIMIT $3))`
+)
+
+// deleteBefore runs a delete statement (deleteChecksSQL or
+// deleteSummariesSQL) over hosts, deleteHosts at a time, until it deletes
+// fewer than deleteBatch rows of them; each run is a transaction of its
+// own, holding the summaries lock when locked is set. It returns how many
+// rows it deleted.
+func (s *Store) deleteBefore(ctx context.Context, hosts []string, sql string, t time.Time, locked bool) (int64, error) {
+	var deleted int64
+	for len(hosts) > 0 {
+		chunk := hosts[:min(len(hosts), deleteHosts)]
+		var n int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if locked {
+				if _, err := summarised(ctx, tx); err != nil {
+					return err
+				}
+			}
+			tag, err := tx.Exec(ctx, sql, chunk, t, deleteBatch)
+			n = tag.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return deleted, err
+		}
+		deleted += n
+		if n < deleteBatch {
+			hosts = hosts[len(chunk):] // done with these hosts
+		}
+	}
+	return deleted, nil
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checks", testChecks},
 		{"LastCheck", testLastCheck},
 		{"Buckets", testBuckets},
+		{"Summaries", testSummaries},
 		{"DeleteResultsBefore", testDeleteResultsBefore},
 		{"Advance", testAdvance},
 		{"Deliveries", testDeliveries},

@@ -1,0 +1,294 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// How the hourly summaries (see store.SummarySpan) stay exact. The
+// summaries bucket holds a sub-bucket per host: time(hour) → the summary
+// of the host's merged checks in that hour. A summary exists only for an
+// hour before the time that meta's "summarised" key holds, and when it
+// exists it counts exactly the host's results of that hour, in its bucket
+// and in the recent bucket:
+//
+//   - Summarise summarises, for every host, the hours from "summarised" to
+//     the last one that ended store.SummaryMargin before now, in one write
+//     transaction, and moves "summarised" on;
+//   - a round that stores a result in an hour before "summarised" (late,
+//     retried, or from another location) summarises that hour again in its
+//     transaction; a restore summarises its hosts' hours again in its
+//     switch;
+//   - retention deletes the summaries of every hour it deletes results of,
+//     the hour it cuts included, and DeleteHost deletes the host's.
+//
+// Summarise holds s.maint, as compaction, restore, retention and
+// DeleteHost do, so none of them runs in between.
+
+// summariseBudget bounds one Summarise transaction: it summarises at most
+// this many host-hours (about 60 results each at a one-minute interval).
+const summariseBudget = 20000
+
+// summaryLen is the length of a summary's value: up, down, min, max and
+// sum of the rtt, 8 bytes each.
+const summaryLen = 5 * 8
+
+func encodeSummary(s store.Summary) []byte {
+	b := make([]byte, 0, summaryLen)
+	for _, n := range []int64{s.Up, s.Down, int64(s.MinRTT), int64(s.MaxRTT), int64(s.SumRTT)} {
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return b
+}
+
+func decodeSummary(k, v []byte) (store.HourSummary, error) {
+	if len(k) != timeLen || len(v) != summaryLen {
+		return store.HourSummary{}, errCorrupt
+	}
+	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[8*i:])) }
+	return store.HourSummary{Hour: getTime(k), Summary: store.Summary{
+		Up: n(0), Down: n(1), MinRTT: time.Duration(n(2)), MaxRTT: time.Duration(n(3)), SumRTT: time.Duration(n(4)),
+	}}, nil
+}
+
+// summarisedUntil returns the hour before which summaries may exist, the
+// zero time when none do.
+func summarisedUntil(tx *bbolt.Tx) time.Time {
+	if k := tx.Bucket(bucketMeta).Get(keySummarised); len(k) == timeLen {
+		return getTime(k)
+	}
+	return time.Time{}
+}
+
+// summariseHours replaces the host's summaries of the hours in [from, to)
+// (whole hours) by summaries of its results there.
+func summariseHours(tx *bbolt.Tx, host string, from, to time.Time) error {
+	fromKey, toKey := timeKey(from), timeKey(to)
+	b := tx.Bucket(bucketSummaries).Bucket([]byte(host)) // made at the first summary
+	if b != nil {
+		var stale [][]byte
+		c := b.Cursor()
+		for k, _ := c.Seek(fromKey); k != nil && bytes.Compare(k, toKey) < 0; k, _ = c.Next() {
+			stale = append(stale, bytes.Clone(k))
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	var (
+		hour    time.Time
+		sum     store.Summary
+		counted bool
+	)
+	put := func() error {
+		if !counted {
+			return nil
+		}
+		counted = false
+		if b == nil {
+			var err error
+			if b, err = tx.Bucket(bucketSummaries).CreateBucket([]byte(host)); err != nil {
+				return err
+			}
+		}
+		b.FillPercent = appendFill
+		return b.Put(timeKey(hour), encodeSummary(sum))
+	}
+	err := mergedChecks(tx, host, fromKey, toKey, func(c store.Check) error {
+		if h := store.Hour(c.Time); !counted || !h.Equal(hour) {
+			if err := put(); err != nil {
+				return err
+			}
+			hour, sum, counted = h, store.Summary{}, true
+		}
+		sum.Add(c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("summaries of %q: %w", host, err)
+	}
+	return put()
+}
+
+// mergedChecks calls fn with the host's merged checks in [from, to) (time
+// keys), its bucket's and the recent bucket's, in one transaction.
+func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Check) error) error {
+	it := newRangeIter(tx, host, from, to)
+	slot := make([]store.Result, 0, 8) // the results of one slot
+	var last []byte                    // its time
+	for k, v := it.next(); k != nil; k, v = it.next() {
+		if len(k) < timeLen || len(v) < resultHead {
+			return fmt.Errorf("result at %x: %w", k, errCorrupt)
+		}
+		if len(slot) > 0 && !bytes.Equal(k[:timeLen], last) {
+			if err := fn(store.MergeSlot(slot)); err != nil {
+				return err
+			}
+			slot = slot[:0]
+		}
+		last = k[:timeLen]
+		// Merging needs neither the location nor the reason.
+		slot = append(slot, store.Result{
+			Slot: getTime(k),
+			RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
+			Up:   v[0]&flagUp != 0,
+		})
+	}
+	if len(slot) > 0 {
+		return fn(store.MergeSlot(slot))
+	}
+	return nil
+}
+
+// touchedHours notes, per host, the first and the last hour that a
+// transaction added results to, to summarise them again.
+type touchedHours map[string]*[2]time.Time
+
+func (h touchedHours) add(host string, slot time.Time) {
+	hour := store.Hour(slot)
+	switch r := h[host]; {
+	case r == nil:
+		h[host] = &[2]time.Time{hour, hour}
+	case hour.Before(r[0]):
+		r[0] = hour
+	case hour.After(r[1]):
+		r[1] = hour
+	}
+}
+
+// resummarise summarises again, for each host noted, its hours from the
+// first noted to the last, as far as they are before until.
+func (h touchedHours) resummarise(tx *bbolt.Tx, until time.Time) error {
+	for host, r := range h {
+		if !r[0].Before(until) || !hostStored(tx, host) {
+			continue
+		}
+		to := r[1].Add(store.SummarySpan)
+		if to.After(until) {
+			to = until
+		}
+		if err := summariseHours(tx, host, r[0], to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Summarise summarises the hours that ended store.SummaryMargin before
+// now and are not yet, for every host, at most summariseBudget host-hours
+// in one write transaction; more reports that hours are left. The first
+// call starts at the oldest stored result. It does nothing, and reports
+// more, while a compaction, restore, retention run or DeleteHost is under
+// way.
+func (s *Store) Summarise(ctx context.Context, now time.Time) (more bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("bolt: summarise: %w", err)
+	}
+	if !s.maint.TryLock() {
+		return true, nil
+	}
+	defer s.maint.Unlock()
+	cutoff := store.Hour(now.Add(-store.SummaryMargin))
+	// Results of the hours to summarise are read from the host buckets
+	// rather than looked for slot by slot in the recent bucket.
+	var compact bool
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketRecent).Cursor().First()
+		compact = k != nil && len(k) >= timeLen && timeBefore(k, timeKey(cutoff))
+		return nil
+	})
+	if err == nil && compact {
+		err = s.compact(ctx)
+	}
+	if err != nil {
+		return false, fmt.Errorf("bolt: summarise: %w", err)
+	}
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		from := summarisedUntil(tx)
+		if from.IsZero() {
+			from = cutoff
+			if oldest := oldestResult(tx); !oldest.IsZero() && store.Hour(oldest).Before(cutoff) {
+				from = store.Hour(oldest)
+			}
+		}
+		if !from.Before(cutoff) {
+			if !summarisedUntil(tx).IsZero() {
+				return nil
+			}
+			return tx.Bucket(bucketMeta).Put(keySummarised, timeKey(cutoff))
+		}
+		var hosts [][]byte
+		tx.Bucket(bucketHosts).ForEach(func(k, _ []byte) error {
+			hosts = append(hosts, k)
+			return nil
+		})
+		to := from.Add(time.Duration(max(summariseBudget/max(len(hosts), 1), 1)) * store.SummarySpan)
+		if to.Before(cutoff) {
+			more = true
+		} else {
+			to = cutoff
+		}
+		for _, h := range hosts {
+			if err := summariseHours(tx, string(h), from, to); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySummarised, timeKey(to))
+	})
+	if err != nil {
+		return false, fmt.Errorf("bolt: summarise: %w", err)
+	}
+	return more, nil
+}
+
+// oldestResult returns the slot of the oldest result stored, the zero time
+// when there is none.
+func oldestResult(tx *bbolt.Tx) time.Time {
+	var oldest []byte
+	tx.Bucket(bucketResults).ForEachBucket(func(host []byte) error {
+		if k, _ := tx.Bucket(bucketResults).Bucket(host).Cursor().First(); len(k) >= timeLen && (oldest == nil || timeBefore(k, oldest)) {
+			oldest = k[:timeLen]
+		}
+		return nil
+	})
+	if k, _ := tx.Bucket(bucketRecent).Cursor().First(); len(k) >= timeLen && (oldest == nil || timeBefore(k, oldest)) {
+		oldest = k[:timeLen]
+	}
+	if oldest == nil {
+		return time.Time{}
+	}
+	return getTime(oldest)
+}
+
+// summariesIn returns the host's summaries of the hours wholly inside
+// [start, end), by hour.
+func summariesIn(tx *bbolt.Tx, host string, start, end time.Time) ([]store.HourSummary, error) {
+	b := tx.Bucket(bucketSummaries).Bucket([]byte(host))
+	if b == nil {
+		return nil, nil
+	}
+	lo, hi := store.Hour(start), store.Hour(end)
+	if lo.Before(start) {
+		lo = lo.Add(store.SummarySpan)
+	}
+	var hs []store.HourSummary
+	hiKey := timeKey(hi)
+	c := b.Cursor()
+	for k, v := c.Seek(timeKey(lo)); k != nil && bytes.Compare(k, hiKey) < 0; k, v = c.Next() {
+		h, err := decodeSummary(k, v)
+		if err != nil {
+			return nil, fmt.Errorf("summary at %x: %w", k, err)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}

@@ -1,0 +1,238 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// How the hourly summaries (check_summaries, see store.SummarySpan) stay
+// exact. A summary of (host, hour) exists only for an hour before
+// summary_progress.summarised_until, and when it exists it counts exactly
+// the host's merged checks of that hour:
+//
+//   - Summarise summarises, for every host, the hours from
+//     summarised_until to the last one that ended store.SummaryMargin
+//     before now, and moves summarised_until on;
+//   - a transaction that adds results to an hour before summarised_until
+//     (a late or retried round, another location, a restore) summarises
+//     that hour of that host again before it commits;
+//   - retention deletes the summaries of every hour it deletes results of,
+//     the hour it cuts included, and DeleteHost deletes the host's.
+//
+// So that no summary is computed from checks that another transaction is
+// changing, every transaction that writes checks or summaries holds the
+// advisory lock summariesLockKey: shared, or, for Summarise, exclusive,
+// which it only tries for (a busy Summarise waits for its next call, and
+// never holds up a round).
+//
+// Buckets reads the summaries of the hours that lie wholly inside one of
+// its buckets, and the checks of the rest (store.Bucketer.AddSummaries).
+
+// summariesLockKey is the advisory lock of the summaries ("srvmoo").
+const summariesLockKey int64 = migrationLockKey + 1
+
+// summariseBudget bounds one Summarise transaction: it summarises at most
+// this many host-hours (about 60 checks each at a one-minute interval).
+const summariseBudget = 20000
+
+// summarised returns the summary_progress of a transaction that writes
+// checks, after taking the summaries lock shared, in one round trip: the
+// hour before which summaries may exist, the zero time when none do.
+func summarised(ctx context.Context, tx pgx.Tx) (time.Time, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", summariesLockKey)
+	// A statement of its own: its snapshot is taken once the lock is held.
+	b.Queue("SELECT summarised_until FROM summary_progress")
+	br := tx.SendBatch(ctx, b)
+	var until *time.Time
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&until)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return time.Time{}, fmt.Errorf("lock the summaries: %w", err)
+	case until == nil:
+		return time.Time{}, nil
+	}
+	return until.UTC(), nil
+}
+
+// summariseSQL summarises the checks of each row (host, lo, hi) of the
+// source that %s names, in [lo, hi), hour by hour, into check_summaries:
+// the results of each slot merged first (up if any location was; the
+// lowest rtt of those up), then counted. lo and hi are whole hours, and no
+// two rows of one host overlap.
+const summariseSQL = `INSERT INTO check_summaries (host, hour, up, down, min_rtt, max_rtt, sum_rtt)
+SELECT t.host, m.hour, m.up, m.down, m.min_rtt, m.max_rtt, m.sum_rtt
+FROM %s CROSS JOIN LATERAL (
+	SELECT date_trunc('hour', s.check_time) AS hour,
+		count(*) FILTER (WHERE s.up) AS up, count(*) FILTER (WHERE NOT s.up) AS down,
+		coalesce(min(s.rtt), 0) AS min_rtt, coalesce(max(s.rtt), 0) AS max_rtt,
+		coalesce(sum(s.rtt), 0)::bigint AS sum_rtt
+	FROM (
+		SELECT c.check_time, bool_or(c.up) AS up, min(c.rtt) FILTER (WHERE c.up) AS rtt
+		FROM checks c
+		WHERE c.host = t.host AND c.check_time >= t.lo AND c.check_time < t.hi
+		GROUP BY c.check_time
+	) s
+	GROUP BY 1
+) m
+ON CONFLICT (host, hour) DO UPDATE SET up = excluded.up, down = excluded.down,
+	min_rtt = excluded.min_rtt, max_rtt = excluded.max_rtt, sum_rtt = excluded.sum_rtt`
+
+var (
+	// summariseAllSQL summarises every host in [$1, $2).
+	summariseAllSQL = fmt.Sprintf(summariseSQL, `(SELECT host, $1::timestamp AS lo, $2::timestamp AS hi FROM hosts) t`)
+	// summariseSpansSQL summarises the hosts $1 in [$2, $3).
+	summariseSpansSQL = fmt.Sprintf(summariseSQL, `unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS t (host, lo, hi)`)
+)
+
+// touchedHours notes, per host, the first and the last hour that a
+// transaction added results to, to summarise them again.
+type touchedHours map[string]*[2]time.Time
+
+// add notes that the host has a new result at slot.
+func (h touchedHours) add(host string, slot time.Time) {
+	hour := store.Hour(slot)
+	switch r := h[host]; {
+	case r == nil:
+		h[host] = &[2]time.Time{hour, hour}
+	case hour.Before(r[0]):
+		r[0] = hour
+	case hour.After(r[1]):
+		r[1] = hour
+	}
+}
+
+// resummarise summarises again, for each host noted, its hours from the
+// first noted to the last, as far as they are before until.
+func (h touchedHours) resummarise(ctx context.Context, tx pgx.Tx, until time.Time) error {
+	var hosts []string
+	var los, his []time.Time
+	for host, r := range h {
+		if !r[0].Before(until) {
+			continue
+		}
+		hi := r[1].Add(store.SummarySpan)
+		if hi.After(until) {
+			hi = until
+		}
+		hosts, los, his = append(hosts, host), append(los, r[0]), append(his, hi)
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, summariseSpansSQL, hosts, los, his); err != nil {
+		return fmt.Errorf("summarise the hours of %d hosts again: %w", len(hosts), err)
+	}
+	return nil
+}
+
+// Summarise summarises the hours that ended store.SummaryMargin before
+// now and are not yet, for every host, at most summariseBudget host-hours
+// in one transaction; more reports that hours are left. The first call
+// starts at the oldest stored check. It does nothing, and reports more,
+// when a transaction that writes checks holds the summaries lock.
+func (s *Store) Summarise(ctx context.Context, now time.Time) (more bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	cutoff := store.Hour(now.Add(-store.SummaryMargin))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", summariesLockKey).Scan(&locked); err != nil {
+			return fmt.Errorf("lock the summaries: %w", err)
+		}
+		if !locked {
+			more = true
+			return nil
+		}
+		var until *time.Time
+		var hosts int64
+		err := tx.QueryRow(ctx, "SELECT summarised_until, (SELECT count(*) FROM hosts) FROM summary_progress").Scan(&until, &hosts)
+		if err != nil {
+			return fmt.Errorf("read summary_progress: %w", err)
+		}
+		from := cutoff
+		if until != nil {
+			from = until.UTC()
+		} else {
+			// The first time: from the oldest check on, one index seek per host.
+			var oldest *time.Time
+			err := tx.QueryRow(ctx, `SELECT min(f.first) FROM hosts h
+				CROSS JOIN LATERAL (SELECT min(check_time) AS first FROM checks WHERE host = h.host) f`).Scan(&oldest)
+			if err != nil {
+				return fmt.Errorf("find the oldest check: %w", err)
+			}
+			if oldest != nil && store.Hour(*oldest).Before(cutoff) {
+				from = store.Hour(*oldest)
+			}
+		}
+		if !from.Before(cutoff) {
+			if until != nil {
+				return nil
+			}
+			_, err := tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", cutoff)
+			return err
+		}
+		to := from.Add(time.Duration(max(summariseBudget/max(hosts, 1), 1)) * store.SummarySpan)
+		if to.Before(cutoff) {
+			more = true
+		} else {
+			to = cutoff
+		}
+		if _, err := tx.Exec(ctx, summariseAllSQL, from, to); err != nil {
+			return fmt.Errorf("summarise [%v, %v): %w", from, to, err)
+		}
+		_, err = tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", to)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: summarise: %w", err)
+	}
+	return more, nil
+}
+
+// summaries reads the host's summaries of the hours wholly inside
+// [start, end), by hour, and the slot of its oldest check (the zero time
+// when it has none).
+func summaries(ctx context.Context, q querier, host string, start, end time.Time) ([]store.HourSummary, time.Time, error) {
+	lo, hi := store.Hour(start), store.Hour(end)
+	if lo.Before(start) {
+		lo = lo.Add(store.SummarySpan)
+	}
+	rows, _ := q.Query(ctx, `SELECT hour, up, down, min_rtt, max_rtt, sum_rtt, NULL::timestamp FROM check_summaries
+		WHERE host = $1 AND hour >= $2 AND hour < $3
+		UNION ALL SELECT NULL, 0, 0, 0, 0, 0, (SELECT min(check_time) FROM checks WHERE host = $1)
+		ORDER BY 1 NULLS FIRST`, host, lo, hi)
+	var hs []store.HourSummary
+	var oldest time.Time
+	var hour, first *time.Time
+	var h store.HourSummary
+	var minRTT, maxRTT, sum int64
+	_, err := pgx.ForEachRow(rows, []any{&hour, &h.Up, &h.Down, &minRTT, &maxRTT, &sum, &first}, func() error {
+		if hour == nil {
+			if first != nil {
+				oldest = first.UTC()
+			}
+			return nil
+		}
+		h.Hour = hour.UTC()
+		h.MinRTT, h.MaxRTT, h.SumRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sum)
+		hs = append(hs, h)
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read summaries: %w", err)
+	}
+	return hs, oldest, nil
+}

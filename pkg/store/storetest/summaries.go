@@ -1,0 +1,239 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// summarise runs the store's Summariser, if it has one, until it has
+// summarised every hour that ended SummaryMargin before now.
+func summarise(t *testing.T, s store.Store, now time.Time) {
+	t.Helper()
+	sm, ok := s.(store.Summariser)
+	if !ok {
+		return
+	}
+	for range 10000 {
+		more, err := sm.Summarise(t.Context(), now)
+		if err != nil {
+			t.Fatalf("Summarise(%v): %v", now, err)
+		}
+		if !more {
+			return
+		}
+	}
+	t.Fatalf("Summarise(%v) still had more to do after 10000 calls", now)
+}
+
+// hourBase is the first hour of the summaries' tests: their results span
+// the hours from it on.
+var hourBase = time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+
+// minute is the slot i minutes after hourBase.
+func minute(i int) time.Time { return hourBase.Add(time.Duration(i) * time.Minute) }
+
+// expectBucketsOfEveryGrid compares the store's buckets of host with
+// buckets computed from its results, over ranges and bucket counts that
+// make buckets of whole hours (what a chart asks for), and others that cut
+// hours anywhere.
+func expectBucketsOfEveryGrid(t *testing.T, s store.Store, host string, first, end time.Time) {
+	t.Helper()
+	rs := allResults(t, s, host)
+	h0, h1 := store.Hour(first), store.Hour(end).Add(store.SummarySpan)
+	hours := int(h1.Sub(h0) / store.SummarySpan)
+	type grid struct {
+		start, end time.Time
+		n          int
+	}
+	grids := []grid{
+		{h0, h1, hours},                 // an hour a bucket
+		{h0, h1, (hours + 1) / 2},       // two hours a bucket
+		{h0, h1, 1},                     // everything in one
+		{h0.Add(-3 * time.Hour), h1, 2}, // hours without checks at first
+		{first, end, 1},                 // cut inside hours
+		{first.Add(17 * time.Minute), end.Add(-3 * time.Minute), 3},
+		{first.Add(17 * time.Minute), end.Add(-3 * time.Minute), 7},
+		{first.Add(30 * time.Minute), first.Add(30*time.Minute + time.Duration(hours)*time.Hour), hours}, // an hour wide, across hours
+		{first, end, 50},
+		{first, end, 1000},
+	}
+	for _, g := range grids {
+		what := fmt.Sprintf("Buckets(%s, [%s, %s), %d)", host, fmtTime(g.start), fmtTime(g.end), g.n)
+		expectSlice(t, what, bucketsOf(t, s, host, g.start, g.end, g.n), referenceBuckets(rs, g.start, g.end, g.n), sameBucket, fmtBucket)
+	}
+}
+
+// hoursOfChecks is results of host, one a minute for hours hours from
+// hourBase, with ups, downs and rtts that vary.
+func hoursOfChecks(host, loc string, hours int) []store.Result {
+	var rs []store.Result
+	for i := range hours * 60 {
+		if i%60 == 59 && i/60%3 == 1 {
+			continue // a missed slot now and then
+		}
+		if i%11 == 0 {
+			rs = append(rs, down(host, loc, minute(i), ms(1000+i%7), "timeout"))
+		} else {
+			rs = append(rs, up(host, loc, minute(i), ms(1+i%97)))
+		}
+	}
+	return rs
+}
+
+func testSummaries(t *testing.T, open opener) {
+	const hours = 10
+	afterAll := minute(hours*60 + 24*60) // long after every result
+
+	t.Run("BucketsFromSummaries", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		rs := hoursOfChecks("a.test", "", hours)
+		// b.test has a second location, which merges, in the odd hours.
+		for _, r := range hoursOfChecks("b.test", "", hours) {
+			rs = append(rs, r)
+			if r.Slot.Hour()%2 == 1 {
+				other := r
+				other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
+				rs = append(rs, other)
+			}
+		}
+		save(t, s, rs, nil)
+		summarise(t, s, afterAll)
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
+		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(hours*60))
+		// Summarising again changes nothing.
+		summarise(t, s, afterAll)
+		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(hours*60))
+	})
+
+	t.Run("SummariesAsRoundsGoOn", func(t *testing.T) {
+		// Rounds store a slot at a time, and Summarise runs after each,
+		// with the round's time as now.
+		s := open(t)
+		addHosts(t, s, "a.test")
+		for _, r := range hoursOfChecks("a.test", "", 4) {
+			save(t, s, []store.Result{r}, nil)
+			if r.Slot.Minute()%20 == 0 {
+				summarise(t, s, r.Slot)
+			}
+		}
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(4*60))
+	})
+
+	t.Run("LateResultsIntoSummarisedHours", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		save(t, s, hoursOfChecks("a.test", "", hours), nil)
+		summarise(t, s, afterAll)
+		late := []store.Result{
+			up("a.test", "eu", minute(0), ms(3)),               // was down: now up
+			up("a.test", "eu", minute(61), ms(1)),              // lower rtt
+			up("a.test", "eu", minute(62), ms(500)),            // higher rtt: no change
+			down("a.test", "eu", minute(63), ms(9), "refused"), // a down beside an up: no change
+			up("a.test", "", minute(119), ms(42)),              // a missed slot filled
+			down("a.test", "eu", minute(66), ms(2), "refused"), // was down too: the lower rtt is not counted
+			up("a.test", "", minute(hours*60+5), ms(7)),        // a new hour, not summarised
+		}
+		save(t, s, late, nil)
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60+6))
+		summarise(t, s, afterAll.Add(time.Hour))
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60+6))
+	})
+
+	t.Run("RestoreIntoSummarisedHours", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		save(t, s, hoursOfChecks("a.test", "", hours), nil)
+		summarise(t, s, afterAll)
+		// The backup repeats stored results, adds another location's, up
+		// with a lower rtt at every slot, and brings a new host with its
+		// own history.
+		backup := hoursOfChecks("a.test", "", 2)
+		for _, r := range hoursOfChecks("a.test", "us", 3) {
+			backup = append(backup, up(r.Host, r.Location, r.Slot, ms(1)))
+		}
+		backup = append(backup, hoursOfChecks("c.test", "", hours)...)
+		if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"c.test"}, Results: emitAll(backup, nil)}); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
+		expectBucketsOfEveryGrid(t, s, "c.test", minute(0), minute(hours*60))
+	})
+
+	t.Run("RetentionCutsAnHour", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		save(t, s, hoursOfChecks("a.test", "", hours), nil)
+		summarise(t, s, afterAll)
+		if _, err := s.DeleteResultsBefore(t.Context(), minute(3*60+25)); err != nil {
+			t.Fatalf("DeleteResultsBefore: %v", err)
+		}
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
+		summarise(t, s, afterAll.Add(time.Hour))
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
+	})
+
+	t.Run("DeletedHostLeavesNoSummaries", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		save(t, s, hoursOfChecks("a.test", "", hours), nil)
+		summarise(t, s, afterAll)
+		if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
+			t.Fatalf("DeleteHost: %v", err)
+		}
+		addHosts(t, s, "a.test")
+		save(t, s, []store.Result{up("a.test", "", minute(90), ms(5))}, nil)
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
+	})
+
+	t.Run("HoursWithoutChecks", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		var rs []store.Result
+		for _, r := range hoursOfChecks("a.test", "", 30) {
+			if h := r.Slot.Sub(hourBase) / time.Hour; h < 5 || h >= 20 {
+				rs = append(rs, r) // fifteen hours without a check in the middle
+			}
+		}
+		save(t, s, rs, nil)
+		summarise(t, s, afterAll.Add(30*time.Hour))
+		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(30*60))
+		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(30*60)) // no check at all
+	})
+}
+
+// SummariesAreRead checks that a Summariser's Buckets reads its summaries:
+// it stores three hours of results of host "a.test", all up, summarises
+// them, lets markDown mark every stored result of the host down behind the
+// store's back, and expects buckets of whole hours to count the results up
+// still (from the summaries) and buckets narrower than an hour to count
+// them down (from the results).
+func SummariesAreRead(t *testing.T, s store.Store, markDown func(t *testing.T)) {
+	t.Helper()
+	if _, ok := s.(store.Summariser); !ok {
+		t.Fatalf("%T is not a store.Summariser", s)
+	}
+	addHosts(t, s, "a.test")
+	var rs []store.Result
+	for i := range 3 * 60 {
+		rs = append(rs, up("a.test", "", minute(i), ms(1+i%7)))
+	}
+	save(t, s, rs, nil)
+	summarise(t, s, minute(4*60+60))
+	markDown(t)
+	whole := bucketsOf(t, s, "a.test", minute(0), minute(3*60), 3)
+	for i, b := range whole {
+		if b.Up != 60 || b.Down != 0 {
+			t.Errorf("bucket %d of whole hours = %s, want 60 up from the summary", i, fmtBucket(b))
+		}
+	}
+	narrow := bucketsOf(t, s, "a.test", minute(0), minute(3*60), 6)
+	for i, b := range narrow {
+		if b.Up != 0 || b.Down != 30 {
+			t.Errorf("bucket %d of half hours = %s, want 30 down from the results", i, fmtBucket(b))
+		}
+	}
+}
