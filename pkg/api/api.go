@@ -34,10 +34,24 @@ import (
 const (
 	DefaultInterval      = time.Minute
 	DefaultRemoteTimeout = 10 * time.Second
-	DefaultMaxBodyBytes  = 1 << 30 // backup uploads
+	// DefaultMaxRemoteBytes bounds one remote's /api/checks answer: a
+	// year of 1-minute checks is about 32 MiB, more with reasons.
+	DefaultMaxRemoteBytes = 256 << 20
+	DefaultMaxBodyBytes   = 1 << 30 // backup uploads
+	// DefaultTransferIdleTimeout is how long a backup upload or download
+	// may go without progress.
+	DefaultTransferIdleTimeout = time.Minute
 	// smallBodyBytes limits every other request body: a target, a rule,
 	// a checks request.
 	smallBodyBytes = 64 << 10
+)
+
+// Content security policies: pages load their stylesheet and images from
+// this server only and run no script; the chart, an SVG document, needs
+// nothing but its own <style> element.
+const (
+	pageCSP = "default-src 'self'; style-src 'self'"
+	svgCSP  = "default-src 'none'; style-src 'unsafe-inline'"
 )
 
 // Checker checks one target now, for /api/check (gosrvmon's single
@@ -76,16 +90,30 @@ type Options struct {
 	// Checks.RemoteChecksURLs, when UseRemoteChecks is on). Their checks
 	// are merged into charts and the checks page: up if any location saw
 	// the host up, the lowest rtt among those. /api/checks itself serves
-	// only local data, so instances may point at each other. A remote's
-	// answer is held in memory while it is merged (local data streams).
+	// only local data, so instances may point at each other. Remote
+	// answers are decoded as they arrive and merged with the local stream,
+	// so memory does not grow with the range.
 	RemoteChecksURLs []string
-	// RemoteTimeout bounds each remote request (default 10 s).
+	// RemoteTimeout bounds each remote request (default 10 s): the wait
+	// for its status and headers, and then every read of its answer, so
+	// that a remote that stops sending is cut off while a long answer
+	// that keeps coming is not.
 	RemoteTimeout time.Duration
+	// MaxRemoteBytes limits each remote's answer (default 256 MiB); a
+	// larger one is logged and cut off there.
+	MaxRemoteBytes int64
 	// RemoteClient makes the remote requests; nil means a plain client.
 	RemoteClient *http.Client
 	// MaxBodyBytes limits backup uploads (default 1 GiB); other request
 	// bodies are limited to 64 KiB.
 	MaxBodyBytes int64
+	// TransferIdleTimeout is how long a backup upload or download may go
+	// without progress (default 1 minute). Backups lift the server's
+	// ReadTimeout and WriteTimeout, which would cut a long restore or
+	// export: instead, each read of the upload and each write of the
+	// download must finish within this time, however long the whole
+	// transfer takes.
+	TransferIdleTimeout time.Duration
 	// Logger gets errors and skipped remotes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -101,6 +129,18 @@ type server struct {
 // New returns the handler serving every endpoint (see the package
 // documentation and README for the list). It panics if opts.Store is nil.
 func New(opts Options) http.Handler {
+	s := newServer(opts)
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	// Browsers send basic auth credentials with cross-site form posts:
+	// refuse cross-origin unsafe requests (scripts send no Origin).
+	return ensureStatus(s.Logger, withCSP(pageCSP, http.NewCrossOriginProtection().Handler(mux)))
+}
+
+// newServer fills in the defaults of opts.
+func newServer(opts Options) *server {
 	if opts.Store == nil {
 		panic("api.New: Options.Store is nil")
 	}
@@ -113,8 +153,14 @@ func New(opts Options) http.Handler {
 	if opts.RemoteClient == nil {
 		opts.RemoteClient = &http.Client{}
 	}
+	if opts.MaxRemoteBytes <= 0 {
+		opts.MaxRemoteBytes = DefaultMaxRemoteBytes
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.TransferIdleTimeout <= 0 {
+		opts.TransferIdleTimeout = DefaultTransferIdleTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -125,35 +171,45 @@ func New(opts Options) http.Handler {
 	if opts.Chart.TimeZone == nil {
 		opts.Chart.TimeZone = time.UTC
 	}
-	s := &server{
+	return &server{
 		Options:  opts,
 		userHash: sha256.Sum256([]byte(opts.Auth.User)),
 		passHash: sha256.Sum256([]byte(opts.Auth.Password)),
 	}
+}
 
-	mux := http.NewServeMux()
+// route is one pattern of the handler's http.ServeMux.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is every route the handler serves.
+func (s *server) routes() []route {
+	var rs []route
+	add := func(pattern string, h http.Handler) { rs = append(rs, route{pattern, h}) }
 	// read: open unless Auth.ProtectReads; write: under auth whenever
 	// Auth.Enable.
 	read, write := s.guard(false), s.guard(true)
 
-	mux.Handle("GET /{$}", read(s.index))
-	mux.Handle("GET /index.html", read(s.index))
-	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+	add("GET /{$}", read(s.index))
+	add("GET /index.html", read(s.index))
+	add("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /web/style.css", serveStyle)
+	}))
+	add("GET /web/style.css", http.HandlerFunc(serveStyle))
 
-	mux.Handle("GET /api/hosts", read(s.hostsGet))
-	mux.Handle("POST /api/hosts", write(s.hostsAdd))
-	mux.Handle("DELETE /api/hosts", write(s.hostsDelete))
+	add("GET /api/hosts", read(s.hostsGet))
+	add("POST /api/hosts", write(s.hostsAdd))
+	add("DELETE /api/hosts", write(s.hostsDelete))
 
 	for _, m := range []string{"GET", "POST"} {
-		mux.Handle(m+" /api/checks", read(s.checks))
-		mux.Handle(m+" /api/checks/last", read(s.checksLast))
-		mux.Handle(m+" /web/checks", read(s.checksPage))
-		mux.Handle(m+" /web/checks/svg", read(s.chart))
+		add(m+" /api/checks", read(s.checks))
+		add(m+" /api/checks/last", read(s.checksLast))
+		add(m+" /web/checks", read(s.checksPage))
+		add(m+" /web/checks/svg", withCSP(svgCSP, read(s.chart)))
 		if s.Checker != nil {
-			mux.Handle(m+" /api/check", write(s.check))
+			add(m+" /api/check", write(s.check))
 		}
 	}
 
@@ -161,13 +217,13 @@ func New(opts Options) http.Handler {
 	// older (state_change_params) names. Rules hold webhook URLs with
 	// tokens: reading them needs auth too.
 	for _, p := range []string{"/api/notifications_params", "/api/state_change_params"} {
-		mux.Handle("GET "+p, write(s.rulesList))
-		mux.Handle("POST "+p, write(s.rulesSet))
-		mux.Handle("DELETE "+p, write(s.rulesDelete))
+		add("GET "+p, write(s.rulesList))
+		add("POST "+p, write(s.rulesSet))
+		add("DELETE "+p, write(s.rulesDelete))
 	}
 	for _, p := range []string{"/web/notifications_params", "/web/state_change_params"} {
-		mux.Handle("GET "+p, write(s.rulesPage))
-		mux.Handle("POST "+p, write(s.rulesForm))
+		add("GET "+p, write(s.rulesPage))
+		add("POST "+p, write(s.rulesForm))
 	}
 
 	for _, full := range []bool{false, true} {
@@ -175,18 +231,24 @@ func New(opts Options) http.Handler {
 		if full {
 			p = "/api/backup_full"
 		}
-		mux.Handle("GET "+p, write(s.backupExport(full)))
-		mux.Handle("POST "+p, write(s.backupImport(full)))
-		mux.Handle("PUT "+p, write(s.backupImport(full))) // gosrvmon accepts PUT too
+		add("GET "+p, write(s.backupExport(full)))
+		add("POST "+p, write(s.backupImport(full)))
+		add("PUT "+p, write(s.backupImport(full))) // gosrvmon accepts PUT too
 	}
 
-	mux.Handle("GET /web/hosts", read(s.hostsPage))
-	mux.Handle("POST /web/hosts", write(s.hostsForm))
-	mux.Handle("GET /web/view", read(s.viewPage))
+	add("GET /web/hosts", read(s.hostsPage))
+	add("POST /web/hosts", write(s.hostsForm))
+	add("GET /web/view", read(s.viewPage))
+	return rs
+}
 
-	// Browsers send basic auth credentials with cross-site form posts:
-	// refuse cross-origin unsafe requests (scripts send no Origin).
-	return ensureStatus(s.Logger, http.NewCrossOriginProtection().Handler(mux))
+// withCSP sets the response's Content-Security-Policy (replacing an outer
+// one) before h runs.
+func withCSP(policy string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", policy)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // guard returns a wrapper that requires basic auth when Auth.Enable is set
@@ -224,6 +286,31 @@ func (s *server) authorized(r *http.Request) bool {
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="srvmon", charset="UTF-8"`)
 	http.Error(w, "unauthorized: this needs the configured user and password (basic auth)", http.StatusUnauthorized)
+}
+
+// mayAct guards a request that changes data or runs a probe, including
+// the GETs that do (gosrvmon's ?action= and single checks): HEAD is 405
+// (allow lists the methods that may), auth is required when enabled, and
+// a browser's request from another site's page is 403 (Sec-Fetch-Site: an
+// <img> there sends a GET with the browser's cached credentials;
+// http.CrossOriginProtection covers the other methods). does says what is
+// refused. It reports whether the request may go on; if not, it has
+// answered.
+func (s *server) mayAct(w http.ResponseWriter, r *http.Request, allow, does string) bool {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Allow", allow)
+		http.Error(w, "HEAD may not "+does+": use "+allow, http.StatusMethodNotAllowed)
+		return false
+	}
+	if s.Auth.Enable && !s.authorized(r) {
+		unauthorized(w)
+		return false
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		http.Error(w, "refused: a cross-site request may not "+does, http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 // ensureStatus makes sure every response has a status: the Lambda adapter
@@ -270,16 +357,25 @@ func (e *httpError) Error() string { return e.msg }
 func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
 
 // fail answers err: its own status and reason for an *httpError (also
-// wrapped), 413 for an oversized body, otherwise 500 with the error logged
-// and not shown (it may name internals).
+// wrapped), 413 for an oversized body, 408 for a body that stopped
+// arriving and 400 for one that broke off, otherwise 500 with the error
+// logged and not shown (it may name internals).
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	var mbe *http.MaxBytesError
+	var bre *bodyReadError
 	switch {
 	case errors.As(err, &he):
 		http.Error(w, oneLine(he.msg), he.code)
 	case errors.As(err, &mbe):
 		http.Error(w, "request body is larger than the limit of "+formatBytes(mbe.Limit), http.StatusRequestEntityTooLarge)
+	case errors.As(err, &bre):
+		s.Logger.Warn("request body not received", "method", r.Method, "path", r.URL.Path, "err", err)
+		code := http.StatusBadRequest
+		if bre.timeout() {
+			code = http.StatusRequestTimeout
+		}
+		http.Error(w, oneLine(err.Error()), code)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away: nobody reads the answer.
 		http.Error(w, "request canceled", http.StatusServiceUnavailable)

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,24 @@ func TestAuth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuthListsEveryRoute: every route the handler registers is in one of
+// the lists above, so a new route cannot go without its auth test.
+// (TestAuth fails on a listed request that no route serves.)
+func TestAuthListsEveryRoute(t *testing.T) {
+	s := newServer(Options{Store: backends()[0].open(t), Checker: fakeChecker{}})
+	listed := concat(writeRoutes, readRoutes, publicRoutes)
+	for _, rt := range s.routes() {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		path = strings.TrimSuffix(path, "{$}")
+		if !slices.ContainsFunc(listed, func(r request) bool {
+			p, _, _ := strings.Cut(r.target, "?")
+			return r.method == method && p == path
+		}) {
+			t.Errorf("route %q is in none of writeRoutes, readRoutes and publicRoutes", rt.pattern)
+		}
 	}
 }
 

@@ -22,10 +22,14 @@ import (
 // "checks":{"<host>":[check...]}, streamed while the store reads it. Each
 // check is one stored result: {"time","rtt","up"} as gosrvmon writes it,
 // with "location" and "error" when they are not empty (gosrvmon ignores
-// them when restoring).
+// them when restoring). The server's read and write timeouts do not cut
+// it: each write may take up to TransferIdleTimeout. HEAD sends the
+// headers and stops.
 func (s *server) backupExport(full bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		deadlines := newTransferDeadlines(w, s.TransferIdleTimeout)
+		deadlines.clearRead() // a download reads nothing more
 		hosts, err := s.Store.Hosts(ctx)
 		if err != nil {
 			s.fail(w, r, err)
@@ -41,7 +45,8 @@ func (s *server) backupExport(full bool) http.HandlerFunc {
 			name = "backup_full.json"
 		}
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		sw := newStreamWriter(w, "application/json")
+		sw := newStreamWriter(w, r, "application/json")
+		sw.deadlines = deadlines
 		hj, err := json.Marshal(nonNil(hosts))
 		if err != nil {
 			s.fail(w, r, err)
@@ -72,7 +77,7 @@ func (s *server) backupExport(full bool) http.HandlerFunc {
 			sw.buf = appendJSONString(sw.buf, h)
 			sw.buf = append(sw.buf, ":["...)
 			first := true
-			err := s.Store.Results(ctx, h, minTime, maxTime, func(res store.Result) error {
+			err := s.Store.Results(ctx, h, minTime(), maxTime(), func(res store.Result) error {
 				if !first {
 					sw.buf = append(sw.buf, ',')
 				}
@@ -91,25 +96,6 @@ func (s *server) backupExport(full bool) http.HandlerFunc {
 	}
 }
 
-// appendResult appends one stored result as a backup check.
-func appendResult(b []byte, r store.Result) []byte {
-	b = append(b, `{"time":"`...)
-	b = r.Slot.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","rtt":`...)
-	b = strconv.AppendInt(b, int64(r.RTT), 10)
-	b = append(b, `,"up":`...)
-	b = strconv.AppendBool(b, r.Up)
-	if r.Location != "" {
-		b = append(b, `,"location":`...)
-		b = appendJSONString(b, r.Location)
-	}
-	if r.Reason != "" {
-		b = append(b, `,"error":`...)
-		b = appendJSONString(b, r.Reason)
-	}
-	return append(b, '}')
-}
-
 // restoreCounts is the answer to a restore: what it applied.
 type restoreCounts struct {
 	Hosts         int   `json:"hosts"`
@@ -123,11 +109,16 @@ type restoreCounts struct {
 // /api/backup_full restores the checks too. The body is decoded as a
 // stream, up to MaxBodyBytes; hosts are validated as targets, rules and
 // checks field by field, and anything malformed rolls everything back
-// with a 400 that says what and where.
+// with a 400 that says what and where. The server's read and write
+// timeouts do not cut a long restore: each read of the body may wait up to
+// TransferIdleTimeout, and a client that stops sending gets a 408 (and the
+// store is left as it was).
 func (s *server) backupImport(full bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body := http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-		n, err := s.restore(r.Context(), body, full)
+		deadlines := newTransferDeadlines(w, s.TransferIdleTimeout)
+		n, err := s.restore(r.Context(), requestBody(w, r, s.MaxBodyBytes, deadlines), full)
+		// The restore may have outlasted the server's write timeout.
+		deadlines.beforeWrite()
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -147,78 +138,18 @@ func (s *server) backupImport(full bool) http.HandlerFunc {
 // into the transaction once the rest of the document is known. Memory
 // stays bounded either way.
 func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restoreCounts, error) {
-	rd := &backupReader{dec: json.NewDecoder(body)}
+	doc := &backupDoc{rd: &backupReader{dec: json.NewDecoder(body)}, full: full}
+	rd := doc.rd
 	var counts restoreCounts
+	defer doc.close()
 	if err := rd.delim('{', "a backup must be a JSON object"); err != nil {
 		return counts, err
 	}
-	var (
-		hosts                []string
-		rules                []store.Rule
-		seenHosts, seenRules bool
-		seenChecks, direct   bool
-		sp                   *spool
-	)
-	defer func() {
-		if sp != nil {
-			sp.close()
-		}
-	}()
-	for !direct && rd.dec.More() {
-		key, err := rd.key()
-		if err != nil {
-			return counts, err
-		}
-		switch key {
-		case "hosts":
-			if seenHosts {
-				return counts, badRequest(`backup has "hosts" twice`)
-			}
-			seenHosts = true
-			if err := rd.decode(&hosts, `"hosts"`); err != nil {
-				return counts, err
-			}
-		case "notifications":
-			if seenRules {
-				return counts, badRequest(`backup has "notifications" twice`)
-			}
-			seenRules = true
-			if err := rd.decode(&rules, `"notifications"`); err != nil {
-				return counts, err
-			}
-		case "checks":
-			if seenChecks {
-				return counts, badRequest(`backup has "checks" twice`)
-			}
-			seenChecks = true
-			switch {
-			case !full:
-				// /api/backup restores hosts and rules only, as in gosrvmon.
-				if err := rd.skip(); err != nil {
-					return counts, err
-				}
-			case seenHosts && seenRules:
-				direct = true // stream the checks inside the transaction
-			default:
-				var err error
-				if sp, err = newSpool(); err != nil {
-					return counts, err
-				}
-				if err := rd.checks(sp.write); err != nil {
-					return counts, err
-				}
-			}
-		default:
-			if err := rd.skip(); err != nil { // gosrvmon ignores unknown keys
-				return counts, err
-			}
-		}
+	direct, err := doc.fields()
+	if err != nil {
+		return counts, err
 	}
-	if !direct {
-		if err := rd.end(); err != nil {
-			return counts, err
-		}
-	}
+	hosts, rules, sp := doc.hosts, doc.rules, doc.spool
 
 	// Validate hosts and rules before anything is written.
 	stored, err := s.Store.Hosts(ctx)
@@ -259,21 +190,10 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restor
 			if err := rd.checksOf(checkHost, count); err != nil {
 				return err
 			}
-			// The rest of the document: unknown keys only.
-			for rd.dec.More() {
-				key, err := rd.key()
-				if err != nil {
-					return err
-				}
-				switch key {
-				case "hosts", "notifications", "checks":
-					return badRequest(fmt.Sprintf("backup has %q twice", key))
-				}
-				if err := rd.skip(); err != nil {
-					return err
-				}
-			}
-			return rd.end()
+			// The rest of the document: all three fields are seen, so
+			// fields stops at the end and nothing streams again.
+			_, err := doc.fields()
+			return err
 		}
 	case sp != nil:
 		for _, h := range sp.hosts {
@@ -292,17 +212,93 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restor
 	return restoreCounts{Hosts: len(hosts), Notifications: len(rules), Checks: emitted}, nil
 }
 
+// backupDoc is a backup's top level as restore reads it.
+type backupDoc struct {
+	rd    *backupReader
+	full  bool // restoring checks (/api/backup_full)
+	hosts []string
+	rules []store.Rule
+	// spool holds checks read before "hosts" and "notifications".
+	spool                            *spool
+	seenHosts, seenRules, seenChecks bool
+}
+
+// fields reads the object's fields up to its end, or up to the value of
+// "checks" when they can stream straight into the store (they come after
+// "hosts" and "notifications", as gosrvmon writes them): direct says so.
+// "checks" before either of the others are spooled; /api/backup skips
+// them; any field twice is a 400; unknown fields are skipped, as gosrvmon
+// ignores them.
+func (d *backupDoc) fields() (direct bool, err error) {
+	rd := d.rd
+	for rd.dec.More() {
+		key, err := rd.key()
+		if err != nil {
+			return false, err
+		}
+		var seen *bool
+		switch key {
+		case "hosts":
+			seen = &d.seenHosts
+		case "notifications":
+			seen = &d.seenRules
+		case "checks":
+			seen = &d.seenChecks
+		}
+		if seen != nil {
+			if *seen {
+				return false, badRequest(fmt.Sprintf("backup has %q twice", key))
+			}
+			*seen = true
+		}
+		switch key {
+		case "hosts":
+			err = rd.decode(&d.hosts, `"hosts"`)
+		case "notifications":
+			err = rd.decode(&d.rules, `"notifications"`)
+		case "checks":
+			switch {
+			case !d.full:
+				// /api/backup restores hosts and rules only, as in gosrvmon.
+				err = rd.skip()
+			case d.seenHosts && d.seenRules:
+				return true, nil // stream the checks inside the transaction
+			default:
+				if d.spool, err = newSpool(); err == nil {
+					err = rd.checks(d.spool.write)
+				}
+			}
+		default:
+			err = rd.skip()
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, rd.end()
+}
+
+func (d *backupDoc) close() {
+	if d.spool != nil {
+		d.spool.close()
+	}
+}
+
 // backupReader decodes a backup token by token.
 type backupReader struct {
 	dec *json.Decoder
 }
 
 // bad turns a decoding error into the answer: 413 for a body over the
-// limit, otherwise a 400 that says where.
+// limit, the body's own error when it did not arrive (408 or 400, see
+// bodyReadError), otherwise a 400 that says where.
 func (rd *backupReader) bad(what string, err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return mbe
+	switch re := receiveError(err).(type) {
+	case *bodyReadError:
+		return fmt.Errorf("backup cut off at byte %d: %w", rd.dec.InputOffset(), re)
+	case nil:
+	default:
+		return re
 	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
@@ -594,7 +590,7 @@ func (c backupCheck) result(host string) (store.Result, error) {
 	switch {
 	case c.Time.IsZero():
 		return store.Result{}, errors.New(`missing "time"`)
-	case c.Time.Before(minTime) || !c.Time.Before(maxTime):
+	case c.Time.Before(minTime()) || !c.Time.Before(maxTime()):
 		return store.Result{}, fmt.Errorf("time %s is outside 1970..2262", c.Time.Format(time.RFC3339))
 	case !c.Up.set:
 		return store.Result{}, errors.New(`missing "up"`)
@@ -694,8 +690,11 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 		if err == nil {
 			r.Reason, err = str()
 		}
-		if err != nil || i >= uint64(len(sp.hosts)) {
-			return fmt.Errorf("restore spool is damaged: %v", err)
+		if err == nil && i >= uint64(len(sp.hosts)) {
+			err = fmt.Errorf("host index %d of %d", i, len(sp.hosts))
+		}
+		if err != nil {
+			return fmt.Errorf("restore spool is damaged: %w", err)
 		}
 		r.Host, r.Slot, r.RTT, r.Up = sp.hosts[i], time.Unix(0, ns).UTC(), time.Duration(rtt), up == 1
 		if err := emit(r); err != nil {

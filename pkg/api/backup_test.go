@@ -33,7 +33,7 @@ func takeSnapshot(t testing.TB, st store.Store) snapshot {
 		t.Fatal(err)
 	}
 	for _, h := range s.Hosts {
-		err := st.Results(ctx, h, minTime, maxTime, func(r store.Result) error {
+		err := st.Results(ctx, h, minTime(), maxTime(), func(r store.Result) error {
 			s.Results = append(s.Results, r)
 			return nil
 		})
@@ -297,8 +297,8 @@ func FuzzRestore(f *testing.F) {
 	})
 }
 
-func TestRestoreCountsMatchStore(t *testing.T) {
-	// A larger restore, streamed: every check arrives once.
+// fullBackup is a full backup of two hosts with n checks each.
+func fullBackup(n int) string {
 	var b strings.Builder
 	b.WriteString(`{"hosts":["a.example","b.example"],"notifications":[],"checks":{`)
 	for i, h := range []string{"a.example", "b.example"} {
@@ -306,17 +306,23 @@ func TestRestoreCountsMatchStore(t *testing.T) {
 			b.WriteString(",")
 		}
 		fmt.Fprintf(&b, "%q:[", h)
-		for j := range 3000 {
+		for j := range n {
 			if j > 0 {
 				b.WriteString(",")
 			}
-			fmt.Fprintf(&b, `{"time":"%s","rtt":%d,"up":%t}`, slot(j).Format(time.RFC3339), j, j%7 != 0)
+			fmt.Fprintf(&b, `{"time":"%s","rtt":%d,"up":%t}`, slot(j).Format(time.RFC3339), j, j%5 != 0)
 		}
 		b.WriteString("]")
 	}
 	b.WriteString("}}")
+	return b.String()
+}
+
+func TestRestoreCountsMatchStore(t *testing.T) {
+	// A larger restore, streamed: every check arrives once.
+	body := fullBackup(3000)
 	forEachBackend(t, func(t *testing.T, st store.Store) {
-		expect(t, newEnv(t, st, Options{}).serve(request{method: "POST", target: "/api/backup_full", body: b.String()}), http.StatusOK, `"checks":6000`)
+		expect(t, newEnv(t, st, Options{}).serve(request{method: "POST", target: "/api/backup_full", body: body}), http.StatusOK, `"checks":6000`)
 		if n := len(takeSnapshot(t, st).Results); n != 6000 {
 			t.Errorf("%d results stored, want 6000", n)
 		}

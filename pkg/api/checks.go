@@ -20,7 +20,7 @@ func (s *server) checks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	sw := newStreamWriter(w, "application/json")
+	sw := newStreamWriter(w, r, "application/json")
 	sw.buf = append(sw.buf, '[')
 	first := true
 	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.End, func(c store.Check) error {
@@ -68,7 +68,11 @@ func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 // check serves GET (?host=) and POST (host as the body) /api/check,
 // gosrvmon's single check: the target is checked now and the result is not
 // stored. A down target is 200 with "up":false and the reason in "error".
+// HEAD and requests from other sites' pages do not run a probe.
 func (s *server) check(w http.ResponseWriter, r *http.Request) {
+	if !s.mayAct(w, r, "GET, POST", "run a check") {
+		return
+	}
 	host, err := hostParam(w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -107,15 +111,31 @@ func errorIfDown(up bool, reason string) string {
 // with "error" when there is one: what json.Marshal(c) writes, without
 // reflection.
 func appendCheck(b []byte, c store.Check) []byte {
+	return appendCheckJSON(b, c.Time, c.RTT, c.Up, "", c.Error)
+}
+
+// appendResult appends one stored result as a backup check: a check with
+// "location" when it is not empty.
+func appendResult(b []byte, r store.Result) []byte {
+	return appendCheckJSON(b, r.Slot, r.RTT, r.Up, r.Location, r.Reason)
+}
+
+// appendCheckJSON appends {"time","rtt","up"} with "location" and "error"
+// when they are not empty.
+func appendCheckJSON(b []byte, t time.Time, rtt time.Duration, up bool, location, reason string) []byte {
 	b = append(b, `{"time":"`...)
-	b = c.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","rtt":`...)
-	b = strconv.AppendInt(b, int64(c.RTT), 10)
+	b = strconv.AppendInt(b, int64(rtt), 10)
 	b = append(b, `,"up":`...)
-	b = strconv.AppendBool(b, c.Up)
-	if c.Error != "" {
+	b = strconv.AppendBool(b, up)
+	if location != "" {
+		b = append(b, `,"location":`...)
+		b = appendJSONString(b, location)
+	}
+	if reason != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, c.Error)
+		b = appendJSONString(b, reason)
 	}
 	return append(b, '}')
 }
@@ -153,19 +173,30 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // streamWriter buffers a streamed response and sends it in chunks. The
 // status (200) is sent with the first chunk, so an error before it (an
 // unknown host, a store failure early on) still gets its own status.
+//
+// For HEAD it stops the stream as soon as the status and headers are out:
+// the producer's next write fails with errHeadersOnly, so a HEAD does not
+// read a whole range or backup only for net/http to discard the body.
 type streamWriter struct {
 	w           http.ResponseWriter
 	contentType string
+	head        bool
 	buf         []byte
 	started     bool
 	err         error // the first write error: the client is gone
+	// deadlines, when set, move the write deadline on before each write
+	// (a long export).
+	deadlines *transferDeadlines
 }
 
 // streamChunk is the size at which a streamed response is sent on.
 const streamChunk = 32 << 10
 
-func newStreamWriter(w http.ResponseWriter, contentType string) *streamWriter {
-	return &streamWriter{w: w, contentType: contentType, buf: make([]byte, 0, streamChunk+512)}
+// errHeadersOnly stops the stream of a HEAD response.
+var errHeadersOnly = errors.New("HEAD: headers only")
+
+func newStreamWriter(w http.ResponseWriter, r *http.Request, contentType string) *streamWriter {
+	return &streamWriter{w: w, contentType: contentType, head: r.Method == http.MethodHead, buf: make([]byte, 0, streamChunk+512)}
 }
 
 // Write appends p to the buffer (for templates and encoders).
@@ -177,9 +208,9 @@ func (sw *streamWriter) Write(p []byte) (int, error) {
 	return len(p), sw.maybeFlush()
 }
 
-// maybeFlush sends the buffer once it holds a chunk.
+// maybeFlush sends the buffer once it holds a chunk (for HEAD, at once).
 func (sw *streamWriter) maybeFlush() error {
-	if len(sw.buf) < streamChunk {
+	if len(sw.buf) < streamChunk && !sw.head {
 		return sw.err
 	}
 	return sw.flush()
@@ -194,7 +225,12 @@ func (sw *streamWriter) flush() error {
 		sw.w.Header().Set("Content-Type", sw.contentType)
 		sw.w.WriteHeader(http.StatusOK)
 	}
+	if sw.head {
+		sw.buf, sw.err = sw.buf[:0], errHeadersOnly
+		return sw.err
+	}
 	if len(sw.buf) > 0 {
+		sw.deadlines.beforeWrite()
 		_, sw.err = sw.w.Write(sw.buf)
 		sw.buf = sw.buf[:0]
 	}
@@ -215,7 +251,7 @@ func (sw *streamWriter) flushNow() error {
 
 // finish sends the rest of the response.
 func (sw *streamWriter) finish(s *server, r *http.Request) {
-	if err := sw.flush(); err != nil {
+	if err := sw.flush(); err != nil && err != errHeadersOnly {
 		s.Logger.Debug("client went away", "path", r.URL.Path, "err", err)
 	}
 }

@@ -24,29 +24,31 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(hosts))
 		return
 	}
-	if r.Method != http.MethodGet { // HEAD must not change anything
-		w.Header().Set("Allow", "GET")
-		http.Error(w, "use GET for ?action=", http.StatusMethodNotAllowed)
+	if !s.mayAct(w, r, "GET", "change hosts") {
 		return
 	}
-	if s.Auth.Enable && !s.authorized(r) {
-		unauthorized(w)
-		return
-	}
-	// A GET that changes data must not be triggered by another site's
-	// page (an <img> carries the browser's cached credentials).
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		http.Error(w, "refused: a cross-site request may not change hosts", http.StatusForbidden)
-		return
-	}
-	host := q.Get("host")
+	s.hostAction(w, r, action, q.Get("host"))
+}
+
+// hostAction adds or deletes host for gosrvmon's action=add|del (the old
+// query and the hosts page's form) and redirects to the hosts page.
+func (s *server) hostAction(w http.ResponseWriter, r *http.Request, action, host string) {
+	s.runAction(w, r, action, "/web/hosts",
+		func(ctx context.Context) error { return s.addHost(ctx, host) },
+		func(ctx context.Context) error { return s.deleteHost(ctx, host) })
+}
+
+// runAction runs gosrvmon's action=add or action=del with add or del and
+// ends with a redirect to page?action=created or deleted (post, redirect,
+// get); an unknown action is a 400.
+func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page string, add, del func(context.Context) error) {
 	var err error
 	var done string
 	switch action {
 	case "add":
-		err, done = s.addHost(r.Context(), host), "created"
+		err, done = add(r.Context()), "created"
 	case "del":
-		err, done = s.deleteHost(r.Context(), host), "deleted"
+		err, done = del(r.Context()), "deleted"
 	default:
 		err = badRequest(fmt.Sprintf("unknown action %q: use add or del", action))
 	}
@@ -54,7 +56,7 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/web/hosts?action="+done, http.StatusSeeOther)
+	http.Redirect(w, r, page+"?action="+done, http.StatusSeeOther)
 }
 
 // hostsAdd serves POST /api/hosts: the body is the target to add. 201.

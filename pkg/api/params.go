@@ -14,12 +14,17 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// The times the API accepts and the backup restores: unix seconds of 1970
-// to 2262, the range every backend can key (nanoseconds in an int64).
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+// The times the API accepts and the backup restores: 1970-01-01 to
+// 2262-01-01 in unix seconds, the range every backend can key (nanoseconds
+// in an int64).
+const (
+	minUnix = 0
+	maxUnix = 9214646400
 )
+
+// minTime and maxTime are minUnix and maxUnix as times.
+func minTime() time.Time { return time.Unix(minUnix, 0).UTC() }
+func maxTime() time.Time { return time.Unix(maxUnix, 0).UTC() }
 
 // defaultRange is the range of a checks request without start and end.
 const defaultRange = 24 * time.Hour
@@ -81,7 +86,7 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 		name string
 		t    time.Time
 	}{{"start", req.Start}, {"end", req.End}} {
-		if t.t.Before(minTime) || t.t.After(maxTime) {
+		if t.t.Before(minTime()) || t.t.After(maxTime()) {
 			return req, badRequest(fmt.Sprintf("%s %s is outside 1970-01-01..2262-01-01", t.name, t.t.Format(time.RFC3339)))
 		}
 	}
@@ -91,14 +96,18 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 	return req, nil
 }
 
-// datetimeLocal are the layouts of an HTML datetime-local input.
-var datetimeLocal = []string{"2006-01-02T15:04", "2006-01-02T15:04:05"}
+// The layouts of an HTML datetime-local input: browsers send seconds
+// only when they are not zero.
+const (
+	datetimeLocal        = "2006-01-02T15:04"
+	datetimeLocalSeconds = "2006-01-02T15:04:05"
+)
 
 // parseTime reads a time parameter: unix seconds (gosrvmon's), RFC 3339,
 // or a datetime-local value in the chart time zone.
 func (s *server) parseTime(name, v string) (time.Time, error) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < minTime.Unix() || n > maxTime.Unix() {
+		if n < minUnix || n > maxUnix {
 			return time.Time{}, badRequest(fmt.Sprintf("%s %d is outside 1970-01-01..2262-01-01", name, n))
 		}
 		return time.Unix(n, 0).UTC(), nil
@@ -106,7 +115,7 @@ func (s *server) parseTime(name, v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil
 	}
-	for _, layout := range datetimeLocal {
+	for _, layout := range [...]string{datetimeLocal, datetimeLocalSeconds} {
 		if t, err := time.ParseInLocation(layout, v, s.Chart.TimeZone); err == nil {
 			return t.UTC(), nil
 		}
@@ -130,7 +139,7 @@ func hostParam(w http.ResponseWriter, r *http.Request) (string, error) {
 // readSmallBody reads a body holding one value, such as a target, trimmed
 // of surrounding white space.
 func readSmallBody(w http.ResponseWriter, r *http.Request) (string, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, smallBodyBytes))
+	b, err := io.ReadAll(requestBody(w, r, smallBodyBytes, nil))
 	if err != nil {
 		return "", bodyError(err)
 	}
@@ -144,7 +153,7 @@ func readSmallBody(w http.ResponseWriter, r *http.Request) (string, error) {
 // decodeSmallJSON decodes a small JSON body into v. Unknown fields are
 // ignored, as gosrvmon ignores them.
 func decodeSmallJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, smallBodyBytes))
+	dec := json.NewDecoder(requestBody(w, r, smallBodyBytes, nil))
 	if err := dec.Decode(v); err != nil {
 		return bodyError(fmt.Errorf("bad JSON body: %w", err))
 	}
@@ -155,13 +164,27 @@ func decodeSmallJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // bodyError turns an error reading a request body into a 400, keeping a
-// too-large body's *http.MaxBytesError for its 413.
+// body that was not received whole (receiveError) for its own answer.
 func bodyError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return mbe
+	if re := receiveError(err); re != nil {
+		return re
 	}
 	return badRequest(err.Error())
+}
+
+// receiveError is the part of err that says a request body was not
+// received whole: a *http.MaxBytesError (413) or a *bodyReadError (408 or
+// 400). It is nil when err is about the body's content.
+func receiveError(err error) error {
+	var mbe *http.MaxBytesError
+	var bre *bodyReadError
+	switch {
+	case errors.As(err, &mbe):
+		return mbe
+	case errors.As(err, &bre):
+		return bre
+	}
+	return nil
 }
 
 // parseTarget parses a target with gosrvmon's syntax; a 400 if it is bad.

@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +21,14 @@ import (
 // the remote instances' checks merged in as gosrvmon merges them: up if any
 // instance saw the host up, the lowest rtt among those. Without remotes it
 // is the store's stream.
+//
+// Every remote is asked at once; their answers (JSON arrays sorted by
+// time, as /api/checks writes them) are then decoded check by check while
+// the local stream is read, and merged with it by time, so memory does not
+// grow with the range. A remote that fails is logged and skipped: before
+// its answer starts, it adds nothing; if it fails part way (a bad or
+// unsorted check, a stall, an answer over MaxRemoteBytes) it adds what it
+// sent before.
 func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(store.Check) error) error {
 	if len(s.RemoteChecksURLs) == 0 {
 		return storeErr(s.Store.Checks(ctx, req.Host, req.Start, req.End, fn), req.Host)
@@ -31,81 +41,150 @@ func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(sto
 	if !ok {
 		return unknownHost(req.Host)
 	}
-	remote := s.remoteChecks(ctx, req)
-	add, rest := mergeSorted(remote, fn)
-	if err := s.Store.Checks(ctx, req.Host, req.Start, req.End, add); err != nil {
-		return storeErr(err, req.Host)
+	remotes := s.openRemotes(ctx, req)
+	defer func() {
+		for _, r := range remotes {
+			r.close()
+		}
+	}()
+	sources := make([]checkSource, len(remotes))
+	for i, r := range remotes {
+		sources[i] = r
 	}
-	return rest()
+	local := func(add func(store.Check) error) error {
+		return s.Store.Checks(ctx, req.Host, req.Start, req.End, add)
+	}
+	return storeErr(newSlotMerger(sources).merge(local, fn), req.Host)
 }
 
-// mergeSorted merges a stream of checks, fed to add oldest first, with
-// remote (sorted, one check per time): fn gets one merged check per time,
-// oldest first; rest sends the remote checks after the last fed one.
-func mergeSorted(remote []store.Check, fn func(store.Check) error) (add func(store.Check) error, rest func() error) {
-	i := 0
-	add = func(c store.Check) error {
-		for ; i < len(remote) && remote[i].Time.Before(c.Time); i++ {
-			if err := fn(remote[i]); err != nil {
-				return err
-			}
-		}
-		if i < len(remote) && remote[i].Time.Equal(c.Time) {
-			c = mergeChecks(c, remote[i])
-			i++
-		}
-		return fn(c)
-	}
-	rest = func() error {
-		for ; i < len(remote); i++ {
-			if err := fn(remote[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return add, rest
+// checkSource is a stream of checks, oldest first (equal times allowed);
+// ok is false at its end.
+type checkSource interface {
+	next() (c store.Check, ok bool)
 }
 
-// mergeChecks merges checks of one time from several instances with the
-// store's rule for several locations (store.MergeSlot).
-func mergeChecks(cs ...store.Check) store.Check {
-	rs := make([]store.Result, len(cs))
-	for i, c := range cs {
-		rs[i] = store.Result{Slot: c.Time, RTT: c.RTT, Up: c.Up, Reason: c.Error}
-	}
-	return store.MergeSlot(rs)
+// slotMerger merges sources, each sorted by time, into one check per
+// time, oldest first, with the store's rule for several locations
+// (store.MergeSlot).
+type slotMerger struct {
+	heads []sourceHead
+	slot  []store.Result // the checks of the slot being merged
 }
 
-// remoteChecks asks every remote for the host's checks in the range, all
-// at once, each within RemoteTimeout. A remote that fails is logged and
-// skipped. The answers are merged per time, oldest first.
-func (s *server) remoteChecks(ctx context.Context, req rangeRequest) []store.Check {
-	lists := make([][]store.Check, len(s.RemoteChecksURLs))
+// sourceHead is a source and its next check (ok is false at its end).
+type sourceHead struct {
+	src checkSource
+	c   store.Check
+	ok  bool
+}
+
+func newSlotMerger(srcs []checkSource) *slotMerger {
+	m := &slotMerger{heads: make([]sourceHead, len(srcs))}
+	for i, src := range srcs {
+		c, ok := src.next()
+		m.heads[i] = sourceHead{src: src, c: c, ok: ok}
+	}
+	return m
+}
+
+// merge calls fn with one check per time, oldest first: the checks that
+// local feeds to add (oldest first, one per time, as Store.Checks does)
+// merged with the sources'.
+func (m *slotMerger) merge(local func(add func(store.Check) error) error, fn func(store.Check) error) error {
+	err := local(func(c store.Check) error {
+		if err := m.emitBefore(c.Time, fn); err != nil {
+			return err
+		}
+		return fn(m.take(c.Time, c))
+	})
+	if err != nil {
+		return err
+	}
+	return m.emitRest(fn)
+}
+
+// earliest is the earliest time of the sources' next checks.
+func (m *slotMerger) earliest() (t time.Time, ok bool) {
+	for _, h := range m.heads {
+		if h.ok && (!ok || h.c.Time.Before(t)) {
+			t, ok = h.c.Time, true
+		}
+	}
+	return t, ok
+}
+
+// take merges local (none or the local check of time t) with every
+// source's checks of time t, and moves the sources past them.
+func (m *slotMerger) take(t time.Time, local ...store.Check) store.Check {
+	m.slot = m.slot[:0]
+	add := func(c store.Check) {
+		m.slot = append(m.slot, store.Result{Slot: c.Time, RTT: c.RTT, Up: c.Up, Reason: c.Error})
+	}
+	for _, c := range local {
+		add(c)
+	}
+	for i := range m.heads {
+		h := &m.heads[i]
+		for h.ok && h.c.Time.Equal(t) {
+			add(h.c)
+			h.c, h.ok = h.src.next()
+		}
+	}
+	return store.MergeSlot(m.slot)
+}
+
+// emitBefore sends fn the merged checks of the sources' times before t.
+func (m *slotMerger) emitBefore(t time.Time, fn func(store.Check) error) error {
+	for {
+		next, ok := m.earliest()
+		if !ok || !next.Before(t) {
+			return nil
+		}
+		if err := fn(m.take(next)); err != nil {
+			return err
+		}
+	}
+}
+
+// emitRest sends fn the merged checks of all the sources' times left.
+func (m *slotMerger) emitRest(fn func(store.Check) error) error {
+	for next, ok := m.earliest(); ok; next, ok = m.earliest() {
+		if err := fn(m.take(next)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openRemotes asks every remote for the host's checks in the range, all at
+// once, and returns those whose answers have begun. The others are logged
+// and skipped.
+func (s *server) openRemotes(ctx context.Context, req rangeRequest) []*remoteStream {
+	streams := make([]*remoteStream, len(s.RemoteChecksURLs))
 	var wg sync.WaitGroup
 	for i, u := range s.RemoteChecksURLs {
 		wg.Go(func() {
-			cs, err := s.fetchRemote(ctx, u, req)
+			rs, err := s.openRemote(ctx, u, req)
 			if err != nil {
-				s.Logger.Warn("remote checks skipped", "remote", redactURL(u), "host", req.Host, "err", err)
+				s.skipRemote(ctx, u, req.Host, 0, err)
 				return
 			}
-			lists[i] = cs
+			streams[i] = rs
 		})
 	}
 	wg.Wait()
-	all := slices.Concat(lists...)
-	slices.SortStableFunc(all, func(a, b store.Check) int { return a.Time.Compare(b.Time) })
-	merged := all[:0]
-	for i := 0; i < len(all); {
-		j := i + 1
-		for j < len(all) && all[j].Time.Equal(all[i].Time) {
-			j++
-		}
-		merged = append(merged, mergeChecks(all[i:j]...))
-		i = j
+	return slices.DeleteFunc(streams, func(r *remoteStream) bool { return r == nil })
+}
+
+// skipRemote logs a remote that failed, without its credentials; merged
+// is how many of its checks were merged before. When the request itself
+// has ended (the client went away) it is not the remote's fault.
+func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int, err error) {
+	level := slog.LevelWarn
+	if ctx.Err() != nil {
+		level = slog.LevelDebug
 	}
-	return merged
+	s.Logger.Log(ctx, level, "remote checks skipped", "remote", redactURL(rawURL), "host", host, "merged", merged, "err", err)
 }
 
 // remoteCheck is a check as a remote (gosrvmon or srvmon) writes it.
@@ -116,14 +195,12 @@ type remoteCheck struct {
 	Error string    `json:"error"`
 }
 
-// fetchRemote GETs one remote's /api/checks for the range (unix seconds,
-// which gosrvmon and srvmon both serve) and decodes its answer as a
-// stream. Times are truncated to the interval, as gosrvmon's chart does.
-// With auth enabled the request carries this instance's credentials, as
-// gosrvmon's does.
-func (s *server) fetchRemote(ctx context.Context, rawURL string, req rangeRequest) ([]store.Check, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.RemoteTimeout)
-	defer cancel()
+// openRemote GETs one remote's /api/checks for the range (unix seconds,
+// which gosrvmon and srvmon both serve) and reads the start of its answer.
+// The status and headers must come within RemoteTimeout, and so must every
+// read of the answer after them. With auth enabled the request carries
+// this instance's credentials, as gosrvmon's does.
+func (s *server) openRemote(ctx context.Context, rawURL string, req rangeRequest) (*remoteStream, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("bad remote URL: %w", err)
@@ -137,9 +214,18 @@ func (s *server) fetchRemote(ctx context.Context, rawURL string, req rangeReques
 	q.Set("start", strconv.FormatInt(req.Start.Unix(), 10))
 	q.Set("end", strconv.FormatInt(end, 10))
 	u.RawQuery = q.Encode()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+
+	rctx, cancel := context.WithCancelCause(ctx)
+	stalled := fmt.Errorf("%w: nothing within %v", errRemoteStalled, s.RemoteTimeout)
+	timer := time.AfterFunc(s.RemoteTimeout, func() { cancel(stalled) })
+	rs := &remoteStream{
+		ctx: ctx, rawURL: rawURL, req: req, interval: s.Interval, s: s,
+		stop: func() { timer.Stop(); cancel(nil) },
+	}
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, err
+		rs.stop()
+		return nil, fmt.Errorf("remote request: %w", err)
 	}
 	hreq.Header.Set("Accept", "application/json")
 	if s.Auth.Enable {
@@ -147,32 +233,141 @@ func (s *server) fetchRemote(ctx context.Context, rawURL string, req rangeReques
 	}
 	resp, err := s.RemoteClient.Do(hreq)
 	if err != nil {
+		rs.stop()
+		if cause := context.Cause(rctx); errors.Is(cause, errRemoteStalled) {
+			err = cause
+		}
 		return nil, err
 	}
-	defer resp.Body.Close()
+	timer.Stop() // from here on, each read arms it
+	rs.body = resp.Body
+	rs.dec = json.NewDecoder(&remoteBody{ctx: rctx, body: resp.Body, timer: timer, timeout: s.RemoteTimeout, left: s.MaxRemoteBytes, limit: s.MaxRemoteBytes})
 	if resp.StatusCode/100 != 2 {
+		rs.close()
 		return nil, fmt.Errorf("status %s", resp.Status)
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, s.MaxBodyBytes))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, fmt.Errorf("answer is not a JSON array (%v)", err)
+	tok, err := rs.dec.Token()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("answer is not a JSON array: %w", err)
+	case tok == nil: // null: gosrvmon's answer when there are no checks
+		rs.close()
+	case tok != json.Delim('['):
+		err = fmt.Errorf("answer is not a JSON array: it starts with %v", tok)
 	}
-	var cs []store.Check
-	for dec.More() {
+	if err != nil {
+		rs.close()
+		return nil, err
+	}
+	return rs, nil
+}
+
+// errRemoteStalled is a remote that sent nothing within RemoteTimeout.
+var errRemoteStalled = errors.New("remote stalled")
+
+// remoteStream is one remote's answer, decoded check by check: its checks
+// in the range, times truncated to the interval as gosrvmon's chart does.
+// It ends at the end of the answer or at its first fault, which it logs.
+type remoteStream struct {
+	s        *server
+	ctx      context.Context // the request's
+	rawURL   string
+	req      rangeRequest
+	interval time.Duration
+	body     io.Closer
+	dec      *json.Decoder
+	stop     func()
+	last     time.Time // the time of the last check in the range
+	merged   int
+	done     bool
+}
+
+func (r *remoteStream) next() (store.Check, bool) {
+	for !r.done && r.dec.More() {
 		var rc remoteCheck
-		if err := dec.Decode(&rc); err != nil {
-			return nil, fmt.Errorf("bad check in answer: %w", err)
+		if err := r.dec.Decode(&rc); err != nil {
+			if err == io.EOF {
+				r.fail(fmt.Errorf("answer is cut short: %w", io.ErrUnexpectedEOF))
+			} else {
+				r.fail(fmt.Errorf("bad check in answer: %w", err))
+			}
+			break
 		}
-		t := rc.Time.UTC().Truncate(s.Interval)
-		if t.Before(req.Start) || !t.Before(req.End) {
-			continue
+		t := rc.Time.UTC().Truncate(r.interval)
+		if t.Before(r.req.Start) || !t.Before(r.req.End) {
+			continue // never merged, so its place does not matter
 		}
-		cs = append(cs, store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: errorIfDown(rc.Up, rc.Error)})
+		// The merge needs the checks in order; one back in time would
+		// land out of place, so the remote is cut off there.
+		if t.Before(r.last) {
+			r.fail(fmt.Errorf("answer is not sorted by time: %s after %s", t.Format(time.RFC3339), r.last.Format(time.RFC3339)))
+			break
+		}
+		r.last = t
+		r.merged++
+		return store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: errorIfDown(rc.Up, rc.Error)}, true
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("answer is cut short: %w", err)
+	if !r.done {
+		if _, err := r.dec.Token(); err != nil {
+			r.fail(fmt.Errorf("answer is cut short: %w", err))
+		}
+		r.close()
 	}
-	return cs, nil
+	return store.Check{}, false
+}
+
+// fail logs the remote's fault and ends its stream.
+func (r *remoteStream) fail(err error) {
+	r.s.skipRemote(r.ctx, r.rawURL, r.req.Host, r.merged, err)
+	r.close()
+}
+
+func (r *remoteStream) close() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.body.Close()
+	r.stop()
+}
+
+// remoteBody reads a remote's answer: each read must return within
+// timeout (the timer cancels the request otherwise), and the whole answer
+// may hold at most limit bytes.
+type remoteBody struct {
+	ctx         context.Context // the remote request's
+	body        io.Reader
+	timer       *time.Timer
+	timeout     time.Duration
+	left, limit int64
+	tooLarge    bool
+}
+
+func (b *remoteBody) Read(p []byte) (int, error) {
+	if b.tooLarge {
+		return 0, b.errTooLarge()
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more tells a full answer from a larger one
+	}
+	b.timer.Reset(b.timeout)
+	n, err := b.body.Read(p)
+	b.timer.Stop()
+	if int64(n) > b.left {
+		n, b.left, b.tooLarge = int(b.left), 0, true
+		return n, b.errTooLarge()
+	}
+	b.left -= int64(n)
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, errRemoteStalled) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *remoteBody) errTooLarge() error {
+	return fmt.Errorf("answer is larger than the limit of %s", formatBytes(b.limit))
 }
 
 // redactURL hides a password in a URL for the log.

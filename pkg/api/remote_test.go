@@ -1,13 +1,16 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,24 +124,235 @@ func TestRemoteChecks(t *testing.T) {
 	})
 }
 
-func TestMergeSorted(t *testing.T) {
+// sliceSource is a checkSource over a slice.
+type sliceSource []store.Check
+
+func (s *sliceSource) next() (store.Check, bool) {
+	if len(*s) == 0 {
+		return store.Check{}, false
+	}
+	c := (*s)[0]
+	*s = (*s)[1:]
+	return c, true
+}
+
+func TestSlotMerger(t *testing.T) {
 	at := func(i int, rtt time.Duration, up bool) store.Check {
 		return store.Check{Time: slot(10 - i), RTT: rtt, Up: up}
 	}
-	remote := []store.Check{at(0, 5, true), at(2, 3, true), at(3, 9, false), at(6, 1, true)}
-	local := []store.Check{at(1, 4, true), at(2, 7, true), at(3, 2, false), at(4, 8, false)}
-	var got []store.Check
-	add, rest := mergeSorted(remote, func(c store.Check) error { got = append(got, c); return nil })
-	for _, c := range local {
-		if err := add(c); err != nil {
-			t.Fatal(err)
+	tests := []struct {
+		name    string
+		local   []store.Check
+		sources [][]store.Check
+		want    []store.Check
+	}{
+		{
+			name:    "one source",
+			local:   []store.Check{at(1, 4, true), at(2, 7, true), at(3, 2, false), at(4, 8, false)},
+			sources: [][]store.Check{{at(0, 5, true), at(2, 3, true), at(3, 9, false), at(6, 1, true)}},
+			want:    []store.Check{at(0, 5, true), at(1, 4, true), at(2, 3, true), at(3, 2, false), at(4, 8, false), at(6, 1, true)},
+		},
+		{
+			name:  "up if any, the lowest rtt among those up",
+			local: []store.Check{at(1, 1, false), at(2, 9, true)},
+			sources: [][]store.Check{
+				{at(1, 6, true), at(2, 8, false)},
+				{at(1, 5, true), at(2, 7, true)},
+			},
+			want: []store.Check{at(1, 5, true), at(2, 7, true)},
+		},
+		{
+			name:  "several sources, times only some have, several checks of one time in a source",
+			local: []store.Check{at(5, 50, true)},
+			sources: [][]store.Check{
+				{at(1, 10, true), at(1, 11, true), at(3, 30, true), at(9, 90, true)},
+				{at(2, 20, true), at(3, 31, false), at(5, 49, true), at(5, 48, false)},
+				{},
+				{at(0, 1, false)},
+			},
+			want: []store.Check{at(0, 1, false), at(1, 10, true), at(2, 20, true), at(3, 30, true), at(5, 49, true), at(9, 90, true)},
+		},
+		{
+			name:  "no sources",
+			local: []store.Check{at(1, 1, true), at(2, 2, false)},
+			want:  []store.Check{at(1, 1, true), at(2, 2, false)},
+		},
+		{
+			name:    "nothing local",
+			sources: [][]store.Check{{at(2, 2, true)}, {at(1, 1, true)}},
+			want:    []store.Check{at(1, 1, true), at(2, 2, true)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var srcs []checkSource
+			for _, s := range tt.sources {
+				src := sliceSource(slices.Clone(s))
+				srcs = append(srcs, &src)
+			}
+			local := func(add func(store.Check) error) error {
+				for _, c := range tt.local {
+					if err := add(c); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			var got []store.Check
+			if err := newSlotMerger(srcs).merge(local, func(c store.Check) error { got = append(got, c); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got, tt.want, func(a, b store.Check) bool { return a.Time.Equal(b.Time) && a.RTT == b.RTT && a.Up == b.Up }) {
+				t.Errorf("merged %v\nwant %v", got, tt.want)
+			}
+
+			// An error of fn stops the merge and comes back.
+			if len(tt.want) == 0 {
+				return
+			}
+			for i := range srcs {
+				src := sliceSource(slices.Clone(tt.sources[i]))
+				srcs[i] = &src
+			}
+			stop := errors.New("stop")
+			n := 0
+			err := newSlotMerger(srcs).merge(local, func(c store.Check) error { n++; return stop })
+			if err != stop || n != 1 {
+				t.Errorf("fn failing: %v after %d checks, want %v after 1", err, n, stop)
+			}
+		})
+	}
+}
+
+// checksRows GETs the checks page and returns its rows.
+func checksRows(t *testing.T, e *env, target string) []string {
+	t.Helper()
+	w := e.get(target)
+	expect(t, w, http.StatusOK, "")
+	var rows []string
+	for _, tr := range findAll(parsePage(t, w.Body.Bytes()), atom.Tr)[1:] {
+		rows = append(rows, textOf(tr))
+	}
+	return rows
+}
+
+// TestRemoteFaults: a remote whose answer goes wrong part way adds the
+// checks it sent before and is logged with the reason; one that answers
+// null (gosrvmon, no checks) adds nothing and is fine.
+func TestRemoteFaults(t *testing.T) {
+	check := func(i int, rtt string) string {
+		return fmt.Sprintf(`{"time":%q,"rtt":%s,"up":true}`, slot(i).Format(time.RFC3339), rtt)
+	}
+	local := []string{"2021-03-02 11:57:00 UTC 10ms up", "2021-03-02 11:58:00 UTC 1s down timeout"}
+	tests := []struct {
+		name   string
+		answer func(w http.ResponseWriter, r *http.Request)
+		limit  int64
+		rows   []string
+		log    string // "" for none
+	}{
+		{
+			name:   "unsorted",
+			answer: answer("[" + check(3, "5000000") + "," + check(1, "7000000") + "," + check(2, "1") + "]"),
+			rows:   []string{"2021-03-02 11:57:00 UTC 5ms up", "2021-03-02 11:58:00 UTC 1s down timeout", "2021-03-02 11:59:00 UTC 7ms up"},
+			log:    "answer is not sorted by time: 2021-03-02T11:58:00Z after 2021-03-02T11:59:00Z",
+		},
+		{
+			name:   "cut short",
+			answer: answer("[" + check(3, "5000000") + ","),
+			rows:   []string{"2021-03-02 11:57:00 UTC 5ms up", local[1]},
+			log:    "answer is cut short",
+		},
+		{
+			name:   "bad check part way",
+			answer: answer("[" + check(3, "5000000") + `,{"time":"soon"}]`),
+			rows:   []string{"2021-03-02 11:57:00 UTC 5ms up", local[1]},
+			log:    "bad check in answer",
+		},
+		{
+			name:   "larger than the limit",
+			answer: answer("[" + check(3, "5000000") + "," + check(1, "7000000") + "]"),
+			limit:  80, // the first check, not the second
+			rows:   []string{"2021-03-02 11:57:00 UTC 5ms up", local[1]},
+			log:    "answer is larger than the limit of 80 bytes",
+		},
+		{
+			name: "stalls part way",
+			answer: func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "["+check(3, "5000000")+",")
+				http.NewResponseController(w).Flush()
+				<-r.Context().Done()
+			},
+			rows: []string{"2021-03-02 11:57:00 UTC 5ms up", local[1]},
+			log:  "remote stalled: nothing within 200ms",
+		},
+		{name: "null", answer: answer("null"), rows: local},
+		{name: "empty", answer: answer("[]"), rows: local},
+		{name: "not an array", answer: answer(`{"checks":[]}`), rows: local, log: "answer is not a JSON array: it starts with {"},
+		{name: "not JSON", answer: answer(`<html>`), rows: local, log: "answer is not a JSON array: invalid character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			remote := httptest.NewServer(http.HandlerFunc(tt.answer))
+			defer remote.Close()
+			st := backends()[0].open(t)
+			seed(t, st, []string{"example.org"}, []store.Result{
+				{Host: "example.org", Slot: slot(3), RTT: 10 * time.Millisecond, Up: true},
+				{Host: "example.org", Slot: slot(2), RTT: time.Second, Up: false, Reason: "timeout"},
+			})
+			e := newEnv(t, st, Options{RemoteChecksURLs: []string{remote.URL + "/api/checks"}, RemoteTimeout: 200 * time.Millisecond, MaxRemoteBytes: tt.limit})
+			rows := checksRows(t, e, "/web/checks?host=example.org&start="+itoa(slot(4).Unix())+"&end="+itoa(slot(0).Unix()))
+			if !slices.Equal(rows, tt.rows) {
+				t.Errorf("rows %q, want %q", rows, tt.rows)
+			}
+			logged := e.log.String()
+			switch {
+			case tt.log == "" && logged != "":
+				t.Errorf("logged %s", logged)
+			case tt.log != "" && (!strings.Contains(logged, "remote checks skipped") || !strings.Contains(logged, tt.log)):
+				t.Errorf("log %q does not say %q", logged, tt.log)
+			}
+		})
+	}
+}
+
+// answer is a remote that answers body.
+func answer(body string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}
+}
+
+// TestRemoteLongAnswer: RemoteTimeout bounds each wait for a remote, not
+// its whole answer: one that keeps sending for longer is merged whole.
+func TestRemoteLongAnswer(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	var sent atomic.Int64
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		start := time.Now()
+		io.WriteString(w, "[")
+		for i := 59; i > 0 && time.Since(start) < 3*timeout; i-- {
+			if i < 59 {
+				io.WriteString(w, ",")
+			}
+			fmt.Fprintf(w, `{"time":%q,"rtt":%d,"up":true}`, slot(i).Format(time.RFC3339), i)
+			sent.Add(1)
+			rc.Flush()
+			time.Sleep(timeout / 6)
 		}
+		io.WriteString(w, "]")
+	}))
+	defer remote.Close()
+	st := backends()[0].open(t)
+	seed(t, st, []string{"example.org"}, nil)
+	e := newEnv(t, st, Options{RemoteChecksURLs: []string{remote.URL}, RemoteTimeout: timeout})
+	rows := checksRows(t, e, "/web/checks?host=example.org&start="+itoa(slot(60).Unix())+"&end="+itoa(slot(0).Unix()))
+	if n := sent.Load(); len(rows) != int(n) || n < 2 {
+		t.Errorf("%d rows, the remote sent %d", len(rows), n)
 	}
-	if err := rest(); err != nil {
-		t.Fatal(err)
-	}
-	want := []store.Check{at(0, 5, true), at(1, 4, true), at(2, 3, true), at(3, 2, false), at(4, 8, false), at(6, 1, true)}
-	if !slices.EqualFunc(got, want, func(a, b store.Check) bool { return a.Time.Equal(b.Time) && a.RTT == b.RTT && a.Up == b.Up }) {
-		t.Errorf("merged %v\nwant %v", got, want)
+	if strings.Contains(e.log.String(), "skipped") {
+		t.Errorf("remote skipped: %s", e.log)
 	}
 }

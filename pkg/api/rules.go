@@ -125,25 +125,13 @@ func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	host := strings.TrimSpace(f.Get("host"))
-	var err error
-	var done string
-	switch a := f.Get("action"); a {
-	case "add":
-		done = "created"
-		th, perr := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)
-		if perr != nil {
-			err = badRequest(fmt.Sprintf("threshold %q is not a whole number", f.Get("threshold")))
-			break
+	add := func(ctx context.Context) error {
+		th, err := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)
+		if err != nil {
+			return badRequest(fmt.Sprintf("threshold %q is not a whole number", f.Get("threshold")))
 		}
-		err = s.setRule(r.Context(), store.Rule{Host: host, Threshold: th, Action: f.Get("state_action")})
-	case "del":
-		err, done = s.deleteRule(r.Context(), host), "deleted"
-	default:
-		err = badRequest(fmt.Sprintf("unknown action %q: use add or del", a))
+		return s.setRule(ctx, store.Rule{Host: host, Threshold: th, Action: f.Get("state_action")})
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	seeOther(w, r, "/web/notifications_params?action="+done)
+	del := func(ctx context.Context) error { return s.deleteRule(ctx, host) }
+	s.runAction(w, r, f.Get("action"), "/web/notifications_params", add, del)
 }

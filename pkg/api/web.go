@@ -50,14 +50,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	w.Write(buf.Bytes())
 }
 
-// seeOther ends a form post with a redirect (post, redirect, get).
-func seeOther(w http.ResponseWriter, r *http.Request, to string) {
-	http.Redirect(w, r, to, http.StatusSeeOther)
-}
-
 // parseForm reads a small form body.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, smallBodyBytes)
+	r.Body = requestBody(w, r, smallBodyBytes, nil)
 	if err := r.ParseForm(); err != nil {
 		return bodyError(fmt.Errorf("bad form: %w", err))
 	}
@@ -86,7 +81,7 @@ func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) 
 
 // index serves / and /index.html: links to everything and, when single
 // checks are enabled, gosrvmon's form to check a host now (?host=, under
-// auth).
+// auth; not for HEAD or from other sites' pages).
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	type result struct {
 		Up         bool
@@ -100,8 +95,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	}{Title: "srvmon", SingleChecks: s.Checker != nil}
 	code := http.StatusOK
 	if host := strings.TrimSpace(r.URL.Query().Get("host")); host != "" && s.Checker != nil {
-		if s.Auth.Enable && !s.authorized(r) {
-			unauthorized(w)
+		if !s.mayAct(w, r, "GET", "run a check") {
 			return
 		}
 		data.Host = host
@@ -171,22 +165,7 @@ func (s *server) hostsForm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	host := strings.TrimSpace(r.PostForm.Get("host"))
-	var err error
-	var done string
-	switch a := r.PostForm.Get("action"); a {
-	case "add":
-		err, done = s.addHost(r.Context(), host), "created"
-	case "del":
-		err, done = s.deleteHost(r.Context(), host), "deleted"
-	default:
-		err = badRequest(fmt.Sprintf("unknown action %q: use add or del", a))
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	seeOther(w, r, "/web/hosts?action="+done)
+	s.hostAction(w, r, r.PostForm.Get("action"), strings.TrimSpace(r.PostForm.Get("host")))
 }
 
 // preset is a quick range link of the view page.
@@ -213,7 +192,7 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		v := url.Values{"host": {req.Host}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
 		return path + "?" + v.Encode()
 	}
-	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format("2006-01-02T15:04") }
+	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format(datetimeLocal) }
 	now := s.Now().UTC()
 	var presets []preset
 	for _, p := range []struct {
@@ -266,7 +245,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 	data := struct {
 		Title, Start, End, TimeZone, ViewURL string
 	}{"Checks of " + req.Host, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), "/web/view?" + v.Encode()}
-	sw := newStreamWriter(w, "text/html; charset=utf-8")
+	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
 		return
@@ -298,7 +277,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 
 // chart serves GET and POST /web/checks/svg (parameters as /api/checks,
 // plus width and height): the host's chart, from at most one bucket per
-// pixel column, remote instances merged in.
+// pixel column (see chart.Buckets), remote instances merged in.
 func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	req, err := s.parseRange(w, r)
 	if err != nil {
@@ -317,14 +296,17 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var buckets []store.Bucket
-	n := chart.BucketCount(req.Start, req.End, s.Interval, width)
 	switch {
-	case n == 0: // shorter than an interval: an empty chart, of a real host
+	case chart.BucketCount(req.Start, req.End, s.Interval, width) == 0:
+		// shorter than an interval: an empty chart, of a real host
 		err = s.requireHost(r, req.Host)
 	case len(s.RemoteChecksURLs) == 0:
-		buckets, err = s.Store.Buckets(ctx, req.Host, req.Start, req.End, n)
+		buckets, err = chart.Buckets(req.Start, req.End, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
+			return s.Store.Buckets(ctx, req.Host, start, end, n)
+		})
 		err = storeErr(err, req.Host)
-	default:
+	default: // merged as they stream: there are no summaries of the remotes'
+		n := chart.BucketCount(req.Start, req.End, s.Interval, width)
 		b := store.NewBucketer(req.Start, req.End, n)
 		err = s.mergedChecks(ctx, req, func(c store.Check) error { b.Add(c); return nil })
 		buckets = b.Buckets()
