@@ -2,6 +2,7 @@ package lambdatest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -21,6 +22,79 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
 
+// The API function with the environment template.yaml gives it when
+// WebAuthUser and WebAuthPassword are set: reads stay open; a change or a
+// backup without the credentials, or with wrong ones, gets 401 with a
+// Basic challenge and changes nothing; with them it is made.
+func TestAPIWebAuth(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	const user, password = "admin", "pass word"
+	e := startEmulator(t, apiBoot, templateEnv(t, "ApiFunction", map[string]string{
+		"DatabaseUrl": db, "WebAuthUser": user, "WebAuthPassword": password,
+	})...)
+	st := openStore(t, db)
+	const host = "127.0.0.1:5432"
+	var stored []string // the hosts the database must hold after each step
+	for _, tc := range []struct {
+		name, method, target, body string
+		auth                       []string // the Authorization header, if any
+		status                     int
+	}{
+		{"list, no credentials", http.MethodGet, "/api/hosts", "", nil, http.StatusOK},
+		{"add, no credentials", http.MethodPost, "/api/hosts", host, nil, http.StatusUnauthorized},
+		{"add, wrong password", http.MethodPost, "/api/hosts", host, basicAuth(user, password+"x"), http.StatusUnauthorized},
+		{"add, wrong user", http.MethodPost, "/api/hosts", host, basicAuth("root", password), http.StatusUnauthorized},
+		{"add, not basic", http.MethodPost, "/api/hosts", host, []string{"Authorization", "Bearer " + password}, http.StatusUnauthorized},
+		{"backup, no credentials", http.MethodGet, "/api/backup_full", "", nil, http.StatusUnauthorized},
+		{"add, credentials", http.MethodPost, "/api/hosts", host, basicAuth(user, password), http.StatusCreated},
+		{"list after adding, no credentials", http.MethodGet, "/api/hosts", "", nil, http.StatusOK},
+		{"backup, credentials", http.MethodGet, "/api/backup_full", "", basicAuth(user, password), http.StatusOK},
+	} {
+		resp := e.Request(t, tc.method, tc.target, tc.body, tc.auth...)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %s %s: %d %q, want %d", tc.name, tc.method, tc.target, resp.StatusCode, resp.Body, tc.status)
+		}
+		if challenge := header(resp, "WWW-Authenticate"); (resp.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(challenge, "Basic ") {
+			t.Errorf("%s: %d with WWW-Authenticate %q; want a Basic challenge with a 401 only", tc.name, resp.StatusCode, challenge)
+		}
+		if tc.status == http.StatusCreated {
+			stored = append(stored, host)
+		}
+		if hosts, err := st.Hosts(context.Background()); err != nil || !slices.Equal(hosts, stored) {
+			t.Fatalf("%s: stored hosts %q (%v), want %q", tc.name, hosts, err, stored)
+		}
+		switch tc.target {
+		case "/api/hosts":
+			var listed []string
+			if tc.method == http.MethodGet && (json.Unmarshal([]byte(resp.Body), &listed) != nil || !slices.Equal(listed, stored)) {
+				t.Errorf("%s: listed %q, want %q", tc.name, resp.Body, stored)
+			}
+		case "/api/backup_full":
+			var backup struct{ Hosts []string }
+			if resp.StatusCode == http.StatusOK && (json.Unmarshal([]byte(resp.Body), &backup) != nil || !slices.Equal(backup.Hosts, stored)) {
+				t.Errorf("%s: backup %q, want the hosts %q", tc.name, resp.Body, stored)
+			}
+		}
+	}
+}
+
+// basicAuth is the Authorization header of HTTP basic authentication, as
+// Request's header arguments.
+func basicAuth(user, password string) []string {
+	return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}
+}
+
+// header is a response header, its name in any case.
+func header(resp events.APIGatewayV2HTTPResponse, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
 // wantResponse fails the test unless resp has the status and a
 // Content-Type that starts with contentType.
 func wantResponse(t *testing.T, what string, resp events.APIGatewayV2HTTPResponse, status int, contentType string) {
@@ -30,14 +104,15 @@ func wantResponse(t *testing.T, what string, resp events.APIGatewayV2HTTPRespons
 	}
 }
 
-// The API function under the emulator, on PostgreSQL, through HTTP API
-// payload 2.0 events: hosts listed and added, a gosrvmon backup restored,
-// its checks read back as JSON and as a chart, the full backup exported;
-// bad requests get their 4xx; every change is in the database.
+// The API function under the emulator, with the environment template.yaml
+// gives it (no basic auth), on PostgreSQL, through HTTP API payload 2.0
+// events: hosts listed and added, a gosrvmon backup restored, its checks
+// read back as JSON and as a chart, the full backup exported; bad requests
+// get their 4xx; every change is in the database.
 func TestAPI(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	e := startEmulator(t, apiBoot, "DATABASE_URL="+db)
+	e := startEmulator(t, apiBoot, templateEnv(t, "ApiFunction", map[string]string{"DatabaseUrl": db})...)
 
 	// The first request starts the bootstrap, whose init creates the schema.
 	resp := e.Request(t, http.MethodGet, "/api/hosts", "")

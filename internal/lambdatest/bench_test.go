@@ -58,7 +58,7 @@ func BenchmarkAPIFirstInvocation(b *testing.B) {
 	if err := openStore(b, db).AddHost(context.Background(), "127.0.0.1:22"); err != nil {
 		b.Fatal(err)
 	}
-	firstAndWarm(b, apiBoot, []string{"DATABASE_URL=" + db}, func(e *emulator, _ int) {
+	firstAndWarm(b, apiBoot, templateEnv(b, "ApiFunction", map[string]string{"DatabaseUrl": db}), func(e *emulator, _ int) {
 		if resp := e.Request(b, http.MethodGet, "/api/hosts", ""); resp.StatusCode != http.StatusOK {
 			b.Fatalf("GET /api/hosts: %d %q", resp.StatusCode, resp.Body)
 		}
@@ -79,7 +79,7 @@ func BenchmarkCheckerFirstInvocation(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	firstAndWarm(b, checkerBoot, checkerEnv(db), func(e *emulator, i int) {
+	firstAndWarm(b, checkerBoot, checkerEnv(b, db), func(e *emulator, i int) {
 		at := eventTime.Add(time.Duration(i) * interval)
 		if sum := roundSummary(b, e.Invoke(b, scheduledEvent(at))); sum.Targets != 3 || sum.Up != 1 {
 			b.Fatalf("round %+v", sum)

@@ -21,13 +21,15 @@ const interval = 5 * time.Minute
 
 var eventTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// checkerEnv is the checker function's environment for the database at db.
-func checkerEnv(db string) []string {
-	return []string{
-		"DATABASE_URL=" + db,
-		"SRVMON_CHECKS_INTERVAL=" + strconv.Itoa(int(interval.Seconds())),
-		"SRVMON_CHECKS_TIMEOUT=5",
-	}
+// checkerEnv is the environment template.yaml gives the checker function
+// for the database at db, with Interval interval and a ProbeTimeout of 5 s.
+func checkerEnv(tb testing.TB, db string) []string {
+	tb.Helper()
+	return templateEnv(tb, "CheckerFunction", map[string]string{
+		"DatabaseUrl":  db,
+		"Interval":     strconv.Itoa(int(interval.Seconds())),
+		"ProbeTimeout": "5",
+	})
 }
 
 // The checker function under the emulator: a scheduled event runs one
@@ -59,7 +61,7 @@ func TestCheckerScheduledEvent(t *testing.T) {
 		}
 	}
 
-	e := startEmulator(t, checkerBoot, checkerEnv(db)...)
+	e := startEmulator(t, checkerBoot, checkerEnv(t, db)...)
 	slot := eventTime.Truncate(interval)
 	for i, ev := range []struct {
 		name  string
@@ -126,7 +128,7 @@ func TestCheckerSaveFails(t *testing.T) {
 		execSQL(t, db, `CREATE FUNCTION lambdatest_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN RAISE EXCEPTION 'lambdatest: no inserts into checks'; END $$;
 			CREATE TRIGGER lambdatest_refuse BEFORE INSERT ON checks FOR EACH STATEMENT EXECUTE FUNCTION lambdatest_refuse()`)
-		e := startEmulator(t, checkerBoot, checkerEnv(db)...)
+		e := startEmulator(t, checkerBoot, checkerEnv(t, db)...)
 
 		fe := functionError(t, e.Invoke(t, scheduledEvent(eventTime)))
 		if !strings.Contains(fe.Message, "results could not be stored") || !strings.Contains(fe.Message, "lambdatest: no inserts into checks") || fe.Type != "SaveError" {
@@ -150,7 +152,7 @@ func TestCheckerSaveFails(t *testing.T) {
 	t.Run("database dropped after init", func(t *testing.T) {
 		t.Parallel()
 		db := pgtest.NewDatabase(t)
-		e := startEmulator(t, checkerBoot, checkerEnv(db)...)
+		e := startEmulator(t, checkerBoot, checkerEnv(t, db)...)
 		// The first invocation starts the function: its init opens the
 		// store and creates the schema, its round has no target.
 		if sum := roundSummary(t, e.Invoke(t, scheduledEvent(eventTime))); sum.Targets != 0 {
@@ -199,6 +201,7 @@ func TestInitFails(t *testing.T) {
 			t.Parallel()
 			e := startEmulator(t, tc.bootstrap, tc.env...)
 			a := e.Invoke(t, tc.event)
+			e.WaitLog(t, tc.line)
 			lines := e.FunctionLog()
 			if a.Status != http.StatusBadGateway || len(lines) != 1 || !strings.HasPrefix(lines[0], tc.line) || !strings.Contains(lines[0], tc.reason) {
 				t.Errorf("invocation: %d %q; the function's log:\n%s\nwant 502 and one line %q…%q…", a.Status, a.Body, strings.Join(lines, "\n"), tc.line, tc.reason)

@@ -1,11 +1,13 @@
 // Package lambdatest tests srvmon's AWS Lambda deployment end to end with
 // no AWS account: its tests build the two bootstrap binaries (cmd/checker
-// and cmd/api, with -tags lambda.norpc, as template.yaml builds them) and
-// the AWS Lambda Runtime Interface Emulator, run each bootstrap under the
-// emulator on loopback against a fresh PostgreSQL database from pgtest,
-// invoke them with the events the platform sends (HTTP API payload 2.0
-// requests, EventBridge scheduled events) and check the answers and the
-// stored rows.
+// and cmd/api, with the release flags and environment of
+// internal/deploy, as the Makefile builds them for sam build, but for
+// this machine's architecture) and the AWS Lambda Runtime Interface
+// Emulator, run each bootstrap under the emulator on loopback, with the
+// environment template.yaml gives its function, against a fresh
+// PostgreSQL database from pgtest, invoke them with the events the
+// platform sends (HTTP API payload 2.0 requests, EventBridge scheduled
+// events) and check the answers and the stored rows.
 //
 // The package holds tests and benchmarks only:
 //

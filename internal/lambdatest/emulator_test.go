@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/srvmon/srvmon/internal/deploy"
 	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/round"
 	"github.com/srvmon/srvmon/pkg/store"
@@ -71,9 +73,11 @@ func buildAll(dir string) error {
 		env, flags []string
 	}{
 		{&emulatorBin, "emulator", emulatorPkg, nil, nil},
-		// As template.yaml builds them: static, without the RPC mode.
-		{&checkerBoot, "checker", checkerPkg, []string{"CGO_ENABLED=0"}, []string{"-tags", "lambda.norpc"}},
-		{&apiBoot, "api", apiPkg, []string{"CGO_ENABLED=0"}, []string{"-tags", "lambda.norpc"}},
+		// As they ship (the Makefile's build-<Function> targets, which
+		// sam build runs), but for this machine: Lambda runs them on
+		// arm64.
+		{&checkerBoot, "checker", checkerPkg, deploy.ReleaseEnv(), deploy.ReleaseFlags()},
+		{&apiBoot, "api", apiPkg, deploy.ReleaseEnv(), deploy.ReleaseFlags()},
 	}
 	errs := make([]error, len(builds))
 	var wg sync.WaitGroup
@@ -218,6 +222,16 @@ func (e *emulator) Invoke(tb testing.TB, event any) answer {
 // Log is everything the emulator and the function wrote so far.
 func (e *emulator) Log() string { return e.proc.Drain() }
 
+// WaitLog waits until the emulator or the function has written s (at
+// most 10 s): an answer can come back before the output written until
+// then has been read.
+func (e *emulator) WaitLog(tb testing.TB, s string) {
+	tb.Helper()
+	if !strings.Contains(e.Log(), s) {
+		e.proc.WaitFor(tb, s, 10*time.Second)
+	}
+}
+
 // emulatorLine matches what the emulator itself writes, as opposed to what
 // the function writes: its own log and its per-invocation report lines.
 var emulatorLine = regexp.MustCompile(`^(\d\d \w{3} \d{4} \d\d:\d\d:\d\d,\d+ \[\w+\] |(START|END|REPORT) RequestId: )`)
@@ -311,6 +325,35 @@ func (e *emulator) Request(tb testing.TB, method, target, body string, headers .
 		resp.Body, resp.IsBase64Encoded = string(b), false
 	}
 	return resp
+}
+
+// templateEnv is the environment template.yaml gives the function name
+// (CheckerFunction, ApiFunction) in a stack with params, as
+// internal/deploy evaluates it; the test fails if the template's Rules
+// refuse params.
+func templateEnv(tb testing.TB, name string, params map[string]string) []string {
+	tb.Helper()
+	tpl, err := deploy.ReadTemplate(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := deploy.NewStack(tpl, params)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.CheckRules(); err != nil {
+		tb.Fatalf("template.yaml with %v: %v", params, err)
+	}
+	vars, err := s.FunctionEnvironment(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
 }
 
 // scheduledEvent is what an EventBridge rule sends on schedule.
