@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -71,18 +72,28 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
+// DefaultMigrationLockWait bounds how long Open waits for another
+// process's migration (the advisory lock), and for the server to tell
+// which migrations are applied: a server that stopped answering, or a
+// process that froze while migrating, fails Open rather than hangs it.
+// Migrating itself is not bounded: upgrading a large gosrvmon database
+// takes a while.
+const DefaultMigrationLockWait = time.Minute
+
 // migrate brings the database's schema up to date. When it is already, it
 // only reads schema_migrations (a role without CREATE can then open the
 // store). Otherwise it applies the missing migrations in one transaction
 // under an advisory lock: concurrent callers wait for the first one and
 // then find nothing left to do; a failed migration leaves the database
 // as it was.
-func migrate(ctx context.Context, conn *pgx.Conn) error {
+func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	applied, err := appliedVersion(ctx, conn)
+	actx, cancel := context.WithTimeout(ctx, lockWait)
+	applied, err := appliedVersion(actx, conn)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -93,8 +104,13 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 		return errNewerSchema(applied, len(ms))
 	}
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// lock_timeout bounds the wait for the advisory lock, and for any
+		// table lock a migration takes; it ends with the transaction.
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockWait.Milliseconds(), 1))); err != nil {
+			return fmt.Errorf("set the lock timeout: %w", err)
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
-			return fmt.Errorf("take the migration lock: %w", err)
+			return fmt.Errorf("take the migration lock (waited at most %v for another process migrating): %w", lockWait, err)
 		}
 		// Another process may have migrated while this one waited for the
 		// lock; this statement's snapshot sees what it committed.

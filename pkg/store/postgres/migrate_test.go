@@ -432,3 +432,27 @@ func dbName(t *testing.T, u string) string {
 	}
 	return name
 }
+
+// TestOpenWaitsForAMigrationBoundedly holds the migration lock, as a
+// process that froze while migrating would: Open must fail after its wait,
+// naming the lock, rather than hang.
+func TestOpenWaitsForAMigrationBoundedly(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(0x7372766d6f6e)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.Open(ctx, postgres.Config{URL: u, MigrationLockWait: 200 * time.Millisecond})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded while another session held the migration lock")
+	}
+	if !strings.Contains(err.Error(), "migration lock") {
+		t.Errorf("Open: %v, want an error about the migration lock", err)
+	}
+}

@@ -17,6 +17,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ type Config struct {
 	// ConnectTimeout bounds each connection attempt. 0 means the URL's
 	// connect_timeout, or DefaultConnectTimeout when it has none.
 	ConnectTimeout time.Duration
+	// MigrationLockWait bounds Open's wait for another process's migration;
+	// 0 means DefaultMigrationLockWait.
+	MigrationLockWait time.Duration
 }
 
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use.
@@ -91,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("postgres: connect to %s: %w", describe(pcfg.ConnConfig), err)
 	}
-	err = migrate(ctx, conn.Conn())
+	err = migrate(ctx, conn.Conn(), cmp.Or(cfg.MigrationLockWait, DefaultMigrationLockWait))
 	conn.Release()
 	if err != nil {
 		pool.Close()
