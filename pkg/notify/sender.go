@@ -20,12 +20,15 @@ const (
 	DefaultMaxAge     = 24 * time.Hour
 	DefaultRetryDelay = 30 * time.Second
 	DefaultMaxBackoff = time.Hour
-	DefaultBatch      = 100
 	DefaultParallel   = 4
 )
 
 // maxDrain bounds how much of a webhook's answer is read (and discarded).
 const maxDrain = 64 << 10
+
+// leaseMargin is added to a claim's lease beyond the two Timeouts it
+// covers (the GET, then recording its outcome).
+const leaseMargin = 5 * time.Second
 
 // ExponentialBackoff returns a backoff that waits first after the first
 // failed attempt and twice as long after each further one, up to limit.
@@ -50,12 +53,16 @@ func ExponentialBackoff(first, limit time.Duration) func(attempts int64) time.Du
 // until the delivery is MaxAge old; then it is given up with a log line.
 // After a success a delivery is never sent again.
 //
-// Each attempt is recorded before its GET (Attempts, and NextAttempt as if
-// it will fail), so a process that dies mid-attempt leaves a delivery that
-// is retried after the backoff, and a second process that lists the
-// deliveries later does not send it again. The action URL holds tokens: it
-// is logged only as RedactURL gives it, and errors are redacted before
-// they are logged or stored.
+// Senders may run at once on one store (shards, overlapping cron runs, a
+// VPS and a Lambda): each delivery is claimed before its GET
+// (store.Store.ClaimDeliveries), which counts the attempt and leases the
+// delivery to this Sender for two Timeouts and a margin, so no other
+// Sender sends it meanwhile, and a process that dies mid-attempt leaves a
+// delivery that is retried once the lease ends. The outcome is recorded
+// only while the claim is the delivery's latest (store.ErrStale
+// otherwise), so a Sender whose lease ran out never overwrites another's
+// success. The action URL holds tokens: it is logged only as RedactURL
+// gives it, and errors are redacted before they are logged or stored.
 type Sender struct {
 	// Client sends the GETs; nil means a client on http.DefaultTransport.
 	// Its CheckRedirect is replaced: redirects are never followed.
@@ -72,15 +79,18 @@ type Sender struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Batch is how many due deliveries are listed at a time; zero means
-	// DefaultBatch.
-	Batch int
 	// Parallel is how many GETs run at once; zero means DefaultParallel.
+	// A delivery is claimed only when a GET can start at once, so that
+	// its lease covers its GET.
 	Parallel int
 }
 
 func (s *Sender) timeout() time.Duration { return cmpOr(s.Timeout, DefaultTimeout) }
 func (s *Sender) maxAge() time.Duration  { return cmpOr(s.MaxAge, DefaultMaxAge) }
+
+// lease is how long a claim keeps other Senders off a delivery: its GET
+// and the recording of its outcome, each bounded by Timeout, and a margin.
+func (s *Sender) lease() time.Duration { return 2*s.timeout() + leaseMargin }
 
 func (s *Sender) backoff(attempts int64) time.Duration {
 	if s.Backoff != nil {
@@ -130,76 +140,114 @@ const (
 	outcomeFailed                   // the GET failed, or the delivery was given up
 )
 
-// DeliverDue sends every delivery that is due now in st and records each
-// outcome with st.UpdateDelivery. It returns how many were delivered and
-// how many attempts failed (to be retried, or given up). A dead webhook
-// costs at most Timeout per attempt and never stops anything: its error is
-// logged and recorded, not returned. err reports only what the store
-// refused; deliveries whose outcome could not be recorded are sent again
-// later (at least once). When ctx ends, DeliverDue starts nothing more
-// and returns after the GETs in flight.
+// DeliverDue sends every delivery that is due when it is called and
+// records each outcome. It returns how many were delivered and how many
+// attempts failed (to be retried, or given up). A dead webhook costs at
+// most Timeout per attempt and never stops anything: its error is logged
+// and recorded, not returned. err reports only what the store refused;
+// a delivery whose outcome could not be recorded is sent again once its
+// lease ends (at least once). A delivery is attempted at most once per
+// call. When ctx ends, DeliverDue starts nothing more, gives back what it
+// claimed and did not start, records the GETs in flight as interrupted
+// (retried after their backoff, by whichever process comes next) and
+// returns.
 func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed int, err error) {
 	client := s.client()
-	batch := cmpOr(s.Batch, DefaultBatch)
-	sem := make(chan struct{}, cmpOr(s.Parallel, DefaultParallel))
-	seen := map[int64]bool{} // a delivery is tried at most once per call
+	parallel := cmpOr(s.Parallel, DefaultParallel)
+	// What is due now; what fails meanwhile waits for a later call.
+	now := s.now()
+	// A token per GET that may start.
+	idle := make(chan struct{}, parallel)
+	for range parallel {
+		idle <- struct{}{}
+	}
 	var (
+		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	for ctx.Err() == nil {
-		due, err := st.DueDeliveries(ctx, s.now(), batch)
+	report := func(o outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch o {
+		case outcomeDelivered:
+			sent++
+		case outcomeFailed:
+			failed++
+		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("notify: list due deliveries: %w", err))
+			errs = append(errs, err)
+		}
+	}
+	seen := map[int64]bool{}
+	for done := false; !done; {
+		// Claim as many as can start at once, at least one.
+		n := 0
+		select {
+		case <-idle:
+			n = 1
+		case <-ctx.Done():
+		}
+		for n > 0 && n < parallel && len(idle) > 0 {
+			<-idle
+			n++
+		}
+		if n == 0 || ctx.Err() != nil {
 			break
 		}
-		var wg sync.WaitGroup
-		fresh := 0
-		for _, d := range due {
+		claimed, err := st.ClaimDeliveries(ctx, now, s.now().Add(s.lease()), n)
+		if err != nil {
+			report(outcomeSkipped, fmt.Errorf("notify: claim due deliveries: %w", err))
+			break
+		}
+		done = len(claimed) < n // nothing more is due, or other Senders hold it
+		for _, d := range claimed {
 			if seen[d.ID] || ctx.Err() != nil {
+				// Due again after a failure in this call (no backoff), or
+				// claimed as ctx ended: given back, due at once.
+				done = true
+				d.NextAttempt = now
+				if err := s.record(ctx, st, d); !errors.Is(err, store.ErrStale) {
+					report(outcomeSkipped, err)
+				}
 				continue
 			}
 			seen[d.ID] = true
-			fresh++
-			sem <- struct{}{}
 			wg.Go(func() {
-				defer func() { <-sem }()
-				o, err := s.deliver(ctx, st, client, d)
-				mu.Lock()
-				defer mu.Unlock()
-				switch o {
-				case outcomeDelivered:
-					sent++
-				case outcomeFailed:
-					failed++
-				}
-				if err != nil {
-					errs = append(errs, err)
-				}
+				defer func() { idle <- struct{}{} }()
+				report(s.deliver(ctx, st, client, d))
 			})
 		}
-		wg.Wait()
-		if fresh == 0 || len(due) < batch {
-			break
-		}
 	}
+	wg.Wait()
 	return sent, failed, errors.Join(errs...)
 }
 
-// deliver makes one attempt at d and records it.
+// deliver makes one attempt at d, which this Sender has claimed, and
+// records its outcome.
 func (s *Sender) deliver(ctx context.Context, st store.Store, client *http.Client, d store.Delivery) (outcome, error) {
 	now := s.now()
 	maxAge := s.maxAge()
 	log := s.logger().With("host", d.Host, "url", RedactURL(d.URL), "delivery", d.ID)
 
+	// finish records d's outcome o; a stale claim is logged, not an error.
+	finish := func(o outcome) (outcome, bool, error) {
+		err := s.record(ctx, st, d)
+		if errors.Is(err, store.ErrStale) {
+			log.Warn("notification outcome not recorded: its lease ended and another sender claimed it",
+				"status", d.Status, "attempts", d.Attempts)
+			return o, false, nil
+		}
+		return o, err == nil, err
+	}
 	giveUp := func(reason string) (outcome, error) {
 		d.Status = store.DeliveryFailed
-		if err := s.record(ctx, st, d); err != nil {
-			return outcomeFailed, err
+		o, recorded, err := finish(outcomeFailed)
+		if recorded {
+			log.Warn("notification given up", "reason", reason, "attempts", d.Attempts,
+				"age", now.Sub(d.Created).Round(time.Second), "last_error", d.LastError)
 		}
-		log.Warn("notification given up", "reason", reason, "attempts", d.Attempts,
-			"age", now.Sub(d.Created).Round(time.Second), "last_error", d.LastError)
-		return outcomeFailed, nil
+		return o, err
 	}
 
 	if age := now.Sub(d.Created); age >= maxAge {
@@ -210,54 +258,50 @@ func (s *Sender) deliver(ctx context.Context, st store.Store, client *http.Clien
 		return giveUp(d.LastError)
 	}
 
-	// Record the attempt before making it (see Sender).
-	d.Attempts++
-	d.NextAttempt = now.Add(s.backoff(d.Attempts))
-	if err := st.UpdateDelivery(ctx, d); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			// Deleted with its host since it was listed: nothing to send.
-			return outcomeSkipped, nil
-		}
-		return outcomeSkipped, fmt.Errorf("notify: record attempt on delivery %d: %w", d.ID, err)
-	}
-
 	status, err := s.get(ctx, client, d.URL)
+	d.NextAttempt = now.Add(s.backoff(d.Attempts))
 	if err != nil && ctx.Err() != nil {
-		// Interrupted by our caller, not the receiver's fault: the
-		// recorded attempt stands and the delivery is retried after it.
-		return outcomeSkipped, nil
+		// Interrupted by our caller, not the receiver's fault: retried
+		// after the backoff, by this process or the next.
+		d.LastError = "interrupted before the receiver answered"
+		o, _, err := finish(outcomeSkipped)
+		return o, err
 	}
 	if err == nil {
 		d.Status, d.LastError = store.DeliveryDelivered, ""
-		if err := s.record(ctx, st, d); err != nil {
-			return outcomeDelivered, err
+		o, recorded, err := finish(outcomeDelivered)
+		if recorded {
+			log.Info("notification delivered", "status", status, "attempts", d.Attempts)
 		}
-		log.Info("notification delivered", "status", status, "attempts", d.Attempts)
-		return outcomeDelivered, nil
+		return o, err
 	}
 
 	d.LastError = redactError(err, d.URL, s.timeout())
 	if !d.NextAttempt.Before(d.Created.Add(maxAge)) {
 		return giveUp(fmt.Sprintf("no retry possible before it is %s old", maxAge))
 	}
-	if err := s.record(ctx, st, d); err != nil {
-		return outcomeFailed, err
+	o, recorded, err := finish(outcomeFailed)
+	if recorded {
+		log.Warn("notification attempt failed", "attempts", d.Attempts, "error", d.LastError,
+			"next_attempt", d.NextAttempt.UTC().Format(time.RFC3339))
 	}
-	log.Warn("notification attempt failed", "attempts", d.Attempts, "error", d.LastError,
-		"next_attempt", d.NextAttempt.UTC().Format(time.RFC3339))
-	return outcomeFailed, nil
+	return o, err
 }
 
 // record stores d's outcome even when ctx has ended meanwhile: a delivered
-// notification that is not recorded would be sent again.
+// notification that is not recorded would be sent again. A delivery
+// deleted with its host is no error; a stale claim is store.ErrStale.
 func (s *Sender) record(ctx context.Context, st store.Store, d store.Delivery) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout())
 	defer cancel()
 	err := st.UpdateDelivery(ctx, d)
-	if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: deleted with its host
-		return fmt.Errorf("notify: record delivery %d (%s): %w", d.ID, d.Status, err)
+	switch {
+	case err == nil, errors.Is(err, store.ErrNotFound): // not found: deleted with its host
+		return nil
+	case errors.Is(err, store.ErrStale):
+		return err
 	}
-	return nil
+	return fmt.Errorf("notify: record delivery %d (%s): %w", d.ID, d.Status, err)
 }
 
 // get sends one GET and says whether the answer is a success (2xx, 3xx).

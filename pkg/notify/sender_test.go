@@ -20,45 +20,66 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/memory"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/ql"
 )
 
 // secret is in every action URL the tests use, in its path and its query;
 // no log line and no LastError may ever hold it.
 const secret = "SECRETTOKEN"
 
-// backend opens an empty store for a test.
+// backend opens an empty store for a test. open returns the store and a
+// func that opens a second handle on it, as a second process would: a new
+// connection pool on the same database for PostgreSQL, the same store for
+// the embedded ones (which one process at a time may open).
 type backend struct {
 	name string
-	open func(t *testing.T) store.Store
+	open func(t *testing.T) (st store.Store, another func() store.Store)
 }
 
 func backends() []backend {
+	embedded := func(open func(t *testing.T) (store.Store, error)) func(t *testing.T) (store.Store, func() store.Store) {
+		return func(t *testing.T) (store.Store, func() store.Store) {
+			st, err := open(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st, func() store.Store { return st }
+		}
+	}
 	return []backend{
-		{"memory", func(t *testing.T) store.Store { return memory.New() }},
-		{"bolt", func(t *testing.T) store.Store {
-			st, err := bolt.Open(filepath.Join(t.TempDir(), "srvmon.db"))
-			if err != nil {
-				t.Fatal(err)
+		{"memory", embedded(func(*testing.T) (store.Store, error) { return memory.New(), nil })},
+		{"bolt", embedded(func(t *testing.T) (store.Store, error) { return bolt.Open(filepath.Join(t.TempDir(), "srvmon.db")) })},
+		{"ql", embedded(func(t *testing.T) (store.Store, error) {
+			return ql.Open(t.Context(), filepath.Join(t.TempDir(), "srvmon.ql"))
+		})},
+		{"postgres", func(t *testing.T) (store.Store, func() store.Store) {
+			url := pgtest.NewDatabase(t)
+			open := func() store.Store {
+				st, err := postgres.Open(context.Background(), postgres.Config{URL: url})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
 			}
-			return st
-		}},
-		{"postgres", func(t *testing.T) store.Store {
-			st, err := postgres.Open(t.Context(), postgres.Config{URL: pgtest.NewDatabase(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
+			return open(), open
 		}},
 	}
 }
 
 // forEachBackend runs test on an empty store of every backend.
 func forEachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
+	forEachShared(t, func(t *testing.T, st store.Store, _ func() store.Store) { test(t, st) })
+}
+
+// forEachShared runs test on an empty store of every backend, with a func
+// that opens another handle on it (see backend).
+func forEachShared(t *testing.T, test func(t *testing.T, st store.Store, another func() store.Store)) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
-			st := b.open(t)
+			st, another := b.open(t)
 			t.Cleanup(func() { st.Close() })
-			test(t, st)
+			test(t, st, another)
 		})
 	}
 }
@@ -387,7 +408,8 @@ func TestDeliverDeadWebhook(t *testing.T) {
 	})
 }
 
-// More deliveries than a batch are all sent once in one call, in parallel.
+// More deliveries than run in parallel are all sent once in one call, at
+// most Parallel at a time.
 func TestDeliverBatches(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st store.Store) {
 		var inFlight, most atomic.Int64
@@ -403,7 +425,7 @@ func TestDeliverBatches(t *testing.T) {
 		}
 		clk := &clock{}
 		s, _ := newSender(t, clk)
-		s.Batch, s.Parallel = 10, 3
+		s.Parallel = 3
 		run(t, s, clk, st, t0, 25, 0)
 		run(t, s, clk, st, t0.Add(time.Hour), 0, 0)
 		if n := rc.hits.Load(); n != 25 {
@@ -519,8 +541,8 @@ func TestExponentialBackoff(t *testing.T) {
 	}
 }
 
-// A delivery deleted (with its host) after it was listed is skipped
-// without an error, and a store that fails is reported.
+// A delivery deleted (with its host) while it is attempted is no error,
+// and a store that fails is reported.
 func TestDeliverStoreErrors(t *testing.T) {
 	rc := newReceiver(t, func(int64, http.ResponseWriter, *http.Request) {})
 	clk := &clock{t: t0}
@@ -528,39 +550,166 @@ func TestDeliverStoreErrors(t *testing.T) {
 
 	gone := vanishingStore{memory.New()}
 	enqueue(t, gone, "h1", rc.action("x"), t0)
-	if sent, failed, err := s.DeliverDue(context.Background(), gone); sent != 0 || failed != 0 || err != nil {
-		t.Errorf("vanished: sent %d failed %d err %v", sent, failed, err)
+	if sent, failed, err := s.DeliverDue(context.Background(), gone); sent != 1 || failed != 0 || err != nil {
+		t.Errorf("vanished: sent %d failed %d err %v; want the GET sent, no error", sent, failed, err)
 	}
 
+	// A store that refuses the claim: nothing is sent.
 	broken := &failingStore{Store: memory.New()}
 	enqueue(t, broken, "h1", rc.action("x"), t0)
-	broken.fail = true
-	_, _, err := s.DeliverDue(context.Background(), broken)
-	if !errors.Is(err, errBroken) {
-		t.Errorf("broken store: err %v", err)
+	broken.failClaim = true
+	if _, _, err := s.DeliverDue(context.Background(), broken); !errors.Is(err, errBroken) {
+		t.Errorf("broken claim: err %v", err)
 	}
-	if rc.hits.Load() != 0 {
-		t.Errorf("sent without a recorded attempt: %d GETs", rc.hits.Load())
+	if n := rc.hits.Load(); n != 1 {
+		t.Errorf("sent without a claim: %d GETs, want 1 (the vanished one)", n)
+	}
+
+	// A store that takes the claim but not the outcome: the error is
+	// reported, and the delivery is sent again once its lease ends (at
+	// least once), not before.
+	broken.failClaim, broken.failUpdate = false, true
+	if sent, _, err := s.DeliverDue(context.Background(), broken); sent != 1 || !errors.Is(err, errBroken) {
+		t.Errorf("broken update: sent %d, err %v", sent, err)
+	}
+	broken.failUpdate = false
+	run(t, s, clk, broken, t0.Add(s.lease()-time.Second), 0, 0)
+	run(t, s, clk, broken, t0.Add(s.lease()), 1, 0)
+	run(t, s, clk, broken, t0.Add(time.Hour), 0, 0)
+	if n := rc.hits.Load(); n != 3 {
+		t.Errorf("receiver got %d GETs, want 3", n)
 	}
 }
 
 var errBroken = errors.New("disk on fire")
 
 // vanishingStore is a store whose deliveries are deleted (with their
-// host) as soon as they are listed.
+// host) as soon as they are claimed.
 type vanishingStore struct{ store.Store }
 
 func (vanishingStore) UpdateDelivery(context.Context, store.Delivery) error { return store.ErrNotFound }
 
-// failingStore is a store whose UpdateDelivery fails once fail is set.
+// failingStore is a store whose ClaimDeliveries or UpdateDelivery fails
+// while told to.
 type failingStore struct {
 	store.Store
-	fail bool
+	failClaim, failUpdate bool
+}
+
+func (f *failingStore) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	if f.failClaim {
+		return nil, errBroken
+	}
+	return f.Store.ClaimDeliveries(ctx, now, until, limit)
 }
 
 func (f *failingStore) UpdateDelivery(ctx context.Context, d store.Delivery) error {
-	if f.fail {
+	if f.failUpdate {
 		return errBroken
 	}
 	return f.Store.UpdateDelivery(ctx, d)
+}
+
+// Two Senders at once on one store (two processes: on PostgreSQL each
+// with its own connection pool) send each due delivery exactly once.
+func TestTwoSendersAtOnce(t *testing.T) {
+	forEachShared(t, func(t *testing.T, st store.Store, another func() store.Store) {
+		const n = 40
+		rc := newReceiver(t, func(int64, http.ResponseWriter, *http.Request) {
+			time.Sleep(2 * time.Millisecond) // so that the Senders overlap
+		})
+		for i := range n {
+			enqueue(t, st, fmt.Sprintf("h%02d", i), rc.action(fmt.Sprintf("n%02d", i)), t0)
+		}
+		stores := []store.Store{st, another()}
+		var (
+			wg          sync.WaitGroup
+			sent, fails atomic.Int64
+		)
+		start := make(chan struct{})
+		for i := range 2 {
+			clk := &clock{t: t0.Add(time.Second)}
+			s, _ := newSender(t, clk)
+			s.Parallel = 4
+			wg.Go(func() {
+				<-start
+				ok, failed, err := s.DeliverDue(context.Background(), stores[i])
+				if err != nil {
+					t.Errorf("sender %d: %v", i, err)
+				}
+				sent.Add(int64(ok))
+				fails.Add(int64(failed))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if sent.Load() != n || fails.Load() != 0 {
+			t.Errorf("the Senders sent %d, failed %d; want %d sent", sent.Load(), fails.Load(), n)
+		}
+		counts := map[string]int{}
+		rc.mu.Lock()
+		for _, p := range rc.paths {
+			counts[p]++
+		}
+		rc.mu.Unlock()
+		for i := range n {
+			p := fmt.Sprintf("/bot%s/n%02d?token=%s&text=h%02d+is+down", secret, i, secret, i)
+			if counts[p] != 1 {
+				t.Errorf("%s: %d GETs, want exactly 1", p, counts[p])
+			}
+		}
+		if got := rc.hits.Load(); got != n {
+			t.Errorf("receiver got %d GETs, want %d", got, n)
+		}
+		if ds := due(t, st, t0.Add(1000*time.Hour)); len(ds) != 0 {
+			t.Errorf("still pending: %+v", ds)
+		}
+	})
+}
+
+// A Sender whose lease ends before its GET answers (another Sender has
+// claimed and delivered meanwhile) cannot turn the delivered notification
+// back into a pending one.
+func TestLateOutcomeAfterAnotherSuccess(t *testing.T) {
+	forEachShared(t, func(t *testing.T, st store.Store, another func() store.Store) {
+		arrived := make(chan struct{})
+		release := make(chan struct{})
+		rc := newReceiver(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
+			if n == 1 { // A's GET: hangs past its lease, then fails
+				close(arrived)
+				<-release
+				w.WriteHeader(http.StatusBadGateway)
+			}
+		})
+		enqueue(t, st, "h1", rc.action("x"), t0)
+		clkA, clkB := &clock{t: t0}, &clock{}
+		a, logsA := newSender(t, clkA)
+		b, _ := newSender(t, clkB)
+		type result struct {
+			sent, failed int
+			err          error
+		}
+		done := make(chan result, 1)
+		go func() {
+			sent, failed, err := a.DeliverDue(context.Background(), st)
+			done <- result{sent, failed, err}
+		}()
+		<-arrived
+		run(t, b, clkB, another(), t0.Add(a.lease()), 1, 0) // A's lease has ended: B claims and delivers
+		clkA.Set(t0.Add(a.lease() + time.Second))
+		close(release)
+		if r := <-done; r.err != nil || r.sent != 0 {
+			t.Errorf("A: sent %d, failed %d, err %v; want nothing sent, no error", r.sent, r.failed, r.err)
+		}
+		if ds := due(t, st, t0.Add(1000*time.Hour)); len(ds) != 0 {
+			t.Errorf("pending again after B's success: %+v", ds)
+		}
+		run(t, b, clkB, st, t0.Add(1000*time.Hour), 0, 0)
+		if n := rc.hits.Load(); n != 2 {
+			t.Errorf("receiver got %d GETs, want 2 (A's, then B's after A's lease)", n)
+		}
+		if out := logsA.String(); !strings.Contains(out, "another sender claimed it") {
+			t.Errorf("A's log:\n%s", out)
+		}
+	})
 }

@@ -18,6 +18,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: the host is already stored.
 	ErrExists = errors.New("already exists")
+	// ErrStale: UpdateDelivery was given a delivery that another sender
+	// has claimed since, or that is delivered or failed already; the
+	// update changed nothing.
+	ErrStale = errors.New("stale delivery update")
 )
 
 // Result is one check of one host, at one slot, from one location.
@@ -82,13 +86,20 @@ const (
 )
 
 // Delivery is one webhook call in the outbox.
+//
+// Senders that may run at once (shards, overlapping cron runs, a VPS and
+// a Lambda on one database) share the outbox through claims: a sender
+// takes due deliveries with ClaimDeliveries, which counts an attempt and
+// leases them to it, and records each outcome with UpdateDelivery, which
+// changes a delivery only while that claim is its latest. Attempts is
+// thus the number of claims made; each claim's Attempts is unique.
 type Delivery struct {
 	ID          int64 // assigned by the store
 	Host        string
 	URL         string    // the action with its placeholders expanded; holds tokens, never log it
 	Created     time.Time // the slot of the check that caused it
-	NextAttempt time.Time
-	Attempts    int64
+	NextAttempt time.Time // when a pending delivery is due; while claimed, the end of the lease
+	Attempts    int64     // claims made so far
 	LastError   string
 	Status      string // DeliveryPending, DeliveryDelivered or DeliveryFailed
 }
@@ -164,10 +175,26 @@ type Store interface {
 	State(ctx context.Context, host string) (State, error)
 
 	// DueDeliveries lists up to limit pending deliveries whose NextAttempt
-	// is not after now, oldest first; never nil.
+	// is not after now, by NextAttempt then ID; never nil. It only reads:
+	// a sender claims deliveries with ClaimDeliveries instead.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
-	// UpdateDelivery records an attempt: Attempts, NextAttempt, LastError
-	// and Status of the delivery with d.ID. ErrNotFound if there is none.
+	// ClaimDeliveries atomically claims up to limit of the deliveries
+	// DueDeliveries(now, limit) would list: it adds one to each one's
+	// Attempts and sets its NextAttempt to until (the lease: a sender
+	// that dies mid-attempt leaves a delivery due again then), and returns
+	// them as stored after the claim, in DueDeliveries' order; never nil.
+	// Claims made at the same time, by this process or any other sharing
+	// the store, never return the same delivery.
+	ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
+	// UpdateDelivery records the outcome of an attempt: Attempts,
+	// NextAttempt, LastError and Status of the delivery with d.ID. It is a
+	// compare-and-set on the claim: it changes the delivery only while it
+	// is pending and its stored Attempts is not above d.Attempts, that is,
+	// while no later claim was made; otherwise it changes nothing and
+	// returns ErrStale. So a delivered or failed delivery never changes
+	// again, and a sender whose lease ran out cannot overwrite the outcome
+	// of the sender that claimed the delivery after it. ErrNotFound if
+	// there is no delivery d.ID.
 	UpdateDelivery(ctx context.Context, d Delivery) error
 
 	// Restore applies a backup all-or-nothing: hosts are added (existing

@@ -158,24 +158,11 @@ func deleteDeliveries(tx *bbolt.Tx, match func(*store.Delivery) bool) error {
 // DueDeliveries lists up to limit pending deliveries due at now, by next
 // attempt: a cursor walks the due index from its start.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
-	ds := []store.Delivery{}
+	var ds []store.Delivery
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketDeliveries)
-		c := tx.Bucket(bucketDue).Cursor()
-		// Keys up to now's, whatever the ID: time(now) followed by 0xff….
-		to := append(timeKey(now), bytes.Repeat([]byte{0xff}, 8)...)
-		for k, _ := c.First(); k != nil && len(ds) < limit && bytes.Compare(k, to) <= 0; k, _ = c.Next() {
-			if len(k) != timeLen+8 {
-				return fmt.Errorf("due key %x: %w", k, errCorrupt)
-			}
-			id := k[timeLen:]
-			d, err := decodeDelivery(id, b.Get(id))
-			if err != nil {
-				return fmt.Errorf("delivery %x: %w", id, err)
-			}
-			ds = append(ds, d)
-		}
-		return nil
+		var err error
+		ds, err = due(tx, now, limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: due deliveries: %w", err)
@@ -183,15 +170,82 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// UpdateDelivery records an attempt of the delivery with d.ID.
+// ClaimDeliveries claims up to limit deliveries due at now in one write
+// transaction (bbolt has one writer at a time, and one process per file):
+// one more attempt each, leased until until.
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	var ds []store.Delivery
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		if ds, err = due(tx, now, limit); err != nil {
+			return err
+		}
+		for i := range ds {
+			next := ds[i]
+			next.Attempts++
+			next.NextAttempt = until.UTC()
+			if err := putDelivery(tx, ds[i], next); err != nil {
+				return err
+			}
+			ds[i] = next
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: claim deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// due lists up to limit pending deliveries due at now, by next attempt
+// and ID; never nil.
+func due(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
+	b := tx.Bucket(bucketDeliveries)
+	c := tx.Bucket(bucketDue).Cursor()
+	// Keys up to now's, whatever the ID: time(now) followed by 0xff….
+	to := append(timeKey(now), bytes.Repeat([]byte{0xff}, 8)...)
+	for k, _ := c.First(); k != nil && len(ds) < limit && bytes.Compare(k, to) <= 0; k, _ = c.Next() {
+		if len(k) != timeLen+8 {
+			return nil, fmt.Errorf("due key %x: %w", k, errCorrupt)
+		}
+		id := k[timeLen:]
+		d, err := decodeDelivery(id, b.Get(id))
+		if err != nil {
+			return nil, fmt.Errorf("delivery %x: %w", id, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// putDelivery replaces the stored delivery old with next, keeping the due
+// index in step.
+func putDelivery(tx *bbolt.Tx, old, next store.Delivery) error {
+	due := tx.Bucket(bucketDue)
+	if old.Status == store.DeliveryPending {
+		if err := due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketDeliveries).Put(idKey(uint64(old.ID)), encodeDelivery(&next)); err != nil {
+		return err
+	}
+	if next.Status == store.DeliveryPending {
+		return due.Put(dueKey(next.NextAttempt, next.ID), nil)
+	}
+	return nil
+}
+
+// UpdateDelivery records an attempt's outcome on the delivery with d.ID,
+// unless it is stale (see store.Store).
 func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		if d.ID <= 0 {
 			return store.ErrNotFound
 		}
-		b, due := tx.Bucket(bucketDeliveries), tx.Bucket(bucketDue)
 		k := idKey(uint64(d.ID))
-		v := b.Get(k)
+		v := tx.Bucket(bucketDeliveries).Get(k)
 		if v == nil {
 			return store.ErrNotFound
 		}
@@ -199,20 +253,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 		if err != nil {
 			return err
 		}
-		if old.Status == store.DeliveryPending {
-			if err := due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
-				return err
-			}
+		if old.Status != store.DeliveryPending || old.Attempts > d.Attempts {
+			return fmt.Errorf("%s, attempts %d; update with attempts %d: %w", old.Status, old.Attempts, d.Attempts, store.ErrStale)
 		}
 		next := old
 		next.Attempts, next.NextAttempt, next.LastError, next.Status = d.Attempts, d.NextAttempt.UTC(), d.LastError, d.Status
-		if err := b.Put(k, encodeDelivery(&next)); err != nil {
-			return err
-		}
-		if next.Status == store.DeliveryPending {
-			return due.Put(dueKey(next.NextAttempt, next.ID), nil)
-		}
-		return nil
+		return putDelivery(tx, old, next)
 	})
 	if err != nil {
 		return fmt.Errorf("bolt: update delivery %d: %w", d.ID, err)

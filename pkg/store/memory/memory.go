@@ -480,23 +480,52 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	due := []store.Delivery{}
+	due := s.due(now, limit)
+	out := make([]store.Delivery, len(due))
+	for i, d := range due {
+		out[i] = *d
+	}
+	return out, nil
+}
+
+// ClaimDeliveries claims, under the write lock, up to limit deliveries due
+// at now: one more attempt each, leased until until.
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	due := s.due(now, limit)
+	out := make([]store.Delivery, len(due))
+	for i, d := range due {
+		d.Attempts++
+		d.NextAttempt = until.UTC()
+		out[i] = *d
+	}
+	return out, nil
+}
+
+// due returns up to limit pending deliveries whose NextAttempt is not
+// after now, by NextAttempt and then ID. The caller holds a lock.
+func (s *Store) due(now time.Time, limit int) []*store.Delivery {
+	due := []*store.Delivery{}
 	for _, d := range s.deliveries {
 		if d.Status == store.DeliveryPending && !d.NextAttempt.After(now) {
-			due = append(due, *d)
+			due = append(due, d)
 		}
 	}
-	slices.SortFunc(due, func(a, b store.Delivery) int {
+	slices.SortFunc(due, func(a, b *store.Delivery) int {
 		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return due[:min(len(due), max(limit, 0))], nil
+	return due[:min(len(due), max(limit, 0))]
 }
 
-// UpdateDelivery records an attempt: Attempts, NextAttempt, LastError and
-// Status of the delivery with d.ID.
+// UpdateDelivery records an attempt's outcome: Attempts, NextAttempt,
+// LastError and Status of the delivery with d.ID, unless it is stale (see
+// store.Store).
 func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	if err := s.lock(ctx); err != nil {
 		return err
@@ -505,6 +534,10 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	stored := s.deliveries[d.ID]
 	if stored == nil {
 		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+	}
+	if stored.Status != store.DeliveryPending || stored.Attempts > d.Attempts {
+		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+			d.ID, stored.Status, stored.Attempts, d.Attempts, store.ErrStale)
 	}
 	stored.Attempts = d.Attempts
 	stored.NextAttempt = d.NextAttempt.UTC()

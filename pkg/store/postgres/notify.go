@@ -283,6 +283,9 @@ func (s *Store) State(ctx context.Context, host string) (store.State, error) {
 	return st, nil
 }
 
+// deliveryColumnList is the deliveries' columns in store.Delivery's order.
+const deliveryColumnList = `id, host, url, created, next_attempt, attempts, last_error, status`
+
 // DueDeliveries lists up to limit pending deliveries whose next attempt
 // is not after now, by next attempt and ID; never nil.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
@@ -292,12 +295,52 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	if limit <= 0 {
 		return []store.Delivery{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, host, url, created, next_attempt, attempts, last_error, status
+	rows, _ := s.pool.Query(ctx, `SELECT `+deliveryColumnList+`
 		FROM deliveries WHERE status = 'pending' AND next_attempt <= $1
 		ORDER BY next_attempt, id LIMIT $2`, now, limit)
-	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.Delivery])
+	ds, err := collectDeliveries(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: due deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// ClaimDeliveries claims up to limit deliveries due at now in one
+// statement: the due rows are locked with FOR UPDATE SKIP LOCKED, so a
+// claim made at the same time by another connection skips them instead of
+// waiting and claiming them again once the lock is released, and each
+// gets one more attempt and a next attempt at until (the lease).
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return []store.Delivery{}, nil
+	}
+	rows, _ := s.pool.Query(ctx, `WITH due AS (
+			SELECT id, next_attempt FROM deliveries
+			WHERE status = 'pending' AND next_attempt <= $1
+			ORDER BY next_attempt, id LIMIT $3
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE deliveries d SET attempts = d.attempts + 1, next_attempt = $2
+			FROM due WHERE d.id = due.id
+			RETURNING d.id, d.host, d.url, d.created, d.next_attempt, d.attempts, d.last_error, d.status,
+				due.next_attempt AS was_due
+		)
+		SELECT `+deliveryColumnList+` FROM claimed ORDER BY was_due, id`, now, until, limit)
+	ds, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// collectDeliveries reads rows of deliveryColumnList; never nil.
+func collectDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.Delivery])
+	if err != nil {
+		return nil, err
 	}
 	if ds == nil {
 		ds = []store.Delivery{}
@@ -308,7 +351,9 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// UpdateDelivery records an attempt of the delivery with d.ID.
+// UpdateDelivery records an attempt's outcome on the delivery with d.ID,
+// unless it is stale (see store.Store): the UPDATE's condition is the
+// compare-and-set, and its row lock orders it after a claim in flight.
 func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -316,13 +361,26 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	if err := checkStatus(d.Status); err != nil {
 		return fmt.Errorf("postgres: update delivery %d: %w", d.ID, err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET attempts = $2, next_attempt = $3, last_error = $4, status = $5
-		WHERE id = $1`, d.ID, d.Attempts, d.NextAttempt, d.LastError, d.Status)
-	if err != nil {
-		return fmt.Errorf("postgres: update delivery %d: %w", d.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
+	// One statement: the row, when there is one, says why nothing was
+	// updated.
+	var updated bool
+	var status string
+	var attempts int64
+	err := s.pool.QueryRow(ctx, `WITH updated AS (
+			UPDATE deliveries SET attempts = $2, next_attempt = $3, last_error = $4, status = $5
+			WHERE id = $1 AND status = 'pending' AND attempts <= $2
+			RETURNING id
+		)
+		SELECT EXISTS (SELECT FROM updated), status, attempts FROM deliveries WHERE id = $1`,
+		d.ID, d.Attempts, d.NextAttempt, d.LastError, d.Status).Scan(&updated, &status, &attempts)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("postgres: update delivery %d: %w", d.ID, err)
+	case !updated:
+		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+			d.ID, status, attempts, d.Attempts, store.ErrStale)
 	}
 	return nil
 }

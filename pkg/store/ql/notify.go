@@ -214,22 +214,11 @@ func (s *Store) State(ctx context.Context, host string) (store.State, error) {
 // DueDeliveries lists up to limit pending deliveries due at now, by next
 // attempt then ID.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
-	ds := []store.Delivery{}
+	var ds []store.Delivery
 	err := s.do(ctx, func(q queryer) error {
-		if limit < 1 {
-			return nil
-		}
-		return query(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
-			FROM deliveries WHERE status == $1 && next_attempt <= $2 ORDER BY next_attempt, id LIMIT $3`,
-			[]any{store.DeliveryPending, now.UTC(), int64(limit)}, func(rows *sql.Rows) error {
-				var d store.Delivery
-				if err := rows.Scan(&d.ID, &d.Host, &d.URL, &d.Created, &d.NextAttempt, &d.Attempts, &d.LastError, &d.Status); err != nil {
-					return err
-				}
-				d.Created, d.NextAttempt = d.Created.UTC(), d.NextAttempt.UTC()
-				ds = append(ds, d)
-				return nil
-			})
+		var err error
+		ds, err = due(ctx, q, now, limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ql: due deliveries: %w", err)
@@ -237,18 +226,77 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// UpdateDelivery records an attempt of the delivery with d.ID.
+// ClaimDeliveries claims up to limit deliveries due at now in one
+// transaction (the Store runs one operation at a time, and ql locks the
+// file against other processes): one more attempt each, leased until
+// until.
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
+	var ds []store.Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if ds, err = due(ctx, tx, now, limit); err != nil {
+			return err
+		}
+		for i := range ds {
+			ds[i].Attempts++
+			ds[i].NextAttempt = until.UTC()
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = $2, next_attempt = $3 WHERE id() == $1`,
+				ds[i].ID, ds[i].Attempts, ds[i].NextAttempt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ql: claim deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// due lists up to limit pending deliveries due at now, by next attempt
+// then ID; never nil.
+func due(ctx context.Context, q queryer, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
+	if limit < 1 {
+		return ds, nil
+	}
+	err := query(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
+		FROM deliveries WHERE status == $1 && next_attempt <= $2 ORDER BY next_attempt, id LIMIT $3`,
+		[]any{store.DeliveryPending, now.UTC(), int64(limit)}, func(rows *sql.Rows) error {
+			var d store.Delivery
+			if err := rows.Scan(&d.ID, &d.Host, &d.URL, &d.Created, &d.NextAttempt, &d.Attempts, &d.LastError, &d.Status); err != nil {
+				return err
+			}
+			d.Created, d.NextAttempt = d.Created.UTC(), d.NextAttempt.UTC()
+			ds = append(ds, d)
+			return nil
+		})
+	return ds, err
+}
+
+// UpdateDelivery records an attempt's outcome on the delivery with d.ID,
+// unless it is stale (see store.Store).
 func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = $2, next_attempt = $3, last_error = $4, status = $5 WHERE id() == $1`,
-			d.ID, d.Attempts, d.NextAttempt.UTC(), d.LastError, d.Status)
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = $2, next_attempt = $3, last_error = $4, status = $5
+			WHERE id() == $1 && status == $6 && attempts <= $2`,
+			d.ID, d.Attempts, d.NextAttempt.UTC(), d.LastError, d.Status, store.DeliveryPending)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, store.ErrNotFound)
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
 		}
-		return nil
+		var status string
+		var attempts int64
+		found, err := queryOne(ctx, tx, `SELECT status, attempts FROM deliveries WHERE id() == $1`, []any{d.ID}, &status, &attempts)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return store.ErrNotFound
+		}
+		return fmt.Errorf("%s, attempts %d; update with attempts %d: %w", status, attempts, d.Attempts, store.ErrStale)
 	})
 	if err != nil {
 		return fmt.Errorf("ql: update delivery %d: %w", d.ID, err)

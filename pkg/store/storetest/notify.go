@@ -1,8 +1,12 @@
 package storetest
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,6 +216,30 @@ func testDeliveries(t *testing.T, open opener) {
 		expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
 	})
 
+	t.Run("DeliveredNeverPendingAgain", func(t *testing.T) {
+		s, all := setup(t)
+		done := all[0]
+		done.Attempts, done.Status = 1, store.DeliveryDelivered
+		if err := s.UpdateDelivery(t.Context(), done); err != nil {
+			t.Fatalf("UpdateDelivery(delivered): %v", err)
+		}
+		failed := all[1]
+		failed.Attempts, failed.Status, failed.LastError = 1, store.DeliveryFailed, "HTTP 500"
+		if err := s.UpdateDelivery(t.Context(), failed); err != nil {
+			t.Fatalf("UpdateDelivery(failed): %v", err)
+		}
+		for _, d := range []store.Delivery{done, failed} {
+			for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
+				again := d
+				again.Attempts, again.Status, again.NextAttempt = 9, status, slot(0)
+				expectStale(t, fmt.Sprintf("UpdateDelivery(%s → %s)", d.Status, status), s.UpdateDelivery(t.Context(), again))
+			}
+		}
+		expectDeliveries(t, "due after the stale updates", dueOf(t, s, farFuture, 10), all[2:])
+		expectDeliveries(t, "claimed after the stale updates", claimOf(t, s, farFuture, farFuture, 10),
+			[]store.Delivery{claimedAs(all[2], farFuture)})
+	})
+
 	t.Run("UnknownIDIsErrNotFound", func(t *testing.T) {
 		s, all := setup(t)
 		var maxID int64
@@ -224,6 +252,225 @@ func testDeliveries(t *testing.T, open opener) {
 		expectNotFound(t, "UpdateDelivery(unknown ID)", s.UpdateDelivery(t.Context(), unknown))
 		expectDeliveries(t, "due after the failed update", dueOf(t, s, farFuture, 10), all)
 	})
+
+	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
+}
+
+func testClaims(t *testing.T, open opener) {
+	// setup enqueues n deliveries, one per down result of hosts h0…h(n/4),
+	// due at slots 0…3, and returns them as DueDeliveries lists them.
+	setup := func(t *testing.T, n int) (store.Store, []store.Delivery) {
+		s := open(t)
+		var round []store.Result
+		for i := range n {
+			host := fmt.Sprintf("h%d.test", i/4)
+			if i%4 == 0 {
+				addHosts(t, s, host)
+				setRule(t, s, store.Rule{Host: host, Threshold: 1, Action: "http://127.0.0.1:9/" + host})
+			}
+			round = append(round, down(host, "", slot(i%4), ms(i), "timeout"))
+		}
+		for i := range 4 { // a round per slot, oldest first, so that each advances
+			var rs []store.Result
+			for _, r := range round {
+				if r.Slot.Equal(slot(i)) {
+					rs = append(rs, r)
+				}
+			}
+			save(t, s, rs, (&recorder{}).advance)
+		}
+		all := dueOf(t, s, farFuture, n+1)
+		if len(all) != n {
+			t.Fatalf("setup: %d deliveries due, want %d", len(all), n)
+		}
+		return s, all
+	}
+
+	t.Run("ClaimLeasesDueOldestFirst", func(t *testing.T) {
+		s, all := setup(t, 8) // two due at each of slots 0…3
+		lease := slot(10)
+		expectDeliveries(t, "claim before any is due", claimOf(t, s, slot(0).Add(-time.Microsecond), lease, 10), []store.Delivery{})
+		expectDeliveries(t, "claim with limit 0", claimOf(t, s, farFuture, lease, 0), []store.Delivery{})
+
+		first := claimOf(t, s, slot(1), lease, 3) // due: slots 0 and 1; the limit takes 3
+		expectClaimed(t, "first claim", first, all[:3], lease)
+		// Claimed deliveries are leased: not due, not claimed again, until the lease ends.
+		expectDeliveries(t, "due after the first claim", dueOf(t, s, slot(3), 10), all[3:])
+		second := claimOf(t, s, slot(3), lease, 10)
+		expectClaimed(t, "second claim", second, all[3:], lease)
+		expectDeliveries(t, "claim while every one is leased", claimOf(t, s, lease.Add(-time.Microsecond), farFuture, 10), []store.Delivery{})
+		expectDeliveries(t, "due while every one is leased", dueOf(t, s, lease.Add(-time.Microsecond), 10), []store.Delivery{})
+
+		// Once the lease ends they are due again, by next attempt then ID:
+		// all share the lease, so by ID.
+		var leased []store.Delivery
+		leased = append(append(leased, first...), second...)
+		slices.SortFunc(leased, func(a, b store.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+		expectDeliveries(t, "due when the lease ends", dueOf(t, s, lease, 10), leased)
+		again := claimOf(t, s, lease, slot(20), 10)
+		expectClaimed(t, "claim when the lease ends", again, leased, slot(20))
+		for _, d := range again {
+			if d.Attempts != 2 {
+				t.Errorf("reclaimed %s: want attempts 2", fmtDelivery(d))
+			}
+		}
+	})
+
+	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
+		const (
+			deliveries = 120
+			claimers   = 8
+			limit      = 6
+		)
+		s, all := setup(t, deliveries)
+		var (
+			mu      sync.Mutex
+			claimed = map[int64]int{}
+			errs    []error
+			wg      sync.WaitGroup
+		)
+		start := make(chan struct{})
+		for range claimers {
+			wg.Go(func() {
+				<-start
+				for {
+					ds, err := s.ClaimDeliveries(t.Context(), slot(3), farFuture, limit)
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					for _, d := range ds {
+						claimed[d.ID]++
+						if d.Attempts != 1 || !d.NextAttempt.Equal(farFuture) {
+							errs = append(errs, fmt.Errorf("claimed %s: want attempts 1 and next attempt %s", fmtDelivery(d), fmtTime(farFuture)))
+						}
+					}
+					mu.Unlock()
+					if err != nil || len(ds) == 0 {
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs[:min(len(errs), 10)] {
+			t.Errorf("ClaimDeliveries: %v", err)
+		}
+		for _, d := range all {
+			if n := claimed[d.ID]; n != 1 {
+				t.Errorf("delivery %d claimed %d times, want once", d.ID, n)
+			}
+		}
+		if len(claimed) != len(all) {
+			t.Errorf("%d deliveries claimed, want %d", len(claimed), len(all))
+		}
+		expectDeliveries(t, "due after the claims", dueOf(t, s, farFuture.Add(-time.Microsecond), 10), []store.Delivery{})
+	})
+
+	t.Run("StaleUpdateChangesNothing", func(t *testing.T) {
+		s, all := setup(t, 2) // due at slots 0 and 1
+		// Sender A claims; its lease ends before it records the outcome,
+		// and sender B claims the delivery meanwhile.
+		leaseA := slot(0).Add(30 * time.Second)
+		a := claimOf(t, s, slot(0), leaseA, 10)
+		expectClaimed(t, "A's claim", a, all[:1], leaseA)
+		b := claimOf(t, s, leaseA, slot(9), 10)
+		expectClaimed(t, "B's claim", b, []store.Delivery{claimedAs(all[0], leaseA)}, slot(9))
+		if len(a) != 1 || len(b) != 1 {
+			t.FailNow()
+		}
+		if b[0].Attempts <= a[0].Attempts {
+			t.Errorf("B's claim has attempts %d, A's %d: want B's higher", b[0].Attempts, a[0].Attempts)
+		}
+
+		// A's late outcome, whatever it is, changes nothing while B holds the claim.
+		for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
+			late := a[0]
+			late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
+			expectStale(t, "A's late "+status, s.UpdateDelivery(t.Context(), late))
+		}
+		expectDeliveries(t, "due after A's late updates", dueOf(t, s, slot(9), 10), []store.Delivery{all[1], b[0]})
+
+		// B succeeds; A's late outcome after B's success changes nothing either.
+		done := b[0]
+		done.Status = store.DeliveryDelivered
+		if err := s.UpdateDelivery(t.Context(), done); err != nil {
+			t.Fatalf("B's UpdateDelivery(delivered): %v", err)
+		}
+		for _, status := range []string{store.DeliveryPending, store.DeliveryFailed} {
+			late := a[0]
+			late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
+			expectStale(t, "A's late "+status+" after B's success", s.UpdateDelivery(t.Context(), late))
+		}
+		expectDeliveries(t, "due after B's success", dueOf(t, s, farFuture, 10), all[1:])
+		expectDeliveries(t, "claimed after B's success", claimOf(t, s, farFuture, farFuture, 10),
+			[]store.Delivery{claimedAs(all[1], farFuture)})
+	})
+
+	t.Run("OwnUpdateAfterClaim", func(t *testing.T) {
+		s, all := setup(t, 1)
+		c := claimOf(t, s, slot(0), slot(5), 1)
+		if len(c) != 1 {
+			t.Fatalf("claim: %d deliveries", len(c))
+		}
+		retry := c[0]
+		retry.NextAttempt, retry.LastError = slot(2), "HTTP 503"
+		if err := s.UpdateDelivery(t.Context(), retry); err != nil {
+			t.Fatalf("UpdateDelivery(retry): %v", err)
+		}
+		want := all[0]
+		want.Attempts, want.NextAttempt, want.LastError = 1, slot(2), "HTTP 503"
+		expectDeliveries(t, "due after the retry", dueOf(t, s, slot(2), 10), []store.Delivery{want})
+	})
+
+	t.Run("CancelledClaimChangesNothing", func(t *testing.T) {
+		s, all := setup(t, 2)
+		if _, err := s.ClaimDeliveries(cancelled(t), farFuture, farFuture, 10); !errors.Is(err, context.Canceled) {
+			t.Errorf("ClaimDeliveries with a cancelled context: got %v, want context.Canceled", err)
+		}
+		expectDeliveries(t, "due after a cancelled claim", dueOf(t, s, farFuture, 10), all)
+	})
+}
+
+// claimOf claims up to limit deliveries due at now, leased until until.
+func claimOf(t *testing.T, s store.Store, now, until time.Time, limit int) []store.Delivery {
+	t.Helper()
+	ds, err := s.ClaimDeliveries(t.Context(), now, until, limit)
+	if err != nil {
+		t.Fatalf("ClaimDeliveries(%v, %v, %d): %v", now, until, limit, err)
+	}
+	return ds
+}
+
+// claimedAs is d as a claim leased until until returns it.
+func claimedAs(d store.Delivery, until time.Time) store.Delivery {
+	d.Attempts++
+	d.NextAttempt = until
+	return d
+}
+
+// expectClaimed checks that got are want, claimed until until, with the
+// same IDs in the same order.
+func expectClaimed(t *testing.T, what string, got, want []store.Delivery, until time.Time) {
+	t.Helper()
+	claimed := make([]store.Delivery, len(want))
+	for i, d := range want {
+		claimed[i] = claimedAs(d, until)
+	}
+	expectDeliveries(t, what, got, claimed)
+	for i := range min(len(got), len(want)) {
+		if got[i].ID != want[i].ID {
+			t.Errorf("%s: [%d] ID %d, want %d", what, i, got[i].ID, want[i].ID)
+		}
+	}
+}
+
+func expectStale(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrStale) {
+		t.Errorf("%s: got error %v, want store.ErrStale", what, err)
+	}
 }
 
 func testRules(t *testing.T, open opener) {
