@@ -18,11 +18,22 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: the host is already stored.
 	ErrExists = errors.New("already exists")
+	// ErrEmptyHost: AddHost or Restore was given an empty host name.
+	ErrEmptyHost = errors.New("empty host name")
 	// ErrStale: UpdateDelivery was given a delivery that another sender
 	// has claimed since, or that is delivered or failed already; the
 	// update changed nothing.
 	ErrStale = errors.New("stale delivery update")
 )
+
+// CheckHostName returns ErrEmptyHost for an empty name: the one name no
+// backend stores. (Which names are targets is pkg/probe's to say.)
+func CheckHostName(host string) error {
+	if host == "" {
+		return ErrEmptyHost
+	}
+	return nil
+}
 
 // Result is one check of one host, at one slot, from one location.
 // (Host, Location, Slot) is unique: saving it again changes nothing.
@@ -127,7 +138,8 @@ type Restore struct {
 type Store interface {
 	// Hosts lists the hosts in lexical order; never nil.
 	Hosts(ctx context.Context) ([]string, error)
-	// AddHost returns ErrExists if the host is already stored.
+	// AddHost returns ErrExists if the host is already stored, and
+	// ErrEmptyHost for an empty name.
 	AddHost(ctx context.Context, host string) error
 	// DeleteHost deletes the host with its results, rule, state and
 	// deliveries; ErrNotFound if it is not stored.
@@ -199,6 +211,7 @@ type Store interface {
 
 	// Restore applies a backup all-or-nothing: hosts are added (existing
 	// ones are kept), rules added or replaced, results stored idempotently.
+	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error
 
 	Close() error

@@ -216,7 +216,7 @@ func hostStored(tx *bbolt.Tx, host string) bool {
 func checkHostName(host string) error {
 	switch {
 	case host == "":
-		return errors.New("bolt: empty host name")
+		return fmt.Errorf("bolt: %w", store.CheckHostName(host))
 	case len(host) > bbolt.MaxKeySize:
 		return fmt.Errorf("bolt: host name of %d bytes is longer than %d", len(host), bbolt.MaxKeySize)
 	}

@@ -165,6 +165,9 @@ func (s *Store) Hosts(ctx context.Context) ([]string, error) {
 
 // AddHost adds a host; ErrExists if it is stored.
 func (s *Store) AddHost(ctx context.Context, host string) error {
+	if err := store.CheckHostName(host); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -555,6 +558,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	inBackup := make(map[string]bool, len(r.Hosts))
 	for _, h := range r.Hosts {
+		if err := store.CheckHostName(h); err != nil {
+			return fmt.Errorf("memory: restore: %w", err)
+		}
 		inBackup[h] = true
 	}
 	staged := make(map[string][]entry)

@@ -31,6 +31,9 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := store.CheckHostName(host); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	tag, err := s.pool.Exec(ctx, "INSERT INTO hosts (host) VALUES ($1) ON CONFLICT DO NOTHING", host)
 	if err != nil {
 		return fmt.Errorf("postgres: add host %q: %w", host, err)

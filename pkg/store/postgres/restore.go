@@ -28,6 +28,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	for _, h := range r.Hosts {
+		if err := store.CheckHostName(h); err != nil {
+			return fmt.Errorf("postgres: restore: %w", err)
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
 		if err != nil {

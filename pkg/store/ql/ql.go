@@ -310,8 +310,8 @@ func hostID(ctx context.Context, q queryer, host string) (int64, error) {
 
 // checkHostName rejects a name that is no host.
 func checkHostName(host string) error {
-	if host == "" {
-		return errors.New("ql: empty host name")
+	if err := store.CheckHostName(host); err != nil {
+		return fmt.Errorf("ql: %w", err)
 	}
 	return nil
 }

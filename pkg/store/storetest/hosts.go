@@ -34,6 +34,23 @@ func testHosts(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("EmptyNameRefused", func(t *testing.T) {
+		s := open(t)
+		if err := s.AddHost(t.Context(), ""); !errors.Is(err, store.ErrEmptyHost) {
+			t.Errorf("AddHost(\"\") = %v, want ErrEmptyHost", err)
+		}
+		err := s.Restore(t.Context(), store.Restore{Hosts: []string{"ok.test", ""}})
+		if !errors.Is(err, store.ErrEmptyHost) {
+			t.Errorf("Restore of an empty host name = %v, want ErrEmptyHost", err)
+		}
+		err = s.Restore(t.Context(), store.Restore{Hosts: []string{"ok.test", ""},
+			Results: emitAll([]store.Result{up("ok.test", "", slot(0), ms(1))}, nil)})
+		if !errors.Is(err, store.ErrEmptyHost) {
+			t.Errorf("Restore with results of an empty host name = %v, want ErrEmptyHost", err)
+		}
+		expectStrings(t, "Hosts after refused names", hostsOf(t, s), []string{})
+	})
+
 	t.Run("AddListExists", func(t *testing.T) {
 		s := open(t)
 		// Lexical is byte order, as Go's sort.Strings: upper case first.
