@@ -25,13 +25,13 @@ var binary string
 
 func TestMain(m *testing.M) { proctest.Main(m, "checker", &binary) }
 
-// runBinary runs the binary with env added to the test's environment and
-// returns its exit code, stdout and stderr.
+// runBinary runs the binary, not as a Lambda, with env added to
+// proctest.Env() and returns its exit code, stdout and stderr.
 func runBinary(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="), env...)
+	cmd.Env = proctest.Env(append([]string{"AWS_LAMBDA_RUNTIME_API="}, env...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exitErr *exec.ExitError
@@ -172,7 +172,7 @@ func TestCheckBinarySIGTERM(t *testing.T) {
 	defer srv.Close()
 	var stdout bytes.Buffer
 	cmd := exec.Command(bin, "-check", srv.URL+"/")
-	cmd.Env = append(os.Environ(), "SRVMON_CHECKS_TIMEOUT=3600")
+	cmd.Env = proctest.Env("SRVMON_CHECKS_TIMEOUT=3600")
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,12 +4,16 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
@@ -41,6 +45,30 @@ func countResults(t *testing.T, st store.Store, host string) int {
 	return n
 }
 
+// freshSlot returns at once when at least need is left of the current
+// slot of interval, and otherwise waits for the next slot, so that what
+// the test runs next (taking less than need) falls in one slot.
+func freshSlot(interval, need time.Duration) {
+	if left := time.Until(time.Now().Truncate(interval).Add(interval)); left < need {
+		time.Sleep(left)
+	}
+}
+
+// execSQL runs sql on the database at url.
+func execSQL(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
 // Two checker runs in one slot (a retried cron job or Lambda invocation)
 // store every row once.
 func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
@@ -54,7 +82,8 @@ func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env = append(env, "SRVMON_CHECKS_INTERVAL=3600") // both runs fall in one slot
+	env = append(env, "SRVMON_CHECKS_INTERVAL=3600")
+	freshSlot(time.Hour, time.Minute) // both runs fall in one slot
 	for i := 0; i < 2; i++ {
 		if code, stdout, stderr := runBinary(t, bin, env); code != 0 {
 			t.Fatalf("run %d: exit %d, %s %s", i, code, stdout, stderr)
@@ -65,6 +94,90 @@ func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
 		if n := countResults(t, st, h); n != 1 {
 			t.Errorf("%s: %d rows after two runs in one slot, want 1", h, n)
 		}
+	}
+}
+
+// Two checker processes at once for one slot (overlapping cron jobs, or
+// a VPS and a Lambda on one database) send a state change's webhook
+// exactly once, and a third run in the slot sends nothing.
+func TestOverlappingRunsNotifyOnce(t *testing.T) {
+	st, env := pgStore(t)
+	var gets atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		time.Sleep(100 * time.Millisecond) // a receiver slow enough for the runs to overlap
+	}))
+	defer receiver.Close()
+	ctx := context.Background()
+	down := closedPort(t)
+	if err := st.AddHost(ctx, down); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRule(ctx, store.Rule{Host: down, Threshold: 1, Action: receiver.URL + "/?state={STATE}"}); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "SRVMON_CHECKS_INTERVAL=3600")
+	freshSlot(time.Hour, time.Minute)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for range 2 {
+		var out strings.Builder
+		cmd := exec.Command(binary)
+		cmd.Env = proctest.Env(append([]string{"AWS_LAMBDA_RUNTIME_API="}, env...)...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("run %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	if code, stdout, stderr := runBinary(t, binary, env); code != 0 {
+		t.Fatalf("third run: exit %d, %s %s", code, stdout, stderr)
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("the receiver got %d GETs, want exactly 1; the runs' logs:\n%s\n%s", n, outs[0], outs[1])
+	}
+	if n := countResults(t, st, down); n != 1 {
+		t.Errorf("%d rows after three runs in one slot, want 1", n)
+	}
+}
+
+// A round whose results the database refuses exits 1 with one line that
+// says so, and nothing is stored.
+func TestRoundNotStoredFailsWithOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql, reason string
+	}{
+		{"insert refused", `CREATE FUNCTION checkertest_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'checkertest: no inserts into checks'; END $$;
+			CREATE TRIGGER checkertest_refuse BEFORE INSERT ON checks FOR EACH STATEMENT EXECUTE FUNCTION checkertest_refuse()`,
+			"checkertest: no inserts into checks"},
+		{"read-only database", `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()); END $$`,
+			"read-only transaction"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, env := pgStore(t) // creates the schema
+			host := closedPort(t)
+			if err := st.AddHost(context.Background(), host); err != nil {
+				t.Fatal(err)
+			}
+			execSQL(t, strings.TrimPrefix(env[0], "DATABASE_URL="), tc.sql)
+			code, stdout, stderr := runBinary(t, binary, env)
+			const prefix = "srvmon-checker: results could not be stored: slot "
+			if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 ||
+				!strings.HasPrefix(stderr, prefix) || !strings.Contains(stderr, tc.reason) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line %q… with %q", code, stdout, stderr, prefix, tc.reason)
+			}
+			if n := countResults(t, st, host); n != 0 {
+				t.Errorf("%d rows stored, want none", n)
+			}
+		})
 	}
 }
 

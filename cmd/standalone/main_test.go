@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
 
@@ -167,5 +170,131 @@ func TestBadConfigFailsWithOneLine(t *testing.T) {
 				t.Errorf("exit %d, stderr %q: want non-zero and one line with %q", code, stderr.String(), c.want)
 			}
 		})
+	}
+}
+
+// unshareNet is the unshare(1) command line that runs a program in a new
+// network namespace of its own (with a user namespace when not root), or
+// it fails (CI=true) or skips the test loudly where that is not possible.
+func unshareNet(t *testing.T) []string {
+	t.Helper()
+	args := []string{"unshare", "--net"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--map-root-user")
+	}
+	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true, so this must run: %s: %v %s", strings.Join(args, " "), err, out)
+		}
+		t.Skipf("!!! SKIPPED: cannot make a network namespace (%s: %v %s)", strings.Join(args, " "), err, out)
+	}
+	return args
+}
+
+// TestNoConfigDefaults runs the binary with no config at all (and none in
+// the environment), in a network namespace of its own so that port 8000
+// is free: its first log line, logged once the port is bound, says it
+// stores in ./srvmon.db with bbolt and listens on port 8000.
+func TestNoConfigDefaults(t *testing.T) {
+	unshare := unshareNet(t)
+	dir := t.TempDir()
+	p := proctest.Start(t, unshare[0], dir, nil, "", append(unshare[1:], binary)...)
+	first := p.Log()
+	for _, want := range []string{`msg="srvmon started"`, `store="bolt srvmon.db"`, `listen=http://[::]:8000/`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first log line %q does not say %s", first, want)
+		}
+	}
+	p.Stop(t)
+	if _, err := os.Stat(filepath.Join(dir, "srvmon.db")); err != nil {
+		t.Errorf("no ./srvmon.db: %v", err)
+	}
+}
+
+// pgStore opens a store on a fresh PostgreSQL database, for the test to
+// look into what the binary, given the URL, stores there.
+func pgStore(t *testing.T) (store.Store, string) {
+	t.Helper()
+	db := pgtest.NewDatabase(t)
+	st, err := postgres.Open(context.Background(), postgres.Config{URL: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, db
+}
+
+// TestPerformChecksFalseOnlyServes: with PerformChecks false the binary
+// serves and deletes old results on the rounds' schedule, but stores no
+// result of its own.
+func TestPerformChecksFalseOnlyServes(t *testing.T) {
+	st, db := pgStore(t)
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	ctx := context.Background()
+	if err := st.AddHost(ctx, target.URL); err != nil {
+		t.Fatal(err)
+	}
+	old := store.Result{Host: target.URL, Slot: time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second), Up: true, RTT: time.Millisecond}
+	if err := st.SaveRound(ctx, []store.Result{old}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	conf := `{"DB":{"Type":"pg"},"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"Interval":1,"Timeout":1,"PerformChecks":false,"Retention":3600}}`
+	p := start(t, t.TempDir(), []string{"DATABASE_URL=" + db}, "-confstr", conf)
+	if !strings.Contains(p.Log(), "checks=false") {
+		t.Errorf("first log line %q does not say checks=false", p.Log())
+	}
+	// Retention runs on a tick, where a round (were there one) would have
+	// stored its result before deleting.
+	p.WaitFor(t, "msg=retention deleted=1", 10*time.Second)
+	if code, body := p.Do(t, http.MethodGet, "/api/checks?host="+url.QueryEscape(target.URL), ""); code != http.StatusOK || strings.TrimSpace(body) != "[]" {
+		t.Errorf("/api/checks: %d %s; want 200 and no checks", code, body)
+	}
+	p.Stop(t)
+	var n int
+	if err := st.Results(ctx, target.URL, time.Unix(0, 0), time.Now().Add(time.Hour), func(store.Result) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || strings.Contains(p.Log(), "msg=round") {
+		t.Errorf("%d results stored with PerformChecks false; log:\n%s", n, p.Log())
+	}
+}
+
+// TestHangingWebhookDoesNotStopRounds: a webhook that never answers (its
+// timeout an hour) does not delay the rounds: they go on every second.
+func TestHangingWebhookDoesNotStopRounds(t *testing.T) {
+	st, db := pgStore(t)
+	arrived := make(chan struct{}, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers
+	}))
+	defer receiver.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	down := closed.Listener.Addr().String()
+	closed.Close()
+	ctx := context.Background()
+	if err := st.AddHost(ctx, down); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRule(ctx, store.Rule{Host: down, Threshold: 1, Action: receiver.URL + "/?state={STATE}"}); err != nil {
+		t.Fatal(err)
+	}
+
+	conf := `{"DB":{"Type":"pg"},"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"Interval":1,"Timeout":1},"Notify":{"Timeout":3600}}`
+	p := start(t, t.TempDir(), []string{"DATABASE_URL=" + db}, "-confstr", conf)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no webhook; log:\n%s", p.Drain())
+	}
+	p.Drain()
+	for range 3 { // rounds after the one that is stuck on the webhook
+		p.WaitFor(t, "msg=round ", 5*time.Second)
+	}
+	p.Stop(t)
+	if strings.Contains(p.Log(), "skipped") {
+		t.Errorf("a tick was skipped; log:\n%s", p.Log())
 	}
 }

@@ -105,7 +105,8 @@ func EventTime(raw json.RawMessage, now time.Time) (time.Time, error) {
 
 // CheckerEventHandler is the checker's Lambda handler: one round per
 // scheduled event, in the slot of the event's time. It returns an error
-// when the results could not be stored, so that the platform retries.
+// when the results could not be stored, so that the platform retries, and
+// logs it ("round not stored").
 func CheckerEventHandler(r *round.Runner, log *slog.Logger) func(context.Context, json.RawMessage) (round.Summary, error) {
 	return func(ctx context.Context, raw json.RawMessage) (round.Summary, error) {
 		at, err := EventTime(raw, time.Now())
@@ -113,6 +114,10 @@ func CheckerEventHandler(r *round.Runner, log *slog.Logger) func(context.Context
 			log.Error("bad scheduled event", "error", err)
 			return round.Summary{}, err
 		}
-		return r.Run(ctx, at)
+		sum, err := r.Run(ctx, at)
+		if err != nil {
+			LogRoundFailure(log, sum, err)
+		}
+		return sum, err
 	}
 }

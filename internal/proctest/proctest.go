@@ -53,14 +53,31 @@ type Process struct {
 
 var listenLine = regexp.MustCompile(`listen=http://\S*:(\d+)/`)
 
-// Start runs bin with args, env added to the test's environment, in dir,
-// and waits (up to 30 s) for a log line on stderr that contains ready.
-// The process is killed when the test ends, if it still runs.
+// Env is the environment for a binary under test: the test's own, without
+// what would configure srvmon behind the test's back (DATABASE_URL and
+// every SRVMON_ variable but the SRVMON_TEST_ ones, so that a shell's
+// DATABASE_URL cannot turn an embedded-store test into a PostgreSQL one),
+// with extra added.
+func Env(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "DATABASE_URL" || strings.HasPrefix(name, "SRVMON_") && !strings.HasPrefix(name, "SRVMON_TEST_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// Start runs bin with args, env added to Env(), in dir, and waits (up to
+// 30 s) for a log line on stderr that contains ready. The process is
+// killed when the test ends, if it still runs.
 func Start(t testing.TB, bin, dir string, env []string, ready string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = Env(env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +89,8 @@ func Start(t testing.TB, bin, dir string, env []string, ready string, args ...st
 }
 
 // StartCmd starts cmd, prepared by the caller (its Dir and Env are used as
-// they are: a nil Env inherits the test's environment), reads its stdout
+// they are: a nil Env inherits the test's environment, so set it from Env
+// for a binary of srvmon's), reads its stdout
 // and stderr, interleaved, as log lines, and waits (up to 30 s) for a line
 // that contains ready. It is for a process whose output on stdout matters
 // too, such as the Lambda runtime emulator, which prints its function's

@@ -3,15 +3,19 @@ package round_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
@@ -19,18 +23,35 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // BenchmarkRound10kPostgres is a whole round of 10,000 loopback targets
 // (5,000 HTTP on distinct paths of four servers, 5,000 TCP to four
 // listeners) through the probe pool, PostgreSQL (a bounded pool) and
-// notify (100 hosts with rules, every one of them changing state, so 100
-// webhooks per round). It reports the round's wall time, CPU, the peak
-// RSS of the process and the peak of its open files.
+// notify. SRVMON_BENCH_SCALE (storetest.EnvBenchScale), e.g. 0.01, checks
+// that fraction of the targets for a quick run.
+//
+// 1% of the targets have a rule (threshold 1) and are HTTP targets that
+// flip between up and down every round, so each measured round sends that
+// many webhooks to a loopback receiver. Two warm-up rounds come first, so
+// that the measured ones find notification state in the store and change
+// it: the first (all up) establishes it quietly, the second sends the
+// first "down" webhooks. Each round runs in a slot of its own (past ones,
+// so that each starts at its slot's start and has the whole slot for its
+// deliveries).
+//
+// It reports per round the time from the slot's start until the results
+// were committed (stored-s, and its maximum), wall time, CPU, webhooks
+// sent, and over the measured rounds the peak of open files and of the
+// store's PostgreSQL connections; and the process's peak RSS. Nothing
+// fails on timing.
 func BenchmarkRound10kPostgres(b *testing.B) {
 	raiseFileLimit(b)
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, postgres.Config{URL: pgtest.NewDatabase(b)})
+	perGroup := max(int(math.Round(10000*benchScale(b)))/8, 1) // 8 groups: 4 HTTP servers, 4 TCP listeners
+	db := pgtest.NewDatabase(b)
+	st, err := postgres.Open(ctx, postgres.Config{URL: db})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,7 +60,7 @@ func BenchmarkRound10kPostgres(b *testing.B) {
 	var webhooks atomic.Int64
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { webhooks.Add(1) }))
 	defer receiver.Close()
-	var up atomic.Bool // the HTTP targets flip every round, so the rules fire
+	var up atomic.Bool // the HTTP targets' state this round
 	var hosts []string
 	for i := 0; i < 4; i++ {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +69,7 @@ func BenchmarkRound10kPostgres(b *testing.B) {
 			}
 		}))
 		defer srv.Close()
-		for j := 0; j < 1250; j++ {
+		for j := 0; j < perGroup; j++ {
 			hosts = append(hosts, fmt.Sprintf("%s/%d", srv.URL, j))
 		}
 		// The wildcard address, so that it takes connections to every
@@ -67,49 +88,81 @@ func BenchmarkRound10kPostgres(b *testing.B) {
 				c.Close()
 			}
 		}()
-		for j := 0; j < 1250; j++ {
+		for j := 0; j < perGroup; j++ {
 			hosts = append(hosts, fmt.Sprintf("127.0.%d.%d:%d", 1+j/250, 1+j%250, ln.Addr().(*net.TCPAddr).Port))
 		}
 	}
 	if err := st.Restore(ctx, store.Restore{Hosts: hosts}); err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < 100; i++ {
-		if err := st.SetRule(ctx, store.Rule{Host: hosts[i], Threshold: 1, Action: receiver.URL + "/?host={HOST}&state={STATE}"}); err != nil {
+	ruled := max(len(hosts)/100, 1) // the first HTTP server's first targets
+	for _, h := range hosts[:ruled] {
+		if err := st.SetRule(ctx, store.Rule{Host: h, Threshold: 1, Action: receiver.URL + "/?host={HOST}&state={STATE}"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 
+	const interval = time.Minute
 	p := probe.New(probe.Options{Timeout: 5 * time.Second})
 	defer p.Close()
 	r := &round.Runner{
-		Store: st, Prober: p, Interval: time.Minute, Timeout: 5 * time.Second,
+		Store: st, Prober: p, Interval: interval, Timeout: 5 * time.Second,
 		Sender: &notify.Sender{Logger: quiet}, Logger: quiet,
 	}
-	peakFiles := watchOpenFiles(b)
-	base := time.Now().Add(-time.Duration(b.N+1) * time.Minute).Truncate(time.Minute)
-	var cpu, wall time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	const warmUp = 2
+	base := time.Now().Add(-time.Duration(warmUp+b.N+1) * interval).Truncate(interval)
+	run := func(i int) (sum round.Summary, wall, cpu, stored time.Duration) {
 		up.Store(i%2 == 0)
-		before := cpuTime()
+		beforeCPU := cpuTime()
 		start := time.Now()
-		sum, err := r.Run(ctx, base.Add(time.Duration(i)*time.Minute))
-		wall += time.Since(start)
-		cpu += cpuTime() - before
+		sum, err := r.Run(ctx, base.Add(time.Duration(i)*interval))
+		wall, cpu = time.Since(start), cpuTime()-beforeCPU
 		if err != nil {
 			b.Fatal(err)
 		}
-		if sum.Targets != len(hosts) || sum.Cancelled != 0 || sum.Down != 0 && up.Load() {
-			b.Fatalf("round %+v", sum)
+		if sum.Targets != len(hosts) || sum.Cancelled != 0 || (sum.Down != 0) == up.Load() {
+			b.Fatalf("round %d: %+v", i, sum)
 		}
+		// The round starts at its slot's start, as cron, EventBridge and
+		// the standalone ticker start it.
+		return sum, wall, cpu, sum.Stored.Sub(start)
+	}
+	for i := range warmUp {
+		run(i)
+	}
+	webhooks.Store(0)
+	peakFiles := watchPeak(b, openFiles)
+	peakConns := watchPeak(b, connectionsTo(b, db))
+	var cpu, wall, stored, maxStored time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, w, c, s := run(warmUp + i)
+		wall, cpu, stored, maxStored = wall+w, cpu+c, stored+s, max(maxStored, s)
 	}
 	b.StopTimer()
-	b.ReportMetric(wall.Seconds()/float64(b.N), "s/round")
-	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/round")
+	n := float64(b.N)
+	b.ReportMetric(float64(len(hosts)), "targets")
+	b.ReportMetric(stored.Seconds()/n, "stored-s/round")
+	b.ReportMetric(maxStored.Seconds(), "stored-max-s")
+	b.ReportMetric(wall.Seconds()/n, "s/round")
+	b.ReportMetric(cpu.Seconds()/n, "cpu-s/round")
+	b.ReportMetric(float64(webhooks.Load())/n, "webhooks/round")
 	b.ReportMetric(float64(maxRSS())/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peakFiles()), "peak-open-files")
-	b.ReportMetric(float64(webhooks.Load())/float64(b.N), "webhooks/round")
+	b.ReportMetric(float64(peakConns()), "peak-db-conns")
+}
+
+// benchScale is SRVMON_BENCH_SCALE, 1 when it is not set.
+func benchScale(b *testing.B) float64 {
+	v := os.Getenv(storetest.EnvBenchScale)
+	if v == "" {
+		return 1
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		b.Fatalf("%s=%q: want a positive number", storetest.EnvBenchScale, v)
+	}
+	return f
 }
 
 func raiseFileLimit(b *testing.B) {
@@ -132,15 +185,47 @@ func maxRSS() int64 {
 	return ru.Maxrss * 1024
 }
 
-// watchOpenFiles samples the process's open files every 10 ms until the
-// benchmark ends, and returns a func that reads the peak.
-func watchOpenFiles(b *testing.B) func() int {
+// openFiles counts the process's open files.
+func openFiles() (int, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	return len(fds), err
+}
+
+// connectionsTo returns a func that counts the connections to the
+// database at url, its own (one, kept open until the benchmark ends) not
+// included.
+func connectionsTo(b *testing.B, url string) func() (int, error) {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex // one query at a time on the connection
+	b.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		conn.Close(context.Background())
+	})
+	return func() (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var n int
+		err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n)
+		return n, err
+	}
+}
+
+// watchPeak samples count every 10 ms until the benchmark ends, and
+// returns a func that reads the peak.
+func watchPeak(b *testing.B, count func() (int, error)) func() int {
 	var (
 		mu   sync.Mutex
 		peak int
 		stop = make(chan struct{})
+		done = make(chan struct{})
 	)
 	go func() {
+		defer close(done)
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -148,15 +233,15 @@ func watchOpenFiles(b *testing.B) func() int {
 			case <-stop:
 				return
 			case <-t.C:
-				if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+				if n, err := count(); err == nil {
 					mu.Lock()
-					peak = max(peak, len(fds))
+					peak = max(peak, n)
 					mu.Unlock()
 				}
 			}
 		}
 	}()
-	b.Cleanup(func() { close(stop) })
+	b.Cleanup(func() { close(stop); <-done })
 	return func() int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -6,8 +6,10 @@
 // A round keeps nothing in memory for the next one: a cron job or a Lambda
 // may start a new process on every tick. Running a round twice for the same
 // slot stores nothing twice and notifies nothing twice, because the store's
-// writes are idempotent on (host, location, slot) and notification state
-// only advances for slots after the last one applied.
+// writes are idempotent on (host, location, slot), notification state
+// only advances for slots after the last one applied, and a delivery is
+// claimed by one sender at a time (store.Store.ClaimDeliveries), however
+// many rounds run at once.
 package round
 
 import (
@@ -73,6 +75,17 @@ type Summary struct {
 	Deleted   int64         `json:"deleted"`
 	Duration  time.Duration `json:"duration_ns"`
 	Cancelled int           `json:"cancelled"` // targets cut off by the round's deadline
+	// Stored is when the results were committed; zero when they were not.
+	Stored time.Time `json:"stored,omitzero"`
+}
+
+// StoredAfter is how long after the slot's start the results were
+// committed; zero when they were not.
+func (s Summary) StoredAfter() time.Duration {
+	if s.Stored.IsZero() {
+		return 0
+	}
+	return s.Stored.Sub(s.Slot)
 }
 
 // Slot is the slot of a round started at now: now truncated to the
@@ -99,12 +112,20 @@ func (e *SaveError) Unwrap() error { return e.Err }
 //
 // Cancelling ctx (SIGTERM) does not abandon the round in flight: its probes
 // finish, within one probe timeout, and its results are stored before Run
-// returns. A deadline on ctx (a Lambda invocation's) is kept: probes still
-// running shortly before it are cut off (recorded down, "cancelled") so
-// that the results are stored in time. Run returns a *SaveError when the
-// results could not be stored; a failure to deliver notifications or to
-// delete old results is logged, not returned, since the next round retries
-// both.
+// returns; the deliveries not yet made are left pending for the next
+// round, which may be another process's. A deadline on ctx (a Lambda
+// invocation's) is kept: probes still running shortly before it are cut
+// off (recorded down, "cancelled") so that the results are stored in time.
+//
+// Notifications are delivered only in what is left of the slot, less a
+// margin, so that a hanging webhook never delays the next round; what is
+// not delivered in time is delivered by a later round. Old results are
+// deleted with a context of their own, after the deliveries.
+//
+// Run returns a *SaveError when the results could not be stored, and
+// leaves logging it to the caller (cmd/checker prints it as its one line);
+// a failure to deliver notifications or to delete old results is logged,
+// not returned, since the next round retries both.
 func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	started := time.Now()
 	log := r.logger()
@@ -167,22 +188,14 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	}
 	if err := r.Store.SaveRound(work, results, notify.AdvanceIn(tz)); err != nil {
 		sum.Duration = time.Since(started)
-		log.Error("round not stored", "slot", sum.Slot, "targets", sum.Targets, "error", err)
 		return sum, &SaveError{Slot: sum.Slot, Err: err}
 	}
+	sum.Stored = time.Now()
 
 	if r.Sender != nil {
-		sum.Sent, sum.Failed, err = r.Sender.DeliverDue(work, r.Store)
-		if err != nil {
-			log.Error("notifications not delivered", "error", err)
-		}
+		sum.Sent, sum.Failed = r.deliver(ctx, now, started)
 	}
-	if r.Retention > 0 {
-		sum.Deleted, err = r.Store.DeleteResultsBefore(work, now.UTC().Add(-r.Retention))
-		if err != nil {
-			log.Error("retention: old results not deleted", "error", err)
-		}
-	}
+	sum.Deleted = r.Maintain(ctx, now)
 
 	sum.Duration = time.Since(started)
 	log.Info("round",
@@ -197,9 +210,73 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 		"notified", sum.Sent,
 		"notify_failed", sum.Failed,
 		"deleted", sum.Deleted,
+		"stored_after_slot", sum.StoredAfter().Round(time.Millisecond).String(),
 		"duration", sum.Duration.Round(time.Millisecond).String(),
 	)
 	return sum, nil
+}
+
+// maxDeliveryMargin bounds what delivery leaves unused at the end of a
+// slot; the margin is a tenth of the interval below that.
+const maxDeliveryMargin = 5 * time.Second
+
+// deliver sends the due notifications in what is left of the round's
+// slot, counted from the round's start (started, when it was at now): so
+// a hanging webhook ends before the next slot's round begins. ctx (not
+// the round's context) is the parent, so SIGTERM stops delivery at once
+// and leaves the rest pending for the next process.
+func (r *Runner) deliver(ctx context.Context, now, started time.Time) (sent, failed int) {
+	log := r.logger()
+	margin := min(r.Interval/10, maxDeliveryMargin)
+	left := Slot(now, r.Interval).Add(r.Interval).Sub(now) - margin
+	deadline := started.Add(left)
+	if !time.Now().Before(deadline) {
+		if due, err := r.Store.DueDeliveries(ctx, time.Now(), 1); err == nil && len(due) > 0 {
+			log.Warn("notifications left for a later round: no time left before the next slot",
+				"slot", Slot(now, r.Interval).Format(time.RFC3339))
+		}
+		return 0, 0
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	sent, failed, err := r.Sender.DeliverDue(ctx, r.Store)
+	if err != nil {
+		log.Error("notifications not delivered", "error", err)
+	}
+	return sent, failed
+}
+
+// maintenanceTimeout bounds each step of Maintain.
+const maintenanceTimeout = 30 * time.Second
+
+// Maintain keeps the store in shape, each step with a context of its own
+// (bounded by maintenanceTimeout and ended by ctx), logging what fails:
+// it deletes the results older than Retention (none when it is zero) as
+// of now, then brings the store's hourly summaries up to the hours that
+// have ended (store.Summariser), a bounded step per call, so that long
+// charts stay cheap. It returns how many results it deleted. A round calls
+// it after its deliveries; cmd/standalone calls it alone when it performs
+// no checks. After SIGTERM it does nothing: the next process will.
+func (r *Runner) Maintain(ctx context.Context, now time.Time) (deleted int64) {
+	log := r.logger()
+	if r.Retention > 0 && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, maintenanceTimeout)
+		n, err := r.Store.DeleteResultsBefore(rctx, now.UTC().Add(-r.Retention))
+		cancel()
+		if err != nil {
+			log.Error("retention: old results not deleted", "deleted", n, "error", err)
+		}
+		deleted = n
+	}
+	if sm, ok := r.Store.(store.Summariser); ok && ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, maintenanceTimeout)
+		_, err := sm.Summarise(sctx, now)
+		cancel()
+		if err != nil {
+			log.Error("hourly summaries not brought up to date", "error", err)
+		}
+	}
+	return deleted
 }
 
 // saveReserve is the part of a round's deadline kept for storing its

@@ -294,6 +294,37 @@ func TestRetentionDeletesOldResults(t *testing.T) {
 	}
 }
 
+// summarisingStore is a memory store that records the calls of its
+// Summariser.
+type summarisingStore struct {
+	*memory.Store
+	calls []time.Time
+}
+
+func (s *summarisingStore) Summarise(ctx context.Context, now time.Time) (bool, error) {
+	s.calls = append(s.calls, now)
+	return false, nil
+}
+
+// A round brings the store's hourly summaries up to date, as of its own
+// time, after storing its results.
+func TestRunSummarises(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	st := &summarisingStore{Store: memory.New()}
+	addHosts(t, st, srv.URL)
+	now := time.Now()
+	if _, err := newRunner(t, st).Run(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.calls) != 1 || !st.calls[0].Equal(now) {
+		t.Errorf("Summarise called with %v, want once with %v", st.calls, now)
+	}
+	if rs := results(t, st, srv.URL); len(rs) != 1 {
+		t.Errorf("%d results stored, want 1", len(rs))
+	}
+}
+
 // SIGTERM cancels the context of the round in flight; the round still
 // probes every target and stores every result.
 func TestCancelledRoundFinishesAndStores(t *testing.T) {
@@ -365,12 +396,114 @@ func (failingStore) SaveRound(context.Context, []store.Result, store.AdvanceFunc
 	return errors.New("connection refused")
 }
 
+// A failed save is returned, not logged: the caller says it once (for
+// cmd/checker, in its one line).
 func TestRunReportsAFailedSave(t *testing.T) {
 	st := memory.New()
 	addHosts(t, st, closedPort(t))
-	_, err := newRunner(t, failingStore{st}).Run(context.Background(), time.Now())
+	r := newRunner(t, failingStore{st})
+	var logs strings.Builder
+	r.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	sum, err := r.Run(context.Background(), time.Now())
 	var se *round.SaveError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v, want a *SaveError with the store's reason", err)
+	}
+	if !sum.Stored.IsZero() || sum.StoredAfter() != 0 {
+		t.Errorf("summary %+v says stored", sum)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("Run logged a failure it returns:\n%s", logs.String())
+	}
+}
+
+// hangingReceiver is a webhook that never answers; it counts its GETs.
+func hangingReceiver(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &gets
+}
+
+// pending lists the deliveries that are still pending.
+func pending(t *testing.T, st store.Store) []store.Delivery {
+	t.Helper()
+	ds, err := st.DueDeliveries(context.Background(), time.Now().Add(1000*time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// A webhook that never answers (its timeout an hour) holds the round only
+// for what is left of its slot; the results were stored before, old
+// results are deleted after, and the delivery stays pending for a later
+// round, its attempt recorded.
+func TestHangingWebhookEndsWithTheSlot(t *testing.T) {
+	receiver, gets := hangingReceiver(t)
+	down := closedPort(t)
+	st := memory.New()
+	addHosts(t, st, down)
+	ctx := context.Background()
+	if err := st.SetRule(ctx, store.Rule{Host: down, Threshold: 1, Action: receiver.URL + "/?state={STATE}"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second) // a round at its slot's start: the whole slot is left
+	old := store.Result{Host: down, Slot: now.Add(-2 * time.Hour).UTC()}
+	if err := st.SaveRound(ctx, []store.Result{old}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, st)
+	r.Sender.Timeout = time.Hour
+	r.Sender.Backoff = nil
+	r.Retention = time.Hour
+	sum, err := r.Run(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sent != 0 || sum.Failed != 0 || sum.Deleted != 1 || sum.Stored.IsZero() || sum.StoredAfter() <= 0 {
+		t.Errorf("summary %+v: want nothing sent or failed, the old result deleted, the results stored", sum)
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("the receiver got %d GETs, want 1", n)
+	}
+	ds := pending(t, st)
+	if len(ds) != 1 || ds[0].Attempts != 1 || ds[0].LastError == "" || !ds[0].NextAttempt.After(now) {
+		t.Errorf("pending %+v: want the delivery, its attempt recorded, due after its backoff", ds)
+	}
+	if rs := results(t, st, down); len(rs) != 1 || !rs[0].Slot.Equal(sum.Slot) {
+		t.Errorf("results %+v: want this round's only", rs)
+	}
+}
+
+// After SIGTERM (ctx cancelled) the round's results are stored, but no
+// notification is sent: it stays pending, unclaimed, for the next process.
+func TestCancelledRoundLeavesDeliveriesPending(t *testing.T) {
+	receiver, gets := hangingReceiver(t)
+	down := closedPort(t)
+	st := memory.New()
+	addHosts(t, st, down)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := st.SetRule(ctx, store.Rule{Host: down, Threshold: 1, Action: receiver.URL + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	r := newRunner(t, st)
+	r.Retention = time.Hour
+	sum, err := r.Run(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Down != 1 || sum.Sent+sum.Failed != 0 || gets.Load() != 0 {
+		t.Errorf("summary %+v, %d GETs: want the result stored and nothing sent", sum, gets.Load())
+	}
+	if ds := pending(t, st); len(ds) != 1 || ds[0].Attempts != 0 {
+		t.Errorf("pending %+v: want the delivery, never attempted", ds)
+	}
+	if rs := results(t, st, down); len(rs) != 1 {
+		t.Errorf("results %+v: want this round's", rs)
 	}
 }
