@@ -10,7 +10,10 @@
 # and -tags lambda.norpc: aws-lambda-go's RPC mode serves only the retired
 # go1.x runtime (provided.al2023 talks to the Runtime API directly), and
 # leaving it out drops net/rpc and its html/template debug page from the
-# checker, 2.3 MB. The Lambda bootstraps are built for linux/arm64
+# checker, 2.3 MB; -tags nethttpomithttp2 drops net/http's HTTP/2, which
+# srvmon never uses (see internal/deploy/release.go), half a megabyte
+# from each. cmd/api and cmd/checker link only the PostgreSQL and memory
+# stores (internal/app.SharedStores). The Lambda bootstraps are built for linux/arm64
 # (template.yaml's Architectures). internal/deploy's ReleaseFlags,
 # ReleaseEnv and LambdaEnv say the same, and its tests hold this file and
 # docker/Dockerfile to them.
@@ -19,7 +22,7 @@ GO       ?= go
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 UNITDIR  ?= /etc/systemd/system
-GOFLAGS_RELEASE := -trimpath -tags=lambda.norpc -ldflags='-s -w'
+GOFLAGS_RELEASE := -trimpath -tags=lambda.norpc,nethttpomithttp2 -ldflags='-s -w'
 LAMBDA_ENV  := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
 BINARIES := bin/srvmon-checker bin/srvmon-api bin/srvmon-standalone

@@ -40,7 +40,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	c.LogWarnings()
-	st, code, ok := c.OpenStore(ctx)
+	st, code, ok := c.OpenStore(ctx, app.SharedStores())
 	if !ok {
 		return code
 	}

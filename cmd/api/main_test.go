@@ -30,7 +30,7 @@ func TestServesPostgres(t *testing.T) {
 	env := []string{"DATABASE_URL=" + pgtest.NewDatabase(t), "SRVMON_LISTEN_ADDRESS=127.0.0.1", "SRVMON_LISTEN_PORT=0"}
 	dir := t.TempDir()
 	initCmd := exec.Command(binary, "-init")
-	initCmd.Env = append(os.Environ(), env...)
+	initCmd.Env = proctest.Env(env...)
 	if out, err := initCmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "schema ready") {
 		t.Fatalf("-init: %v\n%s", err, out)
 	}
@@ -94,5 +94,25 @@ func TestLambdaAdapters(t *testing.T) {
 	})
 	if err != nil || resp1.StatusCode != http.StatusNotFound {
 		t.Fatalf("v1 GET /api/checks/last of an unknown host: %d %q %v", resp1.StatusCode, resp1.Body, err)
+	}
+}
+
+// The API and the checker share a PostgreSQL database: a bolt or ql file,
+// which one process locks, is refused at start with one line.
+func TestRefusesFileStores(t *testing.T) {
+	for _, kind := range []string{"bolt", "ql"} {
+		cmd := exec.Command(binary, "-confstr", `{"DB":{"Type":"`+kind+`","Database":"srvmon.db"}}`)
+		cmd.Dir = t.TempDir()
+		cmd.Env = proctest.Env()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err == nil {
+			t.Fatalf("%s: exited 0", kind)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], "not available") || !strings.Contains(lines[0], "srvmon-standalone") {
+			t.Errorf("%s: stderr %q, want one line that points to srvmon-standalone", kind, stderr.String())
+		}
 	}
 }

@@ -5,7 +5,9 @@
 // It takes gosrvmon's flags and config unchanged: -config FILE, -confstr
 // JSON, -init, -check TARGET; every field can also come from the
 // environment (DATABASE_URL, SRVMON_…). SIGTERM lets the round in flight
-// finish and be stored, then the server drains.
+// finish and be stored, then the server drains. With Checks.PerformChecks
+// false it only serves, and keeps the store in shape (Checks.Retention,
+// hourly summaries) on the rounds' schedule.
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/srvmon/srvmon/internal/app"
+	"github.com/srvmon/srvmon/internal/app/filestores"
 	"github.com/srvmon/srvmon/pkg/api"
 	"github.com/srvmon/srvmon/pkg/probe"
 )
@@ -35,7 +38,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return code
 	}
-	st, code, ok := c.OpenStore(ctx)
+	st, code, ok := c.OpenStore(ctx, filestores.With(app.SharedStores()))
 	if !ok {
 		return code
 	}
@@ -63,23 +66,27 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- app.Serve(serveCtx, ln, handler, cfg, log) }()
 
-	if cfg.Checks.PerformChecks {
-		rounds := make(chan struct{})
-		go func() {
-			app.Rounds(ctx, app.NewRunner(cfg, st, prober, log), log)
-			close(rounds)
-		}()
-		select {
-		case <-rounds:
-		case err := <-serveErr:
-			return app.Fail(stderr, name, err)
+	// Rounds, or only their maintenance when it performs no checks. They stop
+	// with ctx (SIGTERM), or when serving fails; either way the round in
+	// flight is stored before the store closes.
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	jobs := make(chan struct{})
+	go func() {
+		defer close(jobs)
+		runner := app.NewRunner(cfg, st, prober, log)
+		if cfg.Checks.PerformChecks {
+			app.Rounds(jobsCtx, runner, log)
+		} else {
+			app.Maintenance(jobsCtx, runner, log)
 		}
-	} else {
-		select {
-		case <-ctx.Done():
-		case err := <-serveErr:
-			return app.Fail(stderr, name, err)
-		}
+	}()
+	select {
+	case <-jobs:
+	case err := <-serveErr:
+		stopJobs()
+		<-jobs
+		return app.Fail(stderr, name, err)
 	}
 	stopServing()
 	if err := <-serveErr; err != nil {

@@ -21,10 +21,8 @@ import (
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/round"
 	"github.com/srvmon/srvmon/pkg/store"
-	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/memory"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
-	"github.com/srvmon/srvmon/pkg/store/ql"
 )
 
 // LambdaEnv is set by the AWS Lambda runtime (and its emulator).
@@ -51,35 +49,44 @@ func NewLogger(w io.Writer, lambda bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-// OpenStore opens the store that spec names. PostgreSQL and the embedded
-// files are migrated (created when new) as they open.
-func OpenStore(ctx context.Context, spec config.StoreSpec) (store.Store, error) {
-	switch spec.Kind {
-	case config.StoreMemory:
-		return memory.New(), nil
-	case config.StoreBolt:
-		s, err := bolt.Open(spec.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open bolt store %s: %w", spec.Path, err)
-		}
-		return s, nil
-	case config.StoreQL:
-		s, err := ql.Open(ctx, spec.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open ql store %s: %w", spec.Path, err)
-		}
-		return s, nil
-	case config.StorePostgres:
-		s, err := postgres.Open(ctx, postgres.Config{
-			URL: spec.URL, Host: spec.Host, Port: spec.Port,
-			User: spec.User, Password: spec.Password, Database: spec.Database,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
-		}
-		return s, nil
+// An Opener opens the store that a spec names, migrating its schema
+// (creating it when new).
+type Opener func(ctx context.Context, spec config.StoreSpec) (store.Store, error)
+
+// Stores are the kinds of store a binary opens, each with its opener. A
+// binary links only the backends it lists: cmd/api and cmd/checker, which
+// run as separate processes on one database, only PostgreSQL and memory
+// (SharedStores: bolt and ql lock their file to one process); cmd/standalone
+// adds the embedded files (package filestores).
+type Stores map[string]Opener
+
+// SharedStores are PostgreSQL and, for tests and gosrvmon's Database "",
+// memory.
+func SharedStores() Stores {
+	return Stores{config.StoreMemory: openMemory, config.StorePostgres: openPostgres}
+}
+
+// Open opens the store that spec names, if the binary has its kind.
+func (s Stores) Open(ctx context.Context, spec config.StoreSpec) (store.Store, error) {
+	open := s[spec.Kind]
+	if open == nil {
+		return nil, fmt.Errorf("store type %q is not available here: the API and the checker share a PostgreSQL database "+
+			"(a bolt or ql file serves one process: use srvmon-standalone for those)", spec.Kind)
 	}
-	return nil, fmt.Errorf("unknown store type %q", spec.Kind)
+	return open(ctx, spec)
+}
+
+func openMemory(context.Context, config.StoreSpec) (store.Store, error) { return memory.New(), nil }
+
+func openPostgres(ctx context.Context, spec config.StoreSpec) (store.Store, error) {
+	s, err := postgres.Open(ctx, postgres.Config{
+		URL: spec.URL, Host: spec.Host, Port: spec.Port,
+		User: spec.User, Password: spec.Password, Database: spec.Database,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+	}
+	return s, nil
 }
 
 // ProbeOptions are the prober's options from cfg. On Lambda, where ICMP

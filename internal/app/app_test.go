@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/srvmon/srvmon/pkg/config"
 )
 
 func TestOnLambda(t *testing.T) {
@@ -85,26 +82,5 @@ func TestParseFlags(t *testing.T) {
 	var usage strings.Builder
 	if _, err := ParseFlags("x", []string{"-h"}, nil, "", &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-confstr") {
 		t.Errorf("-h: %v, usage %q", err, usage.String())
-	}
-}
-
-func TestOpenStoreEveryKind(t *testing.T) {
-	dir := t.TempDir()
-	for _, spec := range []config.StoreSpec{
-		{Kind: config.StoreMemory},
-		{Kind: config.StoreBolt, Path: dir + "/s.db"},
-		{Kind: config.StoreQL, Path: dir + "/s.ql"},
-	} {
-		st, err := OpenStore(context.Background(), spec)
-		if err != nil {
-			t.Fatalf("%s: %v", spec.Kind, err)
-		}
-		if err := st.AddHost(context.Background(), "127.0.0.1"); err != nil {
-			t.Errorf("%s: %v", spec.Kind, err)
-		}
-		st.Close()
-	}
-	if _, err := OpenStore(context.Background(), config.StoreSpec{Kind: "mongo"}); err == nil {
-		t.Error("an unknown kind opens")
 	}
 }

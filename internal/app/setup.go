@@ -56,12 +56,12 @@ func (c *Command) LogWarnings() {
 	}
 }
 
-// OpenStore opens the configured store, migrating its schema, and does
-// -init: when ok is false the command is over (the schema is ready, or the
-// store could not be opened) and code is its exit code. The caller closes
-// the store.
-func (c *Command) OpenStore(ctx context.Context) (st store.Store, code int, ok bool) {
-	st, err := OpenStore(ctx, c.Config.StoreSpec())
+// OpenStore opens the configured store, one of stores, migrating its
+// schema, and does -init: when ok is false the command is over (the schema
+// is ready, or the store could not be opened) and code is its exit code.
+// The caller closes the store.
+func (c *Command) OpenStore(ctx context.Context, stores Stores) (st store.Store, code int, ok bool) {
+	st, err := stores.Open(ctx, c.Config.StoreSpec())
 	if err != nil {
 		return nil, Fail(c.stderr, c.Name, err), false
 	}
