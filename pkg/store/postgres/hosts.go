@@ -45,16 +45,17 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 }
 
 // DeleteHost deletes the host with its results, summaries, rule, state and
-// deliveries; ErrNotFound if it is not stored. Rounds saving results of
-// the host hold its row (FOR KEY SHARE): deleting it waits for them, and
-// the results they stored are deleted after.
+// deliveries; ErrNotFound if it is not stored. It takes the summaries lock
+// exclusively: it waits for the rounds and restores under way (which hold
+// it shared) and deletes what they stored, and the ones after it find the
+// host gone.
 func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := summarised(ctx, tx); err != nil {
-			return err
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", summariesLockKey); err != nil {
+			return fmt.Errorf("lock the summaries: %w", err)
 		}
 		// The rule, state and deliveries go by ON DELETE CASCADE.
 		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)

@@ -18,19 +18,20 @@ const (
 )
 
 // insertRoundSQL stores a round's results in one statement. Results of
-// hosts that are not stored are dropped by the join; the host rows are
-// locked (FOR KEY SHARE) so that a host being deleted is either skipped
-// or waits for this transaction and then deletes what it stored (checks
-// has no foreign key: see migrations/0002_srvmon.sql). Rows go in key
-// order so that overlapping rounds lock keys in one order and cannot
-// deadlock. A result stored already fails it (see insertRound).
+// hosts that are not stored are dropped by the join. A host being deleted
+// is either gone already or waits for this transaction and then deletes
+// what it stored, since DeleteHost takes the summaries lock exclusively
+// and SaveRound holds it shared (checks has no foreign key: see
+// migrations/0002_srvmon.sql; locking the host rows instead, FOR KEY
+// SHARE, cost a quarter of a round's insert). Rows go in key order so that
+// overlapping rounds lock keys in one order and cannot deadlock. A result
+// stored already fails it (see insertRound).
 const insertRoundSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
 SELECT r.host, r.slot, r.location, r.rtt, r.up, r.reason
 FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])
 	AS r (host, slot, location, rtt, up, reason)
 JOIN hosts h ON h.host = r.host
-ORDER BY r.host, r.slot, r.location
-FOR KEY SHARE OF h`
+ORDER BY r.host, r.slot, r.location`
 
 // insertResultsSQL is insertRoundSQL that skips the results stored already.
 const insertResultsSQL = insertRoundSQL + `

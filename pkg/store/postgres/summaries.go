@@ -26,9 +26,10 @@ import (
 //
 // So that no summary is computed from checks that another transaction is
 // changing, every transaction that writes checks or summaries holds the
-// advisory lock summariesLockKey: shared, or, for Summarise, exclusive,
-// which it only tries for (a busy Summarise waits for its next call, and
-// never holds up a round).
+// advisory lock summariesLockKey: shared, or exclusive for Summarise,
+// which only tries for it (a busy Summarise waits for its next call, and
+// never holds up a round), and for DeleteHost, which so also waits for the
+// rounds and restores that may store results of the host it deletes.
 //
 // Buckets reads the summaries of the hours that lie wholly inside one of
 // its buckets, and the checks of the rest (store.Bucketer.AddSummaries).

@@ -19,9 +19,9 @@ ALTER TABLE checks ADD COLUMN reason text NOT NULL DEFAULT '';
 --
 -- No foreign key from checks to hosts: checking it costs a query per
 -- row, doubling the time of a round's insert and of a restore. The store
--- keeps the rule itself: results are inserted through a join with hosts
--- that locks the host rows (FOR KEY SHARE), and a host's results are
--- deleted with it, in one transaction.
+-- keeps the rule itself: results are inserted through a join with hosts,
+-- a host's results are deleted with it in one transaction, and the two
+-- are kept apart by a lock (see DeleteHost).
 DO $$
 DECLARE
 	c name;
