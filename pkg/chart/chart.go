@@ -275,7 +275,9 @@ type escaper []byte
 
 func (e *escaper) Write(p []byte) (int, error) { *e = append(*e, p...); return len(p), nil }
 
-// x maps a time to its horizontal position.
+// x maps a time to its horizontal position, on a whole pixel: the chart
+// is drawn with crisp edges anyway, and whole numbers keep it short when
+// buckets are not a whole number of pixels wide.
 func (d *drawer) x(t time.Time) float64 {
 	if d.span <= 0 {
 		return d.left
@@ -287,7 +289,7 @@ func (d *drawer) x(t time.Time) float64 {
 	if off >= d.span {
 		return d.right
 	}
-	return d.left + (d.right-d.left)*float64(off)/float64(d.span)
+	return math.Round(d.left + (d.right-d.left)*float64(off)/float64(d.span))
 }
 
 const style = `<style>
@@ -459,9 +461,10 @@ const (
 var classNames = [...]string{classUp: "up", classDown: "down", classNA: "na"}
 
 // bands draws the up, down and unknown bands: one path per class, in which
-// runs of buckets of one class are merged into one rectangle. A bucket with
-// both up and down checks is split: red on top for its share of down
-// checks (at least a pixel, so a short outage stays visible), green below.
+// runs of buckets that look alike are merged into one rectangle. A bucket
+// with both up and down checks is split: red on top for its share of down
+// checks (at least a pixel, so a short outage stays visible), green below;
+// a run of such buckets whose red shares are as tall is merged too.
 func (d *drawer) bands() {
 	var paths [3][]byte
 	rect := func(class int, x0, x1, y0, y1 float64) {
@@ -479,37 +482,51 @@ func (d *drawer) bands() {
 		p = append(p, 'z')
 		paths[class] = p
 	}
-	run, runX0, runX1 := -1, 0.0, 0.0
-	flush := func() {
-		if run >= 0 && runX1 > runX0 {
-			rect(run, runX0, runX1, d.top, d.bottom)
-		}
-		run = -1
-	}
 	height := d.bottom - d.top
+	// How a bucket looks: grey, or red down pixels from the top and green
+	// below (down is the whole height when all its checks were down, 0
+	// when all were up). Runs of buckets that look alike are merged.
+	type look struct {
+		known bool
+		down  float64
+	}
+	var (
+		run          look
+		inRun        bool
+		runX0, runX1 float64
+	)
+	flush := func() {
+		switch {
+		case !inRun || runX1 <= runX0:
+		case !run.known:
+			rect(classNA, runX0, runX1, d.top, d.bottom)
+		default:
+			if run.down > 0 {
+				rect(classDown, runX0, runX1, d.top, d.top+run.down)
+			}
+			if run.down < height {
+				rect(classUp, runX0, runX1, d.top+run.down, d.bottom)
+			}
+		}
+		inRun = false
+	}
 	for _, b := range d.c.Buckets {
 		x0, x1 := d.x(b.Start), d.x(b.End)
-		class := classNA
+		var l look
 		switch {
 		case b.Up > 0 && b.Down > 0:
-			flush()
-			down := max(math.Round(height*float64(b.Down)/float64(b.Up+b.Down)), 1)
-			rect(classDown, x0, x1, d.top, d.top+down)
-			if down < height {
-				rect(classUp, x0, x1, d.top+down, d.bottom)
-			}
-			continue
+			l = look{true, min(max(math.Round(height*float64(b.Down)/float64(b.Up+b.Down)), 1), height)}
 		case b.Up > 0:
-			class = classUp
+			l = look{true, 0}
 		case b.Down > 0:
-			class = classDown
+			l = look{true, height}
 		}
-		if class == run && x0 <= runX1+0.01 {
+		if inRun && l == run && x0 <= runX1+0.01 {
 			runX1 = x1
 			continue
 		}
 		flush()
-		run, runX0, runX1 = class, x0, x1
+		run, inRun, runX0, runX1 = l, true, x0, x1
 	}
 	flush()
 	for class, p := range paths {

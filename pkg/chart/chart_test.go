@@ -183,6 +183,10 @@ func TestBands(t *testing.T) {
 			"down": "M36 36h1244v324h-1244z",
 			"up":   "M36 360h1244v324h-1244z",
 		}},
+		{"mixed buckets alike merge", "mmuu", map[string]string{
+			"down": "M36 36h622v324h-622z",
+			"up":   "M36 360h622v324h-622zM658 36h622v648h-622z",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,7 +353,6 @@ func TestSlots(t *testing.T) {
 // class than its neighbours, and a year of mixed columns: the SVG stays
 // under 64 KB because it never has more than one bucket per column.
 func TestSizeIndependentOfRange(t *testing.T) {
-	n := Columns(DefaultWidth)
 	for _, tt := range []struct {
 		name string
 		span time.Duration
@@ -366,19 +369,23 @@ func TestSizeIndependentOfRange(t *testing.T) {
 		{"mixed columns, one year", 365 * 24 * time.Hour, func(i int, b *store.Bucket) {
 			b.Up, b.Down, b.MeanRTT = 400, int64(1+i%20), time.Duration(i%190)*time.Millisecond+123456
 		}},
+		{"mixed columns, one year, on whole hours", 365*24*time.Hour + 17*time.Minute, func(i int, b *store.Bucket) {
+			b.Up, b.Down, b.MeanRTT = 400, int64(1+i%20), time.Duration(i%190)*time.Millisecond+123456
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := store.BucketWidth(t0, t0.Add(tt.span), n)
-			bs := make([]store.Bucket, n)
+			// The grid a handler asks for: whole hours a bucket over a year.
+			bs, _ := Buckets(t0, t0.Add(tt.span), time.Minute, 0, func(start, end time.Time, n int) ([]store.Bucket, error) {
+				return store.NewBucketer(start, end, n).Buckets(), nil
+			})
 			for i := range bs {
-				bs[i] = store.Bucket{Start: t0.Add(time.Duration(i) * w), End: t0.Add(time.Duration(i+1) * w)}
 				tt.fill(i, &bs[i])
 			}
 			svg, _ := render(t, Chart{Host: "h", Start: t0, End: t0.Add(tt.span), Interval: time.Minute, Buckets: bs}, Options{})
 			if len(svg) > 64<<10 {
 				t.Errorf("SVG is %d bytes, want at most 64 KiB", len(svg))
 			}
-			t.Logf("%d buckets: %d bytes", n, len(svg))
+			t.Logf("%d buckets: %d bytes", len(bs), len(svg))
 		})
 	}
 }

@@ -116,6 +116,18 @@ func Init(ctx context.Context, cfg Config) error {
 	return s.Close()
 }
 
+// Vacuum runs VACUUM (ANALYZE) on the tables of results and summaries:
+// what autovacuum does now and then. After a large restore, it makes
+// reads of the restored history as fast at once as they become once
+// autovacuum has been by (it sets the visibility map and the hint bits,
+// and gathers the planner's statistics).
+func (s *Store) Vacuum(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) checks, check_summaries"); err != nil {
+		return fmt.Errorf("postgres: vacuum: %w", err)
+	}
+	return nil
+}
+
 // Close closes every connection of the pool. A connection whose call was
 // cut short by its context is closed by asking the server to cancel the
 // call; with a server that stopped answering, pgx waits up to 15 s for it.
@@ -163,13 +175,6 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	// more than it saves (hundreds of ms for a year of buckets).
 	if _, ok := cc.RuntimeParams["jit"]; !ok {
 		cc.RuntimeParams["jit"] = "off"
-	}
-	// pgx prepares every statement; after five runs PostgreSQL may switch
-	// to a generic plan, which cannot see how long the arrays of a round
-	// are (it assumes 10 elements and joins 10,000 hosts by index lookups)
-	// or how wide a range is. Planning each run costs far less.
-	if _, ok := cc.RuntimeParams["plan_cache_mode"]; !ok {
-		cc.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "srvmon"

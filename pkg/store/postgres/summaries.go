@@ -41,17 +41,28 @@ const summariesLockKey int64 = migrationLockKey + 1
 // this many host-hours (about 60 checks each at a one-minute interval).
 const summariseBudget = 20000
 
-// summarised returns the summary_progress of a transaction that writes
-// checks, after taking the summaries lock shared, in one round trip: the
-// hour before which summaries may exist, the zero time when none do.
+// summarised begins a transaction that writes checks, in one round trip:
+// it takes the summaries lock shared and returns summary_progress, the
+// hour before which summaries may exist (the zero time when none do).
+//
+// It also plans every statement of the transaction anew: pgx prepares
+// statements, and after five runs PostgreSQL may switch to a generic plan,
+// which cannot see how long the arrays of a round or a restore are (it
+// assumes 10 elements and joins 10,000 hosts by index lookups). Reads keep
+// their cached plans, which a LastCheck would otherwise spend a third of
+// its time making again.
 func summarised(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	b := &pgx.Batch{}
+	b.Queue("SET LOCAL plan_cache_mode = force_custom_plan")
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1)", summariesLockKey)
 	// A statement of its own: its snapshot is taken once the lock is held.
 	b.Queue("SELECT summarised_until FROM summary_progress")
 	br := tx.SendBatch(ctx, b)
 	var until *time.Time
 	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		err = br.QueryRow().Scan(&until)
 	}

@@ -13,9 +13,11 @@ ALTER TABLE checks ADD COLUMN reason text NOT NULL DEFAULT '';
 
 -- The key becomes (host, check_time, location): its index serves every
 -- read of a host's range in (slot, location) order, the newest slot by a
--- backward seek, and the idempotent inserts. It includes up and rtt, so
--- that chart buckets are counted from the index alone (an index-only
--- scan, where vacuum has marked the pages all-visible).
+-- backward seek, and the idempotent inserts. It includes up, rtt and
+-- reason, so that chart buckets and streams of results (/api/checks,
+-- backups) are read from the index alone (an index-only scan, where
+-- vacuum has marked the pages all-visible: half again as fast as one that
+-- visits the table for each row). A reason is short, and empty when up.
 --
 -- No foreign key from checks to hosts: checking it costs a query per
 -- row, doubling the time of a round's insert and of a restore. The store
@@ -33,7 +35,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-ALTER TABLE checks ADD CONSTRAINT checks_pkey PRIMARY KEY (host, check_time, location) INCLUDE (up, rtt);
+ALTER TABLE checks ADD CONSTRAINT checks_pkey PRIMARY KEY (host, check_time, location) INCLUDE (up, rtt, reason);
 
 -- Slots with a result from a named location: the only ones whose results
 -- must be merged before they are counted (Buckets).
