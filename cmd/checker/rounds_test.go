@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
@@ -51,21 +49,6 @@ func countResults(t *testing.T, st store.Store, host string) int {
 func freshSlot(interval, need time.Duration) {
 	if left := time.Until(time.Now().Truncate(interval).Add(interval)); left < need {
 		time.Sleep(left)
-	}
-}
-
-// execSQL runs sql on the database at url.
-func execSQL(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -167,7 +150,7 @@ func TestRoundNotStoredFailsWithOneLine(t *testing.T) {
 			if err := st.AddHost(context.Background(), host); err != nil {
 				t.Fatal(err)
 			}
-			execSQL(t, strings.TrimPrefix(env[0], "DATABASE_URL="), tc.sql)
+			pgtest.Exec(t, strings.TrimPrefix(env[0], "DATABASE_URL="), tc.sql)
 			code, stdout, stderr := runBinary(t, binary, env)
 			const prefix = "srvmon-checker: results could not be stored: slot "
 			if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 ||

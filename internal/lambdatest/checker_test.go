@@ -125,7 +125,7 @@ func TestCheckerSaveFails(t *testing.T) {
 		}
 		// The database refuses the results: every insert into gosrvmon's
 		// checks table fails, as with a full disk or a read-only role.
-		execSQL(t, db, `CREATE FUNCTION lambdatest_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		pgtest.Exec(t, db, `CREATE FUNCTION lambdatest_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN RAISE EXCEPTION 'lambdatest: no inserts into checks'; END $$;
 			CREATE TRIGGER lambdatest_refuse BEFORE INSERT ON checks FOR EACH STATEMENT EXECUTE FUNCTION lambdatest_refuse()`)
 		e := startEmulator(t, checkerBoot, checkerEnv(t, db)...)
@@ -141,7 +141,7 @@ func TestCheckerSaveFails(t *testing.T) {
 			t.Errorf("no JSON error line \"round not stored\"; the function's log:\n%s", strings.Join(e.FunctionLog(), "\n"))
 		}
 
-		execSQL(t, db, `DROP TRIGGER lambdatest_refuse ON checks`)
+		pgtest.Exec(t, db, `DROP TRIGGER lambdatest_refuse ON checks`)
 		sum := roundSummary(t, e.Invoke(t, scheduledEvent(eventTime)))
 		rs := results(t, st, host)
 		if !sum.Slot.Equal(eventTime.Truncate(interval)) || len(rs) != 1 || !rs[0].Slot.Equal(sum.Slot) {
@@ -162,7 +162,7 @@ func TestCheckerSaveFails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		execSQL(t, pgtest.ServerURL(t), "DROP DATABASE "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)")
+		pgtest.Exec(t, pgtest.ServerURL(t), "DROP DATABASE "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)")
 
 		// The pool's first connection was terminated by the drop; the
 		// next one finds no database. Either way the round is not stored.

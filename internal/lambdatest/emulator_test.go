@@ -25,7 +25,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/internal/deploy"
 	"github.com/srvmon/srvmon/internal/proctest"
@@ -391,21 +390,6 @@ func openStore(tb testing.TB, url string) store.Store {
 	}
 	tb.Cleanup(func() { st.Close() })
 	return st
-}
-
-// execSQL runs statements on the database at url.
-func execSQL(tb testing.TB, url, sql string) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
 }
 
 // results returns every stored result of host.

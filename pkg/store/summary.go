@@ -78,3 +78,44 @@ type Summariser interface {
 // SummaryMargin is how long after an hour ends Summarise leaves it alone:
 // longer than a round takes to store its results.
 const SummaryMargin = 5 * time.Minute
+
+// TouchedHours notes, per host, the first and the last summary hour that
+// a write added results to, so that a backend can summarise them again.
+type TouchedHours map[string]*[2]time.Time
+
+// Add notes that host has a new result at slot.
+func (h TouchedHours) Add(host string, slot time.Time) {
+	hour := Hour(slot)
+	switch r := h[host]; {
+	case r == nil:
+		h[host] = &[2]time.Time{hour, hour}
+	case hour.Before(r[0]):
+		r[0] = hour
+	case hour.After(r[1]):
+		r[1] = hour
+	}
+}
+
+// HostHours is a span of whole summary hours of one host.
+type HostHours struct {
+	Host       string
+	Start, End time.Time
+}
+
+// Before returns, for each host noted, its hours from the first noted to
+// the last, cut at until (a whole hour); a host whose first hour is not
+// before until is left out.
+func (h TouchedHours) Before(until time.Time) []HostHours {
+	var spans []HostHours
+	for host, r := range h {
+		if !r[0].Before(until) {
+			continue
+		}
+		end := r[1].Add(SummarySpan)
+		if end.After(until) {
+			end = until
+		}
+		spans = append(spans, HostHours{Host: host, Start: r[0], End: end})
+	}
+	return spans
+}

@@ -210,7 +210,7 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 		if err := moveRecent(tx, staged); err != nil {
 			return err
 		}
-		touched := touchedHours{}
+		touched := store.TouchedHours{}
 		for _, host := range staged {
 			c := results.Bucket(host).Cursor()
 			first, _ := c.First()
@@ -221,10 +221,10 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 			if err := raiseNewest(tx, last); err != nil {
 				return err
 			}
-			touched.add(string(host), getTime(first))
-			touched.add(string(host), getTime(last))
+			touched.Add(string(host), getTime(first))
+			touched.Add(string(host), getTime(last))
 		}
-		return touched.resummarise(tx, summarisedUntil(tx))
+		return resummarise(tx, touched, summarisedUntil(tx))
 	})
 }
 

@@ -137,13 +137,13 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		}
 		// A late round, or another location's, adds to summarised hours.
 		if until := summarisedUntil(tx); !until.IsZero() {
-			late := touchedHours{}
+			late := store.TouchedHours{}
 			for _, r := range results {
 				if r.Slot.Before(until) {
-					late.add(r.Host, r.Slot)
+					late.Add(r.Host, r.Slot)
 				}
 			}
-			if err := late.resummarise(tx, until); err != nil {
+			if err := resummarise(tx, late, until); err != nil {
 				return err
 			}
 		}

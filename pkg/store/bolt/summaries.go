@@ -149,34 +149,14 @@ func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Chec
 	return nil
 }
 
-// touchedHours notes, per host, the first and the last hour that a
-// transaction added results to, to summarise them again.
-type touchedHours map[string]*[2]time.Time
-
-func (h touchedHours) add(host string, slot time.Time) {
-	hour := store.Hour(slot)
-	switch r := h[host]; {
-	case r == nil:
-		h[host] = &[2]time.Time{hour, hour}
-	case hour.Before(r[0]):
-		r[0] = hour
-	case hour.After(r[1]):
-		r[1] = hour
-	}
-}
-
-// resummarise summarises again, for each host noted, its hours from the
-// first noted to the last, as far as they are before until.
-func (h touchedHours) resummarise(tx *bbolt.Tx, until time.Time) error {
-	for host, r := range h {
-		if !r[0].Before(until) || !hostStored(tx, host) {
+// resummarise summarises again the hours that touched noted, as far as
+// they are before until, of the hosts still stored.
+func resummarise(tx *bbolt.Tx, touched store.TouchedHours, until time.Time) error {
+	for _, sp := range touched.Before(until) {
+		if !hostStored(tx, sp.Host) {
 			continue
 		}
-		to := r[1].Add(store.SummarySpan)
-		if to.After(until) {
-			to = until
-		}
-		if err := summariseHours(tx, host, r[0], to); err != nil {
+		if err := summariseHours(tx, sp.Host, sp.Start, sp.End); err != nil {
 			return err
 		}
 	}

@@ -100,7 +100,7 @@ func TestMigrations(t *testing.T) {
 	t.Run("NewerSchemaRefused", func(t *testing.T) {
 		u := pgtest.NewDatabase(t)
 		openURL(t, u).Close()
-		execSQL(t, u, "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_the_future.sql')", postgres.SchemaVersion()+1)
+		pgtest.Exec(t, u, "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_the_future.sql')", postgres.SchemaVersion()+1)
 		s, err := postgres.Open(t.Context(), postgres.Config{URL: u})
 		if err == nil {
 			s.Close()
@@ -115,7 +115,7 @@ func TestMigrations(t *testing.T) {
 		// A table in the way of one that migration 2 creates makes it fail
 		// after migration 1 ran, in the same transaction.
 		u := pgtest.NewDatabase(t)
-		execSQL(t, u, "CREATE TABLE deliveries (id integer)")
+		pgtest.Exec(t, u, "CREATE TABLE deliveries (id integer)")
 		s, err := postgres.Open(t.Context(), postgres.Config{URL: u})
 		if err == nil {
 			s.Close()
@@ -307,12 +307,12 @@ func TestUpgradeGosrvmon(t *testing.T) {
 			u := pgtest.NewDatabase(t)
 			// gosrvmon's sessions were UTC (TimeZone=utc); the database's default
 			// here is not, to show that it does not matter.
-			execSQL(t, u, "ALTER DATABASE "+dbName(t, u)+" SET timezone = 'America/New_York'")
-			execSQL(t, u, tc.init)
+			pgtest.Exec(t, u, "ALTER DATABASE "+dbName(t, u)+" SET timezone = 'America/New_York'")
+			pgtest.Exec(t, u, tc.init)
 			// The hosts in an order unlike their names', so that ids and
 			// names sort apart.
-			execSQL(t, u, `INSERT INTO hosts (host) VALUES ('tcp.test:22'), ('https://b.test/health'), ('example.test')`)
-			execSQL(t, u, tc.seed)
+			pgtest.Exec(t, u, `INSERT INTO hosts (host) VALUES ('tcp.test:22'), ('https://b.test/health'), ('example.test')`)
+			pgtest.Exec(t, u, tc.seed)
 			testUpgradedGosrvmon(t, u, tc.gosrvmonInsert)
 		})
 	}
@@ -400,7 +400,7 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	}
 
 	if gosrvmonInsert != "" {
-		execSQL(t, u, gosrvmonInsert)
+		pgtest.Exec(t, u, gosrvmonInsert)
 		if c, ok, err := s.LastCheck(ctx, "tcp.test:22"); err != nil || !ok || !c.Time.Equal(at(5, 0, 0)) {
 			t.Errorf("LastCheck of a row gosrvmon inserted = %+v, %v, %v", c, ok, err)
 		}

@@ -1,14 +1,11 @@
 package postgres_test
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
@@ -43,7 +40,7 @@ func schemaOpener(tb testing.TB) func(tb testing.TB) *postgres.Store {
 	return func(tb testing.TB) *postgres.Store {
 		tb.Helper()
 		schema := fmt.Sprintf("s%d", n.Add(1))
-		execSQL(tb, dbURL, "CREATE SCHEMA "+schema)
+		pgtest.Exec(tb, dbURL, "CREATE SCHEMA "+schema)
 		u, err := url.Parse(dbURL)
 		if err != nil {
 			tb.Fatal(err)
@@ -56,21 +53,6 @@ func schemaOpener(tb testing.TB) func(tb testing.TB) *postgres.Store {
 			tb.Fatalf("Open: %v", err)
 		}
 		return s
-	}
-}
-
-// execSQL runs statements on the database at u.
-func execSQL(tb testing.TB, u, sql string, args ...any) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -142,6 +124,6 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 func TestSummariesAreRead(t *testing.T) {
 	u := pgtest.NewDatabase(t)
 	storetest.SummariesAreRead(t, openURL(t, u), func(t *testing.T) {
-		execSQL(t, u, "UPDATE checks SET up = false WHERE host = 'a.test'")
+		pgtest.Exec(t, u, "UPDATE checks SET up = false WHERE host = 'a.test'")
 	})
 }

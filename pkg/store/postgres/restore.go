@@ -138,7 +138,7 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHost,
 	results func(context.Context, func(store.Result) error) error, until time.Time,
 ) error {
-	rs := &restorer{ctx: ctx, tx: tx, hosts: known, touched: touchedHours{}}
+	rs := &restorer{ctx: ctx, tx: tx, hosts: known, touched: store.TouchedHours{}}
 	if err := results(ctx, rs.emit); err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHo
 	if err := rs.flush(); err != nil {
 		return err
 	}
-	return rs.touched.resummarise(ctx, tx, until)
+	return resummarise(ctx, tx, rs.touched, until)
 }
 
 // restorer batches a restore's results. Most restores fill hosts that
@@ -161,7 +161,7 @@ type restorer struct {
 	tx           pgx.Tx
 	hosts        map[string]*restoredHost // stored and locked, by name
 	fresh, other resultColumns
-	touched      touchedHours
+	touched      store.TouchedHours
 	err          error // sticky: a Results func may ignore emit's error
 }
 
@@ -186,7 +186,7 @@ func (rs *restorer) emit(r store.Result) error {
 		}
 		rs.hosts[r.Host] = h
 	}
-	rs.touched.add(r.Host, r.Slot)
+	rs.touched.Add(r.Host, r.Slot)
 	if h.fresh {
 		slot := r.Slot.UTC().Truncate(time.Microsecond)
 		if c := slot.Compare(h.slot); !h.seen || c > 0 || c == 0 && r.Location > h.loc {

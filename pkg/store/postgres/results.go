@@ -108,11 +108,11 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		}
 		// A late round, or another location's, adds to summarised hours.
 		if firstSlot(results).Before(until) {
-			late := touchedHours{}
+			late := store.TouchedHours{}
 			for _, r := range results {
-				late.add(r.Host, r.Slot)
+				late.Add(r.Host, r.Slot)
 			}
-			if err := late.resummarise(ctx, tx, until); err != nil {
+			if err := resummarise(ctx, tx, late, until); err != nil {
 				return err
 			}
 		}
@@ -374,21 +374,18 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	}
 }
 
-// deleteChecksSQL and deleteSummariesSQL delete up to $3 rows of the
-// hosts $1 before $2, through the index of each host.
-const (
-	deleteChecksSQL = `DELETE FROM checks WHERE ctid = ANY (ARRAY (
-		SELECT c.ctid FROM unnest($1::text[]) AS h (host)
-		CROSS JOIN LATERAL (
-			SELECT ctid FROM checks c WHERE c.host = h.host AND c.check_time < $2::timestamp LIMIT $3
-		) c
-		LIMIT $3))`
-	deleteSummariesSQL = `DELETE FROM check_summaries WHERE ctid = ANY (ARRAY (
-		SELECT c.ctid FROM unnest($1::text[]) AS h (host)
-		CROSS JOIN LATERAL (
-			SELECT ctid FROM check_summaries c WHERE c.host = h.host AND c.hour < $2::timestamp LIMIT $3
-		) c
-		LIMIT $3))`
+// deleteBeforeSQL deletes up to $3 rows of table %[1]s of the hosts $1
+// whose time column %[2]s is before $2, through the index of each host.
+const deleteBeforeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY (
+	SELECT c.ctid FROM unnest($1::text[]) AS h (host)
+	CROSS JOIN LATERAL (
+		SELECT ctid FROM %[1]s c WHERE c.host = h.host AND c.%[2]s < $2::timestamp LIMIT $3
+	) c
+	LIMIT $3))`
+
+var (
+	deleteChecksSQL    = fmt.Sprintf(deleteBeforeSQL, "checks", "check_time")
+	deleteSummariesSQL = fmt.Sprintf(deleteBeforeSQL, "check_summaries", "hour")
 )
 
 // deleteBefore runs a delete statement (deleteChecksSQL or

@@ -108,40 +108,17 @@ var (
 	summariseSpansSQL = fmt.Sprintf(summariseSQL, `unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS t (host, lo, hi)`)
 )
 
-// touchedHours notes, per host, the first and the last hour that a
-// transaction added results to, to summarise them again.
-type touchedHours map[string]*[2]time.Time
-
-// add notes that the host has a new result at slot.
-func (h touchedHours) add(host string, slot time.Time) {
-	hour := store.Hour(slot)
-	switch r := h[host]; {
-	case r == nil:
-		h[host] = &[2]time.Time{hour, hour}
-	case hour.Before(r[0]):
-		r[0] = hour
-	case hour.After(r[1]):
-		r[1] = hour
-	}
-}
-
-// resummarise summarises again, for each host noted, its hours from the
-// first noted to the last, as far as they are before until.
-func (h touchedHours) resummarise(ctx context.Context, tx pgx.Tx, until time.Time) error {
-	var hosts []string
-	var los, his []time.Time
-	for host, r := range h {
-		if !r[0].Before(until) {
-			continue
-		}
-		hi := r[1].Add(store.SummarySpan)
-		if hi.After(until) {
-			hi = until
-		}
-		hosts, los, his = append(hosts, host), append(los, r[0]), append(his, hi)
-	}
-	if len(hosts) == 0 {
+// resummarise summarises again the hours that touched noted, as far as
+// they are before until.
+func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, until time.Time) error {
+	spans := touched.Before(until)
+	if len(spans) == 0 {
 		return nil
+	}
+	hosts := make([]string, len(spans))
+	los, his := make([]time.Time, len(spans)), make([]time.Time, len(spans))
+	for i, sp := range spans {
+		hosts[i], los[i], his[i] = sp.Host, sp.Start, sp.End
 	}
 	if _, err := tx.Exec(ctx, summariseSpansSQL, hosts, los, his); err != nil {
 		return fmt.Errorf("summarise the hours of %d hosts again: %w", len(hosts), err)

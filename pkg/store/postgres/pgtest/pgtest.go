@@ -47,22 +47,11 @@ func NewDatabase(tb testing.TB) string {
 	}
 	name := "srvmon_test_" + hex.EncodeToString(b[:])
 
-	exec := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			return fmt.Errorf("connect to %s: %w", EnvURL, err)
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec("CREATE DATABASE " + name); err != nil {
+	if err := execOn(server, "CREATE DATABASE "+name); err != nil {
 		tb.Fatalf("create test database: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+		if err := execOn(server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			tb.Errorf("drop test database %s: %v", name, err)
 		}
 	})
@@ -73,4 +62,26 @@ func NewDatabase(tb testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Exec runs sql with args on the database at url, behind the store's
+// back, and fails the test if it fails.
+func Exec(tb testing.TB, url, sql string, args ...any) {
+	tb.Helper()
+	if err := execOn(url, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// execOn runs sql on its own connection to url, within 30 seconds.
+func execOn(url, sql string, args ...any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
 }
