@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,14 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/proctest"
 	pgstore "github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
@@ -152,11 +150,11 @@ func BenchmarkStartup(b *testing.B) {
 				dir := b.TempDir()
 				b.StartTimer()
 				start := time.Now()
-				srv := startServer(b, release[run.pkg], args(dir))
-				srv.firstOK(b, client)
+				srv := proctest.Start(b, release[run.pkg], dir, nil, "listen=http://", args(dir)...)
+				firstOK(b, client, srv.Base)
 				total += time.Since(start)
 				b.StopTimer()
-				srv.stop(b)
+				srv.Stop(b)
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-2xx")
@@ -176,82 +174,23 @@ func BenchmarkIdleRSS(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 			var maxRSS int64
 			for i := 0; i < b.N; i++ {
-				srv := startServer(b, release[run.pkg], args(b.TempDir()))
-				srv.firstOK(b, client)
+				dir := b.TempDir()
+				srv := proctest.Start(b, release[run.pkg], dir, nil, "listen=http://", args(dir)...)
+				firstOK(b, client, srv.Base)
 				time.Sleep(time.Second)
-				rss := srv.rss(b)
-				maxRSS = max(maxRSS, rss)
-				srv.stop(b)
+				maxRSS = max(maxRSS, rss(b, srv.Pid()))
+				srv.Stop(b)
 			}
 			b.ReportMetric(float64(maxRSS)/(1<<20), "MiB-idle")
 		})
 	}
 }
 
-// server is a started server binary.
-type server struct {
-	cmd  *exec.Cmd
-	base string // http://127.0.0.1:PORT
-	done chan error
-}
-
-var listenAt = regexp.MustCompile(`listen=http://\S*:(\d+)/`)
-
-// startServer execs bin with args and an environment without srvmon's
-// settings, and returns once it has logged where it listens.
-func startServer(b *testing.B, bin string, args []string) *server {
-	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SRVMON_") && !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "AWS_LAMBDA_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
-	b.Cleanup(func() { cmd.Process.Kill() })
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		s.done <- cmd.Wait()
-	}()
-	var log strings.Builder
-	timeout := time.After(30 * time.Second)
-	for s.base == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				b.Fatalf("%s ended before listening:\n%s", filepath.Base(bin), log.String())
-			}
-			log.WriteString(l + "\n")
-			if m := listenAt.FindStringSubmatch(l); m != nil {
-				s.base = "http://127.0.0.1:" + m[1]
-			}
-		case <-timeout:
-			b.Fatalf("%s did not log where it listens within 30 s:\n%s", filepath.Base(bin), log.String())
-		}
-	}
-	go func() { // keep the pipe drained
-		for range lines {
-		}
-	}()
-	return s
-}
-
-// firstOK polls GET /api/hosts until it answers 2xx.
-func (s *server) firstOK(b *testing.B, client *http.Client) {
+// firstOK polls GET /api/hosts of the server at base until it answers 2xx.
+func firstOK(b *testing.B, client *http.Client, base string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get(s.base + "/api/hosts")
+		resp, err := client.Get(base + "/api/hosts")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -261,15 +200,15 @@ func (s *server) firstOK(b *testing.B, client *http.Client) {
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("GET %s/api/hosts: no 2xx within 10 s: %v", s.base, err)
+			b.Fatalf("GET %s/api/hosts: no 2xx within 10 s: %v", base, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// rss is the process's resident set size in bytes.
-func (s *server) rss(b *testing.B) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+// rss is the resident set size of process pid in bytes.
+func rss(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -284,19 +223,4 @@ func (s *server) rss(b *testing.B) int64 {
 	}
 	b.Fatal("no VmRSS in /proc/PID/status")
 	return 0
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (s *server) stop(b *testing.B) {
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case err := <-s.done:
-		if err != nil {
-			b.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		b.Fatal("no exit within 30 s of SIGTERM")
-	}
 }

@@ -56,13 +56,15 @@ var listenLine = regexp.MustCompile(`listen=http://\S*:(\d+)/`)
 // Env is the environment for a binary under test: the test's own, without
 // what would configure srvmon behind the test's back (DATABASE_URL and
 // every SRVMON_ variable but the SRVMON_TEST_ ones, so that a shell's
-// DATABASE_URL cannot turn an embedded-store test into a PostgreSQL one),
-// with extra added.
+// DATABASE_URL cannot turn an embedded-store test into a PostgreSQL one;
+// AWS_LAMBDA_ ones, which would start it as a Lambda function), with
+// extra added.
 func Env(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "DATABASE_URL" || strings.HasPrefix(name, "SRVMON_") && !strings.HasPrefix(name, "SRVMON_TEST_") {
+		if name == "DATABASE_URL" || strings.HasPrefix(name, "AWS_LAMBDA_") ||
+			strings.HasPrefix(name, "SRVMON_") && !strings.HasPrefix(name, "SRVMON_TEST_") {
 			continue
 		}
 		env = append(env, kv)
@@ -213,6 +215,9 @@ func (p *Process) Stop(t testing.TB) {
 		}
 	}
 }
+
+// Pid is the process's ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Do sends a request to the process's server and returns the status and body.
 func (p *Process) Do(t testing.TB, method, path, body string) (int, string) {
