@@ -417,9 +417,9 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 
 // Buckets summarises [start, end) in one read transaction: from the
 // summaries of the hours wholly inside a bucket, when buckets are an hour
-// wide or more, and from the results of the rest, which a cursor walks,
-// merging the results of each slot; nothing but the buckets and one slot's
-// results is kept.
+// wide or more, and from the results of the rest, which a cursor walks
+// (once for each stretch between summarised hours), merging the results
+// of each slot; nothing but the buckets and one slot's results is kept.
 func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
 	bk := store.NewBucketer(start, end, n)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
@@ -438,19 +438,26 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 			}
 		}
 		rows := 0
-		for _, sp := range bk.AddSummaries(hours) {
-			var sum store.Summary
-			err := mergedChecks(tx, host, timeKey(sp.Start), timeKey(sp.End), func(c store.Check) error {
-				sum.Add(c)
-				if rows++; rows%65536 == 0 {
-					return ctx.Err()
-				}
-				return nil
-			})
-			if err != nil {
+		add := func(c store.Check) error {
+			bk.Add(c)
+			if rows++; rows%65536 == 0 {
+				return ctx.Err()
+			}
+			return nil
+		}
+		// One walk of the cursor for each run of spans that follow one
+		// another (all of the range when nothing is summarised): bk.Add
+		// finds each check's bucket.
+		spans := bk.AddSummaries(hours)
+		for i := 0; i < len(spans); {
+			j := i + 1
+			for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
+				j++
+			}
+			if err := mergedChecks(tx, host, timeKey(spans[i].Start), timeKey(spans[j-1].End), add); err != nil {
 				return err
 			}
-			bk.AddSummary(sp.Bucket, sum)
+			i = j
 		}
 		return nil
 	})
