@@ -298,6 +298,9 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	if width == 0 {
 		return b.Buckets(), s.mustExist(ctx, host)
 	}
+	// Spans that end by the host's oldest check hold nothing and are not
+	// queried; its oldest check comes with the summaries, and is the zero
+	// time when it has none at all.
 	var hours []store.HourSummary
 	oldest := start
 	if width >= store.SummarySpan {
