@@ -45,7 +45,7 @@ const (
 	DefaultNotifyTimeout   = 10    // seconds
 	DefaultNotifyMaxAge    = 86400 // seconds
 	DefaultNotifyRetry     = 30    // seconds
-	DefaultShutdownTimeout = 120   // seconds
+	DefaultShutdownTimeout = 60    // seconds
 )
 
 // Store kinds returned by Config.StoreSpec.
