@@ -133,6 +133,9 @@ func TestSIGTERMDuringRestore(t *testing.T) {
 			}
 			p.Stop(t) // a second SIGTERM changes nothing; it waits for exit 0
 			took := time.Since(term)
+			if tc.finish && !strings.Contains(p.Log(), "the requests in flight finished") {
+				t.Errorf("the log does not say the restore finished:\n%s", p.Log())
+			}
 			if !tc.finish {
 				if took < time.Duration(tc.grace)*time.Second || took > time.Duration(tc.grace)*time.Second+10*time.Second {
 					t.Errorf("exit %v after SIGTERM, want a little over %d s", took, tc.grace)

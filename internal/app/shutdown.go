@@ -59,24 +59,25 @@ func (f *inFlight) done() <-chan struct{} {
 // are refused), waits up to grace for the requests in flight, then closes
 // the connections of those still running and waits for their handlers.
 func shutdown(ctx context.Context, srv *http.Server, f *inFlight, grace time.Duration, log *slog.Logger) error {
-	if n := f.requests.Load(); n > 0 {
+	n := f.requests.Load()
+	if n > 0 {
 		log.Info("shutting down: waiting for the requests in flight",
 			"requests", n, "restores", f.restores.Load(), "timeout", grace.String())
 	}
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err == nil {
-		// Shutdown waits for connections, not handlers: a hijacked or
-		// closing connection may leave one running.
-		<-f.done()
-		log.Info("shutting down: the requests in flight finished", "took", time.Since(start).Round(time.Millisecond).String())
-		return nil
+	if err := srv.Shutdown(sctx); err == nil {
+		if n > 0 {
+			log.Info("shutting down: the requests in flight finished", "took", time.Since(start).Round(time.Millisecond).String())
+		}
+	} else {
+		log.Warn("shutting down: timeout ran out, cutting the requests in flight off",
+			"requests", f.requests.Load(), "restores", f.restores.Load(), "timeout", grace.String())
+		srv.Close()
 	}
-	log.Warn("shutting down: timeout ran out, cutting the requests in flight off",
-		"requests", f.requests.Load(), "restores", f.restores.Load(), "timeout", grace.String())
-	srv.Close()
+	// Shutdown and Close wait for connections, not handlers: a handler
+	// cut off returns at its next read or write.
 	select {
 	case <-f.done():
 		return nil
