@@ -169,11 +169,16 @@ func Listen(cfg config.Config) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln until ctx ends, then lets the requests in flight
-// finish (within the write timeout) and returns.
+// Serve serves h on ln until ctx ends, then stops listening and lets the
+// requests in flight finish, restores included, within the shutdown
+// timeout (Listen.ShutdownTimeout). It logs what it waits for and the
+// outcome. Requests still running then are cut off (a restore cut off
+// stores nothing), and Serve returns once their handlers have returned,
+// so that the caller may close the store.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Config, log *slog.Logger) error {
+	var fl inFlight
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           fl.track(h),
 		ReadTimeout:       cfg.ReadTimeout(),
 		ReadHeaderTimeout: cfg.ReadTimeout(),
 		WriteTimeout:      cfg.WriteTimeout(),
@@ -186,10 +191,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Conf
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.WriteTimeout())
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shut the server down: %w", err)
+	if err := shutdown(ctx, srv, &fl, cfg.ShutdownTimeout(), log); err != nil {
+		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

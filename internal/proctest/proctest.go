@@ -216,6 +216,19 @@ func (p *Process) Stop(t testing.TB) {
 	}
 }
 
+// Kill kills the process with SIGKILL, as a crash would, reads the rest
+// of its log and waits for it to end.
+func (p *Process) Kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for l := range p.lines {
+		p.log.WriteString(l + "\n")
+	}
+	<-p.done
+}
+
 // Pid is the process's ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

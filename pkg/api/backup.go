@@ -25,75 +25,98 @@ import (
 // them when restoring). The server's read and write timeouts do not cut
 // it: each write may take up to TransferIdleTimeout. HEAD sends the
 // headers and stops.
+//
+// A store that offers a snapshot (store.Snapshotter) is read from one, so
+// that a round committing during the export is in it for every host or for
+// none; README.md says what the other stores guarantee.
 func (s *server) backupExport(full bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		deadlines := newTransferDeadlines(w, s.TransferIdleTimeout)
-		deadlines.clearRead() // a download reads nothing more
-		hosts, err := s.Store.Hosts(ctx)
-		if err != nil {
+		sn, ok := s.Store.(store.Snapshotter)
+		if !ok {
+			s.writeBackup(w, r, s.Store, full)
+			return
+		}
+		began := false
+		err := sn.Snapshot(r.Context(), func(rd store.Reader) error {
+			began = true
+			s.writeBackup(w, r, rd, full)
+			return nil
+		})
+		if err != nil && !began {
 			s.fail(w, r, err)
-			return
 		}
-		rules, err := s.Store.Rules(ctx)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+	}
+}
+
+// writeBackup writes the backup that rd reads, for backupExport; it
+// answers errors itself.
+func (s *server) writeBackup(w http.ResponseWriter, r *http.Request, rd store.Reader, full bool) {
+	ctx := r.Context()
+	deadlines := newTransferDeadlines(w, s.TransferIdleTimeout)
+	deadlines.clearRead() // a download reads nothing more
+	hosts, err := rd.Hosts(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rules, err := rd.Rules(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name := "backup.json"
+	if full {
+		name = "backup_full.json"
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	sw := newStreamWriter(w, r, "application/json")
+	sw.deadlines = deadlines
+	hj, err := json.Marshal(nonNil(hosts))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rj, err := json.Marshal(nonNil(rules))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sw.buf = append(sw.buf, `{"hosts":`...)
+	sw.buf = append(sw.buf, hj...)
+	sw.buf = append(sw.buf, `,"notifications":`...)
+	sw.buf = append(sw.buf, rj...)
+	if !full {
+		sw.buf = append(sw.buf, "}\n"...)
+		sw.finish(s, r)
+		return
+	}
+	sw.buf = append(sw.buf, `,"checks":{`...)
+	if err := sw.flushNow(); err != nil {
+		return // the client is gone
+	}
+	for i, h := range hosts {
+		if i > 0 {
+			sw.buf = append(sw.buf, ',')
 		}
-		name := "backup.json"
-		if full {
-			name = "backup_full.json"
-		}
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		sw := newStreamWriter(w, r, "application/json")
-		sw.deadlines = deadlines
-		hj, err := json.Marshal(nonNil(hosts))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		rj, err := json.Marshal(nonNil(rules))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		sw.buf = append(sw.buf, `{"hosts":`...)
-		sw.buf = append(sw.buf, hj...)
-		sw.buf = append(sw.buf, `,"notifications":`...)
-		sw.buf = append(sw.buf, rj...)
-		if !full {
-			sw.buf = append(sw.buf, "}\n"...)
-			sw.finish(s, r)
-			return
-		}
-		sw.buf = append(sw.buf, `,"checks":{`...)
-		if err := sw.flushNow(); err != nil {
-			return // the client is gone
-		}
-		for i, h := range hosts {
-			if i > 0 {
+		sw.buf = appendJSONString(sw.buf, h)
+		sw.buf = append(sw.buf, ":["...)
+		first := true
+		err := rd.Results(ctx, h, minTime(), maxTime(), func(res store.Result) error {
+			if !first {
 				sw.buf = append(sw.buf, ',')
 			}
-			sw.buf = appendJSONString(sw.buf, h)
-			sw.buf = append(sw.buf, ":["...)
-			first := true
-			err := s.Store.Results(ctx, h, minTime(), maxTime(), func(res store.Result) error {
-				if !first {
-					sw.buf = append(sw.buf, ',')
-				}
-				first = false
-				sw.buf = appendResult(sw.buf, res)
-				return sw.maybeFlush()
-			})
-			if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: deleted meanwhile
-				sw.fail(s, r, err)
-				return
-			}
-			sw.buf = append(sw.buf, ']')
+			first = false
+			sw.buf = appendResult(sw.buf, res)
+			return sw.maybeFlush()
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: deleted meanwhile
+			sw.fail(s, r, err)
+			return
 		}
-		sw.buf = append(sw.buf, "}}\n"...)
-		sw.finish(s, r)
+		sw.buf = append(sw.buf, ']')
 	}
+	sw.buf = append(sw.buf, "}}\n"...)
+	sw.finish(s, r)
 }
 
 // restoreCounts is the answer to a restore: what it applied.

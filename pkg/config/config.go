@@ -45,6 +45,7 @@ const (
 	DefaultNotifyTimeout   = 10    // seconds
 	DefaultNotifyMaxAge    = 86400 // seconds
 	DefaultNotifyRetry     = 30    // seconds
+	DefaultShutdownTimeout = 60    // seconds
 )
 
 // Store kinds returned by Config.StoreSpec.
@@ -93,6 +94,9 @@ type Listen struct {
 	// LambdaPayload is srvmon's: the API Gateway payload version cmd/api
 	// speaks on AWS Lambda.
 	LambdaPayload string `doc:"API Gateway payload version of cmd/api on AWS Lambda: 2.0 (HTTP API, Function URL) or 1.0 (REST API)"`
+	// ShutdownTimeout is srvmon's: how long SIGTERM waits for the requests
+	// in flight, restores included.
+	ShutdownTimeout int64 `doc:"on SIGTERM, how long the requests in flight (a backup restore included) may take to finish, seconds; then they are cut off and a restore cut off stores nothing"`
 }
 
 // WebAuth is gosrvmon's basic authentication for changes.
@@ -144,6 +148,7 @@ func Defaults() Config {
 	c.Listen.WriteTimeout = DefaultWriteTimeout
 	c.Listen.MaxBodyBytes = DefaultMaxBodyBytes
 	c.Listen.LambdaPayload = LambdaPayloadV2
+	c.Listen.ShutdownTimeout = DefaultShutdownTimeout
 	c.Checks.Timeout = DefaultTimeout
 	c.Checks.Interval = DefaultInterval
 	c.Checks.PingRetryCount = DefaultPingRetryCount
@@ -198,6 +203,12 @@ func (c Config) ReadTimeout() time.Duration {
 // WriteTimeout is the HTTP server's write timeout (Listen.WriteTimeout).
 func (c Config) WriteTimeout() time.Duration {
 	return seconds(c.Listen.WriteTimeout, DefaultWriteTimeout)
+}
+
+// ShutdownTimeout is how long the HTTP server waits for the requests in
+// flight once told to stop (Listen.ShutdownTimeout).
+func (c Config) ShutdownTimeout() time.Duration {
+	return seconds(c.Listen.ShutdownTimeout, DefaultShutdownTimeout)
 }
 
 // MaxBodyBytes is the largest request body the API accepts.

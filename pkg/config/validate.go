@@ -40,6 +40,7 @@ func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings [
 	}{
 		{"Listen.ReadTimeout", &c.Listen.ReadTimeout, DefaultReadTimeout},
 		{"Listen.WriteTimeout", &c.Listen.WriteTimeout, DefaultWriteTimeout},
+		{"Listen.ShutdownTimeout", &c.Listen.ShutdownTimeout, DefaultShutdownTimeout},
 		{"Checks.Timeout", &c.Checks.Timeout, DefaultTimeout},
 		{"Checks.Interval", &c.Checks.Interval, DefaultInterval},
 		{"Checks.Retention", &c.Checks.Retention, 0},

@@ -216,3 +216,24 @@ type Store interface {
 
 	Close() error
 }
+
+// Reader is the part of a Store that a snapshot reads: what a backup
+// holds.
+type Reader interface {
+	Hosts(ctx context.Context) ([]string, error)
+	Rules(ctx context.Context) ([]Rule, error)
+	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
+}
+
+// Snapshotter is implemented by a Store that can read from one consistent
+// snapshot, so that a backup holds every round that committed before it
+// began and nothing of any round that commits while it runs. Which stores
+// offer it, and what a backup of the others holds, is in README.md.
+type Snapshotter interface {
+	// Snapshot calls fn with a Reader that sees the store as it was when
+	// Snapshot began; writes that commit meanwhile are not seen. The
+	// Reader is valid only until fn returns. fn's error is returned. A
+	// snapshot may hold resources for as long as fn runs (bolt: a read
+	// transaction; PostgreSQL: a connection and a transaction).
+	Snapshot(ctx context.Context, fn func(Reader) error) error
+}

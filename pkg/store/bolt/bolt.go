@@ -225,12 +225,21 @@ func checkHostName(host string) error {
 
 // Hosts lists the stored hosts in byte order.
 func (s *Store) Hosts(ctx context.Context) ([]string, error) {
-	hosts := []string{}
+	var hosts []string
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketHosts).ForEach(func(k, _ []byte) error {
-			hosts = append(hosts, string(k))
-			return nil
-		})
+		var err error
+		hosts, err = hostsIn(tx)
+		return err
+	})
+	return hosts, err
+}
+
+// hostsIn lists the hosts tx sees, in byte order; never nil.
+func hostsIn(tx *bbolt.Tx) ([]string, error) {
+	hosts := []string{}
+	err := tx.Bucket(bucketHosts).ForEach(func(k, _ []byte) error {
+		hosts = append(hosts, string(k))
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: hosts: %w", err)

@@ -13,16 +13,25 @@ import (
 
 // Rules lists every rule by host.
 func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
-	rules := []store.Rule{}
+	var rules []store.Rule
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketRules).ForEach(func(k, v []byte) error {
-			rl, err := decodeRule(string(k), v)
-			if err != nil {
-				return fmt.Errorf("rule of %q: %w", k, err)
-			}
-			rules = append(rules, rl)
-			return nil
-		})
+		var err error
+		rules, err = rulesIn(tx)
+		return err
+	})
+	return rules, err
+}
+
+// rulesIn lists the rules tx sees, by host; never nil.
+func rulesIn(tx *bbolt.Tx) ([]store.Rule, error) {
+	rules := []store.Rule{}
+	err := tx.Bucket(bucketRules).ForEach(func(k, v []byte) error {
+		rl, err := decodeRule(string(k), v)
+		if err != nil {
+			return fmt.Errorf("rule of %q: %w", k, err)
+		}
+		rules = append(rules, rl)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: rules: %w", err)

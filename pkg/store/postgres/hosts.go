@@ -12,10 +12,15 @@ import (
 
 // Hosts lists the hosts in byte order; never nil.
 func (s *Store) Hosts(ctx context.Context) ([]string, error) {
+	return hostsOf(ctx, s.pool)
+}
+
+// hostsOf lists the hosts q sees.
+func hostsOf(ctx context.Context, q querier) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT host FROM hosts ORDER BY host COLLATE "C"`)
+	rows, _ := q.Query(ctx, `SELECT host FROM hosts ORDER BY host COLLATE "C"`)
 	hosts, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list hosts: %w", err)

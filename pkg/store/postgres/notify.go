@@ -196,10 +196,15 @@ func checkStatus(status string) error {
 
 // Rules lists every rule, by host in byte order; never nil.
 func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
+	return rulesOf(ctx, s.pool)
+}
+
+// rulesOf lists the rules q sees, by host.
+func rulesOf(ctx context.Context, q querier) ([]store.Rule, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT host, change_threshold, action FROM state_change_params
+	rows, _ := q.Query(ctx, `SELECT host, change_threshold, action FROM state_change_params
 		ORDER BY host COLLATE "C"`)
 	rules, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.Rule])
 	if err != nil {

@@ -164,10 +164,15 @@ func insertRound(ctx context.Context, tx pgx.Tx, cols *resultColumns) error {
 
 // Results streams a host's results in [start, end), by slot and location.
 func (s *Store) Results(ctx context.Context, host string, start, end time.Time, fn func(store.Result) error) error {
+	return resultsOf(ctx, s.pool, host, start, end, fn)
+}
+
+// resultsOf streams the host's raw results in [start, end) that q sees.
+func resultsOf(ctx context.Context, q querier, host string, start, end time.Time, fn func(store.Result) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
+	rows, err := q.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
 		WHERE host = $1 AND check_time >= $2::timestamp AND check_time < $3::timestamp
 		ORDER BY check_time, location`, host, bound(start), bound(end))
 	if err != nil {
@@ -192,15 +197,15 @@ func (s *Store) Results(ctx context.Context, host string, start, end time.Time, 
 		return fmt.Errorf("postgres: results of %q: %w", host, err)
 	}
 	if n == 0 {
-		return s.mustExist(ctx, host)
+		return mustExist(ctx, q, host)
 	}
 	return nil
 }
 
 // mustExist returns ErrNotFound when the host is not stored. Reads that
 // return no rows call it to tell an unknown host from one without data.
-func (s *Store) mustExist(ctx context.Context, host string) error {
-	ok, err := hostExists(ctx, s.pool, host)
+func mustExist(ctx context.Context, q querier, host string) error {
+	ok, err := hostExists(ctx, q, host)
 	if err != nil {
 		return err
 	}
@@ -243,7 +248,7 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 		return store.Check{}, false, fmt.Errorf("postgres: last check of %q: %w", host, err)
 	}
 	if len(rs) == 0 {
-		return store.Check{}, false, s.mustExist(ctx, host)
+		return store.Check{}, false, mustExist(ctx, s.pool, host)
 	}
 	return store.MergeSlot(rs), true, nil
 }
@@ -296,7 +301,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	b := store.NewBucketer(start, end, n)
 	width := store.BucketWidth(start, end, n)
 	if width == 0 {
-		return b.Buckets(), s.mustExist(ctx, host)
+		return b.Buckets(), mustExist(ctx, s.pool, host)
 	}
 	// Spans that end by the host's oldest check hold nothing and are not
 	// queried; its oldest check comes with the summaries, and is the zero
@@ -336,7 +341,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		rows += tag.RowsAffected()
 	}
 	if rows == 0 {
-		if err := s.mustExist(ctx, host); err != nil {
+		if err := mustExist(ctx, s.pool, host); err != nil {
 			return nil, err
 		}
 	}
