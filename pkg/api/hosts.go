@@ -13,7 +13,11 @@ import (
 // gosrvmon's old ?action=add|del&host= it adds or deletes a host, under
 // auth, and redirects to the hosts page as gosrvmon does.
 func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	action := q.Get("action")
 	if action == "" {
 		hosts, err := s.Store.Hosts(r.Context())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,10 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 		}
 		req.Host, start, end = body.Host, body.Start, body.End
 	} else {
-		q := r.URL.Query()
+		q, err := queryParams(r)
+		if err != nil {
+			return req, err
+		}
 		req.Host = q.Get("host")
 		for _, p := range []struct {
 			name string
@@ -123,13 +127,42 @@ func (s *server) parseTime(name, v string) (time.Time, error) {
 	return time.Time{}, badRequest(fmt.Sprintf("%s %q is not a time: use unix seconds, RFC 3339 or 2006-01-02T15:04", name, v))
 }
 
+// maxParams is the most parameters a query string or a form body may
+// hold: net/url's own limit, past which it parses nothing at all.
+const maxParams = 10000
+
+// queryParams parses the request's query string: every handler reads its
+// parameters through it, so that a query that does not parse is a 400
+// saying why rather than a parameter that seems to be missing.
+func queryParams(r *http.Request) (url.Values, error) {
+	return parseParams("query", r.URL.RawQuery)
+}
+
+// parseParams parses a query string or form body (what names it): a 400
+// with a one-line reason if it has more than maxParams parameters, a bad
+// escape or a semicolon separator.
+func parseParams(what, raw string) (url.Values, error) {
+	if strings.Count(raw, "&") >= maxParams {
+		return nil, badRequest(fmt.Sprintf("bad %s: too many parameters (limit %d)", what, maxParams))
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("bad %s: %v", what, err))
+	}
+	return v, nil
+}
+
 // hostParam reads the host of /api/checks/last and /api/check: the query's
 // host for GET, the whole body for POST (gosrvmon's forms).
 func hostParam(w http.ResponseWriter, r *http.Request) (string, error) {
 	if r.Method == http.MethodPost {
 		return readSmallBody(w, r)
 	}
-	host := r.URL.Query().Get("host")
+	q, err := queryParams(r)
+	if err != nil {
+		return "", err
+	}
+	host := q.Get("host")
 	if host == "" {
 		return "", badRequest("missing host parameter")
 	}
@@ -222,7 +255,10 @@ func storeErr(err error, host string) error {
 
 // sizeParams reads the chart's width and height parameters.
 func sizeParams(r *http.Request) (width, height int, err error) {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return 0, 0, err
+	}
 	for _, p := range []struct {
 		name string
 		dst  *int

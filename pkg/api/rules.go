@@ -106,7 +106,11 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "rules", struct {
 		Title            string
 		Created, Deleted bool
@@ -119,11 +123,11 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 // fields: action=add (host, threshold, state_action) or action=del (host).
 // It redirects back to the page.
 func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
+	f, err := parseForm(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f := r.PostForm
 	host := strings.TrimSpace(f.Get("host"))
 	add := func(ctx context.Context) error {
 		th, err := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,13 +52,19 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	w.Write(buf.Bytes())
 }
 
-// parseForm reads a small form body.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = requestBody(w, r, smallBodyBytes, nil)
-	if err := r.ParseForm(); err != nil {
-		return bodyError(fmt.Errorf("bad form: %w", err))
+// parseForm reads a small form body (application/x-www-form-urlencoded,
+// what the pages' forms send) with parseParams' limits.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, badRequest(fmt.Sprintf("bad form: Content-Type %q is not application/x-www-form-urlencoded", ct))
+		}
 	}
-	return nil
+	b, err := io.ReadAll(requestBody(w, r, smallBodyBytes, nil))
+	if err != nil {
+		return nil, bodyError(fmt.Errorf("bad form: %w", err))
+	}
+	return parseParams("form", string(b))
 }
 
 // formatTime writes a time for people, in the chart time zone.
@@ -93,8 +101,13 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		Host, Error  string
 		Result       *result
 	}{Title: "srvmon", SingleChecks: s.Checker != nil}
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	code := http.StatusOK
-	if host := strings.TrimSpace(r.URL.Query().Get("host")); host != "" && s.Checker != nil {
+	if host := strings.TrimSpace(q.Get("host")); host != "" && s.Checker != nil {
 		if !s.mayAct(w, r, "GET", "run a check") {
 			return
 		}
@@ -150,7 +163,11 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, row)
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "hosts", struct {
 		Title            string
 		Created, Deleted bool
@@ -161,11 +178,12 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 // hostsForm serves POST /web/hosts, the hosts page's forms: action=add or
 // del with host. It redirects back to the page.
 func (s *server) hostsForm(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
+	f, err := parseForm(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.hostAction(w, r, r.PostForm.Get("action"), strings.TrimSpace(r.PostForm.Get("host")))
+	s.hostAction(w, r, f.Get("action"), strings.TrimSpace(f.Get("host")))
 }
 
 // preset is a quick range link of the view page.
@@ -175,7 +193,12 @@ type preset struct{ Name, URL string }
 // range picker of plain datetime-local inputs (in the chart time zone),
 // links to the previous and next range and to common ranges.
 func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("host") == "" {
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if q.Get("host") == "" {
 		s.pickPage(w, r, "Charts")
 		return
 	}
@@ -232,7 +255,12 @@ func (s *server) requireHost(r *http.Request, host string) error {
 // checksPage serves GET and POST /web/checks (parameters as /api/checks):
 // the host's checks as a table, remote instances merged in, streamed.
 func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Query().Get("host") == "" {
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Method == http.MethodGet && q.Get("host") == "" {
 		s.pickPage(w, r, "Checks")
 		return
 	}
