@@ -10,7 +10,9 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// checks serves GET and POST /api/checks: a host's checks in a range, as
+// checks serves GET and POST /api/checks: a host's checks from start to
+// end, both included (gosrvmon's "check_time >= start AND check_time <=
+// end"), as
 // a JSON array streamed while the store reads them. Only local data:
 // remote instances are merged into charts and pages, never here, so two
 // instances that list each other as remotes do not loop.
@@ -23,7 +25,7 @@ func (s *server) checks(w http.ResponseWriter, r *http.Request) {
 	sw := newStreamWriter(w, r, "application/json")
 	sw.buf = append(sw.buf, '[')
 	first := true
-	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.End, func(c store.Check) error {
+	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.storeEnd(), func(c store.Check) error {
 		if !first {
 			sw.buf = append(sw.buf, ',')
 		}

@@ -30,11 +30,19 @@ func maxTime() time.Time { return time.Unix(maxUnix, 0).UTC() }
 // defaultRange is the range of a checks request without start and end.
 const defaultRange = 24 * time.Hour
 
-// rangeRequest is gosrvmon's ChecksRequest: a host and a range.
+// rangeRequest is gosrvmon's ChecksRequest: a host and a range. End is
+// inclusive, as gosrvmon's "check_time <= end" is: a check at End is in
+// the range, and start == end is the check at that time.
 type rangeRequest struct {
 	Host       string
 	Start, End time.Time
 }
+
+// storeEnd is the exclusive end of the store's half-open ranges that
+// holds the request's inclusive End: End plus one nanosecond, the finest
+// time there is (PostgreSQL's bound rounds it up to its microseconds).
+// End is at most maxTime, so this cannot overflow.
+func (q rangeRequest) storeEnd() time.Time { return q.End.Add(time.Nanosecond) }
 
 // checksRequestJSON is the body of POST /api/checks: RFC 3339 times.
 type checksRequestJSON struct {
@@ -46,7 +54,8 @@ type checksRequestJSON struct {
 // parseRange reads gosrvmon's checks request: for GET, the query's host,
 // start and end (unix seconds; RFC 3339 and 2006-01-02T15:04 in the chart
 // time zone also work); for POST, a JSON body {"host","start","end"} with
-// RFC 3339 times. end defaults to now and start to 24 hours before end.
+// RFC 3339 times. end defaults to now and start to 24 hours before end;
+// end is inclusive.
 func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeRequest, error) {
 	var req rangeRequest
 	var start, end *time.Time

@@ -17,7 +17,8 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// mergedChecks streams the host's checks in the range, oldest first, with
+// mergedChecks streams the host's checks from req.Start to req.End, both
+// included, oldest first, with
 // the remote instances' checks merged in as gosrvmon merges them: up if any
 // instance saw the host up, the lowest rtt among those. Without remotes it
 // is the store's stream.
@@ -31,7 +32,7 @@ import (
 // sent before.
 func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(store.Check) error) error {
 	if len(s.RemoteChecksURLs) == 0 {
-		return storeErr(s.Store.Checks(ctx, req.Host, req.Start, req.End, fn), req.Host)
+		return storeErr(s.Store.Checks(ctx, req.Host, req.Start, req.storeEnd(), fn), req.Host)
 	}
 	// An unknown host is 404 before any remote is asked.
 	ok, err := s.Store.HostExists(ctx, req.Host)
@@ -52,7 +53,7 @@ func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(sto
 		sources[i] = r
 	}
 	local := func(add func(store.Check) error) error {
-		return s.Store.Checks(ctx, req.Host, req.Start, req.End, add)
+		return s.Store.Checks(ctx, req.Host, req.Start, req.storeEnd(), add)
 	}
 	return storeErr(newSlotMerger(sources).merge(local, fn), req.Host)
 }
@@ -196,7 +197,9 @@ type remoteCheck struct {
 }
 
 // openRemote GETs one remote's /api/checks for the range (unix seconds,
-// which gosrvmon and srvmon both serve) and reads the start of its answer.
+// which gosrvmon and srvmon both serve, end included by both) and reads
+// the start of its answer. A check at the range's end comes from the local
+// store and from remotes alike: the merge makes one check of each time.
 // The status and headers must come within RemoteTimeout, and so must every
 // read of the answer after them. With auth enabled the request carries
 // this instance's credentials, as gosrvmon's does.
@@ -294,7 +297,7 @@ func (r *remoteStream) next() (store.Check, bool) {
 			break
 		}
 		t := rc.Time.UTC().Truncate(r.interval)
-		if t.Before(r.req.Start) || !t.Before(r.req.End) {
+		if t.Before(r.req.Start) || t.After(r.req.End) {
 			continue // never merged, so its place does not matter
 		}
 		// The merge needs the checks in order; one back in time would
