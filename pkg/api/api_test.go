@@ -73,7 +73,7 @@ func TestOldActionRedirects(t *testing.T) {
 	e := newEnv(t, backends()[0].open(t), Options{})
 	w := e.get("/api/hosts?action=add&host=example.org")
 	expect(t, w, http.StatusSeeOther, "")
-	if loc := w.Header().Get("Location"); loc != "/web/hosts?action=created" {
+	if loc := w.Header().Get("Location"); loc != "../web/hosts?action=created" {
 		t.Errorf("Location %q", loc)
 	}
 }

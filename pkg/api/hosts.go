@@ -37,14 +37,15 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 // hostAction adds or deletes host for gosrvmon's action=add|del (the old
 // query and the hosts page's form) and redirects to the hosts page.
 func (s *server) hostAction(w http.ResponseWriter, r *http.Request, action, host string) {
-	s.runAction(w, r, action, "/web/hosts",
+	s.runAction(w, r, action, "web/hosts",
 		func(ctx context.Context) error { return s.addHost(ctx, host) },
 		func(ctx context.Context) error { return s.deleteHost(ctx, host) })
 }
 
 // runAction runs gosrvmon's action=add or action=del with add or del and
 // ends with a redirect to page?action=created or deleted (post, redirect,
-// get); an unknown action is a 400.
+// get); page is a path from the handler's root ("web/hosts"). An unknown
+// action is a 400.
 func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page string, add, del func(context.Context) error) {
 	var err error
 	var done string
@@ -60,7 +61,7 @@ func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page 
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, page+"?action="+done, http.StatusSeeOther)
+	seeOther(w, r, page+"?action="+done)
 }
 
 // hostsAdd serves POST /api/hosts: the body is the target to add. 201.

@@ -112,11 +112,11 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "rules", struct {
-		Title            string
+		Title, Root      string
 		Created, Deleted bool
 		Hosts            []string
 		Rules            []store.Rule
-	}{"Notifications", q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
+	}{"Notifications", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
 }
 
 // rulesForm serves POST /web/notifications_params with gosrvmon's form
@@ -137,5 +137,5 @@ func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
 		return s.setRule(ctx, store.Rule{Host: host, Threshold: th, Action: f.Get("state_action")})
 	}
 	del := func(ctx context.Context) error { return s.deleteRule(ctx, host) }
-	s.runAction(w, r, f.Get("action"), "/web/notifications_params", add, del)
+	s.runAction(w, r, f.Get("action"), "web/notifications_params", add, del)
 }

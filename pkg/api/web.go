@@ -67,6 +67,29 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return parseParams("form", string(b))
 }
 
+// relRoot is the relative reference from the page r asks for to the
+// handler's root: "./" for / and /index.html, "../" for /web/hosts. Every
+// link, form and redirect is relative (relRoot plus a path such as
+// "web/hosts"), so the pages work under any path prefix (an API Gateway
+// stage, a reverse proxy's sub-path) without configuration: the handler
+// sees the path without the prefix, the browser resolves against the
+// path with it, and both have the same depth below the root.
+func relRoot(r *http.Request) string {
+	n := strings.Count(r.URL.EscapedPath(), "/") - 1
+	if n <= 0 {
+		return "./"
+	}
+	return strings.Repeat("../", n)
+}
+
+// seeOther answers 303 with a Location relative to the request (relRoot
+// plus page, a path from the root such as "web/hosts?action=created"):
+// http.Redirect would make it absolute, which drops a path prefix.
+func seeOther(w http.ResponseWriter, r *http.Request, page string) {
+	w.Header().Set("Location", relRoot(r)+page)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
 // formatTime writes a time for people, in the chart time zone.
 func (s *server) formatTime(t time.Time) string {
 	return t.In(s.Chart.TimeZone).Format("2006-01-02 15:04:05 MST")
@@ -82,9 +105,9 @@ func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) 
 		return
 	}
 	s.render(w, r, http.StatusOK, "pick", struct {
-		Title, Path string
-		Hosts       []string
-	}{title, r.URL.Path, hosts})
+		Title, Root, Path string
+		Hosts             []string
+	}{title, relRoot(r), strings.TrimPrefix(r.URL.Path, "/"), hosts})
 }
 
 // index serves / and /index.html: links to everything and, when single
@@ -96,11 +119,11 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		RTT, Error string
 	}
 	data := struct {
-		Title        string
+		Title, Root  string
 		SingleChecks bool
 		Host, Error  string
 		Result       *result
-	}{Title: "srvmon", SingleChecks: s.Checker != nil}
+	}{Title: "srvmon", Root: relRoot(r), SingleChecks: s.Checker != nil}
 	q, err := queryParams(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -169,10 +192,10 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "hosts", struct {
-		Title            string
+		Title, Root      string
 		Created, Deleted bool
 		Hosts            []hostRow
-	}{"Hosts", q.Get("action") == "created", q.Get("action") == "deleted", rows})
+	}{"Hosts", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", rows})
 }
 
 // hostsForm serves POST /web/hosts, the hosts page's forms: action=add or
@@ -211,9 +234,10 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	span := req.End.Sub(req.Start)
+	root := relRoot(r)
 	link := func(path string, start, end time.Time) string {
 		v := url.Values{"host": {req.Host}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
-		return path + "?" + v.Encode()
+		return root + path + "?" + v.Encode()
 	}
 	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format(datetimeLocal) }
 	now := s.Now().UTC()
@@ -222,20 +246,20 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		name string
 		d    time.Duration
 	}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}, {"30 days", 30 * 24 * time.Hour}, {"year", 365 * 24 * time.Hour}} {
-		presets = append(presets, preset{p.name, link("/web/view", now.Add(-p.d), now)})
+		presets = append(presets, preset{p.name, link("web/view", now.Add(-p.d), now)})
 	}
 	s.render(w, r, http.StatusOK, "view", struct {
-		Title, Host, StartLocal, EndLocal, TimeZone   string
-		PrevURL, NextURL, ChartURL, TableURL, JSONURL string
-		Presets                                       []preset
+		Title, Root, Host, StartLocal, EndLocal, TimeZone string
+		PrevURL, NextURL, ChartURL, TableURL, JSONURL     string
+		Presets                                           []preset
 	}{
-		Title: req.Host, Host: req.Host,
+		Title: req.Host, Root: root, Host: req.Host,
 		StartLocal: local(req.Start), EndLocal: local(req.End), TimeZone: s.Chart.TimeZone.String(),
-		PrevURL:  link("/web/view", req.Start.Add(-span), req.Start),
-		NextURL:  link("/web/view", req.End, req.End.Add(span)),
-		ChartURL: link("/web/checks/svg", req.Start, req.End),
-		TableURL: link("/web/checks", req.Start, req.End),
-		JSONURL:  link("/api/checks", req.Start, req.End),
+		PrevURL:  link("web/view", req.Start.Add(-span), req.Start),
+		NextURL:  link("web/view", req.End, req.End.Add(span)),
+		ChartURL: link("web/checks/svg", req.Start, req.End),
+		TableURL: link("web/checks", req.Start, req.End),
+		JSONURL:  link("api/checks", req.Start, req.End),
 		Presets:  presets,
 	})
 }
@@ -270,9 +294,10 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := url.Values{"host": {req.Host}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
+	root := relRoot(r)
 	data := struct {
-		Title, Start, End, TimeZone, ViewURL string
-	}{"Checks of " + req.Host, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), "/web/view?" + v.Encode()}
+		Title, Root, Start, End, TimeZone, ViewURL string
+	}{"Checks of " + req.Host, root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
 	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
