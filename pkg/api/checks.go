@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -42,10 +43,14 @@ func (s *server) checks(w http.ResponseWriter, r *http.Request) {
 }
 
 // checksLast serves GET (?host=) and POST (host as the body)
-// /api/checks/last: the host's newest check. 404 for an unknown host and
+// /api/checks/last: the host's newest check; the host may be named masked,
+// as /api/hosts shows it (resolveHost). 404 for an unknown host and
 // for a host without checks yet.
 func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 	host, err := hostParam(w, r)
+	if err == nil {
+		host, err = s.resolveHost(r.Context(), host)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,7 +61,7 @@ func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, storeErr(err, host))
 		return
 	case !ok:
-		http.Error(w, "host "+strconv.Quote(host)+" has no checks yet", http.StatusNotFound)
+		http.Error(w, "host "+strconv.Quote(probe.MaskSecrets(host))+" has no checks yet", http.StatusNotFound)
 		return
 	}
 	b := make([]byte, 0, 128)

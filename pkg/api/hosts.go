@@ -9,7 +9,8 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// hostsGet serves GET /api/hosts: the list of hosts as JSON; with
+// hostsGet serves GET /api/hosts: the list of hosts as JSON, masked as
+// readers see them (probe.MaskSecrets; backups hold them whole); with
 // gosrvmon's old ?action=add|del&host= it adds or deletes a host, under
 // auth, and redirects to the hosts page as gosrvmon does.
 func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
@@ -25,7 +26,7 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, nonNil(hosts))
+		writeJSON(w, http.StatusOK, maskHosts(hosts))
 		return
 	}
 	if !s.mayAct(w, r, "GET", "change hosts") {
@@ -107,10 +108,15 @@ func (s *server) addHost(ctx context.Context, host string) error {
 	return err
 }
 
-// deleteHost deletes a stored host: 404 if there is none.
+// deleteHost deletes a stored host, named whole or masked as the hosts
+// page shows it (resolveHost): 404 if there is none.
 func (s *server) deleteHost(ctx context.Context, host string) error {
 	if host == "" {
 		return badRequest("missing host")
+	}
+	host, err := s.resolveHost(ctx, host)
+	if err != nil {
+		return err
 	}
 	return storeErr(s.Store.DeleteHost(ctx, host), host)
 }

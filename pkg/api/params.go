@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +36,9 @@ const defaultRange = 24 * time.Hour
 // inclusive, as gosrvmon's "check_time <= end" is: a check at End is in
 // the range, and start == end is the check at that time.
 type rangeRequest struct {
-	Host       string
+	// Host is the stored host; Name is the host as the request named it,
+	// maybe masked (see resolveHost), for the links of pages.
+	Host, Name string
 	Start, End time.Time
 }
 
@@ -106,7 +110,50 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 	if req.End.Before(req.Start) {
 		return req, badRequest("end is before start")
 	}
-	return req, nil
+	req.Name = req.Host
+	var err error
+	req.Host, err = s.resolveHost(r.Context(), req.Name)
+	return req, err
+}
+
+// resolveHost maps a host as a reader names it to the stored host: the
+// stored host of that name, or the one whose masked form
+// (probe.MaskSecrets, what readers are shown) it is, so that a name read
+// from /api/hosts or a page can be asked for. A name that several stored
+// hosts show as is a 400; one that matches none comes back as it is, for
+// the store to answer 404. Only a name holding probe.MaskedValue can be
+// another host's masked form, so only such a name costs the host list.
+func (s *server) resolveHost(ctx context.Context, name string) (string, error) {
+	if !strings.Contains(name, probe.MaskedValue) {
+		return name, nil
+	}
+	hosts, err := s.Store.Hosts(ctx)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, h := range hosts {
+		if h == name || probe.MaskSecrets(h) == name {
+			found = append(found, h)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return name, nil
+	case 1:
+		return found[0], nil
+	}
+	return "", badRequest(fmt.Sprintf("host %q is ambiguous: %d stored hosts show as it with their secrets masked; name the host whole", name, len(found)))
+}
+
+// maskHosts is hosts as readers see them (probe.MaskSecrets), sorted.
+func maskHosts(hosts []string) []string {
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = probe.MaskSecrets(h)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // The layouts of an HTML datetime-local input: browsers send seconds
@@ -245,13 +292,14 @@ func validTarget(host string) error {
 }
 
 // unknownHost is the error for a host the store does not have: 400 if it
-// is not even a valid target, 404 otherwise. Reads call it only on
-// store.ErrNotFound, so the common path does not parse the target.
+// is not even a valid target, 404 otherwise, naming the host masked. Reads
+// call it only on store.ErrNotFound, so the common path does not parse
+// the target.
 func unknownHost(host string) error {
 	if err := validTarget(host); err != nil {
 		return err
 	}
-	return &httpError{http.StatusNotFound, fmt.Sprintf("unknown host %q", host)}
+	return &httpError{http.StatusNotFound, fmt.Sprintf("unknown host %q", probe.MaskSecrets(host))}
 }
 
 // storeErr maps a store error about host to the answer.

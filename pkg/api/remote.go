@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -177,7 +178,8 @@ func (s *server) openRemotes(ctx context.Context, req rangeRequest) []*remoteStr
 	return slices.DeleteFunc(streams, func(r *remoteStream) bool { return r == nil })
 }
 
-// skipRemote logs a remote that failed, without its credentials; merged
+// skipRemote logs a remote that failed, its URL and the host masked
+// (probe.MaskSecrets); merged
 // is how many of its checks were merged before. When the request itself
 // has ended (the client went away) it is not the remote's fault.
 func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int, err error) {
@@ -185,7 +187,7 @@ func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int
 	if ctx.Err() != nil {
 		level = slog.LevelDebug
 	}
-	s.Logger.Log(ctx, level, "remote checks skipped", "remote", redactURL(rawURL), "host", host, "merged", merged, "err", err)
+	s.Logger.Log(ctx, level, "remote checks skipped", "remote", probe.MaskSecrets(rawURL), "host", probe.MaskSecrets(host), "merged", merged, "err", err)
 }
 
 // remoteCheck is a check as a remote (gosrvmon or srvmon) writes it.
@@ -371,13 +373,4 @@ func (b *remoteBody) Read(p []byte) (int, error) {
 
 func (b *remoteBody) errTooLarge() error {
 	return fmt.Errorf("answer is larger than the limit of %s", formatBytes(b.limit))
-}
-
-// redactURL hides a password in a URL for the log.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -11,11 +11,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -107,7 +109,7 @@ func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) 
 	s.render(w, r, http.StatusOK, "pick", struct {
 		Title, Root, Path string
 		Hosts             []string
-	}{title, relRoot(r), strings.TrimPrefix(r.URL.Path, "/"), hosts})
+	}{title, relRoot(r), strings.TrimPrefix(r.URL.Path, "/"), maskHosts(hosts)})
 }
 
 // index serves / and /index.html: links to everything and, when single
@@ -162,7 +164,7 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 	now := s.Now().UTC()
 	rows := make([]hostRow, 0, len(hosts))
 	for _, h := range hosts {
-		row := hostRow{Host: h, State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
+		row := hostRow{Host: probe.MaskSecrets(h), State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
 		c, ok, err := s.Store.LastCheck(ctx, h)
 		if err == nil && ok {
 			row.State, row.LastTime = "down", s.formatTime(c.Time)
@@ -186,6 +188,7 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, row)
 	}
+	slices.SortStableFunc(rows, func(a, b hostRow) int { return strings.Compare(a.Host, b.Host) })
 	q, err := queryParams(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -236,7 +239,7 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 	span := req.End.Sub(req.Start)
 	root := relRoot(r)
 	link := func(path string, start, end time.Time) string {
-		v := url.Values{"host": {req.Host}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
+		v := url.Values{"host": {req.Name}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
 		return root + path + "?" + v.Encode()
 	}
 	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format(datetimeLocal) }
@@ -253,7 +256,7 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		PrevURL, NextURL, ChartURL, TableURL, JSONURL     string
 		Presets                                           []preset
 	}{
-		Title: req.Host, Root: root, Host: req.Host,
+		Title: probe.MaskSecrets(req.Host), Root: root, Host: req.Name,
 		StartLocal: local(req.Start), EndLocal: local(req.End), TimeZone: s.Chart.TimeZone.String(),
 		PrevURL:  link("web/view", req.Start.Add(-span), req.Start),
 		NextURL:  link("web/view", req.End, req.End.Add(span)),
@@ -293,11 +296,11 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := url.Values{"host": {req.Host}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
+	v := url.Values{"host": {req.Name}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
 	root := relRoot(r)
 	data := struct {
 		Title, Root, Start, End, TimeZone, ViewURL string
-	}{"Checks of " + req.Host, root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
+	}{"Checks of " + probe.MaskSecrets(req.Host), root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
 	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
@@ -370,7 +373,7 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	err = chart.Render(&buf, chart.Chart{
-		Host: req.Host, Start: req.Start, End: req.End, Interval: s.Interval,
+		Host: probe.MaskSecrets(req.Host), Start: req.Start, End: req.End, Interval: s.Interval,
 		Buckets: buckets, Width: width, Height: height,
 	}, s.Chart)
 	if err != nil {
