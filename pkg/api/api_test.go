@@ -73,7 +73,7 @@ func TestOldActionRedirects(t *testing.T) {
 	e := newEnv(t, backends()[0].open(t), Options{})
 	w := e.get("/api/hosts?action=add&host=example.org")
 	expect(t, w, http.StatusSeeOther, "")
-	if loc := w.Header().Get("Location"); loc != "/web/hosts?action=created" {
+	if loc := w.Header().Get("Location"); loc != "../web/hosts?action=created" {
 		t.Errorf("Location %q", loc)
 	}
 }
@@ -114,11 +114,16 @@ func TestChecks(t *testing.T) {
 			want []checkJSON
 		}{
 			{"default range is the last 24 hours", request{method: "GET", target: "/api/checks?host=example.org"}, all},
-			{"unix seconds", request{method: "GET", target: q("example.org", slot(2), slot(1))}, all[1:2]},
-			{"end only: the 24 hours before it", request{method: "GET", target: "/api/checks?host=example.org&end=" + itoa(slot(2).Unix())}, []checkJSON{{Time: slot(24 * 60), RTT: 1e6, Up: true}, all[0]}},
-			{"empty range", request{method: "GET", target: q("example.org", slot(2), slot(2))}, []checkJSON{}},
+			{"unix seconds, end included", request{method: "GET", target: q("example.org", slot(2), slot(1))}, all[1:]},
+			{"end only: the 24 hours before it", request{method: "GET", target: "/api/checks?host=example.org&end=" + itoa(slot(2).Unix())}, []checkJSON{{Time: slot(24 * 60), RTT: 1e6, Up: true}, all[0], all[1]}},
+			{"start == end: the check at that time", request{method: "GET", target: q("example.org", slot(2), slot(2))}, all[1:2]},
+			{"end a second before a check", request{method: "GET", target: q("example.org", slot(3), slot(2).Add(-time.Second))}, all[:1]},
+			{"empty range", request{method: "GET", target: q("example.org", slot(5), slot(4))}, []checkJSON{}},
 			{"host without checks", request{method: "GET", target: "/api/checks?host=idle.example"}, []checkJSON{}},
-			{"POST with RFC 3339", request{method: "POST", target: "/api/checks", body: body("example.org", slot(3).Format(time.RFC3339), slot(1).Format(time.RFC3339))}, all[:2]},
+			{"POST with RFC 3339, end included", request{method: "POST", target: "/api/checks", body: body("example.org", slot(3).Format(time.RFC3339), slot(1).Format(time.RFC3339))}, all},
+			{"POST, start == end", request{method: "POST", target: "/api/checks", body: body("example.org", slot(1).Format(time.RFC3339), slot(1).Format(time.RFC3339))}, all[2:]},
+			{"POST, end a nanosecond before a check", request{method: "POST", target: "/api/checks", body: body("example.org", slot(3).Format(time.RFC3339), slot(1).Add(-1).Format(time.RFC3339Nano))}, all[:2]},
+			{"POST, end at the last time there is", request{method: "POST", target: "/api/checks", body: body("example.org", slot(1).Format(time.RFC3339), "2262-01-01T00:00:00Z")}, all[2:]},
 			{"POST with defaults", request{method: "POST", target: "/api/checks", body: `{"host":"example.org"}`}, all},
 			{"POST, other zone", request{method: "POST", target: "/api/checks", body: body("example.org", slot(2).In(time.FixedZone("X", 3600)).Format(time.RFC3339), slot(0).Format(time.RFC3339))}, all[1:]},
 		}

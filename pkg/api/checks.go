@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// checks serves GET and POST /api/checks: a host's checks in a range, as
+// checks serves GET and POST /api/checks: a host's checks from start to
+// end, both included (gosrvmon's "check_time >= start AND check_time <=
+// end"), as
 // a JSON array streamed while the store reads them. Only local data:
 // remote instances are merged into charts and pages, never here, so two
 // instances that list each other as remotes do not loop.
@@ -23,7 +26,7 @@ func (s *server) checks(w http.ResponseWriter, r *http.Request) {
 	sw := newStreamWriter(w, r, "application/json")
 	sw.buf = append(sw.buf, '[')
 	first := true
-	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.End, func(c store.Check) error {
+	err = s.Store.Checks(r.Context(), req.Host, req.Start, req.storeEnd(), func(c store.Check) error {
 		if !first {
 			sw.buf = append(sw.buf, ',')
 		}
@@ -40,10 +43,14 @@ func (s *server) checks(w http.ResponseWriter, r *http.Request) {
 }
 
 // checksLast serves GET (?host=) and POST (host as the body)
-// /api/checks/last: the host's newest check. 404 for an unknown host and
+// /api/checks/last: the host's newest check; the host may be named masked,
+// as /api/hosts shows it (resolveHost). 404 for an unknown host and
 // for a host without checks yet.
 func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 	host, err := hostParam(w, r)
+	if err == nil {
+		host, err = s.resolveHost(r.Context(), host)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -54,7 +61,7 @@ func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, storeErr(err, host))
 		return
 	case !ok:
-		http.Error(w, "host "+strconv.Quote(host)+" has no checks yet", http.StatusNotFound)
+		http.Error(w, "host "+strconv.Quote(probe.MaskSecrets(host))+" has no checks yet", http.StatusNotFound)
 		return
 	}
 	b := make([]byte, 0, 128)

@@ -9,11 +9,16 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// hostsGet serves GET /api/hosts: the list of hosts as JSON; with
+// hostsGet serves GET /api/hosts: the list of hosts as JSON, masked as
+// readers see them (probe.MaskSecrets; backups hold them whole); with
 // gosrvmon's old ?action=add|del&host= it adds or deletes a host, under
 // auth, and redirects to the hosts page as gosrvmon does.
 func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	action := q.Get("action")
 	if action == "" {
 		hosts, err := s.Store.Hosts(r.Context())
@@ -21,7 +26,7 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, nonNil(hosts))
+		writeJSON(w, http.StatusOK, maskHosts(hosts))
 		return
 	}
 	if !s.mayAct(w, r, "GET", "change hosts") {
@@ -33,14 +38,15 @@ func (s *server) hostsGet(w http.ResponseWriter, r *http.Request) {
 // hostAction adds or deletes host for gosrvmon's action=add|del (the old
 // query and the hosts page's form) and redirects to the hosts page.
 func (s *server) hostAction(w http.ResponseWriter, r *http.Request, action, host string) {
-	s.runAction(w, r, action, "/web/hosts",
+	s.runAction(w, r, action, "web/hosts",
 		func(ctx context.Context) error { return s.addHost(ctx, host) },
 		func(ctx context.Context) error { return s.deleteHost(ctx, host) })
 }
 
 // runAction runs gosrvmon's action=add or action=del with add or del and
 // ends with a redirect to page?action=created or deleted (post, redirect,
-// get); an unknown action is a 400.
+// get); page is a path from the handler's root ("web/hosts"). An unknown
+// action is a 400.
 func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page string, add, del func(context.Context) error) {
 	var err error
 	var done string
@@ -56,7 +62,7 @@ func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page 
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, page+"?action="+done, http.StatusSeeOther)
+	seeOther(w, r, page+"?action="+done)
 }
 
 // hostsAdd serves POST /api/hosts: the body is the target to add. 201.
@@ -102,10 +108,15 @@ func (s *server) addHost(ctx context.Context, host string) error {
 	return err
 }
 
-// deleteHost deletes a stored host: 404 if there is none.
+// deleteHost deletes a stored host, named whole or masked as the hosts
+// page shows it (resolveHost): 404 if there is none.
 func (s *server) deleteHost(ctx context.Context, host string) error {
 	if host == "" {
 		return badRequest("missing host")
+	}
+	host, err := s.resolveHost(ctx, host)
+	if err != nil {
+		return err
 	}
 	return storeErr(s.Store.DeleteHost(ctx, host), host)
 }

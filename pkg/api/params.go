@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,11 +32,21 @@ func maxTime() time.Time { return time.Unix(maxUnix, 0).UTC() }
 // defaultRange is the range of a checks request without start and end.
 const defaultRange = 24 * time.Hour
 
-// rangeRequest is gosrvmon's ChecksRequest: a host and a range.
+// rangeRequest is gosrvmon's ChecksRequest: a host and a range. End is
+// inclusive, as gosrvmon's "check_time <= end" is: a check at End is in
+// the range, and start == end is the check at that time.
 type rangeRequest struct {
-	Host       string
+	// Host is the stored host; Name is the host as the request named it,
+	// maybe masked (see resolveHost), for the links of pages.
+	Host, Name string
 	Start, End time.Time
 }
+
+// storeEnd is the exclusive end of the store's half-open ranges that
+// holds the request's inclusive End: End plus one nanosecond, the finest
+// time there is (PostgreSQL's bound rounds it up to its microseconds).
+// End is at most maxTime, so this cannot overflow.
+func (q rangeRequest) storeEnd() time.Time { return q.End.Add(time.Nanosecond) }
 
 // checksRequestJSON is the body of POST /api/checks: RFC 3339 times.
 type checksRequestJSON struct {
@@ -45,7 +58,8 @@ type checksRequestJSON struct {
 // parseRange reads gosrvmon's checks request: for GET, the query's host,
 // start and end (unix seconds; RFC 3339 and 2006-01-02T15:04 in the chart
 // time zone also work); for POST, a JSON body {"host","start","end"} with
-// RFC 3339 times. end defaults to now and start to 24 hours before end.
+// RFC 3339 times. end defaults to now and start to 24 hours before end;
+// end is inclusive.
 func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeRequest, error) {
 	var req rangeRequest
 	var start, end *time.Time
@@ -56,7 +70,10 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 		}
 		req.Host, start, end = body.Host, body.Start, body.End
 	} else {
-		q := r.URL.Query()
+		q, err := queryParams(r)
+		if err != nil {
+			return req, err
+		}
 		req.Host = q.Get("host")
 		for _, p := range []struct {
 			name string
@@ -93,7 +110,50 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 	if req.End.Before(req.Start) {
 		return req, badRequest("end is before start")
 	}
-	return req, nil
+	req.Name = req.Host
+	var err error
+	req.Host, err = s.resolveHost(r.Context(), req.Name)
+	return req, err
+}
+
+// resolveHost maps a host as a reader names it to the stored host: the
+// stored host of that name, or the one whose masked form
+// (probe.MaskSecrets, what readers are shown) it is, so that a name read
+// from /api/hosts or a page can be asked for. A name that several stored
+// hosts show as is a 400; one that matches none comes back as it is, for
+// the store to answer 404. Only a name holding probe.MaskedValue can be
+// another host's masked form, so only such a name costs the host list.
+func (s *server) resolveHost(ctx context.Context, name string) (string, error) {
+	if !strings.Contains(name, probe.MaskedValue) {
+		return name, nil
+	}
+	hosts, err := s.Store.Hosts(ctx)
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, h := range hosts {
+		if h == name || probe.MaskSecrets(h) == name {
+			found = append(found, h)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return name, nil
+	case 1:
+		return found[0], nil
+	}
+	return "", badRequest(fmt.Sprintf("host %q is ambiguous: %d stored hosts show as it with their secrets masked; name the host whole", name, len(found)))
+}
+
+// maskHosts is hosts as readers see them (probe.MaskSecrets), sorted.
+func maskHosts(hosts []string) []string {
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = probe.MaskSecrets(h)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // The layouts of an HTML datetime-local input: browsers send seconds
@@ -123,13 +183,42 @@ func (s *server) parseTime(name, v string) (time.Time, error) {
 	return time.Time{}, badRequest(fmt.Sprintf("%s %q is not a time: use unix seconds, RFC 3339 or 2006-01-02T15:04", name, v))
 }
 
+// maxParams is the most parameters a query string or a form body may
+// hold: net/url's own limit, past which it parses nothing at all.
+const maxParams = 10000
+
+// queryParams parses the request's query string: every handler reads its
+// parameters through it, so that a query that does not parse is a 400
+// saying why rather than a parameter that seems to be missing.
+func queryParams(r *http.Request) (url.Values, error) {
+	return parseParams("query", r.URL.RawQuery)
+}
+
+// parseParams parses a query string or form body (what names it): a 400
+// with a one-line reason if it has more than maxParams parameters, a bad
+// escape or a semicolon separator.
+func parseParams(what, raw string) (url.Values, error) {
+	if strings.Count(raw, "&") >= maxParams {
+		return nil, badRequest(fmt.Sprintf("bad %s: too many parameters (limit %d)", what, maxParams))
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, badRequest(fmt.Sprintf("bad %s: %v", what, err))
+	}
+	return v, nil
+}
+
 // hostParam reads the host of /api/checks/last and /api/check: the query's
 // host for GET, the whole body for POST (gosrvmon's forms).
 func hostParam(w http.ResponseWriter, r *http.Request) (string, error) {
 	if r.Method == http.MethodPost {
 		return readSmallBody(w, r)
 	}
-	host := r.URL.Query().Get("host")
+	q, err := queryParams(r)
+	if err != nil {
+		return "", err
+	}
+	host := q.Get("host")
 	if host == "" {
 		return "", badRequest("missing host parameter")
 	}
@@ -203,13 +292,14 @@ func validTarget(host string) error {
 }
 
 // unknownHost is the error for a host the store does not have: 400 if it
-// is not even a valid target, 404 otherwise. Reads call it only on
-// store.ErrNotFound, so the common path does not parse the target.
+// is not even a valid target, 404 otherwise, naming the host masked. Reads
+// call it only on store.ErrNotFound, so the common path does not parse
+// the target.
 func unknownHost(host string) error {
 	if err := validTarget(host); err != nil {
 		return err
 	}
-	return &httpError{http.StatusNotFound, fmt.Sprintf("unknown host %q", host)}
+	return &httpError{http.StatusNotFound, fmt.Sprintf("unknown host %q", probe.MaskSecrets(host))}
 }
 
 // storeErr maps a store error about host to the answer.
@@ -222,7 +312,10 @@ func storeErr(err error, host string) error {
 
 // sizeParams reads the chart's width and height parameters.
 func sizeParams(r *http.Request) (width, height int, err error) {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return 0, 0, err
+	}
 	for _, p := range []struct {
 		name string
 		dst  *int

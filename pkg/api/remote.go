@@ -14,10 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// mergedChecks streams the host's checks in the range, oldest first, with
+// mergedChecks streams the host's checks from req.Start to req.End, both
+// included, oldest first, with
 // the remote instances' checks merged in as gosrvmon merges them: up if any
 // instance saw the host up, the lowest rtt among those. Without remotes it
 // is the store's stream.
@@ -31,7 +33,7 @@ import (
 // sent before.
 func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(store.Check) error) error {
 	if len(s.RemoteChecksURLs) == 0 {
-		return storeErr(s.Store.Checks(ctx, req.Host, req.Start, req.End, fn), req.Host)
+		return storeErr(s.Store.Checks(ctx, req.Host, req.Start, req.storeEnd(), fn), req.Host)
 	}
 	// An unknown host is 404 before any remote is asked.
 	ok, err := s.Store.HostExists(ctx, req.Host)
@@ -52,7 +54,7 @@ func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(sto
 		sources[i] = r
 	}
 	local := func(add func(store.Check) error) error {
-		return s.Store.Checks(ctx, req.Host, req.Start, req.End, add)
+		return s.Store.Checks(ctx, req.Host, req.Start, req.storeEnd(), add)
 	}
 	return storeErr(newSlotMerger(sources).merge(local, fn), req.Host)
 }
@@ -176,7 +178,8 @@ func (s *server) openRemotes(ctx context.Context, req rangeRequest) []*remoteStr
 	return slices.DeleteFunc(streams, func(r *remoteStream) bool { return r == nil })
 }
 
-// skipRemote logs a remote that failed, without its credentials; merged
+// skipRemote logs a remote that failed, its URL and the host masked
+// (probe.MaskSecrets); merged
 // is how many of its checks were merged before. When the request itself
 // has ended (the client went away) it is not the remote's fault.
 func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int, err error) {
@@ -184,7 +187,7 @@ func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int
 	if ctx.Err() != nil {
 		level = slog.LevelDebug
 	}
-	s.Logger.Log(ctx, level, "remote checks skipped", "remote", redactURL(rawURL), "host", host, "merged", merged, "err", err)
+	s.Logger.Log(ctx, level, "remote checks skipped", "remote", probe.MaskSecrets(rawURL), "host", probe.MaskSecrets(host), "merged", merged, "err", err)
 }
 
 // remoteCheck is a check as a remote (gosrvmon or srvmon) writes it.
@@ -196,7 +199,9 @@ type remoteCheck struct {
 }
 
 // openRemote GETs one remote's /api/checks for the range (unix seconds,
-// which gosrvmon and srvmon both serve) and reads the start of its answer.
+// which gosrvmon and srvmon both serve, end included by both) and reads
+// the start of its answer. A check at the range's end comes from the local
+// store and from remotes alike: the merge makes one check of each time.
 // The status and headers must come within RemoteTimeout, and so must every
 // read of the answer after them. With auth enabled the request carries
 // this instance's credentials, as gosrvmon's does.
@@ -294,7 +299,7 @@ func (r *remoteStream) next() (store.Check, bool) {
 			break
 		}
 		t := rc.Time.UTC().Truncate(r.interval)
-		if t.Before(r.req.Start) || !t.Before(r.req.End) {
+		if t.Before(r.req.Start) || t.After(r.req.End) {
 			continue // never merged, so its place does not matter
 		}
 		// The merge needs the checks in order; one back in time would
@@ -368,13 +373,4 @@ func (b *remoteBody) Read(p []byte) (int, error) {
 
 func (b *remoteBody) errTooLarge() error {
 	return fmt.Errorf("answer is larger than the limit of %s", formatBytes(b.limit))
-}
-
-// redactURL hides a password in a URL for the log.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -356,3 +356,51 @@ func TestRemoteLongAnswer(t *testing.T) {
 		t.Errorf("remote skipped: %s", e.log)
 	}
 }
+
+// TestRemoteChecksEndIncluded: a check at the range's end, stored locally
+// and served by a remote (asked with that end, which it includes), is in
+// the checks page once; the chart keeps its buckets, which end before it.
+func TestRemoteChecksEndIncluded(t *testing.T) {
+	var mu sync.Mutex
+	var asked []url.Values
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Query())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `[{"time":%q,"rtt":4000000,"up":true},{"time":%q,"rtt":3000000,"up":true}]`,
+			slot(2).Format(time.RFC3339), slot(1).Format(time.RFC3339))
+	}))
+	defer remote.Close()
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		seed(t, st, []string{"example.org"}, []store.Result{
+			{Host: "example.org", Slot: slot(2), RTT: 5 * time.Millisecond, Up: true},
+			{Host: "example.org", Slot: slot(1), RTT: 9 * time.Millisecond, Up: false, Reason: "refused"},
+		})
+		e := newEnv(t, st, Options{RemoteChecksURLs: []string{remote.URL + "/api/checks"}})
+		rng := "host=example.org&start=" + itoa(slot(2).Unix()) + "&end=" + itoa(slot(1).Unix())
+		w := e.get("/web/checks?" + rng)
+		expect(t, w, http.StatusOK, "")
+		var rows []string
+		for _, tr := range findAll(parsePage(t, w.Body.Bytes()), atom.Tr)[1:] {
+			rows = append(rows, textOf(tr))
+		}
+		want := []string{"2021-03-02 11:58:00 UTC 4ms up", "2021-03-02 11:59:00 UTC 3ms up"}
+		if !slices.Equal(rows, want) {
+			t.Errorf("rows %q, want %q", rows, want)
+		}
+		w = e.get("/web/checks/svg?" + rng)
+		expect(t, w, http.StatusOK, "")
+		if header, want := parseSVG(t, w.Body.Bytes()), "Host: example.org Up 100.00% Down 0.00% Unknown 0.00% Average RTT 4ms"; header != want {
+			t.Errorf("chart header %q, want %q", header, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, q := range asked {
+			if q.Get("end") != itoa(slot(1).Unix()) {
+				t.Errorf("remote asked %v", q)
+			}
+		}
+		asked = nil
+	})
+}

@@ -106,24 +106,28 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "rules", struct {
-		Title            string
+		Title, Root      string
 		Created, Deleted bool
 		Hosts            []string
 		Rules            []store.Rule
-	}{"Notifications", q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
+	}{"Notifications", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
 }
 
 // rulesForm serves POST /web/notifications_params with gosrvmon's form
 // fields: action=add (host, threshold, state_action) or action=del (host).
 // It redirects back to the page.
 func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
+	f, err := parseForm(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f := r.PostForm
 	host := strings.TrimSpace(f.Get("host"))
 	add := func(ctx context.Context) error {
 		th, err := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)
@@ -133,5 +137,5 @@ func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
 		return s.setRule(ctx, store.Rule{Host: host, Threshold: th, Action: f.Get("state_action")})
 	}
 	del := func(ctx context.Context) error { return s.deleteRule(ctx, host) }
-	s.runAction(w, r, f.Get("action"), "/web/notifications_params", add, del)
+	s.runAction(w, r, f.Get("action"), "web/notifications_params", add, del)
 }

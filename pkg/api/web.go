@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -50,13 +54,42 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	w.Write(buf.Bytes())
 }
 
-// parseForm reads a small form body.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = requestBody(w, r, smallBodyBytes, nil)
-	if err := r.ParseForm(); err != nil {
-		return bodyError(fmt.Errorf("bad form: %w", err))
+// parseForm reads a small form body (application/x-www-form-urlencoded,
+// what the pages' forms send) with parseParams' limits.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, badRequest(fmt.Sprintf("bad form: Content-Type %q is not application/x-www-form-urlencoded", ct))
+		}
 	}
-	return nil
+	b, err := io.ReadAll(requestBody(w, r, smallBodyBytes, nil))
+	if err != nil {
+		return nil, bodyError(fmt.Errorf("bad form: %w", err))
+	}
+	return parseParams("form", string(b))
+}
+
+// relRoot is the relative reference from the page r asks for to the
+// handler's root: "./" for / and /index.html, "../" for /web/hosts. Every
+// link, form and redirect is relative (relRoot plus a path such as
+// "web/hosts"), so the pages work under any path prefix (an API Gateway
+// stage, a reverse proxy's sub-path) without configuration: the handler
+// sees the path without the prefix, the browser resolves against the
+// path with it, and both have the same depth below the root.
+func relRoot(r *http.Request) string {
+	n := strings.Count(r.URL.EscapedPath(), "/") - 1
+	if n <= 0 {
+		return "./"
+	}
+	return strings.Repeat("../", n)
+}
+
+// seeOther answers 303 with a Location relative to the request (relRoot
+// plus page, a path from the root such as "web/hosts?action=created"):
+// http.Redirect would make it absolute, which drops a path prefix.
+func seeOther(w http.ResponseWriter, r *http.Request, page string) {
+	w.Header().Set("Location", relRoot(r)+page)
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 // formatTime writes a time for people, in the chart time zone.
@@ -74,9 +107,9 @@ func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) 
 		return
 	}
 	s.render(w, r, http.StatusOK, "pick", struct {
-		Title, Path string
-		Hosts       []string
-	}{title, r.URL.Path, hosts})
+		Title, Root, Path string
+		Hosts             []string
+	}{title, relRoot(r), strings.TrimPrefix(r.URL.Path, "/"), maskHosts(hosts)})
 }
 
 // index serves / and /index.html: links to everything and, when single
@@ -88,13 +121,18 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		RTT, Error string
 	}
 	data := struct {
-		Title        string
+		Title, Root  string
 		SingleChecks bool
 		Host, Error  string
 		Result       *result
-	}{Title: "srvmon", SingleChecks: s.Checker != nil}
+	}{Title: "srvmon", Root: relRoot(r), SingleChecks: s.Checker != nil}
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	code := http.StatusOK
-	if host := strings.TrimSpace(r.URL.Query().Get("host")); host != "" && s.Checker != nil {
+	if host := strings.TrimSpace(q.Get("host")); host != "" && s.Checker != nil {
 		if !s.mayAct(w, r, "GET", "run a check") {
 			return
 		}
@@ -126,7 +164,7 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 	now := s.Now().UTC()
 	rows := make([]hostRow, 0, len(hosts))
 	for _, h := range hosts {
-		row := hostRow{Host: h, State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
+		row := hostRow{Host: probe.MaskSecrets(h), State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
 		c, ok, err := s.Store.LastCheck(ctx, h)
 		if err == nil && ok {
 			row.State, row.LastTime = "down", s.formatTime(c.Time)
@@ -150,22 +188,28 @@ func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, row)
 	}
-	q := r.URL.Query()
+	slices.SortStableFunc(rows, func(a, b hostRow) int { return strings.Compare(a.Host, b.Host) })
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "hosts", struct {
-		Title            string
+		Title, Root      string
 		Created, Deleted bool
 		Hosts            []hostRow
-	}{"Hosts", q.Get("action") == "created", q.Get("action") == "deleted", rows})
+	}{"Hosts", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", rows})
 }
 
 // hostsForm serves POST /web/hosts, the hosts page's forms: action=add or
 // del with host. It redirects back to the page.
 func (s *server) hostsForm(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
+	f, err := parseForm(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.hostAction(w, r, r.PostForm.Get("action"), strings.TrimSpace(r.PostForm.Get("host")))
+	s.hostAction(w, r, f.Get("action"), strings.TrimSpace(f.Get("host")))
 }
 
 // preset is a quick range link of the view page.
@@ -175,7 +219,12 @@ type preset struct{ Name, URL string }
 // range picker of plain datetime-local inputs (in the chart time zone),
 // links to the previous and next range and to common ranges.
 func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("host") == "" {
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if q.Get("host") == "" {
 		s.pickPage(w, r, "Charts")
 		return
 	}
@@ -188,9 +237,10 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	span := req.End.Sub(req.Start)
+	root := relRoot(r)
 	link := func(path string, start, end time.Time) string {
-		v := url.Values{"host": {req.Host}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
-		return path + "?" + v.Encode()
+		v := url.Values{"host": {req.Name}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}}
+		return root + path + "?" + v.Encode()
 	}
 	local := func(t time.Time) string { return t.In(s.Chart.TimeZone).Format(datetimeLocal) }
 	now := s.Now().UTC()
@@ -199,20 +249,20 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 		name string
 		d    time.Duration
 	}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}, {"30 days", 30 * 24 * time.Hour}, {"year", 365 * 24 * time.Hour}} {
-		presets = append(presets, preset{p.name, link("/web/view", now.Add(-p.d), now)})
+		presets = append(presets, preset{p.name, link("web/view", now.Add(-p.d), now)})
 	}
 	s.render(w, r, http.StatusOK, "view", struct {
-		Title, Host, StartLocal, EndLocal, TimeZone   string
-		PrevURL, NextURL, ChartURL, TableURL, JSONURL string
-		Presets                                       []preset
+		Title, Root, Host, StartLocal, EndLocal, TimeZone string
+		PrevURL, NextURL, ChartURL, TableURL, JSONURL     string
+		Presets                                           []preset
 	}{
-		Title: req.Host, Host: req.Host,
+		Title: probe.MaskSecrets(req.Host), Root: root, Host: req.Name,
 		StartLocal: local(req.Start), EndLocal: local(req.End), TimeZone: s.Chart.TimeZone.String(),
-		PrevURL:  link("/web/view", req.Start.Add(-span), req.Start),
-		NextURL:  link("/web/view", req.End, req.End.Add(span)),
-		ChartURL: link("/web/checks/svg", req.Start, req.End),
-		TableURL: link("/web/checks", req.Start, req.End),
-		JSONURL:  link("/api/checks", req.Start, req.End),
+		PrevURL:  link("web/view", req.Start.Add(-span), req.Start),
+		NextURL:  link("web/view", req.End, req.End.Add(span)),
+		ChartURL: link("web/checks/svg", req.Start, req.End),
+		TableURL: link("web/checks", req.Start, req.End),
+		JSONURL:  link("api/checks", req.Start, req.End),
 		Presets:  presets,
 	})
 }
@@ -232,7 +282,12 @@ func (s *server) requireHost(r *http.Request, host string) error {
 // checksPage serves GET and POST /web/checks (parameters as /api/checks):
 // the host's checks as a table, remote instances merged in, streamed.
 func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Query().Get("host") == "" {
+	q, err := queryParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Method == http.MethodGet && q.Get("host") == "" {
 		s.pickPage(w, r, "Checks")
 		return
 	}
@@ -241,10 +296,11 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v := url.Values{"host": {req.Host}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
+	v := url.Values{"host": {req.Name}, "start": {itoa(req.Start.Unix())}, "end": {itoa(req.End.Unix())}}
+	root := relRoot(r)
 	data := struct {
-		Title, Start, End, TimeZone, ViewURL string
-	}{"Checks of " + req.Host, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), "/web/view?" + v.Encode()}
+		Title, Root, Start, End, TimeZone, ViewURL string
+	}{"Checks of " + probe.MaskSecrets(req.Host), root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
 	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
@@ -317,7 +373,7 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	err = chart.Render(&buf, chart.Chart{
-		Host: req.Host, Start: req.Start, End: req.End, Interval: s.Interval,
+		Host: probe.MaskSecrets(req.Host), Start: req.Start, End: req.End, Interval: s.Interval,
 		Buckets: buckets, Width: width, Height: height,
 	}, s.Chart)
 	if err != nil {

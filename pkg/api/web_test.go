@@ -44,6 +44,16 @@ func links(doc *html.Node) []string {
 	return out
 }
 
+// resolve resolves a link of the page at path as a browser does.
+func resolve(t testing.TB, path, ref string) string {
+	t.Helper()
+	r, err := url.Parse(ref)
+	if err != nil {
+		t.Fatalf("link %q: %v", ref, err)
+	}
+	return (&url.URL{Path: path}).ResolveReference(r).String()
+}
+
 // ampHost is a valid target whose name needs escaping in HTML and XML.
 const ampHost = "https://amp.example/?a=1&b=2"
 
@@ -92,7 +102,7 @@ func TestHostsPage(t *testing.T) {
 			t.Errorf("rows\n%q\nwant\n%q", rows, want)
 		}
 		// Links carry the host query-escaped.
-		if !slices.Contains(links(doc), "/web/view?host="+url.QueryEscape(ampHost)) {
+		if !slices.Contains(links(doc), "../web/view?host="+url.QueryEscape(ampHost)) {
 			t.Errorf("no escaped link to %s in %q", ampHost, links(doc))
 		}
 		// Every form posts.
@@ -113,7 +123,7 @@ func TestHostsForms(t *testing.T) {
 		}
 		w := e.serve(form(url.Values{"action": {"add"}, "host": {ampHost}}))
 		expect(t, w, http.StatusSeeOther, "")
-		if loc := w.Header().Get("Location"); loc != "/web/hosts?action=created" {
+		if loc := w.Header().Get("Location"); loc != "../web/hosts?action=created" {
 			t.Errorf("Location %q", loc)
 		}
 		doc := e.page("/web/hosts?action=created", http.StatusOK)
@@ -127,7 +137,7 @@ func TestHostsForms(t *testing.T) {
 		expect(t, e.serve(form(url.Values{"action": {"del"}, "host": {"nope.example"}})), http.StatusNotFound, "unknown host")
 		w = e.serve(form(url.Values{"action": {"del"}, "host": {ampHost}}))
 		expect(t, w, http.StatusSeeOther, "")
-		if loc := w.Header().Get("Location"); loc != "/web/hosts?action=deleted" {
+		if loc := w.Header().Get("Location"); loc != "../web/hosts?action=deleted" {
 			t.Errorf("Location %q", loc)
 		}
 		if hosts, _ := st.Hosts(context.Background()); len(hosts) != 0 {
@@ -161,7 +171,7 @@ func TestViewPage(t *testing.T) {
 		start, end := time.Date(2021, 3, 1, 9, 0, 0, 0, time.UTC).Unix(), time.Date(2021, 3, 1, 11, 30, 0, 0, time.UTC).Unix()
 		span := end - start
 		link := func(path string, s, e int64) string {
-			return path + "?" + url.Values{"host": {ampHost}, "start": {itoa(s)}, "end": {itoa(e)}}.Encode()
+			return ".." + path + "?" + url.Values{"host": {ampHost}, "start": {itoa(s)}, "end": {itoa(e)}}.Encode()
 		}
 		img := findAll(doc, atom.Img)
 		if len(img) != 1 || attrOf(img[0], "src") != link("/web/checks/svg", start, end) {
@@ -178,13 +188,13 @@ func TestViewPage(t *testing.T) {
 			}
 		}
 		// The image it links to is a valid chart.
-		if header := parseSVG(t, e.get(attrOf(img[0], "src")).Body.Bytes()); !strings.HasPrefix(header, "Host: "+ampHost+" Up 0.00% Down 0.00% Unknown 100.00%") {
+		if header := parseSVG(t, e.get(resolve(t, "/web/view", attrOf(img[0], "src"))).Body.Bytes()); !strings.HasPrefix(header, "Host: "+ampHost+" Up 0.00% Down 0.00% Unknown 100.00%") {
 			t.Errorf("chart header %q", header)
 		}
 
 		e.page("/web/view?host="+h, http.StatusOK) // the last 24 hours
 		doc = e.page("/web/view", http.StatusOK)   // a list of hosts to pick
-		if l := links(doc); l[len(l)-1] != "/web/view?host="+h {
+		if l := links(doc); l[len(l)-1] != "../web/view?host="+h {
 			t.Errorf("pick list links to %q", l[len(l)-1])
 		}
 		expect(t, e.get("/web/view?host=nope.example"), http.StatusNotFound, "unknown host")
@@ -308,7 +318,7 @@ func TestRulesPage(t *testing.T) {
 		}
 		w := e.serve(form("/web/notifications_params", url.Values{"action": {"add"}, "host": {ampHost}, "threshold": {"3"}, "state_action": {"https://hook.example/?t={HOST}&x=1"}}))
 		expect(t, w, http.StatusSeeOther, "")
-		if loc := w.Header().Get("Location"); loc != "/web/notifications_params?action=created" {
+		if loc := w.Header().Get("Location"); loc != "../web/notifications_params?action=created" {
 			t.Errorf("Location %q", loc)
 		}
 		expect(t, e.serve(form("/web/state_change_params", url.Values{"action": {"add"}, "host": {"b.example"}, "threshold": {"1"}})), http.StatusSeeOther, "")
