@@ -93,6 +93,8 @@ type Listen struct {
 	// LambdaPayload is srvmon's: the API Gateway payload version cmd/api
 	// speaks on AWS Lambda.
 	LambdaPayload string `doc:"API Gateway payload version of cmd/api on AWS Lambda: 2.0 (HTTP API, Function URL) or 1.0 (REST API)"`
+	// AllowedHosts is srvmon's: the guard against DNS rebinding.
+	AllowedHosts []string `doc:"host names (the Host header, port ignored) under which changes, backups, notification settings and single checks are served, besides localhost, IP literals and Listen.Address; * allows any (any is allowed on AWS Lambda); reads work under any name (environment: comma-separated)"`
 }
 
 // WebAuth is gosrvmon's basic authentication for changes.
@@ -150,6 +152,7 @@ func Defaults() Config {
 	c.Checks.HTTPMethod = DefaultHTTPMethod
 	c.Checks.PerformChecks = true
 	c.Checks.RemoteChecksURLs = []string{}
+	c.Listen.AllowedHosts = []string{}
 	c.Checks.Concurrency = DefaultConcurrency
 	c.Checks.ICMPConcurrency = DefaultICMPConcurrency
 	c.Chart.MaxRttScale = DefaultMaxRTTScale
