@@ -13,6 +13,10 @@
 // data except gosrvmon's old /api/hosts?action= form (under auth), basic
 // auth is compared in constant time and also guards backups, notification
 // settings and single checks, and backups stream in both directions.
+// Failed logins are logged and slowed per client address (checkAuth);
+// changes are refused from other sites' pages (crossSiteGET and
+// http.CrossOriginProtection) and under Host names that are not allowed
+// (hostAllowed, against DNS rebinding); no response may be framed.
 package api
 
 import (
