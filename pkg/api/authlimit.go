@@ -23,6 +23,9 @@ const (
 	// maxTrackedAddrs bounds the memory of failures: past it, the
 	// oldest address is forgotten.
 	maxTrackedAddrs = 10000
+	// maxLoggedUser bounds the user name a failure logs (the client
+	// chooses it).
+	maxLoggedUser = 100
 )
 
 // authFailures counts failed basic auth attempts per client address, so
@@ -139,6 +142,9 @@ func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if user, _, sent := r.BasicAuth(); sent {
+		if len(user) > maxLoggedUser {
+			user = user[:maxLoggedUser] + "…"
+		}
 		addr := clientAddr(r)
 		n, delay := s.failures.fail(addr, s.Now())
 		s.Logger.Warn("basic auth failed", "user", user, "addr", addr, "method", r.Method, "path", r.URL.Path,

@@ -210,6 +210,7 @@ func TestFailedLoginsSlowed(t *testing.T) {
 		{"other address", other, "admin", "wrong", http.StatusUnauthorized, 0},
 		{"correct login after failures", attacker, "admin", password, http.StatusOK, 0},
 		{"failures cleared by it", attacker, "admin", "wrong", http.StatusUnauthorized, 0},
+		{"long user name", other, strings.Repeat("u", 5000), "wrong", http.StatusUnauthorized, 0},
 	} {
 		if code := guess(c.remote, c.user, c.pass); code != c.code {
 			t.Errorf("%s: %d, want %d", c.name, code, c.code)
@@ -228,8 +229,11 @@ func TestFailedLoginsSlowed(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%.500s", want, log)
 		}
 	}
-	if n := strings.Count(log, "basic auth failed"); n != 302 {
-		t.Errorf("%d failures logged, want 302", n)
+	if n := strings.Count(log, "basic auth failed"); n != 303 {
+		t.Errorf("%d failures logged, want 303", n)
+	}
+	if !strings.Contains(log, "user="+strings.Repeat("u", maxLoggedUser)+"…") || strings.Contains(log, strings.Repeat("u", maxLoggedUser+1)) {
+		t.Errorf("a long user name is not cut to %d bytes in the log", maxLoggedUser)
 	}
 }
 
