@@ -48,7 +48,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	cfg, log := c.Config, c.Log
 	prober := probe.New(app.ProbeOptions(cfg, c.Lambda, log))
 	defer prober.Close()
-	handler := api.New(app.APIOptions(cfg, st, prober, log))
+	handler := api.New(app.APIOptions(cfg, c.Lambda, st, prober, log))
 
 	if c.Lambda {
 		log.Info("srvmon api on Lambda", "store", cfg.StoreSpec().Redacted(), "payload", cfg.LambdaPayload())

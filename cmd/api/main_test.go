@@ -57,21 +57,27 @@ func TestNeedsAStore(t *testing.T) {
 	}
 }
 
+// gatewayHost is the Host that API Gateway sends to the API function.
+const gatewayHost = "abc123.execute-api.eu-west-1.amazonaws.com"
+
 // The handler through the Lambda adapters, payload 2.0 and 1.0: every
-// response has a status, bodies and headers come through.
+// response has a status, bodies and headers come through, and a change
+// under the gateway's name is allowed (not refused as DNS rebinding).
 func TestLambdaAdapters(t *testing.T) {
 	cfg, err := config.Load(config.Source{JSON: `{"DB":{"Type":"memory"}}`})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(app.APIOptions(cfg, memory.New(), nil, app.NewLogger(os.Stderr, true)))
+	h := api.New(app.APIOptions(cfg, true, memory.New(), nil, app.NewLogger(os.Stderr, true)))
 	ctx := context.Background()
 
 	v2 := httpadapter.NewV2(h)
 	post := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: "$default", RawPath: "/api/hosts", Body: "http://127.0.0.1:8000/",
+		Headers: map[string]string{"host": gatewayHost}, // allowed on Lambda only
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: http.MethodPost, Path: "/api/hosts", SourceIP: "127.0.0.1"},
+			DomainName: gatewayHost,
+			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: http.MethodPost, Path: "/api/hosts", SourceIP: "127.0.0.1"},
 		},
 	}
 	resp, err := v2.ProxyWithContext(ctx, post)

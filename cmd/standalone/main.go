@@ -58,7 +58,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 
 	prober := probe.New(app.ProbeOptions(cfg, false, log))
 	defer prober.Close()
-	handler := api.New(app.APIOptions(cfg, st, prober, log))
+	handler := api.New(app.APIOptions(cfg, false, st, prober, log))
 
 	// The server outlives the signal until the round in flight is stored.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))

@@ -173,6 +173,40 @@ func TestBadConfigFailsWithOneLine(t *testing.T) {
 	}
 }
 
+// TestWebAuthWithoutPasswordRefused: WebAuth enabled with an empty
+// password (which would make "user:" the admin) stops the binary at start
+// with one line, whether the config or the environment leaves it empty,
+// and opens no store and no port.
+func TestWebAuthWithoutPasswordRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"config", nil, []string{"-confstr", `{"DB":{"Type":"memory"},"Listen":{"Address":"127.0.0.1","Port":"0","WebAuth":{"Enable":true,"User":"admin"}}}`}},
+		{"environment", []string{"SRVMON_DB_TYPE=memory", "SRVMON_LISTEN_ADDRESS=127.0.0.1", "SRVMON_LISTEN_PORT=0",
+			"SRVMON_LISTEN_WEBAUTH_ENABLE=true", "SRVMON_LISTEN_WEBAUTH_USER=admin"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a binary that starts is killed
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, c.args...)
+			cmd.Dir = t.TempDir()
+			cmd.Env = proctest.Env(c.env...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 {
+				t.Errorf("exit %d (%v), want 1", code, err)
+			}
+			want := "srvmon: Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty"
+			if lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+				t.Errorf("stderr %q: want one line starting %q", stderr.String(), want)
+			}
+		})
+	}
+}
+
 // unshareNet is the unshare(1) command line that runs a program in a new
 // network namespace of its own (with a user namespace when not root), or
 // it fails (CI=true) or skips the test loudly where that is not possible.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,10 +131,14 @@ func NewRunner(cfg config.Config, st store.Store, p round.Prober, log *slog.Logg
 }
 
 // APIOptions are the handler's options for cfg. checker runs single
-// checks; it is used only when Checks.AllowSingleChecks is on.
-func APIOptions(cfg config.Config, st store.Store, checker api.Checker, log *slog.Logger) api.Options {
+// checks; it is used only when Checks.AllowSingleChecks is on. The names
+// allowed in the Host header of changes (AllowedHosts) are
+// Listen.AllowedHosts and Listen.Address's host; on Lambda any, since API
+// Gateway sends its own name and nobody can rebind a name to a Lambda.
+func APIOptions(cfg config.Config, lambda bool, st store.Store, checker api.Checker, log *slog.Logger) api.Options {
 	o := api.Options{
-		Store: st,
+		Store:        st,
+		AllowedHosts: allowedHosts(cfg, lambda),
 		Auth: api.Auth{
 			Enable:       cfg.Listen.WebAuth.Enable,
 			User:         cfg.Listen.WebAuth.User,
@@ -157,6 +162,18 @@ func APIOptions(cfg config.Config, st store.Store, checker api.Checker, log *slo
 		o.RemoteChecksURLs = cfg.Checks.RemoteChecksURLs
 	}
 	return o
+}
+
+// allowedHosts are the api.Options.AllowedHosts for cfg.
+func allowedHosts(cfg config.Config, lambda bool) []string {
+	if lambda {
+		return []string{"*"}
+	}
+	hosts := slices.Clone(cfg.Listen.AllowedHosts)
+	if addr := strings.TrimSpace(cfg.Listen.Address); addr != "" {
+		hosts = append(hosts, addr)
+	}
+	return hosts
 }
 
 // Listen opens the API's listening socket, so that a busy port fails at

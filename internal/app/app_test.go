@@ -5,9 +5,16 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srvmon/srvmon/pkg/api"
+	"github.com/srvmon/srvmon/pkg/config"
+	"github.com/srvmon/srvmon/pkg/store/memory"
 )
 
 func TestOnLambda(t *testing.T) {
@@ -82,5 +89,35 @@ func TestParseFlags(t *testing.T) {
 	var usage strings.Builder
 	if _, err := ParseFlags("x", []string{"-h"}, nil, "", &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-confstr") {
 		t.Errorf("-h: %v, usage %q", err, usage.String())
+	}
+}
+
+// TestAPIOptionsAllowedHosts: a change is served under Listen.Address's
+// name and Listen.AllowedHosts and refused under another name, except on
+// Lambda, where API Gateway's own name arrives and any is allowed.
+func TestAPIOptionsAllowedHosts(t *testing.T) {
+	cfg, err := config.Load(config.Source{JSON: `{"DB":{"Type":"memory"},"Listen":{"Address":"Monitor.LAN","AllowedHosts":["proxy.example"]}}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lambda bool
+		host   string
+		code   int
+	}{
+		{false, "monitor.lan:8000", http.StatusCreated},
+		{false, "proxy.example", http.StatusCreated},
+		{false, "127.0.0.1:8000", http.StatusCreated},
+		{false, "abc123.execute-api.eu-west-1.amazonaws.com", http.StatusForbidden},
+		{true, "abc123.execute-api.eu-west-1.amazonaws.com", http.StatusCreated},
+	} {
+		h := api.New(APIOptions(cfg, c.lambda, memory.New(), nil, slog.New(slog.DiscardHandler)))
+		req := httptest.NewRequest(http.MethodPost, "/api/hosts", strings.NewReader("127.0.0.1:22"))
+		req.Host = c.host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != c.code {
+			t.Errorf("lambda %v, Host %q: %d %q, want %d", c.lambda, c.host, w.Code, w.Body.String(), c.code)
+		}
 	}
 }

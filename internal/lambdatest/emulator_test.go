@@ -258,6 +258,9 @@ func functionError(tb testing.TB, a answer) messages.InvokeResponse_Error {
 	return fe
 }
 
+// gatewayDomain is the name API Gateway gives an API.
+const gatewayDomain = "abc123.execute-api.eu-west-1.amazonaws.com"
+
 // Request sends one HTTP request to the API function as API Gateway's
 // HTTP API does (payload 2.0, $default stage, catch-all route) and
 // returns its response with the body decoded.
@@ -265,7 +268,7 @@ func (e *emulator) Request(tb testing.TB, method, target, body string, headers .
 	tb.Helper()
 	id := e.requests.Add(1)
 	path, query, _ := strings.Cut(target, "?")
-	h := map[string]string{"host": "127.0.0.1", "user-agent": "srvmon-lambdatest", "accept": "*/*"}
+	h := map[string]string{"host": gatewayDomain, "user-agent": "srvmon-lambdatest", "accept": "*/*"}
 	if body != "" {
 		h["content-length"] = strconv.Itoa(len(body))
 	}
@@ -297,8 +300,8 @@ func (e *emulator) Request(tb testing.TB, method, target, body string, headers .
 			Stage:        "$default",
 			RequestID:    fmt.Sprintf("lambdatest-%d", id),
 			APIID:        "lambdatest",
-			DomainName:   "127.0.0.1",
-			DomainPrefix: "127",
+			DomainName:   gatewayDomain, // the Host the API sees, as on AWS
+			DomainPrefix: "abc123",
 			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
 			TimeEpoch:    now.UnixMilli(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{

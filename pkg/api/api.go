@@ -13,6 +13,10 @@
 // data except gosrvmon's old /api/hosts?action= form (under auth), basic
 // auth is compared in constant time and also guards backups, notification
 // settings and single checks, and backups stream in both directions.
+// Failed logins are logged and slowed per client address (checkAuth);
+// changes are refused from other sites' pages (crossSiteGET and
+// http.CrossOriginProtection) and under Host names that are not allowed
+// (hostAllowed, against DNS rebinding); no response may be framed.
 package api
 
 import (
@@ -50,8 +54,8 @@ const (
 // this server only and run no script; the chart, an SVG document, needs
 // nothing but its own <style> element.
 const (
-	pageCSP = "default-src 'self'; style-src 'self'"
-	svgCSP  = "default-src 'none'; style-src 'unsafe-inline'"
+	pageCSP = "default-src 'self'; style-src 'self'; frame-ancestors 'none'"
+	svgCSP  = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 )
 
 // Checker checks one target now, for /api/check (gosrvmon's single
@@ -114,16 +118,29 @@ type Options struct {
 	// download must finish within this time, however long the whole
 	// transfer takes.
 	TransferIdleTimeout time.Duration
+	// AllowedHosts are the names, besides localhost and IP literals, that
+	// a request's Host header may carry on the routes that change data,
+	// read backups or notification settings, or run single checks; "*"
+	// allows any. Other names are refused (403) there, against DNS
+	// rebinding (see hostAllowed); reads are served under any name. Nil
+	// allows only localhost and IP literals.
+	AllowedHosts []string
 	// Logger gets errors and skipped remotes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Sleep delays the answer to a repeated failed login (tests); nil
+	// waits on a timer, cut short when the request ends.
+	Sleep func(ctx context.Context, d time.Duration)
 }
 
-// server holds the options of one handler. It never changes after New.
+// server holds the options of one handler, which never change after New,
+// and its failed logins.
 type server struct {
 	Options
 	userHash, passHash [sha256.Size]byte
+	allowedHosts       map[string]struct{} // normalHost of each AllowedHosts entry
+	failures           authFailures
 }
 
 // New returns the handler serving every endpoint (see the package
@@ -136,7 +153,7 @@ func New(opts Options) http.Handler {
 	}
 	// Browsers send basic auth credentials with cross-site form posts:
 	// refuse cross-origin unsafe requests (scripts send no Origin).
-	return ensureStatus(s.Logger, withCSP(pageCSP, http.NewCrossOriginProtection().Handler(mux)))
+	return ensureStatus(s.Logger, withFrameDenial(withCSP(pageCSP, http.NewCrossOriginProtection().Handler(mux))))
 }
 
 // newServer fills in the defaults of opts.
@@ -168,13 +185,21 @@ func newServer(opts Options) *server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
 	if opts.Chart.TimeZone == nil {
 		opts.Chart.TimeZone = time.UTC
 	}
+	allowed := make(map[string]struct{}, len(opts.AllowedHosts))
+	for _, h := range opts.AllowedHosts {
+		allowed[normalHost(h)] = struct{}{}
+	}
 	return &server{
-		Options:  opts,
-		userHash: sha256.Sum256([]byte(opts.Auth.User)),
-		passHash: sha256.Sum256([]byte(opts.Auth.Password)),
+		Options:      opts,
+		userHash:     sha256.Sum256([]byte(opts.Auth.User)),
+		passHash:     sha256.Sum256([]byte(opts.Auth.Password)),
+		allowedHosts: allowed,
 	}
 }
 
@@ -253,16 +278,20 @@ func withCSP(policy string, h http.Handler) http.Handler {
 
 // guard returns a wrapper that requires basic auth when Auth.Enable is set
 // and the route is protected: always for write routes, with
-// Auth.ProtectReads for read routes.
+// Auth.ProtectReads for read routes. Write routes also refuse a Host that
+// is not allowed (hostAllowed), auth on or off.
 func (s *server) guard(write bool) func(http.HandlerFunc) http.Handler {
 	protect := s.Auth.Enable && (write || s.Auth.ProtectReads)
 	return func(h http.HandlerFunc) http.Handler {
-		if !protect {
+		if !protect && !write {
 			return h
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.authorized(r) {
-				unauthorized(w)
+			if write && !s.hostAllowed(r) {
+				refuseHost(w, r, "change data, read settings or run checks")
+				return
+			}
+			if protect && !s.checkAuth(w, r) {
 				return
 			}
 			h(w, r)
@@ -290,24 +319,28 @@ func unauthorized(w http.ResponseWriter) {
 
 // mayAct guards a request that changes data or runs a probe, including
 // the GETs that do (gosrvmon's ?action= and single checks): HEAD is 405
-// (allow lists the methods that may), auth is required when enabled, and
-// a browser's request from another site's page is 403 (Sec-Fetch-Site: an
-// <img> there sends a GET with the browser's cached credentials;
-// http.CrossOriginProtection covers the other methods). does says what is
-// refused. It reports whether the request may go on; if not, it has
-// answered.
+// (allow lists the methods that may), a Host that is not allowed is 403
+// (hostAllowed), auth is required when enabled, and a GET from another
+// site's page is 403 (crossSiteGET: an <img> there sends a GET with the
+// browser's cached credentials; http.CrossOriginProtection covers the
+// other methods). does says what is refused. It reports whether the
+// request may go on; if not, it has answered.
 func (s *server) mayAct(w http.ResponseWriter, r *http.Request, allow, does string) bool {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Allow", allow)
 		http.Error(w, "HEAD may not "+does+": use "+allow, http.StatusMethodNotAllowed)
 		return false
 	}
-	if s.Auth.Enable && !s.authorized(r) {
-		unauthorized(w)
+	if !s.hostAllowed(r) {
+		refuseHost(w, r, does)
 		return false
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		http.Error(w, "refused: a cross-site request may not "+does, http.StatusForbidden)
+	if s.Auth.Enable && !s.checkAuth(w, r) {
+		return false
+	}
+	if r.Method == http.MethodGet && crossSiteGET(r) {
+		http.Error(w, "refused: a cross-site GET (from another site's page, or from a browser that does not say where it comes from) may not "+
+			does+": use the page's form or POST", http.StatusForbidden)
 		return false
 	}
 	return true

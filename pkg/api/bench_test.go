@@ -338,7 +338,7 @@ func benchRestore(b *testing.B, be benchBackend, rows int) {
 		b.StopTimer()
 		st := be.open(b)
 		h := New(Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
-		req := httptest.NewRequest("POST", "/api/backup_full", backupBody(rows))
+		req := httptest.NewRequest("POST", "http://127.0.0.1:8000/api/backup_full", backupBody(rows))
 		w := httptest.NewRecorder()
 		peak := startHeapPeak()
 		b.StartTimer()

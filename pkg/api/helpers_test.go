@@ -126,6 +126,8 @@ type request struct {
 	method, target, body string
 	header               http.Header
 	user, pass           string // basic auth when user is set
+	host                 string // the Host header; empty means 127.0.0.1:8000
+	remote               string // RemoteAddr; empty means httptest's 192.0.2.1:1234
 }
 
 func (e *env) serve(r request) *httptest.ResponseRecorder {
@@ -135,6 +137,13 @@ func (e *env) serve(r request) *httptest.ResponseRecorder {
 		body = strings.NewReader(r.body)
 	}
 	req := httptest.NewRequest(r.method, r.target, body)
+	req.Host = "127.0.0.1:8000" // as a browser on the server's address sends it
+	if r.host != "" {
+		req.Host = r.host
+	}
+	if r.remote != "" {
+		req.RemoteAddr = r.remote
+	}
 	for k, v := range r.header {
 		req.Header[k] = v
 	}

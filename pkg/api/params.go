@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
@@ -240,9 +242,21 @@ func readSmallBody(w http.ResponseWriter, r *http.Request) (string, error) {
 }
 
 // decodeSmallJSON decodes a small JSON body into v. Unknown fields are
-// ignored, as gosrvmon ignores them.
+// ignored, as gosrvmon ignores them; nesting deeper than maxJSONDepth and
+// text that is not UTF-8 (which the decoder would silently replace with
+// U+FFFD) are a 400.
 func decodeSmallJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(requestBody(w, r, smallBodyBytes, nil))
+	b, err := io.ReadAll(requestBody(w, r, smallBodyBytes, nil))
+	if err != nil {
+		return bodyError(fmt.Errorf("bad JSON body: %w", err))
+	}
+	if !utf8.Valid(b) {
+		return badRequest("bad JSON body: not valid UTF-8")
+	}
+	if err := checkJSONDepth(b, maxJSONDepth); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return bodyError(fmt.Errorf("bad JSON body: %w", err))
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -64,7 +65,7 @@ func checkRule(rule store.Rule) error {
 		return nil // keeps track of the state, sends nothing
 	}
 	u, err := url.Parse(rule.Action)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !utf8.ValidString(rule.Action) {
 		return badRequest(fmt.Sprintf("rule for %q: action must be an http or https URL", rule.Host))
 	}
 	return nil

@@ -180,7 +180,7 @@ func TestBodyReadErrors(t *testing.T) {
 		{"POST", "/api/checks", reset, 400, "the request body broke off"},
 		{"POST", "/web/hosts", os.ErrDeadlineExceeded, 408, "the client stopped sending"},
 	} {
-		req := httptest.NewRequest(tt.method, tt.target, iotest.ErrReader(tt.err))
+		req := httptest.NewRequest(tt.method, "http://127.0.0.1:8000"+tt.target, iotest.ErrReader(tt.err))
 		if tt.target == "/web/hosts" {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}

@@ -325,7 +325,12 @@ func TestLoadErrors(t *testing.T) {
 		{"shard three ints", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Shard":[1,2,3]}}`}, `-confstr: Checks.Shard: got JSON array [1,2,3], want "i/n" or [i, n] with 0 <= i < n`},
 		{"shard syntax env", Source{DefaultDatabase: "d", Env: []string{"SRVMON_CHECKS_SHARD=1of3"}}, `environment SRVMON_CHECKS_SHARD (Checks.Shard): shard "1of3": want "i/n"`},
 		{"location with newline", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Location":"a\nb"}}`}, `Checks.Location "a\nb": control characters are not allowed`},
-		{"webauth without user", Source{DefaultDatabase: "d", JSON: `{"Listen":{"WebAuth":{"Enable":true}}}`}, "Listen.WebAuth.Enable is true but Listen.WebAuth.User and Password are empty"},
+		{"webauth without user", Source{DefaultDatabase: "d", JSON: `{"Listen":{"WebAuth":{"Enable":true}}}`}, "Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth"},
+		{"webauth without password", Source{DefaultDatabase: "d", JSON: `{"Listen":{"WebAuth":{"Enable":true,"User":"admin"}}}`}, "Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth"},
+		{"webauth password emptied by env", Source{DefaultDatabase: "d", JSON: `{"Listen":{"WebAuth":{"Enable":true,"User":"admin"}}}`, Env: []string{"SRVMON_LISTEN_WEBAUTH_ENABLE=true"}}, "Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth"},
+		{"allowed host with scheme", Source{DefaultDatabase: "d", JSON: `{"Listen":{"AllowedHosts":["https://monitor.example.com"]}}`}, `Listen.AllowedHosts: "https://monitor.example.com" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
+		{"allowed host pattern", Source{DefaultDatabase: "d", Env: []string{"SRVMON_LISTEN_ALLOWEDHOSTS=monitor.lan,*.example.com"}}, `Listen.AllowedHosts: "*.example.com" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
+		{"allowed host empty", Source{DefaultDatabase: "d", JSON: `{"Listen":{"AllowedHosts":[""]}}`}, `Listen.AllowedHosts: "" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
 		{"syntax error", Source{DefaultDatabase: "d", JSON: "{\n  \"DB\": {\"Type\": \"bolt\",}\n}"}, "-confstr: invalid JSON at line 2, column 25: invalid character '}' looking for beginning of object key string"},
 		{"truncated", Source{DefaultDatabase: "d", JSON: `{"DB": {`}, "-confstr: invalid JSON: unexpected end of input"},
 		{"trailing data", Source{DefaultDatabase: "d", JSON: `{} {}`}, "-confstr: invalid JSON: more data after the config object"},
@@ -506,9 +511,10 @@ func TestEnvSetsEveryField(t *testing.T) {
 		"Checks.Shard":         "1/3",
 		"Chart.TimeZone":       "Europe/Berlin",
 		"Listen.LambdaPayload": "1.0",
+		"Listen.AllowedHosts":  "monitor.lan,srvmon.example.com:8443",
 	}
 	// DB.URL from the environment means postgres, so DB.Type is set with it.
-	base := []string{"SRVMON_DB_DATABASE=d", "SRVMON_LISTEN_WEBAUTH_USER=u"}
+	base := []string{"SRVMON_DB_DATABASE=d", "SRVMON_LISTEN_WEBAUTH_USER=u", "SRVMON_LISTEN_WEBAUTH_PASSWORD=p"}
 	byName := map[string]field{}
 	for _, f := range fields() {
 		byName[f.name()] = f

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -133,13 +134,37 @@ func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings [
 	}
 	c.loc = loc
 
-	if c.Listen.WebAuth.Enable && c.Listen.WebAuth.User == "" && c.Listen.WebAuth.Password == "" {
-		return nil, errors.New("Listen.WebAuth.Enable is true but Listen.WebAuth.User and Password are empty")
+	if c.Listen.WebAuth.Enable && c.Listen.WebAuth.Password == "" {
+		// Else the empty password would be the admin's.
+		return nil, errors.New("Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth")
+	}
+	if err := c.checkAllowedHosts(); err != nil {
+		return nil, err
 	}
 	if c.Listen.WebAuth.ProtectReads && !c.Listen.WebAuth.Enable {
 		warnings = append(warnings, "Listen.WebAuth.ProtectReads is true but Listen.WebAuth.Enable is false: reads stay open")
 	}
 	return warnings, nil
+}
+
+// checkAllowedHosts accepts host names, optionally with a port, and "*".
+func (c *Config) checkAllowedHosts() error {
+	if c.Listen.AllowedHosts == nil {
+		c.Listen.AllowedHosts = []string{}
+	}
+	for _, h := range c.Listen.AllowedHosts {
+		if h == "*" {
+			continue
+		}
+		host, port := h, "1"
+		if hh, pp, err := net.SplitHostPort(h); err == nil {
+			host, port = hh, pp
+		}
+		if host == "" || strings.ContainsAny(h, "/*@ ?#") || strings.ContainsFunc(h, isControl) || checkPort("", port, false) != nil {
+			return fmt.Errorf("Listen.AllowedHosts: %q is not a host name (want e.g. monitor.example.com, without scheme or path, or *)", h)
+		}
+	}
+	return nil
 }
 
 // maxSeconds bounds every duration field: 100 years.
