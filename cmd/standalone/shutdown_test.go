@@ -52,7 +52,7 @@ func startRestore(t *testing.T, p *proctest.Process, host string, checks int) *s
 	}
 	t.Cleanup(func() { conn.Close() })
 	r := &slowRestore{conn: conn, first: body[:half], rest: body[half:], host: host, checks: checks}
-	head := fmt.Sprintf("POST /api/backup_full HTTP/1.1\r\nHost: srvmon\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	head := fmt.Sprintf("POST /api/backup_full HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
 	if _, err := io.WriteString(conn, head+r.first); err != nil {
 		t.Fatal(err)
 	}
