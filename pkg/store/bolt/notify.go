@@ -224,8 +224,9 @@ func due(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error) {
 // by next attempt and ID: the due index holds every pending delivery,
 // which the picker needs to see to know each host's oldest one.
 func claimable(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
 	if limit <= 0 {
-		return []store.Delivery{}, nil
+		return ds, nil
 	}
 	b := tx.Bucket(bucketDeliveries)
 	p := store.NewClaimPicker(now)
@@ -234,7 +235,7 @@ func claimable(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error)
 			return fmt.Errorf("due key %x: %w", k, errCorrupt)
 		}
 		id := k[timeLen:]
-		d, err := decodeDelivery(id, b.Get(id))
+		d, err := decodeDeliveryHead(id, b.Get(id))
 		if err != nil {
 			return fmt.Errorf("delivery %x: %w", id, err)
 		}
@@ -244,7 +245,15 @@ func claimable(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error)
 	if err != nil {
 		return nil, err
 	}
-	return p.Pick(limit), nil
+	for _, id := range p.Pick(limit) {
+		k := idKey(uint64(id))
+		d, err := decodeDelivery(k, b.Get(k))
+		if err != nil {
+			return nil, fmt.Errorf("delivery %d: %w", id, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
 }
 
 // putDelivery replaces the stored delivery old with next, keeping the due

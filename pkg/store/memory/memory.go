@@ -508,9 +508,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit
 			p.Add(*d)
 		}
 	}
-	out := p.Pick(limit)
-	for i := range out {
-		d := s.deliveries[out[i].ID]
+	ids := p.Pick(limit)
+	out := make([]store.Delivery, len(ids))
+	for i, id := range ids {
+		d := s.deliveries[id]
 		d.Attempts++
 		d.NextAttempt = until.UTC()
 		out[i] = *d

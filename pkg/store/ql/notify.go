@@ -83,6 +83,9 @@ func (s *Store) advanceStates(ctx context.Context, tx *sql.Tx, results []store.R
 			changed[r.Host] = stored
 		}
 		if d != nil {
+			if d.Host == "" { // the host's, as the other backends do
+				d.Host = r.Host
+			}
 			if _, err := enqueue(ctx, tx, *d); err != nil {
 				return fmt.Errorf("enqueue: %w", err)
 			}
@@ -270,16 +273,31 @@ func due(ctx context.Context, q queryer, now time.Time, limit int) ([]store.Deli
 // by next attempt then ID; never nil. The picker sees every pending
 // delivery, to know each host's oldest one.
 func claimable(ctx context.Context, q queryer, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
 	if limit < 1 {
-		return []store.Delivery{}, nil
+		return ds, nil
 	}
 	p := store.NewClaimPicker(now)
-	err := queryDeliveries(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
-		FROM deliveries WHERE status == $1`, []any{store.DeliveryPending}, p.Add)
+	err := query(ctx, q, `SELECT id() AS id, host, created, next_attempt, attempts FROM deliveries WHERE status == $1`,
+		[]any{store.DeliveryPending}, func(rows *sql.Rows) error {
+			var d store.Delivery
+			if err := rows.Scan(&d.ID, &d.Host, &d.Created, &d.NextAttempt, &d.Attempts); err != nil {
+				return err
+			}
+			p.Add(d)
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	return p.Pick(limit), nil
+	for _, id := range p.Pick(limit) {
+		err := queryDeliveries(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
+			FROM deliveries WHERE id() == $1`, []any{id}, func(d store.Delivery) { ds = append(ds, d) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
 }
 
 // queryDeliveries runs a query of deliveries' columns, in store.Delivery's

@@ -103,6 +103,26 @@ func testAdvance(t *testing.T, open opener) {
 		expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
 	})
 
+	t.Run("DeliveryWithoutHostIsTheResultsHost", func(t *testing.T) {
+		// A host's deliveries are claimed one at a time and deleted with
+		// it: one that advance enqueues without a host is the result's.
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
+		setRule(t, s, rule)
+		r := down("a.test", "", slot(1), ms(1), "timeout")
+		save(t, s, []store.Result{r}, func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+			d := pendingFor(rule, r)
+			d.Host = ""
+			return nextState(prev, r), &d
+		})
+		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, r)})
+		if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
+			t.Fatal(err)
+		}
+		expectDeliveries(t, "DueDeliveries after DeleteHost", dueOf(t, s, farFuture, 10), []store.Delivery{})
+	})
+
 	t.Run("SetRuleKeepsOtherHostsState", func(t *testing.T) {
 		s := open(t)
 		addHosts(t, s, "a.test", "b.test")
