@@ -118,9 +118,10 @@ type Delivery struct {
 
 // AdvanceFunc computes a host's next notification state from its previous
 // state and the host's result of this round, and the delivery to enqueue,
-// if any (filed under the result's host when its Host is empty). SaveRound calls it inside its transaction, once per result whose
-// host has a rule and whose slot is after prev.LastSlot; prev is the zero
-// State (with Host set) for a host that has none yet.
+// if any (filed under the result's host when its Host is empty). SaveRound
+// calls it inside its transaction, once per result whose host has a rule
+// and whose slot is after prev.LastSlot; prev is the zero State (with
+// Host set) for a host that has none yet.
 type AdvanceFunc func(rule Rule, prev State, r Result) (next State, d *Delivery)
 
 // Restore is a whole backup to apply all-or-nothing.
