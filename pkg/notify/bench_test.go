@@ -77,6 +77,51 @@ func BenchmarkDeliverDue(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*100), "µs/delivery")
 }
 
+// BenchmarkDeliverDueBacklog drains, per iteration, a receiver outage's
+// backlog of 100 changes (down, up, down, …) on the memory store: of one
+// host, and of ten hosts with ten each.
+func BenchmarkDeliverDueBacklog(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	s := &Sender{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, hosts := range []int{1, 10} {
+		changes := 100 / hosts
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				ctx := context.Background()
+				st := memory.New()
+				for h := range hosts {
+					host := fmt.Sprintf("h%d", h)
+					if err := st.AddHost(ctx, host); err != nil {
+						b.Fatal(err)
+					}
+					if err := st.SetRule(ctx, store.Rule{Host: host, Threshold: 1, Action: srv.URL + "/hook?h={HOST}&s={STATE}"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for i := range changes {
+					results := make([]store.Result, hosts)
+					for h := range results {
+						results[h] = store.Result{Host: fmt.Sprintf("h%d", h), Slot: t0.Add(time.Duration(i) * time.Minute), Up: i%2 == 1}
+					}
+					if err := st.SaveRound(ctx, results, AdvanceIn(time.UTC)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Now = func() time.Time { return t0.Add(time.Duration(changes) * time.Minute) }
+				b.StartTimer()
+				sent, _, err := s.DeliverDue(context.Background(), st)
+				if err != nil || sent != 100 {
+					b.Fatalf("sent %d, %v", sent, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*100), "µs/delivery")
+		})
+	}
+}
+
 // FuzzRedact: whatever the action URL, RedactURL gives at most its scheme
 // and host, and a redacted net/http error holds no part of the URL's
 // path or query.

@@ -63,6 +63,12 @@ func ExponentialBackoff(first, limit time.Duration) func(attempts int64) time.Du
 // otherwise), so a Sender whose lease ran out never overwrites another's
 // success. The action URL holds tokens: it is logged only as RedactURL
 // gives it, and errors are redacted before they are logged or stored.
+//
+// A host's notifications arrive in the order of its changes, however many
+// Senders run: the store leases a host's deliveries one at a time, oldest
+// first, so that the last message a chat shows is the host's state. A
+// failed one holds its host's later ones back until it is delivered or
+// given up (MaxAge); other hosts do not wait.
 type Sender struct {
 	// Client sends the GETs; nil means a client on http.DefaultTransport.
 	// Its CheckRedirect is replaced: redirects are never followed.
@@ -137,7 +143,8 @@ type outcome int
 const (
 	outcomeSkipped   outcome = iota // not attempted, or interrupted by ctx
 	outcomeDelivered                // the GET succeeded
-	outcomeFailed                   // the GET failed, or the delivery was given up
+	outcomeFailed                   // the GET failed: retried after its backoff
+	outcomeGivenUp                  // the delivery was given up (counted as failed)
 )
 
 // DeliverDue sends every delivery that is due when it is called and
@@ -151,16 +158,17 @@ const (
 // claimed and did not start, records the GETs in flight as interrupted
 // (retried after their backoff, by whichever process comes next) and
 // returns.
+//
+// A host's deliveries go out one at a time, in the order of its changes
+// (the store claims them so, see store.Store.ClaimDeliveries); hosts go
+// out in parallel. When a host's delivery is delivered or given up,
+// DeliverDue claims again, so a host's backlog drains in one call; when
+// one fails, the host's later ones wait with it for its backoff.
 func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed int, err error) {
 	client := s.client()
 	parallel := cmpOr(s.Parallel, DefaultParallel)
 	// What is due now; what fails meanwhile waits for a later call.
 	now := s.now()
-	// A token per GET that may start.
-	idle := make(chan struct{}, parallel)
-	for range parallel {
-		idle <- struct{}{}
-	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -172,40 +180,47 @@ func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed i
 		switch o {
 		case outcomeDelivered:
 			sent++
-		case outcomeFailed:
+		case outcomeFailed, outcomeGivenUp:
 			failed++
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// Each GET's outcome as it ends; never blocks: at most parallel run.
+	ended := make(chan outcome, parallel)
+	running := 0
 	seen := map[int64]bool{}
-	for done := false; !done; {
-		// Claim as many as can start at once, at least one.
-		n := 0
-		select {
-		case <-idle:
-			n = 1
-		case <-ctx.Done():
+	// more: a claim may find something, after a claim that was full or
+	// a delivery that let its host's next one through. Every claim with
+	// more set either starts deliveries not attempted before or clears
+	// it, and only an ended GET sets it again: the loop ends.
+	for more := true; ctx.Err() == nil; {
+		if running == parallel || (!more && running > 0) {
+			select {
+			case o := <-ended:
+				running--
+				more = more || o == outcomeDelivered || o == outcomeGivenUp
+			case <-ctx.Done():
+			}
+			continue
 		}
-		for n > 0 && n < parallel && len(idle) > 0 {
-			<-idle
-			n++
+		if !more {
+			break // nothing running, nothing more to claim
 		}
-		if n == 0 || ctx.Err() != nil {
-			break
-		}
+		// Only as many as can start at once, so that each lease covers its GET.
+		n := parallel - running
 		claimed, err := st.ClaimDeliveries(ctx, now, s.now().Add(s.lease()), n)
 		if err != nil {
 			report(outcomeSkipped, fmt.Errorf("notify: claim due deliveries: %w", err))
 			break
 		}
-		done = len(claimed) < n // nothing more is due, or other Senders hold it
+		more = len(claimed) == n // else nothing more is due, or it waits for a host's delivery
 		for _, d := range claimed {
 			if seen[d.ID] || ctx.Err() != nil {
 				// Due again after a failure in this call (no backoff), or
 				// claimed as ctx ended: given back, due at once.
-				done = true
+				more = false
 				d.NextAttempt = now
 				if err := s.record(ctx, st, d); !errors.Is(err, store.ErrStale) {
 					report(outcomeSkipped, err)
@@ -213,9 +228,11 @@ func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed i
 				continue
 			}
 			seen[d.ID] = true
+			running++
 			wg.Go(func() {
-				defer func() { idle <- struct{}{} }()
-				report(s.deliver(ctx, st, client, d))
+				o, err := s.deliver(ctx, st, client, d)
+				report(o, err)
+				ended <- o
 			})
 		}
 	}
@@ -242,7 +259,7 @@ func (s *Sender) deliver(ctx context.Context, st store.Store, client *http.Clien
 	}
 	giveUp := func(reason string) (outcome, error) {
 		d.Status = store.DeliveryFailed
-		o, recorded, err := finish(outcomeFailed)
+		o, recorded, err := finish(outcomeGivenUp)
 		if recorded {
 			log.Warn("notification given up", "reason", reason, "attempts", d.Attempts,
 				"age", now.Sub(d.Created).Round(time.Second), "last_error", d.LastError)

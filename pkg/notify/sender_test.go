@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -711,5 +712,174 @@ func TestLateOutcomeAfterAnotherSuccess(t *testing.T) {
 		if out := logsA.String(); !strings.Contains(out, "another sender claimed it") {
 			t.Errorf("A's log:\n%s", out)
 		}
+	})
+}
+
+// orderReceiver is a loopback webhook that records, per host, the changes
+// it accepted in the order they arrived, answers 503 while down is set,
+// and notes when two GETs of one host overlap. Each GET takes a few
+// milliseconds, so that GETs of one host sent in parallel do overlap.
+type orderReceiver struct {
+	*receiver
+	down     atomic.Bool
+	mu       sync.Mutex
+	accepted map[string][]string // host → "state@timestamp", in arrival order
+	inFlight map[string]int
+	overlaps []string
+}
+
+func newOrderReceiver(t *testing.T) *orderReceiver {
+	rcv := &orderReceiver{accepted: map[string][]string{}, inFlight: map[string]int{}}
+	rcv.receiver = newReceiver(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		host := q.Get("host")
+		rcv.mu.Lock()
+		if rcv.inFlight[host]++; rcv.inFlight[host] > 1 {
+			rcv.overlaps = append(rcv.overlaps, host)
+		}
+		rcv.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		rcv.inFlight[host]--
+		if rcv.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		rcv.accepted[host] = append(rcv.accepted[host], q.Get("state")+"@"+q.Get("ts"))
+	})
+	return rcv
+}
+
+// action is a rule's action on the receiver, holding the secret.
+func (rcv *orderReceiver) action() string {
+	return rcv.URL + "/bot" + secret + "/hook?token=" + secret + "&host={HOST}&state={STATE}&ts={TIMESTAMP}"
+}
+
+// flap adds hosts h0…, each with a rule on or's action (threshold 1), and
+// saves changes rounds in which they go down, up, down…, at slots t0,
+// t0+1m…, calling between each round after it (at its slot). It returns
+// what rcv must accept of each host, in order.
+func (rcv *orderReceiver) flap(t *testing.T, st store.Store, hosts, changes int, between func(slot time.Time)) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	want := map[string][]string{}
+	for h := range hosts {
+		host := fmt.Sprintf("h%d", h)
+		if err := st.AddHost(ctx, host); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetRule(ctx, store.Rule{Host: host, Threshold: 1, Action: rcv.action()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range changes {
+		slot := t0.Add(time.Duration(i) * time.Minute)
+		round := make([]store.Result, hosts)
+		for h := range round {
+			round[h] = store.Result{Host: fmt.Sprintf("h%d", h), Slot: slot, Up: i%2 == 1, RTT: time.Millisecond}
+			want[round[h].Host] = append(want[round[h].Host], fmt.Sprintf("%s@%d", state(i%2 == 1), slot.Unix()))
+		}
+		if err := st.SaveRound(ctx, round, AdvanceIn(time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+		between(slot)
+	}
+	return want
+}
+
+// check fails the test unless rcv accepted exactly want, host by host in
+// order, and no two GETs of a host overlapped.
+func (rcv *orderReceiver) check(t *testing.T, want map[string][]string) {
+	t.Helper()
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for host, states := range want {
+		if got := rcv.accepted[host]; !slices.Equal(got, states) {
+			t.Errorf("%s: the receiver accepted %v, want %v", host, got, states)
+		}
+	}
+	if len(rcv.accepted) != len(want) {
+		t.Errorf("the receiver accepted changes of %d hosts, want %d", len(rcv.accepted), len(want))
+	}
+	if len(rcv.overlaps) > 0 {
+		t.Errorf("GETs of one host overlapped, of %v", rcv.overlaps)
+	}
+}
+
+// A webhook receiver down while hosts change state several times, then
+// up: every change is delivered exactly once, each host's in the order of
+// its changes, so that the last message is the host's state. With an
+// exponential backoff an older change waits longer than a newer one: sent
+// by when they are due, the newer ones arrive first. While the receiver
+// is down, a call attempts only each host's oldest change, when it is
+// due; once it is up, one call delivers the whole backlog.
+func TestDeliverInOrderAfterOutage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		const hosts, changes = 4, 3 // down, up, down
+		rc := newOrderReceiver(t)
+		rc.down.Store(true)
+		clk := &clock{}
+		s, _ := newSender(t, clk)
+		s.Backoff = ExponentialBackoff(time.Minute, time.Hour)
+		deliver := func(at time.Time, wantSent, wantFailed int) {
+			t.Helper()
+			clk.Set(at)
+			sent, failed, err := s.DeliverDue(context.Background(), st)
+			if sent != wantSent || failed != wantFailed || err != nil {
+				t.Errorf("at %v: sent %d, failed %d, %v; want %d, %d", at.Sub(t0), sent, failed, err, wantSent, wantFailed)
+			}
+		}
+		// The oldest change is attempted at 0:01 and 1:01, then waits
+		// until 3:01 (its backoff doubled); the later ones wait with it.
+		failed := []int{hosts, hosts, 0}
+		round := 0
+		want := rc.flap(t, st, hosts, changes, func(slot time.Time) {
+			deliver(slot.Add(time.Second), 0, failed[round])
+			round++
+		})
+		rc.down.Store(false)
+		end := t0.Add(changes * time.Minute).Add(time.Second)
+		deliver(end, hosts*changes, 0)
+		deliver(end.Add(1000*time.Hour), 0, 0)
+		rc.check(t, want)
+		if n, want := rc.hits.Load(), int64(2*hosts+hosts*changes); n != want {
+			t.Errorf("the receiver got %d GETs, want %d (%d refused, %d accepted)", n, want, 2*hosts, hosts*changes)
+		}
+	})
+}
+
+// Two Senders at once on one store (two processes: on PostgreSQL each with
+// its own connection pool) drain a backlog of changes: each change is
+// sent exactly once, each host's one at a time and in order.
+func TestTwoSendersKeepEachHostsOrder(t *testing.T) {
+	forEachShared(t, func(t *testing.T, st store.Store, another func() store.Store) {
+		const hosts, changes = 6, 5
+		rc := newOrderReceiver(t)
+		want := rc.flap(t, st, hosts, changes, func(time.Time) {})
+		stores := []store.Store{st, another()}
+		var (
+			wg   sync.WaitGroup
+			sent atomic.Int64
+		)
+		start := make(chan struct{})
+		for i := range stores {
+			clk := &clock{t: t0.Add(changes * time.Minute)}
+			s, _ := newSender(t, clk)
+			wg.Go(func() {
+				<-start
+				ok, failed, err := s.DeliverDue(context.Background(), stores[i])
+				if err != nil || failed != 0 {
+					t.Errorf("sender %d: failed %d, %v", i, failed, err)
+				}
+				sent.Add(int64(ok))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := sent.Load(); n != hosts*changes {
+			t.Errorf("the Senders sent %d, want %d", n, hosts*changes)
+		}
+		rc.check(t, want)
 	})
 }

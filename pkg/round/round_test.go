@@ -507,3 +507,72 @@ func TestCancelledRoundLeavesDeliveriesPending(t *testing.T) {
 		t.Errorf("results %+v: want this round's", rs)
 	}
 }
+
+// A webhook receiver down while a target goes down, up and down again:
+// each round attempts the host's oldest notification only, and the first
+// round after the receiver is back delivers the whole backlog in its
+// slot, in the order of the changes.
+func TestRoundDeliversABacklogInOrder(t *testing.T) {
+	var targetUp, receiverDown atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !targetUp.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer target.Close()
+	var (
+		mu       sync.Mutex
+		received []string
+		gets     atomic.Int64
+	)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		if receiverDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		received = append(received, r.URL.Query().Get("state"))
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	st := memory.New()
+	ctx := context.Background()
+	addHosts(t, st, target.URL)
+	if err := st.SetRule(ctx, store.Rule{Host: target.URL, Threshold: 1, Action: receiver.URL + "/hook?state={STATE}"}); err != nil {
+		t.Fatal(err)
+	}
+	// Slots in the past, so that every delivery is due at once.
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	receiverDown.Store(true)
+	for i, c := range []struct {
+		up, receiverDown bool
+		sent, failed     int
+	}{
+		{true, true, 0, 0},  // a first up is not news
+		{false, true, 0, 1}, // down: attempted, refused
+		{true, true, 0, 1},  // up: waits behind down, which is retried
+		{false, true, 0, 1}, // down: waits too
+		{false, false, 3, 0},
+		{false, false, 0, 0},
+	} {
+		targetUp.Store(c.up)
+		receiverDown.Store(c.receiverDown)
+		sum, err := newRunner(t, st).Run(ctx, base.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Sent != c.sent || sum.Failed != c.failed {
+			t.Errorf("round %d: sent %d, failed %d; want %d, %d", i, sum.Sent, sum.Failed, c.sent, c.failed)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(received, " "); got != "down up down" {
+		t.Errorf("the receiver accepted %q, want \"down up down\"", got)
+	}
+	if n := gets.Load(); n != 6 {
+		t.Errorf("the receiver got %d GETs, want 6 (3 refused)", n)
+	}
+}

@@ -101,9 +101,10 @@ const (
 // Senders that may run at once (shards, overlapping cron runs, a VPS and
 // a Lambda on one database) share the outbox through claims: a sender
 // takes due deliveries with ClaimDeliveries, which counts an attempt and
-// leases them to it, and records each outcome with UpdateDelivery, which
-// changes a delivery only while that claim is its latest. Attempts is
-// thus the number of claims made; each claim's Attempts is unique.
+// leases them to it, one host's at a time and in their order, and records
+// each outcome with UpdateDelivery, which changes a delivery only while
+// that claim is its latest. Attempts is thus the number of claims made;
+// each claim's Attempts is unique.
 type Delivery struct {
 	ID          int64 // assigned by the store
 	Host        string
@@ -117,9 +118,10 @@ type Delivery struct {
 
 // AdvanceFunc computes a host's next notification state from its previous
 // state and the host's result of this round, and the delivery to enqueue,
-// if any. SaveRound calls it inside its transaction, once per result whose
-// host has a rule and whose slot is after prev.LastSlot; prev is the zero
-// State (with Host set) for a host that has none yet.
+// if any (filed under the result's host when its Host is empty). SaveRound
+// calls it inside its transaction, once per result whose host has a rule
+// and whose slot is after prev.LastSlot; prev is the zero State (with
+// Host set) for a host that has none yet.
 type AdvanceFunc func(rule Rule, prev State, r Result) (next State, d *Delivery)
 
 // Restore is a whole backup to apply all-or-nothing.
@@ -190,13 +192,25 @@ type Store interface {
 	// is not after now, by NextAttempt then ID; never nil. It only reads:
 	// a sender claims deliveries with ClaimDeliveries instead.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
-	// ClaimDeliveries atomically claims up to limit of the deliveries
-	// DueDeliveries(now, limit) would list: it adds one to each one's
-	// Attempts and sets its NextAttempt to until (the lease: a sender
-	// that dies mid-attempt leaves a delivery due again then), and returns
-	// them as stored after the claim, in DueDeliveries' order; never nil.
+	// ClaimDeliveries atomically claims up to limit due deliveries, at
+	// most one per host: it adds one to each one's Attempts and sets its
+	// NextAttempt to until (the lease: a sender that dies mid-attempt
+	// leaves a delivery due again then), and returns them as stored after
+	// the claim, by their NextAttempt before the claim then ID; never nil.
 	// Claims made at the same time, by this process or any other sharing
 	// the store, never return the same delivery.
+	//
+	// A host's notifications must arrive in the order of its changes, so
+	// that the last one a chat shows is the host's state: a delivery is
+	// claimable only while it is its host's oldest pending one (by
+	// Created, then ID) and no pending delivery of its host that has been
+	// attempted (Attempts above zero) is not due: none is leased to a
+	// sender, none waits out a backoff. So a claimed delivery holds back
+	// its host's later ones until its outcome is recorded or its lease
+	// ends, and a failed attempt holds them back for its backoff (the
+	// order matters more than latency); a delivery that is delivered or
+	// given up (DeliveryFailed) lets the next one through. Hosts do not
+	// wait for each other.
 	ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
 	// UpdateDelivery records the outcome of an attempt: Attempts,
 	// NextAttempt, LastError and Status of the delivery with d.ID. It is a

@@ -216,6 +216,19 @@ func (r *reader) str() string {
 	return s
 }
 
+// skipStr passes over a string without reading it.
+func (r *reader) skipStr() {
+	if r.err != nil {
+		return
+	}
+	n, w := binary.Uvarint(r.b)
+	if w <= 0 || uint64(len(r.b)-w) < n {
+		r.err = errCorrupt
+		return
+	}
+	r.b = r.b[w+int(n):]
+}
+
 func (r *reader) int() int64 {
 	if r.err != nil {
 		return 0
@@ -282,6 +295,19 @@ func decodeDelivery(k, v []byte) (store.Delivery, error) {
 		LastError:   r.str(),
 		Status:      r.str(),
 	}
+	return d, r.err
+}
+
+// decodeDeliveryHead decodes what a claim's choice reads of a delivery:
+// its ID, host, creation, next attempt and attempts.
+func decodeDeliveryHead(k, v []byte) (store.Delivery, error) {
+	if len(k) != 8 {
+		return store.Delivery{}, errCorrupt
+	}
+	r := reader{b: v}
+	d := store.Delivery{ID: int64(binary.BigEndian.Uint64(k)), Host: r.str()}
+	r.skipStr() // the URL
+	d.Created, d.NextAttempt, d.Attempts = r.time(), r.time(), r.int()
 	return d, r.err
 }
 

@@ -179,14 +179,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// ClaimDeliveries claims up to limit deliveries due at now in one write
-// transaction (bbolt has one writer at a time, and one process per file):
-// one more attempt each, leased until until.
+// ClaimDeliveries claims up to limit deliveries due at now, each its
+// host's next one (see store.Store), in one write transaction (bbolt has
+// one writer at a time, and one process per file): one more attempt each,
+// leased until until.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
 	var ds []store.Delivery
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		if ds, err = due(tx, now, limit); err != nil {
+		if ds, err = claimable(tx, now, limit); err != nil {
 			return err
 		}
 		for i := range ds {
@@ -222,6 +223,42 @@ func due(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error) {
 		d, err := decodeDelivery(id, b.Get(id))
 		if err != nil {
 			return nil, fmt.Errorf("delivery %x: %w", id, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// claimable lists up to limit deliveries that a claim at now may take,
+// by next attempt and ID: the due index holds every pending delivery,
+// which the picker needs to see to know each host's oldest one.
+func claimable(tx *bbolt.Tx, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
+	if limit <= 0 {
+		return ds, nil
+	}
+	b := tx.Bucket(bucketDeliveries)
+	p := store.NewClaimPicker(now)
+	err := tx.Bucket(bucketDue).ForEach(func(k, _ []byte) error {
+		if len(k) != timeLen+8 {
+			return fmt.Errorf("due key %x: %w", k, errCorrupt)
+		}
+		id := k[timeLen:]
+		d, err := decodeDeliveryHead(id, b.Get(id))
+		if err != nil {
+			return fmt.Errorf("delivery %x: %w", id, err)
+		}
+		p.Add(d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range p.Pick(limit) {
+		k := idKey(uint64(id))
+		d, err := decodeDelivery(k, b.Get(k))
+		if err != nil {
+			return nil, fmt.Errorf("delivery %d: %w", id, err)
 		}
 		ds = append(ds, d)
 	}

@@ -206,6 +206,9 @@ func advanceStates(tx *bbolt.Tx, results []store.Result, advance store.AdvanceFu
 		}
 		hs.state = next
 		if d != nil {
+			if d.Host == "" { // the host's, as the other backends do
+				d.Host = r.Host
+			}
 			if _, err := enqueue(tx, *d); err != nil {
 				return err
 			}

@@ -492,15 +492,26 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 }
 
 // ClaimDeliveries claims, under the write lock, up to limit deliveries due
-// at now: one more attempt each, leased until until.
+// at now, each its host's next one (see store.Store): one more attempt
+// each, leased until until.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	due := s.due(now, limit)
-	out := make([]store.Delivery, len(due))
-	for i, d := range due {
+	if limit <= 0 {
+		return []store.Delivery{}, nil
+	}
+	p := store.NewClaimPicker(now)
+	for _, d := range s.deliveries {
+		if d.Status == store.DeliveryPending {
+			p.Add(*d)
+		}
+	}
+	ids := p.Pick(limit)
+	out := make([]store.Delivery, len(ids))
+	for i, id := range ids {
+		d := s.deliveries[id]
 		d.Attempts++
 		d.NextAttempt = until.UTC()
 		out[i] = *d

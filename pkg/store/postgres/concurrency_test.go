@@ -9,6 +9,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // TestOverlappingRoundsEnqueueOnce saves every slot's round from two
@@ -124,4 +125,13 @@ func TestDeleteHostDuringRounds(t *testing.T) {
 	if n := queryInts(t, u, "SELECT count(*) FROM checks"); n[0] != 0 {
 		t.Errorf("%d results of deleted hosts left", n[0])
 	}
+}
+
+// TestClaimsFromSeveralProcesses runs the conformance suite's concurrent
+// claims through three stores (connection pools) on one database, as
+// processes sharing it (a VPS and Lambdas) do: each delivery is claimed
+// once, a host's one at a time and in order.
+func TestClaimsFromSeveralProcesses(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	storetest.ConcurrentClaims(t, openURL(t, u), openURL(t, u), openURL(t, u))
 }

@@ -83,6 +83,9 @@ func (s *Store) advanceStates(ctx context.Context, tx *sql.Tx, results []store.R
 			changed[r.Host] = stored
 		}
 		if d != nil {
+			if d.Host == "" { // the host's, as the other backends do
+				d.Host = r.Host
+			}
 			if _, err := enqueue(ctx, tx, *d); err != nil {
 				return fmt.Errorf("enqueue: %w", err)
 			}
@@ -226,15 +229,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// ClaimDeliveries claims up to limit deliveries due at now in one
-// transaction (the Store runs one operation at a time, and ql locks the
-// file against other processes): one more attempt each, leased until
-// until.
+// ClaimDeliveries claims up to limit deliveries due at now, each its
+// host's next one (see store.Store), in one transaction (the Store runs
+// one operation at a time, and ql locks the file against other
+// processes): one more attempt each, leased until until.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
 	var ds []store.Delivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if ds, err = due(ctx, tx, now, limit); err != nil {
+		if ds, err = claimable(ctx, tx, now, limit); err != nil {
 			return err
 		}
 		for i := range ds {
@@ -260,18 +263,55 @@ func due(ctx context.Context, q queryer, now time.Time, limit int) ([]store.Deli
 	if limit < 1 {
 		return ds, nil
 	}
-	err := query(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
+	err := queryDeliveries(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
 		FROM deliveries WHERE status == $1 && next_attempt <= $2 ORDER BY next_attempt, id LIMIT $3`,
-		[]any{store.DeliveryPending, now.UTC(), int64(limit)}, func(rows *sql.Rows) error {
+		[]any{store.DeliveryPending, now.UTC(), int64(limit)}, func(d store.Delivery) { ds = append(ds, d) })
+	return ds, err
+}
+
+// claimable lists up to limit deliveries that a claim at now may take,
+// by next attempt then ID; never nil. The picker sees every pending
+// delivery, to know each host's oldest one.
+func claimable(ctx context.Context, q queryer, now time.Time, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
+	if limit < 1 {
+		return ds, nil
+	}
+	p := store.NewClaimPicker(now)
+	err := query(ctx, q, `SELECT id() AS id, host, created, next_attempt, attempts FROM deliveries WHERE status == $1`,
+		[]any{store.DeliveryPending}, func(rows *sql.Rows) error {
 			var d store.Delivery
-			if err := rows.Scan(&d.ID, &d.Host, &d.URL, &d.Created, &d.NextAttempt, &d.Attempts, &d.LastError, &d.Status); err != nil {
+			if err := rows.Scan(&d.ID, &d.Host, &d.Created, &d.NextAttempt, &d.Attempts); err != nil {
 				return err
 			}
-			d.Created, d.NextAttempt = d.Created.UTC(), d.NextAttempt.UTC()
-			ds = append(ds, d)
+			p.Add(d)
 			return nil
 		})
-	return ds, err
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range p.Pick(limit) {
+		err := queryDeliveries(ctx, q, `SELECT id() AS id, host, url, created, next_attempt, attempts, last_error, status
+			FROM deliveries WHERE id() == $1`, []any{id}, func(d store.Delivery) { ds = append(ds, d) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
+}
+
+// queryDeliveries runs a query of deliveries' columns, in store.Delivery's
+// order, and gives each row to fn.
+func queryDeliveries(ctx context.Context, q queryer, stmt string, args []any, fn func(store.Delivery)) error {
+	return query(ctx, q, stmt, args, func(rows *sql.Rows) error {
+		var d store.Delivery
+		if err := rows.Scan(&d.ID, &d.Host, &d.URL, &d.Created, &d.NextAttempt, &d.Attempts, &d.LastError, &d.Status); err != nil {
+			return err
+		}
+		d.Created, d.NextAttempt = d.Created.UTC(), d.NextAttempt.UTC()
+		fn(d)
+		return nil
+	})
 }
 
 // UpdateDelivery records an attempt's outcome on the delivery with d.ID,

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,6 +101,26 @@ func testAdvance(t *testing.T, open opener) {
 		expectState(t, "State", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
 		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{})
 		expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
+	})
+
+	t.Run("DeliveryWithoutHostIsTheResultsHost", func(t *testing.T) {
+		// A host's deliveries are claimed one at a time and deleted with
+		// it: one that advance enqueues without a host is the result's.
+		s := open(t)
+		addHosts(t, s, "a.test", "b.test")
+		rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
+		setRule(t, s, rule)
+		r := down("a.test", "", slot(1), ms(1), "timeout")
+		save(t, s, []store.Result{r}, func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+			d := pendingFor(rule, r)
+			d.Host = ""
+			return nextState(prev, r), &d
+		})
+		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, r)})
+		if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
+			t.Fatal(err)
+		}
+		expectDeliveries(t, "DueDeliveries after DeleteHost", dueOf(t, s, farFuture, 10), []store.Delivery{})
 	})
 
 	t.Run("SetRuleKeepsOtherHostsState", func(t *testing.T) {
@@ -256,120 +275,134 @@ func testDeliveries(t *testing.T, open opener) {
 	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
 }
 
+// setupClaims enqueues, through s, each deliveries for each of hosts
+// h0.test…: one per down result at slots 0…each-1, a round per slot, and
+// returns them as DueDeliveries lists them (by slot, then host).
+func setupClaims(t *testing.T, s store.Store, hosts, each int) []store.Delivery {
+	t.Helper()
+	for h := range hosts {
+		host := fmt.Sprintf("h%d.test", h)
+		addHosts(t, s, host)
+		setRule(t, s, store.Rule{Host: host, Threshold: 1, Action: "http://127.0.0.1:9/" + host})
+	}
+	for i := range each { // a round per slot, oldest first, so that each advances
+		rs := make([]store.Result, hosts)
+		for h := range rs {
+			rs[h] = down(fmt.Sprintf("h%d.test", h), "", slot(i), ms(h), "timeout")
+		}
+		save(t, s, rs, (&recorder{}).advance)
+	}
+	all := dueOf(t, s, farFuture, hosts*each+1)
+	if len(all) != hosts*each {
+		t.Fatalf("setup: %d deliveries due, want %d", len(all), hosts*each)
+	}
+	return all
+}
+
+// record stores d's outcome, failing the test on an error.
+func record(t *testing.T, s store.Store, d store.Delivery) {
+	t.Helper()
+	if err := s.UpdateDelivery(t.Context(), d); err != nil {
+		t.Fatalf("UpdateDelivery(%s): %v", fmtDelivery(d), err)
+	}
+}
+
 func testClaims(t *testing.T, open opener) {
-	// setup enqueues n deliveries, one per down result of hosts h0…h(n/4),
-	// due at slots 0…3, and returns them as DueDeliveries lists them.
-	setup := func(t *testing.T, n int) (store.Store, []store.Delivery) {
+	setup := func(t *testing.T, hosts, each int) (store.Store, []store.Delivery) {
 		s := open(t)
-		var round []store.Result
-		for i := range n {
-			host := fmt.Sprintf("h%d.test", i/4)
-			if i%4 == 0 {
-				addHosts(t, s, host)
-				setRule(t, s, store.Rule{Host: host, Threshold: 1, Action: "http://127.0.0.1:9/" + host})
-			}
-			round = append(round, down(host, "", slot(i%4), ms(i), "timeout"))
-		}
-		for i := range 4 { // a round per slot, oldest first, so that each advances
-			var rs []store.Result
-			for _, r := range round {
-				if r.Slot.Equal(slot(i)) {
-					rs = append(rs, r)
-				}
-			}
-			save(t, s, rs, (&recorder{}).advance)
-		}
-		all := dueOf(t, s, farFuture, n+1)
-		if len(all) != n {
-			t.Fatalf("setup: %d deliveries due, want %d", len(all), n)
-		}
-		return s, all
+		return s, setupClaims(t, s, hosts, each)
 	}
 
-	t.Run("ClaimLeasesDueOldestFirst", func(t *testing.T) {
-		s, all := setup(t, 8) // two due at each of slots 0…3
-		lease := slot(10)
+	t.Run("OnePerHostInOrder", func(t *testing.T) {
+		s, all := setup(t, 2, 4) // h0 and h1, due at slots 0…3: all[2*i+h]
+		lease := slot(30)
 		expectDeliveries(t, "claim before any is due", claimOf(t, s, slot(0).Add(-time.Microsecond), lease, 10), []store.Delivery{})
 		expectDeliveries(t, "claim with limit 0", claimOf(t, s, farFuture, lease, 0), []store.Delivery{})
 
-		first := claimOf(t, s, slot(1), lease, 3) // due: slots 0 and 1; the limit takes 3
-		expectClaimed(t, "first claim", first, all[:3], lease)
-		// Claimed deliveries are leased: not due, not claimed again, until the lease ends.
-		expectDeliveries(t, "due after the first claim", dueOf(t, s, slot(3), 10), all[3:])
-		second := claimOf(t, s, slot(3), lease, 10)
-		expectClaimed(t, "second claim", second, all[3:], lease)
-		expectDeliveries(t, "claim while every one is leased", claimOf(t, s, lease.Add(-time.Microsecond), farFuture, 10), []store.Delivery{})
-		expectDeliveries(t, "due while every one is leased", dueOf(t, s, lease.Add(-time.Microsecond), 10), []store.Delivery{})
-
-		// Once the lease ends they are due again, by next attempt then ID:
-		// all share the lease, so by ID.
-		var leased []store.Delivery
-		leased = append(append(leased, first...), second...)
-		slices.SortFunc(leased, func(a, b store.Delivery) int { return cmp.Compare(a.ID, b.ID) })
-		expectDeliveries(t, "due when the lease ends", dueOf(t, s, lease, 10), leased)
-		again := claimOf(t, s, lease, slot(20), 10)
-		expectClaimed(t, "claim when the lease ends", again, leased, slot(20))
-		for _, d := range again {
-			if d.Attempts != 2 {
-				t.Errorf("reclaimed %s: want attempts 2", fmtDelivery(d))
-			}
+		h0 := claimOf(t, s, slot(3), lease, 1) // the limit takes one
+		expectClaimed(t, "first claim", h0, all[:1], lease)
+		h1 := claimOf(t, s, slot(3), lease, 10) // h0's are held back by its claimed one
+		expectClaimed(t, "second claim", h1, all[1:2], lease)
+		if len(h0) != 1 || len(h1) != 1 {
+			t.FailNow()
 		}
+		expectDeliveries(t, "claim while each host's oldest is leased", claimOf(t, s, lease.Add(-time.Microsecond), farFuture, 10), []store.Delivery{})
+		expectDeliveries(t, "due while each host's oldest is leased", dueOf(t, s, slot(3), 10), all[2:])
+
+		// Delivered: the host's next one is claimable.
+		done := h0[0]
+		done.Status = store.DeliveryDelivered
+		record(t, s, done)
+		h0 = claimOf(t, s, slot(3), lease, 10)
+		expectClaimed(t, "claim after h0's first is delivered", h0, all[2:3], lease)
+
+		// A failed attempt holds its host back for its backoff.
+		retry := h1[0]
+		retry.NextAttempt, retry.LastError = slot(20), "HTTP 503"
+		record(t, s, retry)
+		expectDeliveries(t, "claim while h1 waits out a backoff", claimOf(t, s, slot(19), lease, 10), []store.Delivery{})
+
+		// Given up: the host's next one is claimable.
+		gaveUp := h0[0]
+		gaveUp.Status, gaveUp.LastError = store.DeliveryFailed, "HTTP 500"
+		record(t, s, gaveUp)
+		h0 = claimOf(t, s, slot(19), lease, 10)
+		expectClaimed(t, "claim after h0's second is given up", h0, all[4:5], lease)
+
+		// The backoff ends: the same delivery again, not a later one.
+		h1 = claimOf(t, s, slot(20), lease, 10)
+		expectClaimed(t, "claim when h1's backoff ends", h1, []store.Delivery{retry}, lease)
+
+		// The leases end: the same deliveries again, by next attempt
+		// (the same lease) then ID.
+		again := claimOf(t, s, lease, farFuture, 10)
+		var h1Stored store.Delivery
+		if len(h1) == 1 {
+			h1Stored = h1[0]
+		}
+		want := []store.Delivery{h1Stored, all[4]}
+		want[1] = claimedAs(want[1], lease)
+		expectClaimed(t, "claim when the leases end", again, want, farFuture)
 	})
 
-	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) {
-		const (
-			deliveries = 120
-			claimers   = 8
-			limit      = 6
-		)
-		s, all := setup(t, deliveries)
-		var (
-			mu      sync.Mutex
-			claimed = map[int64]int{}
-			errs    []error
-			wg      sync.WaitGroup
-		)
-		start := make(chan struct{})
-		for range claimers {
-			wg.Go(func() {
-				<-start
-				for {
-					ds, err := s.ClaimDeliveries(t.Context(), slot(3), farFuture, limit)
-					mu.Lock()
-					if err != nil {
-						errs = append(errs, err)
-					}
-					for _, d := range ds {
-						claimed[d.ID]++
-						if d.Attempts != 1 || !d.NextAttempt.Equal(farFuture) {
-							errs = append(errs, fmt.Errorf("claimed %s: want attempts 1 and next attempt %s", fmtDelivery(d), fmtTime(farFuture)))
-						}
-					}
-					mu.Unlock()
-					if err != nil || len(ds) == 0 {
-						return
-					}
-				}
-			})
+	t.Run("AttemptedLaterDeliveryHoldsTheHost", func(t *testing.T) {
+		// A delivery claimed while it was its host's oldest holds the
+		// host even when an older one is enqueued after it (a round of
+		// an older slot saved once the rule was set again).
+		s := open(t)
+		rule := store.Rule{Host: "h.test", Threshold: 1, Action: "http://127.0.0.1:9/h"}
+		addHosts(t, s, rule.Host)
+		setRule(t, s, rule)
+		save(t, s, []store.Result{down(rule.Host, "", slot(2), ms(1), "timeout")}, (&recorder{}).advance)
+		later := claimOf(t, s, slot(2), slot(10), 10)
+		if len(later) != 1 {
+			t.Fatalf("claim: %d deliveries, want 1", len(later))
 		}
-		close(start)
-		wg.Wait()
-		for _, err := range errs[:min(len(errs), 10)] {
-			t.Errorf("ClaimDeliveries: %v", err)
+		if err := s.DeleteRule(t.Context(), rule.Host); err != nil {
+			t.Fatal(err)
 		}
-		for _, d := range all {
-			if n := claimed[d.ID]; n != 1 {
-				t.Errorf("delivery %d claimed %d times, want once", d.ID, n)
-			}
-		}
-		if len(claimed) != len(all) {
-			t.Errorf("%d deliveries claimed, want %d", len(claimed), len(all))
-		}
-		expectDeliveries(t, "due after the claims", dueOf(t, s, farFuture.Add(-time.Microsecond), 10), []store.Delivery{})
+		setRule(t, s, rule)
+		older := down(rule.Host, "", slot(1), ms(1), "timeout")
+		save(t, s, []store.Result{older}, (&recorder{}).advance)
+		expectDeliveries(t, "claim while the later one is leased", claimOf(t, s, slot(3), slot(10), 10), []store.Delivery{})
+		done := later[0]
+		done.Status = store.DeliveryDelivered
+		record(t, s, done)
+		expectDeliveries(t, "claim once the later one is delivered", claimOf(t, s, slot(3), slot(10), 10),
+			[]store.Delivery{claimedAs(pendingFor(rule, older), slot(10))})
+	})
+
+	t.Run("LaterNotYetDueDoesNotHold", func(t *testing.T) {
+		s, all := setup(t, 1, 2) // due at slots 0 and 1
+		expectClaimed(t, "claim at slot 0", claimOf(t, s, slot(0), slot(10), 10), all[:1], slot(10))
+	})
+
+	t.Run("ConcurrentClaimsOneAtATimePerHost", func(t *testing.T) {
+		ConcurrentClaims(t, open(t))
 	})
 
 	t.Run("StaleUpdateChangesNothing", func(t *testing.T) {
-		s, all := setup(t, 2) // due at slots 0 and 1
+		s, all := setup(t, 1, 2) // due at slots 0 and 1
 		// Sender A claims; its lease ends before it records the outcome,
 		// and sender B claims the delivery meanwhile.
 		leaseA := slot(0).Add(30 * time.Second)
@@ -395,9 +428,7 @@ func testClaims(t *testing.T, open opener) {
 		// B succeeds; A's late outcome after B's success changes nothing either.
 		done := b[0]
 		done.Status = store.DeliveryDelivered
-		if err := s.UpdateDelivery(t.Context(), done); err != nil {
-			t.Fatalf("B's UpdateDelivery(delivered): %v", err)
-		}
+		record(t, s, done)
 		for _, status := range []string{store.DeliveryPending, store.DeliveryFailed} {
 			late := a[0]
 			late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
@@ -409,28 +440,116 @@ func testClaims(t *testing.T, open opener) {
 	})
 
 	t.Run("OwnUpdateAfterClaim", func(t *testing.T) {
-		s, all := setup(t, 1)
+		s, all := setup(t, 1, 1)
 		c := claimOf(t, s, slot(0), slot(5), 1)
 		if len(c) != 1 {
 			t.Fatalf("claim: %d deliveries", len(c))
 		}
 		retry := c[0]
 		retry.NextAttempt, retry.LastError = slot(2), "HTTP 503"
-		if err := s.UpdateDelivery(t.Context(), retry); err != nil {
-			t.Fatalf("UpdateDelivery(retry): %v", err)
-		}
+		record(t, s, retry)
 		want := all[0]
 		want.Attempts, want.NextAttempt, want.LastError = 1, slot(2), "HTTP 503"
 		expectDeliveries(t, "due after the retry", dueOf(t, s, slot(2), 10), []store.Delivery{want})
 	})
 
 	t.Run("CancelledClaimChangesNothing", func(t *testing.T) {
-		s, all := setup(t, 2)
+		s, all := setup(t, 2, 1)
 		if _, err := s.ClaimDeliveries(cancelled(t), farFuture, farFuture, 10); !errors.Is(err, context.Canceled) {
 			t.Errorf("ClaimDeliveries with a cancelled context: got %v, want context.Canceled", err)
 		}
 		expectDeliveries(t, "due after a cancelled claim", dueOf(t, s, farFuture, 10), all)
 	})
+}
+
+// ConcurrentClaims checks claims made at once through handles on one
+// empty store (several for PostgreSQL: as many processes sharing a
+// database; the first is used for the setup). Claimers claim from the
+// handles in turn and record each claimed delivery delivered, until all
+// are: each delivery must be claimed exactly once, a host's never while
+// another of the host's is claimed, and in the host's order.
+func ConcurrentClaims(t *testing.T, handles ...store.Store) {
+	const (
+		hosts    = 6
+		each     = 12
+		claimers = 8
+		limit    = 4
+	)
+	all := setupClaims(t, handles[0], hosts, each)
+	var (
+		mu        sync.Mutex
+		claimed   = map[int64]int{}
+		order     = map[string][]int64{} // each host's deliveries as claimed
+		holding   = map[string]int64{}   // each host's delivery claimed and not yet recorded
+		delivered int
+		errs      []error
+		wg        sync.WaitGroup
+	)
+	fail := func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
+	finished := func() bool { mu.Lock(); defer mu.Unlock(); return delivered == len(all) || len(errs) > 0 }
+	deadline := time.Now().Add(30 * time.Second)
+	start := make(chan struct{})
+	for i := range claimers {
+		s := handles[i%len(handles)]
+		wg.Go(func() {
+			<-start
+			for !finished() && time.Now().Before(deadline) {
+				ds, err := s.ClaimDeliveries(t.Context(), slot(each), farFuture, limit)
+				if err != nil {
+					fail(fmt.Errorf("ClaimDeliveries: %w", err))
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					claimed[d.ID]++
+					order[d.Host] = append(order[d.Host], d.ID)
+					if id, ok := holding[d.Host]; ok {
+						errs = append(errs, fmt.Errorf("claimed %s while %d of its host is claimed", fmtDelivery(d), id))
+					}
+					holding[d.Host] = d.ID
+				}
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // the GETs: so that claims overlap
+				for _, d := range ds {
+					mu.Lock()
+					delete(holding, d.Host) // before the outcome: the host's next one may be claimed once it is recorded
+					mu.Unlock()
+					d.Status = store.DeliveryDelivered
+					if err := s.UpdateDelivery(t.Context(), d); err != nil {
+						fail(fmt.Errorf("UpdateDelivery(%s): %w", fmtDelivery(d), err))
+						return
+					}
+					mu.Lock()
+					delivered++
+					mu.Unlock()
+				}
+				if len(ds) == 0 {
+					time.Sleep(time.Millisecond) // the other claimers hold every host
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs[:min(len(errs), 10)] {
+		t.Error(err)
+	}
+	if delivered != len(all) {
+		t.Errorf("%d of %d deliveries delivered", delivered, len(all))
+	}
+	want := map[string][]int64{}
+	for _, d := range all { // by slot, so each host's in its order
+		want[d.Host] = append(want[d.Host], d.ID)
+		if n := claimed[d.ID]; n != 1 {
+			t.Errorf("delivery %d claimed %d times, want once", d.ID, n)
+		}
+	}
+	for h, ids := range want {
+		if !slices.Equal(order[h], ids) {
+			t.Errorf("%s's deliveries claimed in the order %v, want %v", h, order[h], ids)
+		}
+	}
+	expectDeliveries(t, "due after the claims", dueOf(t, handles[0], farFuture, 10), []store.Delivery{})
 }
 
 // claimOf claims up to limit deliveries due at now, leased until until.
