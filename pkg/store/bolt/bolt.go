@@ -28,6 +28,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -107,6 +109,21 @@ func WithNoSync() Option {
 	return func(o *options) { o.noSync = true }
 }
 
+// initialMmapSize is how much of the file bbolt maps from the start. A
+// write that outgrows the mapping must remap, and a remap waits for every
+// read transaction to end: with bbolt's small default mapping, a full
+// export (one read transaction for the whole download, see Snapshot) to a
+// slow client would hold the next rounds back. Mapping far more than the
+// file holds costs address space only, which 64-bit systems have plenty
+// of; on Windows bbolt grows the file itself to the mapping, so there, and
+// on 32-bit systems, bbolt's default stays.
+func initialMmapSize() int {
+	if strconv.IntSize < 64 || runtime.GOOS == "windows" {
+		return 0
+	}
+	return 8 << 30
+}
+
 // Open opens the bbolt file at path, creating and initialising it when it
 // is missing. It fails, rather than waits forever, when another process
 // holds the file, and it refuses a file that is not an srvmon store or
@@ -116,7 +133,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.lockTimeout, NoSync: o.noSync})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.lockTimeout, NoSync: o.noSync, InitialMmapSize: initialMmapSize()})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: the file is locked by another process (waited %v): %w", path, o.lockTimeout, err)
 	}

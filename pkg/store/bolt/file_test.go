@@ -287,3 +287,63 @@ func TestRoundDuringRestore(t *testing.T) {
 	}
 	expectResults(t, "Results after a compaction", results(t, s, "a.test"), want)
 }
+
+// TestRoundsGoOnDuringASnapshot holds a snapshot (a full export to a slow
+// client) open while rounds grow the file many times over: the rounds are
+// stored meanwhile, not after the snapshot ends.
+func TestRoundsGoOnDuringASnapshot(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "srvmon.db"))
+	defer s.Close()
+	ctx := t.Context()
+	const host = "127.0.0.1:1"
+	if err := s.AddHost(ctx, host); err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	snapshotDone := make(chan error, 1)
+	go func() {
+		snapshotDone <- s.Snapshot(ctx, func(store.Reader) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	saved := make(chan error, 1)
+	go func() {
+		// About 16 MB of results: the file outgrows bbolt's default
+		// mapping several times.
+		for i := range 40 {
+			round := make([]store.Result, 0, 2000)
+			for j := range 2000 {
+				r := upAt(host, "", i*2000+j, time.Millisecond)
+				r.Up, r.Reason = false, strings.Repeat("x", 150)
+				round = append(round, r)
+			}
+			if err := s.SaveRound(ctx, round, nil); err != nil {
+				saved <- err
+				return
+			}
+		}
+		saved <- nil
+	}()
+	var err error
+	select {
+	case err = <-saved:
+	case <-time.After(time.Minute):
+		t.Error("rounds were held back by the snapshot for a minute")
+		close(release)
+		err = <-saved
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-release:
+	default:
+		close(release)
+	}
+	if err := <-snapshotDone; err != nil {
+		t.Fatal(err)
+	}
+}
