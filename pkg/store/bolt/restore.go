@@ -80,7 +80,7 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	rs := &restorer{s: s, ctx: ctx, newHosts: newHosts, known: map[string]bool{},
-		staged: map[string]int{}, touched: store.TouchedHours{}, batch: make([]store.Result, 0, s.sizes.restore)}
+		staged: map[string]int{}, touched: store.TouchedHours{}, batch: make([]store.Result, 0, min(s.sizes.restore, 4096))}
 	defer rs.dropStaging()
 	if err := r.Results(ctx, rs.emit); err != nil {
 		return err
@@ -143,7 +143,7 @@ func (rs *restorer) emit(res store.Result) error {
 	}
 	rs.touched.Add(res.Host, res.Slot)
 	rs.batch = append(rs.batch, res)
-	if len(rs.batch) == cap(rs.batch) {
+	if len(rs.batch) == rs.s.sizes.restore {
 		rs.err = rs.flush()
 	}
 	return rs.err

@@ -643,8 +643,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 // entry wins. Only the stored entries from the first restored key on are
 // moved: restoring after what is stored costs what it brings.
 func merge(stored, restored []entry) []entry {
-	if len(restored) == 0 {
+	switch {
+	case len(restored) == 0:
 		return stored
+	case len(stored) == 0:
+		return restored
 	}
 	lo, _ := slices.BinarySearchFunc(stored, restored[0], compareEntries)
 	if lo == len(stored) {
