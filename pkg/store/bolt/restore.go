@@ -30,11 +30,11 @@ import (
 //     its staged one (Tx.MoveBucket: a pointer change, not a copy) and moves
 //     into it the host's results that rounds stored in the recent bucket
 //     meanwhile; it merges into their buckets the staged results of the
-//     other hosts, up to s.sizes.restore of them, since one transaction holds
-//     what it writes in memory until it commits. Only a host with stored
-//     results that gets more than that is handled as before: its stored
-//     results are first copied into its staged bucket, which then replaces
-//     its bucket.
+//     other hosts, those that get the fewest first, up to mergeBatches
+//     batches of them, since one transaction holds what it writes in memory
+//     until it commits. Only the hosts with stored results past that limit
+//     cost what they hold: their stored results are first copied into their
+//     staged buckets, which then replace their buckets.
 //
 // Either way, what is stored wins over the backup, as in SaveRound, and
 // only the hours the backup brings results to are summarised again.
@@ -196,6 +196,10 @@ func (rs *restorer) dropStaging() {
 	})
 }
 
+// mergeBatches is how many batches of results (s.sizes.restore) the switch
+// of a staged restore merges into host buckets at most.
+const mergeBatches = 4
+
 // How the switch applies a staged host's results.
 const (
 	hostMove  = iota // the host has no stored results: its staged bucket becomes its bucket
@@ -208,9 +212,12 @@ const (
 func (rs *restorer) finish(r store.Restore) error {
 	hosts := slices.Sorted(maps.Keys(rs.staged))
 	how := make(map[string]int, len(hosts))
-	budget := rs.s.sizes.restore
+	budget := mergeBatches * rs.s.sizes.restore
+	// The hosts that get the fewest results are merged first.
+	byCount := slices.Clone(hosts)
+	slices.SortStableFunc(byCount, func(a, b string) int { return cmp.Compare(rs.staged[a], rs.staged[b]) })
 	err := rs.s.view(rs.ctx, func(tx *bbolt.Tx) error {
-		for _, h := range hosts {
+		for _, h := range byCount {
 			b := tx.Bucket(bucketResults).Bucket([]byte(h))
 			switch first, _ := bucketFirst(b); {
 			case first == nil:
