@@ -43,7 +43,7 @@ import (
 //
 // Any error (from Results, emit, the context, a result or rule of an
 // unknown host) leaves the store as it was; a cancelled context stops the
-// restore at its next batch. A crash leaves the staging bucket behind;
+// restore at its next result or transaction. A crash leaves the staging bucket behind;
 // Open deletes it.
 func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	if err := s.restore(ctx, r); err != nil {
@@ -387,6 +387,16 @@ func mergeHost(ctx context.Context, tx *bbolt.Tx, host string, next func() (k, v
 	b.FillPercent = appendFill
 	recent := tx.Bucket(bucketRecent)
 	hp := hostPrefix(host)
+	// Keys after the bucket's last one, or outside the times of the recent
+	// bucket, are not looked for there: restoring after what is stored, or
+	// before the recent results, is the usual case.
+	last, _ := b.Cursor().Last()
+	last = bytes.Clone(last)
+	rc := recent.Cursor()
+	rFirst, _ := rc.First()
+	rFirst = bytes.Clone(rFirst)
+	rLast, _ := rc.Last()
+	rLast = bytes.Clone(rLast)
 	var rk, newest []byte
 	for n := 0; ; n++ {
 		k, v := next()
@@ -398,11 +408,13 @@ func mergeHost(ctx context.Context, tx *bbolt.Tx, host string, next func() (k, v
 				return err
 			}
 		}
-		if b.Get(k) != nil {
+		if last != nil && bytes.Compare(k, last) <= 0 && b.Get(k) != nil {
 			continue
 		}
-		if rk = appendRecentKey(rk[:0], hp, k); recent.Get(rk) != nil {
-			continue
+		if len(rFirst) >= timeLen && len(k) >= timeLen && !timeBefore(k, rFirst) && !timeBefore(rLast, k) {
+			if rk = appendRecentKey(rk[:0], hp, k); recent.Get(rk) != nil {
+				continue
+			}
 		}
 		// Put keeps the key and value until commit: es holds them, or the
 		// staged bucket's pages, which stay valid until then.
@@ -410,6 +422,9 @@ func mergeHost(ctx context.Context, tx *bbolt.Tx, host string, next func() (k, v
 			return fmt.Errorf("host %q: %w", host, err)
 		}
 		newest = k
+		if last == nil || bytes.Compare(k, last) > 0 {
+			last = k // a repeated key is looked for
+		}
 	}
 	return raiseNewest(tx, newest)
 }

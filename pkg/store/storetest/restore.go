@@ -168,8 +168,8 @@ func testRestore(t *testing.T, open opener) {
 
 // testRestoreIntoHistory restores into hosts that hold results already,
 // some compacted or summarised, some just stored by rounds: a few results
-// far apart, many, none, and a new host's. What is stored wins, and the
-// buckets stay exact.
+// far apart, many, none, and a new host's. What is stored wins, then the
+// backup's first result of a key, and the buckets stay exact.
 func testRestoreIntoHistory(t *testing.T, open opener) {
 	const hours = 10
 	s := open(t)
@@ -189,6 +189,8 @@ func testRestoreIntoHistory(t *testing.T, open opener) {
 		backup = append(backup, up(r.Host, r.Location, r.Slot, ms(1)))
 	}
 	backup = append(backup, hoursOfChecks("d.test", "eu", 3)...)
+	// Keys the backup repeats: its first result of each is stored.
+	backup = append(backup, up("a.test", "us", minute(5), ms(99)), up("d.test", "eu", minute(0), ms(99)))
 	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"d.test"}, Results: emitAll(backup, nil)}); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
