@@ -255,3 +255,55 @@ func TestRestoreWritesWhatItBrings(t *testing.T) {
 		})
 	}
 }
+
+// A staged restore that copies the stored results of one host and moves
+// the staged bucket of another, which has results only in the recent
+// bucket, keeps those recent results.
+func TestStagedRestoreKeepsRecentResults(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "srvmon.db"), WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	t0 := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	result := func(host string, i int) store.Result {
+		return store.Result{Host: host, Slot: t0.Add(time.Duration(i) * time.Minute), RTT: time.Millisecond, Up: true}
+	}
+	emitN := func(host string, from, to int) func(context.Context, func(store.Result) error) error {
+		return func(ctx context.Context, emit func(store.Result) error) error {
+			for i := from; i < to; i++ {
+				if err := emit(result(host, i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	s.recentMaxResults, s.recentMaxSlots = 1<<30, 1<<30 // rounds stay in the recent bucket
+	if err := s.Restore(ctx, store.Restore{Hosts: []string{"a.test", "e.test"}, Results: emitN("a.test", 0, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRound(ctx, []store.Result{result("e.test", 500)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.sizes.restore = 10 // a.test gets more than the switch merges: its results are copied
+	err = s.Restore(ctx, store.Restore{Results: func(ctx context.Context, emit func(store.Result) error) error {
+		if err := emitN("a.test", 100, 200)(ctx, emit); err != nil {
+			return err
+		}
+		return emitN("e.test", 0, 20)(ctx, emit)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"a.test": 200, "e.test": 21} {
+		n := 0
+		if err := s.Results(ctx, host, t0, t0.AddDate(1, 0, 0), func(store.Result) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s holds %d results, want %d", host, n, want)
+		}
+	}
+}

@@ -234,17 +234,11 @@ func (rs *restorer) finish(r store.Restore) error {
 	if err != nil {
 		return err
 	}
-	compacted := false
+	// No compaction here: it could fill the bucket of a host to move. The
+	// switch moves the recent results of the hosts it moves.
 	for _, h := range hosts {
 		if how[h] != hostCopy {
 			continue
-		}
-		// Copy the recent results too, rather than move them in the switch.
-		if !compacted {
-			if err := rs.s.compact(rs.ctx); err != nil {
-				return err
-			}
-			compacted = true
 		}
 		if err := rs.copyStored([]byte(h)); err != nil {
 			return err
