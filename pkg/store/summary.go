@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -79,21 +81,45 @@ type Summariser interface {
 // longer than a round takes to store its results.
 const SummaryMargin = 5 * time.Minute
 
-// TouchedHours notes, per host, the first and the last summary hour that
-// a write added results to, so that a backend can summarise them again.
-type TouchedHours map[string]*[2]time.Time
+// TouchedHours notes, per host, the summary hours that a write added
+// results to, as sorted spans of consecutive hours, so that a backend can
+// summarise them again: hours the write brought nothing to are left alone,
+// however far apart its results are.
+type TouchedHours map[string][][2]time.Time
 
 // Add notes that host has a new result at slot.
 func (h TouchedHours) Add(host string, slot time.Time) {
 	hour := Hour(slot)
-	switch r := h[host]; {
-	case r == nil:
-		h[host] = &[2]time.Time{hour, hour}
-	case hour.Before(r[0]):
-		r[0] = hour
-	case hour.After(r[1]):
-		r[1] = hour
+	spans := h[host]
+	// The usual case: results in order, in the last span or just after it.
+	if n := len(spans); n > 0 {
+		last := &spans[n-1]
+		switch {
+		case !hour.Before(last[0]) && !hour.After(last[1]):
+			return
+		case hour.Equal(last[1].Add(SummarySpan)):
+			last[1] = hour
+			return
+		}
 	}
+	// i: the first span that ends at or after the hour before this one.
+	i := sort.Search(len(spans), func(i int) bool { return !spans[i][1].Before(hour.Add(-SummarySpan)) })
+	if i == len(spans) || spans[i][0].After(hour.Add(SummarySpan)) {
+		h[host] = slices.Insert(spans, i, [2]time.Time{hour, hour})
+		return
+	}
+	sp := &spans[i] // it holds the hour or touches it
+	if hour.Before(sp[0]) {
+		sp[0] = hour
+	}
+	if hour.After(sp[1]) {
+		sp[1] = hour
+		if i+1 < len(spans) && !spans[i+1][0].After(hour.Add(SummarySpan)) {
+			sp[1] = spans[i+1][1]
+			spans = slices.Delete(spans, i+1, i+2)
+		}
+	}
+	h[host] = spans
 }
 
 // HostHours is a span of whole summary hours of one host.
@@ -102,20 +128,21 @@ type HostHours struct {
 	Start, End time.Time
 }
 
-// Before returns, for each host noted, its hours from the first noted to
-// the last, cut at until (a whole hour); a host whose first hour is not
-// before until is left out.
+// Before returns, for each host noted, its spans of hours, cut at until (a
+// whole hour); spans that do not begin before until are left out.
 func (h TouchedHours) Before(until time.Time) []HostHours {
 	var spans []HostHours
-	for host, r := range h {
-		if !r[0].Before(until) {
-			continue
+	for host, hs := range h {
+		for _, r := range hs {
+			if !r[0].Before(until) {
+				break
+			}
+			end := r[1].Add(SummarySpan)
+			if end.After(until) {
+				end = until
+			}
+			spans = append(spans, HostHours{Host: host, Start: r[0], End: end})
 		}
-		end := r[1].Add(SummarySpan)
-		if end.After(until) {
-			end = until
-		}
-		spans = append(spans, HostHours{Host: host, Start: r[0], End: end})
 	}
 	return spans
 }

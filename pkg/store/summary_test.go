@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -102,6 +103,67 @@ func TestAddSummaries(t *testing.T) {
 			if gb[i] != wb[i] {
 				t.Fatalf("run %d [%v, %v) n=%d: bucket %d = %+v, want %+v", run, start, end, n, i, gb[i], wb[i])
 			}
+		}
+	}
+}
+
+// TestTouchedHours checks that TouchedHours holds exactly the hours added,
+// in any order, as the fewest spans of consecutive hours.
+func TestTouchedHours(t *testing.T) {
+	base := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	h := func(i int) time.Time { return base.Add(time.Duration(i) * SummarySpan) }
+	for _, tc := range []struct {
+		name  string
+		hours []int
+		until int
+		want  [][2]int // spans [first, end) in hours
+	}{
+		{"InOrder", []int{0, 0, 1, 2, 3}, 100, [][2]int{{0, 4}}},
+		{"Apart", []int{0, 5, 9000}, 10000, [][2]int{{0, 1}, {5, 6}, {9000, 9001}}},
+		{"Reversed", []int{5, 4, 3, 1}, 100, [][2]int{{1, 2}, {3, 6}}},
+		{"FillsGap", []int{1, 3, 2}, 100, [][2]int{{1, 4}}},
+		{"JoinsNext", []int{1, 5, 7, 6, 2, 4, 3}, 100, [][2]int{{1, 8}}},
+		{"Inside", []int{1, 2, 3, 9, 2, 1}, 100, [][2]int{{1, 4}, {9, 10}}},
+		{"CutAtUntil", []int{1, 2, 3, 9, 10}, 3, [][2]int{{1, 3}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			th := TouchedHours{}
+			for _, i := range tc.hours {
+				th.Add("a", h(i).Add(17*time.Minute))
+			}
+			got := th.Before(h(tc.until))
+			var want []HostHours
+			for _, sp := range tc.want {
+				want = append(want, HostHours{Host: "a", Start: h(sp[0]), End: h(sp[1])})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("Before = %v, want %v", got, want)
+			}
+		})
+	}
+	// Random hours: the spans cover exactly the hours added.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for run := range 200 {
+		th, added := TouchedHours{}, map[int]bool{}
+		for range 1 + rng.IntN(40) {
+			i := rng.IntN(60)
+			added[i] = true
+			th.Add("a", h(i))
+		}
+		covered := map[int]bool{}
+		prevEnd := -2
+		for _, sp := range th.Before(h(1000)) {
+			first, end := int(sp.Start.Sub(base)/SummarySpan), int(sp.End.Sub(base)/SummarySpan)
+			if first <= prevEnd {
+				t.Fatalf("run %d: span %v touches or overlaps the one before", run, sp)
+			}
+			prevEnd = end
+			for i := first; i < end; i++ {
+				covered[i] = true
+			}
+		}
+		if fmt.Sprint(covered) != fmt.Sprint(added) {
+			t.Fatalf("run %d: spans cover %v, want %v", run, covered, added)
 		}
 	}
 }

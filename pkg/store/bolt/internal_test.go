@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -177,4 +178,132 @@ func TestSummariesAreRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A restore writes what it brings, not what is stored: a few results
+// restored into hosts with a long history, before it, in the middle and
+// after it, into summarised hours, write a few pages, however much the
+// hosts hold; and so does a restore large enough to be staged (tiny
+// batches here) that brings few results to each of those hosts.
+func TestRestoreWritesWhatItBrings(t *testing.T) {
+	const stored = 60000
+	t0 := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	result := func(host string, i int) store.Result {
+		return store.Result{Host: host, Slot: t0.Add(time.Duration(i) * time.Minute), RTT: time.Millisecond, Up: true}
+	}
+	for _, tc := range []struct {
+		name    string
+		restore int // s.sizes.restore during the small restore
+	}{
+		{"Direct", defaultSizes.restore},
+		{"Staged", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(filepath.Join(t.TempDir(), "srvmon.db"), WithNoSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := t.Context()
+			hosts := []string{"a.test", "b.test"}
+			err = s.Restore(ctx, store.Restore{Hosts: hosts, Results: func(ctx context.Context, emit func(store.Result) error) error {
+				for _, h := range hosts {
+					for i := range stored {
+						if err := emit(result(h, i+1000)); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Summarise(ctx, t0.AddDate(1, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			s.sizes.restore = tc.restore
+			pageCount := func() int64 { st := s.db.Stats(); return st.TxStats.GetPageCount() }
+			before := pageCount()
+			err = s.Restore(ctx, store.Restore{Results: func(ctx context.Context, emit func(store.Result) error) error {
+				for _, h := range hosts {
+					for _, i := range []int{0, 1, 30000, stored + 2000, stored + 2001} {
+						if err := emit(result(h, i)); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each stored result takes some 30 bytes: copying them would
+			// write hundreds of pages.
+			if pages := pageCount() - before; pages > 60 {
+				t.Errorf("restoring 10 results into 2 hosts of %d wrote %d pages, want at most 60", stored, pages)
+			}
+			for _, h := range hosts {
+				n := 0
+				if err := s.Results(ctx, h, t0, t0.AddDate(1, 0, 0), func(store.Result) error { n++; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if n != stored+4 {
+					t.Errorf("%s holds %d results, want %d", h, n, stored+4)
+				}
+			}
+		})
+	}
+}
+
+// A staged restore that copies the stored results of one host and moves
+// the staged bucket of another, which has results only in the recent
+// bucket, keeps those recent results.
+func TestStagedRestoreKeepsRecentResults(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "srvmon.db"), WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	t0 := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	result := func(host string, i int) store.Result {
+		return store.Result{Host: host, Slot: t0.Add(time.Duration(i) * time.Minute), RTT: time.Millisecond, Up: true}
+	}
+	emitN := func(host string, from, to int) func(context.Context, func(store.Result) error) error {
+		return func(ctx context.Context, emit func(store.Result) error) error {
+			for i := from; i < to; i++ {
+				if err := emit(result(host, i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	s.recentMaxResults, s.recentMaxSlots = 1<<30, 1<<30 // rounds stay in the recent bucket
+	if err := s.Restore(ctx, store.Restore{Hosts: []string{"a.test", "e.test"}, Results: emitN("a.test", 0, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRound(ctx, []store.Result{result("e.test", 500)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.sizes.restore = 10 // a.test gets more than the switch merges: its results are copied
+	err = s.Restore(ctx, store.Restore{Results: func(ctx context.Context, emit func(store.Result) error) error {
+		if err := emitN("a.test", 100, 200)(ctx, emit); err != nil {
+			return err
+		}
+		return emitN("e.test", 0, 20)(ctx, emit)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"a.test": 200, "e.test": 21} {
+		n := 0
+		if err := s.Results(ctx, host, t0, t0.AddDate(1, 0, 0), func(store.Result) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s holds %d results, want %d", host, n, want)
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	bbolt "go.etcd.io/bbolt"
@@ -14,29 +16,35 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// Restore applies a backup all-or-nothing without holding it in memory, in
-// three steps:
+// Restore applies a backup all-or-nothing, at a cost that grows with what
+// the backup brings, not with what is stored, and without holding a large
+// backup in memory:
 //
-//  1. Stage. The results are written, s.sizes.restore at a time, each batch in
-//     its own write transaction, into a staging bucket "restore.N" laid out
-//     like "results" (a sub-bucket per host). Readers never look there.
-//  2. Pre-merge. The recent bucket is compacted; then, for each staged host
-//     that already has results, its stored results are copied into its
-//     staged bucket, in transactions of s.sizes.restore, overwriting staged
-//     ones with the same key (what is stored wins, as in SaveRound).
-//  3. Switch, in one write transaction: add the hosts, check and set the
-//     rules, replace each host's bucket by its staged one (Tx.MoveBucket: a
-//     pointer change, not a copy), move into it the host's results that
-//     rounds stored in the recent bucket since step 2, and summarise again
-//     the host's summarised hours (see summaries.go).
+//   - A backup of at most s.sizes.restore results is buffered, then written
+//     in one write transaction straight into the host buckets (see merge).
+//   - A larger one is staged: its results are written, s.sizes.restore at a
+//     time, each batch in its own write transaction, into a staging bucket
+//     "restore.N" laid out like "results" (a sub-bucket per host), which
+//     readers never look at. Then one write transaction switches: it
+//     replaces the bucket of each staged host that has no stored results by
+//     its staged one (Tx.MoveBucket: a pointer change, not a copy) and moves
+//     into it the host's results that rounds stored in the recent bucket
+//     meanwhile; it merges into their buckets the staged results of the
+//     other hosts, those that get the fewest first, up to mergeBatches
+//     batches of them, since one transaction holds what it writes in memory
+//     until it commits. Only the hosts with stored results past that limit
+//     cost what they hold: their stored results are first copied into their
+//     staged buckets, which then replace their buckets.
 //
-// Compaction, retention and DeleteHost wait for a restore (s.maint), so
-// host buckets do not change between steps 2 and 3; rounds go on.
+// Either way, what is stored wins over the backup, as in SaveRound, and
+// only the hours the backup brings results to are summarised again.
+// Restore, compaction, retention and DeleteHost take s.maint, so host
+// buckets do not change under a restore; rounds go on.
 //
 // Any error (from Results, emit, the context, a result or rule of an
-// unknown host) deletes the staging bucket and leaves the store as it was.
-// A crash leaves the staging bucket behind; Open deletes it. Memory holds
-// one batch, whatever the size of the backup, and the switch writes little.
+// unknown host) leaves the store as it was; a cancelled context stops the
+// restore at its next result or transaction. A crash leaves the staging bucket behind;
+// Open deletes it.
 func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	if err := s.restore(ctx, r); err != nil {
 		return fmt.Errorf("bolt: restore: %w", err)
@@ -57,7 +65,7 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 		}
 		newHosts[h] = true
 	}
-	// Fail early on a rule of an unknown host; the switch checks again.
+	// Fail early on a rule of an unknown host; the last transaction checks again.
 	for _, rl := range r.Rules {
 		if newHosts[rl.Host] {
 			continue
@@ -69,163 +77,350 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	if r.Results == nil {
 		return s.update(ctx, func(tx *bbolt.Tx) error { return applyHostsAndRules(tx, r) })
 	}
-	// No compaction, retention or DeleteHost changes host buckets until
-	// the switch: what step 2 copies is what the switch replaces.
 	s.maint.Lock()
 	defer s.maint.Unlock()
-
-	// Step 1: stage.
-	var staging []byte
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		seq, err := tx.Bucket(bucketMeta).NextSequence()
-		if err != nil {
-			return err
-		}
-		staging = []byte(stagingPrefix + strconv.FormatUint(seq, 10))
-		_, err = tx.CreateBucket(staging)
-		return err
-	})
-	if err != nil {
+	rs := &restorer{s: s, ctx: ctx, newHosts: newHosts, known: map[string]bool{},
+		staged: map[string]int{}, touched: store.TouchedHours{}, batch: make([]store.Result, 0, min(s.sizes.restore, 4096))}
+	defer rs.dropStaging()
+	if err := r.Results(ctx, rs.emit); err != nil {
 		return err
 	}
-	defer func() {
-		// Gone already when the switch committed; otherwise undo.
-		s.db.Update(func(tx *bbolt.Tx) error {
-			if err := tx.DeleteBucket(staging); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+	if rs.err != nil {
+		return rs.err
+	}
+	if rs.staging == nil {
+		es := encodeAll(rs.batch, false)
+		return s.update(ctx, func(tx *bbolt.Tx) error {
+			if err := applyHostsAndRules(tx, r); err != nil {
 				return err
 			}
-			return nil
+			if err := merge(ctx, tx, es); err != nil {
+				return err
+			}
+			return resummarise(tx, rs.touched, summarisedUntil(tx))
 		})
-	}()
-
-	known := map[string]bool{} // stored hosts seen so far, whether in newHosts or not
-	batch := make([]store.Result, 0, s.sizes.restore)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		es := encodeAll(batch, false)
-		err := s.update(ctx, func(tx *bbolt.Tx) error {
-			return stage(tx.Bucket(staging), es)
-		})
-		batch = batch[:0]
+	}
+	if err := rs.flush(); err != nil {
 		return err
 	}
-	var emitErr error // the first error emit returned sticks, even if Results ignores it
-	emit := func(res store.Result) error {
-		if emitErr != nil {
-			return emitErr
+	return rs.finish(r)
+}
+
+// restorer is a restore under way: it buffers the results it is given,
+// and stages them once they are more than one batch.
+type restorer struct {
+	s        *Store
+	ctx      context.Context
+	newHosts map[string]bool // the backup's hosts
+	known    map[string]bool // stored hosts seen so far, whether in newHosts or not
+	batch    []store.Result
+	staging  []byte         // the staging bucket, nil until the first batch is full
+	staged   map[string]int // results staged, by host
+	touched  store.TouchedHours
+	err      error // the first error emit returned sticks, even if Results ignores it
+}
+
+func (rs *restorer) emit(res store.Result) error {
+	if rs.err != nil {
+		return rs.err
+	}
+	if err := rs.ctx.Err(); err != nil {
+		rs.err = err
+		return err
+	}
+	if !rs.newHosts[res.Host] && !rs.known[res.Host] {
+		ok, err := rs.s.HostExists(rs.ctx, res.Host)
+		switch {
+		case err != nil:
+			rs.err = err
+		case !ok:
+			rs.err = fmt.Errorf("result of %q at %v: %w: the host is neither in the backup's hosts nor stored", res.Host, res.Slot, store.ErrNotFound)
 		}
-		if err := ctx.Err(); err != nil {
-			emitErr = err
-			return err
+		if rs.err != nil {
+			return rs.err
 		}
-		if !newHosts[res.Host] && !known[res.Host] {
-			ok, err := s.HostExists(ctx, res.Host)
-			switch {
-			case err != nil:
-				emitErr = err
-			case !ok:
-				emitErr = fmt.Errorf("result of %q at %v: %w: the host is neither in the backup's hosts nor stored", res.Host, res.Slot, store.ErrNotFound)
-			}
-			if emitErr != nil {
-				return emitErr
-			}
-			known[res.Host] = true
-		}
-		batch = append(batch, res)
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				emitErr = err
-				return err
-			}
-		}
+		rs.known[res.Host] = true
+	}
+	rs.touched.Add(res.Host, res.Slot)
+	rs.batch = append(rs.batch, res)
+	if len(rs.batch) == rs.s.sizes.restore {
+		rs.err = rs.flush()
+	}
+	return rs.err
+}
+
+// flush stages the batch, making the staging bucket first.
+func (rs *restorer) flush() error {
+	if len(rs.batch) == 0 {
 		return nil
 	}
-	if err := r.Results(ctx, emit); err != nil {
-		return err
-	}
-	if emitErr != nil {
-		return emitErr
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-
-	// Step 2: pre-merge what is stored, the recent results compacted first.
-	if err := s.compact(ctx); err != nil {
-		return err
-	}
-	var staged [][]byte
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(staging).ForEachBucket(func(k []byte) error {
-			staged = append(staged, bytes.Clone(k))
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	for _, host := range staged {
-		var from []byte
-		for {
-			err := s.update(ctx, func(tx *bbolt.Tx) error {
-				var err error
-				from, err = copyStored(tx, tx.Bucket(staging).Bucket(host), host, from, s.sizes.restore)
-				return err
-			})
+	if rs.staging == nil {
+		err := rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
+			seq, err := tx.Bucket(bucketMeta).NextSequence()
 			if err != nil {
 				return err
 			}
-			if from == nil {
-				break
+			name := []byte(stagingPrefix + strconv.FormatUint(seq, 10))
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
 			}
+			rs.staging = name
+			return nil
+		})
+		if err != nil {
+			rs.staging = nil
+			return err
 		}
 	}
+	for _, r := range rs.batch {
+		rs.staged[r.Host]++
+	}
+	es := encodeAll(rs.batch, false)
+	rs.batch = rs.batch[:0]
+	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
+		return stage(tx.Bucket(rs.staging), es)
+	})
+}
 
-	// Step 3: switch.
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+// dropStaging deletes the staging bucket, if any: gone already when the
+// switch committed; otherwise it undoes the restore.
+func (rs *restorer) dropStaging() {
+	if rs.staging == nil {
+		return
+	}
+	rs.s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(rs.staging); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	})
+}
+
+// mergeBatches is how many batches of results (s.sizes.restore) the switch
+// of a staged restore merges into host buckets at most.
+const mergeBatches = 4
+
+// How the switch applies a staged host's results.
+const (
+	hostMove  = iota // the host has no stored results: its staged bucket becomes its bucket
+	hostMerge        // its staged results are merged into its bucket
+	hostCopy         // its stored results were copied into its staged bucket, which becomes its bucket
+)
+
+// finish decides how each staged host's results go in, copies the stored
+// results of the hosts that need it, and switches.
+func (rs *restorer) finish(r store.Restore) error {
+	hosts := slices.Sorted(maps.Keys(rs.staged))
+	how := make(map[string]int, len(hosts))
+	budget := mergeBatches * rs.s.sizes.restore
+	// The hosts that get the fewest results are merged first.
+	byCount := slices.Clone(hosts)
+	slices.SortStableFunc(byCount, func(a, b string) int { return cmp.Compare(rs.staged[a], rs.staged[b]) })
+	err := rs.s.view(rs.ctx, func(tx *bbolt.Tx) error {
+		for _, h := range byCount {
+			b := tx.Bucket(bucketResults).Bucket([]byte(h))
+			switch first, _ := bucketFirst(b); {
+			case first == nil:
+				how[h] = hostMove
+			case rs.staged[h] <= budget:
+				how[h] = hostMerge
+				budget -= rs.staged[h]
+			default:
+				how[h] = hostCopy
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// No compaction here: it could fill the bucket of a host to move. The
+	// switch moves the recent results of the hosts it moves.
+	for _, h := range hosts {
+		if how[h] != hostCopy {
+			continue
+		}
+		if err := rs.copyStored([]byte(h)); err != nil {
+			return err
+		}
+	}
+	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
 		if err := applyHostsAndRules(tx, r); err != nil {
 			return err
 		}
-		src, results := tx.Bucket(staging), tx.Bucket(bucketResults)
-		for _, host := range staged {
-			if !hostStored(tx, string(host)) {
-				return fmt.Errorf("host %q: %w: deleted during the restore", host, store.ErrNotFound)
-			}
-			if results.Bucket(host) != nil {
-				if err := results.DeleteBucket(host); err != nil {
-					return err
-				}
-			}
-			// The staged bucket has not changed in this transaction: MoveBucket
-			// moves a bucket as last committed.
-			if err := tx.MoveBucket(host, src, results); err != nil {
-				return fmt.Errorf("host %q: %w", host, err)
-			}
-		}
-		if err := tx.DeleteBucket(staging); err != nil {
+		if err := rs.switchHosts(tx, hosts, how); err != nil {
 			return err
 		}
-		if err := moveRecent(tx, staged); err != nil {
+		return resummarise(tx, rs.touched, summarisedUntil(tx))
+	})
+}
+
+// bucketFirst returns the first key of b, nil when b is nil or empty.
+func bucketFirst(b *bbolt.Bucket) ([]byte, []byte) {
+	if b == nil {
+		return nil, nil
+	}
+	return b.Cursor().First()
+}
+
+// copyStored copies the host's stored results into its staged bucket,
+// s.sizes.restore a transaction, overwriting the staged ones with the same
+// key.
+func (rs *restorer) copyStored(host []byte) error {
+	var from []byte
+	for {
+		err := rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
+			var err error
+			from, err = copyStored(tx, tx.Bucket(rs.staging).Bucket(host), host, from, rs.s.sizes.restore)
+			return err
+		})
+		if err != nil || from == nil {
 			return err
 		}
-		touched := store.TouchedHours{}
-		for _, host := range staged {
-			c := results.Bucket(host).Cursor()
-			first, _ := c.First()
-			last, _ := c.Last()
-			if len(first) < timeLen || len(last) < timeLen {
-				continue
+	}
+}
+
+// switchHosts applies the staged hosts' results as how says, and deletes
+// the staging bucket.
+func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int) error {
+	src, results := tx.Bucket(rs.staging), tx.Bucket(bucketResults)
+	var moved [][]byte
+	for _, h := range hosts {
+		host := []byte(h)
+		if !hostStored(tx, h) {
+			return fmt.Errorf("host %q: %w: deleted during the restore", host, store.ErrNotFound)
+		}
+		if how[h] == hostMerge {
+			if err := mergeBucket(rs.ctx, tx, h, src.Bucket(host)); err != nil {
+				return err
 			}
+			continue
+		}
+		if results.Bucket(host) != nil {
+			if err := results.DeleteBucket(host); err != nil {
+				return err
+			}
+		}
+		// The staged bucket has not changed in this transaction: MoveBucket
+		// moves a bucket as last committed.
+		if err := tx.MoveBucket(host, src, results); err != nil {
+			return fmt.Errorf("host %q: %w", host, err)
+		}
+		moved = append(moved, host)
+	}
+	if err := tx.DeleteBucket(rs.staging); err != nil {
+		return err
+	}
+	if err := moveRecent(tx, moved); err != nil {
+		return err
+	}
+	for _, host := range moved {
+		if last, _ := results.Bucket(host).Cursor().Last(); last != nil {
 			if err := raiseNewest(tx, last); err != nil {
 				return err
 			}
-			touched.Add(string(host), getTime(first))
-			touched.Add(string(host), getTime(last))
 		}
-		return resummarise(tx, touched, summarisedUntil(tx))
+	}
+	return nil
+}
+
+// merge writes sorted encoded results into their hosts' buckets, keeping
+// what is stored: a result whose key the host's bucket or the recent
+// bucket holds already is left out, as is the second of equal keys. It
+// stops with the context's error once the context is done.
+func merge(ctx context.Context, tx *bbolt.Tx, es []encoded) error {
+	for start := 0; start < len(es); {
+		end := start + 1
+		for end < len(es) && es[end].host == es[start].host {
+			end++
+		}
+		i := start
+		err := mergeHost(ctx, tx, es[start].host, func() (k, v []byte) {
+			if i == end {
+				return nil, nil
+			}
+			i++
+			return es[i-1].key, es[i-1].value
+		})
+		if err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// mergeBucket merges the results of src into the host's bucket, as merge
+// does.
+func mergeBucket(ctx context.Context, tx *bbolt.Tx, host string, src *bbolt.Bucket) error {
+	if src == nil {
+		return nil
+	}
+	c := src.Cursor()
+	k, v := c.First()
+	return mergeHost(ctx, tx, host, func() ([]byte, []byte) {
+		rk, rv := k, v
+		if k != nil {
+			k, v = c.Next()
+		}
+		return rk, rv
 	})
+}
+
+// mergeHost puts the results that next returns, in key order until a nil
+// key, into the host's bucket, unless its bucket or the recent bucket
+// holds the key already; it raises meta's newest to the last one put.
+func mergeHost(ctx context.Context, tx *bbolt.Tx, host string, next func() (k, v []byte)) error {
+	if !hostStored(tx, host) {
+		return fmt.Errorf("host %q: %w: deleted during the restore", host, store.ErrNotFound)
+	}
+	b, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(host))
+	if err != nil {
+		return fmt.Errorf("host %q: %w", host, err)
+	}
+	b.FillPercent = appendFill
+	recent := tx.Bucket(bucketRecent)
+	hp := hostPrefix(host)
+	// Keys after the bucket's last one, or outside the times of the recent
+	// bucket, are not looked for there: restoring after what is stored, or
+	// before the recent results, is the usual case.
+	last, _ := b.Cursor().Last()
+	last = bytes.Clone(last)
+	rc := recent.Cursor()
+	rFirst, _ := rc.First()
+	rFirst = bytes.Clone(rFirst)
+	rLast, _ := rc.Last()
+	rLast = bytes.Clone(rLast)
+	var rk, newest []byte
+	for n := 0; ; n++ {
+		k, v := next()
+		if k == nil {
+			break
+		}
+		if n%4096 == 4095 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if last != nil && bytes.Compare(k, last) <= 0 && b.Get(k) != nil {
+			continue
+		}
+		if len(rFirst) >= timeLen && len(k) >= timeLen && !timeBefore(k, rFirst) && !timeBefore(rLast, k) {
+			if rk = appendRecentKey(rk[:0], hp, k); recent.Get(rk) != nil {
+				continue
+			}
+		}
+		// Put keeps the key and value until commit: es holds them, or the
+		// staged bucket's pages, which stay valid until then.
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("host %q: %w", host, err)
+		}
+		newest = k
+		if last == nil || bytes.Compare(k, last) > 0 {
+			last = k // a repeated key is looked for
+		}
+	}
+	return raiseNewest(tx, newest)
 }
 
 // moveRecent moves the recent results of hosts, stored by rounds during the

@@ -651,11 +651,25 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 }
 
 // merge merges two sorted, unique entry slices; on equal keys the stored
-// entry wins.
+// entry wins. Only the stored entries from the first restored key on are
+// moved: restoring after what is stored costs what it brings.
 func merge(stored, restored []entry) []entry {
-	if len(stored) == 0 {
+	switch {
+	case len(restored) == 0:
+		return stored
+	case len(stored) == 0:
 		return restored
 	}
+	lo, _ := slices.BinarySearchFunc(stored, restored[0], compareEntries)
+	if lo == len(stored) {
+		return append(stored, restored...)
+	}
+	return append(stored[:lo], mergeAll(stored[lo:], restored)...)
+}
+
+// mergeAll merges two sorted, unique entry slices into a new one; on
+// equal keys the stored entry wins.
+func mergeAll(stored, restored []entry) []entry {
 	out := make([]entry, 0, len(stored)+len(restored))
 	i, j := 0, 0
 	for i < len(stored) && j < len(restored) {

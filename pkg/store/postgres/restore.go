@@ -179,6 +179,10 @@ func (rs *restorer) emit(r store.Result) error {
 	if rs.err != nil {
 		return rs.err
 	}
+	// Stop at once when the context is done, not at the next batch.
+	if rs.err = rs.ctx.Err(); rs.err != nil {
+		return rs.err
+	}
 	h := rs.hosts[r.Host]
 	if h == nil {
 		if h, rs.err = rs.lookUp(r.Host); rs.err != nil {

@@ -44,6 +44,10 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("Buckets1YearWholeHours", func(b *testing.B) { benchBuckets(b, fresh(b), true) })
 	b.Run("StreamYear", func(b *testing.B) { benchStream(b, fresh(b)) })
 	b.Run("Restore10x1Year", func(b *testing.B) { benchRestore(b, open) })
+	b.Run("RestoreDayInto", func(b *testing.B) {
+		b.Run("Empty", func(b *testing.B) { benchRestoreDay(b, fresh(b), false) })
+		b.Run("Large", func(b *testing.B) { benchRestoreDay(b, fresh(b), true) })
+	})
 	b.Run("LastCheck", func(b *testing.B) { benchLastCheck(b, fresh(b)) })
 }
 
@@ -254,4 +258,42 @@ func benchLastCheck(b *testing.B, s store.Store) {
 			b.Fatalf("LastCheck = %v, %v, %v; want the check at %v", c, ok, err, want.Slot)
 		}
 	}
+}
+
+// benchRestoreDay restores one host's day (1,440 results) per op, as a
+// backup sent in many small requests does, into a store of 10 hosts that
+// is empty or, with large, already holds 180,000 results per host (scaled
+// by EnvBenchScale), summarised past the restored days. A restore's cost
+// must not grow with what is stored: compare the two.
+func benchRestoreDay(b *testing.B, s store.Store, large bool) {
+	const day = 24 * 60
+	stored := 0
+	if large {
+		stored = benchRows(b) * 180000 / yearRows
+	}
+	hosts := make([]string, 10)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d.test", i)
+	}
+	loadYears(b, s, hosts, stored)
+	first := (stored + day - 1) / day // the first day after what is stored
+	Settle(b, s, yearStart.Add(time.Duration(first+400)*day*time.Minute))
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		host, d := hosts[i%len(hosts)], first+i/len(hosts)
+		r := store.Restore{Results: func(ctx context.Context, emit func(store.Result) error) error {
+			for j := d * day; j < (d+1)*day; j++ {
+				if err := emit(yearResult(host, j)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+		if err := s.Restore(ctx, r); err != nil {
+			b.Fatalf("Restore: %v", err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 }

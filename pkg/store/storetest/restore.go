@@ -1,9 +1,13 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -157,6 +161,98 @@ func testRestore(t *testing.T, open opener) {
 			}
 			if after := dump(t, s, "new.test", "ghost.test"); after != before {
 				t.Errorf("a failed Restore changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// testRestoreIntoHistory restores into hosts that hold results already,
+// some compacted or summarised, some just stored by rounds: a few results
+// far apart, many, none, and a new host's. What is stored wins, then the
+// backup's first result of a key, and the buckets stay exact.
+func testRestoreIntoHistory(t *testing.T, open opener) {
+	const hours = 10
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test", "c.test")
+	var stored []store.Result
+	for _, h := range []string{"a.test", "b.test", "c.test"} {
+		stored = append(stored, hoursOfChecks(h, "", hours)...)
+	}
+	save(t, s, stored[:len(stored)/2], nil)
+	summarise(t, s, minute(hours*60+24*60))
+	save(t, s, stored[len(stored)/2:], nil)
+	var backup []store.Result
+	for _, i := range []int{5, 6, 7, 8 * 60, 8*60 + 1, hours*60 + 30} { // a.test: a few, far apart
+		backup = append(backup, up("a.test", "", minute(i), ms(2)), up("a.test", "us", minute(i), ms(1)))
+	}
+	for _, r := range hoursOfChecks("b.test", "", hours+2) { // b.test: many, most stored already
+		backup = append(backup, up(r.Host, r.Location, r.Slot, ms(1)))
+	}
+	backup = append(backup, hoursOfChecks("d.test", "eu", 3)...)
+	// Keys the backup repeats: its first result of each is stored.
+	backup = append(backup, up("a.test", "us", minute(5), ms(99)), up("d.test", "eu", minute(0), ms(99)))
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"d.test"}, Results: emitAll(backup, nil)}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	for _, h := range []string{"a.test", "b.test", "c.test", "d.test"} {
+		var want []store.Result
+		have := map[string]bool{}
+		for _, r := range append(stored, backup...) { // stored first: it wins
+			k := r.Slot.String() + "/" + r.Location
+			if r.Host == h && !have[k] {
+				have[k] = true
+				want = append(want, r)
+			}
+		}
+		slices.SortFunc(want, func(a, b store.Result) int {
+			return cmp.Or(a.Slot.Compare(b.Slot), cmp.Compare(a.Location, b.Location))
+		})
+		expectResults(t, "Results "+h, allResults(t, s, h), want)
+		expectBucketsOfEveryGrid(t, s, h, minute(0), minute((hours+2)*60))
+	}
+}
+
+// testRestoreCancelled cancels a restore's context while it streams a
+// backup larger than one batch: the restore stops within a few results,
+// returns the context's error and stores nothing.
+func testRestoreCancelled(t *testing.T, open opener) {
+	for _, at := range []int{10, 30000} {
+		t.Run(fmt.Sprintf("After%d", at), func(t *testing.T) {
+			s := open(t)
+			addHosts(t, s, "x.test")
+			save(t, s, []store.Result{up("x.test", "", slot(0), ms(1))}, nil)
+			before := dump(t, s, "new.test")
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var cancelledAt time.Time
+			after := 0 // results emit took after the cancel
+			err := s.Restore(ctx, store.Restore{Hosts: []string{"new.test"}, Results: func(ctx context.Context, emit func(store.Result) error) error {
+				for i := range 200000 {
+					if i == at {
+						cancel()
+						cancelledAt = time.Now()
+					}
+					if err := emit(up([]string{"new.test", "x.test"}[i%2], "", slot(i/2+1), ms(i%50))); err != nil {
+						return err
+					}
+					if i >= at {
+						after++
+					}
+				}
+				return nil
+			}})
+			took := time.Since(cancelledAt)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Restore = %v, want context.Canceled", err)
+			}
+			if after > 1024 {
+				t.Errorf("emit took %d results after the cancel, want at most 1024", after)
+			}
+			if took > 5*time.Second {
+				t.Errorf("Restore returned %v after the cancel", took)
+			}
+			if got := dump(t, s, "new.test"); got != before {
+				t.Errorf("a cancelled Restore changed the store:\nbefore:\n%s\nafter:\n%s", before, got)
 			}
 		})
 	}

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Deliveries", testDeliveries},
 		{"Rules", testRules},
 		{"Restore", testRestore},
+		{"RestoreIntoHistory", testRestoreIntoHistory},
+		{"RestoreCancelled", testRestoreCancelled},
 		{"UTC", testUTC},
 		{"Context", testContext},
 		{"Concurrency", testConcurrency},
