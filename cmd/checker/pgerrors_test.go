@@ -9,19 +9,13 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
 
-// secret is the password the tests put in DATABASE_URL; leaks are the
-// parts of it that must never be shown.
-const secret = `Sekr1t 'Qu0te\`
-
-var leaks = []string{"Sekr1t", "Qu0te"}
-
 // The password of DATABASE_URL, in every form, is in no output of the
 // checker: not in the line that says the schema is ready, not in a
 // round's log, not in the one line of a failure (a closed port, where pgx
 // tries twice: with TLS, then without).
 func TestPasswordNeverShown(t *testing.T) {
-	live := pgtest.PasswordForms(t, pgtest.NewDatabase(t), secret) // trust: the password is not checked
-	closed := pgtest.PasswordForms(t, "postgres://u@"+closedPort(t)+"/db", secret)
+	live := pgtest.PasswordForms(t, pgtest.NewDatabase(t)) // trust: the password is not checked
+	closed := pgtest.PasswordForms(t, "postgres://u@"+closedPort(t)+"/db")
 	for i, form := range live {
 		t.Run(form.Name, func(t *testing.T) {
 			for _, run := range []struct {
@@ -41,10 +35,8 @@ func TestPasswordNeverShown(t *testing.T) {
 				if code != 0 && strings.Count(stderr, "\n") != 1 {
 					t.Errorf("%v: stderr is not one line: %q", run.args, stderr)
 				}
-				for _, leak := range leaks {
-					if strings.Contains(stdout+stderr, leak) {
-						t.Errorf("%v: the password is shown: %s%s", run.args, stdout, stderr)
-					}
+				if pgtest.ShowsFormPassword(stdout + stderr) {
+					t.Errorf("%v: the password is shown: %s%s", run.args, stdout, stderr)
 				}
 			}
 		})
@@ -75,10 +67,10 @@ func TestPostgresErrorsOneLine(t *testing.T) {
 		{"closed port of localhost", "postgres://u@localhost:" + port + "/db", "connection refused"},
 		{"closed port, keyword/value", "host=127.0.0.1 port=" + port + " user=u", "connection refused"},
 		{"wrong database", db(user, pgtest.ClusterPassword, "nosuchdb", ""), `database "nosuchdb" does not exist (SQLSTATE 3D000)`},
-		{"wrong password", db(user, secret, "postgres", ""), "password authentication failed"},
-		{"unknown user", db("nosuchuser", secret, "postgres", ""), "password authentication failed"},
+		{"wrong password", db(user, pgtest.FormPassword, "postgres", ""), "password authentication failed"},
+		{"unknown user", db("nosuchuser", pgtest.FormPassword, "postgres", ""), "password authentication failed"},
 		{"TLS required", db(user, pgtest.ClusterPassword, "postgres", "sslmode=require"), "server refused TLS connection"},
-		{"bad settings", db(user, secret, "postgres", "sslmode=bogus"), "sslmode is invalid"},
+		{"bad settings", db(user, pgtest.FormPassword, "postgres", "sslmode=bogus"), "sslmode is invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runBinary(t, binary, []string{"DATABASE_URL=" + tc.url})
@@ -87,10 +79,8 @@ func TestPostgresErrorsOneLine(t *testing.T) {
 				!strings.HasPrefix(stderr, prefix) || !strings.Contains(stderr, tc.want) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one line %q… with %q", code, stdout, stderr, prefix, tc.want)
 			}
-			for _, leak := range leaks {
-				if strings.Contains(stderr, leak) {
-					t.Errorf("the password is shown: %s", stderr)
-				}
+			if pgtest.ShowsFormPassword(stderr) {
+				t.Errorf("the password is shown: %s", stderr)
 			}
 		})
 	}

@@ -12,14 +12,25 @@ type PasswordForm struct {
 	Name, ConnString string
 }
 
-// PasswordForms returns dbURL (a postgres:// URL) with password put in it
-// in each form pgx reads one: the URL's userinfo, its password and
+// FormPassword is the password PasswordForms puts in: with a space, a
+// quote and a backslash, which escaping gets wrong.
+const FormPassword = `Sekr1t 'Qu0te\`
+
+// ShowsFormPassword reports whether s shows FormPassword or a part of it
+// (either word), as written or encoded.
+func ShowsFormPassword(s string) bool {
+	return strings.Contains(s, "Sekr1t") || strings.Contains(s, "Qu0te")
+}
+
+// PasswordForms returns dbURL (a postgres:// URL) with FormPassword put in
+// it in each form pgx reads one: the URL's userinfo, its password and
 // sslpassword parameters, and keyword/value settings with a quoted
 // password and sslpassword (with \ and ' escaped). An sslpassword is only
 // used with an encrypted sslkey, so the connection strings that hold one
 // work (or fail) as dbURL does.
-func PasswordForms(tb testing.TB, dbURL, password string) []PasswordForm {
+func PasswordForms(tb testing.TB, dbURL string) []PasswordForm {
 	tb.Helper()
+	const password = FormPassword
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		tb.Fatalf("PasswordForms(%q): %v", dbURL, err)
