@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/srvmon/srvmon/internal/proctest"
 )
 
 // ClusterPassword is the password of the superuser of a Cluster, which
@@ -77,7 +79,8 @@ func StartCluster(tb testing.TB) *Cluster {
 		"--auth-local", "trust", "--auth-host", "scram-sha-256", "-D", c.data()); err != nil {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
-	c.port = freePort(tb)
+	_, port, _ := net.SplitHostPort(proctest.ClosedAddr(tb))
+	c.port, _ = strconv.Atoi(port)
 	c.URL = (&url.URL{Scheme: "postgres", User: url.UserPassword(owner, ClusterPassword),
 		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)), Path: "/postgres", RawQuery: "sslmode=disable"}).String()
 	c.Start(tb)
@@ -159,15 +162,4 @@ func pgBin() (string, error) {
 func isExec(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// freePort returns a loopback TCP port that nothing listens on now.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
