@@ -19,9 +19,10 @@ const Mask = "xxxxx"
 
 // Redact returns text with every password in it replaced by Mask. It
 // finds passwords by their form: in each URL of text (which ends at white
-// space, a backquote or a double quote) and in each password= or
-// sslpassword= setting outside URLs, quoted or not. A malformed URL is
-// masked generously: text that may hold a password is masked with it.
+// space, a backquote or a double quote), and in each setting outside URLs
+// whose name ends in "password" (password=, sslpassword=, any case),
+// quoted or not. A malformed URL is masked generously: text that may hold
+// a password is masked with it.
 //
 // Each of connStrings is a whole connection string that text may echo
 // (the one a message is about): every password it holds is masked in
