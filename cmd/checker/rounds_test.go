@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -81,23 +82,37 @@ func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
 }
 
 // Two checker processes at once for one slot (overlapping cron jobs, or
-// a VPS and a Lambda on one database) send a state change's webhook
-// exactly once, and a third run in the slot sends nothing.
+// a VPS and a Lambda on one database), on hosts that each have a rule:
+// one row per host, a state change's webhook sent exactly once per host,
+// and a third run in the slot sends nothing.
 func TestOverlappingRunsNotifyOnce(t *testing.T) {
 	st, env := pgStore(t)
-	var gets atomic.Int32
+	var (
+		mu    sync.Mutex
+		calls = map[string]int{} // host and state: webhook calls
+	)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gets.Add(1)
+		mu.Lock()
+		calls[r.URL.Query().Get("host")+" "+r.URL.Query().Get("state")]++
+		mu.Unlock()
 		time.Sleep(100 * time.Millisecond) // a receiver slow enough for the runs to overlap
 	}))
 	defer receiver.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
 	ctx := context.Background()
-	down := closedPort(t)
-	if err := st.AddHost(ctx, down); err != nil {
-		t.Fatal(err)
+	var down, hosts []string
+	for range 4 {
+		down = append(down, closedPort(t))
 	}
-	if err := st.SetRule(ctx, store.Rule{Host: down, Threshold: 1, Action: receiver.URL + "/?state={STATE}"}); err != nil {
-		t.Fatal(err)
+	hosts = append(append(hosts, down...), up.URL+"/a", up.URL+"/b")
+	for _, h := range hosts {
+		if err := st.AddHost(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetRule(ctx, store.Rule{Host: h, Threshold: 1, Action: receiver.URL + "/?host={HOST}&state={STATE}"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env = append(env, "SRVMON_CHECKS_INTERVAL=3600")
 	freshSlot(time.Hour, time.Minute)
@@ -123,11 +138,19 @@ func TestOverlappingRunsNotifyOnce(t *testing.T) {
 	if code, stdout, stderr := runBinary(t, binary, env); code != 0 {
 		t.Fatalf("third run: exit %d, %s %s", code, stdout, stderr)
 	}
-	if n := gets.Load(); n != 1 {
-		t.Errorf("the receiver got %d GETs, want exactly 1; the runs' logs:\n%s\n%s", n, outs[0], outs[1])
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{}
+	for _, h := range down {
+		want[h+" down"] = 1
 	}
-	if n := countResults(t, st, down); n != 1 {
-		t.Errorf("%d rows after three runs in one slot, want 1", n)
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("webhook calls %v, want exactly %v; the runs' logs:\n%s\n%s", calls, want, outs[0], outs[1])
+	}
+	for _, h := range hosts {
+		if n := countResults(t, st, h); n != 1 {
+			t.Errorf("%s: %d rows after three runs in one slot, want 1", h, n)
+		}
 	}
 }
 

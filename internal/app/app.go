@@ -24,6 +24,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
+	"github.com/srvmon/srvmon/pkg/store/postgres/connstr"
 )
 
 // LambdaEnv is set by the AWS Lambda runtime (and its emulator).
@@ -218,8 +219,37 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Conf
 }
 
 // Fail writes one line for a command that cannot go on and returns its
-// exit code, 1.
+// exit code, 1: err's message on one line (oneLine), with every
+// PostgreSQL password in it masked (connstr.Redact).
 func Fail(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "%s: %s\n", cmd, connstr.Redact(oneLine(err.Error())))
 	return 1
+}
+
+// oneLine joins the lines of a message into one, without the blank ones
+// and without repeats: pgx puts each attempt of a failed connection on a
+// line of its own, often the same one twice (with TLS, then without). A
+// line that ends in ":" is followed by a space, any other by "; ".
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var lines []string
+	for l := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	var b strings.Builder
+	for i, l := range lines {
+		switch {
+		case i == 0:
+		case strings.HasSuffix(lines[i-1], ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }

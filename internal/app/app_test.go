@@ -121,3 +121,26 @@ func TestAPIOptionsAllowedHosts(t *testing.T) {
 		}
 	}
 }
+
+// Fail writes one line, whatever the error's lines, with PostgreSQL
+// passwords masked.
+func TestFail(t *testing.T) {
+	for _, tc := range []struct {
+		err, want string
+	}{
+		{"bad", "cmd: bad\n"},
+		{"failed to connect to `user=u database=db`:\n\t127.0.0.1:1 (127.0.0.1): dial error: refused\n\t127.0.0.1:1 (127.0.0.1): dial error: refused",
+			"cmd: failed to connect to `user=u database=db`: 127.0.0.1:1 (127.0.0.1): dial error: refused\n"},
+		{"failed to connect to `user=u database=db`:\n\t127.0.0.1:5432 (127.0.0.1): tls error: server refused TLS connection\n\t127.0.0.1:5432 (127.0.0.1): server error: FATAL: database \"x\" does not exist (SQLSTATE 3D000)",
+			"cmd: failed to connect to `user=u database=db`: 127.0.0.1:5432 (127.0.0.1): tls error: server refused TLS connection; 127.0.0.1:5432 (127.0.0.1): server error: FATAL: database \"x\" does not exist (SQLSTATE 3D000)\n"},
+		{"a\r\n\r\nb\n", "cmd: a; b\n"},
+		{"\n", "cmd: \n"},
+		{"open postgres://u:hunter2@127.0.0.1/db?sslpassword=hunter3: no", "cmd: open postgres://u:xxxxx@127.0.0.1/db?sslpassword=xxxxx no\n"},
+		{"bad settings in host=h password='hunter2\nx'", "cmd: bad settings in host=h password=xxxxx\n"},
+	} {
+		var b strings.Builder
+		if code := Fail(&b, "cmd", errors.New(tc.err)); code != 1 || b.String() != tc.want {
+			t.Errorf("Fail(%q): %d %q, want 1 %q", tc.err, code, b.String(), tc.want)
+		}
+	}
+}

@@ -5,8 +5,10 @@ package proctest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -249,6 +251,37 @@ func (p *Process) Do(t testing.TB, method, path, body string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// FailsWithOneLine runs bin with args and env added to Env() to its end,
+// and fails the test unless it exits non-zero with nothing on stdout and
+// one line on stderr that contains want. It returns stderr.
+func FailsWithOneLine(t testing.TB, bin string, env []string, want string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = Env(env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || stdout.Len() != 0 || strings.Count(stderr.String(), "\n") != 1 ||
+		!strings.HasSuffix(stderr.String(), "\n") || !strings.Contains(stderr.String(), want) {
+		t.Errorf("%s %q: %v, stdout %q, stderr %q; want non-zero and one line on stderr with %q",
+			filepath.Base(bin), args, err, stdout.String(), stderr.String(), want)
+	}
+	return stderr.String()
+}
+
+// ClosedAddr returns a loopback address (127.0.0.1:PORT) on which
+// nothing listens.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // Main is a TestMain for a command's tests: it builds the command in the

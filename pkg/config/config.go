@@ -15,11 +15,11 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/store/postgres/connstr"
 
 	// The IANA time zone database, built in: Chart.TimeZone must load on
 	// hosts without /usr/share/zoneinfo (AWS Lambda, scratch images).
@@ -80,7 +80,7 @@ type DB struct {
 	User     string `doc:"PostgreSQL user, when URL is empty"`
 	Password string `doc:"PostgreSQL password, when URL is empty"`
 	Database string `doc:"PostgreSQL database name, or the bolt/ql file; empty with bolt or ql keeps everything in memory. With no DB setting at all the standalone binary uses srvmon.db"`
-	URL      string `doc:"PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=...); overrides Host, Port, User, Password and Database"`
+	URL      string `doc:"PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=...) or keyword/value settings (host=... user=... password='...'); overrides Host, Port, User, Password and Database"`
 }
 
 // Listen configures the HTTP server.
@@ -334,18 +334,16 @@ type StoreSpec struct {
 	URL, Host, Port, User, Password, Database string
 }
 
-// Redacted describes the store for a log line, without secrets.
+// Redacted describes the store for a log line, with every password of the
+// URL masked (connstr.Redact): in its userinfo, in a password or
+// sslpassword parameter, or in keyword/value settings.
 func (s StoreSpec) Redacted() string {
 	switch s.Kind {
 	case StoreMemory:
 		return "memory (nothing is kept after exit)"
 	case StorePostgres:
 		if s.URL != "" {
-			u, err := url.Parse(s.URL)
-			if err != nil {
-				return "postgres (unparsable URL)"
-			}
-			return "postgres " + u.Redacted()
+			return "postgres " + connstr.Redact(s.URL, s.URL)
 		}
 		return fmt.Sprintf("postgres host=%q port=%q user=%q database=%q", s.Host, s.Port, s.User, s.Database)
 	}

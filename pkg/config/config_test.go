@@ -609,3 +609,53 @@ func TestREADMEListsEveryField(t *testing.T) {
 		t.Error("README.md does not contain config.EnvTable(); paste pkg/config/testdata/env-table.md into it")
 	}
 }
+
+// Redacted masks the password of DB.URL in every form it takes, and a
+// URL's other parts stay readable.
+func TestRedactedMasksEveryForm(t *testing.T) {
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{"postgres://u:hunter2@127.0.0.1/x", "postgres postgres://u:xxxxx@127.0.0.1/x"},
+		{"postgres://u@127.0.0.1/x?password=hunter2&sslmode=disable", "postgres postgres://u@127.0.0.1/x?password=xxxxx&sslmode=disable"},
+		{"postgresql://u@127.0.0.1/x?sslkey=/k.pem&sslpassword=hunter2", "postgres postgresql://u@127.0.0.1/x?sslkey=/k.pem&sslpassword=xxxxx"},
+		{"host=127.0.0.1 user=u password=hunter2 dbname=x", "postgres host=127.0.0.1 user=u password=xxxxx dbname=x"},
+		{`host=127.0.0.1 password='hunter2 \' hunter2' dbname=x`, "postgres host=127.0.0.1 password=xxxxx dbname=x"},
+		{"host=127.0.0.1 sslpassword = hunter2", "postgres host=127.0.0.1 sslpassword = xxxxx"},
+	} {
+		c, err := Load(Source{Env: []string{"DATABASE_URL=" + tc.url}})
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		if got := c.StoreSpec().Redacted(); got != tc.want {
+			t.Errorf("Redacted = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// DATABASE_URL takes libpq's keyword/value settings as well as a URL;
+// anything else is refused.
+func TestDatabaseURLKeywordValue(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"host=127.0.0.1 dbname=x", true},
+		{"  host = 127.0.0.1", true},
+		{"dbname=x", true},
+		{"srvmon.db", false},
+		{"/var/lib/srvmon.db", false},
+		{"=x", false},
+		{"9host=x", false},
+		{"mysql://root@127.0.0.1/x", false},
+	} {
+		c, err := Load(Source{Env: []string{"DATABASE_URL=" + tc.url}})
+		switch {
+		case tc.ok && (err != nil || c.StoreSpec().Kind != StorePostgres):
+			t.Errorf("%q: %v, store %q; want PostgreSQL", tc.url, err, c.StoreSpec().Kind)
+		case !tc.ok && err == nil:
+			t.Errorf("%q: accepted", tc.url)
+		}
+	}
+}

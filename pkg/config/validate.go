@@ -208,7 +208,7 @@ func (c *Config) resolveDB(defaultDatabase string, storeUnused bool) (warnings [
 			return nil, fmt.Errorf("DB.URL is set (a PostgreSQL URL) but DB.Type is %q", db.Type)
 		}
 		u, err := url.Parse(db.URL)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		if !isKeywordValue(db.URL) && (err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql")) {
 			// Never echo the URL: it may hold a password.
 			return nil, errors.New("DB.URL (DATABASE_URL): want a postgres:// or postgresql:// URL")
 		}
@@ -235,4 +235,16 @@ func (c *Config) resolveDB(defaultDatabase string, storeUnused bool) (warnings [
 		warnings = append(warnings, "DB: results are kept in memory and lost on exit (set DB.Database to keep them)")
 	}
 	return warnings, nil
+}
+
+// isKeywordValue reports whether s looks like libpq's keyword/value
+// connection settings ("host=db user=srvmon password='…'"): it begins
+// with a keyword and "=". The driver parses the rest.
+func isKeywordValue(s string) bool {
+	s = strings.TrimLeft(s, " \t\r\n\v\f")
+	n := 0
+	for n < len(s) && (s[n] == '_' || 'a' <= s[n] && s[n] <= 'z' || 'A' <= s[n] && s[n] <= 'Z' || n > 0 && '0' <= s[n] && s[n] <= '9') {
+		n++
+	}
+	return n > 0 && strings.HasPrefix(strings.TrimLeft(s[n:], " \t\r\n\v\f"), "=")
 }

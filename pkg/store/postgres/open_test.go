@@ -243,3 +243,42 @@ func hostPort(t *testing.T, u string) string {
 	}
 	return pu.Host
 }
+
+// TestOpenErrorsHidePasswords opens settings that cannot work, the
+// password given in every form pgx reads: no error shows it, or any part
+// of it.
+func TestOpenErrorsHidePasswords(t *testing.T) {
+	closed := closedPort(t)
+	const pw = "Pw1"
+	for _, tc := range []struct {
+		name string
+		cfg  postgres.Config
+	}{
+		{"URL userinfo", postgres.Config{URL: "postgres://u:" + pw + "@127.0.0.1:" + closed + "/db"}},
+		{"URL query", postgres.Config{URL: "postgres://u@127.0.0.1:" + closed + "/db?password=" + pw}},
+		{"URL sslpassword", postgres.Config{URL: "postgresql://u@127.0.0.1:" + closed + "/db?sslmode=disable&sslpassword=" + pw}},
+		{"URL unparsable", postgres.Config{URL: "postgres://u:" + pw + "@127.0.0.1:" + closed + "/db?password=" + pw + "&sslmode=bogus"}},
+		{"URL bad key file", postgres.Config{URL: "postgres://u:" + pw + "@127.0.0.1:" + closed + "/db?sslmode=require&sslkey=/nonexistent&sslcert=/nonexistent&sslpassword=" + pw}},
+		{"keyword/value", postgres.Config{URL: "host=127.0.0.1 port=" + closed + " user=u password=" + pw + " dbname=db"}},
+		{"keyword/value quoted", postgres.Config{URL: "host=127.0.0.1 port=" + closed + ` password='` + pw + ` \'Pw2 Pw3'`}},
+		{"keyword/value unparsable", postgres.Config{URL: `host=127.0.0.1 port=x password='` + pw + ` \'Pw2 Pw3'`}},
+		{"keyword/value unparsable, sslpassword", postgres.Config{URL: `host=127.0.0.1 sslpassword = '` + pw + ` \'Pw2 Pw3' port=x`}},
+		{"fields", postgres.Config{Host: "127.0.0.1", Port: closed, User: "u", Password: pw + " /@'Pw2", Database: "db"}},
+		{"fields without a user", postgres.Config{Host: "127.0.0.1", Port: closed, Password: pw + " &Pw2", Database: "db"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.ConnectTimeout = 5 * time.Second
+			s, err := postgres.Open(t.Context(), tc.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			t.Log(err)
+			for _, leak := range []string{pw, "Pw2", "Pw3"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the error shows %q: %v", leak, err)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/postgres/connstr"
 )
 
 // Defaults for the zero fields of Config.
@@ -72,8 +73,18 @@ var _ store.Store = (*Store)(nil)
 // Open connects to the database and migrates its schema to the current
 // version (creating it in an empty database, as gosrvmon's -init did, and
 // upgrading a gosrvmon database in place). An unreachable server, or one
-// that does not answer, is an error after the connect timeout.
+// that does not answer, is an error after the connect timeout. No error
+// shows a password of the connection settings (see safeError).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := open(ctx, cfg)
+	if err != nil {
+		return nil, safeError(err, cfg.connString())
+	}
+	return s, nil
+}
+
+// open does the work of Open; its errors may show passwords.
+func open(ctx context.Context, cfg Config) (*Store, error) {
 	pcfg, err := poolConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -102,6 +113,35 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("postgres: migrate the schema of %s: %w", describe(pcfg.ConnConfig), err)
 	}
 	return &Store{pool: pool}, nil
+}
+
+// redactedError is an error whose message has the passwords masked; it
+// unwraps to the error it was made from (whose message has not).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// safeError returns err with every password of connString masked in its
+// message (connstr.Redact). pgx masks a connection string it could not
+// parse by itself, on a best-effort basis that leaves part of a quoted
+// password with an escaped quote in it: its message says what is wrong,
+// then "in" and the string, whole, for connstr.Redact to mask exactly
+// (last, so that the value that ends it ends the message).
+func safeError(err error, connString string) error {
+	msg := err.Error()
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		pgxMsg := pe.Error()
+		prefix := pgconn.NewParseConfigError(pe.ConnString, "", nil).Error() // "cannot parse `…`: "
+		if rest, ok := strings.CutPrefix(pgxMsg, prefix); ok {
+			msg = strings.Replace(msg, pgxMsg, rest+" in "+pe.ConnString, 1)
+		}
+	}
+	return &redactedError{msg: connstr.Redact(msg, connString), err: err}
 }
 
 // Init creates or upgrades the schema and returns: what gosrvmon's -init
@@ -139,13 +179,9 @@ func (s *Store) Close() error {
 // poolConfig turns a Config into pgxpool's, with the connect timeout,
 // the pool bound and a UTC session time zone set.
 func poolConfig(cfg Config) (*pgxpool.Config, error) {
-	connString := cfg.URL
-	if connString == "" {
-		connString = fieldsURL(cfg)
-	}
+	connString := cfg.connString()
 	pcfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
-		// pgx's message redacts passwords.
 		return nil, fmt.Errorf("postgres: bad connection settings: %w", err)
 	}
 	cc := pcfg.ConnConfig
@@ -180,6 +216,14 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 		cc.RuntimeParams["application_name"] = "srvmon"
 	}
 	return pcfg, nil
+}
+
+// connString is what pgx parses: the URL, or one made from the fields.
+func (cfg Config) connString() string {
+	if cfg.URL != "" {
+		return cfg.URL
+	}
+	return fieldsURL(cfg)
 }
 
 // fieldsURL builds a connection URL from gosrvmon's DB fields.
