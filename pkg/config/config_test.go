@@ -325,6 +325,7 @@ func TestLoadErrors(t *testing.T) {
 		{"shard three ints", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Shard":[1,2,3]}}`}, `-confstr: Checks.Shard: got JSON array [1,2,3], want "i/n" or [i, n] with 0 <= i < n`},
 		{"shard syntax env", Source{DefaultDatabase: "d", Env: []string{"SRVMON_CHECKS_SHARD=1of3"}}, `environment SRVMON_CHECKS_SHARD (Checks.Shard): shard "1of3": want "i/n"`},
 		{"location with newline", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Location":"a\nb"}}`}, `Checks.Location "a\nb": control characters are not allowed`},
+		{"location too long", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Location":"` + strings.Repeat("x", 65) + `"}}`}, `Checks.Location is 65 bytes long, the limit is 64`},
 		{"webauth without user", Source{DefaultDatabase: "d", JSON: `{"Listen":{"WebAuth":{"Enable":true}}}`}, "Listen.WebAuth.Enable is true but Listen.WebAuth.User and Password are empty"},
 		{"syntax error", Source{DefaultDatabase: "d", JSON: "{\n  \"DB\": {\"Type\": \"bolt\",}\n}"}, "-confstr: invalid JSON at line 2, column 25: invalid character '}' looking for beginning of object key string"},
 		{"truncated", Source{DefaultDatabase: "d", JSON: `{"DB": {`}, "-confstr: invalid JSON: unexpected end of input"},
