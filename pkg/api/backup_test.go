@@ -324,14 +324,14 @@ func TestRestoreRefusesHostileBackups(t *testing.T) {
 		{"deep host", `{"hosts":[` + deep(100) + `]}`, 400, "hosts[0] is not a string"},
 		{"deep rule", `{"hosts":["new.example"],"notifications":[{"host":"new.example","threshold":1,"action":"","x":` + deep(70) + `}]}`, 400, "notifications[0]: nested deeper than 64 levels"},
 		{"deep check", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + deep(100) + `]}}`, 400, `check 0 of "new.example"`},
-		{"deep field of a check", check(`,"x":`+deep(70)), 400, `check 0 of "new.example": nested deeper than 64 levels`},
+		{"deep field of a check", check(`,"x":` + deep(70)), 400, `check 0 of "new.example": nested deeper than 64 levels`},
 		{"deep checks of a spooled host", `{"checks":{"new.example":[` + deep(100) + `]},"hosts":["new.example"]}`, 400, `check 0 of "new.example"`},
 		// Sizes.
 		{"huge unknown string", `{"x":"` + big + `"}`, 400, "larger than the limit of 64 KiB"},
-		{"huge check", check(`,"error":"`+big+`"`), 400, "larger than the limit of 64 KiB"},
+		{"huge check", check(`,"error":"` + big + `"`), 400, "larger than the limit of 64 KiB"},
 		{"huge white space", `{"hosts":` + strings.Repeat(" ", 70<<10) + `[]}`, 400, "larger than the limit of 64 KiB"},
-		{"long error", check(`,"error":"`+strings.Repeat("e", 513)+`"`), 400, `check 0 of "new.example": error is 513 bytes long, the limit is 512`},
-		{"long location", check(`,"location":"`+strings.Repeat("l", 65)+`"`), 400, `check 0 of "new.example": location is 65 bytes long, the limit is 64`},
+		{"long error", check(`,"error":"` + strings.Repeat("e", 513) + `"`), 400, `check 0 of "new.example": error is 513 bytes long, the limit is 512`},
+		{"long location", check(`,"location":"` + strings.Repeat("l", 65) + `"`), 400, `check 0 of "new.example": location is 65 bytes long, the limit is 64`},
 		{"long host", `{"hosts":["` + strings.Repeat("h", 300) + `"]}`, 400, "is not acceptable: invalid target: 300 bytes long, the limit is 256"},
 		// Bytes PostgreSQL refuses, or that decode as another text.
 		{"NUL in an error", check(`,"error":"a\u0000b"`), 400, `check 0 of "new.example": holds NUL`},
