@@ -114,7 +114,7 @@ const (
 	// maxBackupEntries bounds the entries of "hosts", and of
 	// "notifications"; maxBackupRuleBytes the bytes of the rules kept.
 	maxBackupEntries   = 100_000
-	maxBackupRuleBytes = 32 << 20
+	maxBackupRuleBytes = 64 << 20
 	// maxSkipped bounds the list of what a lenient restore skipped; the
 	// total is counted beyond it.
 	maxSkipped = 1000
