@@ -305,19 +305,11 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	return ds, nil
 }
 
-// ClaimDeliveries claims up to limit deliveries due at now, each its
-// host's next one (see store.Store), in one statement. heads is each
-// host's oldest pending delivery, of the hosts none of whose attempted
-// pending deliveries is not due (leased, or in backoff); due keeps the
-// due ones and locks their rows with FOR UPDATE SKIP LOCKED: a claim made
-// at the same time by another connection skips a row it has locked
-// instead of waiting, and once that claim has committed, PostgreSQL
-// rechecks the locking query's conditions on the row's new version,
-// which is leased, not due. A claim whose snapshot predates another's
-// sees the same heads, never a later delivery of their hosts; so two
-// claims never take two deliveries of one host, nor one twice. Each
-// claimed row gets one more attempt and a next attempt at until (the
-// lease).
+// ClaimDeliveries claims up to limit deliveries due at now in one
+// statement: the due rows are locked with FOR UPDATE SKIP LOCKED, so a
+// claim made at the same time by another connection skips them instead of
+// waiting and claiming them again once the lock is released, and each
+// gets one more attempt and a next attempt at until (the lease).
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]store.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -325,14 +317,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit
 	if limit <= 0 {
 		return []store.Delivery{}, nil
 	}
-	rows, _ := s.pool.Query(ctx, `WITH heads AS (
-			SELECT DISTINCT ON (host) id FROM deliveries
-			WHERE status = 'pending' AND host NOT IN (
-				SELECT host FROM deliveries WHERE status = 'pending' AND next_attempt > $1 AND attempts > 0)
-			ORDER BY host, created, id
-		), due AS (
+	rows, _ := s.pool.Query(ctx, `WITH due AS (
 			SELECT id, next_attempt FROM deliveries
-			WHERE id IN (SELECT id FROM heads) AND status = 'pending' AND next_attempt <= $1
+			WHERE status = 'pending' AND next_attempt <= $1
 			ORDER BY next_attempt, id LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), claimed AS (
