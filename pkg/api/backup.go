@@ -239,16 +239,9 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool, skips *
 	for _, h := range hosts {
 		known[h] = true
 	}
-	rules := make([]store.Rule, 0, len(doc.rules))
-	for _, r := range doc.rules {
-		if !known[r.rule.Host] {
-			err := fmt.Errorf("host %s is neither in the backup's hosts nor stored", quoteShort(r.rule.Host))
-			if err := skips.skip(fmt.Sprintf("notifications[%d]", r.index), err); err != nil {
-				return counts, err
-			}
-			continue
-		}
-		rules = append(rules, r.rule)
+	rules, err := rulesOfKnownHosts(doc.rules, known, skips)
+	if err != nil {
+		return counts, err
 	}
 	// checkHost reports whether the checks of h are restored: they are
 	// when h is known; otherwise they are skipped, or refuse the backup.
@@ -291,6 +284,23 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool, skips *
 		return counts, err
 	}
 	return restoreCounts{Hosts: len(hosts), Notifications: len(rules), Checks: emitted}, nil
+}
+
+// rulesOfKnownHosts returns the rules whose host is known; any other is
+// skipped, or refuses the backup.
+func rulesOfKnownHosts(rs []indexedRule, known map[string]bool, skips *skipList) ([]store.Rule, error) {
+	rules := make([]store.Rule, 0, len(rs))
+	for _, r := range rs {
+		if !known[r.rule.Host] {
+			err := fmt.Errorf("host %s is neither in the backup's hosts nor stored", quoteShort(r.rule.Host))
+			if err := skips.skip(fmt.Sprintf("notifications[%d]", r.index), err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rules = append(rules, r.rule)
+	}
+	return rules, nil
 }
 
 // quoteShort quotes s for a message, cut to 100 bytes.
