@@ -495,13 +495,11 @@ func (rd *backupReader) more() bool {
 }
 
 // value reads the next value whole, within maxBackupItem bytes. The
-// bytes are valid until the next call.
-func (rd *backupReader) value(what string) (json.RawMessage, error) {
+// bytes are valid until the next call; an error is the decoder's (see bad).
+func (rd *backupReader) value() (json.RawMessage, error) {
 	rd.in.mark()
-	if err := rd.dec.Decode(&rd.raw); err != nil {
-		return nil, rd.bad(what, err)
-	}
-	return rd.raw, nil
+	err := rd.dec.Decode(&rd.raw)
+	return rd.raw, err
 }
 
 // delim reads the delimiter d; msg says what was expected.
@@ -555,9 +553,9 @@ func (rd *backupReader) array(name string, each func(i int, raw []byte) error) e
 		if i == maxBackupEntries {
 			return badRequest(fmt.Sprintf("%s has more than %d entries, the limit", name, maxBackupEntries))
 		}
-		raw, err := rd.value(fmt.Sprintf("%s[%d]", name, i))
+		raw, err := rd.value()
 		if err != nil {
-			return err
+			return rd.bad(fmt.Sprintf("%s[%d]", name, i), err)
 		}
 		if err := each(i, raw); err != nil {
 			return err
@@ -649,9 +647,9 @@ func (rd *backupReader) hostChecks(host string, emit func(store.Result) error) e
 		return err
 	}
 	for i := 0; rd.more(); i++ {
-		raw, err := rd.value(fmt.Sprintf("check %d of %s", i, quoteShort(host)))
+		raw, err := rd.value()
 		if err != nil {
-			return err
+			return rd.bad(fmt.Sprintf("check %d of %s", i, quoteShort(host)), err)
 		}
 		c, err := parseCheck(raw)
 		if err != nil {
