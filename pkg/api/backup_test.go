@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -543,4 +544,55 @@ func TestRestoreAcceptsWhatGoResolves(t *testing.T) {
 			t.Errorf("stored %v", got.Hosts)
 		}
 	})
+}
+
+// FuzzCheckJSONText: a JSON string checkJSONText accepts decodes without
+// NUL, and with U+FFFD only where the text wrote one; one it refuses for
+// its surrogates decodes with a U+FFFD that the text did not write.
+func FuzzCheckJSONText(f *testing.F) {
+	for _, s := range []string{`"a"`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `"\ude00\ud83d"`, `"\ufffd"`, "\"\xef\xbf\xbd\"", "\"\xff\"", `"\\u0000"`, `"a\"\u0041"`, `["x",{"y":"\ud800\u0041"}]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var v any
+		if json.Unmarshal([]byte(raw), &v) != nil {
+			return
+		}
+		err := checkJSONText([]byte(raw), 0)
+		texts := jsonStrings(v)
+		wroteFFFD := strings.Contains(raw, "\ufffd") || strings.Contains(strings.ToLower(raw), `\ufffd`)
+		for _, s := range texts {
+			if err == nil && strings.ContainsRune(s, 0) {
+				t.Fatalf("%q accepted, decodes with NUL", raw)
+			}
+			if err == nil && strings.ContainsRune(s, utf8.RuneError) && !wroteFFFD {
+				t.Fatalf("%q accepted, decodes with a U+FFFD it did not write", raw)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "surrogate") && !wroteFFFD && !slices.ContainsFunc(texts, func(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }) {
+			t.Fatalf("%q refused (%v), but decodes without U+FFFD", raw, err)
+		}
+	})
+}
+
+// jsonStrings returns every string in a decoded JSON value, keys included.
+func jsonStrings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for k, e := range v {
+			out = append(out, k)
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	}
+	return nil
 }
