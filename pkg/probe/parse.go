@@ -234,7 +234,8 @@ func parsePort(s string) (int, error) {
 // checkHost accepts an IPv4 address or a hostname as Go's resolver does
 // (ASCII letters, digits, hyphens and underscores, as in "my_host.lan";
 // labels of 1 to 63 characters that neither start nor end with a hyphen;
-// at most 253 characters and one trailing dot). A name whose last label is all digits is refused: resolvers read
+// at most 253 characters and one trailing dot). A name of digits and
+// dots only is refused, as Go's resolver refuses it: resolvers read
 // "127.1" or "0127.0.0.1" as addresses, netip does not.
 func checkHost(h string) error {
 	if h == "" {
@@ -256,8 +257,8 @@ func checkHost(h string) error {
 			return err
 		}
 	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return fmt.Errorf("%q is not a valid IPv4 address, nor a hostname (its last label is all digits)", h)
+	if strings.Trim(name, "0123456789.") == "" {
+		return fmt.Errorf("%q is not a valid IPv4 address, nor a hostname (it is all digits)", h)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ var parseValid = []struct {
 	// Underscores, as Go's resolver accepts them (gosrvmon did too).
 	{"my_host.lan", KindICMP, "my_host.lan", 0},
 	{"_sip._tcp.host.test", KindICMP, "_sip._tcp.host.test", 0},
+	{"host.123", KindICMP, "host.123", 0}, // Go's resolver accepts a numeric last label
 	{"my_host.lan:22", KindTCP, "my_host.lan", 22},
 	{"http://my_host.lan/", KindHTTP, "my_host.lan", 0},
 	{"127.0.0.1", KindICMP, "127.0.0.1", 0},
