@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,5 +331,57 @@ func TestHangingWebhookDoesNotStopRounds(t *testing.T) {
 	p.Stop(t)
 	if strings.Contains(p.Log(), "skipped") {
 		t.Errorf("a tick was skipped; log:\n%s", p.Log())
+	}
+}
+
+// TestKilledRestoreLeavesNoSpool: a restore whose checks come before its
+// hosts spools them to a temporary file; killing the process (kill -9)
+// in the middle of it must leave no file behind in TMPDIR.
+func TestKilledRestoreLeavesNoSpool(t *testing.T) {
+	tmp := t.TempDir()
+	conf := `{"DB":{"Type":"memory"},"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"PerformChecks":false}}`
+	p := start(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "-confstr", conf)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.Base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Checks first, then the body stalls: the restore holds its spool.
+	part := `{"checks":{"a.example":[` + strings.Repeat(`{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true},`, 2000)
+	fmt.Fprintf(conn, "POST /api/backup_full HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 10<<20, part)
+
+	spooled := func() bool { // the process has the spool open
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", p.Pid()))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fd); err == nil && strings.Contains(l, "srvmon-restore-") {
+				return true
+			}
+		}
+		return false
+	}
+	leftovers := func() []string {
+		m, _ := filepath.Glob(filepath.Join(tmp, "srvmon-restore-*"))
+		return m
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !spooled() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restore opened no spool in 10 s; log:\n%s", p.Drain())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m := leftovers(); len(m) != 0 {
+		t.Errorf("while restoring, TMPDIR holds %v", m)
+	}
+	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(p.Pid(), 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the process is still there 10 s after kill -9")
+		}
+	}
+	if m := leftovers(); len(m) != 0 {
+		t.Errorf("after kill -9, TMPDIR holds %v", m)
 	}
 }

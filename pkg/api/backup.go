@@ -12,7 +12,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -119,11 +122,65 @@ func (s *server) writeBackup(w http.ResponseWriter, r *http.Request, rd store.Re
 	sw.finish(s, r)
 }
 
+// Limits of a restore (README: "Backup and restore"). The decoder holds
+// one value at a time, plus the hosts and rules, which are applied in one
+// transaction with the checks.
+const (
+	// maxBackupDepth bounds the nesting of arrays and objects anywhere in
+	// a backup (gosrvmon's has 3): a deep one would grow the decoder's
+	// stack with the body.
+	maxBackupDepth = 64
+	// maxBackupItem bounds the bytes of each value the decoder reads in
+	// one piece: a host, a rule, a check, a key, a token of an unknown
+	// field (and the white space before it).
+	maxBackupItem = 64 << 10
+	// maxBackupEntries bounds the entries of "hosts", and of
+	// "notifications"; maxBackupRuleBytes the bytes of the rules kept.
+	maxBackupEntries   = 100_000
+	maxBackupRuleBytes = 64 << 20
+	// maxSkipped bounds the list of what a lenient restore skipped; the
+	// total is counted beyond it.
+	maxSkipped = 1000
+)
+
 // restoreCounts is the answer to a restore: what it applied.
 type restoreCounts struct {
 	Hosts         int   `json:"hosts"`
 	Notifications int   `json:"notifications"`
 	Checks        int64 `json:"checks"`
+}
+
+// lenientCounts is the answer to a lenient restore (?skip_invalid=1):
+// what it applied, and what it skipped and why (the first maxSkipped
+// entries, and how many in all).
+type lenientCounts struct {
+	restoreCounts
+	Skipped      []skippedEntry `json:"skipped"`
+	SkippedTotal int            `json:"skipped_total"`
+}
+
+type skippedEntry struct {
+	What   string `json:"what"`
+	Reason string `json:"reason"`
+}
+
+// skipList collects what a lenient restore skips; nil in a strict one.
+type skipList struct {
+	entries []skippedEntry
+	total   int
+}
+
+// skip records what was skipped and why, or, in a strict restore (sl is
+// nil), returns the 400 that refuses the whole backup.
+func (sl *skipList) skip(what string, reason error) error {
+	if sl == nil {
+		return badRequest(fmt.Sprintf("%s: %v", what, reason))
+	}
+	sl.total++
+	if len(sl.entries) < maxSkipped {
+		sl.entries = append(sl.entries, skippedEntry{what, oneLine(reason.Error())})
+	}
+	return nil
 }
 
 // backupImport serves POST (and, as in gosrvmon, PUT) /api/backup and
@@ -132,18 +189,35 @@ type restoreCounts struct {
 // /api/backup_full restores the checks too. The body is decoded as a
 // stream, up to MaxBodyBytes; hosts are validated as targets, rules and
 // checks field by field, and anything malformed rolls everything back
-// with a 400 that says what and where. The server's read and write
-// timeouts do not cut a long restore: each read of the body may wait up to
-// TransferIdleTimeout, and a client that stops sending gets a 408 (and the
-// store is left as it was).
+// with a 400 that says what and where. With ?skip_invalid=1 hosts and
+// rules that do not validate, rules and checks of hosts that are neither
+// in the backup nor stored are skipped instead, and the answer lists them.
+// The server's read and write timeouts do not cut a long restore: each
+// read of the body may wait up to TransferIdleTimeout, and a client that
+// stops sending gets a 408 (and the store is left as it was).
 func (s *server) backupImport(full bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		var skips *skipList
+		if v := r.URL.Query().Get("skip_invalid"); v != "" {
+			lenient, err := strconv.ParseBool(v)
+			if err != nil {
+				s.fail(w, r, badRequest(fmt.Sprintf("skip_invalid=%q: use 1 or 0", v)))
+				return
+			}
+			if lenient {
+				skips = &skipList{entries: []skippedEntry{}}
+			}
+		}
 		deadlines := newTransferDeadlines(w, s.TransferIdleTimeout)
-		n, err := s.restore(r.Context(), requestBody(w, r, s.MaxBodyBytes, deadlines), full)
+		n, err := s.restore(r.Context(), requestBody(w, r, s.MaxBodyBytes, deadlines), full, skips)
 		// The restore may have outlasted the server's write timeout.
 		deadlines.beforeWrite()
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		if skips != nil {
+			writeJSON(w, http.StatusOK, lenientCounts{n, skips.entries, skips.total})
 			return
 		}
 		writeJSON(w, http.StatusOK, n)
@@ -151,7 +225,8 @@ func (s *server) backupImport(full bool) http.HandlerFunc {
 }
 
 // restore decodes a backup from body and applies it with one
-// store.Restore.
+// store.Restore. skips is nil for an all-or-nothing restore; otherwise
+// what does not validate is skipped and recorded there.
 //
 // Checks stream straight from the body into the store's transaction when
 // "hosts" and "notifications" come before "checks", as gosrvmon writes
@@ -160,8 +235,9 @@ func (s *server) backupImport(full bool) http.HandlerFunc {
 // temporary file (a compact binary record per check), which is replayed
 // into the transaction once the rest of the document is known. Memory
 // stays bounded either way.
-func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restoreCounts, error) {
-	doc := &backupDoc{rd: &backupReader{dec: json.NewDecoder(body)}, full: full}
+func (s *server) restore(ctx context.Context, body io.Reader, full bool, skips *skipList) (restoreCounts, error) {
+	ir := &itemReader{r: body}
+	doc := &backupDoc{rd: &backupReader{dec: json.NewDecoder(ir), in: ir}, full: full, skips: skips}
 	rd := doc.rd
 	var counts restoreCounts
 	defer doc.close()
@@ -172,9 +248,9 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restor
 	if err != nil {
 		return counts, err
 	}
-	hosts, rules, sp := doc.hosts, doc.rules, doc.spool
+	hosts, sp := doc.hosts, doc.spool
 
-	// Validate hosts and rules before anything is written.
+	// Validate rules against the hosts before anything is written.
 	stored, err := s.Store.Hosts(ctx)
 	if err != nil {
 		return counts, err
@@ -183,28 +259,23 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restor
 	for _, h := range stored {
 		known[h] = true
 	}
-	for i, h := range hosts {
-		if err := validTarget(h); err != nil {
-			return counts, badRequest(fmt.Sprintf("hosts[%d]: %v", i, err))
-		}
+	for _, h := range hosts {
 		known[h] = true
 	}
-	for i, rule := range rules {
-		if err := checkRule(rule); err != nil {
-			return counts, badRequest(fmt.Sprintf("notifications[%d]: %v", i, err))
-		}
-		if !known[rule.Host] {
-			return counts, badRequest(fmt.Sprintf("notifications[%d]: host %q is neither in the backup's hosts nor stored", i, rule.Host))
-		}
+	rules, err := rulesOfKnownHosts(doc.rules, known, skips)
+	if err != nil {
+		return counts, err
 	}
-	checkHost := func(h string) error {
-		if !known[h] {
-			return badRequest(fmt.Sprintf("checks for host %q, which is neither in the backup's hosts nor stored", h))
+	// checkHost reports whether the checks of h are restored: they are
+	// when h is known; otherwise they are skipped, or refuse the backup.
+	checkHost := func(h string) (bool, error) {
+		if known[h] {
+			return true, nil
 		}
-		return nil
+		return false, skips.skip("checks of host "+quoteShort(h), errors.New("the host is neither in the backup's hosts nor stored"))
 	}
 
-	res := store.Restore{Hosts: hosts, Rules: rules}
+	res := store.Restore{Hosts: nonNil(hosts), Rules: rules}
 	var emitted int64
 	switch {
 	case direct:
@@ -219,31 +290,68 @@ func (s *server) restore(ctx context.Context, body io.Reader, full bool) (restor
 			return err
 		}
 	case sp != nil:
-		for _, h := range sp.hosts {
-			if err := checkHost(h); err != nil {
+		for i, h := range sp.hosts {
+			ok, err := checkHost(h)
+			if err != nil {
 				return counts, err
+			}
+			if !ok {
+				sp.drop[uint64(i)] = true
 			}
 		}
 		res.Results = func(ctx context.Context, emit func(store.Result) error) error {
 			return sp.replay(func(r store.Result) error { emitted++; return emit(r) })
 		}
 	}
-	res.Hosts, res.Rules = nonNil(hosts), nonNil(rules)
 	if err := s.Store.Restore(ctx, res); err != nil {
 		return counts, err
 	}
 	return restoreCounts{Hosts: len(hosts), Notifications: len(rules), Checks: emitted}, nil
 }
 
+// rulesOfKnownHosts returns the rules whose host is known; any other is
+// skipped, or refuses the backup.
+func rulesOfKnownHosts(rs []indexedRule, known map[string]bool, skips *skipList) ([]store.Rule, error) {
+	rules := make([]store.Rule, 0, len(rs))
+	for _, r := range rs {
+		if !known[r.rule.Host] {
+			err := fmt.Errorf("host %s is neither in the backup's hosts nor stored", quoteShort(r.rule.Host))
+			if err := skips.skip(fmt.Sprintf("notifications[%d]", r.index), err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rules = append(rules, r.rule)
+	}
+	return rules, nil
+}
+
+// quoteShort quotes s for a message, cut to 100 bytes.
+func quoteShort(s string) string {
+	if len(s) > 100 {
+		return strconv.Quote(s[:100]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
 // backupDoc is a backup's top level as restore reads it.
 type backupDoc struct {
 	rd    *backupReader
-	full  bool // restoring checks (/api/backup_full)
-	hosts []string
-	rules []store.Rule
+	full  bool      // restoring checks (/api/backup_full)
+	skips *skipList // nil: all or nothing
+	hosts []string  // the valid ones
+	rules []indexedRule
+	// ruleBytes counts the bytes of the rules kept.
+	ruleBytes int
 	// spool holds checks read before "hosts" and "notifications".
 	spool                            *spool
 	seenHosts, seenRules, seenChecks bool
+}
+
+// indexedRule is a valid rule with its position in "notifications".
+type indexedRule struct {
+	index int
+	rule  store.Rule
 }
 
 // fields reads the object's fields up to its end, or up to the value of
@@ -254,7 +362,7 @@ type backupDoc struct {
 // ignores them.
 func (d *backupDoc) fields() (direct bool, err error) {
 	rd := d.rd
-	for rd.dec.More() {
+	for rd.more() {
 		key, err := rd.key()
 		if err != nil {
 			return false, err
@@ -276,14 +384,14 @@ func (d *backupDoc) fields() (direct bool, err error) {
 		}
 		switch key {
 		case "hosts":
-			err = rd.decode(&d.hosts, `"hosts"`)
+			err = rd.array(`"hosts"`, d.host)
 		case "notifications":
-			err = rd.decode(&d.rules, `"notifications"`)
+			err = rd.array(`"notifications"`, d.rule)
 		case "checks":
 			switch {
 			case !d.full:
 				// /api/backup restores hosts and rules only, as in gosrvmon.
-				err = rd.skip()
+				err = rd.skip(1)
 			case d.seenHosts && d.seenRules:
 				return true, nil // stream the checks inside the transaction
 			default:
@@ -292,7 +400,7 @@ func (d *backupDoc) fields() (direct bool, err error) {
 				}
 			}
 		default:
-			err = rd.skip()
+			err = rd.skip(1)
 		}
 		if err != nil {
 			return false, err
@@ -301,15 +409,83 @@ func (d *backupDoc) fields() (direct bool, err error) {
 	return false, rd.end()
 }
 
+// host reads hosts[i]: a target, kept when it validates.
+func (d *backupDoc) host(i int, raw []byte) error {
+	var h string
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return badRequest(fmt.Sprintf("bad backup at byte %d: hosts[%d] is not a string", d.rd.dec.InputOffset(), i))
+	}
+	err := checkJSONText(raw, 2)
+	if err == nil {
+		err = validTarget(h)
+	}
+	if err != nil {
+		return d.skips.skip(fmt.Sprintf("hosts[%d]", i), err)
+	}
+	d.hosts = append(d.hosts, h)
+	return nil
+}
+
+// rule reads notifications[i]: gosrvmon's {"host","threshold","action"},
+// kept when it validates (its host is checked once every host is known).
+func (d *backupDoc) rule(i int, raw []byte) error {
+	var r store.Rule
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return badRequest(fmt.Sprintf("bad backup at byte %d: notifications[%d]: %v", d.rd.dec.InputOffset(), i, err))
+	}
+	err := checkJSONText(raw, 2)
+	if err == nil {
+		err = checkRule(r)
+	}
+	if err != nil {
+		return d.skips.skip(fmt.Sprintf("notifications[%d]", i), err)
+	}
+	if d.ruleBytes += len(raw); d.ruleBytes > maxBackupRuleBytes {
+		return badRequest(fmt.Sprintf(`"notifications" is larger than the limit of %s`, formatBytes(maxBackupRuleBytes)))
+	}
+	d.rules = append(d.rules, indexedRule{i, r})
+	return nil
+}
+
 func (d *backupDoc) close() {
 	if d.spool != nil {
 		d.spool.close()
 	}
 }
 
+// itemReader is the body as the decoder reads it. It reads at most
+// maxBackupItem bytes past the last mark, so that no value the decoder
+// buffers whole (a string, a check, white space) grows with the body.
+type itemReader struct {
+	r     io.Reader
+	pos   int64 // bytes read
+	limit int64
+}
+
+// errItemTooLarge is what itemReader returns past its limit.
+var errItemTooLarge = fmt.Errorf("a value is larger than the limit of %s", formatBytes(maxBackupItem))
+
+func (ir *itemReader) Read(p []byte) (int, error) {
+	left := ir.limit - ir.pos
+	if left <= 0 {
+		return 0, errItemTooLarge
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := ir.r.Read(p)
+	ir.pos += int64(n)
+	return n, err
+}
+
+// mark allows the decoder maxBackupItem more bytes.
+func (ir *itemReader) mark() { ir.limit = ir.pos + maxBackupItem }
+
 // backupReader decodes a backup token by token.
 type backupReader struct {
 	dec *json.Decoder
+	in  *itemReader
+	raw json.RawMessage // the last value, reused
 }
 
 // bad turns a decoding error into the answer: 413 for a body over the
@@ -329,9 +505,29 @@ func (rd *backupReader) bad(what string, err error) error {
 	return badRequest(fmt.Sprintf("bad backup at byte %d: %s: %v", rd.dec.InputOffset(), what, err))
 }
 
+// token reads the next token, within maxBackupItem bytes.
+func (rd *backupReader) token() (json.Token, error) {
+	rd.in.mark()
+	return rd.dec.Token()
+}
+
+// more reports whether the array or object goes on.
+func (rd *backupReader) more() bool {
+	rd.in.mark()
+	return rd.dec.More()
+}
+
+// value reads the next value whole, within maxBackupItem bytes. The
+// bytes are valid until the next call; an error is the decoder's (see bad).
+func (rd *backupReader) value() (json.RawMessage, error) {
+	rd.in.mark()
+	err := rd.dec.Decode(&rd.raw)
+	return rd.raw, err
+}
+
 // delim reads the delimiter d; msg says what was expected.
 func (rd *backupReader) delim(d json.Delim, msg string) error {
-	tok, err := rd.dec.Token()
+	tok, err := rd.token()
 	if err != nil {
 		return rd.bad(msg, err)
 	}
@@ -343,7 +539,7 @@ func (rd *backupReader) delim(d json.Delim, msg string) error {
 
 // openOrNull reads d or null; it reports whether it was d.
 func (rd *backupReader) openOrNull(d json.Delim, msg string) (bool, error) {
-	tok, err := rd.dec.Token()
+	tok, err := rd.token()
 	if err != nil {
 		return false, rd.bad(msg, err)
 	}
@@ -357,7 +553,7 @@ func (rd *backupReader) openOrNull(d json.Delim, msg string) (bool, error) {
 }
 
 func (rd *backupReader) key() (string, error) {
-	tok, err := rd.dec.Token()
+	tok, err := rd.token()
 	if err != nil {
 		return "", rd.bad("reading a key", err)
 	}
@@ -368,28 +564,47 @@ func (rd *backupReader) key() (string, error) {
 	return key, nil
 }
 
-func (rd *backupReader) decode(v any, what string) error {
-	if err := rd.dec.Decode(v); err != nil {
-		return rd.bad(what, err)
+// array reads an array of top-level field name (or null), at most
+// maxBackupEntries long, calling each with every entry's index and raw
+// JSON.
+func (rd *backupReader) array(name string, each func(i int, raw []byte) error) error {
+	ok, err := rd.openOrNull('[', name+" must be an array")
+	if err != nil || !ok {
+		return err
 	}
-	return nil
+	for i := 0; rd.more(); i++ {
+		if i == maxBackupEntries {
+			return badRequest(fmt.Sprintf("%s has more than %d entries, the limit", name, maxBackupEntries))
+		}
+		raw, err := rd.value()
+		if err != nil {
+			return rd.bad(fmt.Sprintf("%s[%d]", name, i), err)
+		}
+		if err := each(i, raw); err != nil {
+			return err
+		}
+	}
+	return rd.delim(']', name+": expected ]")
 }
 
-// skip reads one value of any kind.
-func (rd *backupReader) skip() error {
-	depth := 0
+// skip reads one value of any kind, at depth (that of the object or
+// array holding it), refusing one nested deeper than maxBackupDepth.
+func (rd *backupReader) skip(depth int) error {
+	start := depth
 	for {
-		tok, err := rd.dec.Token()
+		tok, err := rd.token()
 		if err != nil {
 			return rd.bad("skipping a value", err)
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			depth++
+			if depth++; depth > maxBackupDepth {
+				return badRequest(fmt.Sprintf("bad backup at byte %d: nested deeper than %d levels", rd.dec.InputOffset(), maxBackupDepth))
+			}
 		case json.Delim('}'), json.Delim(']'):
 			depth--
 		}
-		if depth == 0 {
+		if depth == start {
 			return nil
 		}
 	}
@@ -401,7 +616,7 @@ func (rd *backupReader) end() error {
 	if err := rd.delim('}', "expected the end of the backup object"); err != nil {
 		return err
 	}
-	if _, err := rd.dec.Token(); err != io.EOF {
+	if _, err := rd.token(); err != io.EOF {
 		return badRequest(fmt.Sprintf("bad backup at byte %d: data after the backup object", rd.dec.InputOffset()))
 	}
 	return nil
@@ -410,53 +625,138 @@ func (rd *backupReader) end() error {
 // checks reads the "checks" object (or null), calling emit per check with
 // its host; hosts are not checked (a spool checks them afterwards).
 func (rd *backupReader) checks(emit func(store.Result) error) error {
-	return rd.checksOf(func(string) error { return nil }, emit)
+	return rd.checksOf(func(string) (bool, error) { return true, nil }, emit)
 }
 
 // checksOf reads the "checks" object, {"<host>":[check...]} (null for
-// none), validating each host key with checkHost and each check's fields,
-// and emits them as results.
-func (rd *backupReader) checksOf(checkHost func(string) error, emit func(store.Result) error) error {
+// none), asking checkHost whether each host's checks are restored or
+// skipped, validating each check's fields, and emits them as results.
+func (rd *backupReader) checksOf(checkHost func(string) (bool, error), emit func(store.Result) error) error {
 	ok, err := rd.openOrNull('{', `"checks" must be an object of host: [checks]`)
 	if err != nil || !ok {
 		return err
 	}
-	for rd.dec.More() {
+	for rd.more() {
 		host, err := rd.key()
 		if err != nil {
 			return err
 		}
-		if err := checkHost(host); err != nil {
-			return err
+		// encoding/json turns bytes that are not UTF-8 into U+FFFD, which
+		// no target holds: such a key would name another host.
+		if strings.ContainsRune(host, utf8.RuneError) {
+			return badRequest(fmt.Sprintf("bad backup at byte %d: a key of \"checks\" is not valid UTF-8: %s", rd.dec.InputOffset(), quoteShort(host)))
 		}
-		ok, err := rd.openOrNull('[', fmt.Sprintf("checks of %q must be an array", host))
+		restore, err := checkHost(host)
 		if err != nil {
 			return err
 		}
-		var raw json.RawMessage
-		for i := 0; ok && rd.dec.More(); i++ {
-			if err := rd.dec.Decode(&raw); err != nil {
-				return rd.bad(fmt.Sprintf("check %d of %q", i, host), err)
-			}
-			c, err := parseCheck(raw)
-			if err != nil {
-				return badRequest(fmt.Sprintf("bad backup at byte %d: check %d of %q: %v", rd.dec.InputOffset(), i, host, err))
-			}
-			r, err := c.result(host)
-			if err != nil {
-				return badRequest(fmt.Sprintf("check %d of %q: %v", i, host, err))
-			}
-			if err := emit(r); err != nil {
+		if !restore {
+			if err := rd.skip(2); err != nil {
 				return err
 			}
+			continue
 		}
-		if ok {
-			if err := rd.delim(']', fmt.Sprintf("checks of %q: expected ]", host)); err != nil {
-				return err
-			}
+		if err := rd.hostChecks(host, emit); err != nil {
+			return err
 		}
 	}
 	return rd.delim('}', `"checks": expected }`)
+}
+
+// hostChecks reads the array (or null) of host's checks and emits them.
+func (rd *backupReader) hostChecks(host string, emit func(store.Result) error) error {
+	ok, err := rd.openOrNull('[', fmt.Sprintf("checks of %s must be an array", quoteShort(host)))
+	if err != nil || !ok {
+		return err
+	}
+	for i := 0; rd.more(); i++ {
+		raw, err := rd.value()
+		if err != nil {
+			return rd.bad(fmt.Sprintf("check %d of %s", i, quoteShort(host)), err)
+		}
+		c, err := parseCheck(raw)
+		if err != nil {
+			return badRequest(fmt.Sprintf("bad backup at byte %d: check %d of %s: %v", rd.dec.InputOffset(), i, quoteShort(host), err))
+		}
+		r, err := c.result(host)
+		if err != nil {
+			return badRequest(fmt.Sprintf("check %d of %s: %v", i, quoteShort(host), err))
+		}
+		if err := emit(r); err != nil {
+			return err
+		}
+	}
+	return rd.delim(']', fmt.Sprintf("checks of %s: expected ]", quoteShort(host)))
+}
+
+// checkJSONText checks the raw JSON of a value, whose outermost array or
+// object is at depth, for what encoding/json would silently change or a
+// store would refuse: bytes that are not UTF-8 and \u escapes of unpaired
+// surrogates (both decode as U+FFFD, so a host would become another),
+// NUL (\u0000, which PostgreSQL's text cannot hold), and nesting deeper
+// than maxBackupDepth.
+func checkJSONText(raw []byte, depth int) error {
+	if !utf8.Valid(raw) {
+		return errors.New("not valid UTF-8")
+	}
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !inString {
+			switch c {
+			case '"':
+				inString = true
+			case '[', '{':
+				if depth++; depth > maxBackupDepth {
+					return fmt.Errorf("nested deeper than %d levels", maxBackupDepth)
+				}
+			case ']', '}':
+				depth--
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inString = false
+		case c == '\\' && raw[i+1] != 'u':
+			i++
+		case c == '\\':
+			r := hex4(raw[i+2 : i+6])
+			i += 5
+			switch {
+			case r == 0:
+				return errors.New(`holds NUL (\u0000)`)
+			case r >= 0xdc00 && r < 0xe000:
+				return errors.New("holds an unpaired UTF-16 surrogate")
+			case r >= 0xd800 && r < 0xdc00:
+				if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+					return errors.New("holds an unpaired UTF-16 surrogate")
+				}
+				if lo := hex4(raw[i+3 : i+7]); lo < 0xdc00 || lo >= 0xe000 {
+					return errors.New("holds an unpaired UTF-16 surrogate")
+				}
+				i += 6
+			}
+		}
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits of a \u escape of valid JSON.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // backupCheck is one check in a backup: gosrvmon's {"time","rtt","up"},
@@ -475,11 +775,13 @@ type backupCheck struct {
 // decides what it means and words any error.
 func parseCheck(raw []byte) (backupCheck, error) {
 	if c, ok := parseCheckFast(raw); ok {
-		return c, nil
+		return c, nil // plain ASCII without escapes: nothing to check
 	}
 	var c backupCheck
-	err := json.Unmarshal(raw, &c)
-	return c, err
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, err
+	}
+	return c, checkJSONText(raw, 3)
 }
 
 // parseCheckFast reads a check made of the known fields with plain
@@ -608,7 +910,10 @@ func (b *jsonBool) UnmarshalJSON(p []byte) error {
 	return nil
 }
 
-// result validates the check and returns it as a result of host.
+// result validates the check and returns it as a result of host. A
+// negative rtt of a down check is gosrvmon's failed ping: see
+// store.GosrvmonRTT. (The raw JSON is checked for NUL and bytes that are
+// not UTF-8 before: see checkJSONText.)
 func (c backupCheck) result(host string) (store.Result, error) {
 	switch {
 	case c.Time.IsZero():
@@ -617,12 +922,20 @@ func (c backupCheck) result(host string) (store.Result, error) {
 		return store.Result{}, fmt.Errorf("time %s is outside 1970..2262", c.Time.Format(time.RFC3339))
 	case !c.Up.set:
 		return store.Result{}, errors.New(`missing "up"`)
-	case c.RTT < 0:
-		return store.Result{}, fmt.Errorf("negative rtt %d", c.RTT)
+	case len(c.Location) > store.MaxLocationLen:
+		return store.Result{}, fmt.Errorf("location is %d bytes long, the limit is %d", len(c.Location), store.MaxLocationLen)
+	case strings.ContainsFunc(c.Location, unicode.IsControl):
+		return store.Result{}, fmt.Errorf("location %q holds a control character", c.Location)
+	case len(c.Error) > store.MaxReasonLen:
+		return store.Result{}, fmt.Errorf("error is %d bytes long, the limit is %d", len(c.Error), store.MaxReasonLen)
+	}
+	rtt, ok := store.GosrvmonRTT(c.RTT, c.Up.v)
+	if !ok {
+		return store.Result{}, fmt.Errorf("negative rtt %d on a check that was up", c.RTT)
 	}
 	return store.Result{
 		Host: host, Location: c.Location, Slot: c.Time.UTC(),
-		RTT: time.Duration(c.RTT), Up: c.Up.v, Reason: errorIfDown(c.Up.v, c.Error),
+		RTT: rtt, Up: c.Up.v, Reason: errorIfDown(c.Up.v, c.Error),
 	}, nil
 }
 
@@ -630,12 +943,20 @@ func (c backupCheck) result(host string) (store.Result, error) {
 // restored: per check, the host's index, the time in unix nanoseconds, the
 // rtt, up, the location and the error, as varints and length-prefixed
 // strings.
+//
+// The file is unlinked as soon as it is made (where the system allows it),
+// so that it goes with the process however that ends: a crash or kill -9
+// mid-restore leaves no file behind.
 type spool struct {
 	f     *os.File
 	w     *bufio.Writer
 	hosts []string
 	index map[string]uint64
-	buf   []byte
+	// drop holds the indexes of hosts whose checks are not replayed (a
+	// lenient restore skips them).
+	drop     map[uint64]bool
+	buf      []byte
+	unlinked bool
 }
 
 func newSpool() (*spool, error) {
@@ -643,7 +964,8 @@ func newSpool() (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore spool: %w", err)
 	}
-	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10), index: map[string]uint64{}}, nil
+	unlinked := os.Remove(f.Name()) == nil // fails on Windows: removed at close
+	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10), index: map[string]uint64{}, drop: map[uint64]bool{}, unlinked: unlinked}, nil
 }
 
 func (sp *spool) write(r store.Result) error {
@@ -719,6 +1041,9 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 		if err != nil {
 			return fmt.Errorf("restore spool is damaged: %w", err)
 		}
+		if sp.drop[i] {
+			continue
+		}
 		r.Host, r.Slot, r.RTT, r.Up = sp.hosts[i], time.Unix(0, ns).UTC(), time.Duration(rtt), up == 1
 		if err := emit(r); err != nil {
 			return err
@@ -728,5 +1053,7 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 
 func (sp *spool) close() {
 	sp.f.Close()
-	os.Remove(sp.f.Name())
+	if !sp.unlinked {
+		os.Remove(sp.f.Name())
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -82,6 +83,31 @@ func TestRestoreGosrvmonBackups(t *testing.T) {
 					{Host: "8.8.8.8", Slot: t12.Add(2 * time.Minute), RTT: 14870000, Up: true},
 					{Host: "http://example.org/", Slot: t12, RTT: 120456789, Up: true},
 					{Host: "http://example.org/", Slot: t12.Add(time.Minute), RTT: 10 * time.Second, Up: false},
+				},
+			},
+		},
+		{
+			// A gosrvmon that saw pings fail: its rtt -1 is stored as 0.
+			file: "testdata/gosrvmon-failed-pings_full.json", endpoint: "/api/backup_full",
+			counts: `{"hosts":5,"notifications":1,"checks":14}`,
+			want: snapshot{
+				Hosts: []string{"10.0.0.1", "http://nas.lan:8080/", "https://example.org/", "nas.lan", "nas.lan:22"},
+				Rules: []store.Rule{{Host: "nas.lan", Threshold: 120, Action: "http://127.0.0.1:9999/notify?host={HOST}&state={STATE}"}},
+				Results: []store.Result{
+					{Host: "10.0.0.1", Slot: t12},
+					{Host: "10.0.0.1", Slot: t12.Add(time.Minute)},
+					{Host: "10.0.0.1", Slot: t12.Add(2 * time.Minute)},
+					{Host: "http://nas.lan:8080/", Slot: t12, RTT: 2871093, Up: true},
+					{Host: "http://nas.lan:8080/", Slot: t12.Add(time.Minute), RTT: 10001023457},
+					{Host: "https://example.org/", Slot: t12, RTT: 120456789, Up: true},
+					{Host: "https://example.org/", Slot: t12.Add(time.Minute), RTT: 118004561, Up: true},
+					{Host: "https://example.org/", Slot: t12.Add(2 * time.Minute), RTT: 121230000, Up: true},
+					{Host: "nas.lan", Slot: t12, RTT: 431207, Up: true},
+					{Host: "nas.lan", Slot: t12.Add(time.Minute)},
+					{Host: "nas.lan", Slot: t12.Add(2 * time.Minute), RTT: 398554, Up: true},
+					{Host: "nas.lan:22", Slot: t12, RTT: 612390, Up: true},
+					{Host: "nas.lan:22", Slot: t12.Add(time.Minute), RTT: 10000541873},
+					{Host: "nas.lan:22", Slot: t12.Add(2 * time.Minute), RTT: 289455},
 				},
 			},
 		},
@@ -221,26 +247,22 @@ func TestRestoreOrder(t *testing.T) {
 func TestRestoreAllOrNothing(t *testing.T) {
 	good := `{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true}`
 	many := strings.Repeat(good+",", 500)
-	tests := []struct {
-		name, body string
-		code       int
-		want       string
-	}{
+	tests := []refusal{
 		{"not an object", `[]`, 400, "a backup must be a JSON object"},
 		{"empty", ``, 400, "unexpected EOF"},
 		{"cut short", `{"hosts":["new.example"],"checks":{"new.example":[` + good, 400, "unexpected EOF"},
 		{"bad host", `{"hosts":["new.example","bad host"]}`, 400, `hosts[1]: host "bad host" is not acceptable`},
-		{"hosts not strings", `{"hosts":[1]}`, 400, `"hosts"`},
+		{"hosts not strings", `{"hosts":[1]}`, 400, `hosts[0] is not a string`},
 		{"malformed check after many good ones", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + many + `{"time":"2021-03-02T12:00:00Z","rtt":5,"up":"yes"}]}}`, 400, `check 500 of "new.example"`},
 		{"malformed check, spooled", `{"checks":{"new.example":[` + many + `{"time":"2021-03-02T12:00:00Z","up":true,"rtt":"5"}]},"hosts":["new.example"]}`, 400, `check 500 of "new.example"`},
 		{"missing time", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"rtt":5,"up":true}]}}`, 400, `missing "time"`},
 		{"missing up", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"2021-03-02T12:00:00Z"}]}}`, 400, `missing "up"`},
-		{"negative rtt", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":true}]}}`, 400, "negative rtt"},
+		{"negative rtt on an up check", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":true}]}}`, 400, "check 0 of \"new.example\": negative rtt -1 on a check that was up"},
 		{"time out of range", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"1969-12-31T23:59:59Z","up":true}]}}`, 400, "outside 1970..2262"},
 		{"checks not an object", `{"hosts":[],"notifications":[],"checks":[]}`, 400, `"checks" must be an object`},
 		{"checks of a host not an array", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":{}}}`, 400, `checks of "new.example" must be an array`},
-		{"checks of an unknown host", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + good + `],"other.example":[` + good + `]}}`, 400, `checks for host "other.example", which is neither`},
-		{"checks of an unknown host, spooled", `{"checks":{"other.example":[` + good + `]},"hosts":["new.example"]}`, 400, `checks for host "other.example"`},
+		{"checks of an unknown host", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + good + `],"other.example":[` + good + `]}}`, 400, `checks of host "other.example": the host is neither`},
+		{"checks of an unknown host, spooled", `{"checks":{"other.example":[` + good + `]},"hosts":["new.example"]}`, 400, `checks of host "other.example": the host is neither`},
 		{"rule of an unknown host", `{"hosts":["new.example"],"notifications":[{"host":"other.example","threshold":1,"action":""}]}`, 400, `notifications[0]: host "other.example" is neither`},
 		{"rule with a bad action", `{"hosts":["new.example"],"notifications":[{"host":"new.example","threshold":1,"action":"javascript:alert(1)"}]}`, 400, "notifications[0]: rule for \"new.example\": action must be an http or https URL"},
 		{"hosts twice", `{"hosts":["new.example"],"hosts":[]}`, 400, `"hosts" twice`},
@@ -249,12 +271,27 @@ func TestRestoreAllOrNothing(t *testing.T) {
 		{"data after streamed checks", `{"hosts":["new.example"],"notifications":[],"checks":{}} {}`, 400, "data after the backup object"},
 		{"over the size limit", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + many + many + many + good + `]}}`, 413, "larger than the limit of 64 KiB"},
 	}
+	expectRefused(t, Options{MaxBodyBytes: 64 << 10}, "/api/backup_full", tests)
+}
+
+// refusal is a backup a restore refuses, and how.
+type refusal struct {
+	name, body string
+	code       int
+	want       string
+}
+
+// expectRefused restores each backup on every backend and expects it
+// refused with code and a one-line reason holding want, the store left
+// exactly as it was.
+func expectRefused(t *testing.T, opts Options, target string, tests []refusal) {
+	t.Helper()
 	forEachBackend(t, func(t *testing.T, st store.Store) {
 		seedBackup(t, st)
 		before := takeSnapshot(t, st)
-		e := newEnv(t, st, Options{MaxBodyBytes: 64 << 10})
+		e := newEnv(t, st, opts)
 		for _, tt := range tests {
-			w := e.serve(request{method: "POST", target: "/api/backup_full", body: tt.body})
+			w := e.serve(request{method: "POST", target: target, body: tt.body})
 			if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.want) {
 				t.Errorf("%s: %d %q, want %d %q", tt.name, w.Code, w.Body.String(), tt.code, tt.want)
 			}
@@ -268,31 +305,110 @@ func TestRestoreAllOrNothing(t *testing.T) {
 	})
 }
 
+// TestRestoreRefusesHostileBackups: what would exhaust memory, be stored
+// differently on different backends, or be silently changed (invalid
+// UTF-8 becomes U+FFFD) is a 400 naming where, on every backend, and
+// nothing is stored.
+func TestRestoreRefusesHostileBackups(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	check := func(fields string) string {
+		return `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":false` + fields + `}]}}`
+	}
+	rule := func(host, action string) string {
+		return `{"hosts":["new.example"],"notifications":[{"host":"` + host + `","threshold":1,"action":"` + action + `"}]}`
+	}
+	big := strings.Repeat("x", 70<<10)
+	tests := []refusal{
+		// Nesting, in each position.
+		{"deep unknown field", `{"x":` + deep(65) + `}`, 400, "nested deeper than 64 levels"},
+		{"deep unknown field, cut off", `{"x":` + strings.Repeat("[", 100000), 400, "nested deeper than 64 levels"},
+		{"deep host", `{"hosts":[` + deep(100) + `]}`, 400, "hosts[0] is not a string"},
+		{"deep rule", `{"hosts":["new.example"],"notifications":[{"host":"new.example","threshold":1,"action":"","x":` + deep(70) + `}]}`, 400, "notifications[0]: nested deeper than 64 levels"},
+		{"deep check", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[` + deep(100) + `]}}`, 400, `check 0 of "new.example"`},
+		{"deep field of a check", check(`,"x":` + deep(70)), 400, `check 0 of "new.example": nested deeper than 64 levels`},
+		{"deep checks of a spooled host", `{"checks":{"new.example":[` + deep(100) + `]},"hosts":["new.example"]}`, 400, `check 0 of "new.example"`},
+		// Sizes.
+		{"huge unknown string", `{"x":"` + big + `"}`, 400, "larger than the limit of 64 KiB"},
+		{"huge check", check(`,"error":"` + big + `"`), 400, "larger than the limit of 64 KiB"},
+		{"huge white space", `{"hosts":` + strings.Repeat(" ", 70<<10) + `[]}`, 400, "larger than the limit of 64 KiB"},
+		{"long error", check(`,"error":"` + strings.Repeat("e", 513) + `"`), 400, `check 0 of "new.example": error is 513 bytes long, the limit is 512`},
+		{"long location", check(`,"location":"` + strings.Repeat("l", 65) + `"`), 400, `check 0 of "new.example": location is 65 bytes long, the limit is 64`},
+		{"long host", `{"hosts":["` + strings.Repeat("h", 300) + `"]}`, 400, "is not acceptable: invalid target: 300 bytes long, the limit is 256"},
+		// Bytes PostgreSQL refuses, or that decode as another text.
+		{"NUL in an error", check(`,"error":"a\u0000b"`), 400, `check 0 of "new.example": holds NUL`},
+		{"NUL in a location", check(`,"location":"\u0000"`), 400, `check 0 of "new.example": holds NUL`},
+		{"control character in a location", check(`,"location":"a\u0001"`), 400, `check 0 of "new.example": location "a\x01" holds a control character`},
+		{"NUL in a host", `{"hosts":["a\u0000b"]}`, 400, `hosts[0]: holds NUL (\u0000)`},
+		{"NUL in an action", rule("new.example", `http://127.0.0.1/\u0000`), 400, "notifications[0]: holds NUL"},
+		{"invalid UTF-8 in a host", "{\"hosts\":[\"new.example\",\"a\xffb.example\"]}", 400, "hosts[1]: not valid UTF-8"},
+		{"unpaired surrogate in a host", `{"hosts":["http://a.example/\ud800"]}`, 400, "hosts[0]: holds an unpaired UTF-16 surrogate"},
+		{"reversed surrogates in a host", `{"hosts":["http://a.example/\udc00\ud800"]}`, 400, "hosts[0]: holds an unpaired UTF-16 surrogate"},
+		{"U+FFFD in a host", `{"hosts":["http://a.example/\ufffd"]}`, 400, "is not acceptable: invalid target: contains U+FFFD"},
+		{"invalid UTF-8 in a key of checks", "{\"hosts\":[\"new.example\"],\"notifications\":[],\"checks\":{\"new.\xffexample\":[]}}", 400, `a key of "checks" is not valid UTF-8`},
+		{"invalid UTF-8 in a rule's host", rule("new.\xffexample", ""), 400, "notifications[0]: not valid UTF-8"},
+		{"invalid UTF-8 in an action", rule("new.example", "http://127.0.0.1/\xff"), 400, "notifications[0]: not valid UTF-8"},
+		{"invalid UTF-8 in an error", check(",\"error\":\"\xff\""), 400, `check 0 of "new.example": not valid UTF-8`},
+		{"invalid UTF-8 in a spooled check", "{\"checks\":{\"new.example\":[{\"time\":\"2021-03-02T12:00:00Z\",\"up\":false,\"error\":\"\xff\"}]},\"hosts\":[\"new.example\"]}", 400, `check 0 of "new.example": not valid UTF-8`},
+		// gosrvmon never stored a negative rtt on a check that was up.
+		{"rtt -1 up", `{"hosts":["new.example"],"notifications":[],"checks":{"new.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":true}]}}`, 400, "negative rtt -1 on a check that was up"},
+	}
+	expectRefused(t, Options{}, "/api/backup_full", tests)
+	// /api/backup skips "checks", within the same bounds.
+	expectRefused(t, Options{}, "/api/backup", []refusal{
+		{"deep checks skipped", `{"hosts":[],"checks":{"a":` + deep(70) + `}}`, 400, "nested deeper than 64 levels"},
+		{"huge string in skipped checks", `{"hosts":[],"checks":{"a":["` + big + `"]}}`, 400, "larger than the limit of 64 KiB"},
+	})
+}
+
+// FuzzRestore restores arbitrary bodies into a memory store: no panic,
+// only a 200 or a 400, and whatever a restore stored comes out of a full
+// backup and restores into a fresh store unchanged. The seeds (gosrvmon's
+// backups and hostile bodies) run as a normal test.
 func FuzzRestore(f *testing.F) {
+	for _, file := range []string{"testdata/gosrvmon-backup.json", "testdata/gosrvmon-backup_full.json", "testdata/gosrvmon-failed-pings_full.json"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), false)
+	}
 	for _, s := range []string{
 		`{"hosts":["a.example"],"notifications":[{"host":"a.example","threshold":1,"action":"http://127.0.0.1/"}],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true}]}}`,
 		`{"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":false,"error":"x"}]},"hosts":["a.example"]}`,
 		`{"hosts":null,"notifications":null,"checks":null}`,
-		`{"hosts":["bad host"]}`, `[]`, ``, `{"x":[[[{}]]]}`,
+		`{"hosts":["bad host","my_host.lan"],"notifications":[{"host":"gone.example","threshold":1,"action":""}]}`,
+		`[]`, ``, `{"x":[[[{}]]]}`, `{"x":` + strings.Repeat("[", 100),
+		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":false,"location":"\u0000"}]}}`,
+		"{\"hosts\":[\"a\xff.example\",\"http://a.example/\\ud800\"]}",
+		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","up":false,"error":"` + strings.Repeat("e", 600) + `"}]}}`,
 	} {
-		f.Add(s)
+		f.Add(s, false)
+		f.Add(s, true)
 	}
 	st := backends()[0].open(f)
 	e := newEnv(f, st, Options{MaxBodyBytes: 1 << 20})
-	f.Fuzz(func(t *testing.T, body string) {
+	f.Fuzz(func(t *testing.T, body string, lenient bool) {
 		e.t = t
-		w := e.serve(request{method: "POST", target: "/api/backup_full", body: body})
+		target := "/api/backup_full"
+		if lenient {
+			target += "?skip_invalid=1"
+		}
+		w := e.serve(request{method: "POST", target: target, body: body})
 		if w.Code != http.StatusOK && w.Code != http.StatusBadRequest {
 			t.Fatalf("restore of %q: %d %q", body, w.Code, w.Body.String())
 		}
-		if w.Code == http.StatusOK {
-			var n restoreCounts
-			if err := json.Unmarshal(w.Body.Bytes(), &n); err != nil {
-				t.Fatal(err)
-			}
-			if !json.Valid([]byte(body)) {
-				t.Fatalf("restored invalid JSON %q", body)
-			}
+		if w.Code != http.StatusOK {
+			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("restored invalid JSON %q", body)
+		}
+		// What is stored comes out of a backup and restores unchanged.
+		backup := e.get("/api/backup_full").Body.String()
+		to := backends()[0].open(t)
+		expect(t, newEnv(t, to, Options{}).serve(request{method: "POST", target: "/api/backup_full", body: backup}), http.StatusOK, "")
+		if a, b := takeSnapshot(t, st), takeSnapshot(t, to); !equalSnapshots(a, b) {
+			t.Fatalf("after restoring %q, the store holds\n%+v\nand its backup restores as\n%+v", body, a, b)
 		}
 	})
 }
@@ -355,4 +471,128 @@ func FuzzParseCheck(f *testing.F) {
 			t.Fatalf("%q: fast %+v, encoding/json %+v", raw, fast, slow)
 		}
 	})
+}
+
+// TestRestoreLenient: ?skip_invalid=1 restores what it can of a backup a
+// strict restore refuses (hosts srvmon does not accept, rules and checks of
+// hosts missing from the file) and lists what it skipped; the default
+// stays all or nothing.
+func TestRestoreLenient(t *testing.T) {
+	c := `[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true}]`
+	hostsAndRules := "\"hosts\":[\"ok.example\",\"my_host.lan\",\"bad host\",\"a\xffb.example\"]," +
+		`"notifications":[{"host":"ok.example","threshold":1,"action":""},{"host":"gone.example","threshold":1,"action":""},{"host":"my_host.lan","threshold":1,"action":"javascript:x"}]`
+	checks := `"checks":{"ok.example":` + c + `,"bad host":` + c + `,"gone.example":` + c + `,"my_host.lan":` + c + `}`
+	slot0 := time.Date(2021, 3, 2, 12, 0, 0, 0, time.UTC)
+	want := snapshot{
+		Hosts: []string{"my_host.lan", "ok.example"},
+		Rules: []store.Rule{{Host: "ok.example", Threshold: 1}},
+		Results: []store.Result{
+			{Host: "my_host.lan", Slot: slot0, RTT: 5, Up: true},
+			{Host: "ok.example", Slot: slot0, RTT: 5, Up: true},
+		},
+	}
+	answer := `{"hosts":2,"notifications":1,"checks":2,"skipped":[` +
+		`{"what":"hosts[2]","reason":"host \"bad host\" is not acceptable: invalid target: contains white space (U+0020)"},` +
+		`{"what":"hosts[3]","reason":"not valid UTF-8"},` +
+		`{"what":"notifications[2]","reason":"rule for \"my_host.lan\": action must be an http or https URL"},` +
+		`{"what":"notifications[1]","reason":"host \"gone.example\" is neither in the backup's hosts nor stored"},` +
+		`{"what":"checks of host \"bad host\"","reason":"the host is neither in the backup's hosts nor stored"},` +
+		`{"what":"checks of host \"gone.example\"","reason":"the host is neither in the backup's hosts nor stored"}],"skipped_total":6}`
+	for _, body := range []string{
+		"{" + hostsAndRules + "," + checks + "}",
+		"{" + checks + "," + hostsAndRules + "}", // spooled
+	} {
+		forEachBackend(t, func(t *testing.T, st store.Store) {
+			e := newEnv(t, st, Options{})
+			expect(t, e.serve(request{method: "POST", target: "/api/backup_full", body: body}), http.StatusBadRequest, "hosts[2]")
+			if got := takeSnapshot(t, st); len(got.Hosts) != 0 {
+				t.Fatalf("a strict restore that failed stored %+v", got)
+			}
+			w := e.serve(request{method: "POST", target: "/api/backup_full?skip_invalid=1", body: body})
+			expect(t, w, http.StatusOK, "")
+			if got := strings.TrimSpace(w.Body.String()); got != answer {
+				t.Errorf("answer\n got %s\nwant %s", got, answer)
+			}
+			if got := takeSnapshot(t, st); !equalSnapshots(got, want) {
+				t.Errorf("restored\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+// TestRestoreLenientBoundsItsAnswer: the list of what was skipped stops
+// at maxSkipped entries; the total counts them all.
+func TestRestoreLenientBoundsItsAnswer(t *testing.T) {
+	body := `{"hosts":[` + strings.Repeat(`"bad host",`, maxSkipped+500) + `"ok.example"]}`
+	e := newEnv(t, backends()[0].open(t), Options{})
+	w := e.serve(request{method: "POST", target: "/api/backup?skip_invalid=true", body: body})
+	expect(t, w, http.StatusOK, `"skipped_total":1500`)
+	var got lenientCounts
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || len(got.Skipped) != maxSkipped || got.Hosts != 1 {
+		t.Errorf("answer with %d entries, %d hosts: %v", len(got.Skipped), got.Hosts, err)
+	}
+	expect(t, e.serve(request{method: "POST", target: "/api/backup?skip_invalid=maybe", body: body}), http.StatusBadRequest, `skip_invalid="maybe"`)
+}
+
+// TestRestoreAcceptsWhatGoResolves: host names with underscores, which
+// Go's resolver (and gosrvmon) accept, restore on every backend.
+func TestRestoreAcceptsWhatGoResolves(t *testing.T) {
+	body := `{"hosts":["my_host.lan","my_host.lan:22","http://my_host.lan/"],"notifications":null}`
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		expect(t, newEnv(t, st, Options{}).serve(request{method: "POST", target: "/api/backup", body: body}), http.StatusOK, `{"hosts":3,"notifications":0,"checks":0}`)
+		if got := takeSnapshot(t, st); len(got.Hosts) != 3 {
+			t.Errorf("stored %v", got.Hosts)
+		}
+	})
+}
+
+// FuzzCheckJSONText: a JSON string checkJSONText accepts decodes without
+// NUL, and with U+FFFD only where the text wrote one; one it refuses for
+// its surrogates decodes with a U+FFFD that the text did not write.
+func FuzzCheckJSONText(f *testing.F) {
+	for _, s := range []string{`"a"`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `"\ude00\ud83d"`, `"\ufffd"`, "\"\xef\xbf\xbd\"", "\"\xff\"", `"\\u0000"`, `"a\"\u0041"`, `["x",{"y":"\ud800\u0041"}]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		var v any
+		if json.Unmarshal([]byte(raw), &v) != nil {
+			return
+		}
+		err := checkJSONText([]byte(raw), 0)
+		texts := jsonStrings(v)
+		wroteFFFD := strings.Contains(raw, "\ufffd") || strings.Contains(strings.ToLower(raw), `\ufffd`)
+		for _, s := range texts {
+			if err == nil && strings.ContainsRune(s, 0) {
+				t.Fatalf("%q accepted, decodes with NUL", raw)
+			}
+			if err == nil && strings.ContainsRune(s, utf8.RuneError) && !wroteFFFD {
+				t.Fatalf("%q accepted, decodes with a U+FFFD it did not write", raw)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "surrogate") && !wroteFFFD && !slices.ContainsFunc(texts, func(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }) {
+			t.Fatalf("%q refused (%v), but decodes without U+FFFD", raw, err)
+		}
+	})
+}
+
+// jsonStrings returns every string in a decoded JSON value, keys included.
+func jsonStrings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for k, e := range v {
+			out = append(out, k)
+			out = append(out, jsonStrings(e)...)
+		}
+		return out
+	}
+	return nil
 }

@@ -120,7 +120,7 @@ type Checks struct {
 	RemoteChecksURLs  []string `doc:"other instances' /api/checks URLs (environment: comma-separated)"`
 	AllowSingleChecks bool     `doc:"enable /api/check, a check of any target on request (under auth when WebAuth is enabled)"`
 	Retention         int64    `doc:"delete results older than this, seconds; 0 keeps everything"`
-	Location          string   `doc:"this checker's location, stored with its results; readers merge locations"`
+	Location          string   `doc:"this checker's location, stored with its results; readers merge locations; at most 64 bytes, no control characters"`
 	Shard             Shard    `doc:"\"i/n\" (or [i, n] in JSON): check only the targets whose stable hash mod n is i, 0 <= i < n; empty checks every target"`
 	Concurrency       int      `doc:"probes in flight at once in a round"`
 	ICMPConcurrency   int      `doc:"pings in flight at once; up to this many silent targets finish within one timeout (each costs CPU while it waits)"`

@@ -331,6 +331,7 @@ func TestLoadErrors(t *testing.T) {
 		{"allowed host with scheme", Source{DefaultDatabase: "d", JSON: `{"Listen":{"AllowedHosts":["https://monitor.example.com"]}}`}, `Listen.AllowedHosts: "https://monitor.example.com" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
 		{"allowed host pattern", Source{DefaultDatabase: "d", Env: []string{"SRVMON_LISTEN_ALLOWEDHOSTS=monitor.lan,*.example.com"}}, `Listen.AllowedHosts: "*.example.com" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
 		{"allowed host empty", Source{DefaultDatabase: "d", JSON: `{"Listen":{"AllowedHosts":[""]}}`}, `Listen.AllowedHosts: "" is not a host name (want e.g. monitor.example.com, without scheme or path, or *)`},
+		{"location too long", Source{DefaultDatabase: "d", JSON: `{"Checks":{"Location":"` + strings.Repeat("x", 65) + `"}}`}, `Checks.Location is 65 bytes long, the limit is 64`},
 		{"syntax error", Source{DefaultDatabase: "d", JSON: "{\n  \"DB\": {\"Type\": \"bolt\",}\n}"}, "-confstr: invalid JSON at line 2, column 25: invalid character '}' looking for beginning of object key string"},
 		{"truncated", Source{DefaultDatabase: "d", JSON: `{"DB": {`}, "-confstr: invalid JSON: unexpected end of input"},
 		{"trailing data", Source{DefaultDatabase: "d", JSON: `{} {}`}, "-confstr: invalid JSON: more data after the config object"},

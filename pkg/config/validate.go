@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/srvmon/srvmon/pkg/store"
 )
 
 // normalize applies gosrvmon's "zero means default" rules, resolves the
@@ -123,6 +125,9 @@ func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings [
 
 	if strings.ContainsFunc(c.Checks.Location, isControl) {
 		return nil, fmt.Errorf("Checks.Location %q: control characters are not allowed", c.Checks.Location)
+	}
+	if len(c.Checks.Location) > store.MaxLocationLen {
+		return nil, fmt.Errorf("Checks.Location is %d bytes long, the limit is %d", len(c.Checks.Location), store.MaxLocationLen)
 	}
 
 	if c.Chart.TimeZone == "" {

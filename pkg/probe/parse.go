@@ -102,6 +102,11 @@ func parse(s string) (Target, error) {
 		if unicode.IsControl(r) {
 			return Target{}, fmt.Errorf("contains a control character (%U)", r)
 		}
+		if r == utf8.RuneError {
+			// What bytes that are not UTF-8 become when decoded (a JSON
+			// body): a target holding it would be another target.
+			return Target{}, errors.New("contains U+FFFD, the replacement character")
+		}
 		if !unicode.IsGraphic(r) {
 			// Format characters such as the zero-width space: invisible,
 			// so the target would not read as what it is.
@@ -226,10 +231,11 @@ func parsePort(s string) (int, error) {
 	return p, nil
 }
 
-// checkHost accepts an IPv4 address or an RFC 1123 hostname (ASCII
-// letters, digits and hyphens; labels of 1 to 63 characters that neither
-// start nor end with a hyphen; at most 253 characters and one trailing
-// dot). A name whose last label is all digits is refused: resolvers read
+// checkHost accepts an IPv4 address or a hostname as Go's resolver does
+// (ASCII letters, digits, hyphens and underscores, as in "my_host.lan";
+// labels of 1 to 63 characters that neither start nor end with a hyphen;
+// at most 253 characters and one trailing dot). A name of digits and
+// dots only is refused, as Go's resolver refuses it: resolvers read
 // "127.1" or "0127.0.0.1" as addresses, netip does not.
 func checkHost(h string) error {
 	if h == "" {
@@ -251,13 +257,13 @@ func checkHost(h string) error {
 			return err
 		}
 	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return fmt.Errorf("%q is not a valid IPv4 address, nor a hostname (its last label is all digits)", h)
+	if strings.Trim(name, "0123456789.") == "" {
+		return fmt.Errorf("%q is not a valid IPv4 address, nor a hostname (it is all digits)", h)
 	}
 	return nil
 }
 
-// checkLabel checks one RFC 1123 hostname label.
+// checkLabel checks one hostname label: RFC 1123's, with underscores.
 func checkLabel(l string) error {
 	switch {
 	case l == "":
@@ -269,13 +275,13 @@ func checkLabel(l string) error {
 	}
 	for i := 0; i < len(l); i++ {
 		c := l[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
 			continue
 		}
 		if c >= utf8.RuneSelf {
 			return fmt.Errorf("hostname label %q is not ASCII: write an international name in its xn-- (punycode) form", l)
 		}
-		return fmt.Errorf("hostname label %q has %q: only letters, digits and hyphens are allowed", l, string(c))
+		return fmt.Errorf("hostname label %q has %q: only letters, digits, hyphens and underscores are allowed", l, string(c))
 	}
 	return nil
 }

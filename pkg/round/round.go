@@ -154,7 +154,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 			// A host stored by an older or laxer writer (a gosrvmon
 			// database): keep it visible as down with the reason.
 			sum.Invalid++
-			results = append(results, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: err.Error()})
+			results = append(results, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: store.TruncateReason(err.Error())})
 			continue
 		}
 		targets = append(targets, t)
@@ -168,7 +168,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 			Slot:     sum.Slot,
 			RTT:      pr.RTT,
 			Up:       pr.Up,
-			Reason:   pr.Reason,
+			Reason:   store.TruncateReason(pr.Reason),
 		})
 		if pr.Reason == probe.ReasonCancelled {
 			sum.Cancelled++

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned (possibly wrapped) by every backend.
@@ -250,4 +251,41 @@ type Snapshotter interface {
 	// snapshot may hold resources for as long as fn runs (bolt: a read
 	// transaction; PostgreSQL: a connection and a transaction).
 	Snapshot(ctx context.Context, fn func(Reader) error) error
+}
+
+// Limits on a result's text, in bytes. Every read of a host's results
+// carries its reasons and locations (a chart, /api/checks, a backup), so a
+// long one makes every later read of that host costly. A probe's reason is
+// a short sentence ("timeout after 10s", an x509 error); a location is a
+// short name ("eu-west"). Restores refuse longer ones; a round truncates a
+// longer reason with TruncateReason.
+const (
+	MaxReasonLen   = 512
+	MaxLocationLen = 64
+)
+
+// TruncateReason returns reason cut to at most MaxReasonLen bytes, at a
+// UTF-8 character boundary.
+func TruncateReason(reason string) string {
+	if len(reason) <= MaxReasonLen {
+		return reason
+	}
+	n := MaxReasonLen
+	for n > 0 && !utf8.RuneStart(reason[n]) {
+		n--
+	}
+	return reason[:n]
+}
+
+// GosrvmonRTT returns srvmon's rtt for an rtt in nanoseconds as gosrvmon
+// stored it. gosrvmon records a ping that got no answer, or whose name did
+// not resolve, as down with rtt -1; srvmon's rtt of a down result is the
+// time until the check failed, and one that was not measured is 0. So a
+// negative rtt of a down check is 0. ok is false for a negative rtt of a
+// check that was up, which gosrvmon never wrote (d is 0 then too).
+func GosrvmonRTT(ns int64, up bool) (d time.Duration, ok bool) {
+	if ns < 0 {
+		return 0, !up
+	}
+	return time.Duration(ns), true
 }

@@ -271,6 +271,7 @@ const (
 		('example.test', timestamp '2020-03-01 10:00:00', 12000000, true),
 		('example.test', timestamp '2020-03-01 10:01:00', 5000000000, false),
 		('example.test', timestamp '2020-03-01 10:02:00.123456', 11000000, true),
+		('example.test', timestamp '2020-03-01 10:02:30', -1, false),
 		('https://b.test/health', timestamp '2020-03-01 10:00:00', 250000000, true)
 	) AS v (host, check_time, rtt, up)`
 	gosrvmonRule = `(VALUES ('example.test', 3, 'http://127.0.0.1:9/notify?host=%host%'))
@@ -343,6 +344,8 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		{Host: "example.test", Slot: at(0, 0, 0), RTT: 12 * time.Millisecond, Up: true},
 		{Host: "example.test", Slot: at(1, 0, 0), RTT: 5 * time.Second},
 		{Host: "example.test", Slot: at(2, 0, 123456), RTT: 11 * time.Millisecond, Up: true},
+		// gosrvmon's failed ping (rtt -1) reads as srvmon's down rtt: 0.
+		{Host: "example.test", Slot: at(2, 30, 0)},
 	}
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("Results = %v, %v; want %v", got, err, want)
@@ -353,8 +356,12 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		}
 	}
 	c, ok, err := s.LastCheck(ctx, "example.test")
-	if err != nil || !ok || !c.Time.Equal(at(2, 0, 123456)) || c.RTT != 11*time.Millisecond || !c.Up {
-		t.Errorf("LastCheck = %+v, %v, %v", c, ok, err)
+	if err != nil || !ok || !c.Time.Equal(at(2, 30, 0)) || c.RTT != 0 || c.Up {
+		t.Errorf("LastCheck = %+v, %v, %v; want the failed ping, rtt 0", c, ok, err)
+	}
+	// The row itself is left as gosrvmon wrote it.
+	if n := queryInts(t, u, "SELECT rtt FROM checks WHERE check_time = '2020-03-01 10:02:30'"); len(n) != 1 || n[0] != -1 {
+		t.Errorf("stored rtt of the failed ping = %v, want [-1]", n)
 	}
 	rules, err := s.Rules(ctx)
 	wantRule := store.Rule{Host: "example.test", Threshold: 3, Action: "http://127.0.0.1:9/notify?host=%host%"}
@@ -362,7 +369,7 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		t.Errorf("Rules = %+v, %v; want [%+v]", rules, err, wantRule)
 	}
 	bs, err := s.Buckets(ctx, "example.test", at(0, 0, 0), at(4, 0, 0), 2)
-	if err != nil || len(bs) != 2 || bs[0].Up != 1 || bs[0].Down != 1 || bs[1].Up != 1 {
+	if err != nil || len(bs) != 2 || bs[0].Up != 1 || bs[0].Down != 1 || bs[1].Up != 1 || bs[1].Down != 1 || bs[1].MinRTT != 11*time.Millisecond {
 		t.Errorf("Buckets = %+v, %v", bs, err)
 	}
 
@@ -395,8 +402,8 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		merged = append(merged, c)
 		return nil
 	})
-	if len(merged) != 1 || merged[0].RTT != 9*time.Millisecond {
-		t.Errorf("Checks of the slot with two locations = %+v, want one check of 9ms", merged)
+	if len(merged) != 2 || merged[0].RTT != 9*time.Millisecond || merged[1].RTT != 0 || merged[1].Up {
+		t.Errorf("Checks = %+v, want the slot with two locations at 9ms, then the failed ping at 0", merged)
 	}
 
 	if gosrvmonInsert != "" {

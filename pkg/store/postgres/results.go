@@ -163,6 +163,9 @@ func insertRound(ctx context.Context, tx pgx.Tx, cols *resultColumns) error {
 }
 
 // Results streams a host's results in [start, end), by slot and location.
+// A row gosrvmon stored with rtt -1 (a ping without an answer, down) reads
+// with srvmon's meaning, store.GosrvmonRTT: the upgrade leaves such rows as
+// they are, and gosrvmon's own inserts still work on the upgraded table.
 func (s *Store) Results(ctx context.Context, host string, start, end time.Time, fn func(store.Result) error) error {
 	return resultsOf(ctx, s.pool, host, start, end, fn)
 }
@@ -187,7 +190,7 @@ func resultsOf(ctx context.Context, q querier, host string, start, end time.Time
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("postgres: results of %q: %w", host, err)
 		}
-		r.RTT = time.Duration(rtt)
+		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up) // gosrvmon's rows may hold -1
 		n++
 		if err := fn(r); err != nil {
 			return err
@@ -240,7 +243,7 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	r := store.Result{Host: host}
 	var rtt int64
 	_, err := pgx.ForEachRow(rows, []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason}, func() error {
-		r.RTT = time.Duration(rtt)
+		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
 		rs = append(rs, r)
 		return nil
 	})

@@ -1,0 +1,71 @@
+package round_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/memory"
+)
+
+// TestRunTruncatesLongReasons: a probe's reason can be long (an x509
+// error lists every name of the certificate); the round stores at most
+// store.MaxReasonLen bytes of it.
+func TestRunTruncatesLongReasons(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := range 30 { // fewer than 100: Go lists them all
+		names = append(names, fmt.Sprintf("a-rather-long-name-%03d.srvmon.test", i))
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: names, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	defer srv.Close()
+	host := "https://localhost:" + srv.URL[strings.LastIndexByte(srv.URL, ':')+1:] + "/"
+
+	st := memory.New()
+	addHosts(t, st, host)
+	r := newRunner(t, st)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	p := probe.New(probe.Options{Timeout: 2 * time.Second, TLSConfig: &tls.Config{RootCAs: roots}})
+	defer p.Close()
+	r.Prober = p
+	if _, err := r.Run(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rs := results(t, st, host)
+	if len(rs) != 1 || rs[0].Up {
+		t.Fatalf("results = %+v, want one down", rs)
+	}
+	reason := rs[0].Reason
+	if len(reason) > store.MaxReasonLen || len(reason) < store.MaxReasonLen-3 || !utf8.ValidString(reason) || !strings.HasPrefix(reason, "x509: certificate is valid for") {
+		t.Errorf("stored reason of %d bytes (valid UTF-8 %v): %q", len(reason), utf8.ValidString(reason), reason)
+	}
+}
