@@ -348,7 +348,7 @@ func TestKilledRestoreLeavesNoSpool(t *testing.T) {
 	defer conn.Close()
 	// Checks first, then the body stalls: the restore holds its spool.
 	part := `{"checks":{"a.example":[` + strings.Repeat(`{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true},`, 2000)
-	fmt.Fprintf(conn, "POST /api/backup_full HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 10<<20, part)
+	fmt.Fprintf(conn, "POST /api/backup_full HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", 10<<20, part)
 
 	spooled := func() bool { // the process has the spool open
 		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", p.Pid()))
