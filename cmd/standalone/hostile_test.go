@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -79,7 +76,7 @@ func TestHostileBodiesKeepMemoryBounded(t *testing.T) {
 	if _, after := p.Do(t, http.MethodGet, "/api/backup_full", ""); after != before {
 		t.Errorf("stored data changed:\nbefore %s\nafter  %s", shorten(before), shorten(after))
 	}
-	peak := peakRSS(t, p.Pid())
+	peak := p.Memory(t, "VmHWM")
 	t.Logf("peak RSS after %d hostile bodies of %d MiB: %.1f MiB", len(bodies), hostileBodyBytes>>20, float64(peak)/(1<<20))
 	if peak > maxHostileRSS {
 		t.Errorf("peak RSS %.1f MiB, over the bound of %d MiB", float64(peak)/(1<<20), maxHostileRSS>>20)
@@ -113,26 +110,6 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
-}
-
-// peakRSS is the process's peak resident set size (VmHWM), in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/PID/status")
-	return 0
 }
 
 // shorten keeps a long text readable in a failure.

@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -178,7 +176,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 				srv := proctest.Start(b, release[run.pkg], dir, nil, "listen=http://", args(dir)...)
 				firstOK(b, client, srv.Base)
 				time.Sleep(time.Second)
-				maxRSS = max(maxRSS, rss(b, srv.Pid()))
+				maxRSS = max(maxRSS, proctest.Memory(b, srv.Pid(), "VmRSS"))
 				srv.Stop(b)
 			}
 			b.ReportMetric(float64(maxRSS)/(1<<20), "MiB-idle")
@@ -204,23 +202,4 @@ func firstOK(b *testing.B, client *http.Client, base string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// rss is the resident set size of process pid in bytes.
-func rss(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatalf("VmRSS %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmRSS in /proc/PID/status")
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -302,4 +303,32 @@ func Main(m *testing.M, name string, bin *string) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Memory is one of the process's memory figures from /proc/PID/status, in
+// bytes: "VmRSS" (resident now) or "VmHWM" (the peak resident size).
+func (p *Process) Memory(t testing.TB, field string) int64 {
+	t.Helper()
+	return Memory(t, p.Pid(), field)
+}
+
+// Memory is one of process pid's memory figures from /proc/PID/status, in
+// bytes; see Process.Memory.
+func Memory(t testing.TB, pid int, field string) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("%s %q: %v", field, v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }
