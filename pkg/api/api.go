@@ -279,7 +279,7 @@ func withCSP(policy string, h http.Handler) http.Handler {
 // guard returns a wrapper that requires basic auth when Auth.Enable is set
 // and the route is protected: always for write routes, with
 // Auth.ProtectReads for read routes. Write routes also refuse a Host that
-// is not allowed (hostAllowed), auth on or off.
+// is not allowed (hostAllowed: without auth).
 func (s *server) guard(write bool) func(http.HandlerFunc) http.Handler {
 	protect := s.Auth.Enable && (write || s.Auth.ProtectReads)
 	return func(h http.HandlerFunc) http.Handler {

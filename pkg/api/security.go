@@ -26,8 +26,14 @@ func withFrameDenial(h http.Handler) http.Handler {
 // attacker's domain. Rebinding needs a DNS name the attacker controls,
 // so an IP literal is always accepted, and so are localhost, an empty
 // Host (HTTP/1.0), the names in Options.AllowedHosts and anything when
-// that lists "*".
+// that lists "*". With Auth.Enable every name is accepted: the browser
+// keeps the credentials it has for srvmon's own name and sends none to
+// the attacker's, so the password guards these requests, and gosrvmon's
+// users who reach an authenticated srvmon by a DNS name need no setting.
 func (s *server) hostAllowed(r *http.Request) bool {
+	if s.Auth.Enable {
+		return true
+	}
 	host := normalHost(r.Host)
 	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
 		return true

@@ -98,7 +98,7 @@ type Listen struct {
 	// in flight, restores included.
 	ShutdownTimeout int64 `doc:"on SIGTERM, how long the requests in flight (a backup restore included) may take to finish, seconds; then they are cut off and a restore cut off stores nothing"`
 	// AllowedHosts is srvmon's: the guard against DNS rebinding.
-	AllowedHosts []string `doc:"host names (the Host header, port ignored) under which changes, backups, notification settings and single checks are served, besides localhost, IP literals and Listen.Address; * allows any (any is allowed on AWS Lambda); reads work under any name (environment: comma-separated)"`
+	AllowedHosts []string `doc:"host names (the Host header, port ignored) under which changes, backups, notification settings and single checks are served without WebAuth, besides localhost, IP literals and Listen.Address (with WebAuth on, any); * allows any (any is allowed on AWS Lambda); reads work under any name (environment: comma-separated)"`
 }
 
 // WebAuth is gosrvmon's basic authentication for changes.
