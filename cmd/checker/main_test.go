@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/probe"
 )
@@ -203,7 +204,7 @@ func TestCheckOnLambda(t *testing.T) {
 	if code := run(context.Background(), []string{"-check", "127.0.0.1"}, env, &out, &errw); code != 0 {
 		t.Fatalf("exit %d, %s", code, errw.String())
 	}
-	if !strings.Contains(out.String(), probe.LambdaICMPUnavailable) {
+	if !strings.Contains(out.String(), app.LambdaICMPUnavailable) {
 		t.Errorf("on Lambda: %q", out.String())
 	}
 }

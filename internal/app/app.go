@@ -91,21 +91,24 @@ func openPostgres(ctx context.Context, spec config.StoreSpec) (store.Store, erro
 	return s, nil
 }
 
+// LambdaICMPUnavailable is the reason every ping target is down with on
+// AWS Lambda, which cannot send ICMP (probe.Options.ICMPUnavailable).
+const LambdaICMPUnavailable = "ICMP is not allowed on AWS Lambda: check ping targets from a VPS checker or the standalone binary"
+
 // ProbeOptions are the prober's options from cfg. On Lambda, where ICMP
 // cannot be sent, every ping target is recorded down with a reason that
 // says so.
 func ProbeOptions(cfg config.Config, lambda bool, log *slog.Logger) probe.Options {
-	p := cfg.Probe()
 	o := probe.Options{
-		Timeout:         p.Timeout,
-		PingCount:       p.PingCount,
-		HTTPMethod:      p.HTTPMethod,
-		Concurrency:     p.Concurrency,
-		ICMPConcurrency: p.ICMPConcurrency,
+		Timeout:         cfg.Timeout(),
+		PingCount:       int(cfg.Checks.PingRetryCount),
+		HTTPMethod:      cfg.Checks.HTTPMethod,
+		Concurrency:     cfg.Checks.Concurrency,
+		ICMPConcurrency: cfg.Checks.ICMPConcurrency,
 		Logger:          log,
 	}
 	if lambda {
-		o.ICMPUnavailable = probe.LambdaICMPUnavailable
+		o.ICMPUnavailable = LambdaICMPUnavailable
 	}
 	return o
 }
@@ -118,13 +121,13 @@ func NewRunner(cfg config.Config, st store.Store, p round.Prober, log *slog.Logg
 		Interval:  cfg.Interval(),
 		Timeout:   cfg.Timeout(),
 		Location:  cfg.Checks.Location,
-		Shard:     cfg.Checks.Shard,
-		Retention: cfg.Retention(),
+		Shard:     round.Shard{Index: cfg.Checks.Shard.Index, Count: cfg.Checks.Shard.Count},
+		Retention: cfg.Checks.Retention.Duration(),
 		TimeZone:  cfg.Location(),
 		Sender: &notify.Sender{
-			Timeout: cfg.NotifyTimeout(),
-			MaxAge:  cfg.NotifyMaxAge(),
-			Backoff: notify.ExponentialBackoff(cfg.NotifyRetryDelay(), time.Hour),
+			Timeout: cfg.Notify.Timeout.Duration(),
+			MaxAge:  cfg.Notify.MaxAge.Duration(),
+			Backoff: notify.ExponentialBackoff(cfg.Notify.RetryDelay.Duration(), time.Hour),
 			Logger:  log,
 		},
 		Logger: log,
@@ -148,13 +151,16 @@ func APIOptions(cfg config.Config, lambda bool, st store.Store, checker api.Chec
 		},
 		Interval: cfg.Interval(),
 		Chart: chart.Options{
-			MaxRttScale:     cfg.MaxRTTScale(),
-			DynamicRttScale: cfg.Chart.DynamicRttScale,
+			MaxRTTScale:     time.Duration(cfg.Chart.MaxRTTScale) * time.Millisecond,
+			DynamicRTTScale: cfg.Chart.DynamicRTTScale,
 			TimeZone:        cfg.Location(),
 		},
-		RemoteTimeout: cfg.RemoteTimeout(),
-		MaxBodyBytes:  cfg.MaxBodyBytes(),
+		RemoteTimeout: cfg.Checks.RemoteTimeout.Duration(),
+		MaxBodyBytes:  cfg.Listen.MaxBodyBytes,
 		Logger:        log,
+	}
+	if o.RemoteTimeout == 0 {
+		o.RemoteTimeout = cfg.Timeout() // gosrvmon's timeout of remote requests
 	}
 	if cfg.Checks.AllowSingleChecks {
 		o.Checker = checker
@@ -197,9 +203,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Conf
 	var fl inFlight
 	srv := &http.Server{
 		Handler:           fl.track(h),
-		ReadTimeout:       cfg.ReadTimeout(),
-		ReadHeaderTimeout: cfg.ReadTimeout(),
-		WriteTimeout:      cfg.WriteTimeout(),
+		ReadTimeout:       cfg.Listen.ReadTimeout.Duration(),
+		ReadHeaderTimeout: cfg.Listen.ReadTimeout.Duration(),
+		WriteTimeout:      cfg.Listen.WriteTimeout.Duration(),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -209,7 +215,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.Conf
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	if err := shutdown(ctx, srv, &fl, cfg.ShutdownTimeout(), log); err != nil {
+	if err := shutdown(ctx, srv, &fl, cfg.Listen.ShutdownTimeout.Duration(), log); err != nil {
 		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -144,3 +144,41 @@ func TestFail(t *testing.T) {
 		}
 	}
 }
+
+// The wiring hands the loaded config's values on: durations from
+// gosrvmon's seconds (MaxRttScale's milliseconds), Checks.RemoteTimeout
+// falling back to Checks.Timeout as in gosrvmon, and the probe settings.
+func TestOptionsFromConfig(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		json          string
+		remoteTimeout time.Duration
+	}{
+		{`"Timeout":3`, 3 * time.Second},
+		{`"Timeout":3,"RemoteTimeout":7`, 7 * time.Second},
+	} {
+		cfg, err := config.Load(config.Source{JSON: `{"DB":{"Type":"memory"},"Checks":{` + tc.json +
+			`,"Interval":30,"Retention":86400,"PingRetryCount":2,"HTTPMethod":"head","Concurrency":50,"ICMPConcurrency":5,"Shard":"1/3"},` +
+			`"Chart":{"MaxRttScale":500,"DynamicRttScale":true},"Listen":{"MaxBodyBytes":99},"Notify":{"Timeout":4,"MaxAge":600,"RetryDelay":7}}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := APIOptions(cfg, false, memory.New(), nil, log)
+		if a.RemoteTimeout != tc.remoteTimeout || a.Chart.MaxRTTScale != 500*time.Millisecond || !a.Chart.DynamicRTTScale ||
+			a.MaxBodyBytes != 99 || a.Interval != 30*time.Second {
+			t.Errorf("%s: APIOptions = %+v", tc.json, a)
+		}
+		p := ProbeOptions(cfg, false, log)
+		if p.Timeout != 3*time.Second || p.PingCount != 2 || p.HTTPMethod != "HEAD" || p.Concurrency != 50 || p.ICMPConcurrency != 5 || p.ICMPUnavailable != "" {
+			t.Errorf("ProbeOptions = %+v", p)
+		}
+		if p := ProbeOptions(cfg, true, log); p.ICMPUnavailable != LambdaICMPUnavailable {
+			t.Errorf("ProbeOptions on Lambda: ICMPUnavailable %q", p.ICMPUnavailable)
+		}
+		r := NewRunner(cfg, memory.New(), nil, log)
+		if r.Interval != 30*time.Second || r.Timeout != 3*time.Second || r.Retention != 24*time.Hour || r.Shard.String() != "1/3" ||
+			r.Sender.Timeout != 4*time.Second || r.Sender.MaxAge != 10*time.Minute {
+			t.Errorf("NewRunner = %+v, sender %+v", r, r.Sender)
+		}
+	}
+}

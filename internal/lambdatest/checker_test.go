@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
 
@@ -53,7 +53,7 @@ func TestCheckerScheduledEvent(t *testing.T) {
 	hosts := map[string]want{
 		srv.URL + "/": {up: true},
 		freeAddr(t):   {reason: "connection refused"}, // nothing listens there
-		"127.0.0.1":   {reason: probe.LambdaICMPUnavailable},
+		"127.0.0.1":   {reason: app.LambdaICMPUnavailable},
 	}
 	for h := range hosts {
 		if err := st.AddHost(ctx, h); err != nil {
@@ -98,8 +98,8 @@ func TestCheckerScheduledEvent(t *testing.T) {
 			t.Fatalf("after invocation %d; the function's log:\n%s", i+1, strings.Join(e.FunctionLog(), "\n"))
 		}
 	}
-	if r := results(t, st, "127.0.0.1")[0]; r.Reason != probe.LambdaICMPUnavailable {
-		t.Errorf("ping target: reason %q, want exactly %q", r.Reason, probe.LambdaICMPUnavailable)
+	if r := results(t, st, "127.0.0.1")[0]; r.Reason != app.LambdaICMPUnavailable {
+		t.Errorf("ping target: reason %q, want exactly %q", r.Reason, app.LambdaICMPUnavailable)
 	}
 
 	// Each round logged one JSON line with its slot.

@@ -32,7 +32,7 @@ const (
 	MaxHeight     = 2160
 )
 
-// DefaultMaxRTTScale is the top of the rtt axis when Options.MaxRttScale is
+// DefaultMaxRTTScale is the top of the rtt axis when Options.MaxRTTScale is
 // zero (gosrvmon's Chart.MaxRttScale default).
 const DefaultMaxRTTScale = 200 * time.Millisecond
 
@@ -51,13 +51,13 @@ const (
 // Options are the chart settings of an installation (gosrvmon's Chart
 // section). The zero value draws like gosrvmon's defaults, in UTC.
 type Options struct {
-	// MaxRttScale is the top of the rtt axis; zero means 200 ms. Longer
+	// MaxRTTScale is the top of the rtt axis; zero means 200 ms. Longer
 	// round trips are drawn clipped at the top.
-	MaxRttScale time.Duration
-	// DynamicRttScale lowers the top of the rtt axis to the smallest
+	MaxRTTScale time.Duration
+	// DynamicRTTScale lowers the top of the rtt axis to the smallest
 	// multiple of 100 ms above the highest bar, when that is below
-	// MaxRttScale.
-	DynamicRttScale bool
+	// MaxRTTScale.
+	DynamicRTTScale bool
 	// TimeZone is the zone of the time axis labels; nil means UTC.
 	TimeZone *time.Location
 }
@@ -238,8 +238,8 @@ func Render(w io.Writer, c Chart, opts Options) error {
 	if opts.TimeZone == nil {
 		opts.TimeZone = time.UTC
 	}
-	if opts.MaxRttScale <= 0 {
-		opts.MaxRttScale = DefaultMaxRTTScale
+	if opts.MaxRTTScale <= 0 {
+		opts.MaxRTTScale = DefaultMaxRTTScale
 	}
 	d := drawer{c: c, opts: opts, buf: make([]byte, 0, 16<<10+len(c.Buckets)*40)}
 	d.draw()
@@ -369,8 +369,8 @@ func (d *drawer) draw() {
 
 // scale is the top of the rtt axis.
 func (d *drawer) scale() time.Duration {
-	scale := d.opts.MaxRttScale
-	if !d.opts.DynamicRttScale {
+	scale := d.opts.MaxRTTScale
+	if !d.opts.DynamicRTTScale {
 		return scale
 	}
 	var highest time.Duration

@@ -223,9 +223,9 @@ func TestRTTBars(t *testing.T) {
 		{"clipped at the scale", "u", time.Second, Options{}, "M36 684V36H1280V684z", "200"},
 		{"gaps drop to the axis", "u.du", 50 * time.Millisecond, Options{}, "M36 684V522H347V684H969V522H1280V684z", "200"},
 		{"nothing up draws no bars", "d.d", 0, Options{}, "", "200"},
-		{"custom scale", "u", 50 * time.Millisecond, Options{MaxRttScale: 100 * time.Millisecond}, "M36 684V360H1280V684z", "100"},
-		{"dynamic scale rounds up to 100 ms", "u", 42 * time.Millisecond, Options{DynamicRttScale: true}, "M36 684V411.84H1280V684z", "100"},
-		{"dynamic scale never above the maximum", "u", 420 * time.Millisecond, Options{DynamicRttScale: true}, "M36 684V36H1280V684z", "200"},
+		{"custom scale", "u", 50 * time.Millisecond, Options{MaxRTTScale: 100 * time.Millisecond}, "M36 684V360H1280V684z", "100"},
+		{"dynamic scale rounds up to 100 ms", "u", 42 * time.Millisecond, Options{DynamicRTTScale: true}, "M36 684V411.84H1280V684z", "100"},
+		{"dynamic scale never above the maximum", "u", 420 * time.Millisecond, Options{DynamicRTTScale: true}, "M36 684V36H1280V684z", "200"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,7 +401,7 @@ func FuzzRender(f *testing.F) {
 		bs := minuteBuckets(states, time.Duration(rtt))
 		c := Chart{Host: host, Start: t0, End: t0.Add(time.Duration(len(bs)) * time.Minute), Interval: time.Minute, Buckets: bs, Width: w, Height: h}
 		var buf bytes.Buffer
-		err := Render(&buf, c, Options{DynamicRttScale: dyn})
+		err := Render(&buf, c, Options{DynamicRTTScale: dyn})
 		if CheckSize(w, h) != nil {
 			if err == nil {
 				t.Fatal("Render accepted a bad size")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srvmon/srvmon/pkg/probe"
 )
 
 func TestLoadGosrvmonSamples(t *testing.T) {
@@ -137,7 +139,7 @@ func TestLoadLayers(t *testing.T) {
 				c.DB = DB{Type: StoreBolt, Database: "file.db"}
 				c.Listen.Port = "8001"
 				c.Listen.WebAuth = WebAuth{Enable: true, User: "admin", Password: "pw"}
-				c.Checks.Interval = 30
+				c.Checks.Interval = Seconds(30 * time.Second)
 				c.Checks.RemoteChecksURLs = []string{"http://127.0.0.1:9/api/checks"}
 			},
 			spec: StoreSpec{Kind: StoreBolt, Path: "file.db"},
@@ -149,7 +151,7 @@ func TestLoadLayers(t *testing.T) {
 				c.DB = DB{Type: StoreBolt, Database: "file.db"}
 				c.Listen.Port = "8001"
 				c.Listen.WebAuth = WebAuth{Enable: true, User: "root", Password: "pw"}
-				c.Checks.Interval = 15
+				c.Checks.Interval = Seconds(15 * time.Second)
 			},
 			spec: StoreSpec{Kind: StoreBolt, Path: "file.db"},
 		},
@@ -174,7 +176,7 @@ func TestLoadLayers(t *testing.T) {
 				c.DB = DB{Type: StoreBolt, Database: "file.db"}
 				c.Listen.Port = "0"
 				c.Listen.WebAuth = WebAuth{Enable: false, User: "admin", Password: "pw"}
-				c.Checks.Interval = 5
+				c.Checks.Interval = Seconds(5 * time.Second)
 				c.Checks.RemoteChecksURLs = []string{"http://127.0.0.1:1/a", "http://[::1]:2/b"}
 				c.Chart.TimeZone = "Europe/Berlin"
 				c.Checks.Shard = Shard{1, 4}
@@ -182,7 +184,7 @@ func TestLoadLayers(t *testing.T) {
 				c.Checks.HTTPMethod = "HEAD"
 				c.Checks.PerformChecks = false
 				c.Checks.PingRetryCount = 2
-				c.Notify.MaxAge = 3600
+				c.Notify.MaxAge = Seconds(3600 * time.Second)
 			},
 			spec: StoreSpec{Kind: StoreBolt, Path: "file.db"},
 			warn: []string{"Checks.Timeout (10 s) is not shorter than Checks.Interval (5 s)"},
@@ -194,7 +196,7 @@ func TestLoadLayers(t *testing.T) {
 				c.DB = DB{Type: StorePostgres, Database: "file.db", URL: "postgres://u:secret@127.0.0.1:5432/mon"}
 				c.Listen.Port = "8001"
 				c.Listen.WebAuth = WebAuth{Enable: true, User: "admin", Password: "pw"}
-				c.Checks.Interval = 30
+				c.Checks.Interval = Seconds(30 * time.Second)
 				c.Checks.RemoteChecksURLs = []string{"http://127.0.0.1:9/api/checks"}
 			},
 			spec: StoreSpec{Kind: StorePostgres, URL: "postgres://u:secret@127.0.0.1:5432/mon", Database: "file.db"},
@@ -243,7 +245,7 @@ func TestLoadLayers(t *testing.T) {
 			want: func(c *Config) {
 				c.DB = DB{Type: StoreBolt, Database: "d.db"}
 				c.Checks.Shard = Shard{2, 3}
-				c.Checks.Interval = 120
+				c.Checks.Interval = Seconds(120 * time.Second)
 			},
 			spec: StoreSpec{Kind: StoreBolt, Path: "d.db"},
 		},
@@ -253,7 +255,7 @@ func TestLoadLayers(t *testing.T) {
 				Env: []string{"SRVMON_CHECK_INTERVAL=5", "SRVMON_TEST_DATABASE_URL=postgres://127.0.0.1/x"}},
 			want: func(c *Config) {
 				c.DB = DB{Type: StoreBolt, Database: "d.db"}
-				c.Checks.Interval = 5
+				c.Checks.Interval = Seconds(5 * time.Second)
 			},
 			spec: StoreSpec{Kind: StoreBolt, Path: "d.db"},
 			warn: []string{
@@ -399,18 +401,21 @@ func TestAccessors(t *testing.T) {
 	}{
 		{"Interval", c.Interval(), 30 * time.Second},
 		{"Timeout", c.Timeout(), 3 * time.Second},
-		{"Retention", c.Retention(), 24 * time.Hour},
-		{"RemoteTimeout", c.RemoteTimeout(), 3 * time.Second},
-		{"ReadTimeout", c.ReadTimeout(), 30 * time.Second},
-		{"WriteTimeout", c.WriteTimeout(), 60 * time.Second},
-		{"MaxBodyBytes", c.MaxBodyBytes(), int64(DefaultMaxBodyBytes)},
-		{"MaxRTTScale", c.MaxRTTScale(), 500 * time.Millisecond},
-		{"NotifyTimeout", c.NotifyTimeout(), 4 * time.Second},
-		{"NotifyMaxAge", c.NotifyMaxAge(), 10 * time.Minute},
-		{"NotifyRetryDelay", c.NotifyRetryDelay(), 7 * time.Second},
+		{"Retention", c.Checks.Retention.Duration(), 24 * time.Hour},
+		{"RemoteTimeout", c.Checks.RemoteTimeout.Duration(), time.Duration(0)}, // zero: internal/app uses Timeout, 3 s
+		{"ReadTimeout", c.Listen.ReadTimeout.Duration(), 30 * time.Second},
+		{"WriteTimeout", c.Listen.WriteTimeout.Duration(), 60 * time.Second},
+		{"MaxBodyBytes", c.Listen.MaxBodyBytes, int64(1 << 30)},
+		{"MaxRTTScale", c.Chart.MaxRTTScale, int64(500)},
+		{"NotifyTimeout", c.Notify.Timeout.Duration(), 4 * time.Second},
+		{"NotifyMaxAge", c.Notify.MaxAge.Duration(), 10 * time.Minute},
+		{"NotifyRetryDelay", c.Notify.RetryDelay.Duration(), 7 * time.Second},
 		{"ListenAddr", c.ListenAddr(), "[::1]:0"},
 		{"Location", c.Location().String(), "Asia/Tokyo"},
-		{"Probe", c.Probe(), ProbeOptions{Timeout: 3 * time.Second, PingCount: 2, HTTPMethod: "HEAD", Concurrency: 50, ICMPConcurrency: 5}},
+		{"PingRetryCount", c.Checks.PingRetryCount, uint32(2)},
+		{"HTTPMethod", c.Checks.HTTPMethod, "HEAD"},
+		{"Concurrency", c.Checks.Concurrency, 50},
+		{"ICMPConcurrency", c.Checks.ICMPConcurrency, 5},
 	} {
 		if !reflect.DeepEqual(tt.got, tt.want) {
 			t.Errorf("%s() = %v, want %v", tt.name, tt.got, tt.want)
@@ -422,44 +427,33 @@ func TestAccessors(t *testing.T) {
 	}
 }
 
-// The zero Config works: every accessor gives the default.
-func TestZeroConfig(t *testing.T) {
-	var c Config
-	if c.Interval() != time.Minute || c.Timeout() != 10*time.Second || c.Retention() != 0 ||
-		c.RemoteTimeout() != 10*time.Second || c.ReadTimeout() != 30*time.Second || c.WriteTimeout() != time.Minute ||
-		c.MaxRTTScale() != 200*time.Millisecond || c.Location() != time.UTC || c.ListenAddr() != ":8000" ||
-		c.NotifyTimeout() != 10*time.Second || c.NotifyMaxAge() != 24*time.Hour || c.NotifyRetryDelay() != 30*time.Second ||
-		c.MaxBodyBytes() != DefaultMaxBodyBytes {
-		t.Errorf("zero Config accessors: %v %v %v %v %v %v %v %v %q", c.Interval(), c.Timeout(), c.Retention(),
-			c.RemoteTimeout(), c.ReadTimeout(), c.WriteTimeout(), c.MaxRTTScale(), c.Location(), c.ListenAddr())
+// Defaults holds every default in effect, as a loaded Config does.
+func TestDefaults(t *testing.T) {
+	c := Defaults()
+	if c.Interval() != time.Minute || c.Timeout() != 10*time.Second || c.Checks.Retention != 0 ||
+		c.Checks.RemoteTimeout != 0 || c.Listen.ReadTimeout.Duration() != 30*time.Second || c.Listen.WriteTimeout.Duration() != time.Minute ||
+		c.Chart.MaxRTTScale != 200 || c.Location() != time.UTC || c.ListenAddr() != ":8000" ||
+		c.Notify.Timeout.Duration() != 10*time.Second || c.Notify.MaxAge.Duration() != 24*time.Hour || c.Notify.RetryDelay.Duration() != 30*time.Second ||
+		c.Listen.MaxBodyBytes != 1<<30 || c.LambdaPayload() != LambdaPayloadV2 || c.Listen.ShutdownTimeout.Duration() != time.Minute {
+		t.Errorf("Defaults: %+v", c)
 	}
-	want := ProbeOptions{Timeout: 10 * time.Second, PingCount: 4, HTTPMethod: "GET", Concurrency: DefaultConcurrency, ICMPConcurrency: DefaultICMPConcurrency}
-	if p := c.Probe(); p != want {
-		t.Errorf("Probe() = %+v, want %+v", p, want)
+	if k := c.Checks; k.PingRetryCount != 4 || k.HTTPMethod != "GET" || k.Concurrency != probe.DefaultConcurrency || k.ICMPConcurrency != probe.DefaultICMPConcurrency {
+		t.Errorf("Defaults probe settings: %+v", k)
 	}
-	if s := c.StoreSpec(); s != (StoreSpec{Kind: StoreMemory}) {
+	var zero Config
+	if s := zero.StoreSpec(); s != (StoreSpec{Kind: StoreMemory}) {
 		t.Errorf("StoreSpec() = %+v", s)
 	}
-	if c.Warnings() != nil {
-		t.Errorf("Warnings() = %q", c.Warnings())
+	if zero.Warnings() != nil || zero.Location() != time.UTC {
+		t.Errorf("Warnings() = %q", zero.Warnings())
 	}
 }
 
-func TestShardSelects(t *testing.T) {
+func TestShardEnabled(t *testing.T) {
 	var all Shard
 	s := Shard{Index: 1, Count: 3}
-	counts := make([]int, 3)
-	for h := range uint64(300) {
-		if !all.Selects(h) {
-			t.Fatalf("zero shard does not select %d", h)
-		}
-		if s.Selects(h) {
-			counts[1]++
-		}
-		counts[h%3]++
-	}
-	if counts[1] != 200 || !s.Enabled() || all.Enabled() || (Shard{0, 1}).Enabled() {
-		t.Errorf("counts %v", counts)
+	if !s.Enabled() || all.Enabled() || (Shard{0, 1}).Enabled() {
+		t.Errorf("Enabled: %v %v %v", s.Enabled(), all.Enabled(), (Shard{0, 1}).Enabled())
 	}
 }
 

@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-// EnvPrefix starts the environment name of every field.
-const EnvPrefix = "SRVMON_"
+// envPrefix starts the environment name of every field.
+const envPrefix = "SRVMON_"
 
-// DatabaseURLEnv is the conventional name that also sets DB.URL
+// databaseURLEnv is the conventional name that also sets DB.URL
 // (SRVMON_DB_URL wins when both are set).
-const DatabaseURLEnv = "DATABASE_URL"
+const databaseURLEnv = "DATABASE_URL"
 
 // EnvVar describes the environment variable of one config field.
 type EnvVar struct {
@@ -34,7 +34,7 @@ type field struct {
 func (f field) name() string { return strings.Join(f.path, ".") }
 
 func (f field) envName() string {
-	return EnvPrefix + strings.ToUpper(strings.Join(f.path, "_"))
+	return envPrefix + strings.ToUpper(strings.Join(f.path, "_"))
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -56,7 +56,7 @@ func fields() []field {
 			if !sf.IsExported() || sf.Tag.Get("json") == "-" {
 				continue
 			}
-			p := append(append([]string(nil), path...), sf.Name)
+			p := append(append([]string(nil), path...), jsonName(sf))
 			ix := append(append([]int(nil), index...), i)
 			if isLeaf(sf.Type) {
 				out = append(out, field{path: p, index: ix, typ: sf.Type, doc: sf.Tag.Get("doc")})
@@ -69,6 +69,15 @@ func fields() []field {
 	return out
 }
 
+// jsonName is the name of sf in JSON (gosrvmon's), which the environment
+// name and messages use: its json tag's, else its Go name.
+func jsonName(sf reflect.StructField) string {
+	if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" {
+		return name
+	}
+	return sf.Name
+}
+
 // EnvNames lists the environment variable of every config field, in the
 // order of the struct, with DATABASE_URL after SRVMON_DB_URL. The README's
 // table is made from it (EnvTable).
@@ -79,7 +88,7 @@ func EnvNames() []EnvVar {
 		v := EnvVar{Name: f.envName(), Field: f.name(), Default: formatEnv(def.FieldByIndex(f.index)), Doc: f.doc}
 		out = append(out, v)
 		if v.Field == "DB.URL" {
-			v.Name = DatabaseURLEnv
+			v.Name = databaseURLEnv
 			v.Doc = "the same as SRVMON_DB_URL, which wins when both are set"
 			out = append(out, v)
 		}
@@ -179,7 +188,7 @@ func applyEnv(c *Config, env []string) (warnings []string, urlSet, typeSet bool,
 		known[name] = true
 		val := vars[name]
 		if f.name() == "DB.URL" && val == "" {
-			name, val = DatabaseURLEnv, vars[DatabaseURLEnv]
+			name, val = databaseURLEnv, vars[databaseURLEnv]
 		}
 		if val == "" {
 			continue
@@ -195,7 +204,7 @@ func applyEnv(c *Config, env []string) (warnings []string, urlSet, typeSet bool,
 		}
 	}
 	for k := range vars {
-		if strings.HasPrefix(k, EnvPrefix) && !known[k] && !strings.HasPrefix(k, EnvPrefix+"TEST_") {
+		if strings.HasPrefix(k, envPrefix) && !known[k] && !strings.HasPrefix(k, envPrefix+"TEST_") {
 			warnings = append(warnings, fmt.Sprintf("unknown environment variable %s (ignored)", k))
 		}
 	}

@@ -48,6 +48,5 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted shard %v", s)
 		}
 		_ = c.ListenAddr()
-		_ = c.Probe()
 	})
 }

@@ -125,7 +125,7 @@ func unknownFields(raw any, t reflect.Type, path string, out *[]string) {
 		case !found:
 			*out = append(*out, fmt.Sprintf("unknown field %s%s (ignored)", path, k))
 		case !isLeaf(sf.Type):
-			unknownFields(obj[k], sf.Type, path+sf.Name+".", out)
+			unknownFields(obj[k], sf.Type, path+jsonName(sf)+".", out)
 		}
 	}
 }
@@ -133,12 +133,15 @@ func unknownFields(raw any, t reflect.Type, path string, out *[]string) {
 // fieldFold finds the exported field of t that encoding/json would decode
 // key into (names match case-insensitively).
 func fieldFold(t reflect.Type, key string) (reflect.StructField, bool) {
-	if sf, ok := t.FieldByName(key); ok && sf.IsExported() {
-		return sf, true
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if sf.IsExported() && jsonName(sf) == key {
+			return sf, true
+		}
 	}
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if sf.IsExported() && strings.EqualFold(sf.Name, key) {
+		if sf.IsExported() && strings.EqualFold(jsonName(sf), key) {
 			return sf, true
 		}
 	}

@@ -9,25 +9,16 @@ import (
 	"strings"
 )
 
-// Shard selects a part of the targets, so that several checker
-// invocations share one slot: shard Index of Count checks the targets
-// whose stable hash modulo Count is Index. The zero Shard checks every
-// target.
+// Shard is Checks.Shard, "i/n": shard Index of Count, so that several
+// checker invocations share one slot (round.Shard selects the targets;
+// internal/app copies the numbers). The zero Shard checks every target;
+// Load accepts only 0 <= Index < Count.
 type Shard struct {
 	Index, Count int
 }
 
 // Enabled reports whether the shard selects only part of the targets.
 func (s Shard) Enabled() bool { return s.Count > 1 }
-
-// Selects reports whether a target whose stable hash is h belongs to the
-// shard. Every target belongs to the zero Shard.
-func (s Shard) Selects(h uint64) bool {
-	if !s.Enabled() {
-		return true
-	}
-	return h%uint64(s.Count) == uint64(s.Index)
-}
 
 // String is "i/n", or "" for the zero Shard.
 func (s Shard) String() string {

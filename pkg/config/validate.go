@@ -9,147 +9,104 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
 // normalize applies gosrvmon's "zero means default" rules, resolves the
-// store and the time zone, and validates every field. It returns warnings
-// for settings that work but deserve a look.
+// store and the time zone, and validates every field, in the order that
+// decides which of two mistakes is reported. It returns warnings for
+// settings that work but deserve a look.
 func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings []string, err error) {
-	w, err := c.resolveDB(defaultDatabase, storeUnused)
+	warnings, err = c.resolveDB(defaultDatabase, storeUnused)
 	if err != nil {
 		return nil, err
 	}
-	warnings = append(warnings, w...)
-
-	if c.Listen.Port == "" {
-		c.Listen.Port = DefaultListenPort
-	}
-	if err := checkPort("Listen.Port", c.Listen.Port, true); err != nil {
-		return nil, err
-	}
-	if c.DB.Port != "" && c.DB.URL == "" {
-		if err := checkPort("DB.Port", c.DB.Port, false); err != nil {
+	for _, step := range []func() error{
+		c.applySettings,
+		c.checkRemoteChecksURLs,
+		c.checkLocation,
+		c.loadTimeZone,
+		c.checkWebAuth,
+		c.checkAllowedHosts,
+	} {
+		if err := step(); err != nil {
 			return nil, err
 		}
 	}
+	return append(warnings, c.advice()...), nil
+}
 
-	// Durations and counts: 0 means the default (gosrvmon), negative is
-	// an error.
-	for _, d := range []struct {
-		name string
-		v    *int64
-		def  int64
-	}{
-		{"Listen.ReadTimeout", &c.Listen.ReadTimeout, DefaultReadTimeout},
-		{"Listen.WriteTimeout", &c.Listen.WriteTimeout, DefaultWriteTimeout},
-		{"Listen.ShutdownTimeout", &c.Listen.ShutdownTimeout, DefaultShutdownTimeout},
-		{"Checks.Timeout", &c.Checks.Timeout, DefaultTimeout},
-		{"Checks.Interval", &c.Checks.Interval, DefaultInterval},
-		{"Checks.Retention", &c.Checks.Retention, 0},
-		{"Checks.RemoteTimeout", &c.Checks.RemoteTimeout, 0},
-		{"Notify.Timeout", &c.Notify.Timeout, DefaultNotifyTimeout},
-		{"Notify.MaxAge", &c.Notify.MaxAge, DefaultNotifyMaxAge},
-		{"Notify.RetryDelay", &c.Notify.RetryDelay, DefaultNotifyRetry},
-	} {
-		if *d.v < 0 {
-			return nil, fmt.Errorf("%s is %d: it must not be negative", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-		// time.Duration holds about 292 years; nothing sane is longer than 100.
-		if *d.v > maxSeconds {
-			return nil, fmt.Errorf("%s is %d seconds: that is more than 100 years", d.name, *d.v)
-		}
-	}
-	if c.Listen.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("Listen.MaxBodyBytes is %d: it must not be negative", c.Listen.MaxBodyBytes)
-	}
-	switch c.Listen.LambdaPayload {
-	case "":
-		c.Listen.LambdaPayload = LambdaPayloadV2
-	case LambdaPayloadV1, LambdaPayloadV2:
-	default:
-		return nil, fmt.Errorf("Listen.LambdaPayload %q: want 2.0 or 1.0", c.Listen.LambdaPayload)
-	}
-	if c.Listen.MaxBodyBytes == 0 {
-		c.Listen.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+// advice lists the settings that work but deserve a look.
+func (c *Config) advice() (warnings []string) {
 	if c.Checks.Timeout >= c.Checks.Interval {
-		warnings = append(warnings, fmt.Sprintf("Checks.Timeout (%d s) is not shorter than Checks.Interval (%d s): rounds may overlap", c.Checks.Timeout, c.Checks.Interval))
+		warnings = append(warnings, fmt.Sprintf("Checks.Timeout (%d s) is not shorter than Checks.Interval (%d s): rounds may overlap", c.Checks.Timeout.count(), c.Checks.Interval.count()))
 	}
-	for _, d := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"Checks.Concurrency", &c.Checks.Concurrency, DefaultConcurrency},
-		{"Checks.ICMPConcurrency", &c.Checks.ICMPConcurrency, DefaultICMPConcurrency},
-	} {
-		if *d.v < 0 {
-			return nil, fmt.Errorf("%s is %d: it must not be negative", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	if c.Checks.UseRemoteChecks && len(c.Checks.RemoteChecksURLs) == 0 {
+		warnings = append(warnings, "Checks.UseRemoteChecks is true but Checks.RemoteChecksURLs is empty")
 	}
-	if c.Checks.PingRetryCount == 0 {
-		c.Checks.PingRetryCount = DefaultPingRetryCount
+	if c.Listen.WebAuth.ProtectReads && !c.Listen.WebAuth.Enable {
+		warnings = append(warnings, "Listen.WebAuth.ProtectReads is true but Listen.WebAuth.Enable is false: reads stay open")
 	}
-	if c.Chart.MaxRttScale <= 0 { // gosrvmon: <= 0 means the default
-		c.Chart.MaxRttScale = DefaultMaxRTTScale
-	}
+	return warnings
+}
 
+// checkHTTPMethod accepts GET and HEAD in any case, stored upper case;
+// blank means the default.
+func checkHTTPMethod(c *Config) error {
 	switch m := strings.ToUpper(strings.TrimSpace(c.Checks.HTTPMethod)); m {
 	case "":
-		c.Checks.HTTPMethod = DefaultHTTPMethod
+		c.Checks.HTTPMethod = probe.DefaultHTTPMethod
 	case "GET", "HEAD":
 		c.Checks.HTTPMethod = m
 	default:
-		return nil, fmt.Errorf("Checks.HTTPMethod %q: want GET or HEAD", c.Checks.HTTPMethod)
+		return fmt.Errorf("Checks.HTTPMethod %q: want GET or HEAD", c.Checks.HTTPMethod)
 	}
+	return nil
+}
 
+// checkRemoteChecksURLs accepts http:// and https:// URLs.
+func (c *Config) checkRemoteChecksURLs() error {
 	if c.Checks.RemoteChecksURLs == nil {
 		c.Checks.RemoteChecksURLs = []string{}
 	}
 	for _, raw := range c.Checks.RemoteChecksURLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("Checks.RemoteChecksURLs: %q is not an http:// or https:// URL", raw)
+			return fmt.Errorf("Checks.RemoteChecksURLs: %q is not an http:// or https:// URL", raw)
 		}
 	}
-	if c.Checks.UseRemoteChecks && len(c.Checks.RemoteChecksURLs) == 0 {
-		warnings = append(warnings, "Checks.UseRemoteChecks is true but Checks.RemoteChecksURLs is empty")
-	}
+	return nil
+}
 
+// checkLocation holds Checks.Location to what the store keeps.
+func (c *Config) checkLocation() error {
 	if strings.ContainsFunc(c.Checks.Location, isControl) {
-		return nil, fmt.Errorf("Checks.Location %q: control characters are not allowed", c.Checks.Location)
+		return fmt.Errorf("Checks.Location %q: control characters are not allowed", c.Checks.Location)
 	}
 	if len(c.Checks.Location) > store.MaxLocationLen {
-		return nil, fmt.Errorf("Checks.Location is %d bytes long, the limit is %d", len(c.Checks.Location), store.MaxLocationLen)
+		return fmt.Errorf("Checks.Location is %d bytes long, the limit is %d", len(c.Checks.Location), store.MaxLocationLen)
 	}
+	return nil
+}
 
-	if c.Chart.TimeZone == "" {
-		c.Chart.TimeZone = DefaultTimeZone
-	}
+// loadTimeZone loads Chart.TimeZone once, for Location.
+func (c *Config) loadTimeZone() error {
 	loc, err := time.LoadLocation(c.Chart.TimeZone)
 	if err != nil {
-		return nil, fmt.Errorf("Chart.TimeZone %q: unknown time zone (want an IANA name such as UTC or Europe/Berlin)", c.Chart.TimeZone)
+		return fmt.Errorf("Chart.TimeZone %q: unknown time zone (want an IANA name such as UTC or Europe/Berlin)", c.Chart.TimeZone)
 	}
 	c.loc = loc
+	return nil
+}
 
+// checkWebAuth refuses WebAuth without a password, which would else be
+// the admin's.
+func (c *Config) checkWebAuth() error {
 	if c.Listen.WebAuth.Enable && c.Listen.WebAuth.Password == "" {
-		// Else the empty password would be the admin's.
-		return nil, errors.New("Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth")
+		return errors.New("Listen.WebAuth.Enable is true but Listen.WebAuth.Password is empty: set it (SRVMON_LISTEN_WEBAUTH_PASSWORD) or disable WebAuth")
 	}
-	if err := c.checkAllowedHosts(); err != nil {
-		return nil, err
-	}
-	if c.Listen.WebAuth.ProtectReads && !c.Listen.WebAuth.Enable {
-		warnings = append(warnings, "Listen.WebAuth.ProtectReads is true but Listen.WebAuth.Enable is false: reads stay open")
-	}
-	return warnings, nil
+	return nil
 }
 
 // checkAllowedHosts accepts host names, optionally with a port, and "*".
@@ -171,9 +128,6 @@ func (c *Config) checkAllowedHosts() error {
 	}
 	return nil
 }
-
-// maxSeconds bounds every duration field: 100 years.
-const maxSeconds = 100 * 366 * 24 * 3600
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 

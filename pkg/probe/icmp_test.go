@@ -109,9 +109,10 @@ func TestICMPSilentRound(t *testing.T) {
 }
 
 func TestICMPUnavailable(t *testing.T) {
-	p := newTestProber(t, Options{ICMPUnavailable: LambdaICMPUnavailable}, nil)
-	checkResult(t, p.Check(context.Background(), mustParse(t, "127.0.0.1")), false, LambdaICMPUnavailable)
-	if err := p.ICMPAvailable(); err == nil || err.Error() != LambdaICMPUnavailable {
+	const unavailable = "ICMP is not allowed here: check ping targets elsewhere"
+	p := newTestProber(t, Options{ICMPUnavailable: unavailable}, nil)
+	checkResult(t, p.Check(context.Background(), mustParse(t, "127.0.0.1")), false, unavailable)
+	if err := p.ICMPAvailable(); err == nil || err.Error() != unavailable {
 		t.Errorf("ICMPAvailable() = %v", err)
 	}
 }

@@ -30,10 +30,6 @@ const (
 	DefaultICMPConcurrency = 1000
 )
 
-// LambdaICMPUnavailable is the reason for Options.ICMPUnavailable on AWS
-// Lambda, which cannot send ICMP.
-const LambdaICMPUnavailable = "ICMP is not allowed on AWS Lambda: check ping targets from a VPS checker or the standalone binary"
-
 // Reasons shared by every kind of probe.
 const (
 	ReasonCancelled  = "cancelled"
@@ -71,8 +67,8 @@ type Options struct {
 	// small one.
 	ICMPConcurrency int
 	// ICMPUnavailable, when not empty, makes every ICMP probe down with
-	// this reason without sending anything (LambdaICMPUnavailable on AWS
-	// Lambda).
+	// this reason without sending anything: the caller knows where ICMP
+	// cannot be sent (AWS Lambda) and says why in its own words.
 	ICMPUnavailable string
 	// TLSConfig is the client TLS configuration of HTTPS probes, e.g. with
 	// extra RootCAs; nil means the system roots. Certificates are always

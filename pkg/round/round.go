@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/config"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
@@ -38,6 +38,31 @@ func HashTarget(target string) uint64 {
 	return h.Sum64()
 }
 
+// Shard selects a part of the targets, so that several checker
+// invocations share one slot: shard Index of Count checks the targets
+// whose HashTarget modulo Count is Index. The zero Shard, and any with a
+// Count below 2, checks every target. Index must be below Count.
+type Shard struct {
+	Index, Count int
+}
+
+// Selects reports whether a target whose stable hash is h belongs to the
+// shard.
+func (s Shard) Selects(h uint64) bool {
+	if s.Count < 2 {
+		return true
+	}
+	return h%uint64(s.Count) == uint64(s.Index)
+}
+
+// String is "i/n", or "" for the zero Shard, for logs.
+func (s Shard) String() string {
+	if s == (Shard{}) {
+		return ""
+	}
+	return strconv.Itoa(s.Index) + "/" + strconv.Itoa(s.Count)
+}
+
 // Runner runs rounds. Store, Prober and Interval are required; every other
 // field may be left zero.
 type Runner struct {
@@ -51,7 +76,7 @@ type Runner struct {
 	Location string
 	// Shard selects the targets this runner checks, by HashTarget; the
 	// zero Shard checks every one.
-	Shard config.Shard
+	Shard Shard
 	// Retention deletes results older than this after each round; zero
 	// keeps everything.
 	Retention time.Duration

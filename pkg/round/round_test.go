@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/config"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/round"
@@ -144,7 +143,7 @@ func TestShardsSplitTheTargets(t *testing.T) {
 	total := 0
 	for i := 0; i < 3; i++ {
 		r := newRunner(t, st)
-		r.Shard = config.Shard{Index: i, Count: 3}
+		r.Shard = round.Shard{Index: i, Count: 3}
 		sum, err := r.Run(context.Background(), now)
 		if err != nil {
 			t.Fatal(err)
