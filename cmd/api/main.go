@@ -11,9 +11,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
@@ -26,23 +23,23 @@ import (
 
 const name = "srvmon-api"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { app.Main(run) }
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	c, code, ok := app.Setup(ctx, name, args, env, "", stdout, stderr)
-	if !ok {
-		return code
+	return app.Exit(stderr, name, command(ctx, args, env, stdout, stderr))
+}
+
+// command is the whole command; it ends with an error (see app.Exit).
+func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	c, err := app.Setup(ctx, name, args, env, "", stdout, stderr)
+	if err != nil {
+		return err
 	}
 	c.LogWarnings()
-	st, code, ok := c.OpenStore(ctx, app.SharedStores())
-	if !ok {
-		return code
+	st, err := c.OpenStore(ctx, app.SharedStores())
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	cfg, log := c.Config, c.Log
@@ -57,17 +54,17 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		} else {
 			lambda.StartWithOptions(httpadapter.NewV2(handler).ProxyWithContext, lambda.WithContext(ctx))
 		}
-		return 0
+		return nil
 	}
 
 	ln, err := app.Listen(cfg)
 	if err != nil {
-		return app.Fail(stderr, name, err)
+		return err
 	}
 	log.Info("srvmon api started", "store", cfg.StoreSpec().Redacted(), "listen", "http://"+ln.Addr().String()+"/")
 	if err := app.Serve(ctx, ln, handler, cfg, log); err != nil {
-		return app.Fail(stderr, name, err)
+		return err
 	}
 	log.Info("srvmon api stopped")
-	return 0
+	return nil
 }

@@ -19,9 +19,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -32,23 +29,23 @@ import (
 
 const name = "srvmon-checker"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { app.Main(run) }
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	c, code, ok := app.Setup(ctx, name, args, env, "", stdout, stderr)
-	if !ok {
-		return code
+	return app.Exit(stderr, name, command(ctx, args, env, stdout, stderr))
+}
+
+// command is the whole command; it ends with an error (see app.Exit).
+func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	c, err := app.Setup(ctx, name, args, env, "", stdout, stderr)
+	if err != nil {
+		return err
 	}
 	c.LogWarnings()
-	st, code, ok := c.OpenStore(ctx, app.SharedStores())
-	if !ok {
-		return code
+	st, err := c.OpenStore(ctx, app.SharedStores())
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	prober := probe.New(app.ProbeOptions(c.Config, c.Lambda, c.Log))
@@ -57,10 +54,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 
 	if c.Lambda {
 		lambda.StartWithOptions(app.CheckerEventHandler(runner, c.Log), lambda.WithContext(ctx))
-		return 0
+		return nil
 	}
 	if _, err := runner.Run(ctx, time.Now()); err != nil {
-		return app.Fail(stderr, name, err)
+		return err
 	}
-	return 0
+	return nil
 }

@@ -13,9 +13,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/internal/app/filestores"
@@ -25,28 +22,28 @@ import (
 
 const name = "srvmon"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { app.Main(run) }
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
-	c, code, ok := app.Setup(ctx, name, args, env, "srvmon.db", stdout, stderr)
-	if !ok {
-		return code
+	return app.Exit(stderr, name, command(ctx, args, env, stdout, stderr))
+}
+
+// command is the whole command; it ends with an error (see app.Exit).
+func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	c, err := app.Setup(ctx, name, args, env, "srvmon.db", stdout, stderr)
+	if err != nil {
+		return err
 	}
-	st, code, ok := c.OpenStore(ctx, filestores.With(app.SharedStores()))
-	if !ok {
-		return code
+	st, err := c.OpenStore(ctx, filestores.With(app.SharedStores()))
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 	cfg, log := c.Config, c.Log
 	ln, err := app.Listen(cfg)
 	if err != nil {
-		return app.Fail(stderr, name, err)
+		return err
 	}
 	log.Info("srvmon started",
 		"store", cfg.StoreSpec().Redacted(),
@@ -86,12 +83,12 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	case err := <-serveErr:
 		stopJobs()
 		<-jobs
-		return app.Fail(stderr, name, err)
+		return err
 	}
 	stopServing()
 	if err := <-serveErr; err != nil {
-		return app.Fail(stderr, name, err)
+		return err
 	}
 	log.Info("srvmon stopped")
-	return 0
+	return nil
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/api"
 	"github.com/srvmon/srvmon/pkg/config"
+	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
 )
 
@@ -180,5 +182,43 @@ func TestOptionsFromConfig(t *testing.T) {
 			r.Sender.Timeout != 4*time.Second || r.Sender.MaxAge != 10*time.Minute {
 			t.Errorf("NewRunner = %+v, sender %+v", r, r.Sender)
 		}
+	}
+}
+
+// Setup and OpenStore end -h, -check and -init with an *ExitError whose
+// code Exit returns; any other error is one line on stderr and code 1.
+func TestSetupExit(t *testing.T) {
+	ctx := context.Background()
+	mem := []string{"-confstr", `{"DB":{"Type":"memory"}}`}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // a substring; "" for none
+	}{
+		{"help", []string{"-h"}, 0, "Usage of x"},
+		{"check target that does not parse", []string{"-check", "http://"}, 2, `x: target "http://"`},
+		{"bad flag", []string{"-nope"}, 1, "x: flag provided but not defined: -nope"},
+		{"bad config", []string{"-confstr", `{"DB":{"Type":"mysql"}}`}, 1, `x: DB.Type "mysql"`},
+		{"init", append(mem, "-init"), 0, ""},
+		{"run", mem, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			c, err := Setup(ctx, "x", tc.args, nil, "", &stdout, &stderr)
+			if err == nil {
+				var st store.Store
+				if st, err = c.OpenStore(ctx, SharedStores()); err == nil {
+					st.Close()
+				}
+			}
+			if code := Exit(&stderr, "x", err); code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr.String(), tc.code, tc.stderr)
+			}
+			var ee *ExitError
+			if errors.As(err, &ee) != (tc.name == "help" || tc.name == "init" || strings.HasPrefix(tc.name, "check")) {
+				t.Errorf("error %#v", err)
+			}
+		})
 	}
 }

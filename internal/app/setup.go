@@ -18,35 +18,35 @@ type Command struct {
 	Config config.Config
 	Log    *slog.Logger
 	Lambda bool // running under the AWS Lambda runtime
-	stderr io.Writer
 }
 
 // Setup does what every binary does first: it parses gosrvmon's flags,
 // loads the config (defaultDB as in ParseFlags), makes the logger (JSON,
 // and the process's default, on Lambda, where aws-lambda-go logs failed
 // invocations with the log package), and answers -h and -check itself.
-// When ok is false the command is over and code is its exit code.
-func Setup(ctx context.Context, name string, args, env []string, defaultDB string, stdout, stderr io.Writer) (c *Command, code int, ok bool) {
+// Those end with an *ExitError; a bad flag or config with its error (see
+// Exit).
+func Setup(ctx context.Context, name string, args, env []string, defaultDB string, stdout, stderr io.Writer) (*Command, error) {
 	flags, err := ParseFlags(name, args, env, defaultDB, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return nil, 0, false
+		return nil, &ExitError{Code: 0}
 	}
 	if err != nil {
-		return nil, Fail(stderr, name, err), false
+		return nil, err
 	}
 	cfg, err := config.Load(flags.Source)
 	if err != nil {
-		return nil, Fail(stderr, name, err), false
+		return nil, err
 	}
-	c = &Command{Name: name, Flags: flags, Config: cfg, Lambda: OnLambda(env), stderr: stderr}
+	c := &Command{Name: name, Flags: flags, Config: cfg, Lambda: OnLambda(env)}
 	c.Log = NewLogger(stderr, c.Lambda)
 	if c.Lambda {
 		slog.SetDefault(c.Log)
 	}
 	if flags.Check != "" {
-		return nil, CheckOne(ctx, stdout, stderr, name, flags.Check, ProbeOptions(cfg, c.Lambda, c.Log)), false
+		return nil, &ExitError{Code: CheckOne(ctx, stdout, stderr, name, flags.Check, ProbeOptions(cfg, c.Lambda, c.Log))}
 	}
-	return c, 0, true
+	return c, nil
 }
 
 // LogWarnings logs what the config accepted but a person should look at.
@@ -57,18 +57,18 @@ func (c *Command) LogWarnings() {
 }
 
 // OpenStore opens the configured store, one of stores, migrating its
-// schema, and does -init: when ok is false the command is over (the schema
-// is ready, or the store could not be opened) and code is its exit code.
-// The caller closes the store.
-func (c *Command) OpenStore(ctx context.Context, stores Stores) (st store.Store, code int, ok bool) {
+// schema, and does -init: with -init it closes the store once the schema
+// is ready and returns an *ExitError with code 0. The caller closes the
+// store it returns.
+func (c *Command) OpenStore(ctx context.Context, stores Stores) (store.Store, error) {
 	st, err := stores.Open(ctx, c.Config.StoreSpec())
 	if err != nil {
-		return nil, Fail(c.stderr, c.Name, err), false
+		return nil, err
 	}
 	if c.Flags.Init {
 		st.Close()
 		c.Log.Info("schema ready", "store", c.Config.StoreSpec().Redacted())
-		return nil, 0, false
+		return nil, &ExitError{Code: 0}
 	}
-	return st, 0, true
+	return st, nil
 }
