@@ -153,7 +153,6 @@ func (e *SaveError) Unwrap() error { return e.Err }
 // not returned, since the next round retries both.
 func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	started := time.Now()
-	log := r.logger()
 	sum := Summary{Slot: Slot(now, r.Interval)}
 	if r.Interval <= 0 {
 		return sum, fmt.Errorf("round: interval %v is not positive", r.Interval)
@@ -162,13 +161,41 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	work, probing, cancel := r.contexts(ctx, started)
 	defer cancel()
 
-	hosts, err := r.Store.Hosts(work)
+	targets, results, err := r.targets(work, &sum)
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list hosts: %w", err)}
 	}
+	results = append(results, r.probe(probing, targets, &sum)...)
+	sum.count(results)
+
+	if err := r.save(work, results); err != nil {
+		sum.Duration = time.Since(started)
+		return sum, &SaveError{Slot: sum.Slot, Err: err}
+	}
+	sum.Stored = time.Now()
+
+	if r.Sender != nil {
+		sum.Sent, sum.Failed = r.deliver(ctx, now, started)
+	}
+	sum.Deleted = r.Maintain(ctx, now)
+
+	sum.Duration = time.Since(started)
+	r.logSummary(sum)
+	return sum, nil
+}
+
+// targets lists the stored hosts of the runner's shard and parses them.
+// A host that does not parse, stored by an older or laxer writer (a
+// gosrvmon database), is kept visible: it gets a result, down with the
+// reason, and counts in sum.Invalid.
+func (r *Runner) targets(ctx context.Context, sum *Summary) ([]probe.Target, []store.Result, error) {
+	hosts, err := r.Store.Hosts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var (
 		targets []probe.Target
-		results []store.Result
+		invalid []store.Result
 	)
 	for _, h := range hosts {
 		if !r.Shard.Selects(HashTarget(h)) {
@@ -176,17 +203,21 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 		}
 		t, err := probe.Parse(h)
 		if err != nil {
-			// A host stored by an older or laxer writer (a gosrvmon
-			// database): keep it visible as down with the reason.
-			sum.Invalid++
-			results = append(results, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: store.TruncateReason(err.Error())})
+			invalid = append(invalid, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: store.TruncateReason(err.Error())})
 			continue
 		}
 		targets = append(targets, t)
 	}
+	sum.Invalid = len(invalid)
 	sum.Targets = len(targets) + sum.Invalid
+	return targets, invalid, nil
+}
 
-	for _, pr := range r.Prober.Round(probing, targets) {
+// probe checks targets and returns their results in the slot, counting
+// the ones cut off in sum.Cancelled.
+func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary) []store.Result {
+	var results []store.Result
+	for _, pr := range r.Prober.Round(ctx, targets) {
 		results = append(results, store.Result{
 			Host:     pr.Target.String(),
 			Location: r.Location,
@@ -199,31 +230,33 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 			sum.Cancelled++
 		}
 	}
+	return results
+}
+
+// count adds up the results that are up and down.
+func (s *Summary) count(results []store.Result) {
 	for _, res := range results {
 		if res.Up {
-			sum.Up++
+			s.Up++
 		} else {
-			sum.Down++
+			s.Down++
 		}
 	}
+}
 
+// save stores the round's results with the notification state they
+// advance, {TIME} formatted in TimeZone.
+func (r *Runner) save(ctx context.Context, results []store.Result) error {
 	tz := r.TimeZone
 	if tz == nil {
 		tz = time.UTC
 	}
-	if err := r.Store.SaveRound(work, results, notify.AdvanceIn(tz)); err != nil {
-		sum.Duration = time.Since(started)
-		return sum, &SaveError{Slot: sum.Slot, Err: err}
-	}
-	sum.Stored = time.Now()
+	return r.Store.SaveRound(ctx, results, notify.AdvanceIn(tz))
+}
 
-	if r.Sender != nil {
-		sum.Sent, sum.Failed = r.deliver(ctx, now, started)
-	}
-	sum.Deleted = r.Maintain(ctx, now)
-
-	sum.Duration = time.Since(started)
-	log.Info("round",
+// logSummary logs what a stored round did, one line per round.
+func (r *Runner) logSummary(sum Summary) {
+	r.logger().Info("round",
 		"slot", sum.Slot.Format(time.RFC3339),
 		"location", r.Location,
 		"shard", r.Shard.String(),
@@ -238,7 +271,6 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 		"stored_after_slot", sum.StoredAfter().Round(time.Millisecond).String(),
 		"duration", sum.Duration.Round(time.Millisecond).String(),
 	)
-	return sum, nil
 }
 
 // maxDeliveryMargin bounds what delivery leaves unused at the end of a
