@@ -52,19 +52,14 @@ type Options struct {
 	Concurrency int
 	// ICMPConcurrency bounds the ICMP probes in flight in a Prober (Round
 	// and Check together); default 1,000, so that a round of up to 1,000
-	// pings finishes within about one Timeout even if none answers (it
-	// was 200: 1,000 silent targets took five Timeouts). The bound is on
-	// what a ping costs while it waits, answered or not, measured with
-	// pro-bing v0.9.1 on 2 cores: a socket, which pro-bing polls (a third
-	// to half a millisecond of CPU per silent ping per second), and in
-	// privileged mode a copy of every ICMP packet the host receives for
-	// each open raw socket (1,000 idle raw sockets raised a loopback
-	// ping's rtt from 0.3 to 2 ms; 3,000 made pings miss a 1s timeout).
-	// Bursts are another matter, left to Round's pacing: raw sockets drop
-	// replies (pro-bing issue #104) when about 1,000 pingers start at
-	// once, not when as many are open. Raise the bound for more silent
-	// targets per Timeout on a host with CPU to spare; lower it on a
-	// small one.
+	// pings finishes within about one Timeout even if none answers. The
+	// bound is on what a ping costs while it waits, answered or not: a
+	// socket, which pro-bing polls (CPU per silent ping per second), and
+	// in privileged mode a copy of every ICMP packet the host receives
+	// for each open raw socket, which slows every ping's rtt as sockets
+	// add up (bench_test.go has the figures). Raise the bound for more
+	// silent targets per Timeout on a host with CPU to spare; lower it on
+	// a small one.
 	ICMPConcurrency int
 	// ICMPUnavailable, when not empty, makes every ICMP probe down with
 	// this reason without sending anything: the caller knows where ICMP

@@ -13,26 +13,17 @@ import (
 // (the slots are the Prober's, shared with Check), the others at most
 // Concurrency at a time, and the starts are paced by how busy the Go
 // scheduler is, so that the process is never swamped: an rtt measures its
-// target, not the round's own queue. With the default bounds a round of
-// up to 10,000 TCP and HTTP targets takes at most one Timeout plus the
-// time to start them (about half a second for 10,000 unanswered ones on a
-// busy 2-core machine), however many of them do not answer.
+// target, not the round's own queue. So a round takes at most one Timeout
+// per Concurrency targets (per ICMPConcurrency ping targets), plus the
+// time to start them, however many of them do not answer.
 //
-// ICMP is bounded by a count of pings in flight and its starts are paced
-// like the others', for two different costs (measured with pro-bing
-// v0.9.1 on 2 cores; see Options.ICMPConcurrency). The count bounds what
-// pings cost while they wait, answered or not. The pacing bounds bursts:
-// with 1,000 pingers started at once, raw sockets dropped replies
-// (/proc/net/raw counted drops; pro-bing issue #104), most likely in the
-// moment between opening a socket and attaching its filter, when it takes
-// every ICMP packet; paced, rounds of 1,000 and 3,000 answering loopback
-// targets with as many pings allowed in flight showed no drops and no
-// false downs. So a silent target costs a slot for one Timeout and
-// nothing else: up to ICMPConcurrency of them (default 1,000) finish in
-// one Timeout plus the time to start them (for 1,000 here: half a second
-// to a second, the most in privileged mode on loopback, where every raw
-// socket also reads every request), and each ICMPConcurrency more adds
-// one Timeout.
+// ICMP is bounded twice, for two different costs. The count of pings in
+// flight bounds what they cost while they wait, answered or not (see
+// Options.ICMPConcurrency). The pacing bounds bursts: raw sockets opened
+// by the hundred at once drop replies (pro-bing issue #104), most likely
+// in the moment between opening a socket and attaching its filter, when
+// it takes every ICMP packet; paced starts do not. The figures behind
+// both are in bench_test.go.
 //
 // When ctx ends, Round returns promptly: the targets that finished keep
 // their results and every other one is down with reason "cancelled".
@@ -41,7 +32,6 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 	if len(targets) == 0 {
 		return results
 	}
-	done := make([]bool, len(targets))
 	var icmpIdx, otherIdx []int
 	for i, t := range targets {
 		if t.Kind == KindICMP {
@@ -50,15 +40,14 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 			otherIdx = append(otherIdx, i)
 		}
 	}
-	pc := newPacer()
-	var wg sync.WaitGroup
+	rs := &roundState{pc: newPacer(), targets: targets, results: results, done: make([]bool, len(targets))}
 	// The ICMP pool takes the Prober's ICMP slots itself, so that its
 	// checks wait in the pool, not within their Timeout.
-	p.pool(ctx, pc, &wg, p.icmpSlots, icmpIdx, targets, results, done)
-	p.pool(ctx, pc, &wg, make(chan struct{}, p.opts.Concurrency), otherIdx, targets, results, done)
-	wg.Wait()
-	pc.close()
-	for i, ok := range done {
+	p.pool(ctx, rs, p.icmpSlots, icmpIdx)
+	p.pool(ctx, rs, make(chan struct{}, p.opts.Concurrency), otherIdx)
+	rs.wg.Wait()
+	rs.pc.close()
+	for i, ok := range rs.done {
 		if !ok {
 			results[i] = Result{Target: targets[i], Reason: ReasonCancelled}
 		}
@@ -66,17 +55,29 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 	return results
 }
 
-// pool checks the targets at idx on wg: each target gets its own
+// roundState is what the pools of one Round share: the pacer, the
+// goroutines in flight, and each target's result and whether it finished
+// (index i of results and done is targets[i]'s, written by its goroutine
+// only).
+type roundState struct {
+	pc      *pacer
+	wg      sync.WaitGroup
+	targets []Target
+	results []Result
+	done    []bool
+}
+
+// pool checks the targets at idx on rs.wg: each target gets its own
 // goroutine once the pacer admits it and it holds one of slots (a
 // semaphore: its capacity is the bound). It stops starting probes when
 // ctx ends.
-func (p *Prober) pool(ctx context.Context, pc *pacer, wg *sync.WaitGroup, slots chan struct{}, idx []int, targets []Target, results []Result, done []bool) {
+func (p *Prober) pool(ctx context.Context, rs *roundState, slots chan struct{}, idx []int) {
 	if len(idx) == 0 {
 		return
 	}
-	wg.Go(func() {
+	rs.wg.Go(func() {
 		for _, i := range idx {
-			if !pc.wait(ctx) {
+			if !rs.pc.wait(ctx) {
 				return
 			}
 			select {
@@ -84,10 +85,10 @@ func (p *Prober) pool(ctx context.Context, pc *pacer, wg *sync.WaitGroup, slots 
 			case <-ctx.Done():
 				return
 			}
-			wg.Go(func() {
+			rs.wg.Go(func() {
 				defer func() { <-slots }()
-				results[i] = p.check(ctx, targets[i], false)
-				done[i] = true
+				rs.results[i] = p.check(ctx, rs.targets[i], false)
+				rs.done[i] = true
 			})
 		}
 	})
