@@ -8,7 +8,7 @@
 // slot stores nothing twice and notifies nothing twice, because the store's
 // writes are idempotent on (host, location, slot), notification state
 // only advances for slots after the last one applied, and a delivery is
-// claimed by one sender at a time (store.Store.ClaimDeliveries), however
+// claimed by one sender at a time (store.Outbox.ClaimDeliveries), however
 // many rounds run at once.
 package round
 
@@ -38,10 +38,20 @@ func HashTarget(target string) uint64 {
 	return h.Sum64()
 }
 
+// Store is what a round uses of a store.Store: it lists the hosts, saves
+// the round's results, reads and leases the outbox for its Sender, and
+// deletes old results. A Store that is also a store.Summariser has its
+// hourly summaries kept up to date by Maintain.
+type Store interface {
+	Hosts(ctx context.Context) ([]string, error)
+	store.ResultWriter
+	store.Outbox
+}
+
 // Runner runs rounds. Store, Prober and Interval are required; every other
 // field may be left zero.
 type Runner struct {
-	Store    store.Store
+	Store    Store
 	Prober   Prober
 	Interval time.Duration
 	// Timeout is the probe timeout; it bounds how long a round may take
