@@ -455,3 +455,18 @@ func cancelled(t *testing.T) context.Context {
 	cancel()
 	return ctx
 }
+
+// subtest is a named case of the suite; runSubtests runs each as a
+// subtest of that name.
+type subtest struct {
+	name string
+	run  func(t *testing.T, open opener)
+}
+
+// runSubtests runs tests in order, each as t.Run(name), with open.
+func runSubtests(t *testing.T, open opener, tests []subtest) {
+	t.Helper()
+	for _, st := range tests {
+		t.Run(st.name, func(t *testing.T) { st.run(t, open) })
+	}
+}
