@@ -46,10 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 		return s
 	}
-	groups := []struct {
-		name string
-		run  func(t *testing.T, open opener)
-	}{
+	runSubtests(t, fresh, []subtest{
 		{"Hosts", testHosts},
 		{"SaveRound", testSaveRound},
 		{"Results", testResults},
@@ -67,10 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UTC", testUTC},
 		{"Context", testContext},
 		{"Concurrency", testConcurrency},
-	}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) { g.run(t, fresh) })
-	}
+	})
 }
 
 // opener opens a new, empty store that is closed when the test ends.

@@ -92,7 +92,7 @@ func summariesAfterAll() time.Time { return minute(summaryHours*60 + 24*60) }
 func testSummaries(t *testing.T, open opener) {
 	runSubtests(t, open, []subtest{
 		{"BucketsFromSummaries", summariesBucketsFromSummaries},
-		{"SummariesAsRoundsGoOn", summariesSummariesAsRoundsGoOn},
+		{"SummariesAsRoundsGoOn", summariesAsRoundsGoOn},
 		{"LateResultsIntoSummarisedHours", summariesLateResultsIntoSummarisedHours},
 		{"RestoreIntoSummarisedHours", summariesRestoreIntoSummarisedHours},
 		{"RetentionCutsAnHour", summariesRetentionCutsAnHour},
@@ -123,7 +123,7 @@ func summariesBucketsFromSummaries(t *testing.T, open opener) {
 	expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(summaryHours*60))
 }
 
-func summariesSummariesAsRoundsGoOn(t *testing.T, open opener) {
+func summariesAsRoundsGoOn(t *testing.T, open opener) {
 	// Rounds store a slot at a time, and Summarise runs after each,
 	// with the round's time as now.
 	s := open(t)
