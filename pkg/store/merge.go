@@ -23,8 +23,9 @@ func MergeSlot(rs []Result) Check {
 
 // MergeResults calls fn with one merged Check per slot for results that
 // arrive ordered by slot (and by location within a slot), as Store.Results
-// streams them. Backends that keep raw results use it to implement Checks.
-// It returns a func to feed results and a func to flush the last slot.
+// streams them: ResultReader.Checks of every backend that merges in Go
+// (ChecksFromResults, or a backend's own read of its results). It returns
+// a func to feed results and a func to flush the last slot.
 func MergeResults(fn func(Check) error) (add func(Result) error, flush func() error) {
 	var pending []Result
 	emit := func() error {

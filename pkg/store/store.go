@@ -147,7 +147,7 @@ type Store interface {
 	RuleStore
 	Outbox
 	Restorer
-	// Close releases the store; no method may be called after it.
+	// Close releases what the store holds: its file, its connections.
 	Close() error
 }
 
@@ -193,9 +193,9 @@ type ResultReader interface {
 	// and, within a slot, by location. ErrNotFound for an unknown host.
 	// An error from fn stops the stream and is returned.
 	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
-	// Checks streams a host's merged checks in [start, end), oldest first:
-	// what ChecksFromResults makes of Results. ErrNotFound for an unknown host.
-	// An error from fn stops the stream and is returned.
+	// Checks streams a host's merged checks in [start, end), oldest
+	// first: what ChecksFromResults makes of Results. ErrNotFound for an
+	// unknown host. An error from fn stops the stream and is returned.
 	Checks(ctx context.Context, host string, start, end time.Time, fn func(Check) error) error
 	// LastCheck returns the host's newest merged check; ok is false when
 	// it has none yet. ErrNotFound for an unknown host.
