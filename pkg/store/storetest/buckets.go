@@ -25,10 +25,12 @@ type bucketCase struct {
 }
 
 // bucketCases lists testBuckets's cases.
-func bucketCases() []bucketCase {
+func bucketCases() []bucketCase { return append(bucketCountCases(), bucketWidthCases()...) }
+
+// bucketCountCases are about what a bucket counts: which checks, merged
+// how, and their rtts.
+func bucketCountCases() []bucketCase {
 	T := base
-	ns := func(n int64) time.Duration { return time.Duration(n) }
-	w3 := ns(3333333334) // ceil(10s / 3)
 	return []bucketCase{
 		{
 			name: "HalfOpenEdges",
@@ -85,6 +87,26 @@ func bucketCases() []bucketCase {
 				{Start: T.Add(time.Minute), End: T.Add(2 * time.Minute), Down: 1},
 			},
 		},
+		{
+			name: "OtherHostsIgnored",
+			rs: []store.Result{
+				up("a.test", "", T, ms(4)),
+				up("b.test", "", T, ms(1)),
+				down("b.test", "", T.Add(time.Minute), ms(1), "x"),
+			},
+			start: T, end: T.Add(2 * time.Minute), n: 1,
+			want: []store.Bucket{{Start: T, End: T.Add(2 * time.Minute), Up: 1, MinRTT: ms(4), MeanRTT: ms(4), MaxRTT: ms(4)}},
+		},
+	}
+}
+
+// bucketWidthCases are about the buckets' bounds: their width, the last
+// one cut at end, and ranges that hold few checks or none.
+func bucketWidthCases() []bucketCase {
+	T := base
+	ns := func(n int64) time.Duration { return time.Duration(n) }
+	w3 := ns(3333333334) // ceil(10s / 3)
+	return []bucketCase{
 		{
 			name: "CeilWidthLastCutAtEnd",
 			rs: []store.Result{
@@ -145,16 +167,6 @@ func bucketCases() []bucketCase {
 				{Start: T.Add(-10 * time.Second), End: T},
 				{Start: T, End: T.Add(10 * time.Second), Up: 1, MinRTT: ms(2), MeanRTT: ms(2), MaxRTT: ms(2)},
 			},
-		},
-		{
-			name: "OtherHostsIgnored",
-			rs: []store.Result{
-				up("a.test", "", T, ms(4)),
-				up("b.test", "", T, ms(1)),
-				down("b.test", "", T.Add(time.Minute), ms(1), "x"),
-			},
-			start: T, end: T.Add(2 * time.Minute), n: 1,
-			want: []store.Bucket{{Start: T, End: T.Add(2 * time.Minute), Up: 1, MinRTT: ms(4), MeanRTT: ms(4), MaxRTT: ms(4)}},
 		},
 	}
 }
