@@ -48,6 +48,9 @@ type Store interface {
 	store.Outbox
 }
 
+// Every store.Store is a round's Store.
+var _ Store = store.Store(nil)
+
 // Runner runs rounds. Store, Prober and Interval are required; every other
 // field may be left zero.
 type Runner struct {
