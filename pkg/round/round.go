@@ -38,19 +38,6 @@ func HashTarget(target string) uint64 {
 	return h.Sum64()
 }
 
-// Store is what a round uses of a store.Store: it lists the hosts, saves
-// the round's results, reads and leases the outbox for its Sender, and
-// deletes old results. A Store that is also a store.Summariser has its
-// hourly summaries kept up to date by Maintain.
-type Store interface {
-	Hosts(ctx context.Context) ([]string, error)
-	store.ResultWriter
-	store.Outbox
-}
-
-// Every store.Store is a round's Store.
-var _ Store = store.Store(nil)
-
 // Runner runs rounds. Store, Prober and Interval are required; every other
 // field may be left zero.
 type Runner struct {
