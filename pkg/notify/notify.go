@@ -4,10 +4,10 @@
 // Nothing here is kept in memory between rounds. Advance computes a host's
 // next notification state from the state the store kept and the round's
 // result, and returns the delivery to enqueue; the store applies it in the
-// same transaction as the results (store.Store.SaveRound). A Sender then
-// delivers what is due from the store's outbox, retrying with backoff on
-// later rounds, so a checker process that is new on every tick continues
-// where the last one stopped.
+// same transaction as the results (store.ResultWriter.SaveRound). A Sender
+// then delivers what is due from the store's outbox (store.Outbox),
+// retrying with backoff on later rounds, so a checker process that is new
+// on every tick continues where the last one stopped.
 package notify
 
 import (
@@ -74,7 +74,7 @@ func Advance(rule store.Rule, prev store.State, r store.Result, tz *time.Locatio
 }
 
 // AdvanceIn returns Advance with {TIME} written in tz, as a
-// store.AdvanceFunc for store.Store.SaveRound.
+// store.AdvanceFunc for store.ResultWriter.SaveRound.
 func AdvanceIn(tz *time.Location) store.AdvanceFunc {
 	return func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
 		return Advance(rule, prev, r, tz)

@@ -55,7 +55,7 @@ func ExponentialBackoff(first, limit time.Duration) func(attempts int64) time.Du
 //
 // Senders may run at once on one store (shards, overlapping cron runs, a
 // VPS and a Lambda): each delivery is claimed before its GET
-// (store.Store.ClaimDeliveries), which counts the attempt and leases the
+// (store.Outbox.ClaimDeliveries), which counts the attempt and leases the
 // delivery to this Sender for two Timeouts and a margin, so no other
 // Sender sends it meanwhile, and a process that dies mid-attempt leaves a
 // delivery that is retried once the lease ends. The outcome is recorded
@@ -160,11 +160,11 @@ const (
 // returns.
 //
 // A host's deliveries go out one at a time, in the order of its changes
-// (the store claims them so, see store.Store.ClaimDeliveries); hosts go
+// (the store claims them so, see store.Outbox.ClaimDeliveries); hosts go
 // out in parallel. When a host's delivery is delivered or given up,
 // DeliverDue claims again, so a host's backlog drains in one call; when
 // one fails, the host's later ones wait with it for its backoff.
-func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed int, err error) {
+func (s *Sender) DeliverDue(ctx context.Context, st store.Outbox) (sent, failed int, err error) {
 	client := s.client()
 	parallel := cmpOr(s.Parallel, DefaultParallel)
 	// What is due now; what fails meanwhile waits for a later call.
@@ -242,7 +242,7 @@ func (s *Sender) DeliverDue(ctx context.Context, st store.Store) (sent, failed i
 
 // deliver makes one attempt at d, which this Sender has claimed, and
 // records its outcome.
-func (s *Sender) deliver(ctx context.Context, st store.Store, client *http.Client, d store.Delivery) (outcome, error) {
+func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Client, d store.Delivery) (outcome, error) {
 	now := s.now()
 	maxAge := s.maxAge()
 	log := s.logger().With("host", d.Host, "url", RedactURL(d.URL), "delivery", d.ID)
@@ -308,7 +308,7 @@ func (s *Sender) deliver(ctx context.Context, st store.Store, client *http.Clien
 // record stores d's outcome even when ctx has ended meanwhile: a delivered
 // notification that is not recorded would be sent again. A delivery
 // deleted with its host is no error; a stale claim is store.ErrStale.
-func (s *Sender) record(ctx context.Context, st store.Store, d store.Delivery) error {
+func (s *Sender) record(ctx context.Context, st store.Outbox, d store.Delivery) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout())
 	defer cancel()
 	err := st.UpdateDelivery(ctx, d)

@@ -8,7 +8,7 @@
 // slot stores nothing twice and notifies nothing twice, because the store's
 // writes are idempotent on (host, location, slot), notification state
 // only advances for slots after the last one applied, and a delivery is
-// claimed by one sender at a time (store.Store.ClaimDeliveries), however
+// claimed by one sender at a time (store.Outbox.ClaimDeliveries), however
 // many rounds run at once.
 package round
 
@@ -66,7 +66,7 @@ func (s Shard) String() string {
 // Runner runs rounds. Store, Prober and Interval are required; every other
 // field may be left zero.
 type Runner struct {
-	Store    store.Store
+	Store    Store
 	Prober   Prober
 	Interval time.Duration
 	// Timeout is the probe timeout; it bounds how long a round may take

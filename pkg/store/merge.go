@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // MergeSlot merges the results of one host at one slot, from one or more
 // locations, into the Check readers see (see Check). rs must not be empty
@@ -20,8 +23,9 @@ func MergeSlot(rs []Result) Check {
 
 // MergeResults calls fn with one merged Check per slot for results that
 // arrive ordered by slot (and by location within a slot), as Store.Results
-// streams them. Backends that keep raw results use it to implement Checks.
-// It returns a func to feed results and a func to flush the last slot.
+// streams them: ResultReader.Checks of every backend that merges in Go
+// (ChecksFromResults, or a backend's own read of its results). It returns
+// a func to feed results and a func to flush the last slot.
 func MergeResults(fn func(Check) error) (add func(Result) error, flush func() error) {
 	var pending []Result
 	emit := func() error {
@@ -42,6 +46,19 @@ func MergeResults(fn func(Check) error) (add func(Result) error, flush func() er
 		return nil
 	}
 	return add, emit
+}
+
+// ChecksFromResults streams a host's merged checks in [start, end), oldest
+// first: its raw results as r.Results streams them, merged slot by slot by
+// MergeResults. It is ResultReader.Checks for a backend that reads nothing
+// cheaper than its raw results; an error from fn stops the stream and is
+// returned, as are r.Results's errors (ErrNotFound for an unknown host).
+func ChecksFromResults(ctx context.Context, r ResultReader, host string, start, end time.Time, fn func(Check) error) error {
+	add, flush := MergeResults(fn)
+	if err := r.Results(ctx, host, start, end, add); err != nil {
+		return err
+	}
+	return flush()
 }
 
 // BucketWidth is the width of each bucket when [start, end) is split into

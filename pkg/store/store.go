@@ -136,9 +136,23 @@ type Restore struct {
 	Results func(ctx context.Context, emit func(Result) error) error
 }
 
-// Store is everything srvmon keeps. Implementations are safe for
-// concurrent use.
+// Store is everything srvmon keeps: the role interfaces below, each the
+// part of it that one kind of consumer uses, and Close. Implementations
+// are safe for concurrent use. A consumer takes the narrowest role (or an
+// interface of its own of the few methods it calls); a backend implements
+// Store, and may implement Snapshotter and Summariser too.
 type Store interface {
+	HostStore
+	ResultStore
+	RuleStore
+	Outbox
+	Restorer
+	// Close releases what the store holds: its file, its connections.
+	Close() error
+}
+
+// HostStore keeps the hosts (targets as the user added them).
+type HostStore interface {
 	// Hosts lists the hosts in lexical order; never nil.
 	Hosts(ctx context.Context) ([]string, error)
 	// AddHost returns ErrExists if the host is already stored, and
@@ -147,21 +161,41 @@ type Store interface {
 	// DeleteHost deletes the host with its results, rule, state and
 	// deliveries; ErrNotFound if it is not stored.
 	DeleteHost(ctx context.Context, host string) error
+	// HostExists reports whether the host is stored.
 	HostExists(ctx context.Context, host string) (bool, error)
+}
 
+// ResultStore keeps the hosts' check results: a round writes them
+// (ResultWriter) and the API and charts read them (ResultReader).
+type ResultStore interface {
+	ResultWriter
+	ResultReader
+}
+
+// ResultWriter stores rounds and deletes old results.
+type ResultWriter interface {
 	// SaveRound stores a round's results in one transaction, idempotent on
 	// (host, location, slot), and in the same transaction advances the
 	// notification state of each host that has a rule and enqueues the
 	// deliveries advance returns. advance may be nil. Results for hosts
 	// that are not stored (deleted during the round) are dropped.
 	SaveRound(ctx context.Context, results []Result, advance AdvanceFunc) error
+	// DeleteResultsBefore deletes results whose slot is before t, and
+	// finished deliveries created before t, in bounded batches; it
+	// returns how many results it deleted.
+	DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error)
+}
 
+// ResultReader reads a host's results: raw, merged into checks, the
+// newest check, or summarised in buckets.
+type ResultReader interface {
 	// Results streams a host's raw results in [start, end), oldest first
 	// and, within a slot, by location. ErrNotFound for an unknown host.
+	// An error from fn stops the stream and is returned.
 	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
-	// Checks streams a host's merged checks in [start, end), oldest first.
-	// ErrNotFound for an unknown host. An error from fn stops the stream
-	// and is returned.
+	// Checks streams a host's merged checks in [start, end), oldest
+	// first: what ChecksFromResults makes of Results. ErrNotFound for an
+	// unknown host. An error from fn stops the stream and is returned.
 	Checks(ctx context.Context, host string, start, end time.Time, fn func(Check) error) error
 	// LastCheck returns the host's newest merged check; ok is false when
 	// it has none yet. ErrNotFound for an unknown host.
@@ -171,11 +205,11 @@ type Store interface {
 	// every one of them, empty ones included, oldest first. ErrNotFound
 	// for an unknown host.
 	Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]Bucket, error)
-	// DeleteResultsBefore deletes results whose slot is before t, and
-	// finished deliveries created before t, in bounded batches; it
-	// returns how many results it deleted.
-	DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error)
+}
 
+// RuleStore keeps the hosts' notification rules and the notification
+// state that SaveRound advances.
+type RuleStore interface {
 	// Rules lists every rule, by host; never nil.
 	Rules(ctx context.Context) ([]Rule, error)
 	// Rule returns the host's rule, ErrNotFound if it has none.
@@ -188,7 +222,11 @@ type Store interface {
 	// State returns a host's notification state; the zero State (with
 	// Host set) when it has none.
 	State(ctx context.Context, host string) (State, error)
+}
 
+// Outbox holds the webhook deliveries that SaveRound enqueues, for the
+// senders that make them (see Delivery).
+type Outbox interface {
 	// DueDeliveries lists up to limit pending deliveries whose NextAttempt
 	// is not after now, by NextAttempt then ID; never nil. It only reads:
 	// a sender claims deliveries with ClaimDeliveries instead.
@@ -223,14 +261,19 @@ type Store interface {
 	// of the sender that claimed the delivery after it. ErrNotFound if
 	// there is no delivery d.ID.
 	UpdateDelivery(ctx context.Context, d Delivery) error
+}
 
+// Restorer applies backups.
+type Restorer interface {
 	// Restore applies a backup all-or-nothing: hosts are added (existing
 	// ones are kept), rules added or replaced, results stored idempotently.
 	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error
-
-	Close() error
 }
+
+// A Store is a Reader: a backup of a store that is not a Snapshotter
+// reads the store itself.
+var _ Reader = Store(nil)
 
 // Reader is the part of a Store that a snapshot reads: what a backup
 // holds.

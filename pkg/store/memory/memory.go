@@ -305,11 +305,7 @@ func (s *Store) readChunk(ctx context.Context, host string, start, end time.Time
 
 // Checks streams a host's merged checks in [start, end), oldest first.
 func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, fn func(store.Check) error) error {
-	add, flush := store.MergeResults(fn)
-	if err := s.Results(ctx, host, start, end, add); err != nil {
-		return err
-	}
-	return flush()
+	return store.ChecksFromResults(ctx, s, host, start, end, fn)
 }
 
 // LastCheck returns the host's newest merged check.

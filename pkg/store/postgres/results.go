@@ -220,13 +220,9 @@ func mustExist(ctx context.Context, q querier, host string) error {
 
 // Checks streams a host's merged checks in [start, end), oldest first:
 // the results in (slot, location) order, merged slot by slot as they
-// arrive by store.MergeResults, so that every backend merges alike.
+// arrive (store.ChecksFromResults), so that every backend merges alike.
 func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, fn func(store.Check) error) error {
-	add, flush := store.MergeResults(fn)
-	if err := s.Results(ctx, host, start, end, add); err != nil {
-		return err
-	}
-	return flush()
+	return store.ChecksFromResults(ctx, s, host, start, end, fn)
 }
 
 // LastCheck returns the host's newest merged check: the results of its

@@ -23,7 +23,8 @@ const yearRows = 365 * 24 * 60
 // yearStart is the first slot of the benchmarks' year.
 var yearStart = time.Date(2023, time.January, 1, 0, 0, 0, 0, time.UTC)
 
-// Bench runs the store benchmarks the issue asks for against a backend.
+// Bench runs the store benchmarks against a backend: those whose figures
+// README.md quotes.
 // open returns a new, empty store; Bench closes it.
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	fresh := func(b *testing.B) store.Store {

@@ -8,17 +8,30 @@ import (
 )
 
 func testBuckets(t *testing.T, open opener) {
+	for _, tc := range bucketCases() {
+		t.Run(tc.name, func(t *testing.T) { expectBucketCase(t, open, tc) })
+	}
+	t.Run("ThousandBucketsOverADay", func(t *testing.T) { bucketsThousandOverADay(t, open) })
+}
+
+// bucketCase is the results of a.test and b.test, and the buckets of
+// a.test that Buckets(start, end, n) must return.
+type bucketCase struct {
+	name       string
+	rs         []store.Result
+	start, end time.Time
+	n          int
+	want       []store.Bucket
+}
+
+// bucketCases lists testBuckets's cases.
+func bucketCases() []bucketCase { return append(bucketCountCases(), bucketWidthCases()...) }
+
+// bucketCountCases are about what a bucket counts: which checks, merged
+// how, and their rtts.
+func bucketCountCases() []bucketCase {
 	T := base
-	ns := func(n int64) time.Duration { return time.Duration(n) }
-	w3 := ns(3333333334) // ceil(10s / 3)
-	type bk = store.Bucket
-	cases := []struct {
-		name       string
-		rs         []store.Result
-		start, end time.Time
-		n          int
-		want       []store.Bucket
-	}{
+	return []bucketCase{
 		{
 			name: "HalfOpenEdges",
 			rs: []store.Result{
@@ -74,6 +87,26 @@ func testBuckets(t *testing.T, open opener) {
 				{Start: T.Add(time.Minute), End: T.Add(2 * time.Minute), Down: 1},
 			},
 		},
+		{
+			name: "OtherHostsIgnored",
+			rs: []store.Result{
+				up("a.test", "", T, ms(4)),
+				up("b.test", "", T, ms(1)),
+				down("b.test", "", T.Add(time.Minute), ms(1), "x"),
+			},
+			start: T, end: T.Add(2 * time.Minute), n: 1,
+			want: []store.Bucket{{Start: T, End: T.Add(2 * time.Minute), Up: 1, MinRTT: ms(4), MeanRTT: ms(4), MaxRTT: ms(4)}},
+		},
+	}
+}
+
+// bucketWidthCases are about the buckets' bounds: their width, the last
+// one cut at end, and ranges that hold few checks or none.
+func bucketWidthCases() []bucketCase {
+	T := base
+	ns := func(n int64) time.Duration { return time.Duration(n) }
+	w3 := ns(3333333334) // ceil(10s / 3)
+	return []bucketCase{
 		{
 			name: "CeilWidthLastCutAtEnd",
 			rs: []store.Result{
@@ -135,55 +168,47 @@ func testBuckets(t *testing.T, open opener) {
 				{Start: T, End: T.Add(10 * time.Second), Up: 1, MinRTT: ms(2), MeanRTT: ms(2), MaxRTT: ms(2)},
 			},
 		},
-		{
-			name: "OtherHostsIgnored",
-			rs: []store.Result{
-				up("a.test", "", T, ms(4)),
-				up("b.test", "", T, ms(1)),
-				down("b.test", "", T.Add(time.Minute), ms(1), "x"),
-			},
-			start: T, end: T.Add(2 * time.Minute), n: 1,
-			want: []store.Bucket{{Start: T, End: T.Add(2 * time.Minute), Up: 1, MinRTT: ms(4), MeanRTT: ms(4), MaxRTT: ms(4)}},
-		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := open(t)
-			addHosts(t, s, "a.test", "b.test")
-			save(t, s, tc.rs, nil)
-			got := bucketsOf(t, s, "a.test", tc.start, tc.end, tc.n)
-			expectSlice(t, "Buckets", got, tc.want, sameBucket, fmtBucket)
-			for i, b := range got {
-				if wantUnknown := b.Up+b.Down == 0; b.Unknown() != wantUnknown {
-					t.Errorf("bucket %d: Unknown() = %v", i, b.Unknown())
-				}
-			}
-		})
-	}
+}
 
-	t.Run("ThousandBucketsOverADay", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		var rs []store.Result
-		for i := range 24 * 60 {
-			switch {
-			case i%7 == 3:
-				rs = append(rs, down("a.test", "", slot(i), ms(i), "timeout"))
-			case i%5 == 0:
-				// A second location at some slots; the lower up rtt counts.
-				rs = append(rs, up("a.test", "", slot(i), ms(i+3)), up("a.test", "eu", slot(i), ms(i)))
-			default:
-				rs = append(rs, up("a.test", "", slot(i), ms(i)))
-			}
+// expectBucketCase stores tc's results in a new store and checks its buckets.
+func expectBucketCase(t *testing.T, open opener, tc bucketCase) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	save(t, s, tc.rs, nil)
+	got := bucketsOf(t, s, "a.test", tc.start, tc.end, tc.n)
+	expectSlice(t, "Buckets", got, tc.want, sameBucket, fmtBucket)
+	for i, b := range got {
+		if wantUnknown := b.Up+b.Down == 0; b.Unknown() != wantUnknown {
+			t.Errorf("bucket %d: Unknown() = %v", i, b.Unknown())
 		}
-		save(t, s, rs, nil)
-		start, end := slot(-1), slot(24*60-1)
-		want := referenceBuckets(rs, start, end, 1000)
-		if len(want) != 1000 {
-			t.Fatalf("reference made %d buckets, want 1000", len(want))
+	}
+}
+
+// bucketsThousandOverADay compares 1,000 buckets of a day of results,
+// some slots with two locations, with referenceBuckets.
+func bucketsThousandOverADay(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	var rs []store.Result
+	for i := range 24 * 60 {
+		switch {
+		case i%7 == 3:
+			rs = append(rs, down("a.test", "", slot(i), ms(i), "timeout"))
+		case i%5 == 0:
+			// A second location at some slots; the lower up rtt counts.
+			rs = append(rs, up("a.test", "", slot(i), ms(i+3)), up("a.test", "eu", slot(i), ms(i)))
+		default:
+			rs = append(rs, up("a.test", "", slot(i), ms(i)))
 		}
-		expectSlice(t, "Buckets", bucketsOf(t, s, "a.test", start, end, 1000), want, sameBucket, fmtBucket)
-	})
+	}
+	save(t, s, rs, nil)
+	start, end := slot(-1), slot(24*60-1)
+	want := referenceBuckets(rs, start, end, 1000)
+	if len(want) != 1000 {
+		t.Fatalf("reference made %d buckets, want 1000", len(want))
+	}
+	expectSlice(t, "Buckets", bucketsOf(t, s, "a.test", start, end, 1000), want, sameBucket, fmtBucket)
 }
 
 // referenceBuckets computes the buckets of one host's results, ordered by

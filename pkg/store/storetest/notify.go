@@ -33,246 +33,260 @@ func expectCalls(t *testing.T, what string, got, want []advanceCall) {
 }
 
 func testAdvance(t *testing.T, open opener) {
-	t.Run("CalledForHostsWithRuleOnNewerSlots", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test", "c.test")
-		ruleA := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/a"}
-		ruleC := store.Rule{Host: "c.test", Threshold: 1, Action: "http://127.0.0.1:9/c"}
-		setRule(t, s, ruleA)
-		setRule(t, s, ruleC)
-		rec := &recorder{}
-
-		round1 := []store.Result{
-			up("a.test", "", slot(1), ms(5)),
-			down("b.test", "", slot(1), ms(5), "timeout"), // no rule: no call
-			down("c.test", "", slot(1), ms(6), "refused"),
-			up("gone.test", "", slot(1), ms(5)), // not stored: dropped, no call
-		}
-		save(t, s, round1, rec.advance)
-		first := store.State{Host: "a.test"}
-		expectCalls(t, "first round", rec.reset(), []advanceCall{
-			{ruleA, first, round1[0]},
-			{ruleC, store.State{Host: "c.test"}, round1[2]},
-		})
-		stateA1 := nextState(store.State{}, round1[0])
-		stateC1 := nextState(store.State{}, round1[2])
-		expectState(t, "State a.test", stateOf(t, s, "a.test"), stateA1)
-		expectState(t, "State b.test (no rule)", stateOf(t, s, "b.test"), store.State{Host: "b.test"})
-		expectState(t, "State c.test", stateOf(t, s, "c.test"), stateC1)
-		deliveries := []store.Delivery{pendingFor(ruleC, round1[2])}
-		expectDeliveries(t, "DueDeliveries after round 1", dueOf(t, s, farFuture, 10), deliveries)
-
-		// The same round again: stored once, no call, nothing enqueued.
-		save(t, s, round1, rec.advance)
-		expectCalls(t, "same round again", rec.reset(), nil)
-		expectDeliveries(t, "DueDeliveries after the same round", dueOf(t, s, farFuture, 10), deliveries)
-		expectState(t, "State a.test after the same round", stateOf(t, s, "a.test"), stateA1)
-
-		// An older slot is stored but does not advance.
-		old := []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), down("c.test", "", slot(0), ms(1), "timeout")}
-		save(t, s, old, rec.advance)
-		expectCalls(t, "older round", rec.reset(), nil)
-		expectDeliveries(t, "DueDeliveries after an older round", dueOf(t, s, farFuture, 10), deliveries)
-		expectResults(t, "Results a.test", allResults(t, s, "a.test"), []store.Result{old[0], round1[0]})
-
-		// Another location at the same slot does not advance either.
-		save(t, s, []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout")}, rec.advance)
-		expectCalls(t, "another location, same slot", rec.reset(), nil)
-
-		// A newer slot continues from the stored state.
-		round2 := []store.Result{down("a.test", "", slot(2), ms(7), "timeout"), up("c.test", "", slot(2), ms(8))}
-		save(t, s, round2, rec.advance)
-		expectCalls(t, "second round", rec.reset(), []advanceCall{
-			{ruleA, stateA1, round2[0]},
-			{ruleC, stateC1, round2[1]},
-		})
-		expectState(t, "State a.test after round 2", stateOf(t, s, "a.test"), nextState(stateA1, round2[0]))
-		expectState(t, "State c.test after round 2", stateOf(t, s, "c.test"), nextState(stateC1, round2[1]))
-		deliveries = append(deliveries, pendingFor(ruleA, round2[0]))
-		expectDeliveries(t, "DueDeliveries after round 2", dueOf(t, s, farFuture, 10), deliveries)
-	})
-
-	t.Run("NilAdvanceKeepsState", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
-		r := down("a.test", "", slot(0), ms(1), "timeout")
-		save(t, s, []store.Result{r}, nil)
-		expectState(t, "State", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
-		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{})
-		expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
-	})
-
-	t.Run("DeliveryWithoutHostIsTheResultsHost", func(t *testing.T) {
-		// A host's deliveries are claimed one at a time and deleted with
-		// it: one that advance enqueues without a host is the result's.
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test")
-		rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
-		setRule(t, s, rule)
-		r := down("a.test", "", slot(1), ms(1), "timeout")
-		save(t, s, []store.Result{r}, func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-			d := pendingFor(rule, r)
-			d.Host = ""
-			return nextState(prev, r), &d
-		})
-		expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, r)})
-		if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
-			t.Fatal(err)
-		}
-		expectDeliveries(t, "DueDeliveries after DeleteHost", dueOf(t, s, farFuture, 10), []store.Delivery{})
-	})
-
-	t.Run("SetRuleKeepsOtherHostsState", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test")
-		setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
-		r := up("a.test", "", slot(0), ms(1))
-		save(t, s, []store.Result{r}, (&recorder{}).advance)
-		setRule(t, s, store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
-		expectState(t, "State a.test", stateOf(t, s, "a.test"), nextState(store.State{}, r))
+	runSubtests(t, open, []subtest{
+		{"CalledForHostsWithRuleOnNewerSlots", advanceCalledForHostsWithRuleOnNewerSlots},
+		{"NilAdvanceKeepsState", advanceNilAdvanceKeepsState},
+		{"DeliveryWithoutHostIsTheResultsHost", advanceDeliveryWithoutHostIsTheResultsHost},
+		{"SetRuleKeepsOtherHostsState", advanceSetRuleKeepsOtherHostsState},
 	})
 }
 
-func testDeliveries(t *testing.T, open opener) {
-	// setup enqueues three deliveries: b.test's at slot 1, a.test's at slot
-	// 3 (enqueued first) and a.test's at slot 5.
-	setup := func(t *testing.T) (store.Store, []store.Delivery) {
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test")
-		ruleA := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
-		ruleB := store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/b"}
-		setRule(t, s, ruleA)
-		setRule(t, s, ruleB)
-		rec := &recorder{}
-		a3 := down("a.test", "", slot(3), ms(1), "timeout")
-		b1 := down("b.test", "", slot(1), ms(1), "timeout")
-		a5 := down("a.test", "", slot(5), ms(1), "refused")
-		save(t, s, []store.Result{a3}, rec.advance)
-		save(t, s, []store.Result{b1}, rec.advance)
-		save(t, s, []store.Result{a5}, rec.advance)
-		want := []store.Delivery{pendingFor(ruleB, b1), pendingFor(ruleA, a3), pendingFor(ruleA, a5)}
-		got := dueOf(t, s, farFuture, 10)
-		expectDeliveries(t, "setup: DueDeliveries", got, want)
-		if len(got) != len(want) {
-			t.FailNow()
-		}
-		return s, got
+func advanceCalledForHostsWithRuleOnNewerSlots(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test", "c.test")
+	ruleA := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/a"}
+	ruleC := store.Rule{Host: "c.test", Threshold: 1, Action: "http://127.0.0.1:9/c"}
+	setRule(t, s, ruleA)
+	setRule(t, s, ruleC)
+	rec := &recorder{}
+
+	round1 := []store.Result{
+		up("a.test", "", slot(1), ms(5)),
+		down("b.test", "", slot(1), ms(5), "timeout"), // no rule: no call
+		down("c.test", "", slot(1), ms(6), "refused"),
+		up("gone.test", "", slot(1), ms(5)), // not stored: dropped, no call
 	}
+	save(t, s, round1, rec.advance)
+	first := store.State{Host: "a.test"}
+	expectCalls(t, "first round", rec.reset(), []advanceCall{
+		{ruleA, first, round1[0]},
+		{ruleC, store.State{Host: "c.test"}, round1[2]},
+	})
+	stateA1 := nextState(store.State{}, round1[0])
+	stateC1 := nextState(store.State{}, round1[2])
+	expectState(t, "State a.test", stateOf(t, s, "a.test"), stateA1)
+	expectState(t, "State b.test (no rule)", stateOf(t, s, "b.test"), store.State{Host: "b.test"})
+	expectState(t, "State c.test", stateOf(t, s, "c.test"), stateC1)
+	deliveries := []store.Delivery{pendingFor(ruleC, round1[2])}
+	expectDeliveries(t, "DueDeliveries after round 1", dueOf(t, s, farFuture, 10), deliveries)
 
-	t.Run("DueByNextAttemptOldestFirstWithLimit", func(t *testing.T) {
-		s, all := setup(t)
-		for _, tc := range []struct {
-			name  string
-			now   time.Time
-			limit int
-			want  []store.Delivery
-		}{
-			{"BeforeAny", slot(1).Add(-time.Microsecond), 10, []store.Delivery{}},
-			{"ExactlyAtNextAttempt", slot(1), 10, all[:1]},
-			{"BetweenTwo", slot(4), 10, all[:2]},
-			{"All", slot(5), 10, all},
-			{"Limit1", farFuture, 1, all[:1]},
-			{"Limit2", farFuture, 2, all[:2]},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				got := dueOf(t, s, tc.now, tc.limit)
-				expectDeliveries(t, "DueDeliveries", got, tc.want)
-				for i := range min(len(got), len(tc.want)) {
-					if got[i].ID != tc.want[i].ID {
-						t.Errorf("[%d] ID %d, want %d", i, got[i].ID, tc.want[i].ID)
-					}
+	// The same round again: stored once, no call, nothing enqueued.
+	save(t, s, round1, rec.advance)
+	expectCalls(t, "same round again", rec.reset(), nil)
+	expectDeliveries(t, "DueDeliveries after the same round", dueOf(t, s, farFuture, 10), deliveries)
+	expectState(t, "State a.test after the same round", stateOf(t, s, "a.test"), stateA1)
+
+	// An older slot is stored but does not advance.
+	old := []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), down("c.test", "", slot(0), ms(1), "timeout")}
+	save(t, s, old, rec.advance)
+	expectCalls(t, "older round", rec.reset(), nil)
+	expectDeliveries(t, "DueDeliveries after an older round", dueOf(t, s, farFuture, 10), deliveries)
+	expectResults(t, "Results a.test", allResults(t, s, "a.test"), []store.Result{old[0], round1[0]})
+
+	// Another location at the same slot does not advance either.
+	save(t, s, []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout")}, rec.advance)
+	expectCalls(t, "another location, same slot", rec.reset(), nil)
+
+	// A newer slot continues from the stored state.
+	round2 := []store.Result{down("a.test", "", slot(2), ms(7), "timeout"), up("c.test", "", slot(2), ms(8))}
+	save(t, s, round2, rec.advance)
+	expectCalls(t, "second round", rec.reset(), []advanceCall{
+		{ruleA, stateA1, round2[0]},
+		{ruleC, stateC1, round2[1]},
+	})
+	expectState(t, "State a.test after round 2", stateOf(t, s, "a.test"), nextState(stateA1, round2[0]))
+	expectState(t, "State c.test after round 2", stateOf(t, s, "c.test"), nextState(stateC1, round2[1]))
+	deliveries = append(deliveries, pendingFor(ruleA, round2[0]))
+	expectDeliveries(t, "DueDeliveries after round 2", dueOf(t, s, farFuture, 10), deliveries)
+}
+
+func advanceNilAdvanceKeepsState(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+	r := down("a.test", "", slot(0), ms(1), "timeout")
+	save(t, s, []store.Result{r}, nil)
+	expectState(t, "State", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
+	expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{})
+	expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
+}
+
+func advanceDeliveryWithoutHostIsTheResultsHost(t *testing.T, open opener) {
+	// A host's deliveries are claimed one at a time and deleted with
+	// it: one that advance enqueues without a host is the result's.
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
+	setRule(t, s, rule)
+	r := down("a.test", "", slot(1), ms(1), "timeout")
+	save(t, s, []store.Result{r}, func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+		d := pendingFor(rule, r)
+		d.Host = ""
+		return nextState(prev, r), &d
+	})
+	expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, r)})
+	if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	expectDeliveries(t, "DueDeliveries after DeleteHost", dueOf(t, s, farFuture, 10), []store.Delivery{})
+}
+
+func advanceSetRuleKeepsOtherHostsState(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+	r := up("a.test", "", slot(0), ms(1))
+	save(t, s, []store.Result{r}, (&recorder{}).advance)
+	setRule(t, s, store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
+	expectState(t, "State a.test", stateOf(t, s, "a.test"), nextState(store.State{}, r))
+}
+
+// setupDeliveries opens a store and enqueues three deliveries: b.test's at slot 1, a.test's at slot
+// 3 (enqueued first) and a.test's at slot 5.
+func setupDeliveries(t *testing.T, open opener) (store.Store, []store.Delivery) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	ruleA := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
+	ruleB := store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/b"}
+	setRule(t, s, ruleA)
+	setRule(t, s, ruleB)
+	rec := &recorder{}
+	a3 := down("a.test", "", slot(3), ms(1), "timeout")
+	b1 := down("b.test", "", slot(1), ms(1), "timeout")
+	a5 := down("a.test", "", slot(5), ms(1), "refused")
+	save(t, s, []store.Result{a3}, rec.advance)
+	save(t, s, []store.Result{b1}, rec.advance)
+	save(t, s, []store.Result{a5}, rec.advance)
+	want := []store.Delivery{pendingFor(ruleB, b1), pendingFor(ruleA, a3), pendingFor(ruleA, a5)}
+	got := dueOf(t, s, farFuture, 10)
+	expectDeliveries(t, "setup: DueDeliveries", got, want)
+	if len(got) != len(want) {
+		t.FailNow()
+	}
+	return s, got
+}
+
+func testDeliveries(t *testing.T, open opener) {
+	runSubtests(t, open, []subtest{
+		{"DueByNextAttemptOldestFirstWithLimit", deliveriesDueByNextAttemptOldestFirstWithLimit},
+		{"PendingRetryThenDelivered", deliveriesPendingRetryThenDelivered},
+		{"PendingToFailed", deliveriesPendingToFailed},
+		{"DeliveredNeverPendingAgain", deliveriesDeliveredNeverPendingAgain},
+		{"UnknownIDIsErrNotFound", deliveriesUnknownIDIsErrNotFound},
+		{"Claims", testClaims},
+	})
+}
+
+func deliveriesDueByNextAttemptOldestFirstWithLimit(t *testing.T, open opener) {
+	s, all := setupDeliveries(t, open)
+	for _, tc := range []struct {
+		name  string
+		now   time.Time
+		limit int
+		want  []store.Delivery
+	}{
+		{"BeforeAny", slot(1).Add(-time.Microsecond), 10, []store.Delivery{}},
+		{"ExactlyAtNextAttempt", slot(1), 10, all[:1]},
+		{"BetweenTwo", slot(4), 10, all[:2]},
+		{"All", slot(5), 10, all},
+		{"Limit1", farFuture, 1, all[:1]},
+		{"Limit2", farFuture, 2, all[:2]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := dueOf(t, s, tc.now, tc.limit)
+			expectDeliveries(t, "DueDeliveries", got, tc.want)
+			for i := range min(len(got), len(tc.want)) {
+				if got[i].ID != tc.want[i].ID {
+					t.Errorf("[%d] ID %d, want %d", i, got[i].ID, tc.want[i].ID)
 				}
-			})
-		}
-	})
-
-	t.Run("PendingRetryThenDelivered", func(t *testing.T) {
-		s, all := setup(t)
-		retry := all[0]
-		retry.Attempts = 1
-		retry.LastError = "connection refused"
-		retry.NextAttempt = slot(10)
-		retry.URL = "http://127.0.0.1:9/changed" // not an attempt's field: ignored
-		retry.Host = "a.test"
-		retry.Created = slot(9)
-		if err := s.UpdateDelivery(t.Context(), retry); err != nil {
-			t.Fatalf("UpdateDelivery(pending): %v", err)
-		}
-		expectDeliveries(t, "due before the next attempt", dueOf(t, s, slot(10).Add(-time.Microsecond), 10), all[1:])
-		want := all[0]
-		want.Attempts, want.LastError, want.NextAttempt = 1, "connection refused", slot(10)
-		expectDeliveries(t, "due at the next attempt", dueOf(t, s, slot(10), 10), []store.Delivery{all[1], all[2], want})
-
-		done := want
-		done.Attempts = 2
-		done.LastError = ""
-		done.Status = store.DeliveryDelivered
-		if err := s.UpdateDelivery(t.Context(), done); err != nil {
-			t.Fatalf("UpdateDelivery(delivered): %v", err)
-		}
-		expectDeliveries(t, "due after delivered", dueOf(t, s, farFuture, 10), all[1:])
-		// A delivered delivery stays delivered across retention of results.
-		if _, err := s.DeleteResultsBefore(t.Context(), slot(0)); err != nil {
-			t.Fatalf("DeleteResultsBefore: %v", err)
-		}
-		expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), all[1:])
-	})
-
-	t.Run("PendingToFailed", func(t *testing.T) {
-		s, all := setup(t)
-		failed := all[1]
-		failed.Attempts = 5
-		failed.LastError = "HTTP 500"
-		failed.Status = store.DeliveryFailed
-		if err := s.UpdateDelivery(t.Context(), failed); err != nil {
-			t.Fatalf("UpdateDelivery(failed): %v", err)
-		}
-		expectDeliveries(t, "due after failed", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
-		if _, err := s.DeleteResultsBefore(t.Context(), farFuture); err != nil {
-			t.Fatalf("DeleteResultsBefore: %v", err)
-		}
-		expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
-	})
-
-	t.Run("DeliveredNeverPendingAgain", func(t *testing.T) {
-		s, all := setup(t)
-		done := all[0]
-		done.Attempts, done.Status = 1, store.DeliveryDelivered
-		if err := s.UpdateDelivery(t.Context(), done); err != nil {
-			t.Fatalf("UpdateDelivery(delivered): %v", err)
-		}
-		failed := all[1]
-		failed.Attempts, failed.Status, failed.LastError = 1, store.DeliveryFailed, "HTTP 500"
-		if err := s.UpdateDelivery(t.Context(), failed); err != nil {
-			t.Fatalf("UpdateDelivery(failed): %v", err)
-		}
-		for _, d := range []store.Delivery{done, failed} {
-			for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
-				again := d
-				again.Attempts, again.Status, again.NextAttempt = 9, status, slot(0)
-				expectStale(t, fmt.Sprintf("UpdateDelivery(%s → %s)", d.Status, status), s.UpdateDelivery(t.Context(), again))
 			}
-		}
-		expectDeliveries(t, "due after the stale updates", dueOf(t, s, farFuture, 10), all[2:])
-		expectDeliveries(t, "claimed after the stale updates", claimOf(t, s, farFuture, farFuture, 10),
-			[]store.Delivery{claimedAs(all[2], farFuture)})
-	})
+		})
+	}
+}
 
-	t.Run("UnknownIDIsErrNotFound", func(t *testing.T) {
-		s, all := setup(t)
-		var maxID int64
-		for _, d := range all {
-			maxID = max(maxID, d.ID)
-		}
-		unknown := all[0]
-		unknown.ID = maxID + 1000
-		unknown.Status = store.DeliveryDelivered
-		expectNotFound(t, "UpdateDelivery(unknown ID)", s.UpdateDelivery(t.Context(), unknown))
-		expectDeliveries(t, "due after the failed update", dueOf(t, s, farFuture, 10), all)
-	})
+func deliveriesPendingRetryThenDelivered(t *testing.T, open opener) {
+	s, all := setupDeliveries(t, open)
+	retry := all[0]
+	retry.Attempts = 1
+	retry.LastError = "connection refused"
+	retry.NextAttempt = slot(10)
+	retry.URL = "http://127.0.0.1:9/changed" // not an attempt's field: ignored
+	retry.Host = "a.test"
+	retry.Created = slot(9)
+	if err := s.UpdateDelivery(t.Context(), retry); err != nil {
+		t.Fatalf("UpdateDelivery(pending): %v", err)
+	}
+	expectDeliveries(t, "due before the next attempt", dueOf(t, s, slot(10).Add(-time.Microsecond), 10), all[1:])
+	want := all[0]
+	want.Attempts, want.LastError, want.NextAttempt = 1, "connection refused", slot(10)
+	expectDeliveries(t, "due at the next attempt", dueOf(t, s, slot(10), 10), []store.Delivery{all[1], all[2], want})
 
-	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
+	done := want
+	done.Attempts = 2
+	done.LastError = ""
+	done.Status = store.DeliveryDelivered
+	if err := s.UpdateDelivery(t.Context(), done); err != nil {
+		t.Fatalf("UpdateDelivery(delivered): %v", err)
+	}
+	expectDeliveries(t, "due after delivered", dueOf(t, s, farFuture, 10), all[1:])
+	// A delivered delivery stays delivered across retention of results.
+	if _, err := s.DeleteResultsBefore(t.Context(), slot(0)); err != nil {
+		t.Fatalf("DeleteResultsBefore: %v", err)
+	}
+	expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), all[1:])
+}
+
+func deliveriesPendingToFailed(t *testing.T, open opener) {
+	s, all := setupDeliveries(t, open)
+	failed := all[1]
+	failed.Attempts = 5
+	failed.LastError = "HTTP 500"
+	failed.Status = store.DeliveryFailed
+	if err := s.UpdateDelivery(t.Context(), failed); err != nil {
+		t.Fatalf("UpdateDelivery(failed): %v", err)
+	}
+	expectDeliveries(t, "due after failed", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
+	if _, err := s.DeleteResultsBefore(t.Context(), farFuture); err != nil {
+		t.Fatalf("DeleteResultsBefore: %v", err)
+	}
+	expectDeliveries(t, "due after retention", dueOf(t, s, farFuture, 10), []store.Delivery{all[0], all[2]})
+}
+
+func deliveriesDeliveredNeverPendingAgain(t *testing.T, open opener) {
+	s, all := setupDeliveries(t, open)
+	done := all[0]
+	done.Attempts, done.Status = 1, store.DeliveryDelivered
+	if err := s.UpdateDelivery(t.Context(), done); err != nil {
+		t.Fatalf("UpdateDelivery(delivered): %v", err)
+	}
+	failed := all[1]
+	failed.Attempts, failed.Status, failed.LastError = 1, store.DeliveryFailed, "HTTP 500"
+	if err := s.UpdateDelivery(t.Context(), failed); err != nil {
+		t.Fatalf("UpdateDelivery(failed): %v", err)
+	}
+	for _, d := range []store.Delivery{done, failed} {
+		for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
+			again := d
+			again.Attempts, again.Status, again.NextAttempt = 9, status, slot(0)
+			expectStale(t, fmt.Sprintf("UpdateDelivery(%s → %s)", d.Status, status), s.UpdateDelivery(t.Context(), again))
+		}
+	}
+	expectDeliveries(t, "due after the stale updates", dueOf(t, s, farFuture, 10), all[2:])
+	expectDeliveries(t, "claimed after the stale updates", claimOf(t, s, farFuture, farFuture, 10),
+		[]store.Delivery{claimedAs(all[2], farFuture)})
+}
+
+func deliveriesUnknownIDIsErrNotFound(t *testing.T, open opener) {
+	s, all := setupDeliveries(t, open)
+	var maxID int64
+	for _, d := range all {
+		maxID = max(maxID, d.ID)
+	}
+	unknown := all[0]
+	unknown.ID = maxID + 1000
+	unknown.Status = store.DeliveryDelivered
+	expectNotFound(t, "UpdateDelivery(unknown ID)", s.UpdateDelivery(t.Context(), unknown))
+	expectDeliveries(t, "due after the failed update", dueOf(t, s, farFuture, 10), all)
 }
 
 // setupClaims enqueues, through s, each deliveries for each of hosts
@@ -307,159 +321,170 @@ func record(t *testing.T, s store.Store, d store.Delivery) {
 	}
 }
 
+// setupClaimsIn opens a store and enqueues deliveries in it (setupClaims).
+func setupClaimsIn(t *testing.T, open opener, hosts, each int) (store.Store, []store.Delivery) {
+	s := open(t)
+	return s, setupClaims(t, s, hosts, each)
+}
+
 func testClaims(t *testing.T, open opener) {
-	setup := func(t *testing.T, hosts, each int) (store.Store, []store.Delivery) {
-		s := open(t)
-		return s, setupClaims(t, s, hosts, each)
+	runSubtests(t, open, []subtest{
+		{"OnePerHostInOrder", claimsOnePerHostInOrder},
+		{"AttemptedLaterDeliveryHoldsTheHost", claimsAttemptedLaterDeliveryHoldsTheHost},
+		{"LaterNotYetDueDoesNotHold", claimsLaterNotYetDueDoesNotHold},
+		{"ConcurrentClaimsOneAtATimePerHost", claimsConcurrentClaimsOneAtATimePerHost},
+		{"StaleUpdateChangesNothing", claimsStaleUpdateChangesNothing},
+		{"OwnUpdateAfterClaim", claimsOwnUpdateAfterClaim},
+		{"CancelledClaimChangesNothing", claimsCancelledClaimChangesNothing},
+	})
+}
+
+func claimsOnePerHostInOrder(t *testing.T, open opener) {
+	s, all := setupClaimsIn(t, open, 2, 4) // h0 and h1, due at slots 0…3: all[2*i+h]
+	lease := slot(30)
+	expectDeliveries(t, "claim before any is due", claimOf(t, s, slot(0).Add(-time.Microsecond), lease, 10), []store.Delivery{})
+	expectDeliveries(t, "claim with limit 0", claimOf(t, s, farFuture, lease, 0), []store.Delivery{})
+
+	h0 := claimOf(t, s, slot(3), lease, 1) // the limit takes one
+	expectClaimed(t, "first claim", h0, all[:1], lease)
+	h1 := claimOf(t, s, slot(3), lease, 10) // h0's are held back by its claimed one
+	expectClaimed(t, "second claim", h1, all[1:2], lease)
+	if len(h0) != 1 || len(h1) != 1 {
+		t.FailNow()
+	}
+	expectDeliveries(t, "claim while each host's oldest is leased", claimOf(t, s, lease.Add(-time.Microsecond), farFuture, 10), []store.Delivery{})
+	expectDeliveries(t, "due while each host's oldest is leased", dueOf(t, s, slot(3), 10), all[2:])
+
+	// Delivered: the host's next one is claimable.
+	done := h0[0]
+	done.Status = store.DeliveryDelivered
+	record(t, s, done)
+	h0 = claimOf(t, s, slot(3), lease, 10)
+	expectClaimed(t, "claim after h0's first is delivered", h0, all[2:3], lease)
+
+	// A failed attempt holds its host back for its backoff.
+	retry := h1[0]
+	retry.NextAttempt, retry.LastError = slot(20), "HTTP 503"
+	record(t, s, retry)
+	expectDeliveries(t, "claim while h1 waits out a backoff", claimOf(t, s, slot(19), lease, 10), []store.Delivery{})
+
+	// Given up: the host's next one is claimable.
+	gaveUp := h0[0]
+	gaveUp.Status, gaveUp.LastError = store.DeliveryFailed, "HTTP 500"
+	record(t, s, gaveUp)
+	h0 = claimOf(t, s, slot(19), lease, 10)
+	expectClaimed(t, "claim after h0's second is given up", h0, all[4:5], lease)
+
+	// The backoff ends: the same delivery again, not a later one.
+	h1 = claimOf(t, s, slot(20), lease, 10)
+	expectClaimed(t, "claim when h1's backoff ends", h1, []store.Delivery{retry}, lease)
+
+	// The leases end: the same deliveries again, by next attempt
+	// (the same lease) then ID.
+	again := claimOf(t, s, lease, farFuture, 10)
+	var h1Stored store.Delivery
+	if len(h1) == 1 {
+		h1Stored = h1[0]
+	}
+	want := []store.Delivery{h1Stored, all[4]}
+	want[1] = claimedAs(want[1], lease)
+	expectClaimed(t, "claim when the leases end", again, want, farFuture)
+}
+
+func claimsAttemptedLaterDeliveryHoldsTheHost(t *testing.T, open opener) {
+	// A delivery claimed while it was its host's oldest holds the
+	// host even when an older one is enqueued after it (a round of
+	// an older slot saved once the rule was set again).
+	s := open(t)
+	rule := store.Rule{Host: "h.test", Threshold: 1, Action: "http://127.0.0.1:9/h"}
+	addHosts(t, s, rule.Host)
+	setRule(t, s, rule)
+	save(t, s, []store.Result{down(rule.Host, "", slot(2), ms(1), "timeout")}, (&recorder{}).advance)
+	later := claimOf(t, s, slot(2), slot(10), 10)
+	if len(later) != 1 {
+		t.Fatalf("claim: %d deliveries, want 1", len(later))
+	}
+	if err := s.DeleteRule(t.Context(), rule.Host); err != nil {
+		t.Fatal(err)
+	}
+	setRule(t, s, rule)
+	older := down(rule.Host, "", slot(1), ms(1), "timeout")
+	save(t, s, []store.Result{older}, (&recorder{}).advance)
+	expectDeliveries(t, "claim while the later one is leased", claimOf(t, s, slot(3), slot(10), 10), []store.Delivery{})
+	done := later[0]
+	done.Status = store.DeliveryDelivered
+	record(t, s, done)
+	expectDeliveries(t, "claim once the later one is delivered", claimOf(t, s, slot(3), slot(10), 10),
+		[]store.Delivery{claimedAs(pendingFor(rule, older), slot(10))})
+}
+
+func claimsLaterNotYetDueDoesNotHold(t *testing.T, open opener) {
+	s, all := setupClaimsIn(t, open, 1, 2) // due at slots 0 and 1
+	expectClaimed(t, "claim at slot 0", claimOf(t, s, slot(0), slot(10), 10), all[:1], slot(10))
+}
+
+func claimsConcurrentClaimsOneAtATimePerHost(t *testing.T, open opener) {
+	ConcurrentClaims(t, open(t))
+}
+
+func claimsStaleUpdateChangesNothing(t *testing.T, open opener) {
+	s, all := setupClaimsIn(t, open, 1, 2) // due at slots 0 and 1
+	// Sender A claims; its lease ends before it records the outcome,
+	// and sender B claims the delivery meanwhile.
+	leaseA := slot(0).Add(30 * time.Second)
+	a := claimOf(t, s, slot(0), leaseA, 10)
+	expectClaimed(t, "A's claim", a, all[:1], leaseA)
+	b := claimOf(t, s, leaseA, slot(9), 10)
+	expectClaimed(t, "B's claim", b, []store.Delivery{claimedAs(all[0], leaseA)}, slot(9))
+	if len(a) != 1 || len(b) != 1 {
+		t.FailNow()
+	}
+	if b[0].Attempts <= a[0].Attempts {
+		t.Errorf("B's claim has attempts %d, A's %d: want B's higher", b[0].Attempts, a[0].Attempts)
 	}
 
-	t.Run("OnePerHostInOrder", func(t *testing.T) {
-		s, all := setup(t, 2, 4) // h0 and h1, due at slots 0…3: all[2*i+h]
-		lease := slot(30)
-		expectDeliveries(t, "claim before any is due", claimOf(t, s, slot(0).Add(-time.Microsecond), lease, 10), []store.Delivery{})
-		expectDeliveries(t, "claim with limit 0", claimOf(t, s, farFuture, lease, 0), []store.Delivery{})
+	// A's late outcome, whatever it is, changes nothing while B holds the claim.
+	for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
+		late := a[0]
+		late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
+		expectStale(t, "A's late "+status, s.UpdateDelivery(t.Context(), late))
+	}
+	expectDeliveries(t, "due after A's late updates", dueOf(t, s, slot(9), 10), []store.Delivery{all[1], b[0]})
 
-		h0 := claimOf(t, s, slot(3), lease, 1) // the limit takes one
-		expectClaimed(t, "first claim", h0, all[:1], lease)
-		h1 := claimOf(t, s, slot(3), lease, 10) // h0's are held back by its claimed one
-		expectClaimed(t, "second claim", h1, all[1:2], lease)
-		if len(h0) != 1 || len(h1) != 1 {
-			t.FailNow()
-		}
-		expectDeliveries(t, "claim while each host's oldest is leased", claimOf(t, s, lease.Add(-time.Microsecond), farFuture, 10), []store.Delivery{})
-		expectDeliveries(t, "due while each host's oldest is leased", dueOf(t, s, slot(3), 10), all[2:])
+	// B succeeds; A's late outcome after B's success changes nothing either.
+	done := b[0]
+	done.Status = store.DeliveryDelivered
+	record(t, s, done)
+	for _, status := range []string{store.DeliveryPending, store.DeliveryFailed} {
+		late := a[0]
+		late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
+		expectStale(t, "A's late "+status+" after B's success", s.UpdateDelivery(t.Context(), late))
+	}
+	expectDeliveries(t, "due after B's success", dueOf(t, s, farFuture, 10), all[1:])
+	expectDeliveries(t, "claimed after B's success", claimOf(t, s, farFuture, farFuture, 10),
+		[]store.Delivery{claimedAs(all[1], farFuture)})
+}
 
-		// Delivered: the host's next one is claimable.
-		done := h0[0]
-		done.Status = store.DeliveryDelivered
-		record(t, s, done)
-		h0 = claimOf(t, s, slot(3), lease, 10)
-		expectClaimed(t, "claim after h0's first is delivered", h0, all[2:3], lease)
+func claimsOwnUpdateAfterClaim(t *testing.T, open opener) {
+	s, all := setupClaimsIn(t, open, 1, 1)
+	c := claimOf(t, s, slot(0), slot(5), 1)
+	if len(c) != 1 {
+		t.Fatalf("claim: %d deliveries", len(c))
+	}
+	retry := c[0]
+	retry.NextAttempt, retry.LastError = slot(2), "HTTP 503"
+	record(t, s, retry)
+	want := all[0]
+	want.Attempts, want.NextAttempt, want.LastError = 1, slot(2), "HTTP 503"
+	expectDeliveries(t, "due after the retry", dueOf(t, s, slot(2), 10), []store.Delivery{want})
+}
 
-		// A failed attempt holds its host back for its backoff.
-		retry := h1[0]
-		retry.NextAttempt, retry.LastError = slot(20), "HTTP 503"
-		record(t, s, retry)
-		expectDeliveries(t, "claim while h1 waits out a backoff", claimOf(t, s, slot(19), lease, 10), []store.Delivery{})
-
-		// Given up: the host's next one is claimable.
-		gaveUp := h0[0]
-		gaveUp.Status, gaveUp.LastError = store.DeliveryFailed, "HTTP 500"
-		record(t, s, gaveUp)
-		h0 = claimOf(t, s, slot(19), lease, 10)
-		expectClaimed(t, "claim after h0's second is given up", h0, all[4:5], lease)
-
-		// The backoff ends: the same delivery again, not a later one.
-		h1 = claimOf(t, s, slot(20), lease, 10)
-		expectClaimed(t, "claim when h1's backoff ends", h1, []store.Delivery{retry}, lease)
-
-		// The leases end: the same deliveries again, by next attempt
-		// (the same lease) then ID.
-		again := claimOf(t, s, lease, farFuture, 10)
-		var h1Stored store.Delivery
-		if len(h1) == 1 {
-			h1Stored = h1[0]
-		}
-		want := []store.Delivery{h1Stored, all[4]}
-		want[1] = claimedAs(want[1], lease)
-		expectClaimed(t, "claim when the leases end", again, want, farFuture)
-	})
-
-	t.Run("AttemptedLaterDeliveryHoldsTheHost", func(t *testing.T) {
-		// A delivery claimed while it was its host's oldest holds the
-		// host even when an older one is enqueued after it (a round of
-		// an older slot saved once the rule was set again).
-		s := open(t)
-		rule := store.Rule{Host: "h.test", Threshold: 1, Action: "http://127.0.0.1:9/h"}
-		addHosts(t, s, rule.Host)
-		setRule(t, s, rule)
-		save(t, s, []store.Result{down(rule.Host, "", slot(2), ms(1), "timeout")}, (&recorder{}).advance)
-		later := claimOf(t, s, slot(2), slot(10), 10)
-		if len(later) != 1 {
-			t.Fatalf("claim: %d deliveries, want 1", len(later))
-		}
-		if err := s.DeleteRule(t.Context(), rule.Host); err != nil {
-			t.Fatal(err)
-		}
-		setRule(t, s, rule)
-		older := down(rule.Host, "", slot(1), ms(1), "timeout")
-		save(t, s, []store.Result{older}, (&recorder{}).advance)
-		expectDeliveries(t, "claim while the later one is leased", claimOf(t, s, slot(3), slot(10), 10), []store.Delivery{})
-		done := later[0]
-		done.Status = store.DeliveryDelivered
-		record(t, s, done)
-		expectDeliveries(t, "claim once the later one is delivered", claimOf(t, s, slot(3), slot(10), 10),
-			[]store.Delivery{claimedAs(pendingFor(rule, older), slot(10))})
-	})
-
-	t.Run("LaterNotYetDueDoesNotHold", func(t *testing.T) {
-		s, all := setup(t, 1, 2) // due at slots 0 and 1
-		expectClaimed(t, "claim at slot 0", claimOf(t, s, slot(0), slot(10), 10), all[:1], slot(10))
-	})
-
-	t.Run("ConcurrentClaimsOneAtATimePerHost", func(t *testing.T) {
-		ConcurrentClaims(t, open(t))
-	})
-
-	t.Run("StaleUpdateChangesNothing", func(t *testing.T) {
-		s, all := setup(t, 1, 2) // due at slots 0 and 1
-		// Sender A claims; its lease ends before it records the outcome,
-		// and sender B claims the delivery meanwhile.
-		leaseA := slot(0).Add(30 * time.Second)
-		a := claimOf(t, s, slot(0), leaseA, 10)
-		expectClaimed(t, "A's claim", a, all[:1], leaseA)
-		b := claimOf(t, s, leaseA, slot(9), 10)
-		expectClaimed(t, "B's claim", b, []store.Delivery{claimedAs(all[0], leaseA)}, slot(9))
-		if len(a) != 1 || len(b) != 1 {
-			t.FailNow()
-		}
-		if b[0].Attempts <= a[0].Attempts {
-			t.Errorf("B's claim has attempts %d, A's %d: want B's higher", b[0].Attempts, a[0].Attempts)
-		}
-
-		// A's late outcome, whatever it is, changes nothing while B holds the claim.
-		for _, status := range []string{store.DeliveryPending, store.DeliveryDelivered, store.DeliveryFailed} {
-			late := a[0]
-			late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
-			expectStale(t, "A's late "+status, s.UpdateDelivery(t.Context(), late))
-		}
-		expectDeliveries(t, "due after A's late updates", dueOf(t, s, slot(9), 10), []store.Delivery{all[1], b[0]})
-
-		// B succeeds; A's late outcome after B's success changes nothing either.
-		done := b[0]
-		done.Status = store.DeliveryDelivered
-		record(t, s, done)
-		for _, status := range []string{store.DeliveryPending, store.DeliveryFailed} {
-			late := a[0]
-			late.Status, late.LastError, late.NextAttempt = status, "timeout", slot(6)
-			expectStale(t, "A's late "+status+" after B's success", s.UpdateDelivery(t.Context(), late))
-		}
-		expectDeliveries(t, "due after B's success", dueOf(t, s, farFuture, 10), all[1:])
-		expectDeliveries(t, "claimed after B's success", claimOf(t, s, farFuture, farFuture, 10),
-			[]store.Delivery{claimedAs(all[1], farFuture)})
-	})
-
-	t.Run("OwnUpdateAfterClaim", func(t *testing.T) {
-		s, all := setup(t, 1, 1)
-		c := claimOf(t, s, slot(0), slot(5), 1)
-		if len(c) != 1 {
-			t.Fatalf("claim: %d deliveries", len(c))
-		}
-		retry := c[0]
-		retry.NextAttempt, retry.LastError = slot(2), "HTTP 503"
-		record(t, s, retry)
-		want := all[0]
-		want.Attempts, want.NextAttempt, want.LastError = 1, slot(2), "HTTP 503"
-		expectDeliveries(t, "due after the retry", dueOf(t, s, slot(2), 10), []store.Delivery{want})
-	})
-
-	t.Run("CancelledClaimChangesNothing", func(t *testing.T) {
-		s, all := setup(t, 2, 1)
-		if _, err := s.ClaimDeliveries(cancelled(t), farFuture, farFuture, 10); !errors.Is(err, context.Canceled) {
-			t.Errorf("ClaimDeliveries with a cancelled context: got %v, want context.Canceled", err)
-		}
-		expectDeliveries(t, "due after a cancelled claim", dueOf(t, s, farFuture, 10), all)
-	})
+func claimsCancelledClaimChangesNothing(t *testing.T, open opener) {
+	s, all := setupClaimsIn(t, open, 2, 1)
+	if _, err := s.ClaimDeliveries(cancelled(t), farFuture, farFuture, 10); !errors.Is(err, context.Canceled) {
+		t.Errorf("ClaimDeliveries with a cancelled context: got %v, want context.Canceled", err)
+	}
+	expectDeliveries(t, "due after a cancelled claim", dueOf(t, s, farFuture, 10), all)
 }
 
 // ConcurrentClaims checks claims made at once through handles on one
@@ -473,83 +498,112 @@ func ConcurrentClaims(t *testing.T, handles ...store.Store) {
 		hosts    = 6
 		each     = 12
 		claimers = 8
-		limit    = 4
 	)
 	all := setupClaims(t, handles[0], hosts, each)
-	var (
-		mu        sync.Mutex
-		claimed   = map[int64]int{}
-		order     = map[string][]int64{} // each host's deliveries as claimed
-		holding   = map[string]int64{}   // each host's delivery claimed and not yet recorded
-		delivered int
-		errs      []error
-		wg        sync.WaitGroup
-	)
-	fail := func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
-	finished := func() bool { mu.Lock(); defer mu.Unlock(); return delivered == len(all) || len(errs) > 0 }
+	tally := &claimTally{claimed: map[int64]int{}, order: map[string][]int64{}, holding: map[string]int64{}, total: len(all)}
 	deadline := time.Now().Add(30 * time.Second)
 	start := make(chan struct{})
+	var wg sync.WaitGroup
 	for i := range claimers {
 		s := handles[i%len(handles)]
 		wg.Go(func() {
 			<-start
-			for !finished() && time.Now().Before(deadline) {
-				ds, err := s.ClaimDeliveries(t.Context(), slot(each), farFuture, limit)
-				if err != nil {
-					fail(fmt.Errorf("ClaimDeliveries: %w", err))
-					return
-				}
-				mu.Lock()
-				for _, d := range ds {
-					claimed[d.ID]++
-					order[d.Host] = append(order[d.Host], d.ID)
-					if id, ok := holding[d.Host]; ok {
-						errs = append(errs, fmt.Errorf("claimed %s while %d of its host is claimed", fmtDelivery(d), id))
-					}
-					holding[d.Host] = d.ID
-				}
-				mu.Unlock()
-				time.Sleep(time.Millisecond) // the GETs: so that claims overlap
-				for _, d := range ds {
-					mu.Lock()
-					delete(holding, d.Host) // before the outcome: the host's next one may be claimed once it is recorded
-					mu.Unlock()
-					d.Status = store.DeliveryDelivered
-					if err := s.UpdateDelivery(t.Context(), d); err != nil {
-						fail(fmt.Errorf("UpdateDelivery(%s): %w", fmtDelivery(d), err))
-						return
-					}
-					mu.Lock()
-					delivered++
-					mu.Unlock()
-				}
-				if len(ds) == 0 {
-					time.Sleep(time.Millisecond) // the other claimers hold every host
-				}
-			}
+			tally.claimUntilDelivered(t.Context(), s, slot(each), deadline)
 		})
 	}
 	close(start)
 	wg.Wait()
-	for _, err := range errs[:min(len(errs), 10)] {
+	tally.expect(t, all)
+	expectDeliveries(t, "due after the claims", dueOf(t, handles[0], farFuture, 10), []store.Delivery{})
+}
+
+// claimTally is what ConcurrentClaims's claimers saw, under mu.
+type claimTally struct {
+	mu        sync.Mutex
+	claimed   map[int64]int
+	order     map[string][]int64 // each host's deliveries as claimed
+	holding   map[string]int64   // each host's delivery claimed and not yet recorded
+	delivered int
+	total     int // deliveries to deliver
+	errs      []error
+}
+
+func (c *claimTally) fail(err error) { c.mu.Lock(); c.errs = append(c.errs, err); c.mu.Unlock() }
+
+func (c *claimTally) finished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.delivered == c.total || len(c.errs) > 0
+}
+
+// claimUntilDelivered claims deliveries due at now from s, a few at a
+// time, and records each delivered, until every one is, something
+// failed, or the deadline passed.
+func (c *claimTally) claimUntilDelivered(ctx context.Context, s store.Store, now, deadline time.Time) {
+	const limit = 4
+	for !c.finished() && time.Now().Before(deadline) {
+		ds, err := s.ClaimDeliveries(ctx, now, farFuture, limit)
+		if err != nil {
+			c.fail(fmt.Errorf("ClaimDeliveries: %w", err))
+			return
+		}
+		c.noteClaimed(ds)
+		time.Sleep(time.Millisecond) // the GETs: so that claims overlap
+		for _, d := range ds {
+			c.mu.Lock()
+			delete(c.holding, d.Host) // before the outcome: the host's next one may be claimed once it is recorded
+			c.mu.Unlock()
+			d.Status = store.DeliveryDelivered
+			if err := s.UpdateDelivery(ctx, d); err != nil {
+				c.fail(fmt.Errorf("UpdateDelivery(%s): %w", fmtDelivery(d), err))
+				return
+			}
+			c.mu.Lock()
+			c.delivered++
+			c.mu.Unlock()
+		}
+		if len(ds) == 0 {
+			time.Sleep(time.Millisecond) // the other claimers hold every host
+		}
+	}
+}
+
+// noteClaimed counts the claim of ds; a delivery claimed while another of
+// its host is held is an error.
+func (c *claimTally) noteClaimed(ds []store.Delivery) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range ds {
+		c.claimed[d.ID]++
+		c.order[d.Host] = append(c.order[d.Host], d.ID)
+		if id, ok := c.holding[d.Host]; ok {
+			c.errs = append(c.errs, fmt.Errorf("claimed %s while %d of its host is claimed", fmtDelivery(d), id))
+		}
+		c.holding[d.Host] = d.ID
+	}
+}
+
+// expect checks, once the claimers are done, that every delivery of all
+// was delivered and claimed exactly once, and each host's in its order.
+func (c *claimTally) expect(t *testing.T, all []store.Delivery) {
+	for _, err := range c.errs[:min(len(c.errs), 10)] {
 		t.Error(err)
 	}
-	if delivered != len(all) {
-		t.Errorf("%d of %d deliveries delivered", delivered, len(all))
+	if c.delivered != len(all) {
+		t.Errorf("%d of %d deliveries delivered", c.delivered, len(all))
 	}
 	want := map[string][]int64{}
 	for _, d := range all { // by slot, so each host's in its order
 		want[d.Host] = append(want[d.Host], d.ID)
-		if n := claimed[d.ID]; n != 1 {
+		if n := c.claimed[d.ID]; n != 1 {
 			t.Errorf("delivery %d claimed %d times, want once", d.ID, n)
 		}
 	}
 	for h, ids := range want {
-		if !slices.Equal(order[h], ids) {
-			t.Errorf("%s's deliveries claimed in the order %v, want %v", h, order[h], ids)
+		if !slices.Equal(c.order[h], ids) {
+			t.Errorf("%s's deliveries claimed in the order %v, want %v", h, c.order[h], ids)
 		}
 	}
-	expectDeliveries(t, "due after the claims", dueOf(t, handles[0], farFuture, 10), []store.Delivery{})
 }
 
 // claimOf claims up to limit deliveries due at now, leased until until.

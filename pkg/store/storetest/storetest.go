@@ -46,10 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 		return s
 	}
-	groups := []struct {
-		name string
-		run  func(t *testing.T, open opener)
-	}{
+	runSubtests(t, fresh, []subtest{
 		{"Hosts", testHosts},
 		{"SaveRound", testSaveRound},
 		{"Results", testResults},
@@ -67,10 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UTC", testUTC},
 		{"Context", testContext},
 		{"Concurrency", testConcurrency},
-	}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) { g.run(t, fresh) })
-	}
+	})
 }
 
 // opener opens a new, empty store that is closed when the test ends.
@@ -454,4 +448,19 @@ func cancelled(t *testing.T) context.Context {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	return ctx
+}
+
+// subtest is a named case of the suite; runSubtests runs each as a
+// subtest of that name.
+type subtest struct {
+	name string
+	run  func(t *testing.T, open opener)
+}
+
+// runSubtests runs tests in order, each as t.Run(name), with open.
+func runSubtests(t *testing.T, open opener, tests []subtest) {
+	t.Helper()
+	for _, st := range tests {
+		t.Run(st.name, func(t *testing.T) { st.run(t, open) })
+	}
 }

@@ -83,126 +83,139 @@ func hoursOfChecks(host, loc string, hours int) []store.Result {
 	return rs
 }
 
+// summaryHours is how many hours of checks testSummaries stores.
+const summaryHours = 10
+
+// summariesAfterAll is long after every result testSummaries stores.
+func summariesAfterAll() time.Time { return minute(summaryHours*60 + 24*60) }
+
 func testSummaries(t *testing.T, open opener) {
-	const hours = 10
-	afterAll := minute(hours*60 + 24*60) // long after every result
-
-	t.Run("BucketsFromSummaries", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test")
-		rs := hoursOfChecks("a.test", "", hours)
-		// b.test has a second location, which merges, in the odd hours.
-		for _, r := range hoursOfChecks("b.test", "", hours) {
-			rs = append(rs, r)
-			if r.Slot.Hour()%2 == 1 {
-				other := r
-				other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
-				rs = append(rs, other)
-			}
-		}
-		save(t, s, rs, nil)
-		summarise(t, s, afterAll)
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
-		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(hours*60))
-		// Summarising again changes nothing.
-		summarise(t, s, afterAll)
-		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(hours*60))
+	runSubtests(t, open, []subtest{
+		{"BucketsFromSummaries", summariesBucketsFromSummaries},
+		{"SummariesAsRoundsGoOn", summariesAsRoundsGoOn},
+		{"LateResultsIntoSummarisedHours", summariesLateResultsIntoSummarisedHours},
+		{"RestoreIntoSummarisedHours", summariesRestoreIntoSummarisedHours},
+		{"RetentionCutsAnHour", summariesRetentionCutsAnHour},
+		{"DeletedHostLeavesNoSummaries", summariesDeletedHostLeavesNoSummaries},
+		{"HoursWithoutChecks", summariesHoursWithoutChecks},
 	})
+}
 
-	t.Run("SummariesAsRoundsGoOn", func(t *testing.T) {
-		// Rounds store a slot at a time, and Summarise runs after each,
-		// with the round's time as now.
-		s := open(t)
-		addHosts(t, s, "a.test")
-		for _, r := range hoursOfChecks("a.test", "", 4) {
-			save(t, s, []store.Result{r}, nil)
-			if r.Slot.Minute()%20 == 0 {
-				summarise(t, s, r.Slot)
-			}
+func summariesBucketsFromSummaries(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	rs := hoursOfChecks("a.test", "", summaryHours)
+	// b.test has a second location, which merges, in the odd summaryHours.
+	for _, r := range hoursOfChecks("b.test", "", summaryHours) {
+		rs = append(rs, r)
+		if r.Slot.Hour()%2 == 1 {
+			other := r
+			other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
+			rs = append(rs, other)
 		}
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(4*60))
-	})
+	}
+	save(t, s, rs, nil)
+	summarise(t, s, summariesAfterAll())
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
+	expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(summaryHours*60))
+	// Summarising again changes nothing.
+	summarise(t, s, summariesAfterAll())
+	expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(summaryHours*60))
+}
 
-	t.Run("LateResultsIntoSummarisedHours", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		save(t, s, hoursOfChecks("a.test", "", hours), nil)
-		summarise(t, s, afterAll)
-		late := []store.Result{
-			up("a.test", "eu", minute(0), ms(3)),               // was down: now up
-			up("a.test", "eu", minute(61), ms(1)),              // lower rtt
-			up("a.test", "eu", minute(62), ms(500)),            // higher rtt: no change
-			down("a.test", "eu", minute(63), ms(9), "refused"), // a down beside an up: no change
-			up("a.test", "", minute(119), ms(42)),              // a missed slot filled
-			down("a.test", "eu", minute(66), ms(2), "refused"), // was down too: the lower rtt is not counted
-			up("a.test", "", minute(hours*60+5), ms(7)),        // a new hour, not summarised
+func summariesAsRoundsGoOn(t *testing.T, open opener) {
+	// Rounds store a slot at a time, and Summarise runs after each,
+	// with the round's time as now.
+	s := open(t)
+	addHosts(t, s, "a.test")
+	for _, r := range hoursOfChecks("a.test", "", 4) {
+		save(t, s, []store.Result{r}, nil)
+		if r.Slot.Minute()%20 == 0 {
+			summarise(t, s, r.Slot)
 		}
-		save(t, s, late, nil)
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60+6))
-		summarise(t, s, afterAll.Add(time.Hour))
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60+6))
-	})
+	}
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(4*60))
+}
 
-	t.Run("RestoreIntoSummarisedHours", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		save(t, s, hoursOfChecks("a.test", "", hours), nil)
-		summarise(t, s, afterAll)
-		// The backup repeats stored results, adds another location's, up
-		// with a lower rtt at every slot, and brings a new host with its
-		// own history.
-		backup := hoursOfChecks("a.test", "", 2)
-		for _, r := range hoursOfChecks("a.test", "us", 3) {
-			backup = append(backup, up(r.Host, r.Location, r.Slot, ms(1)))
-		}
-		backup = append(backup, hoursOfChecks("c.test", "", hours)...)
-		if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"c.test"}, Results: emitAll(backup, nil)}); err != nil {
-			t.Fatalf("Restore: %v", err)
-		}
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
-		expectBucketsOfEveryGrid(t, s, "c.test", minute(0), minute(hours*60))
-	})
+func summariesLateResultsIntoSummarisedHours(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
+	summarise(t, s, summariesAfterAll())
+	late := []store.Result{
+		up("a.test", "eu", minute(0), ms(3)),               // was down: now up
+		up("a.test", "eu", minute(61), ms(1)),              // lower rtt
+		up("a.test", "eu", minute(62), ms(500)),            // higher rtt: no change
+		down("a.test", "eu", minute(63), ms(9), "refused"), // a down beside an up: no change
+		up("a.test", "", minute(119), ms(42)),              // a missed slot filled
+		down("a.test", "eu", minute(66), ms(2), "refused"), // was down too: the lower rtt is not counted
+		up("a.test", "", minute(summaryHours*60+5), ms(7)), // a new hour, not summarised
+	}
+	save(t, s, late, nil)
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60+6))
+	summarise(t, s, summariesAfterAll().Add(time.Hour))
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60+6))
+}
 
-	t.Run("RetentionCutsAnHour", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		save(t, s, hoursOfChecks("a.test", "", hours), nil)
-		summarise(t, s, afterAll)
-		if _, err := s.DeleteResultsBefore(t.Context(), minute(3*60+25)); err != nil {
-			t.Fatalf("DeleteResultsBefore: %v", err)
-		}
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
-		summarise(t, s, afterAll.Add(time.Hour))
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
-	})
+func summariesRestoreIntoSummarisedHours(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
+	summarise(t, s, summariesAfterAll())
+	// The backup repeats stored results, adds another location's, up
+	// with a lower rtt at every slot, and brings a new host with its
+	// own history.
+	backup := hoursOfChecks("a.test", "", 2)
+	for _, r := range hoursOfChecks("a.test", "us", 3) {
+		backup = append(backup, up(r.Host, r.Location, r.Slot, ms(1)))
+	}
+	backup = append(backup, hoursOfChecks("c.test", "", summaryHours)...)
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"c.test"}, Results: emitAll(backup, nil)}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
+	expectBucketsOfEveryGrid(t, s, "c.test", minute(0), minute(summaryHours*60))
+}
 
-	t.Run("DeletedHostLeavesNoSummaries", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test")
-		save(t, s, hoursOfChecks("a.test", "", hours), nil)
-		summarise(t, s, afterAll)
-		if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
-			t.Fatalf("DeleteHost: %v", err)
-		}
-		addHosts(t, s, "a.test")
-		save(t, s, []store.Result{up("a.test", "", minute(90), ms(5))}, nil)
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(hours*60))
-	})
+func summariesRetentionCutsAnHour(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
+	summarise(t, s, summariesAfterAll())
+	if _, err := s.DeleteResultsBefore(t.Context(), minute(3*60+25)); err != nil {
+		t.Fatalf("DeleteResultsBefore: %v", err)
+	}
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
+	summarise(t, s, summariesAfterAll().Add(time.Hour))
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
+}
 
-	t.Run("HoursWithoutChecks", func(t *testing.T) {
-		s := open(t)
-		addHosts(t, s, "a.test", "b.test")
-		var rs []store.Result
-		for _, r := range hoursOfChecks("a.test", "", 30) {
-			if h := r.Slot.Sub(hourBase) / time.Hour; h < 5 || h >= 20 {
-				rs = append(rs, r) // fifteen hours without a check in the middle
-			}
+func summariesDeletedHostLeavesNoSummaries(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
+	summarise(t, s, summariesAfterAll())
+	if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
+		t.Fatalf("DeleteHost: %v", err)
+	}
+	addHosts(t, s, "a.test")
+	save(t, s, []store.Result{up("a.test", "", minute(90), ms(5))}, nil)
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
+}
+
+func summariesHoursWithoutChecks(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test", "b.test")
+	var rs []store.Result
+	for _, r := range hoursOfChecks("a.test", "", 30) {
+		if h := r.Slot.Sub(hourBase) / time.Hour; h < 5 || h >= 20 {
+			rs = append(rs, r) // fifteen summaryHours without a check in the middle
 		}
-		save(t, s, rs, nil)
-		summarise(t, s, afterAll.Add(30*time.Hour))
-		expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(30*60))
-		expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(30*60)) // no check at all
-	})
+	}
+	save(t, s, rs, nil)
+	summarise(t, s, summariesAfterAll().Add(30*time.Hour))
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(30*60))
+	expectBucketsOfEveryGrid(t, s, "b.test", minute(0), minute(30*60)) // no check at all
 }
 
 // SummariesAreRead checks that a Summariser's Buckets reads its summaries:

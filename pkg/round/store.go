@@ -1,0 +1,20 @@
+package round
+
+import (
+	"context"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Store is what a round uses of a store.Store: it lists the hosts, saves
+// the round's results, reads and leases the outbox for its Sender, and
+// deletes old results. A Store that is also a store.Summariser has its
+// hourly summaries kept up to date by Maintain.
+type Store interface {
+	Hosts(ctx context.Context) ([]string, error)
+	store.ResultWriter
+	store.Outbox
+}
+
+// Every store.Store is a round's Store.
+var _ Store = store.Store(nil)
