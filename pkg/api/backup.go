@@ -104,7 +104,7 @@ func (s *server) writeBackup(w http.ResponseWriter, r *http.Request, rd store.Re
 		sw.buf = appendJSONString(sw.buf, h)
 		sw.buf = append(sw.buf, ":["...)
 		first := true
-		err := rd.Results(ctx, h, minTime(), maxTime(), func(res store.Result) error {
+		err := rd.Results(ctx, h, store.MinTime(), store.MaxTime(), func(res store.Result) error {
 			if !first {
 				sw.buf = append(sw.buf, ',')
 			}
@@ -918,7 +918,7 @@ func (c backupCheck) result(host string) (store.Result, error) {
 	switch {
 	case c.Time.IsZero():
 		return store.Result{}, errors.New(`missing "time"`)
-	case c.Time.Before(minTime()) || !c.Time.Before(maxTime()):
+	case c.Time.Before(store.MinTime()) || !c.Time.Before(store.MaxTime()):
 		return store.Result{}, fmt.Errorf("time %s is outside 1970..2262", c.Time.Format(time.RFC3339))
 	case !c.Up.set:
 		return store.Result{}, errors.New(`missing "up"`)

@@ -34,7 +34,7 @@ func takeSnapshot(t testing.TB, st store.Store) snapshot {
 		t.Fatal(err)
 	}
 	for _, h := range s.Hosts {
-		err := st.Results(ctx, h, minTime(), maxTime(), func(r store.Result) error {
+		err := st.Results(ctx, h, store.MinTime(), store.MaxTime(), func(r store.Result) error {
 			s.Results = append(s.Results, r)
 			return nil
 		})
