@@ -110,114 +110,158 @@ func parseCheck(raw []byte) (backupCheck, error) {
 }
 
 // parseCheckFast reads a check made of the known fields with plain
-// values; ok is false for anything else.
+// values: strings without escapes or bytes outside printable ASCII,
+// integers without a fraction, exponent or leading zero, true and false.
+// ok is false for anything else, which parseCheck leaves to encoding/json,
+// so this path never decides what an unusual check means.
 func parseCheckFast(b []byte) (c backupCheck, ok bool) {
-	i := 0
-	ws := func() {
-		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-			i++
-		}
-	}
-	// str reads a string without escapes and returns it with its quotes.
-	str := func() ([]byte, bool) {
-		if i >= len(b) || b[i] != '"' {
-			return nil, false
-		}
-		for j := i + 1; j < len(b); j++ {
-			switch ch := b[j]; {
-			case ch == '"':
-				s := b[i : j+1]
-				i = j + 1
-				return s, true
-			case ch == '\\' || ch < 0x20 || ch >= 0x80:
-				return nil, false
-			}
-		}
-		return nil, false
-	}
-	ws()
-	if i >= len(b) || b[i] != '{' {
+	sc := checkScanner{b: b}
+	sc.space()
+	if !sc.skipByte('{') {
 		return c, false
 	}
-	i++
-	ws()
-	if i < len(b) && b[i] == '}' {
-		i++
-		ws()
-		return c, i == len(b)
+	sc.space()
+	if sc.skipByte('}') {
+		return c, sc.atEnd()
 	}
 	for {
-		ws()
-		key, ok := str()
-		if !ok {
+		sc.space()
+		if !sc.field(&c) {
 			return c, false
 		}
-		ws()
-		if i >= len(b) || b[i] != ':' {
-			return c, false
-		}
-		i++
-		ws()
-		switch string(key) {
-		case `"time"`:
-			v, ok := str()
-			if !ok || c.Time.UnmarshalJSON(v) != nil {
-				return c, false
-			}
-		case `"location"`, `"error"`:
-			v, ok := str()
-			if !ok {
-				return c, false
-			}
-			if key[1] == 'l' {
-				c.Location = string(v[1 : len(v)-1])
-			} else {
-				c.Error = string(v[1 : len(v)-1])
-			}
-		case `"rtt"`:
-			j := i
-			if j < len(b) && b[j] == '-' {
-				j++
-			}
-			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-				j++
-			}
-			// A plain integer only: no leading zero, fraction or exponent.
-			if j == i || (b[i] == '0' && j-i > 1) || (b[i] == '-' && (j == i+1 || (b[i+1] == '0' && j-i > 2))) {
-				return c, false
-			}
-			n, err := strconv.ParseInt(string(b[i:j]), 10, 64)
-			if err != nil {
-				return c, false
-			}
-			c.RTT, i = n, j
-		case `"up"`:
-			switch {
-			case bytes.HasPrefix(b[i:], []byte("true")):
-				c.Up, i = jsonBool{true, true}, i+4
-			case bytes.HasPrefix(b[i:], []byte("false")):
-				c.Up, i = jsonBool{false, true}, i+5
-			default:
-				return c, false
-			}
-		default:
-			return c, false
-		}
-		ws()
-		if i >= len(b) {
-			return c, false
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			i++
-			ws()
-			return c, i == len(b)
+		sc.space()
+		switch {
+		case sc.skipByte(','):
+		case sc.skipByte('}'):
+			return c, sc.atEnd()
 		default:
 			return c, false
 		}
 	}
+}
+
+// checkScanner reads the raw JSON of a check for parseCheckFast: b from
+// i on. Each method reports whether it read what it reads.
+type checkScanner struct {
+	b []byte
+	i int
+}
+
+// space skips white space.
+func (sc *checkScanner) space() {
+	for sc.i < len(sc.b) {
+		switch sc.b[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// skipByte reads c.
+func (sc *checkScanner) skipByte(c byte) bool {
+	if sc.i < len(sc.b) && sc.b[sc.i] == c {
+		sc.i++
+		return true
+	}
+	return false
+}
+
+// atEnd skips white space and reports whether nothing follows.
+func (sc *checkScanner) atEnd() bool {
+	sc.space()
+	return sc.i == len(sc.b)
+}
+
+// str reads a string without escapes and returns it with its quotes.
+func (sc *checkScanner) str() ([]byte, bool) {
+	if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+		return nil, false
+	}
+	for j := sc.i + 1; j < len(sc.b); j++ {
+		switch ch := sc.b[j]; {
+		case ch == '"':
+			s := sc.b[sc.i : j+1]
+			sc.i = j + 1
+			return s, true
+		case ch == '\\' || ch < 0x20 || ch >= 0x80:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// text reads a string without escapes into dst, without its quotes.
+func (sc *checkScanner) text(dst *string) bool {
+	v, ok := sc.str()
+	if ok {
+		*dst = string(v[1 : len(v)-1])
+	}
+	return ok
+}
+
+// field reads one "key": value of a check into c.
+func (sc *checkScanner) field(c *backupCheck) bool {
+	key, ok := sc.str()
+	if !ok {
+		return false
+	}
+	sc.space()
+	if !sc.skipByte(':') {
+		return false
+	}
+	sc.space()
+	switch string(key) {
+	case `"time"`:
+		v, ok := sc.str()
+		return ok && c.Time.UnmarshalJSON(v) == nil
+	case `"location"`:
+		return sc.text(&c.Location)
+	case `"error"`:
+		return sc.text(&c.Error)
+	case `"rtt"`:
+		c.RTT, ok = sc.integer()
+		return ok
+	case `"up"`:
+		c.Up, ok = sc.boolean()
+		return ok
+	}
+	return false
+}
+
+// integer reads a plain integer: no leading zero, fraction or exponent.
+func (sc *checkScanner) integer() (int64, bool) {
+	b, i, j := sc.b, sc.i, sc.i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	if j == i || (b[i] == '0' && j-i > 1) || (b[i] == '-' && (j == i+1 || (b[i+1] == '0' && j-i > 2))) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b[i:j]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	sc.i = j
+	return n, true
+}
+
+// boolean reads true or false.
+func (sc *checkScanner) boolean() (jsonBool, bool) {
+	rest := sc.b[sc.i:]
+	switch {
+	case bytes.HasPrefix(rest, []byte("true")):
+		sc.i += 4
+		return jsonBool{true, true}, true
+	case bytes.HasPrefix(rest, []byte("false")):
+		sc.i += 5
+		return jsonBool{false, true}, true
+	}
+	return jsonBool{}, false
 }
 
 // jsonBool is a bool that knows whether it was present.
