@@ -6,52 +6,21 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/backup"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // snapshot is everything a store holds that a backup covers.
-type snapshot struct {
-	Hosts   []string
-	Rules   []store.Rule
-	Results []store.Result
-}
+type snapshot = storetest.Contents
 
-func takeSnapshot(t testing.TB, st store.Store) snapshot {
-	t.Helper()
-	ctx := context.Background()
-	var s snapshot
-	var err error
-	if s.Hosts, err = st.Hosts(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s.Rules, err = st.Rules(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range s.Hosts {
-		err := st.Results(ctx, h, store.MinTime(), store.MaxTime(), func(r store.Result) error {
-			s.Results = append(s.Results, r)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
-}
+func takeSnapshot(t testing.TB, st store.Store) snapshot { return storetest.ContentsOf(t, st) }
 
-func equalSnapshots(a, b snapshot) bool {
-	return slices.Equal(a.Hosts, b.Hosts) && slices.Equal(a.Rules, b.Rules) &&
-		slices.EqualFunc(a.Results, b.Results, func(x, y store.Result) bool {
-			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
-				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason
-		})
-}
+func equalSnapshots(a, b snapshot) bool { return a.Equal(b) }
 
 func TestRestoreGosrvmonBackups(t *testing.T) {
 	t12 := time.Date(2021, 3, 2, 12, 0, 0, 0, time.UTC)

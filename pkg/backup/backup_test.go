@@ -15,48 +15,11 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // gosrvmonFiles are backups as gosrvmon writes them (testdata/README).
 var gosrvmonFiles = []string{"testdata/gosrvmon-backup.json", "testdata/gosrvmon-backup_full.json", "testdata/gosrvmon-failed-pings_full.json"}
-
-// contents is everything a store holds that a backup covers.
-type contents struct {
-	Hosts   []string
-	Rules   []store.Rule
-	Results []store.Result
-}
-
-func contentsOf(t testing.TB, st store.Reader) contents {
-	t.Helper()
-	ctx := context.Background()
-	var c contents
-	var err error
-	if c.Hosts, err = st.Hosts(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if c.Rules, err = st.Rules(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range c.Hosts {
-		err := st.Results(ctx, h, store.MinTime(), store.MaxTime(), func(r store.Result) error {
-			c.Results = append(c.Results, r)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
-}
-
-func (a contents) equal(b contents) bool {
-	return slices.Equal(a.Hosts, b.Hosts) && slices.Equal(a.Rules, b.Rules) &&
-		slices.EqualFunc(a.Results, b.Results, func(x, y store.Result) bool {
-			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
-				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason
-		})
-}
 
 // TestRestoreAndEncode restores gosrvmon's backups without a server, and
 // what Encode writes of the store restores into another one unchanged.
@@ -89,7 +52,7 @@ func TestRestoreAndEncode(t *testing.T) {
 			if _, err := Restore(t.Context(), to, &out, Options{Full: true}); err != nil {
 				t.Fatalf("restoring what Encode wrote: %v", err)
 			}
-			if a, b := contentsOf(t, st), contentsOf(t, to); !a.equal(b) {
+			if a, b := storetest.ContentsOf(t, st), storetest.ContentsOf(t, to); !a.Equal(b) {
 				t.Errorf("store holds\n%+v\nits backup restores as\n%+v", a, b)
 			}
 		})
@@ -144,7 +107,7 @@ func TestRestoreErrors(t *testing.T) {
 			if err == nil || errors.As(err, &be) != tt.format || (tt.chain != nil && !errors.Is(err, tt.chain)) || !strings.Contains(err.Error(), tt.wantSubstr) {
 				t.Errorf("%v (an *Error: %v), want %q", err, errors.As(err, &be), tt.wantSubstr)
 			}
-			if c := contentsOf(t, st); len(c.Hosts) != 0 {
+			if c := storetest.ContentsOf(t, st); len(c.Hosts) != 0 {
 				t.Errorf("stored %+v", c)
 			}
 		})
@@ -220,7 +183,7 @@ func FuzzRestore(f *testing.F) {
 		if _, err := Restore(t.Context(), to, &backup, Options{Full: true}); err != nil {
 			t.Fatalf("restoring the backup of what %q stored: %v", body, err)
 		}
-		if a, b := contentsOf(t, st), contentsOf(t, to); !a.equal(b) {
+		if a, b := storetest.ContentsOf(t, st), storetest.ContentsOf(t, to); !a.Equal(b) {
 			t.Fatalf("after restoring %q, the store holds\n%+v\nand its backup restores as\n%+v", body, a, b)
 		}
 	})

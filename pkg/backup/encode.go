@@ -65,7 +65,8 @@ type encoder struct {
 	buf []byte
 }
 
-// head appends the hosts and rules: lists, never null.
+// head appends {"hosts":[...],"notifications":[...] (lists, never null),
+// the object left open for "checks".
 func (e *encoder) head(hosts []string, rules []store.Rule) error {
 	if hosts == nil {
 		hosts = []string{}
@@ -73,18 +74,14 @@ func (e *encoder) head(hosts []string, rules []store.Rule) error {
 	if rules == nil {
 		rules = []store.Rule{}
 	}
-	hj, err := json.Marshal(hosts)
+	j, err := json.Marshal(struct {
+		Hosts []string     `json:"hosts"`
+		Rules []store.Rule `json:"notifications"`
+	}{hosts, rules})
 	if err != nil {
 		return err
 	}
-	rj, err := json.Marshal(rules)
-	if err != nil {
-		return err
-	}
-	e.buf = append(e.buf, `{"hosts":`...)
-	e.buf = append(e.buf, hj...)
-	e.buf = append(e.buf, `,"notifications":`...)
-	e.buf = append(e.buf, rj...)
+	e.buf = append(e.buf, j[:len(j)-1]...) // without its }
 	return nil
 }
 
