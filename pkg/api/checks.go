@@ -104,14 +104,7 @@ func (s *server) singleCheck(r *http.Request, host string) (store.Check, error) 
 	}
 	start := s.Now().UTC()
 	res := s.Checker.Check(r.Context(), t)
-	return store.Check{Time: start, RTT: res.RTT, Up: res.Up, Error: errorIfDown(res.Up, res.Reason)}, nil
-}
-
-func errorIfDown(up bool, reason string) string {
-	if up {
-		return ""
-	}
-	return reason
+	return store.Check{Time: start, RTT: res.RTT, Up: res.Up, Error: store.ReasonIfDown(res.Up, res.Reason)}, nil
 }
 
 // appendCheck appends c as gosrvmon's check JSON, {"time","rtt","up"},

@@ -212,7 +212,7 @@ func (r *remoteStream) Next() (store.Check, bool) {
 		}
 		r.last = t
 		r.merged++
-		return store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: errorIfDown(rc.Up, rc.Error)}, true
+		return store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: store.ReasonIfDown(rc.Up, rc.Error)}, true
 	}
 	if !r.done {
 		if _, err := r.dec.Token(); err != nil {

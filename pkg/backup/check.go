@@ -304,14 +304,6 @@ func (c backupCheck) result(host string) (store.Result, error) {
 	}
 	return store.Result{
 		Host: host, Location: c.Location, Slot: c.Time.UTC(),
-		RTT: rtt, Up: c.Up.v, Reason: c.reason(),
+		RTT: rtt, Up: c.Up.v, Reason: store.ReasonIfDown(c.Up.v, c.Error),
 	}, nil
-}
-
-// reason is the check's error as a result's reason: none when it was up.
-func (c backupCheck) reason() string {
-	if c.Up.v {
-		return ""
-	}
-	return c.Error
 }
