@@ -17,14 +17,3 @@ func TestTimeRangeFitsNanoseconds(t *testing.T) {
 		t.Errorf("range %v..%v, want 1970-01-01..2262-01-01", MinTime(), MaxTime())
 	}
 }
-
-func TestReasonIfDown(t *testing.T) {
-	for _, tt := range []struct {
-		up           bool
-		reason, want string
-	}{{true, "timeout", ""}, {false, "timeout", "timeout"}, {false, "", ""}, {true, "", ""}} {
-		if got := ReasonIfDown(tt.up, tt.reason); got != tt.want {
-			t.Errorf("ReasonIfDown(%v, %q) = %q, want %q", tt.up, tt.reason, got, tt.want)
-		}
-	}
-}
