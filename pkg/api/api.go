@@ -403,7 +403,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		http.Error(w, "request body is larger than the limit of "+formatBytes(mbe.Limit), http.StatusRequestEntityTooLarge)
 	case errors.As(err, &bre):
-		s.Logger.Warn("request body not received", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Warn("request body not received", "method", r.Method, "path", r.URL.Path, "error", err)
 		code := http.StatusBadRequest
 		if bre.timeout() {
 			code = http.StatusRequestTimeout
@@ -413,7 +413,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away: nobody reads the answer.
 		http.Error(w, "request canceled", http.StatusServiceUnavailable)
 	default:
-		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		http.Error(w, "internal server error (logged)", http.StatusInternalServerError)
 	}
 }

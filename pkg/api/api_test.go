@@ -378,7 +378,7 @@ func TestStreamFailure(t *testing.T) {
 		if tt.early {
 			e := newEnv(t, failingStore{Store: mem, after: 10}, Options{})
 			expect(t, e.get(tt.target), http.StatusInternalServerError, "internal server error (logged)")
-			if !strings.Contains(e.log.String(), "disk on fire") {
+			if !strings.Contains(e.log.String(), `error="disk on fire"`) { // the key of errors is "error"
 				t.Errorf("%s: error not logged: %s", tt.target, e.log.String())
 			}
 		}
@@ -391,7 +391,7 @@ func TestStreamFailure(t *testing.T) {
 			}()
 			e.get(tt.target)
 		}()
-		if !strings.Contains(e.log.String(), "streamed response failed") {
+		if !strings.Contains(e.log.String(), "streamed response failed") || !strings.Contains(e.log.String(), `error="disk on fire"`) {
 			t.Errorf("%s: failure not logged: %s", tt.target, e.log.String())
 		}
 	}

@@ -6,52 +6,21 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/srvmon/srvmon/pkg/backup"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // snapshot is everything a store holds that a backup covers.
-type snapshot struct {
-	Hosts   []string
-	Rules   []store.Rule
-	Results []store.Result
-}
+type snapshot = storetest.Contents
 
-func takeSnapshot(t testing.TB, st store.Store) snapshot {
-	t.Helper()
-	ctx := context.Background()
-	var s snapshot
-	var err error
-	if s.Hosts, err = st.Hosts(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s.Rules, err = st.Rules(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range s.Hosts {
-		err := st.Results(ctx, h, minTime(), maxTime(), func(r store.Result) error {
-			s.Results = append(s.Results, r)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
-}
+func takeSnapshot(t testing.TB, st store.Store) snapshot { return storetest.ContentsOf(t, st) }
 
-func equalSnapshots(a, b snapshot) bool {
-	return slices.Equal(a.Hosts, b.Hosts) && slices.Equal(a.Rules, b.Rules) &&
-		slices.EqualFunc(a.Results, b.Results, func(x, y store.Result) bool {
-			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
-				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason
-		})
-}
+func equalSnapshots(a, b snapshot) bool { return a.Equal(b) }
 
 func TestRestoreGosrvmonBackups(t *testing.T) {
 	t12 := time.Date(2021, 3, 2, 12, 0, 0, 0, time.UTC)
@@ -61,7 +30,7 @@ func TestRestoreGosrvmonBackups(t *testing.T) {
 		want           snapshot
 	}{
 		{
-			file: "testdata/gosrvmon-backup.json", endpoint: "/api/backup",
+			file: "../backup/testdata/gosrvmon-backup.json", endpoint: "/api/backup",
 			counts: `{"hosts":4,"notifications":2,"checks":0}`,
 			want: snapshot{
 				Hosts: []string{"8.8.8.8", "[2001:db8::1]:80", "example.org:443", "http://example.org/"},
@@ -72,7 +41,7 @@ func TestRestoreGosrvmonBackups(t *testing.T) {
 			},
 		},
 		{
-			file: "testdata/gosrvmon-backup_full.json", endpoint: "/api/backup_full",
+			file: "../backup/testdata/gosrvmon-backup_full.json", endpoint: "/api/backup_full",
 			counts: `{"hosts":3,"notifications":0,"checks":5}`,
 			want: snapshot{
 				Hosts: []string{"8.8.8.8", "example.org:443", "http://example.org/"},
@@ -88,7 +57,7 @@ func TestRestoreGosrvmonBackups(t *testing.T) {
 		},
 		{
 			// A gosrvmon that saw pings fail: its rtt -1 is stored as 0.
-			file: "testdata/gosrvmon-failed-pings_full.json", endpoint: "/api/backup_full",
+			file: "../backup/testdata/gosrvmon-failed-pings_full.json", endpoint: "/api/backup_full",
 			counts: `{"hosts":5,"notifications":1,"checks":14}`,
 			want: snapshot{
 				Hosts: []string{"10.0.0.1", "http://nas.lan:8080/", "https://example.org/", "nas.lan", "nas.lan:22"},
@@ -113,7 +82,7 @@ func TestRestoreGosrvmonBackups(t *testing.T) {
 		},
 		{
 			// /api/backup ignores the checks of a full backup, as gosrvmon does.
-			file: "testdata/gosrvmon-backup_full.json", endpoint: "/api/backup",
+			file: "../backup/testdata/gosrvmon-backup_full.json", endpoint: "/api/backup",
 			counts: `{"hosts":3,"notifications":0,"checks":0}`,
 			want:   snapshot{Hosts: []string{"8.8.8.8", "example.org:443", "http://example.org/"}, Rules: []store.Rule{}},
 		},
@@ -360,59 +329,6 @@ func TestRestoreRefusesHostileBackups(t *testing.T) {
 	})
 }
 
-// FuzzRestore restores arbitrary bodies into a memory store: no panic,
-// only a 200 or a 400, and whatever a restore stored comes out of a full
-// backup and restores into a fresh store unchanged. The seeds (gosrvmon's
-// backups and hostile bodies) run as a normal test.
-func FuzzRestore(f *testing.F) {
-	for _, file := range []string{"testdata/gosrvmon-backup.json", "testdata/gosrvmon-backup_full.json", "testdata/gosrvmon-failed-pings_full.json"} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b), false)
-	}
-	for _, s := range []string{
-		`{"hosts":["a.example"],"notifications":[{"host":"a.example","threshold":1,"action":"http://127.0.0.1/"}],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true}]}}`,
-		`{"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":false,"error":"x"}]},"hosts":["a.example"]}`,
-		`{"hosts":null,"notifications":null,"checks":null}`,
-		`{"hosts":["bad host","my_host.lan"],"notifications":[{"host":"gone.example","threshold":1,"action":""}]}`,
-		`[]`, ``, `{"x":[[[{}]]]}`, `{"x":` + strings.Repeat("[", 100),
-		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":false,"location":"\u0000"}]}}`,
-		"{\"hosts\":[\"a\xff.example\",\"http://a.example/\\ud800\"]}",
-		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","up":false,"error":"` + strings.Repeat("e", 600) + `"}]}}`,
-	} {
-		f.Add(s, false)
-		f.Add(s, true)
-	}
-	st := backends()[0].open(f)
-	e := newEnv(f, st, Options{MaxBodyBytes: 1 << 20})
-	f.Fuzz(func(t *testing.T, body string, lenient bool) {
-		e.t = t
-		target := "/api/backup_full"
-		if lenient {
-			target += "?skip_invalid=1"
-		}
-		w := e.serve(request{method: "POST", target: target, body: body})
-		if w.Code != http.StatusOK && w.Code != http.StatusBadRequest {
-			t.Fatalf("restore of %q: %d %q", body, w.Code, w.Body.String())
-		}
-		if w.Code != http.StatusOK {
-			return
-		}
-		if !json.Valid([]byte(body)) {
-			t.Fatalf("restored invalid JSON %q", body)
-		}
-		// What is stored comes out of a backup and restores unchanged.
-		backup := e.get("/api/backup_full").Body.String()
-		to := backends()[0].open(t)
-		expect(t, newEnv(t, to, Options{}).serve(request{method: "POST", target: "/api/backup_full", body: backup}), http.StatusOK, "")
-		if a, b := takeSnapshot(t, st), takeSnapshot(t, to); !equalSnapshots(a, b) {
-			t.Fatalf("after restoring %q, the store holds\n%+v\nand its backup restores as\n%+v", body, a, b)
-		}
-	})
-}
-
 // fullBackup is a full backup of two hosts with n checks each.
 func fullBackup(n int) string {
 	var b strings.Builder
@@ -441,34 +357,6 @@ func TestRestoreCountsMatchStore(t *testing.T) {
 		expect(t, newEnv(t, st, Options{}).serve(request{method: "POST", target: "/api/backup_full", body: body}), http.StatusOK, `"checks":6000`)
 		if n := len(takeSnapshot(t, st).Results); n != 6000 {
 			t.Errorf("%d results stored, want 6000", n)
-		}
-	})
-}
-
-// FuzzParseCheck: whenever the fast path reads a check, encoding/json
-// reads the same.
-func FuzzParseCheck(f *testing.F) {
-	for _, s := range []string{
-		`{"time":"2021-03-02T12:00:00Z","rtt":15321000,"up":true}`,
-		` { "up" : false , "rtt" : 0 , "time" : "2021-03-02T15:02:00+03:00" , "location":"eu","error":"timeout" } `,
-		`{"time":"2021-03-02T12:00:00.123456789Z","rtt":-5,"up":true,"up":false}`,
-		`{"time":"2021-03-02T12:00:00Z","rtt":1.5,"up":true}`, `{"time":"2021-03-02T12:00:00Z","rtt":01,"up":true}`,
-		`{"Time":"2021-03-02T12:00:00Z","UP":true}`, `{"error":"a\"b"}`, `{}`, `{"rtt":-0}`, `{"rtt":-}`, `{"up":true}x`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		fast, ok := parseCheckFast(raw)
-		var slow backupCheck
-		err := json.Unmarshal(raw, &slow)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("fast path read %q, encoding/json fails: %v", raw, err)
-		}
-		if !fast.Time.Equal(slow.Time) || fast.RTT != slow.RTT || fast.Up != slow.Up || fast.Location != slow.Location || fast.Error != slow.Error {
-			t.Fatalf("%q: fast %+v, encoding/json %+v", raw, fast, slow)
 		}
 	})
 }
@@ -521,14 +409,14 @@ func TestRestoreLenient(t *testing.T) {
 }
 
 // TestRestoreLenientBoundsItsAnswer: the list of what was skipped stops
-// at maxSkipped entries; the total counts them all.
+// at backup.MaxSkipped entries; the total counts them all.
 func TestRestoreLenientBoundsItsAnswer(t *testing.T) {
-	body := `{"hosts":[` + strings.Repeat(`"bad host",`, maxSkipped+500) + `"ok.example"]}`
+	body := `{"hosts":[` + strings.Repeat(`"bad host",`, backup.MaxSkipped+500) + `"ok.example"]}`
 	e := newEnv(t, backends()[0].open(t), Options{})
 	w := e.serve(request{method: "POST", target: "/api/backup?skip_invalid=true", body: body})
 	expect(t, w, http.StatusOK, `"skipped_total":1500`)
 	var got lenientCounts
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || len(got.Skipped) != maxSkipped || got.Hosts != 1 {
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || len(got.Skipped) != backup.MaxSkipped || got.Hosts != 1 {
 		t.Errorf("answer with %d entries, %d hosts: %v", len(got.Skipped), got.Hosts, err)
 	}
 	expect(t, e.serve(request{method: "POST", target: "/api/backup?skip_invalid=maybe", body: body}), http.StatusBadRequest, `skip_invalid="maybe"`)
@@ -544,55 +432,4 @@ func TestRestoreAcceptsWhatGoResolves(t *testing.T) {
 			t.Errorf("stored %v", got.Hosts)
 		}
 	})
-}
-
-// FuzzCheckJSONText: a JSON string checkJSONText accepts decodes without
-// NUL, and with U+FFFD only where the text wrote one; one it refuses for
-// its surrogates decodes with a U+FFFD that the text did not write.
-func FuzzCheckJSONText(f *testing.F) {
-	for _, s := range []string{`"a"`, `"\u0000"`, `"\ud800"`, `"\ud83d\ude00"`, `"\ude00\ud83d"`, `"\ufffd"`, "\"\xef\xbf\xbd\"", "\"\xff\"", `"\\u0000"`, `"a\"\u0041"`, `["x",{"y":"\ud800\u0041"}]`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		var v any
-		if json.Unmarshal([]byte(raw), &v) != nil {
-			return
-		}
-		err := checkJSONText([]byte(raw), 0)
-		texts := jsonStrings(v)
-		wroteFFFD := strings.Contains(raw, "\ufffd") || strings.Contains(strings.ToLower(raw), `\ufffd`)
-		for _, s := range texts {
-			if err == nil && strings.ContainsRune(s, 0) {
-				t.Fatalf("%q accepted, decodes with NUL", raw)
-			}
-			if err == nil && strings.ContainsRune(s, utf8.RuneError) && !wroteFFFD {
-				t.Fatalf("%q accepted, decodes with a U+FFFD it did not write", raw)
-			}
-		}
-		if err != nil && strings.Contains(err.Error(), "surrogate") && !wroteFFFD && !slices.ContainsFunc(texts, func(s string) bool { return strings.ContainsRune(s, utf8.RuneError) }) {
-			t.Fatalf("%q refused (%v), but decodes without U+FFFD", raw, err)
-		}
-	})
-}
-
-// jsonStrings returns every string in a decoded JSON value, keys included.
-func jsonStrings(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		var out []string
-		for _, e := range v {
-			out = append(out, jsonStrings(e)...)
-		}
-		return out
-	case map[string]any:
-		var out []string
-		for k, e := range v {
-			out = append(out, k)
-			out = append(out, jsonStrings(e)...)
-		}
-		return out
-	}
-	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/srvmon/srvmon/pkg/backup"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -104,57 +104,15 @@ func (s *server) singleCheck(r *http.Request, host string) (store.Check, error) 
 	}
 	start := s.Now().UTC()
 	res := s.Checker.Check(r.Context(), t)
-	return store.Check{Time: start, RTT: res.RTT, Up: res.Up, Error: errorIfDown(res.Up, res.Reason)}, nil
-}
-
-func errorIfDown(up bool, reason string) string {
-	if up {
-		return ""
-	}
-	return reason
+	return store.Check{Time: start, RTT: res.RTT, Up: res.Up, Error: store.ReasonIfDown(res.Up, res.Reason)}, nil
 }
 
 // appendCheck appends c as gosrvmon's check JSON, {"time","rtt","up"},
 // with "error" when there is one: what json.Marshal(c) writes, without
-// reflection.
+// reflection (backup.AppendCheck, which a backup's checks are written
+// with too).
 func appendCheck(b []byte, c store.Check) []byte {
-	return appendCheckJSON(b, c.Time, c.RTT, c.Up, "", c.Error)
-}
-
-// appendResult appends one stored result as a backup check: a check with
-// "location" when it is not empty.
-func appendResult(b []byte, r store.Result) []byte {
-	return appendCheckJSON(b, r.Slot, r.RTT, r.Up, r.Location, r.Reason)
-}
-
-// appendCheckJSON appends {"time","rtt","up"} with "location" and "error"
-// when they are not empty.
-func appendCheckJSON(b []byte, t time.Time, rtt time.Duration, up bool, location, reason string) []byte {
-	b = append(b, `{"time":"`...)
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","rtt":`...)
-	b = strconv.AppendInt(b, int64(rtt), 10)
-	b = append(b, `,"up":`...)
-	b = strconv.AppendBool(b, up)
-	if location != "" {
-		b = append(b, `,"location":`...)
-		b = appendJSONString(b, location)
-	}
-	if reason != "" {
-		b = append(b, `,"error":`...)
-		b = appendJSONString(b, reason)
-	}
-	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it.
-func appendJSONString(b []byte, s string) []byte {
-	q, err := json.Marshal(s)
-	if err != nil { // a string always marshals
-		return append(b, `""`...)
-	}
-	return append(b, q...)
+	return backup.AppendCheck(b, c.Time, c.RTT, c.Up, "", c.Error)
 }
 
 // nonNil makes sure a list is written as [], never null.
@@ -259,7 +217,7 @@ func (sw *streamWriter) flushNow() error {
 // finish sends the rest of the response.
 func (sw *streamWriter) finish(s *server, r *http.Request) {
 	if err := sw.flush(); err != nil && err != errHeadersOnly {
-		s.Logger.Debug("client went away", "path", r.URL.Path, "err", err)
+		s.Logger.Debug("client went away", "path", r.URL.Path, "error", err)
 	}
 }
 
@@ -274,6 +232,6 @@ func (sw *streamWriter) fail(s *server, r *http.Request, err error) {
 	if sw.err != nil { // the client is gone; nothing to tell
 		return
 	}
-	s.Logger.Error("streamed response failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.Logger.Error("streamed response failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	panic(http.ErrAbortHandler)
 }

@@ -19,18 +19,6 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// The times the API accepts and the backup restores: 1970-01-01 to
-// 2262-01-01 in unix seconds, the range every backend can key (nanoseconds
-// in an int64).
-const (
-	minUnix = 0
-	maxUnix = 9214646400
-)
-
-// minTime and maxTime are minUnix and maxUnix as times.
-func minTime() time.Time { return time.Unix(minUnix, 0).UTC() }
-func maxTime() time.Time { return time.Unix(maxUnix, 0).UTC() }
-
 // defaultRange is the range of a checks request without start and end.
 const defaultRange = 24 * time.Hour
 
@@ -47,7 +35,7 @@ type rangeRequest struct {
 // storeEnd is the exclusive end of the store's half-open ranges that
 // holds the request's inclusive End: End plus one nanosecond, the finest
 // time there is (PostgreSQL's bound rounds it up to its microseconds).
-// End is at most maxTime, so this cannot overflow.
+// End is at most store.MaxTime, so this cannot overflow.
 func (q rangeRequest) storeEnd() time.Time { return q.End.Add(time.Nanosecond) }
 
 // checksRequestJSON is the body of POST /api/checks: RFC 3339 times.
@@ -105,7 +93,7 @@ func (s *server) parseRange(w http.ResponseWriter, r *http.Request) (rangeReques
 		name string
 		t    time.Time
 	}{{"start", req.Start}, {"end", req.End}} {
-		if t.t.Before(minTime()) || t.t.After(maxTime()) {
+		if t.t.Before(store.MinTime()) || t.t.After(store.MaxTime()) {
 			return req, badRequest(fmt.Sprintf("%s %s is outside 1970-01-01..2262-01-01", t.name, t.t.Format(time.RFC3339)))
 		}
 	}
@@ -169,7 +157,7 @@ const (
 // or a datetime-local value in the chart time zone.
 func (s *server) parseTime(name, v string) (time.Time, error) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < minUnix || n > maxUnix {
+		if n < store.MinUnix || n > store.MaxUnix {
 			return time.Time{}, badRequest(fmt.Sprintf("%s %d is outside 1970-01-01..2262-01-01", name, n))
 		}
 		return time.Unix(n, 0).UTC(), nil

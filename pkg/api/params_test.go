@@ -107,7 +107,7 @@ func FuzzParseRange(f *testing.F) {
 			}
 			return
 		}
-		if req.Start.Before(minTime()) || req.End.After(maxTime()) || req.End.Before(req.Start) {
+		if req.Start.Before(store.MinTime()) || req.End.After(store.MaxTime()) || req.End.Before(req.Start) {
 			t.Fatalf("%q: range %v..%v", raw, req.Start, req.End)
 		}
 		if !req.storeEnd().After(req.End) || req.storeEnd().Sub(req.End) != time.Nanosecond {
@@ -139,7 +139,7 @@ func FuzzParseTime(f *testing.F) {
 		if got.Location() != time.UTC {
 			t.Fatalf("%q: %v is not in UTC", v, got)
 		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && (n < minUnix || n > maxUnix || got.Unix() != n) {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && (n < store.MinUnix || n > store.MaxUnix || got.Unix() != n) {
 			t.Fatalf("%q: %v", v, got)
 		}
 	})

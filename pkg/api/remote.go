@@ -49,113 +49,14 @@ func (s *server) mergedChecks(ctx context.Context, req rangeRequest, fn func(sto
 			r.close()
 		}
 	}()
-	sources := make([]checkSource, len(remotes))
+	sources := make([]store.CheckSource, len(remotes))
 	for i, r := range remotes {
 		sources[i] = r
 	}
 	local := func(add func(store.Check) error) error {
 		return s.Store.Checks(ctx, req.Host, req.Start, req.storeEnd(), add)
 	}
-	return storeErr(newSlotMerger(sources).merge(local, fn), req.Host)
-}
-
-// checkSource is a stream of checks, oldest first (equal times allowed);
-// ok is false at its end.
-type checkSource interface {
-	next() (c store.Check, ok bool)
-}
-
-// slotMerger merges sources, each sorted by time, into one check per
-// time, oldest first, with the store's rule for several locations
-// (store.MergeSlot).
-type slotMerger struct {
-	heads []sourceHead
-	slot  []store.Result // the checks of the slot being merged
-}
-
-// sourceHead is a source and its next check (ok is false at its end).
-type sourceHead struct {
-	src checkSource
-	c   store.Check
-	ok  bool
-}
-
-func newSlotMerger(srcs []checkSource) *slotMerger {
-	m := &slotMerger{heads: make([]sourceHead, len(srcs))}
-	for i, src := range srcs {
-		c, ok := src.next()
-		m.heads[i] = sourceHead{src: src, c: c, ok: ok}
-	}
-	return m
-}
-
-// merge calls fn with one check per time, oldest first: the checks that
-// local feeds to add (oldest first, one per time, as Store.Checks does)
-// merged with the sources'.
-func (m *slotMerger) merge(local func(add func(store.Check) error) error, fn func(store.Check) error) error {
-	err := local(func(c store.Check) error {
-		if err := m.emitBefore(c.Time, fn); err != nil {
-			return err
-		}
-		return fn(m.take(c.Time, c))
-	})
-	if err != nil {
-		return err
-	}
-	return m.emitRest(fn)
-}
-
-// earliest is the earliest time of the sources' next checks.
-func (m *slotMerger) earliest() (t time.Time, ok bool) {
-	for _, h := range m.heads {
-		if h.ok && (!ok || h.c.Time.Before(t)) {
-			t, ok = h.c.Time, true
-		}
-	}
-	return t, ok
-}
-
-// take merges local (none or the local check of time t) with every
-// source's checks of time t, and moves the sources past them.
-func (m *slotMerger) take(t time.Time, local ...store.Check) store.Check {
-	m.slot = m.slot[:0]
-	add := func(c store.Check) {
-		m.slot = append(m.slot, store.Result{Slot: c.Time, RTT: c.RTT, Up: c.Up, Reason: c.Error})
-	}
-	for _, c := range local {
-		add(c)
-	}
-	for i := range m.heads {
-		h := &m.heads[i]
-		for h.ok && h.c.Time.Equal(t) {
-			add(h.c)
-			h.c, h.ok = h.src.next()
-		}
-	}
-	return store.MergeSlot(m.slot)
-}
-
-// emitBefore sends fn the merged checks of the sources' times before t.
-func (m *slotMerger) emitBefore(t time.Time, fn func(store.Check) error) error {
-	for {
-		next, ok := m.earliest()
-		if !ok || !next.Before(t) {
-			return nil
-		}
-		if err := fn(m.take(next)); err != nil {
-			return err
-		}
-	}
-}
-
-// emitRest sends fn the merged checks of all the sources' times left.
-func (m *slotMerger) emitRest(fn func(store.Check) error) error {
-	for next, ok := m.earliest(); ok; next, ok = m.earliest() {
-		if err := fn(m.take(next)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return storeErr(store.MergeStreams(sources, local, fn), req.Host)
 }
 
 // openRemotes asks every remote for the host's checks in the range, all at
@@ -187,7 +88,7 @@ func (s *server) skipRemote(ctx context.Context, rawURL, host string, merged int
 	if ctx.Err() != nil {
 		level = slog.LevelDebug
 	}
-	s.Logger.Log(ctx, level, "remote checks skipped", "remote", probe.MaskSecrets(rawURL), "host", probe.MaskSecrets(host), "merged", merged, "err", err)
+	s.Logger.Log(ctx, level, "remote checks skipped", "remote", probe.MaskSecrets(rawURL), "host", probe.MaskSecrets(host), "merged", merged, "error", err)
 }
 
 // remoteCheck is a check as a remote (gosrvmon or srvmon) writes it.
@@ -287,7 +188,8 @@ type remoteStream struct {
 	done     bool
 }
 
-func (r *remoteStream) next() (store.Check, bool) {
+// Next is the stream's next check (store.CheckSource).
+func (r *remoteStream) Next() (store.Check, bool) {
 	for !r.done && r.dec.More() {
 		var rc remoteCheck
 		if err := r.dec.Decode(&rc); err != nil {
@@ -310,7 +212,7 @@ func (r *remoteStream) next() (store.Check, bool) {
 		}
 		r.last = t
 		r.merged++
-		return store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: errorIfDown(rc.Up, rc.Error)}, true
+		return store.Check{Time: t, RTT: time.Duration(rc.RTT), Up: rc.Up, Error: store.ReasonIfDown(rc.Up, rc.Error)}, true
 	}
 	if !r.done {
 		if _, err := r.dec.Token(); err != nil {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -53,20 +51,11 @@ func (s *server) rulesDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// checkRule validates a rule's fields, not whether its host is stored.
+// checkRule validates a rule's fields (store.CheckRule): a 400 if they
+// are bad.
 func checkRule(rule store.Rule) error {
-	if rule.Host == "" {
-		return badRequest("rule without a host")
-	}
-	if rule.Threshold < 0 {
-		return badRequest(fmt.Sprintf("rule for %q: threshold %d is negative", rule.Host, rule.Threshold))
-	}
-	if rule.Action == "" {
-		return nil // keeps track of the state, sends nothing
-	}
-	u, err := url.Parse(rule.Action)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !utf8.ValidString(rule.Action) {
-		return badRequest(fmt.Sprintf("rule for %q: action must be an http or https URL", rule.Host))
+	if err := store.CheckRule(rule); err != nil {
+		return badRequest(err.Error())
 	}
 	return nil
 }
