@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -245,7 +246,7 @@ func (s *Sender) DeliverDue(ctx context.Context, st store.Outbox) (sent, failed 
 func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Client, d store.Delivery) (outcome, error) {
 	now := s.now()
 	maxAge := s.maxAge()
-	log := s.logger().With("host", d.Host, "url", RedactURL(d.URL), "delivery", d.ID)
+	log := s.logger().With("host", probe.MaskSecrets(d.Host), "url", RedactURL(d.URL), "delivery", d.ID)
 
 	// finish records d's outcome o; a stale claim is logged, not an error.
 	finish := func(o outcome) (outcome, bool, error) {

@@ -409,6 +409,25 @@ func TestDeliverDeadWebhook(t *testing.T) {
 	})
 }
 
+// A host whose target holds a secret (an HTTP target with a password or
+// a token) is logged masked, as readers of the API see it.
+func TestDeliverLogsMaskedHost(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		deadURL := dead.URL
+		dead.Close()
+		host := "https://mon:" + secret + "@127.0.0.1/health?token=" + secret
+		enqueue(t, st, host, deadURL+"/hook", t0)
+		clk := &clock{}
+		s, logs := newSender(t, clk)
+		run(t, s, clk, st, t0, 0, 1)
+		out := logs.String()
+		if strings.Contains(out, secret) || !strings.Contains(out, "https://mon:xxxxx@127.0.0.1/health?token=xxxxx") {
+			t.Errorf("log shows the host's secret, or not the masked host:\n%s", out)
+		}
+	})
+}
+
 // More deliveries than run in parallel are all sent once in one call, at
 // most Parallel at a time.
 func TestDeliverBatches(t *testing.T) {
