@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 const (
@@ -118,7 +119,7 @@ func hostIDs(ctx context.Context, tx *sql.Tx, names map[string]int64) error {
 // LastCheck starts its search there. It is a hint, never wrong but slow
 // to go back: retention does not lower it.
 func raiseNewest(ctx context.Context, tx *sql.Tx, t time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE newest_slot SET t = $1 WHERE t < $1`, string(appendTime(nil, t))); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE newest_slot SET t = $1 WHERE t < $1`, string(timekey.Append(nil, t))); err != nil {
 		return fmt.Errorf("newest slot: %w", err)
 	}
 	return nil
@@ -268,7 +269,7 @@ func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, f
 		if len(k) < headLen {
 			return errCorrupt
 		}
-		r := store.Result{Slot: getTime(k[idLen:]), RTT: time.Duration(rtt), Up: up}
+		r := store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up}
 		if !up {
 			r.Reason = string(reason)
 		}
@@ -295,7 +296,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		if len(k) < headLen {
 			return errCorrupt
 		}
-		return add(store.Result{Slot: getTime(k[idLen:]), RTT: time.Duration(rtt), Up: up})
+		return add(store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up})
 	})
 	if err == nil {
 		err = flush()
@@ -357,7 +358,7 @@ func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, 
 		}
 		return true, nil
 	}
-	slotTime := func(k []byte) time.Time { return getTime(k[idLen:]) }
+	slotTime := func(k []byte) time.Time { return timekey.Decode(k[idLen:]) }
 	// Gallop from the newest slot of any host back (or forward) by
 	// doubling steps, until newest and hi enclose the host's newest slot.
 	now, err := s.newestSlot(ctx)
@@ -429,7 +430,7 @@ func (s *Store) newestSlot(ctx context.Context) (time.Time, error) {
 	if len(t) < timeLen {
 		return time.Now(), nil
 	}
-	return getTime(t), nil
+	return timekey.Decode(t), nil
 }
 
 func (s *Store) hostID(ctx context.Context, host string) (int64, error) {
