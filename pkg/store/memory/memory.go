@@ -576,49 +576,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	staged := make(map[string][]entry)
 	if r.Results != nil {
-		allowed := make(map[string]bool) // hosts seen so far: in the backup or stored
-		var emitErr error
-		emitted := 0
-		emit := func(res store.Result) error {
-			if emitErr != nil {
-				return emitErr
-			}
-			if emitted++; emitted%chunk == 0 {
-				if emitErr = ctx.Err(); emitErr != nil {
-					return emitErr
-				}
-			}
-			ok, seen := allowed[res.Host]
-			if !seen {
-				if ok = inBackup[res.Host]; !ok {
-					if ok, emitErr = s.HostExists(ctx, res.Host); emitErr != nil {
-						return emitErr
-					}
-				}
-				allowed[res.Host] = ok
-			}
-			if !ok {
-				emitErr = fmt.Errorf("restore: a result for host %q, which is neither in the backup's hosts nor stored: %w",
-					res.Host, store.ErrNotFound)
-				return emitErr
-			}
-			staged[res.Host] = append(staged[res.Host], entryOf(res))
-			return nil
-		}
-		if err := r.Results(ctx, emit); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		if emitErr != nil {
-			return emitErr
+		var err error
+		if staged, err = s.gather(ctx, r.Results, inBackup); err != nil {
+			return err
 		}
 	}
-	for h, es := range staged {
-		if !slices.IsSortedFunc(es, compareEntries) {
-			slices.SortStableFunc(es, compareEntries)
-		}
-		staged[h] = slices.CompactFunc(es, func(a, b entry) bool { return compareEntries(a, b) == 0 })
-	}
-
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -648,6 +610,57 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		hd.results = merge(hd.results, es)
 	}
 	return nil
+}
+
+// gather collects the results that results streams, by host, each host's
+// sorted and without repeated keys (the first one wins). A result's host
+// must be in inBackup or stored.
+func (s *Store) gather(ctx context.Context, results func(context.Context, func(store.Result) error) error,
+	inBackup map[string]bool,
+) (map[string][]entry, error) {
+	staged := make(map[string][]entry)
+	allowed := make(map[string]bool) // hosts seen so far: in the backup or stored
+	var emitErr error
+	emitted := 0
+	emit := func(res store.Result) error {
+		if emitErr != nil {
+			return emitErr
+		}
+		if emitted++; emitted%chunk == 0 {
+			if emitErr = ctx.Err(); emitErr != nil {
+				return emitErr
+			}
+		}
+		ok, seen := allowed[res.Host]
+		if !seen {
+			if ok = inBackup[res.Host]; !ok {
+				if ok, emitErr = s.HostExists(ctx, res.Host); emitErr != nil {
+					return emitErr
+				}
+			}
+			allowed[res.Host] = ok
+		}
+		if !ok {
+			emitErr = fmt.Errorf("restore: a result for host %q, which is neither in the backup's hosts nor stored: %w",
+				res.Host, store.ErrNotFound)
+			return emitErr
+		}
+		staged[res.Host] = append(staged[res.Host], entryOf(res))
+		return nil
+	}
+	if err := results(ctx, emit); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if emitErr != nil {
+		return nil, emitErr
+	}
+	for h, es := range staged {
+		if !slices.IsSortedFunc(es, compareEntries) {
+			slices.SortStableFunc(es, compareEntries)
+		}
+		staged[h] = slices.CompactFunc(es, func(a, b entry) bool { return compareEntries(a, b) == 0 })
+	}
+	return staged, nil
 }
 
 // merge merges two sorted, unique entry slices; on equal keys the stored
