@@ -147,7 +147,8 @@ func (s *Store) lock(ctx context.Context) error {
 	return nil
 }
 
-func notFound(host string) error { return fmt.Errorf("host %q: %w", host, store.ErrNotFound) }
+// notFound is the error for a host that is not stored.
+func notFound(host string) error { return fmt.Errorf("memory: host %q: %w", host, store.ErrNotFound) }
 
 // Hosts lists the hosts in lexical order; never nil.
 func (s *Store) Hosts(ctx context.Context) ([]string, error) {
@@ -173,7 +174,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	}
 	defer s.mu.Unlock()
 	if s.hosts[host] != nil {
-		return fmt.Errorf("host %q: %w", host, store.ErrExists)
+		return fmt.Errorf("memory: host %q: %w", host, store.ErrExists)
 	}
 	s.hosts[host] = &hostData{}
 	return nil
@@ -424,7 +425,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 		return store.Rule{}, notFound(host)
 	}
 	if h.rule == nil {
-		return store.Rule{}, fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return store.Rule{}, fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	return *h.rule, nil
 }
@@ -454,7 +455,7 @@ func (s *Store) DeleteRule(ctx context.Context, host string) error {
 		return notFound(host)
 	}
 	if h.rule == nil {
-		return fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	h.rule = nil
 	h.state = store.State{}
@@ -547,10 +548,10 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	defer s.mu.Unlock()
 	stored := s.deliveries[d.ID]
 	if stored == nil {
-		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+		return fmt.Errorf("memory: delivery %d: %w", d.ID, store.ErrNotFound)
 	}
 	if stored.Status != store.DeliveryPending || stored.Attempts > d.Attempts {
-		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+		return fmt.Errorf("memory: delivery %d (%s, attempts %d; update with attempts %d): %w",
 			d.ID, stored.Status, stored.Attempts, d.Attempts, store.ErrStale)
 	}
 	stored.Attempts = d.Attempts
@@ -588,13 +589,13 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	// Hosts stored when their results arrived may have been deleted since.
 	for _, rule := range r.Rules {
 		if !inBackup[rule.Host] && s.hosts[rule.Host] == nil {
-			return fmt.Errorf("restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
+			return fmt.Errorf("memory: restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
 				rule.Host, store.ErrNotFound)
 		}
 	}
 	for h := range staged {
 		if !inBackup[h] && s.hosts[h] == nil {
-			return fmt.Errorf("restore: host %q was deleted during the restore: %w", h, store.ErrNotFound)
+			return fmt.Errorf("memory: restore: host %q was deleted during the restore: %w", h, store.ErrNotFound)
 		}
 	}
 	for _, h := range r.Hosts {
@@ -641,7 +642,7 @@ func (s *Store) gather(ctx context.Context, results func(context.Context, func(s
 			allowed[res.Host] = ok
 		}
 		if !ok {
-			emitErr = fmt.Errorf("restore: a result for host %q, which is neither in the backup's hosts nor stored: %w",
+			emitErr = fmt.Errorf("a result for host %q, which is neither in the backup's hosts nor stored: %w",
 				res.Host, store.ErrNotFound)
 			return emitErr
 		}
@@ -649,10 +650,10 @@ func (s *Store) gather(ctx context.Context, results func(context.Context, func(s
 		return nil
 	}
 	if err := results(ctx, emit); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("memory: restore: %w", err)
 	}
 	if emitErr != nil {
-		return nil, emitErr
+		return nil, fmt.Errorf("memory: restore: %w", emitErr)
 	}
 	for h, es := range staged {
 		if !slices.IsSortedFunc(es, compareEntries) {

@@ -261,7 +261,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 		Scan(&r.Threshold, &r.Action)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return store.Rule{}, fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return store.Rule{}, fmt.Errorf("postgres: rule of host %q: %w", host, store.ErrNotFound)
 	case err != nil:
 		return store.Rule{}, fmt.Errorf("postgres: rule of %q: %w", host, err)
 	}
@@ -299,7 +299,7 @@ func (s *Store) DeleteRule(ctx context.Context, host string) error {
 		return fmt.Errorf("postgres: delete the rule of %q: %w", host, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return fmt.Errorf("postgres: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	return nil
 }
@@ -428,11 +428,11 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 		d.ID, d.Attempts, d.NextAttempt, d.LastError, d.Status).Scan(&updated, &status, &attempts)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+		return fmt.Errorf("postgres: delivery %d: %w", d.ID, store.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("postgres: update delivery %d: %w", d.ID, err)
 	case !updated:
-		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+		return fmt.Errorf("postgres: delivery %d (%s, attempts %d; update with attempts %d): %w",
 			d.ID, status, attempts, d.Attempts, store.ErrStale)
 	}
 	return nil
