@@ -13,12 +13,12 @@ import (
 // Why a recent bucket: bbolt copies on write, so a transaction rewrites
 // every page it changes, and the pages above it, up to the root. Were a
 // round written straight into the host buckets, it would rewrite a leaf
-// page and its branch pages in each host's bucket: with 10,000 hosts and a
-// few months of history, some 30,000 pages (120 MB written and as much
-// allocated) for every round. Rounds append to the recent bucket instead,
-// whose keys start with the slot, so a round rewrites only the few pages
-// its own results fill. Now and then, compact moves the recent results into
-// the host buckets, rewriting each host's pages once for many rounds.
+// page and its branch pages in each host's bucket: pages by the thousand,
+// written and allocated, for every round of many hosts. Rounds append to
+// the recent bucket instead, whose keys start with the slot, so a round
+// rewrites only the few pages its own results fill. Now and then, compact
+// moves the recent results into the host buckets, rewriting each host's
+// pages once for many rounds.
 //
 // Readers merge a host's recent results (at most recentMaxSlots seeks, one
 // per slot in the bucket) with its bucket's. A key in both, as during a

@@ -138,8 +138,8 @@ func advanceAll(results []store.Result, rules map[string]store.Rule, states map[
 }
 
 // writeStates writes the changed hosts' states. Those that exist are
-// updated (a plain UPDATE is about twice as fast as INSERT … ON CONFLICT
-// DO UPDATE), the others inserted; the rule rows' locks keep other rounds
+// updated (a plain UPDATE costs less than INSERT … ON CONFLICT DO UPDATE,
+// which tries an insertion first), the others inserted; the rule rows' locks keep other rounds
 // away from both.
 func writeStates(ctx context.Context, tx pgx.Tx, changed []string, states map[string]store.State, stored map[string]bool) error {
 	var updates, inserts stateColumns
