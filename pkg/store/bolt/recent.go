@@ -217,6 +217,7 @@ func readRecent(tx *bbolt.Tx) (recentByHost, error) {
 	return byHost, nil
 }
 
+// compareKeys orders key-value pairs by key.
 func compareKeys(a, b keyValue) int { return bytes.Compare(a.k, b.k) }
 
 // sorted returns the hosts' results by host.

@@ -53,8 +53,13 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	return nil
 }
 
+// stagingPrefix begins the name of a staging bucket; Open drops those a
+// crash left behind (see dropStaging).
 const stagingPrefix = "restore."
 
+// restore is Restore without the error prefix: hosts and rules are
+// checked before anything is written, so that a bad backup fails before
+// a large restore stages its results.
 func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	if err := ctx.Err(); err != nil {
 		return err

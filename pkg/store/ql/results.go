@@ -331,6 +331,8 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	return c, ok, nil
 }
 
+// lastCheck is LastCheck without the error prefix: it finds the host's
+// newest key (see newestSearch), then merges the results of its slot.
 func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, error) {
 	id, err := s.hostID(ctx, host)
 	if err != nil {
@@ -394,6 +396,7 @@ func (f *newestSearch) found(t time.Time) (bool, error) {
 	return true, nil
 }
 
+// slotTime returns the slot of a result key.
 func slotTime(k []byte) time.Time { return timekey.Decode(k[idLen:]) }
 
 // gallop seeks from now, the newest slot of any host, back (or forward)

@@ -41,6 +41,7 @@ func (b *Batch[T]) Run(results func(context.Context, func(store.Result) error) e
 	return b.err
 }
 
+// emit converts r and adds it to the batch, flushing a full batch.
 func (b *Batch[T]) emit(r store.Result) error {
 	if b.err != nil {
 		return b.err
