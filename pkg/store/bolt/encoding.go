@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 // Keys and values of the file. All integers are big-endian.
 //
-// A time is 12 bytes: the Unix seconds with the sign bit flipped (so that
-// byte order is time order, also before 1970) and the nanoseconds. It holds
-// every time.Time, the zero one included.
+// A time is 12 bytes (see package timekey): byte order is time order.
 //
 // A result is stored in its host's bucket under
 // time(slot) + location, so that keys sort by slot and, within a slot, by
@@ -24,39 +23,23 @@ import (
 // round appends; the length first, so that a host's prefix is never the
 // prefix of another host's.
 const (
-	timeLen     = 12
+	timeLen     = timekey.Len
 	resultHead  = 1 + 8 // flags, rtt
 	flagUp      = 1
-	signBit     = 1 << 63
 	hostPresent = 1 // value of a key in the hosts bucket (empty values read back as nil)
 )
 
 var errCorrupt = errors.New("bolt: corrupt record")
 
-func putTime(b []byte, t time.Time) {
-	binary.BigEndian.PutUint64(b, uint64(t.Unix())^signBit)
-	binary.BigEndian.PutUint32(b[8:], uint32(t.Nanosecond()))
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^signBit)
-	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
-}
-
-func getTime(b []byte) time.Time {
-	sec := int64(binary.BigEndian.Uint64(b) ^ signBit)
-	return time.Unix(sec, int64(binary.BigEndian.Uint32(b[8:]))).UTC()
-}
-
 // timeKey is the key of the first result at t, for cursor seeks.
 func timeKey(t time.Time) []byte {
 	b := make([]byte, timeLen)
-	putTime(b, t)
+	timekey.Put(b, t)
 	return b
 }
 
 func appendResultKey(b []byte, r *store.Result) []byte {
-	return append(appendTime(b, r.Slot), r.Location...)
+	return append(timekey.Append(b, r.Slot), r.Location...)
 }
 
 func appendResultValue(b []byte, r *store.Result) []byte {
@@ -98,7 +81,7 @@ func decodeResult(host string, k, v []byte, last *lastStrings) (store.Result, er
 	return store.Result{
 		Host:     host,
 		Location: intern(&last.loc, k[timeLen:]),
-		Slot:     getTime(k),
+		Slot:     timekey.Decode(k),
 		RTT:      time.Duration(binary.BigEndian.Uint64(v[1:])),
 		Up:       v[0]&flagUp != 0,
 		Reason:   intern(&last.reason, v[resultHead:]),
@@ -113,7 +96,7 @@ func decodeCheck(k, v []byte, last *lastStrings) (store.Result, error) {
 		return store.Result{}, errCorrupt
 	}
 	r := store.Result{
-		Slot: getTime(k),
+		Slot: timekey.Decode(k),
 		RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
 		Up:   v[0]&flagUp != 0,
 	}
@@ -194,7 +177,7 @@ func (r record) str(s string) record {
 
 func (r record) int(n int64) record { return binary.BigEndian.AppendUint64(r, uint64(n)) }
 
-func (r record) time(t time.Time) record { return appendTime(r, t) }
+func (r record) time(t time.Time) record { return timekey.Append(r, t) }
 
 // reader decodes a record; the first error sticks and the rest read zeros.
 type reader struct {
@@ -250,7 +233,7 @@ func (r *reader) time() time.Time {
 		r.err = errCorrupt
 		return time.Time{}
 	}
-	t := getTime(r.b)
+	t := timekey.Decode(r.b)
 	r.b = r.b[timeLen:]
 	return t
 }
@@ -314,5 +297,5 @@ func decodeDeliveryHead(k, v []byte) (store.Delivery, error) {
 // dueKey is the key of a pending delivery in the due index: its next
 // attempt, then its ID, so that a cursor lists them oldest first.
 func dueKey(next time.Time, id int64) []byte {
-	return binary.BigEndian.AppendUint64(appendTime(make([]byte, 0, timeLen+8), next), uint64(id))
+	return binary.BigEndian.AppendUint64(timekey.Append(make([]byte, 0, timeLen+8), next), uint64(id))
 }

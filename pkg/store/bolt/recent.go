@@ -13,12 +13,12 @@ import (
 // Why a recent bucket: bbolt copies on write, so a transaction rewrites
 // every page it changes, and the pages above it, up to the root. Were a
 // round written straight into the host buckets, it would rewrite a leaf
-// page and its branch pages in each host's bucket: with 10,000 hosts and a
-// few months of history, some 30,000 pages (120 MB written and as much
-// allocated) for every round. Rounds append to the recent bucket instead,
-// whose keys start with the slot, so a round rewrites only the few pages
-// its own results fill. Now and then, compact moves the recent results into
-// the host buckets, rewriting each host's pages once for many rounds.
+// page and its branch pages in each host's bucket: pages by the thousand,
+// written and allocated, for every round of many hosts. Rounds append to
+// the recent bucket instead, whose keys start with the slot, so a round
+// rewrites only the few pages its own results fill. Now and then, compact
+// moves the recent results into the host buckets, rewriting each host's
+// pages once for many rounds.
 //
 // Readers merge a host's recent results (at most recentMaxSlots seeks, one
 // per slot in the bucket) with its bucket's. A key in both, as during a
@@ -140,80 +140,20 @@ func (s *Store) compactIfFull(ctx context.Context) error {
 // both places and read them once. Results that rounds add meanwhile stay
 // for the next compaction. The caller holds s.maint.
 func (s *Store) compact(ctx context.Context) error {
-	type hostResults struct {
-		host string
-		kvs  []keyValue // by result key
-	}
-	var (
-		byHost = map[string]*hostResults{}
-		arena  []byte // holds the copies, a few allocations for all
-		n      int
-	)
-	clone := func(b []byte) []byte {
-		start := len(arena)
-		arena = append(arena, b...)
-		return arena[start:len(arena):len(arena)]
-	}
+	var byHost recentByHost
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketRecent)
-		arena = make([]byte, 0, b.Stats().LeafInuse*5/4+4096) // k, v and the result key fit
-		return b.ForEach(func(k, v []byte) error {
-			host, loc, err := recentKeyParts(k)
-			if err != nil {
-				return fmt.Errorf("recent result %x: %w", k, err)
-			}
-			hr := byHost[string(host)] // no allocation
-			if hr == nil {
-				hr = &hostResults{host: string(host)}
-				byHost[hr.host] = hr
-			}
-			start := len(arena) // the result key: the time, then the location
-			arena = append(arena, k[:timeLen]...)
-			arena = append(arena, loc...)
-			rk := arena[start:len(arena):len(arena)]
-			hr.kvs = append(hr.kvs, keyValue{rk, clone(v)})
-			n++
-			return nil
-		})
+		var err error
+		byHost, err = readRecent(tx)
+		return err
 	})
-	if err != nil || n == 0 {
+	if err != nil || len(byHost) == 0 {
 		return err
 	}
-	hosts := make([]*hostResults, 0, len(byHost))
-	for _, hr := range byHost {
-		// Already in order, unless results of a slot arrived after those of
-		// a later one.
-		if !slices.IsSortedFunc(hr.kvs, func(a, b keyValue) int { return bytes.Compare(a.k, b.k) }) {
-			slices.SortFunc(hr.kvs, func(a, b keyValue) int { return bytes.Compare(a.k, b.k) })
-		}
-		hosts = append(hosts, hr)
-	}
-	slices.SortFunc(hosts, func(a, b *hostResults) int { return cmp.Compare(a.host, b.host) })
-	for batch := range slices.Chunk(hosts, s.sizes.compact) {
+	for batch := range slices.Chunk(byHost.sorted(), s.sizes.compact) {
 		err := s.update(ctx, func(tx *bbolt.Tx) error {
-			results := tx.Bucket(bucketResults)
 			for _, hr := range batch {
-				if !hostStored(tx, hr.host) {
-					continue // deleted since: DeleteHost dropped its recent results too
-				}
-				if err := raiseNewest(tx, hr.kvs[len(hr.kvs)-1].k); err != nil {
+				if err := moveToHost(tx, hr); err != nil {
 					return err
-				}
-				b, err := results.CreateBucketIfNotExists([]byte(hr.host))
-				if err != nil {
-					return fmt.Errorf("host %q: %w", hr.host, err)
-				}
-				b.FillPercent = appendFill
-				// Results after the bucket's last one are appended without
-				// looking for them first: the usual case.
-				last, _ := b.Cursor().Last()
-				for _, kv := range hr.kvs {
-					if (last == nil || bytes.Compare(kv.k, last) <= 0) && b.Get(kv.k) != nil {
-						continue
-					}
-					if err := b.Put(kv.k, kv.v); err != nil {
-						return fmt.Errorf("host %q: %w", hr.host, err)
-					}
 				}
 			}
 			return nil
@@ -222,24 +162,116 @@ func (s *Store) compact(ctx context.Context) error {
 			return fmt.Errorf("compact: %w", err)
 		}
 	}
-	// A result was moved if the snapshot has its key: no key is deleted
-	// and stored again meanwhile, since DeleteHost and retention wait.
-	moved := func(k []byte) bool {
-		host, loc, err := recentKeyParts(k)
-		if err != nil {
-			return false
-		}
-		hr := byHost[string(host)]
-		if hr == nil {
-			return false
-		}
-		rk := append(append(make([]byte, 0, timeLen+len(loc)), k[:timeLen]...), loc...)
-		_, found := slices.BinarySearchFunc(hr.kvs, rk, func(kv keyValue, k []byte) int { return bytes.Compare(kv.k, k) })
-		return found
-	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error { return dropMoved(tx, moved) })
+	err = s.update(ctx, func(tx *bbolt.Tx) error { return dropMoved(tx, byHost.moved) })
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
+	}
+	return nil
+}
+
+// hostResults is a host's results read from the recent bucket.
+type hostResults struct {
+	host string
+	kvs  []keyValue // by result key
+}
+
+// recentByHost is the results of the recent bucket, by host.
+type recentByHost map[string]*hostResults
+
+// readRecent copies the results of the recent bucket, each host's sorted
+// by result key.
+func readRecent(tx *bbolt.Tx) (recentByHost, error) {
+	byHost := recentByHost{}
+	b := tx.Bucket(bucketRecent)
+	// The copies share a few allocations: k, v and the result key fit.
+	arena := make([]byte, 0, b.Stats().LeafInuse*5/4+4096)
+	clone := func(a, b []byte) []byte { // a copy of a followed by b
+		start := len(arena)
+		arena = append(append(arena, a...), b...)
+		return arena[start:len(arena):len(arena)]
+	}
+	err := b.ForEach(func(k, v []byte) error {
+		host, loc, err := recentKeyParts(k)
+		if err != nil {
+			return fmt.Errorf("recent result %x: %w", k, err)
+		}
+		hr := byHost[string(host)] // no allocation
+		if hr == nil {
+			hr = &hostResults{host: string(host)}
+			byHost[hr.host] = hr
+		}
+		// The result key: the time, then the location.
+		hr.kvs = append(hr.kvs, keyValue{clone(k[:timeLen], loc), clone(v, nil)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, hr := range byHost {
+		// Already in order, unless results of a slot arrived after those of
+		// a later one.
+		if !slices.IsSortedFunc(hr.kvs, compareKeys) {
+			slices.SortFunc(hr.kvs, compareKeys)
+		}
+	}
+	return byHost, nil
+}
+
+// compareKeys orders key-value pairs by key.
+func compareKeys(a, b keyValue) int { return bytes.Compare(a.k, b.k) }
+
+// sorted returns the hosts' results by host.
+func (m recentByHost) sorted() []*hostResults {
+	hosts := make([]*hostResults, 0, len(m))
+	for _, hr := range m {
+		hosts = append(hosts, hr)
+	}
+	slices.SortFunc(hosts, func(a, b *hostResults) int { return cmp.Compare(a.host, b.host) })
+	return hosts
+}
+
+// moved reports whether the result under recent key k was read, and so
+// moved: no key is deleted and stored again meanwhile, since DeleteHost
+// and retention wait for the compaction.
+func (m recentByHost) moved(k []byte) bool {
+	host, loc, err := recentKeyParts(k)
+	if err != nil {
+		return false
+	}
+	hr := m[string(host)]
+	if hr == nil {
+		return false
+	}
+	rk := append(append(make([]byte, 0, timeLen+len(loc)), k[:timeLen]...), loc...)
+	_, found := slices.BinarySearchFunc(hr.kvs, rk, func(kv keyValue, k []byte) int { return bytes.Compare(kv.k, k) })
+	return found
+}
+
+// moveToHost writes a host's recent results into its bucket, keeping
+// those it holds already; nothing if the host was deleted since
+// (DeleteHost dropped its recent results too).
+func moveToHost(tx *bbolt.Tx, hr *hostResults) error {
+	if !hostStored(tx, hr.host) {
+		return nil
+	}
+	if err := raiseNewest(tx, hr.kvs[len(hr.kvs)-1].k); err != nil {
+		return err
+	}
+	b, err := tx.Bucket(bucketResults).CreateBucketIfNotExists([]byte(hr.host))
+	if err != nil {
+		return fmt.Errorf("host %q: %w", hr.host, err)
+	}
+	b.FillPercent = appendFill
+	// Results after the bucket's last one are appended without looking
+	// for them first: the usual case.
+	last, _ := b.Cursor().Last()
+	for _, kv := range hr.kvs {
+		if (last == nil || bytes.Compare(kv.k, last) <= 0) && b.Get(kv.k) != nil {
+			continue
+		}
+		if err := b.Put(kv.k, kv.v); err != nil {
+			return fmt.Errorf("host %q: %w", hr.host, err)
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/batch"
 )
 
 // Restore applies a backup all-or-nothing, at a cost that grows with what
@@ -52,8 +53,13 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	return nil
 }
 
+// stagingPrefix begins the name of a staging bucket; Open drops those a
+// crash left behind (see dropStaging).
 const stagingPrefix = "restore."
 
+// restore is Restore without the error prefix: hosts and rules are
+// checked before anything is written, so that a bad backup fails before
+// a large restore stages its results.
 func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -80,16 +86,14 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	rs := &restorer{s: s, ctx: ctx, newHosts: newHosts, known: map[string]bool{},
-		staged: map[string]int{}, touched: store.TouchedHours{}, batch: make([]store.Result, 0, min(s.sizes.restore, 4096))}
+		staged: map[string]int{}, touched: store.TouchedHours{}}
 	defer rs.dropStaging()
-	if err := r.Results(ctx, rs.emit); err != nil {
+	b := batch.New(ctx, s.sizes.restore, rs.add, rs.flush)
+	if err := b.Run(r.Results); err != nil {
 		return err
 	}
-	if rs.err != nil {
-		return rs.err
-	}
 	if rs.staging == nil {
-		es := encodeAll(rs.batch, false)
+		es := encodeAll(b.Pending(), false)
 		return s.update(ctx, func(tx *bbolt.Tx) error {
 			if err := applyHostsAndRules(tx, r); err != nil {
 				return err
@@ -100,58 +104,43 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 			return resummarise(tx, rs.touched, summarisedUntil(tx))
 		})
 	}
-	if err := rs.flush(); err != nil {
+	if err := rs.flush(b.Pending()); err != nil {
 		return err
 	}
 	return rs.finish(r)
 }
 
-// restorer is a restore under way: it buffers the results it is given,
-// and stages them once they are more than one batch.
+// restorer is a restore under way: a batch.Batch gives it the results,
+// which it stages once they are more than one batch.
 type restorer struct {
 	s        *Store
 	ctx      context.Context
 	newHosts map[string]bool // the backup's hosts
 	known    map[string]bool // stored hosts seen so far, whether in newHosts or not
-	batch    []store.Result
-	staging  []byte         // the staging bucket, nil until the first batch is full
-	staged   map[string]int // results staged, by host
+	staging  []byte          // the staging bucket, nil until the first batch is full
+	staged   map[string]int  // results staged, by host
 	touched  store.TouchedHours
-	err      error // the first error emit returned sticks, even if Results ignores it
 }
 
-func (rs *restorer) emit(res store.Result) error {
-	if rs.err != nil {
-		return rs.err
-	}
-	if err := rs.ctx.Err(); err != nil {
-		rs.err = err
-		return err
-	}
+// add checks that the result's host is the backup's or stored.
+func (rs *restorer) add(res store.Result) (store.Result, error) {
 	if !rs.newHosts[res.Host] && !rs.known[res.Host] {
 		ok, err := rs.s.HostExists(rs.ctx, res.Host)
 		switch {
 		case err != nil:
-			rs.err = err
+			return res, err
 		case !ok:
-			rs.err = fmt.Errorf("result of %q at %v: %w: the host is neither in the backup's hosts nor stored", res.Host, res.Slot, store.ErrNotFound)
-		}
-		if rs.err != nil {
-			return rs.err
+			return res, batch.UnknownHost(res)
 		}
 		rs.known[res.Host] = true
 	}
 	rs.touched.Add(res.Host, res.Slot)
-	rs.batch = append(rs.batch, res)
-	if len(rs.batch) == rs.s.sizes.restore {
-		rs.err = rs.flush()
-	}
-	return rs.err
+	return res, nil
 }
 
-// flush stages the batch, making the staging bucket first.
-func (rs *restorer) flush() error {
-	if len(rs.batch) == 0 {
+// flush stages results, making the staging bucket first.
+func (rs *restorer) flush(results []store.Result) error {
+	if len(results) == 0 {
 		return nil
 	}
 	if rs.staging == nil {
@@ -172,11 +161,10 @@ func (rs *restorer) flush() error {
 			return err
 		}
 	}
-	for _, r := range rs.batch {
+	for _, r := range results {
 		rs.staged[r.Host]++
 	}
-	es := encodeAll(rs.batch, false)
-	rs.batch = rs.batch[:0]
+	es := encodeAll(results, false)
 	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
 		return stage(tx.Bucket(rs.staging), es)
 	})

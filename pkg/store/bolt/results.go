@@ -482,65 +482,19 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	to := timeKey(t)
-	// deleteFirst deletes the keys of the bucket that get returns, from
-	// its first key on, while they are before to, up to s.sizes.delete a
-	// transaction; it returns how many it deleted.
-	deleteFirst := func(get func(tx *bbolt.Tx) *bbolt.Bucket) (int64, error) {
-		var deleted int64
-		keys := make([][]byte, 0, s.sizes.delete)
-		for {
-			keys = keys[:0]
-			err := s.update(ctx, func(tx *bbolt.Tx) error {
-				b := get(tx)
-				if b == nil {
-					return nil
-				}
-				c := b.Cursor()
-				for k, _ := c.First(); k != nil && len(keys) < cap(keys) && len(k) >= timeLen && timeBefore(k, to); k, _ = c.Next() {
-					keys = append(keys, bytes.Clone(k))
-				}
-				// Delete once the cursor is done with them: deleting under a
-				// cursor moves it.
-				for _, k := range keys {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return deleted, err
-			}
-			deleted += int64(len(keys))
-			if len(keys) < cap(keys) {
-				return deleted, nil
-			}
-		}
-	}
-	// subBuckets lists the sub-buckets of a top-level bucket.
-	subBuckets := func(top []byte) ([][]byte, error) {
-		var names [][]byte
-		err := s.view(ctx, func(tx *bbolt.Tx) error {
-			return tx.Bucket(top).ForEachBucket(func(k []byte) error {
-				names = append(names, bytes.Clone(k))
-				return nil
-			})
-		})
-		return names, err
-	}
-	deleted, err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bucketRecent) })
+	deleted, err := s.deleteFirst(ctx, to, func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(bucketRecent) })
 	if err != nil {
 		return deleted, fmt.Errorf("bolt: delete recent results: %w", err)
 	}
 	// The host buckets' results, then the summaries of the hours that
 	// begin before t, the hour cut included (they are not counted).
 	for _, top := range [][]byte{bucketResults, bucketSummaries} {
-		hosts, err := subBuckets(top)
+		hosts, err := s.subBuckets(ctx, top)
 		if err != nil {
 			return deleted, fmt.Errorf("bolt: delete %s: %w", top, err)
 		}
 		for _, host := range hosts {
-			n, err := deleteFirst(func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(top).Bucket(host) })
+			n, err := s.deleteFirst(ctx, to, func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(top).Bucket(host) })
 			if bytes.Equal(top, bucketResults) {
 				deleted += n
 			}
@@ -558,4 +512,53 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 		return deleted, fmt.Errorf("bolt: delete deliveries: %w", err)
 	}
 	return deleted, nil
+}
+
+// deleteFirst deletes the keys of the bucket that get returns (nil: none),
+// from its first key on, while their time is before the time key to, up
+// to s.sizes.delete a transaction, so that a large deletion does not hold
+// the database in one transaction; it returns how many it deleted.
+func (s *Store) deleteFirst(ctx context.Context, to []byte, get func(tx *bbolt.Tx) *bbolt.Bucket) (int64, error) {
+	var deleted int64
+	keys := make([][]byte, 0, s.sizes.delete)
+	for {
+		keys = keys[:0]
+		err := s.update(ctx, func(tx *bbolt.Tx) error {
+			b := get(tx)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < cap(keys) && len(k) >= timeLen && timeBefore(k, to); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			// Delete once the cursor is done with them: deleting under a
+			// cursor moves it.
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, err
+		}
+		deleted += int64(len(keys))
+		if len(keys) < cap(keys) {
+			return deleted, nil
+		}
+	}
+}
+
+// subBuckets lists the names of the sub-buckets of a top-level bucket.
+func (s *Store) subBuckets(ctx context.Context, top []byte) ([][]byte, error) {
+	var names [][]byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(top).ForEachBucket(func(k []byte) error {
+			names = append(names, bytes.Clone(k))
+			return nil
+		})
+	})
+	return names, err
 }

@@ -10,6 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 // How the hourly summaries (see store.SummarySpan) stay exact. The
@@ -53,7 +54,7 @@ func decodeSummary(k, v []byte) (store.HourSummary, error) {
 		return store.HourSummary{}, errCorrupt
 	}
 	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[8*i:])) }
-	return store.HourSummary{Hour: getTime(k), Summary: store.Summary{
+	return store.HourSummary{Hour: timekey.Decode(k), Summary: store.Summary{
 		Up: n(0), Down: n(1), MinRTT: time.Duration(n(2)), MaxRTT: time.Duration(n(3)), SumRTT: time.Duration(n(4)),
 	}}, nil
 }
@@ -62,7 +63,7 @@ func decodeSummary(k, v []byte) (store.HourSummary, error) {
 // zero time when none do.
 func summarisedUntil(tx *bbolt.Tx) time.Time {
 	if k := tx.Bucket(bucketMeta).Get(keySummarised); len(k) == timeLen {
-		return getTime(k)
+		return timekey.Decode(k)
 	}
 	return time.Time{}
 }
@@ -138,7 +139,7 @@ func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Chec
 		last = k[:timeLen]
 		// Merging needs neither the location nor the reason.
 		slot = append(slot, store.Result{
-			Slot: getTime(k),
+			Slot: timekey.Decode(k),
 			RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
 			Up:   v[0]&flagUp != 0,
 		})
@@ -246,7 +247,7 @@ func oldestResult(tx *bbolt.Tx) time.Time {
 	if oldest == nil {
 		return time.Time{}
 	}
-	return getTime(oldest)
+	return timekey.Decode(oldest)
 }
 
 // summariesIn returns the host's summaries of the hours wholly inside

@@ -147,7 +147,8 @@ func (s *Store) lock(ctx context.Context) error {
 	return nil
 }
 
-func notFound(host string) error { return fmt.Errorf("host %q: %w", host, store.ErrNotFound) }
+// notFound is the error for a host that is not stored.
+func notFound(host string) error { return fmt.Errorf("memory: host %q: %w", host, store.ErrNotFound) }
 
 // Hosts lists the hosts in lexical order; never nil.
 func (s *Store) Hosts(ctx context.Context) ([]string, error) {
@@ -173,7 +174,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	}
 	defer s.mu.Unlock()
 	if s.hosts[host] != nil {
-		return fmt.Errorf("host %q: %w", host, store.ErrExists)
+		return fmt.Errorf("memory: host %q: %w", host, store.ErrExists)
 	}
 	s.hosts[host] = &hostData{}
 	return nil
@@ -420,7 +421,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 		return store.Rule{}, notFound(host)
 	}
 	if h.rule == nil {
-		return store.Rule{}, fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return store.Rule{}, fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	return *h.rule, nil
 }
@@ -450,7 +451,7 @@ func (s *Store) DeleteRule(ctx context.Context, host string) error {
 		return notFound(host)
 	}
 	if h.rule == nil {
-		return fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	h.rule = nil
 	h.state = store.State{}
@@ -543,10 +544,10 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 	defer s.mu.Unlock()
 	stored := s.deliveries[d.ID]
 	if stored == nil {
-		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+		return fmt.Errorf("memory: delivery %d: %w", d.ID, store.ErrNotFound)
 	}
 	if stored.Status != store.DeliveryPending || stored.Attempts > d.Attempts {
-		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+		return fmt.Errorf("memory: delivery %d (%s, attempts %d; update with attempts %d): %w",
 			d.ID, stored.Status, stored.Attempts, d.Attempts, store.ErrStale)
 	}
 	stored.Attempts = d.Attempts
@@ -572,49 +573,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	staged := make(map[string][]entry)
 	if r.Results != nil {
-		allowed := make(map[string]bool) // hosts seen so far: in the backup or stored
-		var emitErr error
-		emitted := 0
-		emit := func(res store.Result) error {
-			if emitErr != nil {
-				return emitErr
-			}
-			if emitted++; emitted%chunk == 0 {
-				if emitErr = ctx.Err(); emitErr != nil {
-					return emitErr
-				}
-			}
-			ok, seen := allowed[res.Host]
-			if !seen {
-				if ok = inBackup[res.Host]; !ok {
-					if ok, emitErr = s.HostExists(ctx, res.Host); emitErr != nil {
-						return emitErr
-					}
-				}
-				allowed[res.Host] = ok
-			}
-			if !ok {
-				emitErr = fmt.Errorf("restore: a result for host %q, which is neither in the backup's hosts nor stored: %w",
-					res.Host, store.ErrNotFound)
-				return emitErr
-			}
-			staged[res.Host] = append(staged[res.Host], entryOf(res))
-			return nil
-		}
-		if err := r.Results(ctx, emit); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		if emitErr != nil {
-			return emitErr
+		var err error
+		if staged, err = s.gather(ctx, r.Results, inBackup); err != nil {
+			return err
 		}
 	}
-	for h, es := range staged {
-		if !slices.IsSortedFunc(es, compareEntries) {
-			slices.SortStableFunc(es, compareEntries)
-		}
-		staged[h] = slices.CompactFunc(es, func(a, b entry) bool { return compareEntries(a, b) == 0 })
-	}
-
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -622,13 +585,13 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	// Hosts stored when their results arrived may have been deleted since.
 	for _, rule := range r.Rules {
 		if !inBackup[rule.Host] && s.hosts[rule.Host] == nil {
-			return fmt.Errorf("restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
+			return fmt.Errorf("memory: restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
 				rule.Host, store.ErrNotFound)
 		}
 	}
 	for h := range staged {
 		if !inBackup[h] && s.hosts[h] == nil {
-			return fmt.Errorf("restore: host %q was deleted during the restore: %w", h, store.ErrNotFound)
+			return fmt.Errorf("memory: restore: host %q was deleted during the restore: %w", h, store.ErrNotFound)
 		}
 	}
 	for _, h := range r.Hosts {
@@ -644,6 +607,57 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		hd.results = merge(hd.results, es)
 	}
 	return nil
+}
+
+// gather collects the results that results streams, by host, each host's
+// sorted and without repeated keys (the first one wins). A result's host
+// must be in inBackup or stored.
+func (s *Store) gather(ctx context.Context, results func(context.Context, func(store.Result) error) error,
+	inBackup map[string]bool,
+) (map[string][]entry, error) {
+	staged := make(map[string][]entry)
+	allowed := make(map[string]bool) // hosts seen so far: in the backup or stored
+	var emitErr error
+	emitted := 0
+	emit := func(res store.Result) error {
+		if emitErr != nil {
+			return emitErr
+		}
+		if emitted++; emitted%chunk == 0 {
+			if emitErr = ctx.Err(); emitErr != nil {
+				return emitErr
+			}
+		}
+		ok, seen := allowed[res.Host]
+		if !seen {
+			if ok = inBackup[res.Host]; !ok {
+				if ok, emitErr = s.HostExists(ctx, res.Host); emitErr != nil {
+					return emitErr
+				}
+			}
+			allowed[res.Host] = ok
+		}
+		if !ok {
+			emitErr = fmt.Errorf("a result for host %q, which is neither in the backup's hosts nor stored: %w",
+				res.Host, store.ErrNotFound)
+			return emitErr
+		}
+		staged[res.Host] = append(staged[res.Host], entryOf(res))
+		return nil
+	}
+	if err := results(ctx, emit); err != nil {
+		return nil, fmt.Errorf("memory: restore: %w", err)
+	}
+	if emitErr != nil {
+		return nil, fmt.Errorf("memory: restore: %w", emitErr)
+	}
+	for h, es := range staged {
+		if !slices.IsSortedFunc(es, compareEntries) {
+			slices.SortStableFunc(es, compareEntries)
+		}
+		staged[h] = slices.CompactFunc(es, func(a, b entry) bool { return compareEntries(a, b) == 0 })
+	}
+	return staged, nil
 }
 
 // merge merges two sorted, unique entry slices; on equal keys the stored

@@ -12,6 +12,7 @@ import (
 )
 
 func TestPoolConfig(t *testing.T) {
+	pgtest.ClearLibpqEnv(t)
 	for _, tc := range []struct {
 		name                         string
 		cfg                          Config
@@ -66,6 +67,7 @@ func TestPoolConfig(t *testing.T) {
 }
 
 func TestPoolConfigForcesUTC(t *testing.T) {
+	pgtest.ClearLibpqEnv(t)
 	pcfg, err := poolConfig(Config{URL: "postgres://u@127.0.0.1/db?TimeZone=Asia/Tokyo&jit=on"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +87,7 @@ func TestPoolConfigForcesUTC(t *testing.T) {
 }
 
 func TestPoolConfigErrors(t *testing.T) {
+	pgtest.ClearLibpqEnv(t)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -112,6 +115,7 @@ func TestPoolConfigErrors(t *testing.T) {
 // FuzzFieldsURL checks that gosrvmon's fields survive the URL built from
 // them, whatever characters they hold.
 func FuzzFieldsURL(f *testing.F) {
+	pgtest.ClearLibpqEnv(f)
 	f.Add("mon", "secret", "gosrvmon")
 	f.Add("m o@n", "p@ss:w/rd %?#&=", "db name/x?y")
 	f.Add("", "", "")

@@ -44,7 +44,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 		return fmt.Errorf("postgres: add host %q: %w", host, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("host %q: %w", host, store.ErrExists)
+		return fmt.Errorf("postgres: host %q: %w", host, store.ErrExists)
 	}
 	return nil
 }

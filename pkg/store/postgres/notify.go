@@ -23,14 +23,34 @@ import (
 // then reads the state the first committed, whose last slot is the
 // round's slot, and skips it.
 func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advance store.AdvanceFunc) error {
+	rules, err := lockRules(ctx, tx, results)
+	if err != nil || len(rules) == 0 {
+		return err
+	}
+	states, stored, err := readStates(ctx, tx, rules)
+	if err != nil {
+		return err
+	}
+	changed, ds, err := advanceAll(results, rules, states, advance)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	if err := writeStates(ctx, tx, changed, states, stored); err != nil {
+		return err
+	}
+	return enqueue(ctx, tx, &ds)
+}
+
+// lockRules locks the rules of the results' hosts and returns them, by
+// host. They are locked in host order, so that rounds cannot deadlock on
+// them.
+func lockRules(ctx context.Context, tx pgx.Tx, results []store.Result) (map[string]store.Rule, error) {
 	hosts := make([]string, 0, len(results))
 	for _, r := range results {
 		hosts = append(hosts, r.Host)
 	}
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
-
-	// Locked in host order, so that rounds cannot deadlock on them.
 	rows, _ := tx.Query(ctx, `SELECT host, change_threshold, action FROM state_change_params
 		WHERE host = ANY ($1::text[]) ORDER BY host FOR UPDATE`, hosts)
 	rules := map[string]store.Rule{}
@@ -40,22 +60,24 @@ func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advanc
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("lock rules: %w", err)
+		return nil, fmt.Errorf("lock rules: %w", err)
 	}
-	if len(rules) == 0 {
-		return nil
-	}
+	return rules, nil
+}
 
-	// A statement of its own, after the locks are held: its snapshot
-	// sees the state committed by a round that held them before.
+// readStates returns the states of the ruled hosts, and which of them
+// have a state row. It is a statement of its own, run once the rules'
+// locks are held: its snapshot sees the state committed by a round that
+// held them before.
+func readStates(ctx context.Context, tx pgx.Tx, rules map[string]store.Rule) (states map[string]store.State, stored map[string]bool, err error) {
 	ruled := make([]string, 0, len(rules))
 	for h := range rules {
 		ruled = append(ruled, h)
 	}
-	rows, _ = tx.Query(ctx, `SELECT host, status, count, last_slot FROM notification_states
+	rows, _ := tx.Query(ctx, `SELECT host, status, count, last_slot FROM notification_states
 		WHERE host = ANY ($1::text[])`, ruled)
-	states := make(map[string]store.State, len(rules))
-	stored := make(map[string]bool, len(rules)) // hosts with a state row
+	states = make(map[string]store.State, len(rules))
+	stored = make(map[string]bool, len(rules))
 	var st store.State
 	_, err = pgx.ForEachRow(rows, []any{&st.Host, &st.Status, &st.Count, &st.LastSlot}, func() error {
 		st.LastSlot = st.LastSlot.UTC()
@@ -64,12 +86,19 @@ func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advanc
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read states: %w", err)
+		return nil, nil, fmt.Errorf("read states: %w", err)
 	}
+	return states, stored, nil
+}
 
-	var changed []string // in the order of their first result
+// advanceAll calls advance for each result, in order, whose host has a
+// rule and whose slot is after the host's last one, updating states. It
+// returns the hosts whose state changed, in the order of their first
+// result, and the deliveries to enqueue.
+func advanceAll(results []store.Result, rules map[string]store.Rule, states map[string]store.State,
+	advance store.AdvanceFunc,
+) (changed []string, ds deliveryColumns, err error) {
 	isChanged := map[string]bool{}
-	var ds deliveryColumns
 	for _, r := range results {
 		rule, ok := rules[r.Host]
 		if !ok {
@@ -100,18 +129,19 @@ func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advanc
 				d.Status = store.DeliveryPending
 			}
 			if err := checkStatus(d.Status); err != nil {
-				return err
+				return nil, deliveryColumns{}, err
 			}
 			ds.add(*d)
 		}
 	}
-	if len(changed) == 0 {
-		return nil
-	}
+	return changed, ds, nil
+}
 
-	// The states that exist are updated (a plain UPDATE is about twice
-	// as fast as INSERT … ON CONFLICT DO UPDATE), the others inserted;
-	// the rule rows' locks keep other rounds away from both.
+// writeStates writes the changed hosts' states. Those that exist are
+// updated (a plain UPDATE costs less than INSERT … ON CONFLICT DO UPDATE,
+// which tries an insertion first), the others inserted; the rule rows' locks keep other rounds
+// away from both.
+func writeStates(ctx context.Context, tx pgx.Tx, changed []string, states map[string]store.State, stored map[string]bool) error {
 	var updates, inserts stateColumns
 	for _, h := range changed {
 		if stored[h] {
@@ -121,7 +151,7 @@ func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advanc
 		}
 	}
 	if len(updates.hosts) > 0 {
-		_, err = tx.Exec(ctx, `UPDATE notification_states s
+		_, err := tx.Exec(ctx, `UPDATE notification_states s
 			SET status = u.status, count = u.count, last_slot = u.last_slot
 			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS u (host, status, count, last_slot)
 			WHERE s.host = u.host`,
@@ -131,17 +161,22 @@ func advanceRound(ctx context.Context, tx pgx.Tx, results []store.Result, advanc
 		}
 	}
 	if len(inserts.hosts) > 0 {
-		_, err = tx.Exec(ctx, `INSERT INTO notification_states (host, status, count, last_slot)
+		_, err := tx.Exec(ctx, `INSERT INTO notification_states (host, status, count, last_slot)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])`,
 			inserts.hosts, inserts.statuses, inserts.counts, inserts.lastSlots)
 		if err != nil {
 			return fmt.Errorf("add %d states: %w", len(inserts.hosts), err)
 		}
 	}
+	return nil
+}
+
+// enqueue inserts the deliveries, in their order (their IDs follow it).
+func enqueue(ctx context.Context, tx pgx.Tx, ds *deliveryColumns) error {
 	if len(ds.hosts) == 0 {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO deliveries (host, url, created, next_attempt, attempts, last_error, status)
+	_, err := tx.Exec(ctx, `INSERT INTO deliveries (host, url, created, next_attempt, attempts, last_error, status)
 		SELECT host, url, created, next_attempt, attempts, last_error, status
 		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::text[], $7::text[])
 			WITH ORDINALITY AS d (host, url, created, next_attempt, attempts, last_error, status, n)
@@ -226,7 +261,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 		Scan(&r.Threshold, &r.Action)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return store.Rule{}, fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return store.Rule{}, fmt.Errorf("postgres: rule of host %q: %w", host, store.ErrNotFound)
 	case err != nil:
 		return store.Rule{}, fmt.Errorf("postgres: rule of %q: %w", host, err)
 	}
@@ -264,7 +299,7 @@ func (s *Store) DeleteRule(ctx context.Context, host string) error {
 		return fmt.Errorf("postgres: delete the rule of %q: %w", host, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("rule of host %q: %w", host, store.ErrNotFound)
+		return fmt.Errorf("postgres: rule of host %q: %w", host, store.ErrNotFound)
 	}
 	return nil
 }
@@ -393,11 +428,11 @@ func (s *Store) UpdateDelivery(ctx context.Context, d store.Delivery) error {
 		d.ID, d.Attempts, d.NextAttempt, d.LastError, d.Status).Scan(&updated, &status, &attempts)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("delivery %d: %w", d.ID, store.ErrNotFound)
+		return fmt.Errorf("postgres: delivery %d: %w", d.ID, store.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("postgres: update delivery %d: %w", d.ID, err)
 	case !updated:
-		return fmt.Errorf("delivery %d (%s, attempts %d; update with attempts %d): %w",
+		return fmt.Errorf("postgres: delivery %d (%s, attempts %d; update with attempts %d): %w",
 			d.ID, status, attempts, d.Attempts, store.ErrStale)
 	}
 	return nil

@@ -69,6 +69,7 @@ func silentServer(t *testing.T) string {
 // TestOpenUnreachable opens servers that cannot be reached: each must give
 // an error naming the server, after about the connect timeout, never hang.
 func TestOpenUnreachable(t *testing.T) {
+	pgtest.ClearLibpqEnv(t)
 	const timeout = 300 * time.Millisecond
 	closed, silent := closedPort(t), silentServer(t)
 	for _, tc := range []struct {
@@ -248,6 +249,7 @@ func hostPort(t *testing.T, u string) string {
 // password given in every form pgx reads: no error shows it, or any part
 // of it.
 func TestOpenErrorsHidePasswords(t *testing.T) {
+	pgtest.ClearLibpqEnv(t)
 	closed := closedPort(t)
 	const pw = "Pw1"
 	for _, tc := range []struct {

@@ -279,7 +279,8 @@ func isCode(err error, code string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == code
 }
 
-func notFound(host string) error { return fmt.Errorf("host %q: %w", host, store.ErrNotFound) }
+// notFound is the error for a host that is not stored.
+func notFound(host string) error { return fmt.Errorf("postgres: host %q: %w", host, store.ErrNotFound) }
 
 // hostExists reports whether the host is stored.
 func hostExists(ctx context.Context, q querier, host string) (bool, error) {

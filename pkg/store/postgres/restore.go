@@ -154,8 +154,9 @@ func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHo
 // restorer batches a restore's results. Most restores fill hosts that
 // have no results yet, from a backup that lists each host's results in
 // key order: such results cannot conflict, and go in with a plain INSERT
-// (restoreNewSQL), about twice as fast as INSERT … ON CONFLICT DO NOTHING
-// (restoreResultsSQL), which takes every other result.
+// (restoreNewSQL), cheaper than INSERT … ON CONFLICT DO NOTHING
+// (restoreResultsSQL), whose speculative insertion searches the index
+// twice; that one takes every other result.
 type restorer struct {
 	ctx          context.Context
 	tx           pgx.Tx

@@ -139,8 +139,8 @@ func firstSlot(results []store.Result) time.Time {
 }
 
 // insertRound stores a round's results. A round's first save conflicts
-// with nothing: it is tried as a plain INSERT (insertRoundSQL), a third
-// cheaper than INSERT … ON CONFLICT DO NOTHING, whose speculative
+// with nothing: it is tried as a plain INSERT (insertRoundSQL), cheaper
+// than INSERT … ON CONFLICT DO NOTHING, whose speculative
 // insertion searches the index twice and writes a confirmation per row.
 // A retried or overlapping round fails it with a unique violation; it is
 // rolled back to a savepoint and stored with insertResultsSQL.

@@ -48,9 +48,9 @@ const summariseBudget = 20000
 // It also plans every statement of the transaction anew: pgx prepares
 // statements, and after five runs PostgreSQL may switch to a generic plan,
 // which cannot see how long the arrays of a round or a restore are (it
-// assumes 10 elements and joins 10,000 hosts by index lookups). Reads keep
-// their cached plans, which a LastCheck would otherwise spend a third of
-// its time making again.
+// assumes short arrays, and joins a large round by index lookups). Reads
+// keep their cached plans, which a LastCheck would otherwise spend much
+// of its time making again.
 func summarised(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 	b := &pgx.Batch{}
 	b.Queue("SET LOCAL plan_cache_mode = force_custom_plan")

@@ -7,33 +7,22 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 // A result's key, the results table's indexed column k, is a string of
-// bytes: the host's ID (8 bytes, big-endian), the slot's time (12 bytes:
-// Unix seconds with the sign bit flipped, then nanoseconds, so that byte
-// order is time order) and the location. One key column, because ql's
-// planner uses an index of one column only: keys sort by host, slot and
-// location, so a host's range is one index range, and the key's
-// uniqueness is that of (host, location, slot).
+// bytes: the host's ID (8 bytes, big-endian), the slot's time (12 bytes,
+// see package timekey: byte order is time order) and the location. One
+// key column, because ql's planner uses an index of one column only: keys
+// sort by host, slot and location, so a host's range is one index range,
+// and the key's uniqueness is that of (host, location, slot).
 const (
 	idLen   = 8
-	timeLen = 12
+	timeLen = timekey.Len
 	headLen = idLen + timeLen
-	signBit = 1 << 63
 )
 
 var errCorrupt = errors.New("ql: corrupt result key")
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^signBit)
-	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
-}
-
-func getTime(b []byte) time.Time {
-	sec := int64(binary.BigEndian.Uint64(b) ^ signBit)
-	return time.Unix(sec, int64(binary.BigEndian.Uint32(b[8:]))).UTC()
-}
 
 // hostKey is the prefix of the keys of the host with ID id.
 func hostKey(id int64) []byte {
@@ -41,13 +30,13 @@ func hostKey(id int64) []byte {
 }
 
 // timeKey is the key of the first result of host id at t.
-func timeKey(id int64, t time.Time) string { return string(appendTime(hostKey(id), t)) }
+func timeKey(id int64, t time.Time) string { return string(timekey.Append(hostKey(id), t)) }
 
 // hostEnd is the first key after every key of host id.
 func hostEnd(id int64) string { return prefixEnd(hostKey(id)) }
 
 func resultKey(id int64, r *store.Result) string {
-	return string(append(appendTime(hostKey(id), r.Slot), r.Location...))
+	return string(append(timekey.Append(hostKey(id), r.Slot), r.Location...))
 }
 
 // slotOf returns the slot part (ID and time) of a key.
@@ -58,7 +47,7 @@ func decodeKey(k []byte) (slot time.Time, loc string, err error) {
 	if len(k) < headLen {
 		return time.Time{}, "", errCorrupt
 	}
-	return getTime(k[idLen:]), string(k[headLen:]), nil
+	return timekey.Decode(k[idLen:]), string(k[headLen:]), nil
 }
 
 // prefixEnd returns the first key after every key that starts with p.

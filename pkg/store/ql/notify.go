@@ -15,54 +15,11 @@ import (
 // stores the states and deliveries it returns. ids holds the stored hosts
 // of the round.
 func (s *Store) advanceStates(ctx context.Context, tx *sql.Tx, results []store.Result, ids map[string]int64, advance store.AdvanceFunc) error {
-	rules := map[string]store.Rule{}
-	states := map[string]store.State{}
-	addRule := func(rows *sql.Rows) error {
-		var rl store.Rule
-		if err := rows.Scan(&rl.Host, &rl.Threshold, &rl.Action); err != nil {
-			return err
-		}
-		if _, ok := ids[rl.Host]; ok {
-			rules[rl.Host] = rl
-		}
-		return nil
+	rules, states, err := rulesAndStates(ctx, tx, ids)
+	if err != nil || len(rules) == 0 {
+		return err
 	}
-	addState := func(rows *sql.Rows) error {
-		var st store.State
-		if err := rows.Scan(&st.Host, &st.Status, &st.Count, &st.LastSlot); err != nil {
-			return err
-		}
-		if _, ok := rules[st.Host]; ok {
-			st.LastSlot = st.LastSlot.UTC()
-			states[st.Host] = st
-		}
-		return nil
-	}
-	const (
-		selectRules  = `SELECT host, threshold, action FROM rules`
-		selectStates = `SELECT host, status, count, last_slot FROM states`
-	)
-	if len(ids) <= fewHosts {
-		for host := range ids {
-			if err := query(ctx, tx, selectRules+` WHERE host == $1`, []any{host}, addRule); err != nil {
-				return fmt.Errorf("rules: %w", err)
-			}
-			if err := query(ctx, tx, selectStates+` WHERE host == $1`, []any{host}, addState); err != nil {
-				return fmt.Errorf("states: %w", err)
-			}
-		}
-	} else {
-		if err := query(ctx, tx, selectRules, nil, addRule); err != nil {
-			return fmt.Errorf("rules: %w", err)
-		}
-		if err := query(ctx, tx, selectStates, nil, addState); err != nil {
-			return fmt.Errorf("states: %w", err)
-		}
-	}
-	if len(rules) == 0 {
-		return nil
-	}
-	changed := map[string]bool{}
+	changed := map[string]bool{} // whether the host had a state stored, by changed host
 	for _, r := range results {
 		rl, ok := rules[r.Host]
 		if !ok {
@@ -102,6 +59,57 @@ func (s *Store) advanceStates(ctx context.Context, tx *sql.Tx, results []store.R
 		}
 	}
 	return nil
+}
+
+// rulesAndStates reads the rules of the hosts of ids and their states, by
+// host. For a few hosts it looks each up, which uses the tables' indexes;
+// for more, one scan of each table costs less.
+func rulesAndStates(ctx context.Context, tx *sql.Tx, ids map[string]int64) (map[string]store.Rule, map[string]store.State, error) {
+	rules := map[string]store.Rule{}
+	states := map[string]store.State{}
+	addRule := func(rows *sql.Rows) error {
+		var rl store.Rule
+		if err := rows.Scan(&rl.Host, &rl.Threshold, &rl.Action); err != nil {
+			return err
+		}
+		if _, ok := ids[rl.Host]; ok {
+			rules[rl.Host] = rl
+		}
+		return nil
+	}
+	addState := func(rows *sql.Rows) error {
+		var st store.State
+		if err := rows.Scan(&st.Host, &st.Status, &st.Count, &st.LastSlot); err != nil {
+			return err
+		}
+		if _, ok := rules[st.Host]; ok {
+			st.LastSlot = st.LastSlot.UTC()
+			states[st.Host] = st
+		}
+		return nil
+	}
+	const (
+		selectRules  = `SELECT host, threshold, action FROM rules`
+		selectStates = `SELECT host, status, count, last_slot FROM states`
+	)
+	if len(ids) > fewHosts {
+		if err := query(ctx, tx, selectRules, nil, addRule); err != nil {
+			return nil, nil, fmt.Errorf("rules: %w", err)
+		}
+		if err := query(ctx, tx, selectStates, nil, addState); err != nil {
+			return nil, nil, fmt.Errorf("states: %w", err)
+		}
+		return rules, states, nil
+	}
+	for host := range ids {
+		if err := query(ctx, tx, selectRules+` WHERE host == $1`, []any{host}, addRule); err != nil {
+			return nil, nil, fmt.Errorf("rules: %w", err)
+		}
+		if err := query(ctx, tx, selectStates+` WHERE host == $1`, []any{host}, addState); err != nil {
+			return nil, nil, fmt.Errorf("states: %w", err)
+		}
+	}
+	return rules, states, nil
 }
 
 // enqueue stores a new delivery; its ID is the row's id().

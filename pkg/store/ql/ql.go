@@ -9,7 +9,7 @@
 //     enforces uniqueness. So a result's key is one string column (see
 //     keys.go) and a range is k >= $1 && k < $2.
 //   - ORDER BY sorts whatever it gets, even rows read in index order, and
-//     ql's sort is about six times slower than the index scan. Open checks
+//     ql's sort costs much more than the index scan. Open checks
 //     with EXPLAIN that a range query is an index scan in key order and
 //     then reads ranges without ORDER BY; readers check the order as they
 //     go and fail rather than return rows out of order.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/batch"
 )
 
 // restoreBatch is how many results Restore buffers before it inserts them.
@@ -38,67 +39,53 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		if r.Results == nil {
 			return nil
 		}
-		ids := map[string]int64{}
-		err := query(ctx, tx, `SELECT id(), name FROM hosts`, nil, func(rows *sql.Rows) error {
-			var (
-				id   int64
-				name string
-			)
-			err := rows.Scan(&id, &name)
-			ids[name] = id
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("hosts: %w", err)
-		}
-		batch := make([]row, 0, restoreBatch)
-		var (
-			newest time.Time
-			seen   bool
-		)
-		var emitErr error // the first error emit returned sticks, even if Results ignores it
-		emit := func(res store.Result) error {
-			if emitErr != nil {
-				return emitErr
-			}
-			if err := ctx.Err(); err != nil {
-				emitErr = err
-				return err
-			}
-			id, ok := ids[res.Host]
-			if !ok {
-				emitErr = fmt.Errorf("result of %q at %v: %w: the host is neither in the backup's hosts nor stored", res.Host, res.Slot, store.ErrNotFound)
-				return emitErr
-			}
-			batch = append(batch, row{k: resultKey(id, &res), rtt: int64(res.RTT), up: res.Up, reason: res.Reason})
-			if !seen || res.Slot.After(newest) {
-				newest, seen = res.Slot, true
-			}
-			if len(batch) == cap(batch) {
-				if err := s.insert(ctx, tx, batch); err != nil {
-					emitErr = err
-					return err
-				}
-				batch = batch[:0]
-			}
-			return nil
-		}
-		if err := r.Results(ctx, emit); err != nil {
-			return err
-		}
-		if emitErr != nil {
-			return emitErr
-		}
-		if err := s.insert(ctx, tx, batch); err != nil {
-			return err
-		}
-		if !seen {
-			return nil
-		}
-		return raiseNewest(ctx, tx, newest)
+		return s.restoreResults(ctx, tx, r.Results)
 	})
 	if err != nil {
 		return fmt.Errorf("ql: restore: %w", err)
 	}
 	return nil
+}
+
+// restoreResults inserts the results a backup streams, in tx, which holds
+// the backup's hosts already, and raises the newest slot to theirs.
+func (s *Store) restoreResults(ctx context.Context, tx *sql.Tx, results func(context.Context, func(store.Result) error) error) error {
+	ids := map[string]int64{}
+	err := query(ctx, tx, `SELECT id(), name FROM hosts`, nil, func(rows *sql.Rows) error {
+		var (
+			id   int64
+			name string
+		)
+		err := rows.Scan(&id, &name)
+		ids[name] = id
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hosts: %w", err)
+	}
+	var (
+		newest time.Time
+		seen   bool
+	)
+	add := func(res store.Result) (row, error) {
+		id, ok := ids[res.Host]
+		if !ok {
+			return row{}, batch.UnknownHost(res)
+		}
+		if !seen || res.Slot.After(newest) {
+			newest, seen = res.Slot, true
+		}
+		return row{k: resultKey(id, &res), rtt: int64(res.RTT), up: res.Up, reason: res.Reason}, nil
+	}
+	b := batch.New(ctx, restoreBatch, add, func(rows []row) error { return s.insert(ctx, tx, rows) })
+	if err := b.Run(results); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, tx, b.Pending()); err != nil {
+		return err
+	}
+	if !seen {
+		return nil
+	}
+	return raiseNewest(ctx, tx, newest)
 }

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 const (
-	// defaultInsertRows is how many rows one INSERT writes: a statement
-	// per row ran at 1,600 rows/s.
+	// defaultInsertRows is how many rows one INSERT writes: each statement
+	// costs ql a parse and a plan, which many rows share.
 	defaultInsertRows = 500
 	// defaultChunk is how many rows a stream reads per query.
 	defaultChunk = 4096
@@ -118,7 +119,7 @@ func hostIDs(ctx context.Context, tx *sql.Tx, names map[string]int64) error {
 // LastCheck starts its search there. It is a hint, never wrong but slow
 // to go back: retention does not lower it.
 func raiseNewest(ctx context.Context, tx *sql.Tx, t time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE newest_slot SET t = $1 WHERE t < $1`, string(appendTime(nil, t))); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE newest_slot SET t = $1 WHERE t < $1`, string(timekey.Append(nil, t))); err != nil {
 		return fmt.Errorf("newest slot: %w", err)
 	}
 	return nil
@@ -268,7 +269,7 @@ func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, f
 		if len(k) < headLen {
 			return errCorrupt
 		}
-		r := store.Result{Slot: getTime(k[idLen:]), RTT: time.Duration(rtt), Up: up}
+		r := store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up}
 		if !up {
 			r.Reason = string(reason)
 		}
@@ -295,7 +296,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		if len(k) < headLen {
 			return errCorrupt
 		}
-		return add(store.Result{Slot: getTime(k[idLen:]), RTT: time.Duration(rtt), Up: up})
+		return add(store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up})
 	})
 	if err == nil {
 		err = flush()
@@ -330,6 +331,8 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	return c, ok, nil
 }
 
+// lastCheck is LastCheck without the error prefix: it finds the host's
+// newest key (see newestSearch), then merges the results of its slot.
 func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, error) {
 	id, err := s.hostID(ctx, host)
 	if err != nil {
@@ -340,68 +343,19 @@ func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, 
 	if err != nil || oldest == nil {
 		return store.Check{}, false, err
 	}
-	// newest is the newest key found so far; no key is at or after hi.
-	newest, hi := oldest, ""
-	// found looks for a key at or after t, and moves newest or hi.
-	found := func(t time.Time) (bool, error) {
-		k, err := s.first(ctx, timeKey(id, t), end)
-		if err != nil {
-			return false, err
-		}
-		if k == nil {
-			hi = timeKey(id, t)
-			return false, nil
-		}
-		if bytes.Compare(k, newest) > 0 {
-			newest = k
-		}
-		return true, nil
-	}
-	slotTime := func(k []byte) time.Time { return getTime(k[idLen:]) }
-	// Gallop from the newest slot of any host back (or forward) by
-	// doubling steps, until newest and hi enclose the host's newest slot.
 	now, err := s.newestSlot(ctx)
 	if err != nil {
 		return store.Check{}, false, err
 	}
-	ok, err := found(now)
-	if err != nil {
+	f := &newestSearch{s: s, ctx: ctx, id: id, end: end, newest: oldest}
+	if err := f.gallop(now); err != nil {
 		return store.Check{}, false, err
 	}
-	for step := time.Minute; step < 1<<61; step *= 2 {
-		t := now.Add(-step)
-		if ok {
-			t = slotTime(newest).Add(step)
-		} else if !t.After(slotTime(newest)) {
-			break
-		}
-		more, err := found(t)
-		if err != nil {
-			return store.Check{}, false, err
-		}
-		if more != ok {
-			break
-		}
-	}
-	// Bisect: is newest the last slot? If not, halve the gap.
-	for hi != "" {
-		more, err := found(slotTime(newest).Add(time.Nanosecond))
-		if err != nil {
-			return store.Check{}, false, err
-		}
-		if !more {
-			break
-		}
-		lo, up := slotTime(newest), slotTime([]byte(hi))
-		if up.Sub(lo) <= time.Nanosecond {
-			break
-		}
-		if _, err := found(lo.Add(up.Sub(lo) / 2)); err != nil {
-			return store.Check{}, false, err
-		}
+	if err := f.bisect(); err != nil {
+		return store.Check{}, false, err
 	}
 	var rs []store.Result
-	slot := slotOf(newest)
+	slot := slotOf(f.newest)
 	err = s.scan(ctx, string(slot), prefixEnd(slot), func(k []byte, rtt int64, up bool, reason []byte) error {
 		at, loc, err := decodeKey(k)
 		if err != nil {
@@ -414,6 +368,82 @@ func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, 
 		return store.Check{}, false, err
 	}
 	return store.MergeSlot(rs), true, nil
+}
+
+// newestSearch looks for the newest key of the host with ID id, by seeks.
+type newestSearch struct {
+	s      *Store
+	ctx    context.Context
+	id     int64
+	end    string // hostEnd(id)
+	newest []byte // the newest key found so far
+	hi     string // no key is at or after hi; "" until one is known
+}
+
+// found looks for a key at or after t, and moves newest or hi.
+func (f *newestSearch) found(t time.Time) (bool, error) {
+	k, err := f.s.first(f.ctx, timeKey(f.id, t), f.end)
+	if err != nil {
+		return false, err
+	}
+	if k == nil {
+		f.hi = timeKey(f.id, t)
+		return false, nil
+	}
+	if bytes.Compare(k, f.newest) > 0 {
+		f.newest = k
+	}
+	return true, nil
+}
+
+// slotTime returns the slot of a result key.
+func slotTime(k []byte) time.Time { return timekey.Decode(k[idLen:]) }
+
+// gallop seeks from now, the newest slot of any host, back (or forward)
+// by doubling steps, until newest and hi enclose the host's newest slot.
+func (f *newestSearch) gallop(now time.Time) error {
+	ok, err := f.found(now)
+	if err != nil {
+		return err
+	}
+	for step := time.Minute; step < 1<<61; step *= 2 {
+		t := now.Add(-step)
+		if ok {
+			t = slotTime(f.newest).Add(step)
+		} else if !t.After(slotTime(f.newest)) {
+			break
+		}
+		more, err := f.found(t)
+		if err != nil {
+			return err
+		}
+		if more != ok {
+			break
+		}
+	}
+	return nil
+}
+
+// bisect halves the gap between newest and hi until newest is the last
+// slot.
+func (f *newestSearch) bisect() error {
+	for f.hi != "" {
+		more, err := f.found(slotTime(f.newest).Add(time.Nanosecond))
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		lo, up := slotTime(f.newest), slotTime([]byte(f.hi))
+		if up.Sub(lo) <= time.Nanosecond {
+			break
+		}
+		if _, err := f.found(lo.Add(up.Sub(lo) / 2)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newestSlot returns the newest slot of any host, now if there is none.
@@ -429,7 +459,7 @@ func (s *Store) newestSlot(ctx context.Context) (time.Time, error) {
 	if len(t) < timeLen {
 		return time.Now(), nil
 	}
-	return getTime(t), nil
+	return timekey.Decode(t), nil
 }
 
 func (s *Store) hostID(ctx context.Context, host string) (int64, error) {

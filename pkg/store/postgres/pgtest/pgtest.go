@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +85,25 @@ func execOn(url, sql string, args ...any) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql, args...)
 	return err
+}
+
+// ClearLibpqEnv unsets, for the rest of the test, every PG variable of the
+// caller's environment (PGHOST, PGPORT, PGUSER, PGSSLMODE…): pgx reads
+// them for each setting a connection string leaves out, so a test of how
+// settings are built, or of a server it runs itself, would otherwise
+// depend on the shell it runs in. Tests of EnvURL's server keep them: its
+// password, say, may come from PGPASSWORD. The variables are unset, not
+// emptied, since pgx rejects an empty PGSSLCERTMODE; they are restored
+// when the test ends. Like Setenv, it cannot be used in parallel tests.
+func ClearLibpqEnv(tb testing.TB) {
+	tb.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "PG") {
+			tb.Setenv(name, "") // records the value to restore
+			if err := os.Unsetenv(name); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
 }
