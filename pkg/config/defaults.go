@@ -71,10 +71,10 @@ func Defaults() Config {
 	c.Checks.PerformChecks = true
 	c.Checks.RemoteChecksURLs = []string{}
 	c.Listen.AllowedHosts = []string{}
-	v := reflect.ValueOf(&c).Elem()
+	v, index := reflect.ValueOf(&c).Elem(), fieldIndexes()
 	for _, s := range settings {
 		if s.def != nil {
-			v.FieldByIndex(fieldIndex(s.field)).Set(reflect.ValueOf(s.def))
+			v.FieldByIndex(index.of(s.field)).Set(reflect.ValueOf(s.def))
 		}
 	}
 	return c
@@ -83,9 +83,9 @@ func Defaults() Config {
 // applySettings fills the defaults of the fields left zero and checks
 // every setting's bounds, in the order of settings.
 func (c *Config) applySettings() error {
-	v := reflect.ValueOf(c).Elem()
+	v, index := reflect.ValueOf(c).Elem(), fieldIndexes()
 	for _, s := range settings {
-		if err := s.apply(v.FieldByIndex(fieldIndex(s.field))); err != nil {
+		if err := s.apply(v.FieldByIndex(index.of(s.field))); err != nil {
 			return err
 		}
 		if s.check != nil {
@@ -120,13 +120,26 @@ func (s setting) apply(v reflect.Value) error {
 	return nil
 }
 
-// fieldIndex is the reflect index of the leaf field at a JSON path; it
-// panics on a path that is not one, which any Load would hit.
-func fieldIndex(path string) []int {
-	for _, f := range fields() {
-		if f.name() == path {
-			return f.index
-		}
+// indexes maps the JSON path of every leaf field to its reflect index.
+type indexes map[string][]int
+
+// fieldIndexes walks Config once for the indexes of all its leaf fields,
+// so that going through the settings costs one walk, not one a setting.
+func fieldIndexes() indexes {
+	fs := fields()
+	index := make(indexes, len(fs))
+	for _, f := range fs {
+		index[f.name()] = f.index
 	}
-	panic("config: no field " + path)
+	return index
+}
+
+// of is the reflect index of the leaf field at a JSON path; it panics on a
+// path that is not one, which any Load would hit.
+func (index indexes) of(path string) []int {
+	ix, ok := index[path]
+	if !ok {
+		panic("config: no field " + path)
+	}
+	return ix
 }
