@@ -26,6 +26,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -153,7 +155,28 @@ func New(opts Options) http.Handler {
 	}
 	// Browsers send basic auth credentials with cross-site form posts:
 	// refuse cross-origin unsafe requests (scripts send no Origin).
-	return ensureStatus(s.Logger, withFrameDenial(withCSP(pageCSP, http.NewCrossOriginProtection().Handler(mux))))
+	return ensureStatus(s.Logger, withFrameDenial(withCSP(pageCSP, withPrefixSlash(http.NewCrossOriginProtection().Handler(mux)))))
+}
+
+// withPrefixSlash sends a request for a path prefix without its slash
+// (what http.StripPrefix, or a proxy that strips /srvmon, leaves as the
+// empty path) to the prefix with it, by a relative Location, so that the
+// pages' relative links resolve under the prefix: http.ServeMux would
+// send it to "/", outside the prefix.
+func withPrefixSlash(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" {
+			if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+				if last := path.Base(u.Path); last != "/" && last != "." {
+					loc := url.URL{Path: last + "/", RawQuery: u.RawQuery}
+					w.Header().Set("Location", "./"+loc.String())
+					w.WriteHeader(http.StatusTemporaryRedirect)
+					return
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // newServer fills in the defaults of opts.

@@ -117,7 +117,7 @@ func TestUnderPathPrefix(t *testing.T) {
 	// followed once per path and host (not along every earlier range).
 	seen, expanded := map[string]bool{}, map[string]bool{}
 	var posts []prefixForm
-	queue := []string{base.JoinPath("/prod/").String()}
+	queue := []string{base.JoinPath("/prod").String() + "?tab=1"} // without the slash: redirected to /prod/?tab=1
 	for len(queue) > 0 {
 		u := queue[0]
 		queue = queue[1:]
