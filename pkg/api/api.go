@@ -159,10 +159,10 @@ func New(opts Options) http.Handler {
 }
 
 // withPrefixSlash sends a request for a path prefix without its slash
-// (what http.StripPrefix, or a proxy that strips /srvmon, leaves as the
-// empty path) to the prefix with it, by a relative Location, so that the
-// pages' relative links resolve under the prefix: http.ServeMux would
-// send it to "/", outside the prefix.
+// (what http.StripPrefix leaves as the empty path) to the prefix with it,
+// by a relative Location, so that the pages' relative links resolve
+// under the prefix: http.ServeMux would send it to "/", outside the
+// prefix.
 func withPrefixSlash(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "" {
