@@ -62,17 +62,6 @@ func acceptAll(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestCheckBinary(t *testing.T) {
 	bin := binary
 	var (
@@ -101,7 +90,7 @@ func TestCheckBinary(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	open, closed := acceptAll(t), closedPort(t)
+	open, closed := acceptAll(t), proctest.ClosedAddr(t)
 
 	const rtt = `rtt=[0-9.]+(ns|µs|ms|s)`
 	for _, tc := range []struct {

@@ -16,7 +16,7 @@ import (
 // tries twice: with TLS, then without).
 func TestPasswordNeverShown(t *testing.T) {
 	live := pgtest.PasswordForms(t, pgtest.NewDatabase(t)) // trust: the password is not checked
-	closed := pgtest.PasswordForms(t, "postgres://u@"+closedPort(t)+"/db")
+	closed := pgtest.PasswordForms(t, "postgres://u@"+proctest.ClosedAddr(t)+"/db")
 	for i, form := range live {
 		t.Run(form.Name, func(t *testing.T) {
 			for _, run := range []struct {
@@ -48,7 +48,7 @@ func TestPasswordNeverShown(t *testing.T) {
 // exit 1 and one line that says what is wrong.
 func TestPostgresErrorsOneLine(t *testing.T) {
 	c := pgtest.StartCluster(t) // no TLS, passwords checked
-	closed, closed2 := closedPort(t), closedPort(t)
+	closed, closed2 := proctest.ClosedAddr(t), proctest.ClosedAddr(t)
 	_, port, _ := net.SplitHostPort(closed)
 	db := func(user, pass, name, query string) string {
 		u, err := url.Parse(c.URL)

@@ -61,7 +61,7 @@ func TestTwoRunsInOneSlotStoreOnce(t *testing.T) {
 	open := acceptAll(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	for _, h := range []string{open, srv.URL + "/", closedPort(t)} {
+	for _, h := range []string{open, srv.URL + "/", proctest.ClosedAddr(t)} {
 		if err := st.AddHost(context.Background(), h); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestOverlappingRunsNotifyOnce(t *testing.T) {
 	ctx := context.Background()
 	var down, hosts []string
 	for range 4 {
-		down = append(down, closedPort(t))
+		down = append(down, proctest.ClosedAddr(t))
 	}
 	hosts = append(append(hosts, down...), up.URL+"/a", up.URL+"/b")
 	for _, h := range hosts {
@@ -169,7 +169,7 @@ func TestRoundNotStoredFailsWithOneLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, env := pgStore(t) // creates the schema
-			host := closedPort(t)
+			host := proctest.ClosedAddr(t)
 			if err := st.AddHost(context.Background(), host); err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/round"
@@ -39,18 +40,6 @@ func newRunner(t *testing.T, st store.Store) *round.Runner {
 		Sender:   &notify.Sender{Backoff: func(int64) time.Duration { return 0 }, Logger: quiet},
 		Logger:   quiet,
 	}
-}
-
-// closedPort returns a loopback host:port that refuses connections.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func addHosts(t *testing.T, st store.Store, hosts ...string) {
@@ -79,7 +68,7 @@ func TestRunStoresEveryResult(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	up := srv.URL + "/"
-	down := closedPort(t)
+	down := proctest.ClosedAddr(t)
 	invalid := "foo bar" // stored by a laxer writer, e.g. a gosrvmon database
 
 	st := memory.New()
@@ -399,7 +388,7 @@ func (failingStore) SaveRound(context.Context, []store.Result, store.AdvanceFunc
 // cmd/checker, in its one line).
 func TestRunReportsAFailedSave(t *testing.T) {
 	st := memory.New()
-	addHosts(t, st, closedPort(t))
+	addHosts(t, st, proctest.ClosedAddr(t))
 	r := newRunner(t, failingStore{st})
 	var logs strings.Builder
 	r.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -443,7 +432,7 @@ func pending(t *testing.T, st store.Store) []store.Delivery {
 // round, its attempt recorded.
 func TestHangingWebhookEndsWithTheSlot(t *testing.T) {
 	receiver, gets := hangingReceiver(t)
-	down := closedPort(t)
+	down := proctest.ClosedAddr(t)
 	st := memory.New()
 	addHosts(t, st, down)
 	ctx := context.Background()
@@ -482,7 +471,7 @@ func TestHangingWebhookEndsWithTheSlot(t *testing.T) {
 // notification is sent: it stays pending, unclaimed, for the next process.
 func TestCancelledRoundLeavesDeliveriesPending(t *testing.T) {
 	receiver, gets := hangingReceiver(t)
-	down := closedPort(t)
+	down := proctest.ClosedAddr(t)
 	st := memory.New()
 	addHosts(t, st, down)
 	ctx, cancel := context.WithCancel(context.Background())
