@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
@@ -130,8 +131,9 @@ func TestEncodeWritesNothingOnAReadError(t *testing.T) {
 // failing is a store.Reader whose Hosts or Rules fail.
 type failing struct{ hosts, rules error }
 
-func (f failing) Hosts(context.Context) ([]string, error)     { return []string{"a.example"}, f.hosts }
-func (f failing) Rules(context.Context) ([]store.Rule, error) { return nil, f.rules }
+func (f failing) Hosts(context.Context) ([]string, error)             { return []string{"a.example"}, f.hosts }
+func (f failing) Rules(context.Context) ([]store.Rule, error)         { return nil, f.rules }
+func (f failing) Monitors(context.Context) ([]monitor.Monitor, error) { return nil, nil }
 func (f failing) Results(context.Context, string, time.Time, time.Time, func(store.Result) error) error {
 	return nil
 }

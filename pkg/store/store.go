@@ -11,6 +11,8 @@ import (
 	"errors"
 	"time"
 	"unicode/utf8"
+
+	"github.com/srvmon/srvmon/pkg/monitor"
 )
 
 // Errors returned (possibly wrapped) by every backend.
@@ -45,6 +47,24 @@ type Result struct {
 	RTT      time.Duration // round-trip time; for a down result, the time until it failed
 	Up       bool
 	Reason   string // why it was down; empty when up
+	// CertExpiry, when not zero, is the NotAfter of the leaf certificate
+	// the check saw (https://, tls://): SaveRound records it as the
+	// host's Facts.CertExpiry. It is not kept per result, and reads
+	// return it zero.
+	CertExpiry time.Time
+}
+
+// Facts are what checks learnt about a host, kept per host (not per
+// result) for the pages, alerts and metrics that show them.
+type Facts struct {
+	Host string
+	// CertExpiry is the NotAfter of the leaf certificate of the host's
+	// newest https:// or tls:// check that reached a handshake; zero
+	// when none did.
+	CertExpiry time.Time
+	// LastPush is when the newest push of a push:// monitor arrived;
+	// zero when none did.
+	LastPush time.Time
 }
 
 // Check is what readers see at one slot: the results of every location
@@ -129,6 +149,10 @@ type AdvanceFunc func(rule Rule, prev State, r Result) (next State, d *Delivery)
 type Restore struct {
 	Hosts []string
 	Rules []Rule
+	// Monitors are the settings of hosts (in Hosts or stored): each
+	// replaces its host's settings and source. A monitor whose host is
+	// in neither rolls the whole restore back.
+	Monitors []monitor.Monitor
 	// Results, when not nil, streams the backup's results: Store.Restore
 	// calls it once, inside its transaction, and stores each result emit
 	// is given. An error from Results, from emit, or a result whose host is
@@ -143,6 +167,7 @@ type Restore struct {
 // Store, and may implement Snapshotter and Summariser too.
 type Store interface {
 	HostStore
+	MonitorStore
 	ResultStore
 	RuleStore
 	Outbox
@@ -158,11 +183,42 @@ type HostStore interface {
 	// AddHost returns ErrExists if the host is already stored, and
 	// ErrEmptyHost for an empty name.
 	AddHost(ctx context.Context, host string) error
-	// DeleteHost deletes the host with its results, rule, state and
-	// deliveries; ErrNotFound if it is not stored.
+	// DeleteHost deletes the host with its settings, facts, results,
+	// rule, state and deliveries; ErrNotFound if it is not stored.
 	DeleteHost(ctx context.Context, host string) error
 	// HostExists reports whether the host is stored.
 	HostExists(ctx context.Context, host string) (bool, error)
+}
+
+// MonitorStore keeps each host's monitor settings (pkg/monitor), which
+// the store keeps as given: validating them is the caller's job. Every
+// stored host is a monitor; one without settings has the zero Settings.
+// It also keeps what checks learnt about each host (Facts) and records
+// the pushes of push:// monitors.
+type MonitorStore interface {
+	// Monitors lists every stored host as a monitor, in lexical order of
+	// host; never nil.
+	Monitors(ctx context.Context) ([]monitor.Monitor, error)
+	// Monitor returns the host's monitor; ErrNotFound if the host is not
+	// stored.
+	Monitor(ctx context.Context, host string) (monitor.Monitor, error)
+	// PutMonitor adds m's host if it is not stored (created is then true)
+	// and replaces its settings and source with m's, in one transaction.
+	// ErrEmptyHost for an empty host; ErrExists (nothing changed) when
+	// m.PushToken is another host's.
+	PutMonitor(ctx context.Context, m monitor.Monitor) (created bool, err error)
+	// MonitorByPushToken returns the monitor whose PushToken is token;
+	// ErrNotFound if none has it (or token is empty).
+	MonitorByPushToken(ctx context.Context, token string) (monitor.Monitor, error)
+	// Facts lists the facts of every host that has any, by host; never nil.
+	Facts(ctx context.Context) ([]Facts, error)
+	// RecordPush records a push to the monitor whose PushToken is token,
+	// in one transaction: r, with Host set to the monitor's host, is
+	// stored as SaveRound stores a result (idempotent on host, location
+	// and slot; advance as in SaveRound, may be nil), and the host's
+	// Facts.LastPush becomes at when at is after it. It returns the host;
+	// ErrNotFound (nothing stored) for an unknown token.
+	RecordPush(ctx context.Context, token string, at time.Time, r Result, advance AdvanceFunc) (host string, err error)
 }
 
 // ResultStore keeps the hosts' check results: a round writes them
@@ -175,7 +231,8 @@ type ResultStore interface {
 // ResultWriter stores rounds and deletes old results.
 type ResultWriter interface {
 	// SaveRound stores a round's results in one transaction, idempotent on
-	// (host, location, slot), and in the same transaction advances the
+	// (host, location, slot), records the results' CertExpiry in the
+	// hosts' Facts, and in the same transaction advances the
 	// notification state of each host that has a rule and enqueues the
 	// deliveries advance returns. advance may be nil. Results for hosts
 	// that are not stored (deleted during the round) are dropped.
@@ -266,7 +323,8 @@ type Outbox interface {
 // Restorer applies backups.
 type Restorer interface {
 	// Restore applies a backup all-or-nothing: hosts are added (existing
-	// ones are kept), rules added or replaced, results stored idempotently.
+	// ones are kept), monitor settings and rules added or replaced,
+	// results stored idempotently.
 	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error
 }
@@ -279,6 +337,8 @@ var _ Reader = Store(nil)
 // holds.
 type Reader interface {
 	Hosts(ctx context.Context) ([]string, error)
+	// Monitors as in MonitorStore: a backup holds the settings.
+	Monitors(ctx context.Context) ([]monitor.Monitor, error)
 	Rules(ctx context.Context) ([]Rule, error)
 	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
 }

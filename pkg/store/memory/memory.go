@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -36,7 +37,8 @@ type Store struct {
 	closed     bool
 	hosts      map[string]*hostData
 	deliveries map[int64]*store.Delivery
-	lastID     int64 // the last delivery ID given out
+	lastID     int64             // the last delivery ID given out
+	pushTokens map[string]string // push token → host
 }
 
 var _ store.Store = (*Store)(nil)
@@ -46,9 +48,12 @@ func New() *Store { return &Store{} }
 
 // hostData is everything kept for one host.
 type hostData struct {
-	results []entry     // sorted by (slot, location), unique
-	rule    *store.Rule // nil when the host has none
-	state   store.State // zero when the host has none
+	results  []entry     // sorted by (slot, location), unique
+	rule     *store.Rule // nil when the host has none
+	state    store.State // zero when the host has none
+	settings monitor.Settings
+	source   string
+	facts    store.Facts // Host is empty when the host has no facts
 }
 
 // entry is one stored result; the host is the map key.
@@ -143,6 +148,7 @@ func (s *Store) lock(ctx context.Context) error {
 	if s.hosts == nil {
 		s.hosts = make(map[string]*hostData)
 		s.deliveries = make(map[int64]*store.Delivery)
+		s.pushTokens = make(map[string]string)
 	}
 	return nil
 }
@@ -190,6 +196,7 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	if s.hosts[host] == nil {
 		return notFound(host)
 	}
+	delete(s.pushTokens, s.hosts[host].settings.PushToken)
 	delete(s.hosts, host)
 	maps.DeleteFunc(s.deliveries, func(_ int64, d *store.Delivery) bool { return d.Host == host })
 	return nil
@@ -212,6 +219,12 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		return err
 	}
 	defer s.mu.Unlock()
+	s.save(results, advance)
+	return nil
+}
+
+// save is SaveRound with the write lock held.
+func (s *Store) save(results []store.Result, advance store.AdvanceFunc) {
 	for _, r := range results {
 		h := s.hosts[r.Host]
 		if h == nil {
@@ -219,6 +232,10 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		}
 		r.Slot = r.Slot.UTC()
 		h.insert(entryOf(r))
+		if !r.CertExpiry.IsZero() {
+			h.facts.Host = r.Host
+			h.facts.CertExpiry = r.CertExpiry.UTC()
+		}
 		if advance == nil || h.rule == nil || !r.Slot.After(h.state.LastSlot) {
 			continue
 		}
@@ -232,7 +249,6 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 			s.enqueue(r.Host, *d)
 		}
 	}
-	return nil
 }
 
 // enqueue stores d as a new delivery for host. The caller holds the write lock.
@@ -583,6 +599,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	defer s.mu.Unlock()
 	// Hosts stored when their results arrived may have been deleted since.
+	if err := s.checkRestoredMonitors(r.Monitors, inBackup); err != nil {
+		return err
+	}
 	for _, rule := range r.Rules {
 		if !inBackup[rule.Host] && s.hosts[rule.Host] == nil {
 			return fmt.Errorf("memory: restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
@@ -601,6 +620,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	for _, rule := range r.Rules {
 		s.hosts[rule.Host].rule = &rule
+	}
+	for _, m := range r.Monitors {
+		s.setMonitor(s.hosts[m.Host], m)
 	}
 	for h, es := range staged {
 		hd := s.hosts[h]
