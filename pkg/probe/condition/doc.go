@@ -129,7 +129,9 @@
 // reported as such.
 //
 // Eval says why a condition failed: the condition as written, then the
-// value its left side resolved to, strings quoted and cut to 100 bytes:
+// value its left side resolved to (or why a side could not be resolved);
+// strings are cut to 100 bytes, then quoted as Go does (%q); numbers,
+// booleans and durations are shown plainly:
 //
 //	condition [STATUS] == 200 failed: 503
 //	condition [BODY].status == ok failed: "degraded"
