@@ -19,8 +19,9 @@
 //	[BODY].data.id == any(1, 2)
 //
 // LEFT is a placeholder, a [BODY] JSON path, a [HEADER].Name, or len()/has()
-// around a [BODY] path ([HEADER].Name also works in has()). Functions are
-// never anywhere else: pat(), any() and re() only on the right.
+// around a [BODY] path ([HEADER].Name also works in has()). RIGHT is a
+// literal, pat(), any(), re(), or a placeholder; pat(), any() and re() are
+// never on the left, len() and has() never on the right.
 //
 // # Placeholders
 //
