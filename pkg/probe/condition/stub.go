@@ -48,7 +48,7 @@ func Parse(s string) (*Condition, error) {
 		if l, r, ok := strings.Cut(s, " "+op+" "); ok {
 			c := &Condition{src: s, left: l, op: op, right: r}
 			switch {
-			case strings.HasPrefix(l, "[BODY]"):
+			case strings.HasPrefix(l, "[BODY]"), strings.HasPrefix(l, "len([BODY]"):
 				c.uses = UsesBody
 			case strings.HasPrefix(l, "[HEADER]"):
 				c.uses = UsesHeader
@@ -81,7 +81,10 @@ func (c *Condition) Eval(r *Response) (bool, string) {
 		num, isNum = float64(r.ResponseTime.Milliseconds()), true
 		left = strconv.Itoa(int(num))
 	case c.left == "[BODY]":
-		left = string(r.Body)
+		left = strings.TrimSpace(string(r.Body))
+	case c.left == "len([BODY])":
+		num, isNum = float64(len(r.Body)), true
+		left = strconv.Itoa(len(r.Body))
 	case strings.HasPrefix(c.left, "[BODY]."):
 		left = gjson.GetBytes(r.Body, strings.TrimPrefix(c.left, "[BODY].")).String()
 	case strings.HasPrefix(c.left, "[HEADER]."):
@@ -128,10 +131,12 @@ func (c *Condition) Eval(r *Response) (bool, string) {
 			ok = num >= rn
 		}
 	} else {
-		switch c.op {
-		case "==":
+		switch pat, isPat := strings.CutPrefix(c.right, "pat("); {
+		case isPat:
+			ok = strings.Contains(left, strings.Trim(strings.TrimSuffix(pat, ")"), "*")) == (c.op == "==")
+		case c.op == "==":
 			ok = left == c.right
-		case "!=":
+		case c.op == "!=":
 			ok = left != c.right
 		}
 	}
