@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,5 +246,68 @@ func TestReadBody(t *testing.T) {
 		if err != nil || len(b) != tc.wantLen || truncated != tc.truncated {
 			t.Errorf("readBody(%d bytes) = %d bytes, truncated %v, %v; want %d, %v", tc.n, len(b), truncated, err, tc.wantLen, tc.truncated)
 		}
+	}
+}
+
+// TestPushNotProbed: Check and Round give push targets their result at
+// once, without probing anything, also among other targets.
+func TestPushNotProbed(t *testing.T) {
+	p := newTestProber(t, Options{}, nil)
+	var probed atomic.Int32
+	for k := range p.probes {
+		p.probes[k] = func(context.Context, Target) outcome {
+			probed.Add(1)
+			return outcome{rtt: time.Microsecond}
+		}
+	}
+	push := withSettings(t, "push://nightly-backup", Settings{Grace: time.Hour}, "[CONNECTED] == false")
+	r := p.Check(context.Background(), push)
+	if r.Up || r.Reason != ReasonPushNotProbed || r.Target != push {
+		t.Errorf("Check(push) = %+v", r)
+	}
+	res := p.Round(context.Background(), []Target{mustParse(t, "push://a"), mustParse(t, "127.0.0.1:9"), push})
+	for i, r := range res {
+		if up := i == 1; r.Up != up || !up && r.Reason != ReasonPushNotProbed {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+	if probed.Load() != 1 {
+		t.Errorf("%d probes, want 1: the TCP target's", probed.Load())
+	}
+}
+
+// TestTCPConditions: a TCP check's response is the open connection.
+func TestTCPConditions(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closed := proctest.ClosedAddr(t)
+	p := newTestProber(t, Options{}, nil)
+	for _, tc := range []struct {
+		addr       string
+		conds      []string
+		up         bool
+		reason     string
+		failedCond string
+	}{
+		{addr: ln.Addr().String(), conds: []string{"[CONNECTED] == true", "[IP] == 127.0.0.1", "[RESPONSE_TIME] < 10000"}, up: true},
+		{addr: ln.Addr().String(), conds: []string{"[CONNECTED] == false"}, failedCond: "[CONNECTED] == false"},
+		{addr: closed, conds: []string{"[CONNECTED] == false"}, up: true},
+		{addr: closed, conds: []string{"[CONNECTED] == true"}, reason: "connection refused"},
+		{addr: closed, conds: []string{"[RESPONSE_TIME] < 10000"}, reason: "connection refused"},
+	} {
+		r := p.Check(context.Background(), withSettings(t, tc.addr, Settings{}, tc.conds...))
+		checkReason(t, r, tc.up, tc.reason, tc.failedCond)
 	}
 }
