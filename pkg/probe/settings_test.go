@@ -169,7 +169,7 @@ func TestHTTPRequestSettings(t *testing.T) {
 		conds  []string
 		failed string
 	}{
-		{"defaults", "/echo", Settings{}, []string{"[BODY].method == GET", "[BODY].agent == " + userAgent, "[BODY].body == ", "[BODY].token == "}, ""},
+		{"defaults", "/echo", Settings{}, []string{"[BODY].method == GET", "[BODY].agent == " + userAgent, "len([BODY].body) == 0", "len([BODY].token) == 0"}, ""},
 		{"POST with body and headers", "/echo", Settings{
 			Method: http.MethodPost,
 			Header: http.Header{"X-Token": {"s3cret"}, "Content-Type": {"application/json"}, "Host": {"monitor.test"}},
