@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -84,7 +85,7 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 		CertExpiry:   o.certExpiry,
 	}
 	if uses&condition.UsesBody != 0 {
-		if r.Body, r.BodyTruncated, err = readBody(resp.Body); err != nil {
+		if r.Body, r.BodyTruncated, err = readBody(resp.Body, resp.ContentLength); err != nil {
 			o.err = fmt.Errorf("reading the body: %w", err)
 			return o
 		}
@@ -130,12 +131,18 @@ func newHTTPRequest(t Target, s *Settings, method string) *http.Request {
 }
 
 // readBody reads at most MaxBodyRead bytes of body, and says whether
-// there was more.
-func readBody(body io.Reader) ([]byte, bool, error) {
-	b, err := io.ReadAll(io.LimitReader(body, MaxBodyRead+1))
+// there was more. size is the body's length if known (Content-Length),
+// else -1: a known length is read into one allocation.
+func readBody(body io.Reader, size int64) ([]byte, bool, error) {
+	var buf bytes.Buffer
+	if size >= 0 && size < MaxBodyRead {
+		buf.Grow(int(size) + 1) // +1: the EOF read needs room, or Buffer grows
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, MaxBodyRead+1))
 	if err != nil {
 		return nil, false, err
 	}
+	b := buf.Bytes()
 	if len(b) > MaxBodyRead {
 		return b[:MaxBodyRead], true, nil
 	}

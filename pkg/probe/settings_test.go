@@ -242,9 +242,11 @@ func TestReadBody(t *testing.T) {
 		{MaxBodyRead + 1, MaxBodyRead, true},
 		{hugeBodyLen, MaxBodyRead, true},
 	} {
-		b, truncated, err := readBody(bytes.NewReader(make([]byte, tc.n)))
-		if err != nil || len(b) != tc.wantLen || truncated != tc.truncated {
-			t.Errorf("readBody(%d bytes) = %d bytes, truncated %v, %v; want %d, %v", tc.n, len(b), truncated, err, tc.wantLen, tc.truncated)
+		for _, size := range []int64{-1, int64(tc.n)} {
+			b, truncated, err := readBody(bytes.NewReader(make([]byte, tc.n)), size)
+			if err != nil || len(b) != tc.wantLen || truncated != tc.truncated {
+				t.Errorf("readBody(%d bytes, size %d) = %d bytes, truncated %v, %v; want %d, %v", tc.n, size, len(b), truncated, err, tc.wantLen, tc.truncated)
+			}
 		}
 	}
 }
