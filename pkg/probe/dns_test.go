@@ -108,6 +108,9 @@ func (s *testDNSServer) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		m.Rcode = dns.RcodeServerFailure
 	case "silent.test.":
 		return
+	case "slow.test.":
+		time.Sleep(2100 * time.Millisecond) // longer than miekg/dns's default timeout of 2s
+		rr("A 127.0.0.1")
 	default:
 		m.Rcode = dns.RcodeNameError
 	}
@@ -155,6 +158,13 @@ func TestDNSAnswers(t *testing.T) {
 			checkResult(t, p.Check(context.Background(), tg), true, "")
 		})
 	}
+}
+
+// TestDNSSlowAnswer: an answer within the Timeout counts, however slow.
+func TestDNSSlowAnswer(t *testing.T) {
+	s := startDNSServer(t)
+	p := newTestProber(t, Options{Timeout: 5 * time.Second}, nil)
+	checkResult(t, p.Check(context.Background(), mustParse(t, "dns://"+s.addr+"/slow.test")), true, "")
 }
 
 // TestDNSCheck: up and down, with conditions and without; truncated UDP

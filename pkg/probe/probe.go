@@ -225,8 +225,10 @@ func New(opts Options) *Prober {
 			return http.ErrUseLastResponse
 		}}
 	}
-	p.dnsUDP = &dns.Client{Net: "udp", Dialer: p.dialer}
-	p.dnsTCP = &dns.Client{Net: "tcp", Dialer: p.dialer}
+	// Timeout: miekg/dns's own default of 2s would cut a slower answer
+	// short; the probe's context bounds each exchange.
+	p.dnsUDP = &dns.Client{Net: "udp", Dialer: p.dialer, Timeout: opts.Timeout}
+	p.dnsTCP = &dns.Client{Net: "tcp", Dialer: p.dialer, Timeout: opts.Timeout}
 	p.probes[KindICMP] = p.probeICMP
 	p.probes[KindTCP] = func(ctx context.Context, t Target) outcome {
 		return probeTCP(ctx, p.dialer, t)
