@@ -1,7 +1,10 @@
-// Package probe checks targets: it parses gosrvmon's target syntax, has one
-// probe per protocol (ICMP ping, TCP connect, HTTP request), and runs a
-// whole round of targets through a bounded pool. Nothing else in srvmon
-// probes anything, and this package knows nothing of storage.
+// Package probe checks targets: it parses gosrvmon's target syntax and
+// srvmon's additions (tls://, dns://, push://), has one probe per protocol
+// (ICMP ping, TCP connect, HTTP request, TLS handshake, DNS query), judges
+// a monitor's optional conditions (package condition) on what its probe
+// saw, and runs a whole round of targets through a bounded pool. Nothing
+// else in srvmon probes anything, and this package knows nothing of
+// storage.
 package probe
 
 import (
@@ -48,7 +51,8 @@ type Options struct {
 	// PingCount is how many echo requests an ICMP probe sends at most
 	// (gosrvmon's PingRetryCount); it stops at the first reply. Default 4.
 	PingCount int
-	// HTTPMethod is GET (the default) or HEAD.
+	// HTTPMethod is GET (the default) or HEAD; a monitor's
+	// Settings.Method overrides it.
 	HTTPMethod string
 	// Concurrency bounds the TCP and HTTP probes in flight in a Round. The
 	// default, 10,000, lets 10,000 targets finish within one Timeout. It is
@@ -69,9 +73,11 @@ type Options struct {
 	// this reason without sending anything: the caller knows where ICMP
 	// cannot be sent (AWS Lambda) and says why in its own words.
 	ICMPUnavailable string
-	// TLSConfig is the client TLS configuration of HTTPS probes, e.g. with
-	// extra RootCAs; nil means the system roots. Certificates are always
-	// verified: an InsecureSkipVerify set here is ignored (and logged).
+	// TLSConfig is the client TLS configuration of https:// and tls://
+	// probes, e.g. with extra RootCAs; nil means the system roots.
+	// Certificates are verified unless a monitor's own settings say not
+	// to (Settings.InsecureSkipVerify): an InsecureSkipVerify set here,
+	// for every monitor at once, is ignored (and logged).
 	TLSConfig *tls.Config
 	// Resolver looks names up; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -201,7 +207,7 @@ func New(opts Options) *Prober {
 	if opts.TLSConfig != nil {
 		opts.TLSConfig = opts.TLSConfig.Clone()
 		if opts.TLSConfig.InsecureSkipVerify {
-			opts.Logger.Warn("probe: TLSConfig.InsecureSkipVerify is ignored: HTTPS checks always verify certificates")
+			opts.Logger.Warn("probe: TLSConfig.InsecureSkipVerify is ignored: HTTPS and TLS checks verify certificates unless a monitor's settings say not to")
 			opts.TLSConfig.InsecureSkipVerify = false
 		}
 	}
@@ -262,10 +268,12 @@ func (p *Prober) Close() {
 }
 
 // Check probes one target. It always returns a result for t within about
-// Timeout, even when the probe hangs or panics: down with a reason, or
-// "cancelled" when ctx ends first. An ICMP check first waits for one of
-// the ICMPConcurrency slots, within the same Timeout: when a round holds
-// them all for longer, the check is down with a timeout that says so.
+// Timeout (t's own Settings.Timeout when shorter), even when the probe
+// hangs or panics: down with a reason, or "cancelled" when ctx ends
+// first. An ICMP check first waits for one of the ICMPConcurrency slots,
+// within the same Timeout: when a round holds them all for longer, the
+// check is down with a timeout that says so. A push target is not
+// probed: it is down at once with ReasonPushNotProbed.
 func (p *Prober) Check(ctx context.Context, t Target) Result {
 	return p.check(ctx, t, true)
 }
