@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,6 +166,20 @@ func TestDNSSlowAnswer(t *testing.T) {
 	s := startDNSServer(t)
 	p := newTestProber(t, Options{Timeout: 5 * time.Second}, nil)
 	checkResult(t, p.Check(context.Background(), mustParse(t, "dns://"+s.addr+"/slow.test")), true, "")
+}
+
+// TestDNSTargetByHand: a Target made without Parse, and without a record
+// type, queries A records.
+func TestDNSTargetByHand(t *testing.T) {
+	s := startDNSServer(t)
+	host, port, _ := net.SplitHostPort(s.addr)
+	portNum, _ := strconv.Atoi(port)
+	tg := Target{Kind: KindDNS, Host: host, Port: portNum, Name: "a.test"}
+	if tg.String() != "dns://"+s.addr+"/a.test" {
+		t.Errorf("String() = %q", tg.String())
+	}
+	tg.Settings = withSettings(t, "dns://"+s.addr+"/a.test", Settings{}, "[BODY] == pat(127.0.0.1*)").Settings
+	checkResult(t, newTestProber(t, Options{}, nil).Check(context.Background(), tg), true, "")
 }
 
 // TestDNSCheck: up and down, with conditions and without; truncated UDP
