@@ -38,25 +38,10 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	}
 	req := newHTTPRequest(t, &s, p.opts.HTTPMethod)
 	uses := t.uses()
-	var (
-		leaf     atomic.Pointer[x509.Certificate] // the first handshake's: the target's own
-		remoteIP string
-	)
+	var tr *connTrace // nil: nothing to trace, nothing allocated
 	if t.URL.Scheme == "https" || uses&condition.UsesIP != 0 {
-		trace := &httptrace.ClientTrace{}
-		if t.URL.Scheme == "https" {
-			// Called on the transport's dialing goroutine, which may
-			// outlive Do when the request is cancelled: hence atomic.
-			trace.TLSHandshakeDone = func(cs tls.ConnectionState, _ error) {
-				if len(cs.PeerCertificates) > 0 {
-					leaf.CompareAndSwap(nil, cs.PeerCertificates[0])
-				}
-			}
-		}
-		if uses&condition.UsesIP != 0 {
-			trace.GotConn = func(info httptrace.GotConnInfo) { remoteIP = addrIP(info.Conn.RemoteAddr()) }
-		}
-		ctx = httptrace.WithClientTrace(ctx, trace)
+		tr = &connTrace{}
+		ctx = tr.attach(ctx, t.URL.Scheme == "https", uses&condition.UsesIP != 0)
 	}
 	client := p.clients[boolIndex(s.InsecureSkipVerify)][boolIndex(s.NoFollowRedirects)]
 	start := time.Now()
@@ -64,11 +49,11 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	var o outcome
 	if err != nil {
 		o.err = err
-		o.certExpiry = certExpiry(leaf.Load(), err)
+		o.certExpiry = certExpiry(tr.leaf(), err)
 		return o
 	}
 	o.rtt = time.Since(start)
-	o.certExpiry = certExpiry(leaf.Load(), nil)
+	o.certExpiry = certExpiry(tr.leaf(), nil)
 	defer resp.Body.Close()
 	if len(s.Conditions) == 0 {
 		if resp.StatusCode < 200 || resp.StatusCode > 399 {
@@ -81,7 +66,7 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 		Status:       resp.StatusCode,
 		ResponseTime: o.rtt,
 		Header:       resp.Header,
-		IP:           remoteIP,
+		IP:           tr.remoteIP(),
 		CertExpiry:   o.certExpiry,
 	}
 	if uses&condition.UsesBody != 0 {
@@ -93,6 +78,51 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	r.Now = time.Now()
 	o.resp = r
 	return o
+}
+
+// connTrace records, through an httptrace.ClientTrace, what an HTTP probe
+// learns only from its connections.
+type connTrace struct {
+	// first is the leaf certificate of the first TLS handshake: the
+	// target's own, whatever the redirects. Set on the transport's
+	// dialing goroutine, which may outlive Do when the request is
+	// cancelled: hence atomic.
+	first atomic.Pointer[x509.Certificate]
+	// ip is the remote address of the last connection (the final
+	// response's); set on Do's goroutine.
+	ip string
+}
+
+// attach returns ctx tracing the certificate and, if ip, the address.
+func (tr *connTrace) attach(ctx context.Context, cert, ip bool) context.Context {
+	trace := &httptrace.ClientTrace{}
+	if cert {
+		trace.TLSHandshakeDone = func(cs tls.ConnectionState, _ error) {
+			if len(cs.PeerCertificates) > 0 {
+				tr.first.CompareAndSwap(nil, cs.PeerCertificates[0])
+			}
+		}
+	}
+	if ip {
+		trace.GotConn = func(info httptrace.GotConnInfo) { tr.ip = addrIP(info.Conn.RemoteAddr()) }
+	}
+	return httptrace.WithClientTrace(ctx, trace)
+}
+
+// leaf returns the first handshake's leaf certificate, or nil.
+func (tr *connTrace) leaf() *x509.Certificate {
+	if tr == nil {
+		return nil
+	}
+	return tr.first.Load()
+}
+
+// remoteIP returns the final connection's remote IP address, or "".
+func (tr *connTrace) remoteIP() string {
+	if tr == nil {
+		return ""
+	}
+	return tr.ip
 }
 
 // newHTTPRequest builds t's request with s's method, headers and body;
