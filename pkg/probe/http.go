@@ -185,6 +185,9 @@ func certExpiry(leaf *x509.Certificate, err error) time.Time {
 	if leaf != nil {
 		return leaf.NotAfter
 	}
+	if err == nil {
+		return time.Time{}
+	}
 	var ve *tls.CertificateVerificationError
 	if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
 		return ve.UnverifiedCertificates[0].NotAfter
