@@ -339,8 +339,8 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 	if res.RTT <= 0 && (o.err != nil || o.resp != nil) {
 		res.RTT = time.Since(start)
 	}
-	if conds := t.conditions(); len(conds) > 0 && ctx.Err() == nil {
-		return judge(res, o, conds, timeout)
+	if conds := t.conditions(); len(conds) > 0 {
+		return judge(res, o, conds, ctx.Err(), timeout)
 	}
 	if o.err == nil {
 		res.Up = true
@@ -355,18 +355,15 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 // the conditions use [CONNECTED] and hold with Connected false. Down, the
 // reason is the failed condition's, or, without a response, why there was
 // none ("connection refused" says more than "[CONNECTED] == true failed").
-func judge(res Result, o outcome, conds []*condition.Condition, timeout time.Duration) Result {
+// parentErr and timeout are reason's.
+func judge(res Result, o outcome, conds []*condition.Condition, parentErr error, timeout time.Duration) Result {
 	r := o.resp
 	if r == nil {
 		if o.err == nil {
 			o.err = errors.New("internal error: probe returned no response")
 		}
-		var uses condition.Uses
-		for _, c := range conds {
-			uses |= c.Uses()
-		}
-		if uses&condition.UsesConnected == 0 {
-			res.Reason = reason(o.err, nil, timeout)
+		if usesOf(conds)&condition.UsesConnected == 0 || parentErr != nil {
+			res.Reason = reason(o.err, parentErr, timeout)
 			return res
 		}
 		r = &condition.Response{ResponseTime: res.RTT, CertExpiry: o.certExpiry, Now: time.Now()}
@@ -379,7 +376,7 @@ func judge(res Result, o outcome, conds []*condition.Condition, timeout time.Dur
 	case ok:
 		res.Up = true
 	case o.resp == nil:
-		res.Reason = reason(o.err, nil, timeout)
+		res.Reason = reason(o.err, parentErr, timeout)
 	default:
 		res.Reason = why
 	}

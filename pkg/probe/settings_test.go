@@ -313,3 +313,27 @@ func TestTCPConditions(t *testing.T) {
 		checkReason(t, r, tc.up, tc.reason, tc.failedCond)
 	}
 }
+
+// TestConditionsCancelled: a check with conditions whose context ends is
+// cancelled, whatever its conditions would say.
+func TestConditionsCancelled(t *testing.T) {
+	srv := conditionServer(t)
+	p := newTestProber(t, Options{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tg := range []Target{
+		withSettings(t, srv.URL+"/json", Settings{}, "[STATUS] == 200"),
+		withSettings(t, proctest.ClosedAddr(t), Settings{}, "[CONNECTED] == false"),
+	} {
+		if r := p.Check(ctx, tg); r.Up || r.Reason != ReasonCancelled {
+			t.Errorf("%s with a cancelled context: %+v", tg, r)
+		}
+	}
+	// Cancelled while the probe runs.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	tg := withSettings(t, srv.URL+"/slow", Settings{}, "[CONNECTED] == false")
+	if r := p.Check(ctx, tg); r.Up || r.Reason != ReasonCancelled {
+		t.Errorf("%s cancelled while it runs: %+v", tg, r)
+	}
+}
