@@ -208,11 +208,13 @@ func decodeFacts(host, v []byte) (store.Facts, error) {
 	return store.Facts{Host: string(host), CertExpiry: timekey.Decode(v[:timeLen]), LastPush: timekey.Decode(v[timeLen:])}, nil
 }
 
-// updateFacts changes the facts of a stored host with fn.
+// updateFacts changes the facts of a stored host with fn, writing them
+// only when they changed (a round seldom changes a certificate's expiry).
 func updateFacts(tx *bbolt.Tx, host string, fn func(*store.Facts)) error {
 	b, key := tx.Bucket(bucketFacts), []byte(host)
 	f := store.Facts{Host: host}
-	if v := b.Get(key); v != nil {
+	old := b.Get(key)
+	if v := old; v != nil {
 		var err error
 		if f, err = decodeFacts(key, v); err != nil {
 			return err
@@ -222,6 +224,9 @@ func updateFacts(tx *bbolt.Tx, host string, fn func(*store.Facts)) error {
 	v := make([]byte, factsLen)
 	timekey.Put(v[:timeLen], f.CertExpiry)
 	timekey.Put(v[timeLen:], f.LastPush)
+	if bytes.Equal(v, old) {
+		return nil
+	}
 	return b.Put(key, v)
 }
 
