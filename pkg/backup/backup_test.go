@@ -160,6 +160,7 @@ func FuzzRestore(f *testing.F) {
 		"{\"hosts\":[\"a\xff.example\",\"http://a.example/\\ud800\"]}",
 		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","up":false,"error":"` + strings.Repeat("e", 600) + `"}]}}`,
 		`{"hosts":["http://a.example/","b.example:22"],"notifications":[],"monitors":[{"host":"http://a.example/","name":"A","group":"g","method":"HEAD","headers":{"X-K":"v"},"body":"\u0000","follow_redirects":false,"timeout":"1.5s","insecure_skip_verify":true},{"host":"b.example:22","grace":90,"push_token":"0123456789abcdef","source":"config"}],"checks":{}}`,
+		`{"hosts":["http://a.example/"],"monitors":[{"host":"http://a.example/","headers":{},"conditions":[]}]}`,
 		`{"monitors":[{"host":"gone.example","name":"x"},{"host":"a.example","push_token":"bad"}],"hosts":["a.example"]}`,
 	} {
 		f.Add(s, false)

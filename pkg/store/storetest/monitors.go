@@ -184,12 +184,19 @@ func monitorsSettingsRoundTrip(t *testing.T, open opener) {
 	for _, m := range want {
 		putMonitor(t, s, m)
 	}
+	// Empty conditions and headers read as none.
+	empty := monitor.Monitor{Host: "https://empty.test", Settings: monitor.Settings{Name: "E", Conditions: []string{}, Headers: map[string]string{}}}
+	putMonitor(t, s, empty)
+	expectMonitor(t, "Monitor with empty conditions and headers", monitorOf(t, s, empty.Host),
+		monitor.Monitor{Host: empty.Host, Settings: monitor.Settings{Name: "E"}})
 	for _, m := range want {
 		t.Run(m.Host, func(t *testing.T) {
 			expectMonitor(t, "Monitor", monitorOf(t, s, m.Host), m)
 		})
 	}
-	expectMonitors(t, "Monitors", monitorsOf(t, s), []monitor.Monitor{full, unset, redirects, push, sourceOnly})
+	expectMonitors(t, "Monitors", monitorsOf(t, s), []monitor.Monitor{
+		{Host: empty.Host, Settings: monitor.Settings{Name: "E"}}, full, unset, redirects, push, sourceOnly,
+	})
 }
 
 func monitorsCallersCannotMutateStoredSettings(t *testing.T, open opener) {
