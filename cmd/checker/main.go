@@ -50,7 +50,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	defer st.Close()
 	prober := probe.New(app.ProbeOptions(c.Config, c.Lambda, c.Log))
 	defer prober.Close()
-	runner := app.NewRunner(c.Config, st, prober, c.Log)
+	runner := app.NewRound(c.Config, st, app.NewRunner(c.Config, st, prober, c.Log), c.Log)
 
 	if c.Lambda {
 		lambda.StartWithOptions(app.CheckerEventHandler(runner, c.Log), lambda.WithContext(ctx))

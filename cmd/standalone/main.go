@@ -41,6 +41,11 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	}
 	defer st.Close()
 	cfg, log := c.Config, c.Log
+	// The config's monitors are in the store before anything serves or
+	// checks them; a store that fails here stops the start.
+	if err := app.NewMonitorSync(cfg, st, log).Sync(ctx); err != nil {
+		return err
+	}
 	ln, err := app.Listen(cfg)
 	if err != nil {
 		return err
@@ -73,7 +78,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		defer close(jobs)
 		runner := app.NewRunner(cfg, st, prober, log)
 		if cfg.Checks.PerformChecks {
-			app.Rounds(jobsCtx, runner, log)
+			app.Rounds(jobsCtx, app.NewRound(cfg, st, runner, log), log)
 		} else {
 			app.Maintenance(jobsCtx, runner, log)
 		}

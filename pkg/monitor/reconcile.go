@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/srvmon/srvmon/pkg/probe"
 )
 
 // ReconcileStore is what Reconcile needs of a store (store.Store has it):
@@ -144,7 +146,7 @@ func Reconcile(ctx context.Context, st ReconcileStore, declared []Monitor) (Chan
 	for _, m := range p.Put {
 		created, err := st.PutMonitor(ctx, m)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("put host %q: %w", m.Host, err))
+			errs = append(errs, fmt.Errorf("put host %q: %w", probe.MaskSecrets(m.Host), err))
 			continue
 		}
 		if created {
@@ -155,7 +157,7 @@ func Reconcile(ctx context.Context, st ReconcileStore, declared []Monitor) (Chan
 	}
 	for _, host := range p.Delete {
 		if err := st.DeleteHost(ctx, host); err != nil {
-			errs = append(errs, fmt.Errorf("delete host %q: %w", host, err))
+			errs = append(errs, fmt.Errorf("delete host %q: %w", probe.MaskSecrets(host), err))
 			continue
 		}
 		done.Deleted = append(done.Deleted, host)
