@@ -85,6 +85,9 @@ func yamlError(err error) error {
 // yamlConverter writes the JSON of a YAML node tree.
 type yamlConverter struct {
 	out bytes.Buffer
+	// aliasLine is the line of the outermost alias being expanded, which
+	// a message about the expansion names.
+	aliasLine int
 }
 
 func (c *yamlConverter) node(n *yaml.Node, depth int) error {
@@ -92,7 +95,11 @@ func (c *yamlConverter) node(n *yaml.Node, depth int) error {
 		return fmt.Errorf("invalid YAML at line %d: nested deeper than %d (a recursive alias?)", n.Line, maxYAMLDepth)
 	}
 	if c.out.Len() > maxYAMLJSON {
-		return fmt.Errorf("invalid YAML at line %d: expands to more than %d MiB (aliases?)", n.Line, maxYAMLJSON>>20)
+		line := n.Line
+		if c.aliasLine > 0 {
+			line = c.aliasLine
+		}
+		return fmt.Errorf("invalid YAML at line %d: expands to more than %d MiB (aliases?)", line, maxYAMLJSON>>20)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -103,6 +110,10 @@ func (c *yamlConverter) node(n *yaml.Node, depth int) error {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return fmt.Errorf("invalid YAML at line %d: alias *%s names no anchor", n.Line, n.Value)
+		}
+		if c.aliasLine == 0 {
+			c.aliasLine = n.Line
+			defer func() { c.aliasLine = 0 }()
 		}
 		return c.node(n.Alias, depth+1)
 	case yaml.MappingNode:
