@@ -121,7 +121,7 @@ var parseInvalid = []struct {
 	{"https://", "no host"},
 	{"http:///path", "no host"},
 	{"http://:80/", "empty host"},
-	{"ftp://host.test/", "not http or https"},
+	{"ftp://host.test/", "not http, https, tls, dns or push"},
 	{"://host.test", "not a URL"},
 	{"http://host.test:0/", "out of range"},
 	{"http://host.test:65536/", "out of range"},
