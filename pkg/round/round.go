@@ -91,18 +91,18 @@ type Runner struct {
 
 // Summary says what a round did; it is also the checker Lambda's answer.
 type Summary struct {
-	Slot      time.Time     `json:"slot"`
-	Targets   int           `json:"targets"` // targets checked by this round (its shard), push monitors aside
-	Up        int           `json:"up"`
-	Down      int           `json:"down"`
-	Invalid   int           `json:"invalid"`  // stored monitors that do not compile (kept, recorded down)
+	Slot    time.Time `json:"slot"`
+	Targets int       `json:"targets"` // targets checked by this round (its shard), push monitors aside
+	Up      int       `json:"up"`
+	Down    int       `json:"down"`
+	Invalid int       `json:"invalid"` // stored monitors that do not compile (kept, recorded down)
 	// Push counts the push:// monitors of the round's shard: judged from
 	// their pushes, not probed (see JudgePush). PushUp and PushDown count
 	// the judgements of the previous slot; the rest were not judged (never
 	// pushed). A slot that got a push keeps the push's own result.
-	Push     int `json:"push"`
-	PushUp   int `json:"push_up"`
-	PushDown int `json:"push_down"`
+	Push      int           `json:"push"`
+	PushUp    int           `json:"push_up"`
+	PushDown  int           `json:"push_down"`
 	Sent      int           `json:"notified"` // notifications delivered
 	Failed    int           `json:"notify_failed"`
 	Deleted   int64         `json:"deleted"`
