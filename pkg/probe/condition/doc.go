@@ -19,8 +19,9 @@
 //	[BODY].data.id == any(1, 2)
 //
 // LEFT is a placeholder, a [BODY] JSON path, a [HEADER].Name, or len()/has()
-// around a [BODY] path ([HEADER].Name also works in has()). Functions are
-// never anywhere else: pat(), any() and re() only on the right.
+// around a [BODY] path ([HEADER].Name also works in has()). RIGHT is a
+// literal, pat(), any(), re(), or a placeholder; pat(), any() and re() are
+// never on the left, len() and has() never on the right.
 //
 // # Placeholders
 //
@@ -129,7 +130,9 @@
 // reported as such.
 //
 // Eval says why a condition failed: the condition as written, then the
-// value its left side resolved to, strings quoted and cut to 100 bytes:
+// value its left side resolved to (or why a side could not be resolved);
+// strings are cut to 100 bytes, then quoted as Go does (%q); numbers,
+// booleans and durations are shown plainly:
 //
 //	condition [STATUS] == 200 failed: 503
 //	condition [BODY].status == ok failed: "degraded"

@@ -293,6 +293,7 @@ func Parse(s string) (*Condition, error) {
 	trimmed := strings.TrimLeftFunc(s, unicode.IsSpace)
 	p := &parser{s: strings.TrimRightFunc(trimmed, unicode.IsSpace), base: len(s) - len(trimmed)}
 	if p.s == "" {
+		p.base = 0
 		return nil, p.errorf(0, "expected a condition such as \"[STATUS] == 200\", got an empty one")
 	}
 	c := &Condition{text: p.s}
@@ -466,8 +467,11 @@ func (p *parser) jsonPath(o *operand) error {
 			for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
 				p.pos++
 			}
-			if p.pos == numStart || p.pos >= len(p.s) || p.s[p.pos] != ']' {
+			if p.pos == numStart {
 				return p.errorf(numStart, "expected an array index such as [0], got %s", p.got(numStart))
+			}
+			if p.pos >= len(p.s) || p.s[p.pos] != ']' {
+				return p.errorf(p.pos, "expected \"]\" after [%s, got %s", p.s[numStart:p.pos], p.got(p.pos))
 			}
 			if path.Len() > 0 {
 				path.WriteByte('.')
@@ -604,6 +608,7 @@ func (p *parser) rightOperand(c *Condition) error {
 	if err != nil {
 		return err
 	}
+	p.skipSpace()
 	if p.pos != len(p.s) {
 		return p.errorf(p.pos, "expected end of condition after %s, got %s", o.text, p.got(p.pos))
 	}
