@@ -2,37 +2,178 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/srvmon/srvmon/pkg/probe/condition"
 )
 
 // userAgent is sent with every HTTP probe.
 const userAgent = "srvmon (uptime check)"
 
-// probeHTTP requests t.URL with method and follows redirects (at most ten,
-// as net/http does). Up is a 2xx or 3xx final status; anything else is a
-// statusError. The rtt runs from the request to the final response's
-// headers; the body is not read.
+// probeHTTP requests t.URL and follows redirects (at most ten, as
+// net/http does), unless t.Settings says not to. Without conditions, up
+// is a 2xx or 3xx final status; anything else is a statusError, and the
+// body is not read. With conditions, the final response is returned for
+// them to judge, its body read (at most MaxBodyRead bytes) only when a
+// condition looks at it. The rtt runs from the request to the final
+// response's headers: no body read is in it.
 //
 // The request is built from t.URL, as parsed, not from t.String(): what is
 // checked is the target's URL, however the Target was made.
-func probeHTTP(ctx context.Context, c *http.Client, method string, t Target) (time.Duration, error) {
+func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
+	var s Settings
+	if t.Settings != nil {
+		s = *t.Settings
+	}
+	req := newHTTPRequest(t, &s, p.opts.HTTPMethod)
+	uses := t.uses()
+	var (
+		leaf     atomic.Pointer[x509.Certificate] // the first handshake's: the target's own
+		remoteIP string
+	)
+	if t.URL.Scheme == "https" || uses&condition.UsesIP != 0 {
+		trace := &httptrace.ClientTrace{}
+		if t.URL.Scheme == "https" {
+			// Called on the transport's dialing goroutine, which may
+			// outlive Do when the request is cancelled: hence atomic.
+			trace.TLSHandshakeDone = func(cs tls.ConnectionState, _ error) {
+				if len(cs.PeerCertificates) > 0 {
+					leaf.CompareAndSwap(nil, cs.PeerCertificates[0])
+				}
+			}
+		}
+		if uses&condition.UsesIP != 0 {
+			trace.GotConn = func(info httptrace.GotConnInfo) { remoteIP = addrIP(info.Conn.RemoteAddr()) }
+		}
+		ctx = httptrace.WithClientTrace(ctx, trace)
+	}
+	client := p.clients[boolIndex(s.InsecureSkipVerify)][boolIndex(s.NoFollowRedirects)]
+	start := time.Now()
+	resp, err := client.Do(req.WithContext(ctx))
+	var o outcome
+	if err != nil {
+		o.err = err
+		o.certExpiry = certExpiry(leaf.Load(), err)
+		return o
+	}
+	o.rtt = time.Since(start)
+	o.certExpiry = certExpiry(leaf.Load(), nil)
+	defer resp.Body.Close()
+	if len(s.Conditions) == 0 {
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			o.err = statusError(resp.StatusCode)
+		}
+		return o
+	}
+	r := &condition.Response{
+		Connected:    true,
+		Status:       resp.StatusCode,
+		ResponseTime: o.rtt,
+		Header:       resp.Header,
+		IP:           remoteIP,
+		CertExpiry:   o.certExpiry,
+	}
+	if uses&condition.UsesBody != 0 {
+		if r.Body, r.BodyTruncated, err = readBody(resp.Body); err != nil {
+			o.err = fmt.Errorf("reading the body: %w", err)
+			return o
+		}
+	}
+	r.Now = time.Now()
+	o.resp = r
+	return o
+}
+
+// newHTTPRequest builds t's request with s's method, headers and body;
+// method is the Prober's when s has none.
+func newHTTPRequest(t Target, s *Settings, method string) *http.Request {
+	if s.Method != "" {
+		method = s.Method
+	}
 	u := *t.URL // the request's own copy: t.URL is shared and read-only
-	req := (&http.Request{
+	req := &http.Request{
 		Method: method,
 		URL:    &u,
 		Host:   u.Host,
 		Header: http.Header{"User-Agent": {userAgent}},
-	}).WithContext(ctx)
-	start := time.Now()
-	resp, err := c.Do(req)
+	}
+	if len(s.Header) > 0 {
+		req.Header = make(http.Header, len(s.Header)+1)
+		for k, v := range s.Header {
+			req.Header[http.CanonicalHeaderKey(k)] = v
+		}
+		if h := req.Header.Get("Host"); h != "" {
+			req.Host = h
+		}
+		delete(req.Header, "Host")
+		if _, ok := req.Header["User-Agent"]; !ok {
+			req.Header["User-Agent"] = []string{userAgent}
+		}
+	}
+	if s.Body != "" {
+		body := s.Body
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+		req.Body, _ = req.GetBody()
+	}
+	return req
+}
+
+// readBody reads at most MaxBodyRead bytes of body, and says whether
+// there was more.
+func readBody(body io.Reader) ([]byte, bool, error) {
+	b, err := io.ReadAll(io.LimitReader(body, MaxBodyRead+1))
 	if err != nil {
-		return 0, err
+		return nil, false, err
 	}
-	rtt := time.Since(start)
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return rtt, statusError(resp.StatusCode)
+	if len(b) > MaxBodyRead {
+		return b[:MaxBodyRead], true, nil
 	}
-	return rtt, nil
+	return b, false, nil
+}
+
+// certExpiry returns the NotAfter of leaf, else of the certificate that
+// err says failed verification; zero if neither is known.
+func certExpiry(leaf *x509.Certificate, err error) time.Time {
+	if leaf != nil {
+		return leaf.NotAfter
+	}
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {
+		return ve.UnverifiedCertificates[0].NotAfter
+	}
+	return time.Time{}
+}
+
+// addrIP returns the IP address of a connection's remote address.
+func addrIP(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.String()
+	case *net.UDPAddr:
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// boolIndex is 1 for true, 0 for false.
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

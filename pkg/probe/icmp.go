@@ -13,6 +13,8 @@ import (
 
 	probing "github.com/prometheus-community/pro-bing"
 	"golang.org/x/net/icmp"
+
+	"github.com/srvmon/srvmon/pkg/probe/condition"
 )
 
 // ErrICMPNotPermitted is wrapped by the error of an ICMP probe in a process
@@ -89,8 +91,19 @@ func (p *Prober) mode() (icmpMode, error) {
 	return p.icmpMode, p.icmpModeErr
 }
 
-// probeICMP pings every address of t.Host and returns the best rtt.
-func (p *Prober) probeICMP(ctx context.Context, t Target) (time.Duration, error) {
+// probeICMP pings every address of t.Host; the rtt is the best one. With
+// conditions, a reply is the response: [CONNECTED] and [RESPONSE_TIME].
+func (p *Prober) probeICMP(ctx context.Context, t Target) outcome {
+	rtt, err := p.ping(ctx, t)
+	o := outcome{rtt: rtt, err: err}
+	if err == nil && len(t.conditions()) > 0 {
+		o.resp = &condition.Response{Connected: true, ResponseTime: rtt}
+	}
+	return o
+}
+
+// ping pings every address of t.Host and returns the best rtt.
+func (p *Prober) ping(ctx context.Context, t Target) (time.Duration, error) {
 	if p.opts.ICMPUnavailable != "" {
 		return 0, errors.New(p.opts.ICMPUnavailable)
 	}
@@ -105,7 +118,7 @@ func (p *Prober) probeICMP(ctx context.Context, t Target) (time.Duration, error)
 	cfg := pingConfig{
 		privileged: mode == icmpPrivileged,
 		count:      p.opts.PingCount,
-		interval:   pingInterval(p.opts.Timeout, p.opts.PingCount),
+		interval:   pingInterval(p.timeout(t), p.opts.PingCount),
 		ids:        &echoIDs,
 	}
 	return pingAll(ctx, p.opts.Logger, addrs, func(ctx context.Context, a netip.Addr) (time.Duration, error) {

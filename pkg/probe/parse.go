@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -26,9 +27,12 @@ const (
 	KindICMP Kind = iota + 1 // a bare hostname, IPv4 or IPv6 address: ping
 	KindTCP                  // host:port or [v6]:port: connect
 	KindHTTP                 // http:// or https:// URL: request
+	KindTLS                  // tls://host[:port]: TLS handshake
+	KindDNS                  // dns://resolver[:port]/name?type=A: DNS query
+	KindPush                 // push://name: the monitored thing reports in; never probed
 )
 
-// String returns "icmp", "tcp" or "http".
+// String returns "icmp", "tcp", "http", "tls", "dns" or "push".
 func (k Kind) String() string {
 	switch k {
 	case KindICMP:
@@ -37,6 +41,12 @@ func (k Kind) String() string {
 		return "tcp"
 	case KindHTTP:
 		return "http"
+	case KindTLS:
+		return "tls"
+	case KindDNS:
+		return "dns"
+	case KindPush:
+		return "push"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -44,14 +54,28 @@ func (k Kind) String() string {
 // Target is one thing to check, as a user added it (gosrvmon's syntax):
 // "http://…" and "https://…" are HTTP checks, "host:port" and "[v6]:port"
 // TCP checks, and a bare hostname, IPv4 or IPv6 address an ICMP check.
+// srvmon adds "tls://host[:port]" (a TLS handshake),
+// "dns://resolver[:port]/name?type=A" (a DNS query) and "push://name" (a
+// monitor that reports in itself, never probed).
 type Target struct {
 	Kind Kind
-	// Host is the hostname or IP address, IPv6 without brackets.
+	// Host is the hostname or IP address, IPv6 without brackets: for DNS
+	// the resolver's; empty for push.
 	Host string
-	// Port is the TCP port; for HTTP the URL's explicit port or 0; 0 for ICMP.
+	// Port is the TCP port (TLS: default 443; DNS: the resolver's, default
+	// 53); for HTTP the URL's explicit port or 0; 0 for ICMP and push.
 	Port int
 	// URL is the parsed URL of an HTTP target, nil otherwise. Do not modify it.
 	URL *url.URL
+	// Name is the name a DNS target queries (as written, trailing dot or
+	// not), or a push target's name; empty otherwise.
+	Name string
+	// RecordType is the record type a DNS target queries: "A", "AAAA",
+	// "CNAME", "MX", "TXT", "NS", "SOA", "SRV" or "PTR"; empty otherwise.
+	RecordType string
+	// Settings are the monitor's check settings; nil means gosrvmon's
+	// check. Parse leaves it nil.
+	Settings *Settings
 
 	raw string
 }
@@ -68,6 +92,12 @@ func (t Target) String() string {
 		if t.URL != nil {
 			return t.URL.String()
 		}
+	case KindTLS:
+		return "tls://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	case KindDNS:
+		return "dns://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) + "/" + t.Name + "?type=" + t.RecordType
+	case KindPush:
+		return "push://" + t.Name
 	}
 	return t.Host
 }
@@ -113,7 +143,15 @@ func parse(s string) (Target, error) {
 			return Target{}, fmt.Errorf("contains an invisible character (%U)", r)
 		}
 	}
-	if strings.Contains(s, "://") {
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "tls":
+			return parseTLS(rest)
+		case "dns":
+			return parseDNS(rest)
+		case "push":
+			return parsePush(rest)
+		}
 		return parseURL(s)
 	}
 	if strings.HasPrefix(s, "[") {
@@ -153,7 +191,7 @@ func parseURL(s string) (Target, error) {
 		return Target{}, fmt.Errorf("not a URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return Target{}, fmt.Errorf("URL scheme %q is not http or https", u.Scheme)
+		return Target{}, fmt.Errorf("URL scheme %q is not http, https, tls, dns or push", u.Scheme)
 	}
 	if u.Host == "" {
 		return Target{}, errors.New("URL has no host")
@@ -282,6 +320,135 @@ func checkLabel(l string) error {
 			return fmt.Errorf("hostname label %q is not ASCII: write an international name in its xn-- (punycode) form", l)
 		}
 		return fmt.Errorf("hostname label %q has %q: only letters, digits, hyphens and underscores are allowed", l, string(c))
+	}
+	return nil
+}
+
+// Default ports of the targets that have one.
+const (
+	DefaultTLSPort = 443
+	DefaultDNSPort = 53
+)
+
+// MaxPushNameLen is the longest name of a push target, in bytes.
+const MaxPushNameLen = 64
+
+// dnsRecordTypes are the record types a dns:// target may query; read only.
+var dnsRecordTypes = [...]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "PTR"}
+
+// parseTLS parses the rest of "tls://host[:port]".
+func parseTLS(rest string) (Target, error) {
+	if i := strings.IndexAny(rest, "/?#@"); i >= 0 {
+		return Target{}, fmt.Errorf("unexpected %q: write tls://host[:port]", rest[i:i+1])
+	}
+	host, port, err := parseAuthority(rest, DefaultTLSPort)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Kind: KindTLS, Host: host, Port: port}, nil
+}
+
+// parseDNS parses the rest of "dns://resolver[:port]/name?type=A".
+func parseDNS(rest string) (Target, error) {
+	authority, query, ok := strings.Cut(rest, "/")
+	if !ok {
+		return Target{}, errors.New("no name to query: write dns://resolver[:port]/name?type=A")
+	}
+	if i := strings.IndexAny(authority, "?#@"); i >= 0 {
+		return Target{}, fmt.Errorf("unexpected %q in the resolver: write dns://resolver[:port]/name?type=A", authority[i:i+1])
+	}
+	host, port, err := parseAuthority(authority, DefaultDNSPort)
+	if err != nil {
+		return Target{}, err
+	}
+	name, params, hasParams := strings.Cut(query, "?")
+	if err := checkDNSName(name); err != nil {
+		return Target{}, err
+	}
+	rtype := "A"
+	if hasParams {
+		v, ok := strings.CutPrefix(params, "type=")
+		if !ok {
+			return Target{}, fmt.Errorf("query %q is not type=TYPE", params)
+		}
+		rtype = strings.ToUpper(v)
+		if !slices.Contains(dnsRecordTypes[:], rtype) {
+			return Target{}, fmt.Errorf("record type %q is not one of %s", v, strings.Join(dnsRecordTypes[:], ", "))
+		}
+	}
+	return Target{Kind: KindDNS, Host: host, Port: port, Name: name, RecordType: rtype}, nil
+}
+
+// parsePush parses the rest of "push://name".
+func parsePush(name string) (Target, error) {
+	if name == "" {
+		return Target{}, errors.New("push target has no name")
+	}
+	if len(name) > MaxPushNameLen {
+		return Target{}, fmt.Errorf("push name is %d bytes long, the limit is %d", len(name), MaxPushNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return Target{}, fmt.Errorf("push name has %q: only letters, digits, '-', '_' and '.' are allowed", name[i:i+1])
+		}
+	}
+	return Target{Kind: KindPush, Name: name}, nil
+}
+
+// parseAuthority parses "host", "host:port", "[v6]" or "[v6]:port", the
+// resolver or server of a dns:// or tls:// target; the port defaults to
+// def.
+func parseAuthority(s string, def int) (string, int, error) {
+	if s == "" {
+		return "", 0, errors.New("no host")
+	}
+	host, port, hasPort := s, "", false
+	if strings.HasPrefix(s, "[") {
+		h, rest, ok := strings.Cut(s[1:], "]")
+		if !ok {
+			return "", 0, errors.New(`"[" without "]"`)
+		}
+		if err := checkIPv6(h); err != nil {
+			return "", 0, err
+		}
+		host = h
+		if rest != "" {
+			if port, hasPort = strings.CutPrefix(rest, ":"); !hasPort {
+				return "", 0, fmt.Errorf("unexpected %q after the bracketed IPv6 address", rest[:1])
+			}
+		}
+	} else {
+		host, port, hasPort = strings.Cut(s, ":")
+		if err := checkHost(host); err != nil {
+			return "", 0, err
+		}
+	}
+	if !hasPort {
+		return host, def, nil
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return "", 0, err
+	}
+	return host, p, nil
+}
+
+// checkDNSName accepts a name to query: labels of letters, digits,
+// hyphens and underscores (checkLabel's), at most 253 characters and one
+// trailing dot. Unlike a hostname it may be all digits and dots.
+func checkDNSName(name string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return errors.New("empty name to query")
+	}
+	if len(n) > 253 {
+		return fmt.Errorf("name to query is %d characters long, the limit is 253", len(n))
+	}
+	for l := range strings.SplitSeq(n, ".") {
+		if err := checkLabel(l); err != nil {
+			return fmt.Errorf("name to query: %w", err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package probe
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -53,6 +54,37 @@ var parseValid = []struct {
 	{"https://user:pass@127.0.0.1/", KindHTTP, "127.0.0.1", 0},
 	{"HTTP://EXAMPLE.ORG/", KindHTTP, "EXAMPLE.ORG", 0},
 	{"http://host.test/" + strings.Repeat("p", MaxTargetLen-len("http://host.test/")), KindHTTP, "host.test", 0},
+}
+
+// parseValidKinds are tls://, dns:// and push:// targets Parse accepts,
+// with what they mean.
+var parseValidKinds = []struct {
+	in         string
+	kind       Kind
+	host       string
+	port       int
+	name, rtyp string
+}{
+	{"tls://host.test", KindTLS, "host.test", 443, "", ""},
+	{"tls://host.test:8443", KindTLS, "host.test", 8443, "", ""},
+	{"TLS://127.0.0.1:443", KindTLS, "127.0.0.1", 443, "", ""},
+	{"tls://[::1]", KindTLS, "::1", 443, "", ""},
+	{"tls://[::1]:853", KindTLS, "::1", 853, "", ""},
+	{"dns://127.0.0.1/host.test", KindDNS, "127.0.0.1", 53, "host.test", "A"},
+	{"dns://127.0.0.1:5353/host.test.?type=aaaa", KindDNS, "127.0.0.1", 5353, "host.test.", "AAAA"},
+	{"dns://[::1]/host.test?type=MX", KindDNS, "::1", 53, "host.test", "MX"},
+	{"dns://resolver.test:53/_sip._tcp.host.test?type=SRV", KindDNS, "resolver.test", 53, "_sip._tcp.host.test", "SRV"},
+	{"dns://127.0.0.1/1.0.0.127.in-addr.arpa?type=PTR", KindDNS, "127.0.0.1", 53, "1.0.0.127.in-addr.arpa", "PTR"},
+	{"dns://127.0.0.1/host.test?type=CNAME", KindDNS, "127.0.0.1", 53, "host.test", "CNAME"},
+	{"dns://127.0.0.1/host.test?type=TXT", KindDNS, "127.0.0.1", 53, "host.test", "TXT"},
+	{"dns://127.0.0.1/test?type=NS", KindDNS, "127.0.0.1", 53, "test", "NS"},
+	{"dns://127.0.0.1/test?type=SOA", KindDNS, "127.0.0.1", 53, "test", "SOA"},
+	{"dns://127.0.0.1/1.2.3.4", KindDNS, "127.0.0.1", 53, "1.2.3.4", "A"},
+	{"push://backup-job", KindPush, "", 0, "backup-job", ""},
+	{"push://a", KindPush, "", 0, "a", ""},
+	{"push://Nightly_Backup.db-1", KindPush, "", 0, "Nightly_Backup.db-1", ""},
+	{"push://" + strings.Repeat("p", 64), KindPush, "", 0, strings.Repeat("p", 64), ""},
+	{"push://123", KindPush, "", 0, "123", ""},
 }
 
 // parseInvalid are targets Parse rejects, with a word of the reason.
@@ -121,7 +153,7 @@ var parseInvalid = []struct {
 	{"https://", "no host"},
 	{"http:///path", "no host"},
 	{"http://:80/", "empty host"},
-	{"ftp://host.test/", "not http or https"},
+	{"ftp://host.test/", "not http, https, tls, dns or push"},
 	{"://host.test", "not a URL"},
 	{"http://host.test:0/", "out of range"},
 	{"http://host.test:65536/", "out of range"},
@@ -130,6 +162,39 @@ var parseInvalid = []struct {
 	{"http://[::1/", "not a URL"},
 	{"http://[127.0.0.1]/", "invalid IP-literal"},
 	{"http://256.0.0.1/", "not a valid IPv4"},
+	{"tls://", "no host"},
+	{"tls://host.test/", `unexpected "/"`},
+	{"tls://host.test?x", `unexpected "?"`},
+	{"tls://user@host.test", `unexpected "@"`},
+	{"tls://host.test:0", "out of range"},
+	{"tls://host.test:", "empty port"},
+	{"tls://::1", "empty host"},
+	{"tls://[::1", `without "]"`},
+	{"tls://[::1]x", `unexpected "x"`},
+	{"tls://[127.0.0.1]", "not an IPv6 address"},
+	{"tls://bad!host", `"!"`},
+	{"tls://127.1", "not a valid IPv4"},
+	{"dns://127.0.0.1", "no name to query"},
+	{"dns://127.0.0.1/", "empty name to query"},
+	{"dns:///host.test", "no host"},
+	{"dns://127.0.0.1/.", "empty name to query"},
+	{"dns://127.0.0.1/a..b", "empty label"},
+	{"dns://127.0.0.1/a/b", `"/"`},
+	{"dns://127.0.0.1/host.test?type=ANY", `record type "ANY" is not one of A, AAAA`},
+	{"dns://127.0.0.1/host.test?type=", `record type "" is not one of`},
+	{"dns://127.0.0.1/host.test?", "is not type=TYPE"},
+	{"dns://127.0.0.1/host.test?class=IN", `query "class=IN" is not type=TYPE`},
+	{"dns://127.0.0.1/host.test?type=A&type=MX", "is not one of"},
+	{"dns://127.0.0.1/host.test#x", `"#"`},
+	{"dns://127.0.0.1:99999/host.test", "out of range"},
+	{"dns://u@127.0.0.1/host.test", `unexpected "@" in the resolver`},
+	{"dns://127.0.0.1/" + strings.Repeat("a", 64), "longer than 63"},
+	{"push://", "push target has no name"},
+	{"push://" + strings.Repeat("p", 65), "65 bytes long, the limit is 64"},
+	{"push://a/b", `"/"`},
+	{"push://a:b", `":"`},
+	{"push://a%20b", `"%"`},
+	{"ssh://host.test", "not http, https, tls, dns or push"},
 }
 
 func TestParseValid(t *testing.T) {
@@ -147,6 +212,31 @@ func TestParseValid(t *testing.T) {
 			}
 			if (got.URL != nil) != (tc.kind == KindHTTP) {
 				t.Errorf("URL = %v for kind %v", got.URL, got.Kind)
+			}
+		})
+	}
+}
+
+func TestParseValidKinds(t *testing.T) {
+	for _, tc := range parseValidKinds {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := Parse(tc.in)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.in, err)
+			}
+			if got.Kind != tc.kind || got.Host != tc.host || got.Port != tc.port || got.Name != tc.name || got.RecordType != tc.rtyp {
+				t.Errorf("Parse(%q) = kind %v host %q port %d name %q type %q, want %v %q %d %q %q",
+					tc.in, got.Kind, got.Host, got.Port, got.Name, got.RecordType, tc.kind, tc.host, tc.port, tc.name, tc.rtyp)
+			}
+			if got.String() != tc.in || got.URL != nil || got.Settings != nil {
+				t.Errorf("String() = %q URL %v Settings %v, want %q, nil, nil", got.String(), got.URL, got.Settings, tc.in)
+			}
+			// A Target made by hand has a String that Parse reads back
+			// as the same target.
+			got.raw = ""
+			back, err := Parse(got.String())
+			if err != nil || back.Kind != got.Kind || back.Host != got.Host || back.Port != got.Port || back.Name != got.Name || back.RecordType != got.RecordType {
+				t.Errorf("Parse(%q) = %+v, %v; want %+v", got.String(), back, err, got)
 			}
 		})
 	}
@@ -176,7 +266,7 @@ func TestParseInvalid(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
-	for k, want := range map[Kind]string{KindICMP: "icmp", KindTCP: "tcp", KindHTTP: "http", 0: "Kind(0)"} {
+	for k, want := range map[Kind]string{KindICMP: "icmp", KindTCP: "tcp", KindHTTP: "http", KindTLS: "tls", KindDNS: "dns", KindPush: "push", 0: "Kind(0)", 7: "Kind(7)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", int(k), got, want)
 		}
@@ -208,6 +298,9 @@ func FuzzParse(f *testing.F) {
 	for _, tc := range parseInvalid {
 		f.Add(tc.in)
 	}
+	for _, tc := range parseValidKinds {
+		f.Add(tc.in)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := Parse(s)
 		if err != nil {
@@ -224,8 +317,23 @@ func FuzzParse(f *testing.F) {
 		}) >= 0 {
 			t.Fatalf("Parse accepted %q", s)
 		}
+		if got.Settings != nil {
+			t.Fatalf("Parse(%q): settings %+v", s, got.Settings)
+		}
+		if got.Kind == KindPush {
+			if got.Host != "" || got.Port != 0 || got.URL != nil || got.RecordType != "" || !strings.EqualFold(s, "push://"+got.Name) {
+				t.Fatalf("Parse(%q): push %+v", s, got)
+			}
+			if got.Name == "" || len(got.Name) > MaxPushNameLen || strings.Trim(got.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+				t.Fatalf("Parse(%q): push name %q", s, got.Name)
+			}
+			return
+		}
 		if got.Host == "" || strings.ContainsAny(got.Host, "[]/ ") {
 			t.Fatalf("Parse(%q): host %q", s, got.Host)
+		}
+		if (got.Name != "" || got.RecordType != "") != (got.Kind == KindDNS) {
+			t.Fatalf("Parse(%q): kind %v with name %q type %q", s, got.Kind, got.Name, got.RecordType)
 		}
 		if _, err := netip.ParseAddr(got.Host); err != nil {
 			if err := checkHost(got.Host); err != nil {
@@ -248,11 +356,22 @@ func FuzzParse(f *testing.F) {
 			if got.Port < 0 || got.Port > 65535 {
 				t.Fatalf("Parse(%q): HTTP with port %d", s, got.Port)
 			}
+		case KindTLS:
+			if got.Port < 1 || got.Port > 65535 || got.URL != nil {
+				t.Fatalf("Parse(%q): TLS with port %d URL %v", s, got.Port, got.URL)
+			}
+		case KindDNS:
+			if got.Port < 1 || got.Port > 65535 || got.URL != nil || !slices.Contains(dnsRecordTypes[:], got.RecordType) {
+				t.Fatalf("Parse(%q): DNS with port %d URL %v type %q", s, got.Port, got.URL, got.RecordType)
+			}
+			if err := checkDNSName(got.Name); err != nil {
+				t.Fatalf("Parse(%q): DNS name %q: %v", s, got.Name, err)
+			}
 		default:
 			t.Fatalf("Parse(%q): kind %v", s, got.Kind)
 		}
 		again, err := Parse(got.String())
-		if err != nil || again.Kind != got.Kind || again.Host != got.Host || again.Port != got.Port {
+		if err != nil || again.Kind != got.Kind || again.Host != got.Host || again.Port != got.Port || again.Name != got.Name || again.RecordType != got.RecordType {
 			t.Fatalf("Parse(String()) of %q = %+v, %v; want %+v", s, again, err, got)
 		}
 	})

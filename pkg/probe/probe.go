@@ -19,6 +19,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/srvmon/srvmon/pkg/probe/condition"
 )
 
 // Defaults for the zero fields of Options.
@@ -133,22 +137,52 @@ type Result struct {
 	RTT time.Duration
 	// Reason says briefly why the target is down ("timeout after 10s",
 	// "connection refused", "HTTP 500", "x509: certificate has expired",
-	// "no such host", "cancelled"); empty when up.
+	// "no such host", "cancelled", "condition [STATUS] == 200 failed:
+	// 503"); empty when up.
 	Reason string
+	// CertExpiry is when the leaf certificate of an https:// or tls://
+	// target expires (its NotAfter), up or down, also when it failed
+	// verification, if the handshake got as far as the certificate;
+	// otherwise zero.
+	CertExpiry time.Time
 }
 
-// probeFunc is one protocol's probe: it returns the round-trip time, or an
-// error saying why the target is down (with the time until then, or 0).
-type probeFunc func(ctx context.Context, t Target) (time.Duration, error)
+// outcome is what one probe saw.
+type outcome struct {
+	// rtt is the round-trip time, or the time until the probe failed (or
+	// 0: the check measures it).
+	rtt time.Duration
+	// err says why the target is down; nil when up. With conditions,
+	// it is set only when there was no response to judge.
+	err error
+	// certExpiry is the NotAfter of the leaf certificate seen, or zero.
+	certExpiry time.Time
+	// resp is what the conditions are evaluated on: set, with
+	// conditions, when the probe got a response.
+	resp *condition.Response
+}
+
+// probeFunc is one protocol's probe. With conditions (Target.Settings),
+// it skips its protocol's own up rule and returns what it saw in
+// outcome.resp for check to judge.
+type probeFunc func(ctx context.Context, t Target) outcome
 
 // Prober checks targets. It is safe for concurrent use; Close it when done.
 type Prober struct {
 	opts   Options
 	dialer *net.Dialer
-	// transport is shared by every HTTP probe: keep-alives are off, so
-	// each check measures a fresh connection, as gosrvmon's did.
-	transport *http.Transport
-	client    *http.Client
+	// transports are shared by every HTTP probe, one verifying
+	// certificates and one not (Settings.InsecureSkipVerify): keep-alives
+	// are off, so each check measures a fresh connection, as gosrvmon's
+	// did.
+	transport, insecureTransport *http.Transport
+	// clients are indexed by [insecure][noFollowRedirects].
+	clients [2][2]*http.Client
+	// tlsConfig and insecureTLSConfig are the client configurations of
+	// tls:// probes.
+	tlsConfig, insecureTLSConfig *tls.Config
+	// dnsUDP and dnsTCP are the clients of dns:// probes.
+	dnsUDP, dnsTCP *dns.Client
 	// icmpSlots bounds the ICMP probes in flight.
 	icmpSlots chan struct{}
 
@@ -157,7 +191,7 @@ type Prober struct {
 	icmpModeErr  error
 
 	// probes are indexed by Kind; tests replace them.
-	probes [KindHTTP + 1]probeFunc
+	probes [KindPush]probeFunc
 }
 
 // New returns a Prober with opts; zero fields take their defaults.
@@ -177,30 +211,53 @@ func New(opts Options) *Prober {
 		dialer:    &net.Dialer{Resolver: opts.Resolver, KeepAlive: -1},
 		icmpSlots: make(chan struct{}, opts.ICMPConcurrency),
 	}
-	p.transport = &http.Transport{
+	p.tlsConfig = opts.TLSConfig.Clone()
+	if p.tlsConfig == nil {
+		p.tlsConfig = &tls.Config{}
+	}
+	p.insecureTLSConfig = p.tlsConfig.Clone()
+	p.insecureTLSConfig.InsecureSkipVerify = true
+	p.transport = p.newTransport(opts.TLSConfig.Clone())
+	p.insecureTransport = p.newTransport(p.insecureTLSConfig.Clone())
+	for insecure, tr := range []*http.Transport{p.transport, p.insecureTransport} {
+		p.clients[insecure][0] = &http.Client{Transport: tr}
+		p.clients[insecure][1] = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+	}
+	p.dnsUDP = &dns.Client{Net: "udp", Dialer: p.dialer}
+	p.dnsTCP = &dns.Client{Net: "tcp", Dialer: p.dialer}
+	p.probes[KindICMP] = p.probeICMP
+	p.probes[KindTCP] = func(ctx context.Context, t Target) outcome {
+		return probeTCP(ctx, p.dialer, t)
+	}
+	p.probes[KindHTTP] = p.probeHTTP
+	p.probes[KindTLS] = p.probeTLS
+	p.probes[KindDNS] = p.probeDNS
+	return p
+}
+
+// newTransport returns an HTTP transport for probes: no keep-alives, no
+// compression, dialing with the Prober's dialer.
+func (p *Prober) newTransport(cfg *tls.Config) *http.Transport {
+	return &http.Transport{
 		DialContext:        p.dialer.DialContext,
-		TLSClientConfig:    opts.TLSConfig.Clone(),
+		TLSClientConfig:    cfg,
 		DisableKeepAlives:  true,
 		DisableCompression: true,
 	}
-	p.client = &http.Client{Transport: p.transport}
-	p.probes[KindICMP] = p.probeICMP
-	p.probes[KindTCP] = func(ctx context.Context, t Target) (time.Duration, error) {
-		return probeTCP(ctx, p.dialer, t)
-	}
-	p.probes[KindHTTP] = func(ctx context.Context, t Target) (time.Duration, error) {
-		return probeHTTP(ctx, p.client, p.opts.HTTPMethod, t)
-	}
-	return p
 }
 
 // Options returns the options in effect, defaults filled in and limits
 // applied.
 func (p *Prober) Options() Options { return p.opts }
 
-// Close releases the shared HTTP transport. The Prober must not be used
+// Close releases the shared HTTP transports. The Prober must not be used
 // after Close.
-func (p *Prober) Close() { p.transport.CloseIdleConnections() }
+func (p *Prober) Close() {
+	p.transport.CloseIdleConnections()
+	p.insecureTransport.CloseIdleConnections()
+}
 
 // Check probes one target. It always returns a result for t within about
 // Timeout, even when the probe hangs or panics: down with a reason, or
@@ -220,12 +277,17 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 		res.Reason = ReasonCancelled
 		return res
 	}
-	if t.Kind < KindICMP || t.Kind > KindHTTP || t.Host == "" || t.Kind == KindHTTP && t.URL == nil {
+	if t.Kind == KindPush && t.Name != "" {
+		res.Reason = ReasonPushNotProbed
+		return res
+	}
+	if t.Kind < KindICMP || t.Kind >= KindPush || t.Host == "" || t.Kind == KindHTTP && t.URL == nil || t.Kind == KindDNS && t.Name == "" {
 		res.Reason = "invalid target: use probe.Parse"
 		return res
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	timeout := p.timeout(t)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if t.Kind == KindICMP && takeICMPSlot {
 		select {
@@ -235,14 +297,10 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 			res.RTT = time.Since(start)
 			res.Reason = ReasonCancelled
 			if ctx.Err() == nil {
-				res.Reason = fmt.Sprintf("timeout after %v waiting for one of the %d ICMP slots", p.opts.Timeout, cap(p.icmpSlots))
+				res.Reason = fmt.Sprintf("timeout after %v waiting for one of the %d ICMP slots", timeout, cap(p.icmpSlots))
 			}
 			return res
 		}
-	}
-	type outcome struct {
-		rtt time.Duration
-		err error
 	}
 	done := make(chan outcome, 1) // buffered: a probe that ends late does not block
 	go func() {
@@ -251,8 +309,7 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 				done <- outcome{err: panicError(p.opts.Logger, "probe", v, "target", t.String())}
 			}
 		}()
-		rtt, err := p.probes[t.Kind](pctx, t)
-		done <- outcome{rtt, err}
+		done <- p.probes[t.Kind](pctx, t)
 	}()
 
 	var o outcome
@@ -268,15 +325,54 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 			o.err = pctx.Err()
 		}
 	}
-	res.RTT = o.rtt
+	res.RTT, res.CertExpiry = o.rtt, o.certExpiry
+	if res.RTT <= 0 && (o.err != nil || o.resp != nil) {
+		res.RTT = time.Since(start)
+	}
+	if conds := t.conditions(); len(conds) > 0 && ctx.Err() == nil {
+		return judge(res, o, conds, timeout)
+	}
 	if o.err == nil {
 		res.Up = true
 		return res
 	}
-	if res.RTT <= 0 {
-		res.RTT = time.Since(start)
+	res.Reason = reason(o.err, ctx.Err(), timeout)
+	return res
+}
+
+// judge sets res's Up and Reason by t's conditions: up when the probe got
+// a response (o.resp) and every condition holds it; or, without one, when
+// the conditions use [CONNECTED] and hold with Connected false. Down, the
+// reason is the failed condition's, or, without a response, why there was
+// none ("connection refused" says more than "[CONNECTED] == true failed").
+func judge(res Result, o outcome, conds []*condition.Condition, timeout time.Duration) Result {
+	r := o.resp
+	if r == nil {
+		if o.err == nil {
+			o.err = errors.New("internal error: probe returned no response")
+		}
+		var uses condition.Uses
+		for _, c := range conds {
+			uses |= c.Uses()
+		}
+		if uses&condition.UsesConnected == 0 {
+			res.Reason = reason(o.err, nil, timeout)
+			return res
+		}
+		r = &condition.Response{ResponseTime: res.RTT, CertExpiry: o.certExpiry, Now: time.Now()}
 	}
-	res.Reason = reason(o.err, ctx.Err(), p.opts.Timeout)
+	if r.Now.IsZero() {
+		r.Now = time.Now()
+	}
+	ok, why := condition.EvalAll(conds, r)
+	switch {
+	case ok:
+		res.Up = true
+	case o.resp == nil:
+		res.Reason = reason(o.err, nil, timeout)
+	default:
+		res.Reason = why
+	}
 	return res
 }
 

@@ -311,9 +311,9 @@ func TestCheckHangingProbe(t *testing.T) {
 	p := newTestProber(t, Options{Timeout: 100 * time.Millisecond}, nil)
 	release := make(chan struct{})
 	defer close(release)
-	p.probes[KindTCP] = func(context.Context, Target) (time.Duration, error) {
+	p.probes[KindTCP] = func(context.Context, Target) outcome {
 		<-release // ignores its context
-		return time.Millisecond, nil
+		return outcome{rtt: time.Millisecond}
 	}
 	r := p.Check(context.Background(), mustParse(t, "127.0.0.1:9"))
 	checkResult(t, r, false, "timeout after 100ms")
@@ -324,7 +324,7 @@ func TestCheckHangingProbe(t *testing.T) {
 
 func TestCheckPanickingProbe(t *testing.T) {
 	p := newTestProber(t, Options{}, nil)
-	p.probes[KindHTTP] = func(context.Context, Target) (time.Duration, error) { panic("boom") }
+	p.probes[KindHTTP] = func(context.Context, Target) outcome { panic("boom") }
 	r := p.Check(context.Background(), mustParse(t, "http://127.0.0.1:9/"))
 	checkResult(t, r, false, "internal error: probe panicked: boom")
 }
@@ -335,9 +335,9 @@ func TestCheckPanickingProbe(t *testing.T) {
 func TestCheckICMPSlotWait(t *testing.T) {
 	p := newTestProber(t, Options{Timeout: 200 * time.Millisecond, ICMPConcurrency: 2}, nil)
 	var probed atomic.Int32
-	p.probes[KindICMP] = func(context.Context, Target) (time.Duration, error) {
+	p.probes[KindICMP] = func(context.Context, Target) outcome {
 		probed.Add(1)
-		return time.Microsecond, nil
+		return outcome{rtt: time.Microsecond}
 	}
 	tg := mustParse(t, "127.0.0.1")
 	checkResult(t, p.Check(context.Background(), tg), true, "")

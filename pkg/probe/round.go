@@ -25,6 +25,9 @@ import (
 // it takes every ICMP packet; paced starts do not. The figures behind
 // both are in bench_test.go.
 //
+// Push targets are not probed: each is down with ReasonPushNotProbed (the
+// caller judges push monitors by their pushes).
+//
 // When ctx ends, Round returns promptly: the targets that finished keep
 // their results and every other one is down with reason "cancelled".
 func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
@@ -32,15 +35,20 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 	if len(targets) == 0 {
 		return results
 	}
+	rs := &roundState{targets: targets, results: results, done: make([]bool, len(targets))}
 	var icmpIdx, otherIdx []int
 	for i, t := range targets {
-		if t.Kind == KindICMP {
+		switch t.Kind {
+		case KindICMP:
 			icmpIdx = append(icmpIdx, i)
-		} else {
+		case KindPush:
+			// Never probed: check answers at once, without a slot.
+			results[i], rs.done[i] = p.check(ctx, t, false), true
+		default:
 			otherIdx = append(otherIdx, i)
 		}
 	}
-	rs := &roundState{pc: newPacer(), targets: targets, results: results, done: make([]bool, len(targets))}
+	rs.pc = newPacer()
 	// The ICMP pool takes the Prober's ICMP slots itself, so that its
 	// checks wait in the pool, not within their Timeout.
 	p.pool(ctx, rs, p.icmpSlots, icmpIdx)

@@ -100,11 +100,11 @@ func TestRoundBounds(t *testing.T) {
 	var other, icmp gauge
 	release := make(chan struct{})
 	blocking := func(g *gauge) probeFunc {
-		return func(ctx context.Context, _ Target) (time.Duration, error) {
+		return func(ctx context.Context, _ Target) outcome {
 			g.enter()
 			defer g.leave()
 			<-release
-			return time.Microsecond, nil
+			return outcome{rtt: time.Microsecond}
 		}
 	}
 	p.probes[KindTCP] = blocking(&other)
@@ -176,14 +176,14 @@ func TestRoundHangAndPanic(t *testing.T) {
 	p := newTestProber(t, Options{Timeout: 100 * time.Millisecond}, nil)
 	release := make(chan struct{})
 	defer close(release)
-	p.probes[KindTCP] = func(_ context.Context, t Target) (time.Duration, error) {
+	p.probes[KindTCP] = func(_ context.Context, t Target) outcome {
 		switch t.Port {
 		case 1:
 			<-release
 		case 2:
 			panic("probe bug")
 		}
-		return time.Microsecond, nil
+		return outcome{rtt: time.Microsecond}
 	}
 	res := p.Round(context.Background(), []Target{
 		mustParse(t, "127.0.0.1:1"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3"),
