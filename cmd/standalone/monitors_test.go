@@ -23,6 +23,9 @@ const (
 	monB = "127.0.0.1:9"
 	monC = "http://127.0.0.1:9/api-made"
 	monD = "http://u:hunter2@127.0.0.1:9/d"
+	// A push monitor without a token in the file: the first start makes
+	// one, and restarts keep it.
+	monPush = "push://backup"
 )
 
 // startWith runs the binary in dir with a config file of the given name
@@ -94,20 +97,26 @@ func TestMonitorsAsCodeAcrossRestarts(t *testing.T) {
 	head := `{"DB":{"Type":"bolt","Database":"srvmon.db"},"Listen":{"Address":"127.0.0.1","Port":"0"},"Checks":{"PerformChecks":false},`
 
 	// 1: A and B from the file; C through the API.
-	p := startWith(t, dir, "srvmon.json", head+`"Monitors":[{"host":"`+monA+`","name":"a"},{"host":"`+monB+`","timeout":"2s"}]}`)
-	wantLines(t, p.Log(), "monitor created from the config host="+monA, "monitor created from the config host="+monB)
+	p := startWith(t, dir, "srvmon.json", head+`"Monitors":[{"host":"`+monA+`","name":"a"},{"host":"`+monB+`","timeout":"2s"},{"host":"`+monPush+`"}]}`)
+	wantLines(t, p.Log(), "monitor created from the config host="+monA, "monitor created from the config host="+monB,
+		"monitor created from the config host="+monPush)
 	if code, body := p.Do(t, http.MethodPost, "/api/hosts", monC); code != http.StatusCreated {
 		t.Fatalf("add %s: %d %s", monC, code, body)
 	}
 	p.Stop(t)
+	token := storedMonitors(t, db)[monPush].PushToken
+	if monitor.CheckPushToken(token) != nil {
+		t.Fatalf("push monitor's token %q", token)
+	}
 
 	// 2: A changed, B gone, D new (its password masked in the log).
-	conf2 := head + `"Monitors":[{"host":"` + monA + `","name":"a2"},{"host":"` + monD + `"}]}`
+	conf2 := head + `"Monitors":[{"host":"` + monA + `","name":"a2"},{"host":"` + monD + `"},{"host":"` + monPush + `","grace":"2h"}]}`
 	p = startWith(t, dir, "srvmon.json", conf2)
 	p.Stop(t)
 	wantLines(t, p.Log(),
 		"monitor created from the config host=http://u:xxxxx@127.0.0.1:9/d",
 		"monitor updated from the config host="+monA,
+		"monitor updated from the config host="+monPush,
 		"monitor deleted: no longer in the config host="+monB)
 	if strings.Contains(p.Log(), "hunter2") {
 		t.Errorf("the log shows a password:\n%s", p.Log())
@@ -118,9 +127,12 @@ func TestMonitorsAsCodeAcrossRestarts(t *testing.T) {
 	p.Stop(t)
 	wantLines(t, p.Log())
 	ms := storedMonitors(t, db)
-	if len(ms) != 3 || ms[monA].Name != "a2" || ms[monA].Source != monitor.SourceConfig ||
+	if len(ms) != 4 || ms[monA].Name != "a2" || ms[monA].Source != monitor.SourceConfig ||
 		ms[monD].Source != monitor.SourceConfig || ms[monC].Source != monitor.SourceAPI {
 		t.Fatalf("stored monitors: %+v", ms)
+	}
+	if m := ms[monPush]; m.PushToken != token || m.Grace.D() != 2*time.Hour {
+		t.Errorf("push monitor after restarts: %+v; want its first token %q", m, token)
 	}
 
 	// 4: a YAML file without Monitors manages none: nothing changes.
@@ -128,7 +140,7 @@ func TestMonitorsAsCodeAcrossRestarts(t *testing.T) {
 	p = startWith(t, dir, "srvmon.yaml", yamlHead)
 	p.Stop(t)
 	wantLines(t, p.Log())
-	if got := storedMonitors(t, db); len(got) != 3 {
+	if got := storedMonitors(t, db); len(got) != 4 {
 		t.Fatalf("a config without Monitors changed the monitors: %+v", got)
 	}
 
@@ -137,7 +149,8 @@ func TestMonitorsAsCodeAcrossRestarts(t *testing.T) {
 	p.Stop(t)
 	wantLines(t, p.Log(),
 		"monitor deleted: no longer in the config host="+monA,
-		"monitor deleted: no longer in the config host=http://u:xxxxx@127.0.0.1:9/d")
+		"monitor deleted: no longer in the config host=http://u:xxxxx@127.0.0.1:9/d",
+		"monitor deleted: no longer in the config host="+monPush)
 	if got := storedMonitors(t, db); len(got) != 1 || got[monC].Source != monitor.SourceAPI {
 		t.Fatalf("after Monitors: []: %+v", got)
 	}
