@@ -8,6 +8,11 @@
 // finish and be stored, then the server drains. With Checks.PerformChecks
 // false it only serves, and keeps the store in shape (Checks.Retention,
 // hourly summaries) on the rounds' schedule.
+//
+// The config's Monitors (monitors as code; -config may be YAML, named
+// .yaml or .yml) are reconciled into the store at start, before it serves
+// or checks, and before every round; a store that fails then stops the
+// start with one line.
 package main
 
 import (
