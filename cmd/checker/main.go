@@ -9,6 +9,10 @@
 // the event's time, returning an error when the results could not be
 // stored so that the platform retries.
 //
+// Before each round it reconciles the config's Monitors (monitors as
+// code) into the store; a checker without Monitors manages none and
+// leaves the monitors of other processes alone.
+//
 // Flags (gosrvmon's): -config FILE, -confstr JSON, -init (create or migrate
 // the schema, then exit), -check TARGET (check one target, print the result
 // on one line and exit). The store must be configured (DATABASE_URL or a
