@@ -1,6 +1,8 @@
 // Package config loads srvmon's configuration: gosrvmon's JSON config,
 // accepted as is from a file (-config) and a string (-confstr), srvmon's
-// additions to it, and an environment variable for every field.
+// additions to it (Monitors: monitors as code), and an environment
+// variable for every field. A file named *.yaml or *.yml is YAML with the
+// same fields, converted to JSON and decoded as JSON (see yamlToJSON).
 //
 // Layers apply in this order, each overriding the one before:
 // defaults, the file, the -confstr string, the environment. The
