@@ -9,6 +9,10 @@
 // the event's time, returning an error when the results could not be
 // stored so that the platform retries.
 //
+// Before each round it reconciles the config's Monitors (monitors as
+// code) into the store; a checker without Monitors manages none and
+// leaves the monitors of other processes alone.
+//
 // Flags (gosrvmon's): -config FILE, -confstr JSON, -init (create or migrate
 // the schema, then exit), -check TARGET (check one target, print the result
 // on one line and exit). The store must be configured (DATABASE_URL or a
@@ -50,7 +54,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	defer st.Close()
 	prober := probe.New(app.ProbeOptions(c.Config, c.Lambda, c.Log))
 	defer prober.Close()
-	runner := app.NewRunner(c.Config, st, prober, c.Log)
+	runner := app.NewRound(c.Config, st, app.NewRunner(c.Config, st, prober, c.Log), c.Log)
 
 	if c.Lambda {
 		lambda.StartWithOptions(app.CheckerEventHandler(runner, c.Log), lambda.WithContext(ctx))

@@ -8,6 +8,11 @@
 // finish and be stored, then the server drains. With Checks.PerformChecks
 // false it only serves, and keeps the store in shape (Checks.Retention,
 // hourly summaries) on the rounds' schedule.
+//
+// The config's Monitors (monitors as code; -config may be YAML, named
+// .yaml or .yml) are reconciled into the store at start, before it serves
+// or checks, and before every round; a store that fails then stops the
+// start with one line.
 package main
 
 import (
@@ -41,6 +46,11 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	}
 	defer st.Close()
 	cfg, log := c.Config, c.Log
+	// The config's monitors are in the store before anything serves or
+	// checks them; a store that fails here stops the start.
+	if err := app.NewMonitorSync(cfg, st, log).Sync(ctx); err != nil {
+		return err
+	}
 	ln, err := app.Listen(cfg)
 	if err != nil {
 		return err
@@ -73,7 +83,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		defer close(jobs)
 		runner := app.NewRunner(cfg, st, prober, log)
 		if cfg.Checks.PerformChecks {
-			app.Rounds(jobsCtx, runner, log)
+			app.Rounds(jobsCtx, app.NewRound(cfg, st, runner, log), log)
 		} else {
 			app.Maintenance(jobsCtx, runner, log)
 		}

@@ -104,10 +104,11 @@ func EventTime(raw json.RawMessage, now time.Time) (time.Time, error) {
 }
 
 // CheckerEventHandler is the checker's Lambda handler: one round per
-// scheduled event, in the slot of the event's time. It returns an error
+// scheduled event (the config's monitors reconciled first, see
+// Round.Run), in the slot of the event's time. It returns an error
 // when the results could not be stored, so that the platform retries, and
 // logs it ("round not stored").
-func CheckerEventHandler(r *round.Runner, log *slog.Logger) func(context.Context, json.RawMessage) (round.Summary, error) {
+func CheckerEventHandler(r *Round, log *slog.Logger) func(context.Context, json.RawMessage) (round.Summary, error) {
 	return func(ctx context.Context, raw json.RawMessage) (round.Summary, error) {
 		at, err := EventTime(raw, time.Now())
 		if err != nil {

@@ -25,13 +25,14 @@ func (s IntervalSchedule) Next(t time.Time) time.Time {
 }
 
 // Rounds ticks r on interval boundaries until ctx ends, then waits for the
-// round in flight to finish and be stored. A round still running when the
+// round in flight to finish and be stored. Each round reconciles the
+// config's monitors first (Round.Run). A round still running when the
 // next tick comes makes that tick skip, with a warning (its slot is left
 // to the retry of a cron or Lambda deployment; here the next slot comes
 // soon enough). Run bounds its deliveries to its slot, so a hanging
 // webhook does not make ticks skip.
-func Rounds(ctx context.Context, r *round.Runner, log *slog.Logger) {
-	Every(ctx, r.Interval, "round", func() {
+func Rounds(ctx context.Context, r *Round, log *slog.Logger) {
+	Every(ctx, r.Runner.Interval, "round", func() {
 		// ctx is only for what Run may abandon; the round in flight
 		// outlives SIGTERM (see round.Runner.Run).
 		if sum, err := r.Run(ctx, time.Now()); err != nil {

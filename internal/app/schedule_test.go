@@ -63,7 +63,7 @@ func TestRoundsLogSkippedTicks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		Rounds(ctx, r, log)
+		Rounds(ctx, &Round{Runner: r, Log: log}, log)
 		close(done)
 	}()
 	<-arrived // the first round waits for the target

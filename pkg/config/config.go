@@ -1,6 +1,8 @@
 // Package config loads srvmon's configuration: gosrvmon's JSON config,
 // accepted as is from a file (-config) and a string (-confstr), srvmon's
-// additions to it, and an environment variable for every field.
+// additions to it (Monitors: monitors as code), and an environment
+// variable for every field. A file named *.yaml or *.yml is YAML with the
+// same fields, converted to JSON and decoded as JSON (see yamlToJSON).
 //
 // Layers apply in this order, each overriding the one before:
 // defaults, the file, the -confstr string, the environment. The
@@ -58,9 +60,13 @@ type Config struct {
 	Checks Checks
 	Chart  Chart
 	Notify Notify
+	// Monitors is srvmon's: monitors as code (see MonitorList). Nil when
+	// no layer sets it: this process does not manage monitors.
+	Monitors MonitorList `doc:"monitors as code: a list of monitor objects, the API's JSON without source (host, name, group, conditions, method, headers, body, follow_redirects, timeout, insecure_skip_verify, grace, push_token), reconciled into the store at start and before every round: added, updated, and deleted when no longer listed; monitors made in the API or UI are left alone. Absent: this process manages no monitors; [] deletes every monitor the list made (environment: the JSON array)"`
 
-	loc      *time.Location // Chart.TimeZone, loaded by Load
-	warnings []string
+	loc          *time.Location // Chart.TimeZone, loaded by Load
+	monitorsFrom string         // the layer that set Monitors, as a message prefix
+	warnings     []string
 }
 
 // DB says where results are stored.

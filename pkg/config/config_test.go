@@ -507,6 +507,7 @@ func TestEnvSetsEveryField(t *testing.T) {
 		"Chart.TimeZone":       "Europe/Berlin",
 		"Listen.LambdaPayload": "1.0",
 		"Listen.AllowedHosts":  "monitor.lan,srvmon.example.com:8443",
+		"Monitors":             `[{"host":"http://127.0.0.1:1/","name":"a"},{"host":"127.0.0.1:2"}]`,
 	}
 	// DB.URL from the environment means postgres, so DB.Type is set with it.
 	base := []string{"SRVMON_DB_DATABASE=d", "SRVMON_LISTEN_WEBAUTH_USER=u", "SRVMON_LISTEN_WEBAUTH_PASSWORD=p"}

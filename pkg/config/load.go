@@ -15,7 +15,8 @@ import (
 
 // Source says where Load finds the configuration.
 type Source struct {
-	// File is a gosrvmon JSON config file (-config); "" for none.
+	// File is a gosrvmon JSON config file (-config), or a YAML one when
+	// its name ends in .yaml or .yml (see yamlToJSON); "" for none.
 	File string
 	// JSON is a gosrvmon JSON config string (-confstr); "" for none. It
 	// overrides the file.
@@ -35,7 +36,7 @@ type Source struct {
 
 // AddFlags binds gosrvmon's -config and -confstr flags to s.File and s.JSON.
 func (s *Source) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&s.File, "config", s.File, "gosrvmon JSON config `file`")
+	fs.StringVar(&s.File, "config", s.File, "gosrvmon JSON config `file` (YAML when it ends in .yaml or .yml)")
 	fs.StringVar(&s.JSON, "confstr", s.JSON, "gosrvmon JSON config as a `string` (overrides -config)")
 }
 
@@ -50,22 +51,35 @@ func Load(src Source) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config file: %w", err)
 		}
-		w, err := decodeJSON(&c, data)
-		if err != nil {
-			return Config{}, fmt.Errorf("config file %s: %w", src.File, err)
+		prefix := "config file " + src.File + ": "
+		if isYAMLFile(src.File) {
+			if data, err = yamlToJSON(data); err != nil {
+				return Config{}, fmt.Errorf("%s%w", prefix, err)
+			}
 		}
-		warnings = append(warnings, prefixAll("config file "+src.File+": ", w)...)
+		w, err := c.decodeLayer(data, prefix)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s%w", prefix, err)
+		}
+		warnings = append(warnings, prefixAll(prefix, w)...)
 	}
 	if src.JSON != "" {
-		w, err := decodeJSON(&c, []byte(src.JSON))
+		w, err := c.decodeLayer([]byte(src.JSON), "-confstr: ")
 		if err != nil {
 			return Config{}, fmt.Errorf("-confstr: %w", err)
 		}
 		warnings = append(warnings, prefixAll("-confstr: ", w)...)
 	}
+	monitors := c.Monitors
+	c.Monitors = nil
 	envWarnings, urlFromEnv, typeFromEnv, err := applyEnv(&c, src.Env)
 	if err != nil {
 		return Config{}, err
+	}
+	if c.Monitors == nil {
+		c.Monitors = monitors
+	} else {
+		c.monitorsFrom = "environment " + envPrefix + "MONITORS: "
 	}
 	slices.Sort(envWarnings)
 	warnings = append(warnings, envWarnings...)
@@ -80,6 +94,21 @@ func Load(src Source) (Config, error) {
 	}
 	c.warnings = append(warnings, w...)
 	return c, nil
+}
+
+// decodeLayer decodes one layer's JSON over c (decodeJSON) and, when it
+// sets Monitors, records the layer (its message prefix) for the errors
+// of checkMonitors.
+func (c *Config) decodeLayer(data []byte, prefix string) ([]string, error) {
+	monitors := c.Monitors
+	c.Monitors = nil
+	w, err := decodeJSON(c, data)
+	if c.Monitors == nil {
+		c.Monitors = monitors
+	} else {
+		c.monitorsFrom = prefix
+	}
+	return w, err
 }
 
 func prefixAll(prefix string, list []string) []string {
@@ -153,7 +182,10 @@ func fieldFold(t reflect.Type, key string) (reflect.StructField, bool) {
 func jsonError(data []byte, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var mon *monitorFieldError
 	switch {
+	case errors.As(err, &mon):
+		return mon
 	case errors.As(err, &syn):
 		line, col := lineCol(data, syn.Offset)
 		return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, syn.Error())

@@ -32,3 +32,18 @@ func TestLoadWalksConfigAFewTimes(t *testing.T) {
 		t.Errorf("Load makes %.0f allocations, more than %d", allocs, most)
 	}
 }
+
+// BenchmarkLoadFull loads testdata/full.json and full.yaml (every section
+// and four monitors): the price of YAML over JSON at start.
+func BenchmarkLoadFull(b *testing.B) {
+	for _, file := range []string{"testdata/full.json", "testdata/full.yaml"} {
+		b.Run(file[len("testdata/"):], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Load(Source{File: file}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

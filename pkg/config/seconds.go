@@ -67,3 +67,7 @@ func (s *Seconds) UnmarshalText(b []byte) error {
 	*s = secondsOf(n)
 	return nil
 }
+
+// MarshalJSON writes the whole seconds, as the config spells them, so
+// that a loaded Config written as JSON loads again as itself.
+func (s Seconds) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, s.count(), 10), nil }

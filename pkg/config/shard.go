@@ -104,6 +104,8 @@ func jsonKind(b []byte) string {
 		return "string"
 	case 't', 'f':
 		return "bool"
+	case 'n':
+		return "null"
 	}
 	return "number " + string(b)
 }

@@ -29,6 +29,7 @@ func (c *Config) normalize(defaultDatabase string, storeUnused bool) (warnings [
 		c.loadTimeZone,
 		c.checkWebAuth,
 		c.checkAllowedHosts,
+		c.checkMonitors,
 	} {
 		if err := step(); err != nil {
 			return nil, err

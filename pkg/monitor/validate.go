@@ -3,6 +3,9 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -11,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/probe/condition"
 )
 
 // Limits on a monitor's settings. A monitor is read on every round and
@@ -57,76 +61,195 @@ type Limits struct {
 }
 
 // Validate reports the first field of m that is invalid, as a
-// *FieldError (wrapping ErrInvalid) whose text names the field.
+// *FieldError (wrapping ErrInvalid) whose text names the field: the host
+// (probe.Parse's reason), a display text, a setting that does not apply to
+// the host's kind of check (kindRules), a condition that does not parse
+// (with its position and what was expected there) or that reads what the
+// kind of check never yields (yields), a limit exceeded.
 func Validate(m Monitor, lim Limits) error {
 	t, err := probe.Parse(m.Host)
 	if err != nil {
 		return fieldErr("host", "%v", err)
 	}
+	_, err = compileSettings(m, t, lim)
+	return err
+}
+
+// compileSettings validates m's settings for its parsed target t and
+// returns its compiled conditions (nil when it has none).
+func compileSettings(m Monitor, t probe.Target, lim Limits) ([]*condition.Condition, error) {
 	if err := checkText("name", m.Name, MaxNameLen); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkText("group", m.Group, MaxGroupLen); err != nil {
-		return err
+		return nil, err
 	}
 	switch m.Source {
 	case SourceAPI, SourceConfig:
 	default:
-		return fieldErr("source", "%q is not %q or empty", m.Source, SourceConfig)
+		return nil, fieldErr("source", "%q is not %q or empty", m.Source, SourceConfig)
 	}
-	if len(m.Conditions) > MaxConditions {
-		return fieldErr("conditions", "%d conditions, more than %d", len(m.Conditions), MaxConditions)
+	k := kindOf(t)
+	if err := checkApplies(m.Settings, k); err != nil {
+		return nil, err
 	}
-	for i, c := range m.Conditions {
-		if len(c) > MaxConditionLen {
-			return fieldErr(fmt.Sprintf("conditions[%d]", i), "longer than %d bytes", MaxConditionLen)
-		}
-	}
-	if err := checkHTTP(m.Settings, t.Kind == probe.KindHTTP); err != nil {
-		return err
+	if err := checkHTTP(m.Settings); err != nil {
+		return nil, err
 	}
 	switch {
 	case m.Timeout < 0:
-		return fieldErr("timeout", "%v is negative", m.Timeout.D())
+		return nil, fieldErr("timeout", "%v is negative", m.Timeout.D())
 	case lim.MaxTimeout > 0 && m.Timeout.D() > lim.MaxTimeout:
-		return fieldErr("timeout", "%v is longer than the round's probe timeout, %v", m.Timeout.D(), lim.MaxTimeout)
+		return nil, fieldErr("timeout", "%v is longer than the round's probe timeout, %v", m.Timeout.D(), lim.MaxTimeout)
 	case m.Grace < 0 || m.Grace.D() > MaxGrace:
-		return fieldErr("grace", "%v is not between 0 and %v", m.Grace.D(), MaxGrace)
+		return nil, fieldErr("grace", "%v is not between 0 and %v", m.Grace.D(), MaxGrace)
 	}
 	if m.PushToken != "" {
 		if err := CheckPushToken(m.PushToken); err != nil {
-			return fieldErr("push_token", "%v", err)
+			return nil, fieldErr("push_token", "%v", err)
+		}
+	}
+	return compileConditions(m.Conditions, k)
+}
+
+// compileConditions parses conds and checks that each reads only what a
+// check of kind k yields.
+func compileConditions(conds []string, k kind) ([]*condition.Condition, error) {
+	if len(conds) > MaxConditions {
+		return nil, fieldErr("conditions", "%d conditions, more than %d", len(conds), MaxConditions)
+	}
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	cs := make([]*condition.Condition, len(conds))
+	for i, s := range conds {
+		field := fmt.Sprintf("conditions[%d]", i)
+		if len(s) > MaxConditionLen {
+			return nil, fieldErr(field, "longer than %d bytes", MaxConditionLen)
+		}
+		c, err := condition.Parse(s)
+		if err != nil {
+			return nil, fieldErr(field, "%v", err)
+		}
+		if extra := c.Uses() &^ k.yields; extra != 0 {
+			verb := "does"
+			if extra&(extra-1) != 0 {
+				verb = "do"
+			}
+			return nil, fieldErr(field, "%s %s not apply to %s monitors, which yield %s",
+				placeholders(extra, " and "), verb, k.name, placeholders(k.yields, ", "))
+		}
+		cs[i] = c
+	}
+	return cs, nil
+}
+
+// kind is what a kind of check is called in messages, and what its
+// conditions can read.
+type kind struct {
+	name   string         // as users write it: "ping", "tcp", "http://", ...
+	yields condition.Uses // what its probe fills in for the conditions
+}
+
+// The kinds of check, as pkg/probe runs them. Every probed kind yields
+// [CONNECTED] and [RESPONSE_TIME]; a push:// monitor is not probed and
+// yields nothing. (Ping yields no [IP]: the probe does not report the
+// address it pinged.)
+var (
+	kindPing  = kind{"ping", condition.UsesConnected | condition.UsesResponseTime}
+	kindTCP   = kind{"tcp", kindPing.yields | condition.UsesIP}
+	kindHTTP  = kind{"http://", kindTCP.yields | condition.UsesStatus | condition.UsesHeader | condition.UsesBody}
+	kindHTTPS = kind{"https://", kindHTTP.yields | condition.UsesCertificate}
+	kindTLS   = kind{"tls://", kindTCP.yields | condition.UsesCertificate}
+	kindDNS   = kind{"dns://", kindPing.yields | condition.UsesDNS | condition.UsesBody}
+	kindPush  = kind{"push://", 0}
+)
+
+// kindOf returns the kind of check of t, a target of probe.Parse.
+func kindOf(t probe.Target) kind {
+	switch t.Kind {
+	case probe.KindTCP:
+		return kindTCP
+	case probe.KindHTTP:
+		if t.URL != nil && t.URL.Scheme == "https" {
+			return kindHTTPS
+		}
+		return kindHTTP
+	case probe.KindTLS:
+		return kindTLS
+	case probe.KindDNS:
+		return kindDNS
+	case probe.KindPush:
+		return kindPush
+	}
+	return kindPing
+}
+
+// placeholderNames name each of condition.Uses' bits, in the order
+// messages list them.
+var placeholderNames = []struct {
+	u    condition.Uses
+	name string
+}{
+	{condition.UsesConnected, "[CONNECTED]"},
+	{condition.UsesResponseTime, "[RESPONSE_TIME]"},
+	{condition.UsesIP, "[IP]"},
+	{condition.UsesStatus, "[STATUS]"},
+	{condition.UsesHeader, "[HEADER].Name"},
+	{condition.UsesBody, "[BODY]"},
+	{condition.UsesCertificate, "[CERTIFICATE_EXPIRATION]"},
+	{condition.UsesDNS, "[DNS_RCODE]"},
+}
+
+// placeholders names the placeholders of u, joined with sep.
+func placeholders(u condition.Uses, sep string) string {
+	var names []string
+	for _, p := range placeholderNames {
+		if u&p.u != 0 {
+			names = append(names, p.name)
+		}
+	}
+	return strings.Join(names, sep)
+}
+
+// checkApplies refuses a setting that a check of kind k does not use.
+func checkApplies(s Settings, k kind) error {
+	http := k == kindHTTP || k == kindHTTPS
+	for _, r := range []struct {
+		field   string
+		set, ok bool
+		only    string
+	}{
+		{"method", s.Method != "", http, "applies only to http:// and https:// monitors"},
+		{"headers", len(s.Headers) > 0, http, "applies only to http:// and https:// monitors"},
+		{"body", s.Body != "", http, "applies only to http:// and https:// monitors"},
+		{"follow_redirects", s.FollowRedirects != nil, http, "applies only to http:// and https:// monitors"},
+		{"insecure_skip_verify", s.InsecureSkipVerify, k == kindHTTPS || k == kindTLS, "applies only to https:// and tls:// monitors"},
+		{"timeout", s.Timeout != 0, k != kindPush, "does not apply to push:// monitors, which are not probed"},
+		{"conditions", len(s.Conditions) > 0, k != kindPush, "do not apply to push:// monitors, which are not probed"},
+		{"grace", s.Grace != 0, k == kindPush, "applies only to push:// monitors"},
+		{"push_token", s.PushToken != "", k == kindPush, "applies only to push:// monitors"},
+	} {
+		if r.set && !r.ok {
+			return fieldErr(r.field, "%s", r.only)
 		}
 	}
 	return nil
 }
 
-// checkHTTP validates the HTTP settings; http is whether the target is
-// an http:// or https:// URL.
-func checkHTTP(s Settings, http bool) error {
-	set := func(field string, isSet bool) error {
-		if isSet && !http {
-			return fieldErr(field, "applies only to http:// and https:// monitors")
-		}
-		return nil
-	}
-	for _, e := range []error{
-		set("method", s.Method != ""),
-		set("headers", len(s.Headers) > 0),
-		set("body", s.Body != ""),
-		set("follow_redirects", s.FollowRedirects != nil),
-	} {
-		if e != nil {
-			return e
-		}
-	}
+// checkHTTP validates the values of the HTTP settings. Header names are
+// checked in sorted order, so that the error is the same every time, and
+// two that are one header (case aside) are refused.
+func checkHTTP(s Settings) error {
 	if s.Method != "" && (len(s.Method) > maxMethodLen || !isToken(s.Method)) {
 		return fieldErr("method", "%q is not an HTTP method", s.Method)
 	}
 	if len(s.Headers) > MaxHeaders {
 		return fieldErr("headers", "%d headers, more than %d", len(s.Headers), MaxHeaders)
 	}
-	for name, value := range s.Headers {
+	seen := make(map[string]string, len(s.Headers))
+	for _, name := range slices.Sorted(maps.Keys(s.Headers)) {
+		value := s.Headers[name]
 		field := fmt.Sprintf("headers[%q]", name)
 		switch {
 		case len(name)+len(value) > MaxHeaderLen:
@@ -136,6 +259,11 @@ func checkHTTP(s Settings, http bool) error {
 		case !httpguts.ValidHeaderFieldValue(value):
 			return fieldErr(field, "the value holds a control character")
 		}
+		canonical := textproto.CanonicalMIMEHeaderKey(name)
+		if other, dup := seen[canonical]; dup {
+			return fieldErr(field, "the same header as %q", other)
+		}
+		seen[canonical] = name
 	}
 	if len(s.Body) > MaxBodyLen {
 		return fieldErr("body", "longer than %d bytes", MaxBodyLen)

@@ -2,15 +2,8 @@ package round_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"math/big"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -25,35 +18,16 @@ import (
 // error lists every name of the certificate); the round stores at most
 // store.MaxReasonLen bytes of it.
 func TestRunTruncatesLongReasons(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
 	for i := range 30 { // fewer than 100: Go lists them all
 		names = append(names, fmt.Sprintf("a-rather-long-name-%03d.srvmon.test", i))
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: names, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	srv.StartTLS()
-	defer srv.Close()
-	host := "https://localhost:" + srv.URL[strings.LastIndexByte(srv.URL, ':')+1:] + "/"
+	srv, roots := tlsServer(t, time.Now().Add(time.Hour), names...)
+	host := localhostURL(srv) + "/"
 
 	st := memory.New()
 	addHosts(t, st, host)
 	r := newRunner(t, st)
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
 	p := probe.New(probe.Options{Timeout: 2 * time.Second, TLSConfig: &tls.Config{RootCAs: roots}})
 	defer p.Close()
 	r.Prober = p

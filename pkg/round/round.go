@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
@@ -90,11 +91,18 @@ type Runner struct {
 
 // Summary says what a round did; it is also the checker Lambda's answer.
 type Summary struct {
-	Slot      time.Time     `json:"slot"`
-	Targets   int           `json:"targets"` // targets checked by this round (its shard)
-	Up        int           `json:"up"`
-	Down      int           `json:"down"`
-	Invalid   int           `json:"invalid"`  // stored hosts that do not parse (kept, recorded down)
+	Slot    time.Time `json:"slot"`
+	Targets int       `json:"targets"` // targets checked by this round (its shard), push monitors aside
+	Up      int       `json:"up"`
+	Down    int       `json:"down"`
+	Invalid int       `json:"invalid"` // stored monitors that do not compile (kept, recorded down)
+	// Push counts the push:// monitors of the round's shard: judged from
+	// their pushes, not probed (see JudgePush). PushUp and PushDown count
+	// the judgements of the previous slot; the rest were not judged (never
+	// pushed). A slot that got a push keeps the push's own result.
+	Push      int           `json:"push"`
+	PushUp    int           `json:"push_up"`
+	PushDown  int           `json:"push_down"`
 	Sent      int           `json:"notified"` // notifications delivered
 	Failed    int           `json:"notify_failed"`
 	Deleted   int64         `json:"deleted"`
@@ -161,12 +169,17 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	work, probing, cancel := r.contexts(ctx, started)
 	defer cancel()
 
-	targets, results, err := r.targets(work, &sum)
+	targets, results, pushes, err := r.targets(work, &sum)
 	if err != nil {
-		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list hosts: %w", err)}
+		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list monitors: %w", err)}
+	}
+	judged, err := r.judgePushes(work, pushes, &sum)
+	if err != nil {
+		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("read push times: %w", err)}
 	}
 	results = append(results, r.probe(probing, targets, &sum)...)
 	sum.count(results)
+	results = append(results, judged...)
 
 	if err := r.save(work, results); err != nil {
 		sum.Duration = time.Since(started)
@@ -184,33 +197,73 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	return sum, nil
 }
 
-// targets lists the stored hosts of the runner's shard and parses them.
-// A host that does not parse, stored by an older or laxer writer (a
-// gosrvmon database), is kept visible: it gets a result, down with the
-// reason, and counts in sum.Invalid.
-func (r *Runner) targets(ctx context.Context, sum *Summary) ([]probe.Target, []store.Result, error) {
-	hosts, err := r.Store.Hosts(ctx)
+// targets lists the stored monitors of the runner's shard and compiles
+// them: the targets to probe, and the push:// monitors, which the round
+// judges instead. A monitor that does not compile (a host that does not
+// parse, or settings stored by an older or laxer writer, e.g. a gosrvmon
+// database) is kept visible: it gets a result, down with the reason, and
+// counts in sum.Invalid.
+func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Target, invalid []store.Result, pushes []probe.Target, err error) {
+	monitors, err := r.Store.Monitors(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var (
-		targets []probe.Target
-		invalid []store.Result
-	)
-	for _, h := range hosts {
-		if !r.Shard.Selects(HashTarget(h)) {
+	for _, m := range monitors {
+		if !r.Shard.Selects(HashTarget(m.Host)) {
 			continue
 		}
-		t, err := probe.Parse(h)
-		if err != nil {
-			invalid = append(invalid, store.Result{Host: h, Location: r.Location, Slot: sum.Slot, Reason: store.TruncateReason(err.Error())})
-			continue
+		t, err := monitor.Compile(m)
+		switch {
+		case err != nil:
+			invalid = append(invalid, store.Result{Host: m.Host, Location: r.Location, Slot: sum.Slot, Reason: store.TruncateReason(err.Error())})
+		case t.Kind == probe.KindPush:
+			pushes = append(pushes, t)
+		default:
+			targets = append(targets, t)
 		}
-		targets = append(targets, t)
 	}
 	sum.Invalid = len(invalid)
 	sum.Targets = len(targets) + sum.Invalid
-	return targets, invalid, nil
+	sum.Push = len(pushes)
+	return targets, invalid, pushes, nil
+}
+
+// judgePushes judges each push monitor of pushes for the slot before the
+// round's (JudgePush), from the push times the store recorded, counting
+// the judgements in sum. It reads the store only when there are any.
+func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Summary) ([]store.Result, error) {
+	if len(pushes) == 0 {
+		return nil, nil
+	}
+	facts, err := r.Store.Facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lastPush := make(map[string]time.Time, len(facts))
+	for _, f := range facts {
+		if !f.LastPush.IsZero() {
+			lastPush[f.Host] = f.LastPush
+		}
+	}
+	results := make([]store.Result, 0, len(pushes))
+	for _, t := range pushes {
+		var grace time.Duration
+		if t.Settings != nil {
+			grace = t.Settings.Grace
+		}
+		host := t.String()
+		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, lastPush[host])
+		if !ok {
+			continue
+		}
+		if res.Up {
+			sum.PushUp++
+		} else {
+			sum.PushDown++
+		}
+		results = append(results, res)
+	}
+	return results, nil
 }
 
 // probe checks targets and returns their results in the slot, counting
@@ -219,12 +272,13 @@ func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary
 	var results []store.Result
 	for _, pr := range r.Prober.Round(ctx, targets) {
 		results = append(results, store.Result{
-			Host:     pr.Target.String(),
-			Location: r.Location,
-			Slot:     sum.Slot,
-			RTT:      pr.RTT,
-			Up:       pr.Up,
-			Reason:   store.TruncateReason(pr.Reason),
+			Host:       pr.Target.String(),
+			Location:   r.Location,
+			Slot:       sum.Slot,
+			RTT:        pr.RTT,
+			Up:         pr.Up,
+			Reason:     store.TruncateReason(pr.Reason),
+			CertExpiry: pr.CertExpiry,
 		})
 		if pr.Reason == probe.ReasonCancelled {
 			sum.Cancelled++
@@ -264,6 +318,9 @@ func (r *Runner) logSummary(sum Summary) {
 		"up", sum.Up,
 		"down", sum.Down,
 		"invalid", sum.Invalid,
+		"push", sum.Push,
+		"push_up", sum.PushUp,
+		"push_down", sum.PushDown,
 		"cancelled", sum.Cancelled,
 		"notified", sum.Sent,
 		"notify_failed", sum.Failed,
