@@ -247,10 +247,10 @@ type monitorData struct {
 	// Secrets: the reader may see secrets and so edit; Conf: the config
 	// file manages the monitor (read-only).
 	Secrets, Conf, Push, Saved bool
-	PushURL, LastPush        string
-	CertExpiry               string
-	Form                     monitorFormValues
-	Error                    string
+	PushURL, LastPush          string
+	CertExpiry                 string
+	Form                       monitorFormValues
+	Error                      string
 }
 
 // monitorPage serves GET /web/monitor?host=H: the monitor's settings,
