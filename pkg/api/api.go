@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -147,12 +148,19 @@ type server struct {
 	allowedHosts       map[string]struct{} // normalHost of each AllowedHosts entry
 	failures           authFailures
 	pushes             pushLimiter
+	// validate is monitor.Validate (tests replace it to accept targets
+	// that pkg/probe does not parse yet).
+	validate func(monitor.Monitor, monitor.Limits) error
 }
 
 // New returns the handler serving every endpoint (see the package
 // documentation and README for the list). It panics if opts.Store is nil.
 func New(opts Options) http.Handler {
-	s := newServer(opts)
+	return newServer(opts).handler()
+}
+
+// handler is s's http.Handler.
+func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, rt.handler)
@@ -231,6 +239,7 @@ func newServer(opts Options) *server {
 		userHash:     sha256.Sum256([]byte(opts.Auth.User)),
 		passHash:     sha256.Sum256([]byte(opts.Auth.Password)),
 		allowedHosts: allowed,
+		validate:     monitor.Validate,
 	}
 }
 

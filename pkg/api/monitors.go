@@ -263,7 +263,7 @@ func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace boo
 		return m, false, err
 	}
 	m.Host = host
-	if err := monitor.Validate(m, monitor.Limits{MaxTimeout: s.ProbeTimeout}); err != nil {
+	if err := s.validate(m, monitor.Limits{MaxTimeout: s.ProbeTimeout}); err != nil {
 		return m, false, badRequest(err.Error())
 	}
 	old, err := s.Store.Monitor(ctx, m.Host)
