@@ -99,7 +99,7 @@ func TestMonitorAPI(t *testing.T) {
 		{"timeout over the probe's", jsonReq("PUT", "/api/monitor", `{"host":"a.example","timeout":"1m"}`), 400, "timeout: 1m0s is longer than the round's probe timeout, 10s"},
 		{"wrong type", jsonReq("PUT", "/api/monitor", `{"host":"a.example","name":5}`), 400, "name: a JSON number is not a string"},
 		{"wrong type in a list", jsonReq("PUT", "/api/monitor", `{"host":"a.example","conditions":[1]}`), 400, "conditions: a JSON number is not a string"},
-		{"condition too long", jsonReq("PUT", "/api/monitor", `{"host":"a.example","conditions":["` + strings.Repeat("x", monitor.MaxConditionLen+1) + `"]}`), 400, "conditions[0]: longer than 1024 bytes"},
+		{"condition too long", jsonReq("PUT", "/api/monitor", `{"host":"a.example","conditions":["`+strings.Repeat("x", monitor.MaxConditionLen+1)+`"]}`), 400, "conditions[0]: longer than 1024 bytes"},
 		{"HTTP setting of a TCP monitor", jsonReq("PUT", "/api/monitor", `{"host":"127.0.0.1:22","method":"GET"}`), 400, "method: applies only to http:// and https:// monitors"},
 		{"bad host", jsonReq("PUT", "/api/monitor", `{"host":"bad host"}`), 400, "host: "},
 		{"no host", jsonReq("PUT", "/api/monitor", `{"name":"x"}`), 400, "host: "},

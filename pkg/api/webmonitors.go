@@ -181,7 +181,7 @@ func (s *server) renderHosts(w http.ResponseWriter, r *http.Request, code int, d
 	s.render(w, r, code, "hosts", data)
 }
 
-// hostRows are the hosts page's lines, by display name.
+// hostRows are the hosts page's lines, by display name (case aside).
 func (s *server) hostRows(ctx context.Context) ([]hostRow, error) {
 	ms, err := s.Store.Monitors(ctx)
 	if err != nil {
@@ -224,7 +224,7 @@ func (s *server) hostRows(ctx context.Context) ([]hostRow, error) {
 		rows = append(rows, row)
 	}
 	slices.SortStableFunc(rows, func(a, b hostRow) int {
-		return strings.Compare(displayName(a.Name, a.Host), displayName(b.Name, b.Host))
+		return strings.Compare(strings.ToLower(displayName(a.Name, a.Host)), strings.ToLower(displayName(b.Name, b.Host)))
 	})
 	return rows, nil
 }
@@ -336,7 +336,10 @@ func (s *server) monitorForm(w http.ResponseWriter, r *http.Request) {
 	edit := f.Get("mode") == "edit"
 	var old monitor.Monitor
 	if edit {
-		if old, err = s.storedMonitor(ctx, v.Host); err != nil {
+		if old, err = s.storedMonitor(ctx, v.Host); err == nil && old.Source == monitor.SourceConfig {
+			err = managedErr(old.Host) // its page has no form
+		}
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
