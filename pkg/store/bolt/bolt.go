@@ -14,6 +14,10 @@
 //	due         time(next attempt)+ID → nothing, for each pending delivery
 //	summaries   one sub-bucket per host: time(hour) → the summary of its merged
 //	            checks in that hour (see summaries.go); meta's "summarised" bounds them
+//	monitors    host → the JSON of its settings and source (see monitors.go);
+//	            none for a host without settings
+//	pushtokens  push token → host, the index of the settings' push tokens
+//	facts       host → time(cert expiry), time(last push); zero times when unknown
 //	restore.N   a restore being staged (see Restore); removed on failure and on Open
 //
 // A round is one write transaction, appended to the recent bucket, which is
@@ -40,8 +44,9 @@ import (
 )
 
 // schemaVersion is the layout this package reads and writes. Version 2
-// added the summaries bucket; a version 1 file gets it at Open.
-const schemaVersion = 2
+// added the summaries bucket, version 3 the monitors, pushtokens and
+// facts buckets; an older file gets the buckets it lacks at Open.
+const schemaVersion = 3
 
 var (
 	bucketMeta       = []byte("meta")
@@ -53,11 +58,22 @@ var (
 	bucketDeliveries = []byte("deliveries")
 	bucketDue        = []byte("due")
 	bucketSummaries  = []byte("summaries")
+	bucketMonitors   = []byte("monitors")
+	bucketPushTokens = []byte("pushtokens")
+	bucketFacts      = []byte("facts")
 	keySchema        = []byte("schema")
 	keyNewest        = []byte("newest")
 	keySummarised    = []byte("summarised")
 
-	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries}
+	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
+		bucketMonitors, bucketPushTokens, bucketFacts}
+
+	// addedBuckets are the buckets each schema version added: a file of
+	// an older version gets those of the versions after its own.
+	addedBuckets = map[int64][][]byte{
+		2: {bucketSummaries},
+		3: {bucketMonitors, bucketPushTokens, bucketFacts},
+	}
 )
 
 // Store is a store.Store in one bbolt file. It is safe for concurrent use.
@@ -180,9 +196,13 @@ func initialise(tx *bbolt.Tx) error {
 		return fmt.Errorf("schema version %d is newer than this srvmon's (%d): upgrade srvmon", v, schemaVersion)
 	case v < 1:
 		return fmt.Errorf("invalid schema version %d", v)
-	case v == 1:
-		if _, err := tx.CreateBucket(bucketSummaries); err != nil {
-			return fmt.Errorf("upgrade schema version 1: %w", err)
+	case v < schemaVersion:
+		for next := v + 1; next <= schemaVersion; next++ {
+			for _, name := range addedBuckets[next] {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return fmt.Errorf("upgrade schema version %d to %d: bucket %q: %w", v, next, name, err)
+				}
+			}
 		}
 		if err := meta.Put(keySchema, record(nil).int(schemaVersion)); err != nil {
 			return err
@@ -294,7 +314,8 @@ func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
 	return ok, nil
 }
 
-// DeleteHost deletes host with its results, summaries, rule, state and deliveries. It
+// DeleteHost deletes host with its settings, push token, facts, results,
+// summaries, rule, state and deliveries. It
 // waits for a compaction or a restore under way.
 func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	if err := ctx.Err(); err != nil {
@@ -325,6 +346,12 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketStates).Delete(key); err != nil {
+			return err
+		}
+		if err := deleteMonitor(tx, key); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketFacts).Delete(key); err != nil {
 			return err
 		}
 		return deleteDeliveries(tx, func(d *store.Delivery) bool { return d.Host == host })

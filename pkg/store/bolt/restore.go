@@ -80,6 +80,14 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 			return cmp.Or(err, fmt.Errorf("rule of %q: %w: the host is neither in the backup's hosts nor stored", rl.Host, store.ErrNotFound))
 		}
 	}
+	for _, m := range r.Monitors {
+		if newHosts[m.Host] {
+			continue
+		}
+		if ok, err := s.HostExists(ctx, m.Host); err != nil || !ok {
+			return cmp.Or(err, fmt.Errorf("settings of %q: %w: the host is neither in the backup's hosts nor stored", m.Host, store.ErrNotFound))
+		}
+	}
 	if r.Results == nil {
 		return s.update(ctx, func(tx *bbolt.Tx) error { return applyHostsAndRules(tx, r) })
 	}
@@ -450,8 +458,9 @@ func moveRecent(tx *bbolt.Tx, hosts [][]byte) error {
 	return nil
 }
 
-// applyHostsAndRules adds the backup's hosts (keeping stored ones) and adds
-// or replaces its rules, which must be of stored hosts.
+// applyHostsAndRules adds the backup's hosts (keeping stored ones), adds
+// or replaces its rules and replaces its hosts' settings; rules and
+// settings must be of stored hosts.
 func applyHostsAndRules(tx *bbolt.Tx, r store.Restore) error {
 	hosts := tx.Bucket(bucketHosts)
 	for _, h := range r.Hosts {
@@ -466,6 +475,11 @@ func applyHostsAndRules(tx *bbolt.Tx, r store.Restore) error {
 	}
 	for _, rl := range r.Rules {
 		if err := putRule(tx, rl); err != nil {
+			return err
+		}
+	}
+	for _, m := range r.Monitors {
+		if err := putMonitor(tx, m); err != nil {
 			return err
 		}
 	}

@@ -131,27 +131,7 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 	}
 	// Encode and sort before taking the write lock.
 	es := encodeAll(results, true)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		if err := putRecent(tx, es); err != nil {
-			return err
-		}
-		// A late round, or another location's, adds to summarised hours.
-		if until := summarisedUntil(tx); !until.IsZero() {
-			late := store.TouchedHours{}
-			for _, r := range results {
-				if r.Slot.Before(until) {
-					late.Add(r.Host, r.Slot)
-				}
-			}
-			if err := resummarise(tx, late, until); err != nil {
-				return err
-			}
-		}
-		if advance == nil {
-			return nil
-		}
-		return advanceStates(tx, results, advance)
-	})
+	err := s.update(ctx, func(tx *bbolt.Tx) error { return saveIn(tx, es, results, advance) })
 	if err != nil {
 		return fmt.Errorf("bolt: save round of %d results: %w", len(results), err)
 	}
@@ -159,6 +139,33 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 		return fmt.Errorf("bolt: round of %d results saved, but compacting recent results failed: %w", len(results), err)
 	}
 	return nil
+}
+
+// saveIn is SaveRound's transaction: es are results encoded by encodeAll
+// for the recent bucket.
+func saveIn(tx *bbolt.Tx, es []encoded, results []store.Result, advance store.AdvanceFunc) error {
+	if err := putRecent(tx, es); err != nil {
+		return err
+	}
+	// A late round, or another location's, adds to summarised hours.
+	if until := summarisedUntil(tx); !until.IsZero() {
+		late := store.TouchedHours{}
+		for _, r := range results {
+			if r.Slot.Before(until) {
+				late.Add(r.Host, r.Slot)
+			}
+		}
+		if err := resummarise(tx, late, until); err != nil {
+			return err
+		}
+	}
+	if err := recordCertExpiries(tx, results); err != nil {
+		return err
+	}
+	if advance == nil {
+		return nil
+	}
+	return advanceStates(tx, results, advance)
 }
 
 // advanceStates calls advance, in the order of results, for each result of

@@ -49,8 +49,8 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	return nil
 }
 
-// DeleteHost deletes the host with its results, summaries, rule, state and
-// deliveries; ErrNotFound if it is not stored. It takes the summaries lock
+// DeleteHost deletes the host with its settings, facts, results,
+// summaries, rule, state and deliveries; ErrNotFound if it is not stored. It takes the summaries lock
 // exclusively: it waits for the rounds and restores under way (which hold
 // it shared) and deletes what they stored, and the ones after it find the
 // host gone.
@@ -62,7 +62,7 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", summariesLockKey); err != nil {
 			return fmt.Errorf("lock the summaries: %w", err)
 		}
-		// The rule, state and deliveries go by ON DELETE CASCADE.
+		// The settings, facts, rule, state and deliveries go by ON DELETE CASCADE.
 		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)
 		if err != nil {
 			return err

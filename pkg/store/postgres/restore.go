@@ -15,9 +15,9 @@ import (
 // restoreBatch is how many results Restore sends per statement.
 const restoreBatch = 10000
 
-// Restore applies a backup in one transaction: the hosts, then the rules,
-// then the results as they stream, restoreBatch at a time with one
-// INSERT … SELECT FROM unnest(…) each (see restorer). Memory stays at one
+// Restore applies a backup in one transaction: the hosts, then the rules
+// and settings, then the results as they stream, restoreBatch at a time
+// with one INSERT … SELECT FROM unnest(…) each (see restorer). Memory stays at one
 // batch whatever the backup's size. Any error rolls everything back.
 //
 // One case fails where SaveRound would not: a result restored for a host
@@ -44,6 +44,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		}
 		if err := restoreRules(ctx, tx, r.Rules); err != nil {
 			return err
+		}
+		if len(r.Monitors) > 0 {
+			if err := putMonitors(ctx, tx, r.Monitors); err != nil {
+				return err
+			}
 		}
 		if r.Results == nil {
 			return nil

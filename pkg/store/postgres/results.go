@@ -84,9 +84,10 @@ func (c *resultColumns) insert(ctx context.Context, q querier, sql string) error
 	return nil
 }
 
-// SaveRound stores a round's results with one statement, and in the same
-// transaction advances the notification state of the hosts with a rule
-// and enqueues their deliveries (see advanceRound).
+// SaveRound stores a round's results with one statement, records their
+// certificate expiries, and in the same transaction advances the
+// notification state of the hosts with a rule and enqueues their
+// deliveries (see advanceRound).
 func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -94,37 +95,44 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 	if len(results) == 0 {
 		return nil
 	}
-	var cols resultColumns
-	for _, r := range results {
-		cols.add(r)
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		until, err := summarised(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if err := insertRound(ctx, tx, &cols); err != nil {
-			return err
-		}
-		// A late round, or another location's, adds to summarised hours.
-		if firstSlot(results).Before(until) {
-			late := store.TouchedHours{}
-			for _, r := range results {
-				late.Add(r.Host, r.Slot)
-			}
-			if err := resummarise(ctx, tx, late, until); err != nil {
-				return err
-			}
-		}
-		if advance == nil {
-			return nil
-		}
-		return advanceRound(ctx, tx, results, advance)
-	})
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return saveIn(ctx, tx, results, advance) })
 	if err != nil {
 		return fmt.Errorf("postgres: save round: %w", err)
 	}
 	return nil
+}
+
+// saveIn is SaveRound's transaction: the results with one statement, the
+// certificate expiries with another (when any), then the states.
+func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, advance store.AdvanceFunc) error {
+	var cols resultColumns
+	for _, r := range results {
+		cols.add(r)
+	}
+	until, err := summarised(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := insertRound(ctx, tx, &cols); err != nil {
+		return err
+	}
+	if err := certExpiriesOf(results).record(ctx, tx); err != nil {
+		return err
+	}
+	// A late round, or another location's, adds to summarised hours.
+	if firstSlot(results).Before(until) {
+		late := store.TouchedHours{}
+		for _, r := range results {
+			late.Add(r.Host, r.Slot)
+		}
+		if err := resummarise(ctx, tx, late, until); err != nil {
+			return err
+		}
+	}
+	if advance == nil {
+		return nil
+	}
+	return advanceRound(ctx, tx, results, advance)
 }
 
 // firstSlot returns the earliest slot of results, which is not empty.

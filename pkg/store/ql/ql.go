@@ -45,8 +45,10 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// schemaVersion is the layout this package reads and writes.
-const schemaVersion = 1
+// schemaVersion is the layout this package reads and writes. Version 2
+// added the tables monitors and facts, which a version 1 database gets at
+// Open (the schema's statements create what is missing).
+const schemaVersion = 2
 
 // schema creates the tables of schemaVersion; every statement is a no-op
 // when its table or index exists.
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS deliveries (host string NOT NULL, url string NOT NULL
 	next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_host ON deliveries (host);
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (next_attempt);
+CREATE TABLE IF NOT EXISTS monitors (host string NOT NULL, settings string NOT NULL, push_token string NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS monitors_host ON monitors (host);
+CREATE INDEX IF NOT EXISTS monitors_push_token ON monitors (push_token);
+CREATE TABLE IF NOT EXISTS facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS facts_host ON facts (host);
 `
 
 // Store is a store.Store in a ql database. It is safe for concurrent use.
@@ -167,6 +174,10 @@ func (s *Store) initialise(ctx context.Context) error {
 			return fmt.Errorf("schema version %d is newer than this srvmon's (%d): upgrade srvmon", version, schemaVersion)
 		case version < 1:
 			return fmt.Errorf("invalid schema version %d", version)
+		case version < schemaVersion:
+			// The schema's statements created the tables it lacked.
+			_, err := tx.ExecContext(ctx, `UPDATE srvmon_schema SET version = $1`, int64(schemaVersion))
+			return err
 		}
 		return nil
 	})
@@ -371,8 +382,8 @@ func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
 	return true, nil
 }
 
-// DeleteHost deletes host with its results, rule, state and deliveries, in
-// one transaction.
+// DeleteHost deletes host with its settings, facts, results, rule, state
+// and deliveries, in one transaction.
 func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		id, err := hostID(ctx, tx, host)
@@ -388,6 +399,8 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 			{`DELETE FROM rules WHERE host == $1`, []any{host}},
 			{`DELETE FROM states WHERE host == $1`, []any{host}},
 			{`DELETE FROM deliveries WHERE host == $1`, []any{host}},
+			{`DELETE FROM monitors WHERE host == $1`, []any{host}},
+			{`DELETE FROM facts WHERE host == $1`, []any{host}},
 		} {
 			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
 				return err

@@ -13,7 +13,7 @@ import (
 // restoreBatch is how many results Restore buffers before it inserts them.
 const restoreBatch = 5000
 
-// Restore applies a backup in one transaction: hosts, rules, then the
+// Restore applies a backup in one transaction: hosts, rules, settings, then the
 // results as they stream, restoreBatch at a time in multi-row INSERTs. ql
 // keeps an uncommitted transaction of the ql2 file format on disk, not in
 // memory; a memory database holds it in memory, as it holds everything.
@@ -33,6 +33,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		}
 		for _, rl := range r.Rules {
 			if err := putRule(ctx, tx, rl); err != nil {
+				return err
+			}
+		}
+		for _, m := range r.Monitors {
+			if err := putMonitor(ctx, tx, m); err != nil {
 				return err
 			}
 		}

@@ -133,44 +133,50 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 	if len(results) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		ids := make(map[string]int64)
-		for _, r := range results {
-			ids[r.Host] = 0
-		}
-		if err := hostIDs(ctx, tx, ids); err != nil {
-			return fmt.Errorf("hosts: %w", err)
-		}
-		rows := make([]row, 0, len(results))
-		var newest time.Time
-		for i := range results {
-			r := &results[i]
-			id, ok := ids[r.Host]
-			if !ok {
-				continue // not stored: dropped
-			}
-			rows = append(rows, row{k: resultKey(id, r), rtt: int64(r.RTT), up: r.Up, reason: r.Reason})
-			if len(rows) == 1 || r.Slot.After(newest) {
-				newest = r.Slot
-			}
-		}
-		if err := s.insert(ctx, tx, rows); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		if len(rows) > 0 {
-			if err := raiseNewest(ctx, tx, newest); err != nil {
-				return err
-			}
-		}
-		if advance == nil {
-			return nil
-		}
-		return s.advanceStates(ctx, tx, results, ids, advance)
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.saveIn(ctx, tx, results, advance) })
 	if err != nil {
 		return fmt.Errorf("ql: save round of %d results: %w", len(results), err)
 	}
 	return nil
+}
+
+// saveIn is SaveRound's transaction.
+func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, advance store.AdvanceFunc) error {
+	ids := make(map[string]int64)
+	for _, r := range results {
+		ids[r.Host] = 0
+	}
+	if err := hostIDs(ctx, tx, ids); err != nil {
+		return fmt.Errorf("hosts: %w", err)
+	}
+	rows := make([]row, 0, len(results))
+	var newest time.Time
+	for i := range results {
+		r := &results[i]
+		id, ok := ids[r.Host]
+		if !ok {
+			continue // not stored: dropped
+		}
+		rows = append(rows, row{k: resultKey(id, r), rtt: int64(r.RTT), up: r.Up, reason: r.Reason})
+		if len(rows) == 1 || r.Slot.After(newest) {
+			newest = r.Slot
+		}
+	}
+	if err := s.insert(ctx, tx, rows); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	if len(rows) > 0 {
+		if err := raiseNewest(ctx, tx, newest); err != nil {
+			return err
+		}
+	}
+	if err := recordCertExpiries(ctx, tx, results, ids); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	if advance == nil {
+		return nil
+	}
+	return s.advanceStates(ctx, tx, results, ids, advance)
 }
 
 // inRange returns the query of cols of the results in the key range
