@@ -21,6 +21,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/memory"
+	"github.com/srvmon/srvmon/pkg/store/ql"
 )
 
 // backend opens a fresh, empty store for one test.
@@ -35,6 +36,13 @@ func backends() []backend {
 		{"memory", func(t testing.TB) store.Store { return memory.New() }},
 		{"bolt", func(t testing.TB) store.Store {
 			s, err := bolt.Open(filepath.Join(t.TempDir(), "srvmon.db"), bolt.WithNoSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"ql", func(t testing.TB) store.Store {
+			s, err := ql.Open(t.Context(), filepath.Join(t.TempDir(), "srvmon.ql"))
 			if err != nil {
 				t.Fatal(err)
 			}

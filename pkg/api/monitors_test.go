@@ -74,7 +74,10 @@ func decodeMonitors(t testing.TB, body []byte) []monitorOut {
 }
 
 func TestMonitorAPI(t *testing.T) {
-	st := backends()[0].open(t) // memory: the backend that keeps settings
+	forEachBackend(t, testMonitorAPI)
+}
+
+func testMonitorAPI(t *testing.T, st store.Store) {
 	putMonitor(t, st, monitor.Monitor{Host: "cfg.example", Settings: monitor.Settings{Name: "From config"}, Source: monitor.SourceConfig})
 	e := newEnv(t, st, Options{ProbeTimeout: 10 * time.Second})
 	web := `{"host":"http://127.0.0.1:9/","name":"Web","group":"g","conditions":["[STATUS] == 200"],"method":"POST","headers":{"X-Key":"k1"},"body":"b","follow_redirects":false,"timeout":"2s"}`
@@ -148,7 +151,10 @@ func must[T any](v T, err error) T {
 
 // TestMonitorAPIStoresSettings: what PUT stores is what it was sent.
 func TestMonitorAPIStoresSettings(t *testing.T) {
-	st := backends()[0].open(t)
+	forEachBackend(t, testMonitorAPIStoresSettings)
+}
+
+func testMonitorAPIStoresSettings(t *testing.T, st store.Store) {
 	e := newEnv(t, st, Options{})
 	expect(t, e.serve(jsonReq("PUT", "/api/monitor", `{"host":"https://127.0.0.1:8443/health","name":"API","group":"prod",`+
 		`"conditions":["[STATUS] == 200","[BODY].ok == true"],"method":"HEAD","headers":{"Authorization":"Bearer t0k"},`+
@@ -172,7 +178,10 @@ func TestMonitorAPIStoresSettings(t *testing.T) {
 // when a replace omits it, changes it when one is given, and may not
 // take another monitor's.
 func TestMonitorPushTokens(t *testing.T) {
-	st := backends()[0].open(t)
+	forEachBackend(t, testMonitorPushTokens)
+}
+
+func testMonitorPushTokens(t *testing.T, st store.Store) {
 	s := newServer(Options{Store: st, Now: func() time.Time { return now }})
 	s.validate = acceptPush
 	e := &env{t: t, st: st, h: s.handler(), log: &testLog{}}
@@ -234,60 +243,61 @@ func TestMonitorsJSON(t *testing.T) {
 		{"reads protected, signed in", readsToo, "admin", "", 200, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st := backends()[0].open(t)
-			putMonitor(t, st, monitor.Monitor{Host: secretHost, Settings: monitor.Settings{
-				Name: "Secret", Headers: map[string]string{"Authorization": "Bearer hdr-secret"}, Body: "body-secret"}})
-			putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
-			putMonitor(t, st, monitor.Monitor{Host: "https://127.0.0.1:8443/"})
-			if err := st.SaveRound(context.Background(), []store.Result{{Host: "https://127.0.0.1:8443/", Slot: slot(1), Up: true, CertExpiry: expiry}}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.RecordPush(context.Background(), pushToken, now, store.Result{Slot: slot(0), Up: true}, nil); err != nil {
-				t.Fatal(err)
-			}
-			e := newEnv(t, st, Options{Auth: tt.auth})
-			req := request{method: "GET", target: "/api/monitors", host: tt.host}
-			if tt.user != "" {
-				req.user, req.pass = tt.user, "s3cret"
-			}
-			w := e.serve(req)
-			expect(t, w, tt.code, "")
-			if tt.code != 200 {
-				return
-			}
-			body := w.Body.String()
-			if strings.Contains(body, "hunter2") || strings.Contains(body, "q7secret") {
-				t.Errorf("a host's secret shows: %s", body)
-			}
-			for _, secret := range []string{"hdr-secret", "body-secret", pushToken} {
-				if strings.Contains(body, secret) != tt.secretsSeen {
-					t.Errorf("secret %q shown: %v, want %v: %s", secret, !tt.secretsSeen, tt.secretsSeen, body)
+			forEachBackend(t, func(t *testing.T, st store.Store) {
+				putMonitor(t, st, monitor.Monitor{Host: secretHost, Settings: monitor.Settings{
+					Name: "Secret", Headers: map[string]string{"Authorization": "Bearer hdr-secret"}, Body: "body-secret"}})
+				putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
+				putMonitor(t, st, monitor.Monitor{Host: "https://127.0.0.1:8443/"})
+				if err := st.SaveRound(context.Background(), []store.Result{{Host: "https://127.0.0.1:8443/", Slot: slot(1), Up: true, CertExpiry: expiry}}, nil); err != nil {
+					t.Fatal(err)
 				}
-			}
-			ms := decodeMonitors(t, w.Body.Bytes())
-			if len(ms) != 3 {
-				t.Fatalf("%d monitors: %s", len(ms), body)
-			}
-			secret, https, push := ms[0], ms[1], ms[2]
-			if https.CertExpiry != "2021-04-01T00:00:00Z" || secret.CertExpiry != "" || push.CertExpiry != "" {
-				t.Errorf("cert_expiry %q, %q, %q", https.CertExpiry, secret.CertExpiry, push.CertExpiry)
-			}
-			if push.LastPush != "2021-03-02T12:00:30Z" || https.LastPush != "" {
-				t.Errorf("last_push %q, %q", push.LastPush, https.LastPush)
-			}
-			if secret.Host != "http://u:xxxxx@127.0.0.1:8080/?token=xxxxx" {
-				t.Errorf("host %q", secret.Host)
-			}
-			wantURL, wantHeader := "", "xxxxx"
-			if tt.secretsSeen {
-				wantURL, wantHeader = "api/push/"+pushToken, "Bearer hdr-secret"
-			}
-			if push.PushURL != wantURL || secret.Headers["Authorization"] != wantHeader {
-				t.Errorf("push_url %q, header %q", push.PushURL, secret.Headers["Authorization"])
-			}
-			// The masked host names the monitor.
-			req.target = "/api/monitor?host=" + url.QueryEscape(secret.Host)
-			expect(t, e.serve(req), 200, `"name":"Secret"`)
+				if _, err := st.RecordPush(context.Background(), pushToken, now, store.Result{Slot: slot(0), Up: true}, nil); err != nil {
+					t.Fatal(err)
+				}
+				e := newEnv(t, st, Options{Auth: tt.auth})
+				req := request{method: "GET", target: "/api/monitors", host: tt.host}
+				if tt.user != "" {
+					req.user, req.pass = tt.user, "s3cret"
+				}
+				w := e.serve(req)
+				expect(t, w, tt.code, "")
+				if tt.code != 200 {
+					return
+				}
+				body := w.Body.String()
+				if strings.Contains(body, "hunter2") || strings.Contains(body, "q7secret") {
+					t.Errorf("a host's secret shows: %s", body)
+				}
+				for _, secret := range []string{"hdr-secret", "body-secret", pushToken} {
+					if strings.Contains(body, secret) != tt.secretsSeen {
+						t.Errorf("secret %q shown: %v, want %v: %s", secret, !tt.secretsSeen, tt.secretsSeen, body)
+					}
+				}
+				ms := decodeMonitors(t, w.Body.Bytes())
+				if len(ms) != 3 {
+					t.Fatalf("%d monitors: %s", len(ms), body)
+				}
+				secret, https, push := ms[0], ms[1], ms[2]
+				if https.CertExpiry != "2021-04-01T00:00:00Z" || secret.CertExpiry != "" || push.CertExpiry != "" {
+					t.Errorf("cert_expiry %q, %q, %q", https.CertExpiry, secret.CertExpiry, push.CertExpiry)
+				}
+				if push.LastPush != "2021-03-02T12:00:30Z" || https.LastPush != "" {
+					t.Errorf("last_push %q, %q", push.LastPush, https.LastPush)
+				}
+				if secret.Host != "http://u:xxxxx@127.0.0.1:8080/?token=xxxxx" {
+					t.Errorf("host %q", secret.Host)
+				}
+				wantURL, wantHeader := "", "xxxxx"
+				if tt.secretsSeen {
+					wantURL, wantHeader = "api/push/"+pushToken, "Bearer hdr-secret"
+				}
+				if push.PushURL != wantURL || secret.Headers["Authorization"] != wantHeader {
+					t.Errorf("push_url %q, header %q", push.PushURL, secret.Headers["Authorization"])
+				}
+				// The masked host names the monitor.
+				req.target = "/api/monitor?host=" + url.QueryEscape(secret.Host)
+				expect(t, e.serve(req), 200, `"name":"Secret"`)
+			})
 		})
 	}
 }
@@ -300,8 +310,7 @@ type pushEnv struct {
 	clock *time.Time
 }
 
-func newPushEnv(t *testing.T, opts Options) pushEnv {
-	st := backends()[0].open(t)
+func newPushEnv(t *testing.T, st store.Store, opts Options) pushEnv {
 	putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
 	putMonitor(t, st, monitor.Monitor{Host: "other.example"})
 	if err := st.SetRule(context.Background(), store.Rule{Host: "push://job", Threshold: 1, Action: "http://127.0.0.1:9/{HOST}/{STATE}"}); err != nil {
@@ -335,7 +344,11 @@ func cmpErr(errs ...error) error {
 }
 
 func TestPush(t *testing.T) {
-	e := newPushEnv(t, Options{Interval: time.Minute})
+	forEachBackend(t, testPush)
+}
+
+func testPush(t *testing.T, st store.Store) {
+	e := newPushEnv(t, st, Options{Interval: time.Minute})
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -420,7 +433,7 @@ func TestPushReason(t *testing.T) {
 			t.Errorf("pushReason(%.20q) = %.40q, want %.40q", tt.msg, got, tt.want)
 		}
 	}
-	e := newPushEnv(t, Options{})
+	e := newPushEnv(t, backends()[0].open(t), Options{})
 	expect(t, e.serve(request{method: "GET", target: "/api/push/" + pushToken + "?status=down&msg=" + strings.Repeat("x", 2*store.MaxReasonLen)}), 200, `"up":false`)
 	c, ok, err := e.st.LastCheck(context.Background(), "push://job")
 	if err != nil || !ok || c.Error != strings.Repeat("x", store.MaxReasonLen) {
@@ -431,7 +444,11 @@ func TestPushReason(t *testing.T) {
 // TestPushRateLimit: pushBurst pushes at once, then pushRate a second,
 // per token; the limit answers 429 and stores nothing.
 func TestPushRateLimit(t *testing.T) {
-	e := newPushEnv(t, Options{})
+	forEachBackend(t, testPushRateLimit)
+}
+
+func testPushRateLimit(t *testing.T, st store.Store) {
+	e := newPushEnv(t, st, Options{})
 	push := func(token string) int { return e.serve(request{method: "POST", target: "/api/push/" + token}).Code }
 	for i := range pushBurst {
 		if code := push(pushToken); code != 200 {
@@ -478,7 +495,7 @@ func TestPushLimiterBounded(t *testing.T) {
 // TestPushNeverLogsToken: a push that fails inside logs its path with the
 // token masked.
 func TestPushNeverLogsToken(t *testing.T) {
-	e := newPushEnv(t, Options{})
+	e := newPushEnv(t, backends()[0].open(t), Options{}) // closed below
 	if err := e.st.Close(); err != nil {
 		t.Fatal(err)
 	}

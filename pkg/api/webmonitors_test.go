@@ -74,7 +74,10 @@ func errorLine(doc *html.Node) string {
 }
 
 func TestMonitorForms(t *testing.T) {
-	st := backends()[0].open(t)
+	forEachBackend(t, testMonitorForms)
+}
+
+func testMonitorForms(t *testing.T, st store.Store) {
 	putMonitor(t, st, monitor.Monitor{Host: "cfg.example", Source: monitor.SourceConfig})
 	e := newEnv(t, st, Options{ProbeTimeout: 10 * time.Second})
 	ctx := context.Background()
@@ -218,7 +221,10 @@ func maps(base, set url.Values) url.Values {
 }
 
 func TestHostsPageMonitors(t *testing.T) {
-	st := backends()[0].open(t)
+	forEachBackend(t, testHostsPageMonitors)
+}
+
+func testHostsPageMonitors(t *testing.T, st store.Store) {
 	putMonitor(t, st, monitor.Monitor{Host: "https://127.0.0.1:8443/", Settings: monitor.Settings{
 		Name: "Shop", Group: "prod", Conditions: []string{"[STATUS] == 200"}, InsecureSkipVerify: true}})
 	putMonitor(t, st, monitor.Monitor{Host: "cfg.example", Source: monitor.SourceConfig})
@@ -254,7 +260,10 @@ func TestHostsPageMonitors(t *testing.T) {
 // TestMonitorPageSecrets: with auth on, a reader who has not signed in
 // sees no secret and no form, and the edit page asks for the password.
 func TestMonitorPageSecrets(t *testing.T) {
-	st := backends()[0].open(t)
+	forEachBackend(t, testMonitorPageSecrets)
+}
+
+func testMonitorPageSecrets(t *testing.T, st store.Store) {
 	putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken, Grace: monitor.Duration(5 * time.Minute)}})
 	putMonitor(t, st, monitor.Monitor{Host: "http://127.0.0.1/", Settings: monitor.Settings{Headers: map[string]string{"Authorization": "Bearer hdr-secret"}}})
 	if _, err := st.RecordPush(context.Background(), pushToken, now, store.Result{Slot: slot(0), Up: true}, nil); err != nil {
