@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -504,4 +506,51 @@ func TestPushNeverLogsToken(t *testing.T) {
 	if strings.Contains(log, pushToken) || !strings.Contains(log, "path=/api/push/xxxxx") {
 		t.Errorf("log %q", log)
 	}
+}
+
+// TestMonitorsOverHTTP: a monitor made with PUT and reported in by a
+// push, over a real HTTP connection, as curl does it.
+func TestMonitorsOverHTTP(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		s := newServer(Options{Store: st, Auth: Auth{Enable: true, User: "admin", Password: "s3cret"}})
+		s.validate = acceptPush
+		srv := httptest.NewServer(s.handler())
+		defer srv.Close()
+		do := func(method, path, body string, auth bool) (int, string) {
+			t.Helper()
+			req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if auth {
+				req.SetBasicAuth("admin", "s3cret")
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode, string(b)
+		}
+		if code, _ := do("PUT", "/api/monitor", `{"host":"push://nightly","push_token":"`+pushToken+`"}`, false); code != 401 {
+			t.Errorf("PUT without auth: %d", code)
+		}
+		if code, body := do("PUT", "/api/monitor", `{"host":"push://nightly","push_token":"`+pushToken+`"}`, true); code != 201 {
+			t.Fatalf("PUT: %d %s", code, body)
+		}
+		if code, body := do("POST", "/api/push/"+pushToken+"?status=down&msg=backup%20failed", "", false); code != 200 || !strings.Contains(body, `"host":"push://nightly"`) || !strings.Contains(body, `"up":false`) {
+			t.Errorf("push: %d %s", code, body)
+		}
+		code, body := do("GET", "/api/monitors", "", true)
+		if ms := decodeMonitors(t, []byte(body)); code != 200 || len(ms) != 1 || ms[0].PushURL != "api/push/"+pushToken || ms[0].LastPush == "" {
+			t.Errorf("monitors: %d %s", code, body)
+		}
+		if code, body := do("GET", "/api/checks/last?host=push://nightly", "", false); code != 200 || !strings.Contains(body, `"error":"backup failed"`) {
+			t.Errorf("last check: %d %s", code, body)
+		}
+	})
 }
