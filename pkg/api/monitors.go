@@ -135,16 +135,22 @@ func (s *server) monitorsList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := s.canSeeSecrets(r)
-	out := make([]json.RawMessage, 0, len(ms))
-	for _, m := range ms {
+	out := []byte{'['}
+	for i, m := range ms {
 		b, err := marshalMonitor(m, facts[m.Host], secrets)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		out = append(out, b)
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
 	}
-	writeJSON(w, http.StatusOK, out)
+	out = append(out, "]\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
 }
 
 // monitorGet serves GET /api/monitor?host=H: one monitor, named whole or

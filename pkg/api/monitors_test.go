@@ -14,6 +14,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/memory"
 )
 
 // Push tokens of the tests: valid (monitor.CheckPushToken) and distinct.
@@ -553,4 +554,43 @@ func TestMonitorsOverHTTP(t *testing.T) {
 			t.Errorf("last check: %d %s", code, body)
 		}
 	})
+}
+
+// BenchmarkPush: one push, rate limit and store included (memory), each
+// at a new second so that the limit never refuses.
+func BenchmarkPush(b *testing.B) {
+	st := memory.New()
+	putMonitor(b, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
+	clock := now
+	h := New(Options{Store: st, Now: func() time.Time { return clock }})
+	req := httptest.NewRequest("POST", "/api/push/"+pushToken, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		clock = clock.Add(time.Second)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkMonitorsList: GET /api/monitors of 1000 monitors with
+// settings (memory).
+func BenchmarkMonitorsList(b *testing.B) {
+	st := memory.New()
+	for i := range 1000 {
+		putMonitor(b, st, monitor.Monitor{Host: "http://127.0.0.1:" + itoa(int64(1000+i)) + "/", Settings: monitor.Settings{
+			Name: "Monitor " + itoa(int64(i)), Group: "g", Conditions: []string{"[STATUS] == 200"}, Headers: map[string]string{"X-Key": "k"}}})
+	}
+	h := New(Options{Store: st, Now: func() time.Time { return now }})
+	req := httptest.NewRequest("GET", "/api/monitors", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("%d", w.Code)
+		}
+	}
 }
