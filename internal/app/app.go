@@ -157,6 +157,7 @@ func APIOptions(cfg config.Config, lambda bool, st store.Store, checker api.Chec
 		},
 		RemoteTimeout: cfg.Checks.RemoteTimeout.Duration(),
 		MaxBodyBytes:  cfg.Listen.MaxBodyBytes,
+		ProbeTimeout:  cfg.Timeout(),
 		Logger:        log,
 	}
 	if o.RemoteTimeout == 0 {

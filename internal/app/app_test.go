@@ -167,7 +167,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		}
 		a := APIOptions(cfg, false, memory.New(), nil, log)
 		if a.RemoteTimeout != tc.remoteTimeout || a.Chart.MaxRTTScale != 500*time.Millisecond || !a.Chart.DynamicRTTScale ||
-			a.MaxBodyBytes != 99 || a.Interval != 30*time.Second {
+			a.MaxBodyBytes != 99 || a.Interval != 30*time.Second || a.ProbeTimeout != 3*time.Second {
 			t.Errorf("%s: APIOptions = %+v", tc.json, a)
 		}
 		p := ProbeOptions(cfg, false, log)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -127,6 +128,9 @@ type Options struct {
 	// rebinding (see hostAllowed); reads are served under any name. Nil
 	// allows only localhost and IP literals.
 	AllowedHosts []string
+	// ProbeTimeout is the round's probe timeout (Checks.Timeout): a
+	// monitor's timeout may not be longer. Zero: no bound.
+	ProbeTimeout time.Duration
 	// Logger gets errors and skipped remotes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -143,19 +147,31 @@ type server struct {
 	userHash, passHash [sha256.Size]byte
 	allowedHosts       map[string]struct{} // normalHost of each AllowedHosts entry
 	failures           authFailures
+	pushes             pushLimiter
+	// validate is monitor.Validate (tests replace it to accept targets
+	// that pkg/probe does not parse yet).
+	validate func(monitor.Monitor, monitor.Limits) error
 }
 
 // New returns the handler serving every endpoint (see the package
 // documentation and README for the list). It panics if opts.Store is nil.
 func New(opts Options) http.Handler {
-	s := newServer(opts)
+	return newServer(opts).handler()
+}
+
+// handler is s's http.Handler.
+func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	// Browsers send basic auth credentials with cross-site form posts:
-	// refuse cross-origin unsafe requests (scripts send no Origin).
-	return ensureStatus(s.Logger, withFrameDenial(withCSP(pageCSP, withPrefixSlash(http.NewCrossOriginProtection().Handler(mux)))))
+	// refuse cross-origin unsafe requests (scripts send no Origin). A
+	// push needs no credentials (its token is the secret), so it is
+	// exempt.
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST " + pushPathPrefix + "{token}")
+	return ensureStatus(s.Logger, withFrameDenial(withCSP(pageCSP, withPrefixSlash(cop.Handler(mux)))))
 }
 
 // withPrefixSlash sends a request for a path prefix without its slash
@@ -223,6 +239,7 @@ func newServer(opts Options) *server {
 		userHash:     sha256.Sum256([]byte(opts.Auth.User)),
 		passHash:     sha256.Sum256([]byte(opts.Auth.Password)),
 		allowedHosts: allowed,
+		validate:     monitor.Validate,
 	}
 }
 
@@ -284,8 +301,20 @@ func (s *server) routes() []route {
 		add("PUT "+p, write(s.backupImport(full))) // gosrvmon accepts PUT too
 	}
 
+	add("GET /api/monitors", read(s.monitorsList))
+	add("GET /api/monitor", read(s.monitorGet))
+	add("PUT /api/monitor", write(s.monitorPut))
+	add("DELETE /api/monitor", write(s.monitorDelete))
+	// No guard: the token is the secret, and a cron job's curl sends no
+	// credentials (rate-limited per token instead).
+	add("GET "+pushPathPrefix+"{token}", http.HandlerFunc(s.push))
+	add("POST "+pushPathPrefix+"{token}", http.HandlerFunc(s.push))
+
 	add("GET /web/hosts", read(s.hostsPage))
 	add("POST /web/hosts", write(s.hostsForm))
+	add("GET /web/monitor", read(s.monitorPage(false)))
+	add("GET /web/monitor/edit", write(s.monitorPage(true)))
+	add("POST /web/monitor", write(s.monitorForm))
 	add("GET /web/view", read(s.viewPage))
 	return rs
 }
@@ -377,7 +406,7 @@ func ensureStatus(log *slog.Logger, h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
 		if !sw.wrote {
-			log.Error("handler wrote no response", "method", r.Method, "path", r.URL.Path)
+			log.Error("handler wrote no response", "method", r.Method, "path", logPath(r))
 			http.Error(w, "internal server error: no response", http.StatusInternalServerError)
 		}
 	})
@@ -426,7 +455,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		http.Error(w, "request body is larger than the limit of "+formatBytes(mbe.Limit), http.StatusRequestEntityTooLarge)
 	case errors.As(err, &bre):
-		s.Logger.Warn("request body not received", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.Logger.Warn("request body not received", "method", r.Method, "path", logPath(r), "error", err)
 		code := http.StatusBadRequest
 		if bre.timeout() {
 			code = http.StatusRequestTimeout
@@ -436,7 +465,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away: nobody reads the answer.
 		http.Error(w, "request canceled", http.StatusServiceUnavailable)
 	default:
-		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.Logger.Error("request failed", "method", r.Method, "path", logPath(r), "error", err)
 		http.Error(w, "internal server error (logged)", http.StatusInternalServerError)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -38,6 +39,10 @@ var (
 		{method: "POST", target: "/api/backup_full", body: `{"hosts":[]}`},
 		{method: "PUT", target: "/api/backup_full", body: `{"hosts":[]}`},
 		{method: "POST", target: "/web/hosts", body: "action=add&host=new.example", header: formHeader},
+		{method: "PUT", target: "/api/monitor", body: `{"host":"new.example","name":"New"}`},
+		{method: "DELETE", target: "/api/monitor?host=example.org"},
+		{method: "POST", target: "/web/monitor", body: "mode=add&host=new.example&name=New", header: formHeader},
+		{method: "GET", target: "/web/monitor/edit?host=example.org"},
 	}
 	readRoutes = []request{
 		{method: "GET", target: "/"},
@@ -54,10 +59,16 @@ var (
 		{method: "POST", target: "/web/checks", body: `{"host":"example.org"}`},
 		{method: "GET", target: "/web/checks/svg?host=example.org"},
 		{method: "POST", target: "/web/checks/svg", body: `{"host":"example.org"}`},
+		{method: "GET", target: "/api/monitors"},
+		{method: "GET", target: "/api/monitor?host=example.org"},
+		{method: "GET", target: "/web/monitor?host=example.org"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},
 		{method: "GET", target: "/favicon.ico"},
+		// the token is the secret
+		{method: "GET", target: "/api/push/" + pushToken},
+		{method: "POST", target: "/api/push/" + pushToken + "?status=down"},
 	}
 	formHeader = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 )
@@ -127,6 +138,7 @@ func TestAuthListsEveryRoute(t *testing.T) {
 	for _, rt := range s.routes() {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		path = strings.TrimSuffix(path, "{$}")
+		path = strings.Replace(path, "{token}", pushToken, 1) // the push route's wildcard
 		if !slices.ContainsFunc(listed, func(r request) bool {
 			p, _, _ := strings.Cut(r.target, "?")
 			return r.method == method && p == path
@@ -136,10 +148,12 @@ func TestAuthListsEveryRoute(t *testing.T) {
 	}
 }
 
-// authStore is a store with example.org, a rule and a check.
+// authStore is a store with example.org, a rule and a check, and the
+// push monitor push://job (pushToken).
 func authStore(t *testing.T) store.Store {
 	st := backends()[0].open(t)
 	seed(t, st, []string{"example.org"}, []store.Result{{Host: "example.org", Slot: slot(1), RTT: time.Millisecond, Up: true}})
+	putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
 	if err := st.SetRule(t.Context(), store.Rule{Host: "example.org", Threshold: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func (s *server) checkAuth(w http.ResponseWriter, r *http.Request) bool {
 		}
 		addr := clientAddr(r)
 		n, delay := s.failures.fail(addr, s.Now())
-		s.Logger.Warn("basic auth failed", "user", user, "addr", addr, "method", r.Method, "path", r.URL.Path,
+		s.Logger.Warn("basic auth failed", "user", user, "addr", addr, "method", r.Method, "path", logPath(r),
 			"failures", n, "delay", delay)
 		if delay > 0 {
 			s.Sleep(r.Context(), delay)

@@ -217,7 +217,7 @@ func (sw *streamWriter) flushNow() error {
 // finish sends the rest of the response.
 func (sw *streamWriter) finish(s *server, r *http.Request) {
 	if err := sw.flush(); err != nil && err != errHeadersOnly {
-		s.Logger.Debug("client went away", "path", r.URL.Path, "error", err)
+		s.Logger.Debug("client went away", "path", logPath(r), "error", err)
 	}
 }
 
@@ -232,6 +232,6 @@ func (sw *streamWriter) fail(s *server, r *http.Request, err error) {
 	if sw.err != nil { // the client is gone; nothing to tell
 		return
 	}
-	s.Logger.Error("streamed response failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	s.Logger.Error("streamed response failed", "method", r.Method, "path", logPath(r), "error", err)
 	panic(http.ErrAbortHandler)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/memory"
+	"github.com/srvmon/srvmon/pkg/store/ql"
 )
 
 // backend opens a fresh, empty store for one test.
@@ -35,6 +37,21 @@ func backends() []backend {
 		{"memory", func(t testing.TB) store.Store { return memory.New() }},
 		{"bolt", func(t testing.TB) store.Store {
 			s, err := bolt.Open(filepath.Join(t.TempDir(), "srvmon.db"), bolt.WithNoSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"ql", func(t testing.TB) store.Store {
+			// Not under t.TempDir(): a second subtest's name holds '#'
+			// ("ql#01"), and ql's driver cuts a file name at '#', so two
+			// tests would share /tmp/TestNameql.
+			dir, err := os.MkdirTemp("", "srvmon-api-ql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			s, err := ql.Open(t.Context(), filepath.Join(dir, "srvmon.ql"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -65,8 +66,22 @@ func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page 
 	seeOther(w, r, page+"?action="+done)
 }
 
-// hostsAdd serves POST /api/hosts: the body is the target to add. 201.
+// hostsAdd serves POST /api/hosts: the body is the target to add
+// (gosrvmon's), or with Content-Type application/json a monitor (as PUT
+// /api/monitor takes it) to create. 201; 409 if the host is stored.
 func (s *server) hostsAdd(w http.ResponseWriter, r *http.Request) {
+	if isJSON(r) {
+		m, err := decodeMonitor(w, r)
+		if err == nil {
+			m, _, err = s.saveMonitor(r.Context(), m, false)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.writeMonitor(w, r, http.StatusCreated, m)
+		return
+	}
 	host, err := readSmallBody(w, r)
 	if err == nil {
 		err = s.addHost(r.Context(), host)
@@ -109,7 +124,9 @@ func (s *server) addHost(ctx context.Context, host string) error {
 }
 
 // deleteHost deletes a stored host, named whole or masked as the hosts
-// page shows it (resolveHost): 404 if there is none.
+// page shows it (resolveHost), with its settings, results, rule and
+// deliveries: 404 if there is none, 409 if the config file manages it
+// (it would come back with the config's next reconciliation).
 func (s *server) deleteHost(ctx context.Context, host string) error {
 	if host == "" {
 		return badRequest("missing host")
@@ -117,6 +134,13 @@ func (s *server) deleteHost(ctx context.Context, host string) error {
 	host, err := s.resolveHost(ctx, host)
 	if err != nil {
 		return err
+	}
+	m, err := s.Store.Monitor(ctx, host)
+	if err != nil {
+		return storeErr(err, host)
+	}
+	if m.Source == monitor.SourceConfig {
+		return managedErr(host)
 	}
 	return storeErr(s.Store.DeleteHost(ctx, host), host)
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"html"
 	"html/template"
@@ -11,12 +10,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -27,7 +25,12 @@ import (
 //go:embed web
 var webFS embed.FS
 
-var pages = template.Must(template.ParseFS(webFS, "web/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	// deref is a *bool's value (a monitor's FollowRedirects).
+	"deref": func(b *bool) bool { return b != nil && *b },
+	// duration writes a monitor's duration as Go does ("1m30s").
+	"duration": func(d monitor.Duration) string { return d.D().String() },
+}).ParseFS(webFS, "web/*.html"))
 
 func serveStyle(w http.ResponseWriter, r *http.Request) {
 	b, err := webFS.ReadFile("web/style.css")
@@ -145,60 +148,6 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, r, code, "index", data)
-}
-
-// hostRow is one line of the hosts page.
-type hostRow struct {
-	Host, State, LastTime, LastRTT, Uptime string
-}
-
-// hostsPage serves GET /web/hosts: every host with its current state, last
-// rtt and uptime over the last 24 hours.
-func (s *server) hostsPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	hosts, err := s.Store.Hosts(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	now := s.Now().UTC()
-	rows := make([]hostRow, 0, len(hosts))
-	for _, h := range hosts {
-		row := hostRow{Host: probe.MaskSecrets(h), State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–"}
-		c, ok, err := s.Store.LastCheck(ctx, h)
-		if err == nil && ok {
-			row.State, row.LastTime = "down", s.formatTime(c.Time)
-			if c.Up {
-				row.State, row.LastRTT = "up", formatRTT(c.RTT)
-			}
-		}
-		var bs []store.Bucket
-		if err == nil {
-			bs, err = s.Store.Buckets(ctx, h, now.Add(-24*time.Hour), now, 1)
-		}
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue // deleted since Hosts was read
-			}
-			s.fail(w, r, err)
-			return
-		}
-		if len(bs) == 1 && !bs[0].Unknown() {
-			row.Uptime = strconv.FormatFloat(100*float64(bs[0].Up)/float64(bs[0].Up+bs[0].Down), 'f', 2, 64) + "%"
-		}
-		rows = append(rows, row)
-	}
-	slices.SortStableFunc(rows, func(a, b hostRow) int { return strings.Compare(a.Host, b.Host) })
-	q, err := queryParams(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "hosts", struct {
-		Title, Root      string
-		Created, Deleted bool
-		Hosts            []hostRow
-	}{"Hosts", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", rows})
 }
 
 // hostsForm serves POST /web/hosts, the hosts page's forms: action=add or

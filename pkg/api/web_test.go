@@ -93,7 +93,7 @@ func TestHostsPage(t *testing.T) {
 			rows = append(rows, textOf(tr))
 		}
 		want := []string{
-			"down.example:22 down 2021-03-02 12:59:00 CET – 0.00% Last day Delete",
+			"down.example:22 down 2021-03-02 12:59:00 CET – refused 0.00% Last day Delete",
 			ampHost + " up 2021-03-01 12:59:00 CET 1ms – Last day Delete",
 			"new.example unknown never – – Last day Delete",
 			"up.example up 2021-03-02 12:59:00 CET 1.235ms 66.67% Last day Delete",
@@ -127,7 +127,7 @@ func TestHostsForms(t *testing.T) {
 			t.Errorf("Location %q", loc)
 		}
 		doc := e.page("/web/hosts?action=created", http.StatusOK)
-		if !strings.Contains(textOf(doc), "Host added.") || !strings.Contains(textOf(doc), ampHost) {
+		if !strings.Contains(textOf(doc), "Monitor added.") || !strings.Contains(textOf(doc), ampHost) {
 			t.Errorf("page after adding: %q", textOf(doc))
 		}
 		expect(t, e.serve(form(url.Values{"action": {"add"}, "host": {ampHost}})), http.StatusConflict, "already exists")
@@ -143,7 +143,7 @@ func TestHostsForms(t *testing.T) {
 		if hosts, _ := st.Hosts(context.Background()); len(hosts) != 0 {
 			t.Errorf("hosts left: %v", hosts)
 		}
-		if doc := e.page("/web/hosts?action=deleted", http.StatusOK); !strings.Contains(textOf(doc), "Host deleted. Hosts No hosts yet.") {
+		if doc := e.page("/web/hosts?action=deleted", http.StatusOK); !strings.Contains(textOf(doc), "Host deleted. Monitors No monitors yet.") {
 			t.Errorf("page after deleting: %q", textOf(doc))
 		}
 	})
