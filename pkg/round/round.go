@@ -252,14 +252,22 @@ func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Su
 			grace = t.Settings.Grace
 		}
 		host := t.String()
-		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, lastPush[host])
-		if !ok {
+		last := lastPush[host]
+		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, last)
+		switch {
+		case !ok:
 			continue
-		}
-		if res.Up {
-			sum.PushUp++
-		} else {
+		case !res.Up:
 			sum.PushDown++
+		case !last.Before(res.Slot) && last.Before(sum.Slot):
+			// The last push arrived in the slot judged: the API stored
+			// its result there, which storing the judgement would not
+			// change. Heartbeats that push every interval thus cost the
+			// round no write.
+			sum.PushUp++
+			continue
+		default:
+			sum.PushUp++
 		}
 		results = append(results, res)
 	}
