@@ -1,7 +1,8 @@
 // Package backup reads and writes srvmon's backups: gosrvmon's format,
 // {"hosts":[...],"notifications":[...]} and, for a full backup,
 // "checks":{"<host>":[check...]}, with srvmon's optional "location" and
-// "error" in a check (gosrvmon ignores them). Encode streams a backup out
+// "error" in a check, and srvmon's "monitors":[...], the settings of the
+// hosts that have any, before "checks" (gosrvmon ignores all three). Encode streams a backup out
 // of a store as it reads it; Restore decodes one as a stream, validates
 // it and applies it to a store in one transaction, all or nothing. Memory
 // stays bounded by the limits below, never by the size of the backup.
@@ -35,6 +36,11 @@ const (
 	// MaxRuleBytes the bytes of the rules kept.
 	MaxEntries   = 100_000
 	MaxRuleBytes = 64 << 20
+	// MaxMonitorItem bounds the bytes of each entry of "monitors" (a
+	// monitor at pkg/monitor's limits is about 300 KiB, more when its
+	// body is escaped); MaxMonitorBytes the bytes of the monitors kept.
+	MaxMonitorItem  = 1 << 20
+	MaxMonitorBytes = 64 << 20
 	// MaxSkipped bounds the list of what a lenient restore skipped; the
 	// total is counted beyond it.
 	MaxSkipped = 1000
@@ -63,9 +69,9 @@ type Options struct {
 	// Full restores the checks too; without it "checks" is read (within
 	// the limits) and skipped, as gosrvmon's /api/backup does.
 	Full bool
-	// SkipInvalid makes a lenient restore: hosts and rules that do not
-	// validate, and rules and checks of hosts that are neither in the
-	// backup nor stored, are skipped and listed in Counts instead of
+	// SkipInvalid makes a lenient restore: hosts, rules and monitors that
+	// do not validate, and rules, monitors and checks of hosts that are
+	// neither in the backup nor stored, are skipped and listed in Counts instead of
 	// refusing the whole backup. Malformed JSON and the limits still
 	// refuse it.
 	SkipInvalid bool
@@ -75,6 +81,7 @@ type Options struct {
 type Counts struct {
 	Hosts         int
 	Notifications int
+	Monitors      int // entries of "monitors" restored
 	Checks        int64
 	// Skipped holds the first MaxSkipped entries skipped (not nil in a
 	// lenient restore); SkippedTotal counts them all.

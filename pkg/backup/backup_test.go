@@ -116,11 +116,11 @@ func TestRestoreErrors(t *testing.T) {
 }
 
 // TestEncodeWritesNothingOnAReadError: when the store cannot list its
-// hosts or rules, nothing is written, so the caller can still answer the
+// hosts, rules or monitors, nothing is written, so the caller can still answer the
 // error.
 func TestEncodeWritesNothingOnAReadError(t *testing.T) {
 	down := errors.New("store down")
-	for _, rd := range []store.Reader{failing{hosts: down}, failing{rules: down}} {
+	for _, rd := range []store.Reader{failing{hosts: down}, failing{rules: down}, failing{monitors: down}} {
 		var out bytes.Buffer
 		if err := Encode(t.Context(), &out, rd, true); !errors.Is(err, down) || out.Len() != 0 {
 			t.Errorf("Encode: %v, wrote %q", err, out.String())
@@ -128,12 +128,12 @@ func TestEncodeWritesNothingOnAReadError(t *testing.T) {
 	}
 }
 
-// failing is a store.Reader whose Hosts or Rules fail.
-type failing struct{ hosts, rules error }
+// failing is a store.Reader whose Hosts, Rules or Monitors fail.
+type failing struct{ hosts, rules, monitors error }
 
 func (f failing) Hosts(context.Context) ([]string, error)             { return []string{"a.example"}, f.hosts }
 func (f failing) Rules(context.Context) ([]store.Rule, error)         { return nil, f.rules }
-func (f failing) Monitors(context.Context) ([]monitor.Monitor, error) { return nil, nil }
+func (f failing) Monitors(context.Context) ([]monitor.Monitor, error) { return nil, f.monitors }
 func (f failing) Results(context.Context, string, time.Time, time.Time, func(store.Result) error) error {
 	return nil
 }
@@ -159,6 +159,9 @@ func FuzzRestore(f *testing.F) {
 		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":-1,"up":false,"location":"\u0000"}]}}`,
 		"{\"hosts\":[\"a\xff.example\",\"http://a.example/\\ud800\"]}",
 		`{"hosts":["a.example"],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","up":false,"error":"` + strings.Repeat("e", 600) + `"}]}}`,
+		`{"hosts":["http://a.example/","b.example:22"],"notifications":[],"monitors":[{"host":"http://a.example/","name":"A","group":"g","method":"HEAD","headers":{"X-K":"v"},"body":"\u0000","follow_redirects":false,"timeout":"1.5s","insecure_skip_verify":true},{"host":"b.example:22","grace":90,"push_token":"0123456789abcdef","source":"config"}],"checks":{}}`,
+		`{"hosts":["http://a.example/"],"monitors":[{"host":"http://a.example/","headers":{},"conditions":[]}]}`,
+		`{"monitors":[{"host":"gone.example","name":"x"},{"host":"a.example","push_token":"bad"}],"hosts":["a.example"]}`,
 	} {
 		f.Add(s, false)
 		f.Add(s, true)

@@ -20,7 +20,12 @@ import (
 // surrogates (both decode as U+FFFD, so a host would become another),
 // NUL (\u0000, which PostgreSQL's text cannot hold), and nesting deeper
 // than MaxDepth.
-func checkJSONText(raw []byte, depth int) error {
+func checkJSONText(raw []byte, depth int) error { return checkJSON(raw, depth, false) }
+
+// checkJSON is checkJSONText that accepts NUL when allowNUL: a monitor's
+// settings are stored as JSON, which escapes it, and an HTTP body may
+// hold it.
+func checkJSON(raw []byte, depth int, allowNUL bool) error {
 	if !utf8.Valid(raw) {
 		return errors.New("not valid UTF-8")
 	}
@@ -49,7 +54,7 @@ func checkJSONText(raw []byte, depth int) error {
 			r := hex4(raw[i+2 : i+6])
 			i += 5
 			switch {
-			case r == 0:
+			case r == 0 && !allowNUL:
 				return errors.New(`holds NUL (\u0000)`)
 			case r >= 0xdc00 && r < 0xe000:
 				return errors.New("holds an unpaired UTF-16 surrogate")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -16,8 +17,9 @@ import (
 // download moves on steadily.
 const chunk = 32 << 10
 
-// Encode writes the backup that rd reads to w: hosts and rules and, when
-// full, every stored result as a check, {"time","rtt","up"} as gosrvmon
+// Encode writes the backup that rd reads to w: hosts, rules, the
+// monitors whose settings are not zero ("monitors", without their source:
+// a restore makes them API-made) and, when full, every stored result as a check, {"time","rtt","up"} as gosrvmon
 // writes it, with "location" and "error" when they are not empty. It
 // writes as it reads, in pieces of about 32 KiB, so memory does not grow
 // with the backup. Nothing is written when reading the hosts or the rules
@@ -35,8 +37,12 @@ func Encode(ctx context.Context, w io.Writer, rd store.Reader, full bool) error 
 	if err != nil {
 		return err
 	}
+	monitors, err := rd.Monitors(ctx)
+	if err != nil {
+		return err
+	}
 	e := &encoder{w: w, buf: make([]byte, 0, chunk+512)}
-	if err := e.head(hosts, rules); err != nil {
+	if err := e.head(hosts, rules, monitors); err != nil {
 		return err
 	}
 	if !full {
@@ -65,19 +71,28 @@ type encoder struct {
 	buf []byte
 }
 
-// head appends {"hosts":[...],"notifications":[...] (lists, never null),
-// the object left open for "checks".
-func (e *encoder) head(hosts []string, rules []store.Rule) error {
+// head appends {"hosts":[...],"notifications":[...],"monitors":[...]
+// (lists, never null), the object left open for "checks". Only monitors
+// with settings are written, without their source.
+func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Monitor) error {
 	if hosts == nil {
 		hosts = []string{}
 	}
 	if rules == nil {
 		rules = []store.Rule{}
 	}
+	withSettings := []monitor.Monitor{}
+	for _, m := range monitors {
+		if !m.Settings.IsZero() {
+			m.Source = monitor.SourceAPI
+			withSettings = append(withSettings, m)
+		}
+	}
 	j, err := json.Marshal(struct {
-		Hosts []string     `json:"hosts"`
-		Rules []store.Rule `json:"notifications"`
-	}{hosts, rules})
+		Hosts    []string          `json:"hosts"`
+		Rules    []store.Rule      `json:"notifications"`
+		Monitors []monitor.Monitor `json:"monitors"`
+	}{hosts, rules, withSettings})
 	if err != nil {
 		return err
 	}

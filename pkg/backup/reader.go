@@ -15,18 +15,16 @@ import (
 // MaxItem bytes past the last mark, so that no value the decoder
 // buffers whole (a string, a check, white space) grows with the body.
 type itemReader struct {
-	r     io.Reader
-	pos   int64 // bytes read
-	limit int64
+	r      io.Reader
+	pos    int64 // bytes read
+	limit  int64
+	window int64 // the bytes the last mark allowed
 }
-
-// errItemTooLarge is what itemReader returns past its limit.
-var errItemTooLarge = fmt.Errorf("a value is larger than the limit of %d KiB", MaxItem>>10)
 
 func (ir *itemReader) Read(p []byte) (int, error) {
 	left := ir.limit - ir.pos
 	if left <= 0 {
-		return 0, errItemTooLarge
+		return 0, fmt.Errorf("a value is larger than the limit of %d KiB", ir.window>>10)
 	}
 	if int64(len(p)) > left {
 		p = p[:left]
@@ -48,7 +46,10 @@ func (e *readError) Error() string { return e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
 // mark allows the decoder MaxItem more bytes.
-func (ir *itemReader) mark() { ir.limit = ir.pos + MaxItem }
+func (ir *itemReader) mark() { ir.markWithin(MaxItem) }
+
+// markWithin allows the decoder n more bytes.
+func (ir *itemReader) markWithin(n int64) { ir.limit, ir.window = ir.pos+n, n }
 
 // backupReader decodes a backup token by token.
 type backupReader struct {
@@ -86,8 +87,11 @@ func (rd *backupReader) more() bool {
 
 // value reads the next value whole, within MaxItem bytes. The
 // bytes are valid until the next call; an error is the decoder's (see bad).
-func (rd *backupReader) value() (json.RawMessage, error) {
-	rd.in.mark()
+func (rd *backupReader) value() (json.RawMessage, error) { return rd.valueWithin(MaxItem) }
+
+// valueWithin is value within n bytes.
+func (rd *backupReader) valueWithin(n int64) (json.RawMessage, error) {
+	rd.in.markWithin(n)
 	err := rd.dec.Decode(&rd.raw)
 	return rd.raw, err
 }
@@ -133,8 +137,13 @@ func (rd *backupReader) key() (string, error) {
 
 // array reads an array of top-level field name (or null), at most
 // MaxEntries long, calling each with every entry's index and raw
-// JSON.
+// JSON, each within MaxItem bytes.
 func (rd *backupReader) array(name string, each func(i int, raw []byte) error) error {
+	return rd.arrayWithin(name, MaxItem, each)
+}
+
+// arrayWithin is array with entries of up to maxItem bytes.
+func (rd *backupReader) arrayWithin(name string, maxItem int64, each func(i int, raw []byte) error) error {
 	ok, err := rd.openOrNull('[', name+" must be an array")
 	if err != nil || !ok {
 		return err
@@ -143,7 +152,7 @@ func (rd *backupReader) array(name string, each func(i int, raw []byte) error) e
 		if i == MaxEntries {
 			return errorf("%s has more than %d entries, the limit", name, MaxEntries)
 		}
-		raw, err := rd.value()
+		raw, err := rd.valueWithin(maxItem)
 		if err != nil {
 			return rd.bad(fmt.Sprintf("%s[%d]", name, i), err)
 		}

@@ -7,22 +7,29 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
 // Restore decodes the backup in body and applies it to st with one
 // store.Restore, all or nothing: the hosts are validated as targets, the
-// rules and checks field by field, and anything malformed, over a limit or
+// rules, monitors and checks field by field, and anything malformed, over a limit or
 // not valid refuses the whole backup with an *Error that says what and
 // where, st left as it was; opts.SkipInvalid skips what does not validate
 // instead (see Options). An error of body's reader (the backup did not
 // arrive whole) is returned wrapped, with its chain intact, so the caller
 // can tell it from a bad backup; an error of st is returned as it is.
 //
+// Restored monitors are API-made (Source ""), whatever the backup says: a
+// backup never makes a monitor file-managed. Push tokens are restored as
+// they are; one that a stored host other than its own holds refuses the
+// restore (store.ErrExists, from st).
+//
 // Checks stream straight from body into the store's transaction when
 // "hosts" and "notifications" come before "checks", as gosrvmon writes
-// them. A hand-written file with "checks" first (or without one of the
+// them ("monitors" must then come before "checks" too, as Encode writes
+// it). A hand-written file with "checks" first (or without one of the
 // others) is handled too: its checks are decoded and validated into a
 // temporary file (a compact binary record per check), which is replayed
 // into the transaction once the rest of the document is known. Memory
@@ -51,11 +58,15 @@ func Restore(ctx context.Context, st Store, body io.Reader, opts Options) (Count
 	if err != nil {
 		return Counts{}, err
 	}
+	monitors, err := monitorsOfKnownHosts(doc.monitors, known, skips)
+	if err != nil {
+		return Counts{}, err
+	}
 	hosts := doc.hosts
 	if hosts == nil {
 		hosts = []string{}
 	}
-	res := store.Restore{Hosts: hosts, Rules: rules}
+	res := store.Restore{Hosts: hosts, Rules: rules, Monitors: monitors}
 	var emitted int64
 	count := func(emit func(store.Result) error) func(store.Result) error {
 		return func(r store.Result) error { emitted++; return emit(r) }
@@ -77,7 +88,7 @@ func Restore(ctx context.Context, st Store, body io.Reader, opts Options) (Count
 	if err := st.Restore(ctx, res); err != nil {
 		return Counts{}, err
 	}
-	n := Counts{Hosts: len(hosts), Notifications: len(rules), Checks: emitted}
+	n := Counts{Hosts: len(hosts), Notifications: len(rules), Monitors: len(monitors), Checks: emitted}
 	if skips != nil {
 		n.Skipped, n.SkippedTotal = skips.entries, skips.total
 	}
@@ -133,6 +144,23 @@ func rulesOfKnownHosts(rs []indexedRule, known hostSet, skips *skipList) ([]stor
 	return rules, nil
 }
 
+// monitorsOfKnownHosts returns the monitors whose host is known; any
+// other is skipped, or refuses the backup.
+func monitorsOfKnownHosts(ms []indexedMonitor, known hostSet, skips *skipList) ([]monitor.Monitor, error) {
+	monitors := make([]monitor.Monitor, 0, len(ms))
+	for _, m := range ms {
+		if !known[m.monitor.Host] {
+			err := fmt.Errorf("host %s is neither in the backup's hosts nor stored", quoteShort(m.monitor.Host))
+			if err := skips.skip(fmt.Sprintf("monitors[%d]", m.index), err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		monitors = append(monitors, m.monitor)
+	}
+	return monitors, nil
+}
+
 // validTarget checks a host with gosrvmon's target syntax (probe.Parse),
 // in the words the API uses for a host it refuses.
 func validTarget(host string) error {
@@ -151,15 +179,28 @@ type backupDoc struct {
 	rules []indexedRule
 	// ruleBytes counts the bytes of the rules kept.
 	ruleBytes int
+	monitors  []indexedMonitor
+	// monitorBytes counts the bytes of the monitors kept; tokens maps
+	// their push tokens to their index.
+	monitorBytes int
+	tokens       map[string]int
+	// streaming: the checks have streamed into the store already.
+	streaming bool
 	// spool holds checks read before "hosts" and "notifications".
-	spool                            *spool
-	seenHosts, seenRules, seenChecks bool
+	spool                                          *spool
+	seenHosts, seenRules, seenMonitors, seenChecks bool
 }
 
 // indexedRule is a valid rule with its position in "notifications".
 type indexedRule struct {
 	index int
 	rule  store.Rule
+}
+
+// indexedMonitor is a valid monitor with its position in "monitors".
+type indexedMonitor struct {
+	index   int
+	monitor monitor.Monitor
 }
 
 // fields reads the object's fields up to its end, or up to the value of
@@ -181,6 +222,8 @@ func (d *backupDoc) fields() (direct bool, err error) {
 			seen = &d.seenHosts
 		case "notifications":
 			seen = &d.seenRules
+		case "monitors":
+			seen = &d.seenMonitors
 		case "checks":
 			seen = &d.seenChecks
 		}
@@ -195,6 +238,12 @@ func (d *backupDoc) fields() (direct bool, err error) {
 			err = rd.array(`"hosts"`, d.host)
 		case "notifications":
 			err = rd.array(`"notifications"`, d.rule)
+		case "monitors":
+			if d.streaming {
+				// The store has its monitors already.
+				return false, errorf(`backup has "monitors" after "checks": write it before`)
+			}
+			err = rd.arrayWithin(`"monitors"`, MaxMonitorItem, d.monitor)
 		case "checks":
 			switch {
 			case !d.full:
@@ -255,10 +304,46 @@ func (d *backupDoc) rule(i int, raw []byte) error {
 	return nil
 }
 
+// monitor reads monitors[i]: a host with its settings (pkg/monitor's
+// JSON), kept, as an API-made monitor, when it validates (its host is
+// checked once every host is known).
+func (d *backupDoc) monitor(i int, raw []byte) error {
+	what := fmt.Sprintf("monitors[%d]", i)
+	var m monitor.Monitor
+	err := json.Unmarshal(raw, &m)
+	if err == nil {
+		err = checkJSON(raw, 2, true)
+	}
+	if err == nil {
+		m.Source = monitor.SourceAPI
+		err = monitor.Validate(m, monitor.Limits{})
+	}
+	if err == nil && m.PushToken != "" {
+		if j, ok := d.tokens[m.PushToken]; ok {
+			err = fmt.Errorf("push_token: the same as monitors[%d]'s", j)
+		}
+	}
+	if err != nil {
+		return d.skips.skip(what, err)
+	}
+	if d.monitorBytes += len(raw); d.monitorBytes > MaxMonitorBytes {
+		return errorf(`"monitors" is larger than the limit of %d MiB`, MaxMonitorBytes>>20)
+	}
+	if m.PushToken != "" {
+		if d.tokens == nil {
+			d.tokens = map[string]int{}
+		}
+		d.tokens[m.PushToken] = i
+	}
+	d.monitors = append(d.monitors, indexedMonitor{i, m})
+	return nil
+}
+
 // streamChecks reads the value of "checks" straight into emit, then the
 // rest of the document: all three fields are seen by then, so fields
 // stops at the end and nothing streams again.
 func (d *backupDoc) streamChecks(checkHost func(string) (bool, error), emit func(store.Result) error) error {
+	d.streaming = true
 	if err := d.rd.checksOf(checkHost, emit); err != nil {
 		return err
 	}

@@ -33,8 +33,12 @@ func rcodeName(rcode int) string {
 // the response: [DNS_RCODE], [BODY] (the answers' data, one per line),
 // [CONNECTED] and [RESPONSE_TIME].
 func (p *Prober) probeDNS(ctx context.Context, t Target) outcome {
+	rtype, ok := dns.StringToType[t.RecordType]
+	if !ok {
+		rtype = dns.TypeA // a Target made by hand, without a type
+	}
 	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(t.Name), dns.StringToType[t.RecordType])
+	q.SetQuestion(dns.Fqdn(t.Name), rtype)
 	server := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	start := time.Now()
 	answer, _, err := p.dnsUDP.ExchangeContext(ctx, q, server)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,6 +109,9 @@ func (s *testDNSServer) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		m.Rcode = dns.RcodeServerFailure
 	case "silent.test.":
 		return
+	case "slow.test.":
+		time.Sleep(2100 * time.Millisecond) // longer than miekg/dns's default timeout of 2s
+		rr("A 127.0.0.1")
 	default:
 		m.Rcode = dns.RcodeNameError
 	}
@@ -155,6 +159,27 @@ func TestDNSAnswers(t *testing.T) {
 			checkResult(t, p.Check(context.Background(), tg), true, "")
 		})
 	}
+}
+
+// TestDNSSlowAnswer: an answer within the Timeout counts, however slow.
+func TestDNSSlowAnswer(t *testing.T) {
+	s := startDNSServer(t)
+	p := newTestProber(t, Options{Timeout: 5 * time.Second}, nil)
+	checkResult(t, p.Check(context.Background(), mustParse(t, "dns://"+s.addr+"/slow.test")), true, "")
+}
+
+// TestDNSTargetByHand: a Target made without Parse, and without a record
+// type, queries A records.
+func TestDNSTargetByHand(t *testing.T) {
+	s := startDNSServer(t)
+	host, port, _ := net.SplitHostPort(s.addr)
+	portNum, _ := strconv.Atoi(port)
+	tg := Target{Kind: KindDNS, Host: host, Port: portNum, Name: "a.test"}
+	if tg.String() != "dns://"+s.addr+"/a.test" {
+		t.Errorf("String() = %q", tg.String())
+	}
+	tg.Settings = withSettings(t, "dns://"+s.addr+"/a.test", Settings{}, "[BODY] == pat(127.0.0.1*)").Settings
+	checkResult(t, newTestProber(t, Options{}, nil).Check(context.Background(), tg), true, "")
 }
 
 // TestDNSCheck: up and down, with conditions and without; truncated UDP

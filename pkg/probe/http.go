@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -37,25 +38,10 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	}
 	req := newHTTPRequest(t, &s, p.opts.HTTPMethod)
 	uses := t.uses()
-	var (
-		leaf     atomic.Pointer[x509.Certificate] // the first handshake's: the target's own
-		remoteIP string
-	)
+	var tr *connTrace // nil: nothing to trace, nothing allocated
 	if t.URL.Scheme == "https" || uses&condition.UsesIP != 0 {
-		trace := &httptrace.ClientTrace{}
-		if t.URL.Scheme == "https" {
-			// Called on the transport's dialing goroutine, which may
-			// outlive Do when the request is cancelled: hence atomic.
-			trace.TLSHandshakeDone = func(cs tls.ConnectionState, _ error) {
-				if len(cs.PeerCertificates) > 0 {
-					leaf.CompareAndSwap(nil, cs.PeerCertificates[0])
-				}
-			}
-		}
-		if uses&condition.UsesIP != 0 {
-			trace.GotConn = func(info httptrace.GotConnInfo) { remoteIP = addrIP(info.Conn.RemoteAddr()) }
-		}
-		ctx = httptrace.WithClientTrace(ctx, trace)
+		tr = &connTrace{}
+		ctx = tr.attach(ctx, t.URL.Scheme == "https", uses&condition.UsesIP != 0)
 	}
 	client := p.clients[boolIndex(s.InsecureSkipVerify)][boolIndex(s.NoFollowRedirects)]
 	start := time.Now()
@@ -63,11 +49,11 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	var o outcome
 	if err != nil {
 		o.err = err
-		o.certExpiry = certExpiry(leaf.Load(), err)
+		o.certExpiry = certExpiry(tr.leaf(), err)
 		return o
 	}
 	o.rtt = time.Since(start)
-	o.certExpiry = certExpiry(leaf.Load(), nil)
+	o.certExpiry = certExpiry(tr.leaf(), nil)
 	defer resp.Body.Close()
 	if len(s.Conditions) == 0 {
 		if resp.StatusCode < 200 || resp.StatusCode > 399 {
@@ -80,11 +66,11 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 		Status:       resp.StatusCode,
 		ResponseTime: o.rtt,
 		Header:       resp.Header,
-		IP:           remoteIP,
+		IP:           tr.remoteIP(),
 		CertExpiry:   o.certExpiry,
 	}
 	if uses&condition.UsesBody != 0 {
-		if r.Body, r.BodyTruncated, err = readBody(resp.Body); err != nil {
+		if r.Body, r.BodyTruncated, err = readBody(resp.Body, resp.ContentLength); err != nil {
 			o.err = fmt.Errorf("reading the body: %w", err)
 			return o
 		}
@@ -92,6 +78,51 @@ func (p *Prober) probeHTTP(ctx context.Context, t Target) outcome {
 	r.Now = time.Now()
 	o.resp = r
 	return o
+}
+
+// connTrace records, through an httptrace.ClientTrace, what an HTTP probe
+// learns only from its connections.
+type connTrace struct {
+	// first is the leaf certificate of the first TLS handshake: the
+	// target's own, whatever the redirects. Set on the transport's
+	// dialing goroutine, which may outlive Do when the request is
+	// cancelled: hence atomic.
+	first atomic.Pointer[x509.Certificate]
+	// ip is the remote address of the last connection (the final
+	// response's); set on Do's goroutine.
+	ip string
+}
+
+// attach returns ctx tracing the certificate and, if ip, the address.
+func (tr *connTrace) attach(ctx context.Context, cert, ip bool) context.Context {
+	trace := &httptrace.ClientTrace{}
+	if cert {
+		trace.TLSHandshakeDone = func(cs tls.ConnectionState, _ error) {
+			if len(cs.PeerCertificates) > 0 {
+				tr.first.CompareAndSwap(nil, cs.PeerCertificates[0])
+			}
+		}
+	}
+	if ip {
+		trace.GotConn = func(info httptrace.GotConnInfo) { tr.ip = addrIP(info.Conn.RemoteAddr()) }
+	}
+	return httptrace.WithClientTrace(ctx, trace)
+}
+
+// leaf returns the first handshake's leaf certificate, or nil.
+func (tr *connTrace) leaf() *x509.Certificate {
+	if tr == nil {
+		return nil
+	}
+	return tr.first.Load()
+}
+
+// remoteIP returns the final connection's remote IP address, or "".
+func (tr *connTrace) remoteIP() string {
+	if tr == nil {
+		return ""
+	}
+	return tr.ip
 }
 
 // newHTTPRequest builds t's request with s's method, headers and body;
@@ -130,12 +161,18 @@ func newHTTPRequest(t Target, s *Settings, method string) *http.Request {
 }
 
 // readBody reads at most MaxBodyRead bytes of body, and says whether
-// there was more.
-func readBody(body io.Reader) ([]byte, bool, error) {
-	b, err := io.ReadAll(io.LimitReader(body, MaxBodyRead+1))
+// there was more. size is the body's length if known (Content-Length),
+// else -1: a known length is read into one allocation.
+func readBody(body io.Reader, size int64) ([]byte, bool, error) {
+	var buf bytes.Buffer
+	if size >= 0 && size < MaxBodyRead {
+		buf.Grow(int(size) + 1) // +1: the EOF read needs room, or Buffer grows
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, MaxBodyRead+1))
 	if err != nil {
 		return nil, false, err
 	}
+	b := buf.Bytes()
 	if len(b) > MaxBodyRead {
 		return b[:MaxBodyRead], true, nil
 	}
@@ -147,6 +184,9 @@ func readBody(body io.Reader) ([]byte, bool, error) {
 func certExpiry(leaf *x509.Certificate, err error) time.Time {
 	if leaf != nil {
 		return leaf.NotAfter
+	}
+	if err == nil {
+		return time.Time{}
 	}
 	var ve *tls.CertificateVerificationError
 	if errors.As(err, &ve) && len(ve.UnverifiedCertificates) > 0 {

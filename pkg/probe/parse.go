@@ -71,7 +71,8 @@ type Target struct {
 	// not), or a push target's name; empty otherwise.
 	Name string
 	// RecordType is the record type a DNS target queries: "A", "AAAA",
-	// "CNAME", "MX", "TXT", "NS", "SOA", "SRV" or "PTR"; empty otherwise.
+	// "CNAME", "MX", "TXT", "NS", "SOA", "SRV" or "PTR" (Parse's default,
+	// and the probe's for a Target made by hand, is "A"); empty otherwise.
 	RecordType string
 	// Settings are the monitor's check settings; nil means gosrvmon's
 	// check. Parse leaves it nil.
@@ -95,7 +96,11 @@ func (t Target) String() string {
 	case KindTLS:
 		return "tls://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 	case KindDNS:
-		return "dns://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) + "/" + t.Name + "?type=" + t.RecordType
+		s := "dns://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) + "/" + t.Name
+		if t.RecordType != "" {
+			s += "?type=" + t.RecordType
+		}
+		return s
 	case KindPush:
 		return "push://" + t.Name
 	}

@@ -1,7 +1,10 @@
-// Package probe checks targets: it parses gosrvmon's target syntax, has one
-// probe per protocol (ICMP ping, TCP connect, HTTP request), and runs a
-// whole round of targets through a bounded pool. Nothing else in srvmon
-// probes anything, and this package knows nothing of storage.
+// Package probe checks targets: it parses gosrvmon's target syntax and
+// srvmon's additions (tls://, dns://, push://), has one probe per protocol
+// (ICMP ping, TCP connect, HTTP request, TLS handshake, DNS query), judges
+// a monitor's optional conditions (package condition) on what its probe
+// saw, and runs a whole round of targets through a bounded pool. Nothing
+// else in srvmon probes anything, and this package knows nothing of
+// storage.
 package probe
 
 import (
@@ -48,7 +51,8 @@ type Options struct {
 	// PingCount is how many echo requests an ICMP probe sends at most
 	// (gosrvmon's PingRetryCount); it stops at the first reply. Default 4.
 	PingCount int
-	// HTTPMethod is GET (the default) or HEAD.
+	// HTTPMethod is GET (the default) or HEAD; a monitor's
+	// Settings.Method overrides it.
 	HTTPMethod string
 	// Concurrency bounds the TCP and HTTP probes in flight in a Round. The
 	// default, 10,000, lets 10,000 targets finish within one Timeout. It is
@@ -69,9 +73,11 @@ type Options struct {
 	// this reason without sending anything: the caller knows where ICMP
 	// cannot be sent (AWS Lambda) and says why in its own words.
 	ICMPUnavailable string
-	// TLSConfig is the client TLS configuration of HTTPS probes, e.g. with
-	// extra RootCAs; nil means the system roots. Certificates are always
-	// verified: an InsecureSkipVerify set here is ignored (and logged).
+	// TLSConfig is the client TLS configuration of https:// and tls://
+	// probes, e.g. with extra RootCAs; nil means the system roots.
+	// Certificates are verified unless a monitor's own settings say not
+	// to (Settings.InsecureSkipVerify): an InsecureSkipVerify set here,
+	// for every monitor at once, is ignored (and logged).
 	TLSConfig *tls.Config
 	// Resolver looks names up; nil means net.DefaultResolver.
 	Resolver *net.Resolver
@@ -201,7 +207,7 @@ func New(opts Options) *Prober {
 	if opts.TLSConfig != nil {
 		opts.TLSConfig = opts.TLSConfig.Clone()
 		if opts.TLSConfig.InsecureSkipVerify {
-			opts.Logger.Warn("probe: TLSConfig.InsecureSkipVerify is ignored: HTTPS checks always verify certificates")
+			opts.Logger.Warn("probe: TLSConfig.InsecureSkipVerify is ignored: HTTPS and TLS checks verify certificates unless a monitor's settings say not to")
 			opts.TLSConfig.InsecureSkipVerify = false
 		}
 	}
@@ -225,8 +231,10 @@ func New(opts Options) *Prober {
 			return http.ErrUseLastResponse
 		}}
 	}
-	p.dnsUDP = &dns.Client{Net: "udp", Dialer: p.dialer}
-	p.dnsTCP = &dns.Client{Net: "tcp", Dialer: p.dialer}
+	// Timeout: miekg/dns's own default of 2s would cut a slower answer
+	// short; the probe's context bounds each exchange.
+	p.dnsUDP = &dns.Client{Net: "udp", Dialer: p.dialer, Timeout: opts.Timeout}
+	p.dnsTCP = &dns.Client{Net: "tcp", Dialer: p.dialer, Timeout: opts.Timeout}
 	p.probes[KindICMP] = p.probeICMP
 	p.probes[KindTCP] = func(ctx context.Context, t Target) outcome {
 		return probeTCP(ctx, p.dialer, t)
@@ -260,10 +268,12 @@ func (p *Prober) Close() {
 }
 
 // Check probes one target. It always returns a result for t within about
-// Timeout, even when the probe hangs or panics: down with a reason, or
-// "cancelled" when ctx ends first. An ICMP check first waits for one of
-// the ICMPConcurrency slots, within the same Timeout: when a round holds
-// them all for longer, the check is down with a timeout that says so.
+// Timeout (t's own Settings.Timeout when shorter), even when the probe
+// hangs or panics: down with a reason, or "cancelled" when ctx ends
+// first. An ICMP check first waits for one of the ICMPConcurrency slots,
+// within the same Timeout: when a round holds them all for longer, the
+// check is down with a timeout that says so. A push target is not
+// probed: it is down at once with ReasonPushNotProbed.
 func (p *Prober) Check(ctx context.Context, t Target) Result {
 	return p.check(ctx, t, true)
 }
@@ -329,8 +339,8 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 	if res.RTT <= 0 && (o.err != nil || o.resp != nil) {
 		res.RTT = time.Since(start)
 	}
-	if conds := t.conditions(); len(conds) > 0 && ctx.Err() == nil {
-		return judge(res, o, conds, timeout)
+	if conds := t.conditions(); len(conds) > 0 {
+		return judge(res, o, conds, ctx.Err(), timeout)
 	}
 	if o.err == nil {
 		res.Up = true
@@ -345,18 +355,15 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 // the conditions use [CONNECTED] and hold with Connected false. Down, the
 // reason is the failed condition's, or, without a response, why there was
 // none ("connection refused" says more than "[CONNECTED] == true failed").
-func judge(res Result, o outcome, conds []*condition.Condition, timeout time.Duration) Result {
+// parentErr and timeout are reason's.
+func judge(res Result, o outcome, conds []*condition.Condition, parentErr error, timeout time.Duration) Result {
 	r := o.resp
 	if r == nil {
 		if o.err == nil {
 			o.err = errors.New("internal error: probe returned no response")
 		}
-		var uses condition.Uses
-		for _, c := range conds {
-			uses |= c.Uses()
-		}
-		if uses&condition.UsesConnected == 0 {
-			res.Reason = reason(o.err, nil, timeout)
+		if usesOf(conds)&condition.UsesConnected == 0 || parentErr != nil {
+			res.Reason = reason(o.err, parentErr, timeout)
 			return res
 		}
 		r = &condition.Response{ResponseTime: res.RTT, CertExpiry: o.certExpiry, Now: time.Now()}
@@ -369,7 +376,7 @@ func judge(res Result, o outcome, conds []*condition.Condition, timeout time.Dur
 	case ok:
 		res.Up = true
 	case o.resp == nil:
-		res.Reason = reason(o.err, nil, timeout)
+		res.Reason = reason(o.err, parentErr, timeout)
 	default:
 		res.Reason = why
 	}

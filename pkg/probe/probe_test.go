@@ -374,7 +374,7 @@ func TestCheckCancelled(t *testing.T) {
 
 func TestCheckInvalidTarget(t *testing.T) {
 	p := newTestProber(t, Options{}, nil)
-	for _, tg := range []Target{{}, {Kind: KindHTTP, Host: "x"}, {Kind: 9, Host: "x"}} {
+	for _, tg := range []Target{{}, {Kind: KindHTTP, Host: "x"}, {Kind: 9, Host: "x"}, {Kind: KindPush}, {Kind: KindDNS, Host: "127.0.0.1", Port: 53}} {
 		r := p.Check(context.Background(), tg)
 		if r.Up || !strings.HasPrefix(r.Reason, "invalid target") {
 			t.Errorf("Check(%+v) = %+v", tg, r)

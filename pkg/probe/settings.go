@@ -57,9 +57,12 @@ func (t Target) conditions() []*condition.Condition {
 }
 
 // uses returns what t's conditions look at.
-func (t Target) uses() condition.Uses {
+func (t Target) uses() condition.Uses { return usesOf(t.conditions()) }
+
+// usesOf returns what conds look at, together.
+func usesOf(conds []*condition.Condition) condition.Uses {
 	var u condition.Uses
-	for _, c := range t.conditions() {
+	for _, c := range conds {
 		u |= c.Uses()
 	}
 	return u

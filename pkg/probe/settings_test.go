@@ -242,9 +242,11 @@ func TestReadBody(t *testing.T) {
 		{MaxBodyRead + 1, MaxBodyRead, true},
 		{hugeBodyLen, MaxBodyRead, true},
 	} {
-		b, truncated, err := readBody(bytes.NewReader(make([]byte, tc.n)))
-		if err != nil || len(b) != tc.wantLen || truncated != tc.truncated {
-			t.Errorf("readBody(%d bytes) = %d bytes, truncated %v, %v; want %d, %v", tc.n, len(b), truncated, err, tc.wantLen, tc.truncated)
+		for _, size := range []int64{-1, int64(tc.n)} {
+			b, truncated, err := readBody(bytes.NewReader(make([]byte, tc.n)), size)
+			if err != nil || len(b) != tc.wantLen || truncated != tc.truncated {
+				t.Errorf("readBody(%d bytes, size %d) = %d bytes, truncated %v, %v; want %d, %v", tc.n, size, len(b), truncated, err, tc.wantLen, tc.truncated)
+			}
 		}
 	}
 }
@@ -309,5 +311,29 @@ func TestTCPConditions(t *testing.T) {
 	} {
 		r := p.Check(context.Background(), withSettings(t, tc.addr, Settings{}, tc.conds...))
 		checkReason(t, r, tc.up, tc.reason, tc.failedCond)
+	}
+}
+
+// TestConditionsCancelled: a check with conditions whose context ends is
+// cancelled, whatever its conditions would say.
+func TestConditionsCancelled(t *testing.T) {
+	srv := conditionServer(t)
+	p := newTestProber(t, Options{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tg := range []Target{
+		withSettings(t, srv.URL+"/json", Settings{}, "[STATUS] == 200"),
+		withSettings(t, proctest.ClosedAddr(t), Settings{}, "[CONNECTED] == false"),
+	} {
+		if r := p.Check(ctx, tg); r.Up || r.Reason != ReasonCancelled {
+			t.Errorf("%s with a cancelled context: %+v", tg, r)
+		}
+	}
+	// Cancelled while the probe runs.
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	tg := withSettings(t, srv.URL+"/slow", Settings{}, "[CONNECTED] == false")
+	if r := p.Check(ctx, tg); r.Up || r.Reason != ReasonCancelled {
+		t.Errorf("%s cancelled while it runs: %+v", tg, r)
 	}
 }

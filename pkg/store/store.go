@@ -191,7 +191,8 @@ type HostStore interface {
 }
 
 // MonitorStore keeps each host's monitor settings (pkg/monitor), which
-// the store keeps as given: validating them is the caller's job. Every
+// the store keeps as given (except that empty Conditions and Headers read
+// as nil): validating them is the caller's job. Every
 // stored host is a monitor; one without settings has the zero Settings.
 // It also keeps what checks learnt about each host (Facts) and records
 // the pushes of push:// monitors.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 var t0 = time.Date(2024, time.March, 1, 12, 0, 0, 0, time.UTC)
@@ -345,5 +346,50 @@ func TestRoundsGoOnDuringASnapshot(t *testing.T) {
 	}
 	if err := <-snapshotDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenUpgradesSchema2 opens a file of schema version 2, written by
+// srvmon before monitor settings (testdata/schema2.bolt.gz: hosts, a
+// rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
+// gains the monitors, pushtokens and facts buckets and schema version 3,
+// keeps what it held, and opens again.
+func TestOpenUpgradesSchema2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	storetest.Gunzip(t, filepath.Join("testdata", "schema2.bolt.gz"), path)
+	s, err := bolt.Open(path)
+	if err != nil {
+		t.Fatalf("Open of a schema 2 file: %v", err)
+	}
+	storetest.ExpectUpgradedFromBeforeMonitors(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 3}) {
+			t.Errorf("schema version after Open: %v, want 3", v)
+		}
+		for _, b := range []string{"monitors", "pushtokens", "facts"} {
+			if tx.Bucket([]byte(b)) == nil {
+				t.Errorf("no bucket %q after Open", b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = bolt.Open(path)
+	if err != nil {
+		t.Fatalf("Open of the upgraded file: %v", err)
+	}
+	defer s.Close()
+	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 2 || ms[1].PushToken == "" {
+		t.Errorf("Monitors after reopening: %+v, %v", ms, err)
 	}
 }

@@ -153,10 +153,17 @@ func (hd *hostData) monitor(host string) monitor.Monitor {
 }
 
 // cloneSettings copies s deeply, so that callers never share its slices
-// and maps with the store.
+// and maps with the store. Empty ones become nil, as the other backends
+// read them.
 func cloneSettings(s monitor.Settings) monitor.Settings {
-	s.Conditions = slices.Clone(s.Conditions)
-	s.Headers = maps.Clone(s.Headers)
+	conditions, headers := s.Conditions, s.Headers
+	s.Conditions, s.Headers = nil, nil
+	if len(conditions) > 0 {
+		s.Conditions = slices.Clone(conditions)
+	}
+	if len(headers) > 0 {
+		s.Headers = maps.Clone(headers)
+	}
 	if s.FollowRedirects != nil {
 		v := *s.FollowRedirects
 		s.FollowRedirects = &v

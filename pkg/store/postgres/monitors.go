@@ -206,14 +206,17 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 
 // recordCertExpiriesSQL records a round's certificate expiries in one
 // statement, as insertRoundSQL stores its results: hosts that are not
-// stored are dropped by the join, rows go in key order, and a row whose
-// expiry has not changed (most rounds) is not rewritten.
+// stored are dropped by the join, and rows go in key order. Only the
+// expiries that changed (seldom: most rounds bring the ones stored) are
+// written: the anti-join finds them in one pass, where ON CONFLICT alone
+// would lock and test every row.
 const recordCertExpiriesSQL = `INSERT INTO host_facts (host, cert_expiry)
 SELECT f.host, f.cert_expiry FROM unnest($1::text[], $2::timestamptz[]) AS f (host, cert_expiry)
 JOIN hosts h ON h.host = f.host
+LEFT JOIN host_facts o ON o.host = f.host
+WHERE o.cert_expiry IS DISTINCT FROM f.cert_expiry
 ORDER BY f.host
-ON CONFLICT (host) DO UPDATE SET cert_expiry = excluded.cert_expiry
-WHERE host_facts.cert_expiry IS DISTINCT FROM excluded.cert_expiry`
+ON CONFLICT (host) DO UPDATE SET cert_expiry = excluded.cert_expiry`
 
 // certExpiries are the non-zero CertExpiry of a round's results, one per
 // host (the last result's), as the columns of recordCertExpiriesSQL.

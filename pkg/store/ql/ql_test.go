@@ -251,3 +251,32 @@ func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
 		t.Errorf("LastCheck = %+v, %v, %v", c, ok, err)
 	}
 }
+
+// TestOpenUpgradesSchema1 opens a database of schema version 1, written
+// by srvmon before monitor settings (testdata/schema1.ql.gz: hosts, a
+// rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
+// gains the tables monitors and facts and schema version 2, keeps what it
+// held, and opens again.
+func TestOpenUpgradesSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.ql")
+	storetest.Gunzip(t, filepath.Join("testdata", "schema1.ql.gz"), path)
+	s := openAt(t, path)
+	storetest.ExpectUpgradedFromBeforeMonitors(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("ql2", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version int64
+	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 2 {
+		t.Errorf("schema version after Open: %d, %v; want 2", version, err)
+	}
+	db.Close()
+	s = openAt(t, path)
+	defer s.Close()
+	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 2 || ms[1].PushToken == "" {
+		t.Errorf("Monitors after reopening: %+v, %v", ms, err)
+	}
+}

@@ -40,7 +40,8 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		})
 		return s
 	}
-	b.Run("SaveRound10k", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000) })
+	b.Run("SaveRound10k", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000, false) })
+	b.Run("SaveRound10kCerts", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000, true) })
 	b.Run("Buckets1Year", func(b *testing.B) { benchBuckets(b, fresh(b), false) })
 	b.Run("Buckets1YearWholeHours", func(b *testing.B) { benchBuckets(b, fresh(b), true) })
 	b.Run("StreamYear", func(b *testing.B) { benchStream(b, fresh(b)) })
@@ -130,7 +131,9 @@ func yearsOf(hosts []string, rows int) func(context.Context, func(store.Result) 
 	}
 }
 
-func benchSaveRound(b *testing.B, s store.Store, n int) {
+// benchSaveRound saves rounds of n results; with certs, every result has
+// a CertExpiry, the same each round (a round of https:// checks).
+func benchSaveRound(b *testing.B, s store.Store, n int, certs bool) {
 	hosts := make([]string, n)
 	for i := range hosts {
 		hosts[i] = hostName(i)
@@ -141,6 +144,9 @@ func benchSaveRound(b *testing.B, s store.Store, n int) {
 	round := make([]store.Result, n)
 	for i := range round {
 		round[i] = yearResult(hosts[i], i)
+		if certs {
+			round[i].CertExpiry = yearStart.AddDate(0, 3, i%30)
+		}
 	}
 	ctx := b.Context()
 	i := 0

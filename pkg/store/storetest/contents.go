@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -12,18 +14,22 @@ import (
 // the store's own methods, so that tests of a backup compare what was
 // stored independently of how a backup writes it.
 type Contents struct {
-	Hosts   []string
-	Rules   []store.Rule
-	Results []store.Result
+	Hosts    []string
+	Monitors []monitor.Monitor
+	Rules    []store.Rule
+	Results  []store.Result
 }
 
-// ContentsOf reads st's hosts, rules and every host's results.
+// ContentsOf reads st's hosts, monitors, rules and every host's results.
 func ContentsOf(t testing.TB, st store.Reader) Contents {
 	t.Helper()
 	ctx := context.Background()
 	var c Contents
 	var err error
 	if c.Hosts, err = st.Hosts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Monitors, err = st.Monitors(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if c.Rules, err = st.Rules(ctx); err != nil {
@@ -42,9 +48,9 @@ func ContentsOf(t testing.TB, st store.Reader) Contents {
 }
 
 // Equal reports whether c and o hold the same; slots are compared as
-// instants.
+// instants, monitors exactly (reflect.DeepEqual).
 func (c Contents) Equal(o Contents) bool {
-	return slices.Equal(c.Hosts, o.Hosts) && slices.Equal(c.Rules, o.Rules) &&
+	return slices.Equal(c.Hosts, o.Hosts) && reflect.DeepEqual(c.Monitors, o.Monitors) && slices.Equal(c.Rules, o.Rules) &&
 		slices.EqualFunc(c.Results, o.Results, func(x, y store.Result) bool {
 			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
 				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	runSubtests(t, fresh, []subtest{
 		{"Hosts", testHosts},
+		{"Monitors", testMonitors},
 		{"SaveRound", testSaveRound},
 		{"Results", testResults},
 		{"Checks", testChecks},
@@ -117,7 +118,7 @@ func setRule(t *testing.T, s store.Store, r store.Rule) {
 	}
 }
 
-func hostsOf(t *testing.T, s store.Store) []string {
+func hostsOf(t *testing.T, s store.Reader) []string {
 	t.Helper()
 	hs, err := s.Hosts(t.Context())
 	if err != nil {
@@ -357,6 +358,12 @@ func dump(t *testing.T, s store.Store, hosts ...string) string {
 	stored := hostsOf(t, s)
 	fmt.Fprintf(&b, "hosts %q\n", stored)
 	fmt.Fprintf(&b, "rules %+v\n", rulesOf(t, s))
+	for _, m := range monitorsOf(t, s) {
+		fmt.Fprintf(&b, "monitor %s\n", fmtMonitor(m))
+	}
+	for _, f := range factsOf(t, s) {
+		fmt.Fprintf(&b, "facts %s\n", fmtFacts(f))
+	}
 	all := slices.Clone(stored)
 	for _, h := range hosts {
 		if !slices.Contains(all, h) {

@@ -1,0 +1,73 @@
+package storetest
+
+import (
+	"compress/gzip"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// Gunzip writes the gzip file src (a backend's testdata) to dst.
+func Gunzip(t testing.TB, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ExpectUpgradedFromBeforeMonitors checks a store opened on a file that
+// srvmon wrote before monitor settings existed (issue 11): the hosts a.test
+// and https://b.test, a.test's rule (threshold 2, action
+// http://127.0.0.1:9/hook), and three one-minute results each from
+// 2026-01-01 00:00 UTC, a.test's up in 1ms, b.test's down ("timeout") in
+// 2ms. It must read as it was, every host a monitor without settings,
+// and then keep settings, push tokens and facts.
+func ExpectUpgradedFromBeforeMonitors(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	expectStrings(t, "Hosts", hostsOf(t, s), []string{"a.test", "https://b.test"})
+	expectRules(t, "Rules", rulesOf(t, s), []store.Rule{{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/hook"}})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wantA, wantB []store.Result
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		wantA = append(wantA, up("a.test", "", at, ms(1)))
+		wantB = append(wantB, down("https://b.test", "", at, ms(2), "timeout"))
+	}
+	expectResults(t, "Results a.test", allResults(t, s, "a.test"), wantA)
+	expectResults(t, "Results b.test", allResults(t, s, "https://b.test"), wantB)
+	expectMonitors(t, "Monitors", monitorsOf(t, s), []monitor.Monitor{{Host: "a.test"}, {Host: "https://b.test"}})
+	expectFacts(t, "Facts", factsOf(t, s), []store.Facts{})
+
+	m := fullMonitor("https://b.test")
+	if putMonitor(t, s, m) {
+		t.Errorf("PutMonitor of a stored host: created = true")
+	}
+	next := t0.Add(3 * time.Minute)
+	save(t, s, []store.Result{withCert(up(m.Host, "", next, ms(1)), expiry(30))}, nil)
+	if _, err := s.RecordPush(ctx, m.PushToken, next, up("", "", t0.Add(4*time.Minute), ms(1)), nil); err != nil {
+		t.Fatalf("RecordPush: %v", err)
+	}
+	expectMonitors(t, "Monitors after PutMonitor", monitorsOf(t, s), []monitor.Monitor{{Host: "a.test"}, m})
+	expectFacts(t, "Facts after a round and a push", factsOf(t, s), []store.Facts{{Host: m.Host, CertExpiry: expiry(30), LastPush: next}})
+}
