@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,10 +19,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/round"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/memory"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
@@ -247,4 +252,205 @@ func watchPeak(b *testing.B, count func() (int, error)) func() int {
 		defer mu.Unlock()
 		return peak
 	}
+}
+
+// BenchmarkRoundConditions is a round of 10,000 HTTP monitors (on
+// distinct paths of four loopback servers, each answering a 2 KB JSON
+// body) through the probe pool and the memory store, without conditions
+// (plain: the body is not read) and with three conditions each ([STATUS],
+// [RESPONSE_TIME] and a JSON path into the body, which is then read and
+// parsed). It reports per round the wall time, the time from the round's
+// start until its results were stored, and the CPU per target (the
+// servers' included: they are in the process). SRVMON_BENCH_SCALE scales
+// the number of monitors. Nothing fails on timing.
+func BenchmarkRoundConditions(b *testing.B) {
+	raiseFileLimit(b)
+	n := max(int(math.Round(10000*benchScale(b)))/4*4, 4)
+	body := jsonBody(2048)
+	var hosts []string
+	for range 4 {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		}))
+		defer srv.Close()
+		for j := range n / 4 {
+			hosts = append(hosts, fmt.Sprintf("%s/health/%d", srv.URL, j))
+		}
+	}
+	for _, c := range []struct {
+		name       string
+		conditions []string
+	}{
+		{"plain", nil},
+		{"conditions", []string{"[STATUS] == 200", "[RESPONSE_TIME] < 1s", "[BODY].status == ok"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			st := memory.New()
+			for _, h := range hosts {
+				if _, err := st.PutMonitor(ctx, monitor.Monitor{Host: h, Settings: monitor.Settings{Conditions: c.conditions}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			const interval = time.Minute
+			p := probe.New(probe.Options{Timeout: 5 * time.Second})
+			defer p.Close()
+			r := &round.Runner{Store: st, Prober: p, Interval: interval, Timeout: 5 * time.Second, Logger: quiet}
+			base := time.Now().Add(-time.Duration(b.N+2) * interval).Truncate(interval)
+			run := func(i int) (wall, cpu, stored time.Duration) {
+				beforeCPU := cpuTime()
+				start := time.Now()
+				sum, err := r.Run(ctx, base.Add(time.Duration(i)*interval))
+				wall, cpu = time.Since(start), cpuTime()-beforeCPU
+				if err != nil {
+					b.Fatal(err)
+				}
+				if sum.Targets != len(hosts) || sum.Up != len(hosts) {
+					b.Fatalf("round %d: %+v: want every one of %d monitors up", i, sum, len(hosts))
+				}
+				return wall, cpu, sum.Stored.Sub(start)
+			}
+			run(0) // warm-up
+			var wall, cpu, stored time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				w, c, s := run(1 + i)
+				wall, cpu, stored = wall+w, cpu+c, stored+s
+			}
+			b.StopTimer()
+			rounds := float64(b.N)
+			b.ReportMetric(float64(len(hosts)), "targets")
+			b.ReportMetric(wall.Seconds()/rounds, "s/round")
+			b.ReportMetric(stored.Seconds()/rounds, "stored-s/round")
+			b.ReportMetric(float64(cpu.Microseconds())/rounds/float64(len(hosts)), "cpu-µs/target")
+		})
+	}
+}
+
+// jsonBody returns a JSON health document of size bytes whose status is
+// "ok", padded with checks.
+func jsonBody(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"status":"ok","checks":[`)
+	for i := 0; b.Len() < size-64; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"dependency-%03d","status":"ok","latency_ms":%d}`, i, i%17)
+	}
+	b.WriteString(`],"version":"1.2.3"}`)
+	s := b.String()
+	return []byte(s + strings.Repeat(" ", max(size-len(s), 0)))
+}
+
+// BenchmarkRoundPush measures what push monitors cost a round: a round of
+// 10,000 push monitors against a round of none (push=0), in the memory
+// and bolt stores (bolt syncing its commits, as it does in production).
+// Nothing is probed: the difference is the push monitors' cost (listing
+// them with their settings, reading their push times, judging them and
+// storing the judgements). Two cases:
+//
+//   - judged: each was pushed to once, long ago, with a grace that keeps it
+//     up, so that every round stores 10,000 judgements (the most a round
+//     writes: a nightly job's monitor between its pushes);
+//   - pushed: each got a push in the slot judged (a heartbeat every
+//     interval), whose result the push stored: the round writes nothing.
+//
+// SRVMON_BENCH_SCALE scales the number of monitors.
+func BenchmarkRoundPush(b *testing.B) {
+	n := max(int(math.Round(10000*benchScale(b))), 1)
+	for _, backend := range []string{"memory", "bolt"} {
+		for _, c := range []struct {
+			name   string
+			pushes int
+			each   bool // push to every monitor in the slot before each round
+		}{{"push=0", 0, false}, {"judged", n, false}, {"pushed", n, true}} {
+			b.Run(backend+"/"+c.name, func(b *testing.B) {
+				benchmarkRoundPush(b, backend, c.pushes, c.each)
+			})
+		}
+	}
+}
+
+func benchmarkRoundPush(b *testing.B, backend string, pushes int, each bool) {
+	ctx := context.Background()
+	const interval = time.Minute
+	base := time.Now().Add(-time.Duration(b.N+2) * interval).Truncate(interval)
+	// open opens the store; for bolt, without syncing commits when fast
+	// (for the setup and the pushes, which are not measured).
+	var mem *memory.Store
+	path := filepath.Join(b.TempDir(), "srvmon.db")
+	open := func(fast bool) store.Store {
+		if backend == "memory" {
+			if mem == nil {
+				mem = memory.New()
+			}
+			return mem
+		}
+		var opts []bolt.Option
+		if fast {
+			opts = append(opts, bolt.WithNoSync())
+		}
+		st, err := bolt.Open(path, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	tokens := make([]string, pushes)
+	pushAll := func(at time.Time) {
+		st := open(true)
+		for _, token := range tokens {
+			if _, err := st.RecordPush(ctx, token, at, store.Result{Slot: at.Truncate(interval), Up: true}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if backend != "memory" {
+			st.Close()
+		}
+	}
+	st := open(true)
+	for i := range tokens {
+		tokens[i] = monitor.NewPushToken()
+		m := monitor.Monitor{Host: fmt.Sprintf("push://job-%05d", i), Settings: monitor.Settings{Grace: monitor.Duration(24 * time.Hour), PushToken: tokens[i]}}
+		if _, err := st.PutMonitor(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if backend != "memory" {
+		st.Close()
+	}
+	pushAll(base.Add(-interval))
+
+	var cpu, wall time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		slot := base.Add(time.Duration(i+1) * interval)
+		b.StopTimer()
+		if each {
+			pushAll(slot.Add(-interval / 2))
+		}
+		st := open(false)
+		r := &round.Runner{Store: st, Prober: probe.New(probe.Options{}), Interval: interval, Logger: quiet}
+		b.StartTimer()
+		beforeCPU, start := cpuTime(), time.Now()
+		sum, err := r.Run(ctx, slot)
+		cpu, wall = cpu+cpuTime()-beforeCPU, wall+time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sum.Push != pushes || sum.PushUp != pushes {
+			b.Fatalf("round %d: %+v: want %d push monitors judged up", i, sum, pushes)
+		}
+		b.StopTimer()
+		if backend != "memory" {
+			st.Close()
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(pushes), "push-monitors")
+	b.ReportMetric(wall.Seconds()*1000/float64(b.N), "ms/round")
+	b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/round")
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
-	"github.com/srvmon/srvmon/pkg/store/memory"
 )
 
 // putMonitors stores ms as the API would, but without validating them:
@@ -86,8 +85,15 @@ func localhostURL(srv *httptest.Server) string {
 // A round checks each monitor with its settings: method, headers,
 // redirects, conditions. A failed condition is down with the condition's
 // reason, which readers see as the check's error; a monitor whose stored
-// settings do not compile stays visible, down with the reason.
+// settings do not compile stays visible, down with the reason. On every
+// backend.
 func TestRunChecksMonitorsWithSettings(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testRunChecksMonitorsWithSettings(t, b.open(t)) })
+	}
+}
+
+func testRunChecksMonitorsWithSettings(t *testing.T, st store.Store) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ok":
@@ -133,7 +139,6 @@ func TestRunChecksMonitorsWithSettings(t *testing.T) {
 			`conditions[0]: position 10: expected an operator (==, !=, <, <=, >, >=) after [STATUS], got "= 200"`, true},
 		{monitor.Monitor{Host: "foo bar"}, false, "*", true},
 	}
-	st := memory.New()
 	wantUp, wantInvalid := 0, 0
 	for _, m := range ms {
 		putMonitors(t, st, m.Monitor)
@@ -170,8 +175,14 @@ func TestRunChecksMonitorsWithSettings(t *testing.T) {
 
 // Every https:// and tls:// check records the expiry of the certificate
 // it saw in the host's facts, up or down, and [CERTIFICATE_EXPIRATION]
-// judges it.
+// judges it. On every backend.
 func TestRunRecordsCertificateExpiry(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testRunRecordsCertificateExpiry(t, b.open(t)) })
+	}
+}
+
+func testRunRecordsCertificateExpiry(t *testing.T, st store.Store) {
 	notAfter := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
 	srv, roots := tlsServer(t, notAfter, "localhost")
 	other, _ := tlsServer(t, notAfter.Add(time.Hour), "localhost") // not trusted
@@ -183,7 +194,6 @@ func TestRunRecordsCertificateExpiry(t *testing.T) {
 		localhostURL(other) + "/":         false, // unknown authority: the expiry is still recorded
 		srv.URL + "/":                     false, // 127.0.0.1 is not in the certificate
 	}
-	st := memory.New()
 	putMonitors(t, st,
 		monitor.Monitor{Host: base + "/", Settings: monitor.Settings{Conditions: []string{"[CERTIFICATE_EXPIRATION] > 48h"}}},
 		monitor.Monitor{Host: base + "/soon", Settings: monitor.Settings{Conditions: []string{"[CERTIFICATE_EXPIRATION] > 30d"}}},

@@ -2,6 +2,7 @@ package round_test
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -9,7 +10,11 @@ import (
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/round"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/memory"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
+	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/ql"
 )
 
 func TestJudgePush(t *testing.T) {
@@ -60,17 +65,54 @@ func TestJudgePush(t *testing.T) {
 	}
 }
 
+// backends open a fresh store of each backend, closed when the test ends.
+var backends = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"memory", func(t *testing.T) store.Store { return memory.New() }},
+	{"bolt", func(t *testing.T) store.Store {
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "srvmon.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+	{"ql", func(t *testing.T) store.Store {
+		st, err := ql.Open(context.Background(), filepath.Join(t.TempDir(), "srvmon.ql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+	{"postgres", func(t *testing.T) store.Store {
+		st, err := postgres.Open(context.Background(), postgres.Config{URL: pgtest.NewDatabase(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
 // A round judges push monitors from the pushes the API recorded
 // (RecordPush here) and never probes them: each gets a result at location
 // "" for the slot before the round's; a slot that got a push keeps the
-// push's result.
+// push's result. On every backend.
 func TestRunJudgesPushMonitors(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { testRunJudgesPushMonitors(t, b.open(t)) })
+	}
+}
+
+func testRunJudgesPushMonitors(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	const interval = time.Minute
 	now := time.Date(2026, 12, 1, 10, 5, 7, 0, time.UTC) // the round of slot 10:05
 	slot := now.Truncate(interval)
 	prev := slot.Add(-interval)
-	st := memory.New()
 	type push struct {
 		at     time.Time
 		up     bool

@@ -1,7 +1,9 @@
-// Package round runs srvmon's check round: one slot, every target (or one
-// shard of them) probed through the bounded pool, every result stored in
-// one batch together with the notification state it advances, due
-// webhooks delivered, old results deleted.
+// Package round runs srvmon's check round: one slot, every monitor (or
+// one shard of them) compiled by pkg/monitor and probed through the
+// bounded pool with its settings, push:// monitors judged from their
+// pushes instead (JudgePush), every result stored in one batch together
+// with the notification state it advances and the certificate expiries
+// the checks saw, due webhooks delivered, old results deleted.
 //
 // A round keeps nothing in memory for the next one: a cron job or a Lambda
 // may start a new process on every tick. Running a round twice for the same
@@ -252,14 +254,22 @@ func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Su
 			grace = t.Settings.Grace
 		}
 		host := t.String()
-		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, lastPush[host])
-		if !ok {
+		last := lastPush[host]
+		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, last)
+		switch {
+		case !ok:
 			continue
-		}
-		if res.Up {
-			sum.PushUp++
-		} else {
+		case !res.Up:
 			sum.PushDown++
+		case !last.Before(res.Slot) && last.Before(sum.Slot):
+			// The last push arrived in the slot judged: the API stored
+			// its result there, which storing the judgement would not
+			// change. Heartbeats that push every interval thus cost the
+			// round no write.
+			sum.PushUp++
+			continue
+		default:
+			sum.PushUp++
 		}
 		results = append(results, res)
 	}
