@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
-	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -148,9 +147,6 @@ type server struct {
 	allowedHosts       map[string]struct{} // normalHost of each AllowedHosts entry
 	failures           authFailures
 	pushes             pushLimiter
-	// validate is monitor.Validate (tests replace it to accept targets
-	// that pkg/probe does not parse yet).
-	validate func(monitor.Monitor, monitor.Limits) error
 }
 
 // New returns the handler serving every endpoint (see the package
@@ -239,7 +235,6 @@ func newServer(opts Options) *server {
 		userHash:     sha256.Sum256([]byte(opts.Auth.User)),
 		passHash:     sha256.Sum256([]byte(opts.Auth.Password)),
 		allowedHosts: allowed,
-		validate:     monitor.Validate,
 	}
 }
 

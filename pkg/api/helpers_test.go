@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -336,6 +337,12 @@ func attrOf(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// hasAttr reports whether n has the attribute key (a boolean one, such as
+// checked, has no value).
+func hasAttr(n *html.Node, key string) bool {
+	return slices.ContainsFunc(n.Attr, func(a html.Attribute) bool { return a.Key == key })
 }
 
 // textOf is the text under n, spaces collapsed.

@@ -255,10 +255,11 @@ func existsErr(host string) error {
 	return &httpError{http.StatusConflict, fmt.Sprintf("host %q already exists", host)}
 }
 
-// saveMonitor validates m and stores it: a 400 naming the field for a
-// bad one, 409 for a host the config file manages, for a push token
-// another monitor holds and, unless replace, for a stored host. A push
-// monitor without a token keeps its stored one, or gets a new one. It
+// saveMonitor validates m and stores it: 409 for a host the config file
+// manages (whatever the body holds: it cannot be changed here) and, unless
+// replace, for a stored host; then a 400 naming the field for a bad one,
+// 409 for a push token another monitor holds. A push monitor without a
+// token keeps its stored one, or gets a new one. It
 // returns the monitor as stored and whether it was created.
 func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace bool) (monitor.Monitor, bool, error) {
 	if m.Source != "" {
@@ -269,9 +270,6 @@ func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace boo
 		return m, false, err
 	}
 	m.Host = host
-	if err := s.validate(m, monitor.Limits{MaxTimeout: s.ProbeTimeout}); err != nil {
-		return m, false, badRequest(err.Error())
-	}
 	old, err := s.Store.Monitor(ctx, m.Host)
 	exists := err == nil
 	switch {
@@ -281,6 +279,9 @@ func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace boo
 		return m, false, managedErr(m.Host)
 	case exists && !replace:
 		return m, false, existsErr(m.Host)
+	}
+	if err := monitor.Validate(m, monitor.Limits{MaxTimeout: s.ProbeTimeout}); err != nil {
+		return m, false, badRequest(err.Error())
 	}
 	if isPush(m.Host) && m.PushToken == "" {
 		m.PushToken = old.PushToken

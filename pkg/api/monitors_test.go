@@ -24,17 +24,6 @@ const (
 	otherToken = "tok-unknown-0123456789"
 )
 
-// acceptPush is monitor.Validate that also accepts push:// hosts, for
-// the tests of this branch, whose pkg/probe does not parse them yet: a
-// push monitor is validated as one of 127.0.0.1 (a ping) with the same
-// settings, which is what Validate allows of a push monitor too.
-func acceptPush(m monitor.Monitor, lim monitor.Limits) error {
-	if isPush(m.Host) {
-		m.Host = "127.0.0.1"
-	}
-	return monitor.Validate(m, lim)
-}
-
 // putMonitor stores m (tests' setup, not validated).
 func putMonitor(t testing.TB, st store.Store, m monitor.Monitor) {
 	t.Helper()
@@ -186,7 +175,6 @@ func TestMonitorPushTokens(t *testing.T) {
 
 func testMonitorPushTokens(t *testing.T, st store.Store) {
 	s := newServer(Options{Store: st, Now: func() time.Time { return now }})
-	s.validate = acceptPush
 	e := &env{t: t, st: st, h: s.handler(), log: &testLog{}}
 	token := func(host string) string {
 		t.Helper()
@@ -514,7 +502,6 @@ func TestPushNeverLogsToken(t *testing.T) {
 func TestMonitorsOverHTTP(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st store.Store) {
 		s := newServer(Options{Store: st, Auth: Auth{Enable: true, User: "admin", Password: "s3cret"}})
-		s.validate = acceptPush
 		srv := httptest.NewServer(s.handler())
 		defer srv.Close()
 		do := func(method, path, body string, auth bool) (int, string) {

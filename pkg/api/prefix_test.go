@@ -32,6 +32,9 @@ func formOf(page *url.URL, f *html.Node) (prefixForm, error) {
 	v := url.Values{}
 	for _, in := range append(findAll(f, atom.Input), findAll(f, atom.Select)...) {
 		name, val := attrOf(in, "name"), attrOf(in, "value")
+		if attrOf(in, "type") == "checkbox" && !hasAttr(in, "checked") {
+			continue // a browser sends only the boxes that are ticked
+		}
 		if in.DataAtom == atom.Select {
 			if opts := findAll(in, atom.Option); len(opts) > 0 {
 				val = textOf(opts[0])

@@ -17,18 +17,6 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// newPushAwareEnv is newEnv whose handler validates with acceptPush.
-func newPushAwareEnv(t testing.TB, st store.Store, opts Options) *env {
-	e := newEnv(t, st, opts)
-	opts.Store = st
-	opts.Now = func() time.Time { return now }
-	opts.Logger = nil
-	s := newServer(opts)
-	s.validate = acceptPush
-	e.h = s.handler()
-	return e
-}
-
 func formReq(v url.Values) request {
 	return request{method: "POST", target: "/web/monitor", body: v.Encode(), header: formHeader}
 }
@@ -81,7 +69,7 @@ func testMonitorForms(t *testing.T, st store.Store) {
 	putMonitor(t, st, monitor.Monitor{Host: "cfg.example", Source: monitor.SourceConfig})
 	e := newEnv(t, st, Options{ProbeTimeout: 10 * time.Second})
 	ctx := context.Background()
-	const host = "http://127.0.0.1:9/"
+	const host = "https://127.0.0.1:9/"
 
 	doc := e.page("/web/hosts", http.StatusOK)
 	if _, checked := inputValue(doc, "follow_redirects"); !checked {
@@ -125,12 +113,12 @@ func testMonitorForms(t *testing.T, st store.Store) {
 	}{
 		{"exists", nil, http.StatusConflict, `host "` + host + `" already exists`},
 		{"header line", url.Values{"host": {"h.example"}, "method": {""}, "body": {""}, "headers": {"X-Ok: 1\nNoColon"}}, http.StatusBadRequest, `headers: line 2 is not "Name: value"`},
-		{"header name", url.Values{"host": {"http://h.example/"}, "headers": {"X Y: 1"}}, http.StatusBadRequest, `headers["X Y"]: not a valid header name`},
+		{"header name", url.Values{"host": {"https://h.example/"}, "headers": {"X Y: 1"}}, http.StatusBadRequest, `headers["X Y"]: not a valid header name`},
 		{"HTTP setting of a TCP monitor", url.Values{"host": {"127.0.0.1:22"}, "headers": {""}, "body": {""}}, http.StatusBadRequest, "method: applies only to http:// and https:// monitors"},
 		{"timeout", url.Values{"host": {"http://h.example/"}, "timeout": {"soon"}}, http.StatusBadRequest, `timeout: "soon" is not a duration`},
-		{"timeout too long", url.Values{"host": {"http://h.example/"}, "timeout": {"30"}}, http.StatusBadRequest, "timeout: 30s is longer than the round's probe timeout, 10s"},
+		{"timeout too long", url.Values{"host": {"https://h.example/"}, "timeout": {"30"}}, http.StatusBadRequest, "timeout: 30s is longer than the round's probe timeout, 10s"},
 		{"bad host", url.Values{"host": {"bad host"}}, http.StatusBadRequest, "host: "},
-		{"config-managed", url.Values{"host": {"cfg.example"}, "method": {""}, "headers": {""}, "body": {""}}, http.StatusConflict, `host "cfg.example" is managed by the config file`},
+		{"config-managed", url.Values{"host": {"cfg.example"}, "method": {""}, "headers": {""}, "body": {""}, "insecure_skip_verify": {""}}, http.StatusConflict, `host "cfg.example" is managed by the config file`},
 	} {
 		v := maps(add, tt.set)
 		before := must(st.Monitors(ctx))
@@ -269,7 +257,7 @@ func testMonitorPageSecrets(t *testing.T, st store.Store) {
 	if _, err := st.RecordPush(context.Background(), pushToken, now, store.Result{Slot: slot(0), Up: true}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := newPushAwareEnv(t, st, Options{Auth: Auth{Enable: true, User: "admin", Password: "s3cret"}})
+	e := newEnv(t, st, Options{Auth: Auth{Enable: true, User: "admin", Password: "s3cret"}})
 	for _, target := range []string{"/web/monitor?host=push://job", "/web/monitor?host=http://127.0.0.1/"} {
 		w := e.get(target)
 		expect(t, w, http.StatusOK, "sign in to change it")

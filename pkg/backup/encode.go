@@ -19,7 +19,8 @@ const chunk = 32 << 10
 
 // Encode writes the backup that rd reads to w: hosts, rules, the
 // monitors whose settings are not zero ("monitors", without their source:
-// a restore makes them API-made) and, when full, every stored result as a check, {"time","rtt","up"} as gosrvmon
+// a restore makes them API-made; left out when there are none) and, when
+// full, every stored result as a check, {"time","rtt","up"} as gosrvmon
 // writes it, with "location" and "error" when they are not empty. It
 // writes as it reads, in pieces of about 32 KiB, so memory does not grow
 // with the backup. Nothing is written when reading the hosts or the rules
@@ -71,9 +72,10 @@ type encoder struct {
 	buf []byte
 }
 
-// head appends {"hosts":[...],"notifications":[...],"monitors":[...]
-// (lists, never null), the object left open for "checks". Only monitors
-// with settings are written, without their source.
+// head appends {"hosts":[...],"notifications":[...] (lists, never null)
+// and "monitors":[...] when any monitor has settings, the object left open
+// for "checks". Only monitors with settings are written, without their
+// source: a store without settings backs up exactly as gosrvmon's did.
 func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Monitor) error {
 	if hosts == nil {
 		hosts = []string{}
@@ -81,7 +83,7 @@ func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Mo
 	if rules == nil {
 		rules = []store.Rule{}
 	}
-	withSettings := []monitor.Monitor{}
+	var withSettings []monitor.Monitor
 	for _, m := range monitors {
 		if !m.Settings.IsZero() {
 			m.Source = monitor.SourceAPI
@@ -91,7 +93,7 @@ func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Mo
 	j, err := json.Marshal(struct {
 		Hosts    []string          `json:"hosts"`
 		Rules    []store.Rule      `json:"notifications"`
-		Monitors []monitor.Monitor `json:"monitors"`
+		Monitors []monitor.Monitor `json:"monitors,omitempty"`
 	}{hosts, rules, withSettings})
 	if err != nil {
 		return err

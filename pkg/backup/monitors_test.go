@@ -87,15 +87,15 @@ func boolPtr(b bool) *bool { return &b }
 // withSettings is a store's monitors with settings; they validate.
 func withSettings() []monitor.Monitor {
 	return []monitor.Monitor{
-		{Host: "http://a.example/", Settings: monitor.Settings{
+		{Host: "https://a.example/", Settings: monitor.Settings{
 			Name: "Shop – front", Group: "web", Method: "POST",
 			Headers: map[string]string{"X-Key": "v\u00e9", "Accept": "*/*"},
 			Body:    "{\"a\":1}\x00<&>", FollowRedirects: boolPtr(false),
 			Timeout: monitor.Duration(2500 * time.Millisecond), InsecureSkipVerify: true,
+			Conditions: []string{"[STATUS] == any(200, 204)", "[BODY].items[0].status == ok", "[CERTIFICATE_EXPIRATION] > 7d"},
 		}},
 		{Host: "https://b.example/", Settings: monitor.Settings{FollowRedirects: boolPtr(true)}, Source: monitor.SourceConfig},
-		// A push token on an http:// host, while push:// is not a target yet.
-		{Host: "http://c.example/", Settings: monitor.Settings{
+		{Host: "push://c-job", Settings: monitor.Settings{
 			Grace: monitor.Duration(90 * time.Minute), PushToken: "tok_0123456789abcdef-XYZ",
 		}},
 	}
@@ -159,7 +159,7 @@ func TestMonitorsRoundTrip(t *testing.T) {
 			t.Errorf("restored\n%+v\nwant\n%+v", got, want)
 		}
 		m, err := st.MonitorByPushToken(t.Context(), "tok_0123456789abcdef-XYZ")
-		if err != nil || m.Host != "http://c.example/" {
+		if err != nil || m.Host != "push://c-job" {
 			t.Errorf("MonitorByPushToken: %+v, %v", m, err)
 		}
 		// Restored again over itself: the same (its own tokens are no conflict).
@@ -183,9 +183,9 @@ func TestRestoreInvalidMonitors(t *testing.T) {
 	}{
 		{"NameTooLong", `{"host":"http://a.example/","name":"` + strings.Repeat("n", monitor.MaxNameLen+1) + `"}`, "monitors[1]: name: longer than"},
 		{"HTTPSettingOfTCP", `{"host":"db.example:5432","headers":{"X":"1"}}`, "monitors[1]: headers: applies only to http"},
-		{"BadPushToken", `{"host":"http://a.example/","push_token":"short"}`, "monitors[1]: push_token:"},
+		{"BadPushToken", `{"host":"push://a","push_token":"short"}`, "monitors[1]: push_token:"},
 		{"NegativeTimeout", `{"host":"http://a.example/","timeout":"-1s"}`, "monitors[1]: timeout:"},
-		{"BadDuration", `{"host":"http://a.example/","grace":"soon"}`, `monitors[1]: "soon" is not a duration`},
+		{"BadDuration", `{"host":"push://a","grace":"soon"}`, `monitors[1]: "soon" is not a duration`},
 		{"WrongType", `{"host":"http://a.example/","follow_redirects":"yes"}`, "monitors[1]: json: cannot unmarshal"},
 		{"NotAnObject", `"http://a.example/"`, "monitors[1]: json: cannot unmarshal"},
 		{"BadHost", `{"host":"not a host"}`, "monitors[1]: host:"},
@@ -229,7 +229,7 @@ func TestRestoreMonitorsEdges(t *testing.T) {
 		{"LargeEntry", `{"hosts":["http://a.example/"],"monitors":[{"host":"http://a.example/","body":"` + big + `","name":"n"}]}`, ""},
 		{"MonitorsFirst", `{"monitors":[{"host":"http://a.example/","name":"n"}],"hosts":["http://a.example/"],"notifications":[],"checks":{}}`, ""},
 		{"ChecksFirst", `{"checks":{},"monitors":[{"host":"http://a.example/","name":"n"}],"hosts":["http://a.example/"],"notifications":[]}`, ""},
-		{"TokenTwice", `{"hosts":["http://a.example/","http://b.example/"],"monitors":[{"host":"http://a.example/","push_token":"0123456789abcdef"},{"host":"http://b.example/","push_token":"0123456789abcdef"}]}`,
+		{"TokenTwice", `{"hosts":["push://a","push://b"],"monitors":[{"host":"push://a","push_token":"0123456789abcdef"},{"host":"push://b","push_token":"0123456789abcdef"}]}`,
 			"monitors[1]: push_token: the same as monitors[0]'s"},
 		{"MonitorsAfterStreamedChecks", `{"hosts":["http://a.example/"],"notifications":[],"checks":{},"monitors":[{"host":"http://a.example/","name":"n"}]}`,
 			`"monitors" after "checks"`},
