@@ -21,14 +21,20 @@ import (
 	"github.com/srvmon/srvmon/pkg/config"
 )
 
-// maxBinaryBytes is issue 6's target for a stripped binary: 15 MB.
-const maxBinaryBytes = 15e6
+// maxBinaryBytes bounds cmd/api and cmd/checker. Issue 6's target was
+// 15 MB; issue 11's monitors brought what they are built on: miekg/dns
+// for DNS checks (about 0.8 MB of the file: it registers every record
+// type), gopkg.in/yaml.v3 for YAML config files (0.4 MB), tidwall/gjson
+// for JSON paths in conditions (0.1 MB), and the monitor code itself. cmd/api
+// measured 16.5 MB after them, cmd/checker 13.5 MB (it has no web pages).
+// The bound catches them growing.
+const maxBinaryBytes = 17e6
 
-// maxStandaloneBytes bounds cmd/standalone, which misses that target: it
-// is the one binary that links all four stores, and PostgreSQL (pgx, 4.6
-// MB) and ql (modernc.org/ql, 2.9 MB) alone take half of it; it measured
-// 18.1 MB. The bound catches it growing.
-const maxStandaloneBytes = 18.5e6
+// maxStandaloneBytes bounds cmd/standalone, the one binary that links all
+// four stores: PostgreSQL (pgx, 4.6 MB) and ql (modernc.org/ql, 2.9 MB)
+// alone take a third of it. It measured 18.1 MB before issue 11 and 20.0
+// MB after (see maxBinaryBytes). The bound catches it growing.
+const maxStandaloneBytes = 20.5e6
 
 // maxBytes is the size bound of the stripped binary of main package pkg.
 func maxBytes(pkg string) float64 {
