@@ -159,12 +159,12 @@ func FuzzRedact(f *testing.F) {
 func FuzzExpandAction(f *testing.F) {
 	for _, s := range []string{
 		"https://api.telegram.org/bot<token>/sendMessage?chat_id=<chat_id>&text=State%20changed.%20Host%3A%20{HOST}%20New%20state%3A%20{STATE}%20Time%3A%20{TIME}",
-		"{HOST}|{STATE}|{TIME}|{TIMESTAMP}|{RTT}|{RTTSTR}|{UP}|{DOWN}", "{{HOST}}{{}{HOST", "{host}{HOSTS}{TIME", "", "{", "}{",
+		"{HOST}|{STATE}|{TIME}|{TIMESTAMP}|{RTT}|{RTTSTR}|{UP}|{DOWN}|{REASON}", "{{HOST}}{{}{HOST", "{host}{HOSTS}{TIME", "", "{", "}{",
 	} {
 		f.Add(s, "http://[::1]:8080/a b?x=1&y={TIME}", true, int64(1500000))
 	}
 	f.Fuzz(func(t *testing.T, action, host string, up bool, rtt int64) {
-		r := store.Result{Host: host, Slot: t0.Add(time.Duration(rtt)), Up: up, RTT: time.Duration(rtt)}
+		r := store.Result{Host: host, Slot: t0.Add(time.Duration(rtt)), Up: up, RTT: time.Duration(rtt), Reason: host + " failed"}
 		state, upS, downS := "down", "false", "true"
 		if up {
 			state, upS, downS = "up", "true", "false"
@@ -176,6 +176,7 @@ func FuzzExpandAction(f *testing.F) {
 			"{RTT}", fmt.Sprint(rtt),
 			"{RTTSTR}", url.QueryEscape(r.RTT.String()),
 			"{STATE}", state, "{UP}", upS, "{DOWN}", downS,
+			"{REASON}", url.QueryEscape(r.Reason),
 		).Replace(action)
 		if got := ExpandAction(action, r, nil); got != want {
 			t.Fatalf("ExpandAction(%q)\n got %q\nwant %q", action, got, want)

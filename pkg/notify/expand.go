@@ -24,6 +24,9 @@ const TimeLayout = "2006-01-02 15:04:05.999999999 -0700 MST"
 //	{RTTSTR}     the rtt as a Go duration ("1.5ms"), query-escaped
 //	{UP}         true or false
 //	{DOWN}       false or true
+//	{REASON}     why the check that made the change was down (a failed
+//	             condition, "connection refused"), query-escaped; empty
+//	             when up (srvmon's: gosrvmon had none)
 //
 // Query escaping writes a space as "+", which gosrvmon's users rely on in
 // query strings such as Telegram's text=.
@@ -68,6 +71,8 @@ func ExpandAction(action string, r store.Result, tz *time.Location) string {
 			b.WriteString(strconv.FormatBool(r.Up))
 		case "DOWN":
 			b.WriteString(strconv.FormatBool(!r.Up))
+		case "REASON":
+			b.WriteString(url.QueryEscape(r.Reason))
 		default:
 			// Not a placeholder: keep the brace and scan on after it.
 			b.WriteByte('{')

@@ -182,7 +182,7 @@ func TestExpandAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	summer := time.Date(2021, 7, 1, 0, 30, 0, 0, time.UTC)
-	down := store.Result{Host: "8.8.8.8", Slot: t0, RTT: 10 * time.Second, Up: false}
+	down := store.Result{Host: "8.8.8.8", Slot: t0, RTT: 10 * time.Second, Up: false, Reason: `condition [BODY].status == ok failed: "degraded"`}
 	up := store.Result{Host: "http://[::1]:8080/a b?x=1&y={TIME}", Slot: t0, RTT: 1500 * time.Microsecond, Up: true}
 	tests := []struct {
 		name   string
@@ -199,6 +199,8 @@ func TestExpandAction(t *testing.T) {
 		{"every placeholder, up, escaped", "{HOST}|{STATE}|{RTT}|{RTTSTR}|{UP}|{DOWN}", up, time.UTC,
 			"http%3A%2F%2F%5B%3A%3A1%5D%3A8080%2Fa+b%3Fx%3D1%26y%3D%7BTIME%7D|up|1500000|1.5ms|true|false"},
 		{"placeholders repeat", "{STATE}{STATE}{UP}", up, nil, "upuptrue"},
+		{"reason, down", "text={REASON}", down, nil, "text=condition+%5BBODY%5D.status+%3D%3D+ok+failed%3A+%22degraded%22"},
+		{"reason, up", "text=[{REASON}]", up, nil, "text=[]"},
 		{"nil zone is UTC", "{TIME}", down, nil, "2021-03-02+12%3A00%3A00+%2B0000+UTC"},
 		{"time zone, winter", "{TIME}", down, berlin, "2021-03-02+13%3A00%3A00+%2B0100+CET"},
 		{"time zone, summer", "{TIME} {TIMESTAMP}", store.Result{Slot: summer}, berlin, "2021-07-01+02%3A30%3A00+%2B0200+CEST 1625099400"},
