@@ -400,6 +400,28 @@ func dropNetRaw() error {
 }
 
 // discardLogger drops every record.
+// acceptingListener listens on network and address (loopback) and
+// closes every connection it accepts, until the test ends: a TCP target
+// that is up.
+func acceptingListener(t testing.TB, network, address string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln
+}
+
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // testLogger writes records to the test's log.

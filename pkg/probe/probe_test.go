@@ -269,21 +269,9 @@ func TestTCP(t *testing.T) {
 
 func TestTCPIPv6(t *testing.T) {
 	requireIPv6Loopback(t)
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptingListener(t, "tcp6", "[::1]:0")
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var err error
 	srv.Listener.Close()
 	if srv.Listener, err = net.Listen("tcp6", "[::1]:0"); err != nil {
 		t.Fatal(err)

@@ -18,20 +18,7 @@ func TestRoundResultsInOrder(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptingListener(t, "tcp4", "127.0.0.1:0")
 	closed, _ := net.Listen("tcp4", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -280,20 +279,7 @@ func TestPushNotProbed(t *testing.T) {
 
 // TestTCPConditions: a TCP check's response is the open connection.
 func TestTCPConditions(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := acceptingListener(t, "tcp4", "127.0.0.1:0")
 	closed := proctest.ClosedAddr(t)
 	p := newTestProber(t, Options{}, nil)
 	for _, tc := range []struct {
