@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -255,13 +256,17 @@ func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
 // TestOpenUpgradesSchema1 opens a database of schema version 1, written
 // by srvmon before monitor settings (testdata/schema1.ql.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the tables monitors and facts and schema version 2, keeps what it
+// gains the tables monitors and facts and schema version 3, keeps what it
 // held, and opens again.
 func TestOpenUpgradesSchema1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.ql")
 	storetest.Gunzip(t, filepath.Join("testdata", "schema1.ql.gz"), path)
 	s := openAt(t, path)
 	storetest.ExpectUpgradedFromBeforeMonitors(t, s)
+	factsBefore, err := s.Facts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -270,13 +275,18 @@ func TestOpenUpgradesSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var version int64
-	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 2 {
-		t.Errorf("schema version after Open: %d, %v; want 2", version, err)
+	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 3 {
+		t.Errorf("schema version after Open: %d, %v; want 3", version, err)
 	}
 	db.Close()
 	s = openAt(t, path)
 	defer s.Close()
-	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 2 || ms[1].PushToken == "" {
+	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 3 || ms[2].PushToken == "" {
 		t.Errorf("Monitors after reopening: %+v, %v", ms, err)
+	}
+	// The facts survive: Added of the host added after the upgrade, the
+	// push's verdict.
+	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, factsBefore) {
+		t.Errorf("Facts after reopening: %+v, %v; want %+v", fs, err, factsBefore)
 	}
 }
