@@ -231,8 +231,9 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 }
 
 // judgePushes judges each push monitor of pushes for the slot before the
-// round's (JudgePush), from the push times the store recorded, counting
-// the judgements in sum. It reads the store only when there are any.
+// round's (JudgePush), from the facts the store recorded (push times and
+// verdicts, when each was added), counting the judgements in sum. It
+// reads the store only when there are any.
 func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Summary) ([]store.Result, error) {
 	if len(pushes) == 0 {
 		return nil, nil
@@ -241,11 +242,9 @@ func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Su
 	if err != nil {
 		return nil, err
 	}
-	lastPush := make(map[string]time.Time, len(facts))
-	for _, f := range facts {
-		if !f.LastPush.IsZero() {
-			lastPush[f.Host] = f.LastPush
-		}
+	byHost := make(map[string]*store.Facts, len(facts))
+	for i := range facts {
+		byHost[facts[i].Host] = &facts[i]
 	}
 	results := make([]store.Result, 0, len(pushes))
 	for _, t := range pushes {
@@ -254,22 +253,25 @@ func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Su
 			grace = t.Settings.Grace
 		}
 		host := t.String()
-		last := lastPush[host]
-		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, last)
-		switch {
-		case !ok:
+		var f store.Facts
+		if p := byHost[host]; p != nil {
+			f = *p
+		}
+		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, f)
+		if !ok {
 			continue
-		case !res.Up:
+		}
+		if res.Up {
+			sum.PushUp++
+		} else {
 			sum.PushDown++
-		case !last.Before(res.Slot) && last.Before(sum.Slot):
-			// The last push arrived in the slot judged: the API stored
-			// its result there, which storing the judgement would not
-			// change. Heartbeats that push every interval thus cost the
-			// round no write.
-			sum.PushUp++
+		}
+		if !f.LastPush.Before(res.Slot) && f.LastPush.Before(sum.Slot) && res.Reason != ReasonNoPush {
+			// The last push arrived in the slot judged, and the
+			// judgement is its verdict: the API stored a result there,
+			// which storing the judgement would not change. Heartbeats
+			// that push every interval thus cost the round no write.
 			continue
-		default:
-			sum.PushUp++
 		}
 		results = append(results, res)
 	}
