@@ -230,54 +230,6 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 	return targets, invalid, pushes, nil
 }
 
-// judgePushes judges each push monitor of pushes for the slot before the
-// round's (JudgePush), from the facts the store recorded (push times and
-// verdicts, when each was added), counting the judgements in sum. It
-// reads the store only when there are any.
-func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Summary) ([]store.Result, error) {
-	if len(pushes) == 0 {
-		return nil, nil
-	}
-	facts, err := r.Store.Facts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byHost := make(map[string]*store.Facts, len(facts))
-	for i := range facts {
-		byHost[facts[i].Host] = &facts[i]
-	}
-	results := make([]store.Result, 0, len(pushes))
-	for _, t := range pushes {
-		var grace time.Duration
-		if t.Settings != nil {
-			grace = t.Settings.Grace
-		}
-		host := t.String()
-		var f store.Facts
-		if p := byHost[host]; p != nil {
-			f = *p
-		}
-		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, f)
-		if !ok {
-			continue
-		}
-		if res.Up {
-			sum.PushUp++
-		} else {
-			sum.PushDown++
-		}
-		if !f.LastPush.Before(res.Slot) && f.LastPush.Before(sum.Slot) && res.Reason != ReasonNoPush {
-			// The last push arrived in the slot judged, and the
-			// judgement is its verdict: the API stored a result there,
-			// which storing the judgement would not change. Heartbeats
-			// that push every interval thus cost the round no write.
-			continue
-		}
-		results = append(results, res)
-	}
-	return results, nil
-}
-
 // probe checks targets and returns their results in the slot, counting
 // the ones cut off in sum.Cancelled.
 func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary) []store.Result {
