@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
@@ -187,7 +188,7 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	fs := []store.Facts{}
 	var (
 		f                       store.Facts
-		expiry, lastPush, added *time.Time
+		expiry, lastPush, added pgtype.Timestamptz // no allocation a row, unlike *time.Time
 	)
 	_, err := pgx.ForEachRow(rows, []any{&f.Host, &expiry, &lastPush, &f.LastPushUp, &f.LastPushReason, &added}, func() error {
 		f.CertExpiry, f.LastPush, f.Added = utcOrZero(expiry), utcOrZero(lastPush), utcOrZero(added)
@@ -200,12 +201,12 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	return fs, nil
 }
 
-// utcOrZero is *t in UTC, the zero time for nil (NULL).
-func utcOrZero(t *time.Time) time.Time {
-	if t == nil {
+// utcOrZero is t in UTC, the zero time for NULL.
+func utcOrZero(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
 		return time.Time{}
 	}
-	return t.UTC()
+	return t.Time.UTC()
 }
 
 // recordCertExpiriesSQL records a round's certificate expiries in one
