@@ -226,10 +226,12 @@ func testRunRecordsCertificateExpiry(t *testing.T, st store.Store) {
 	}
 	got := map[string]time.Time{}
 	for _, f := range facts {
-		got[f.Host] = f.CertExpiry
+		if !f.CertExpiry.IsZero() { // every host has facts: when it was added
+			got[f.Host] = f.CertExpiry
+		}
 	}
 	if len(got) != len(hosts) {
-		t.Errorf("facts of %d hosts, want the %d TLS ones: %+v", len(got), len(hosts), facts)
+		t.Errorf("certificate expiries of %d hosts, want the %d TLS ones: %+v", len(got), len(hosts), facts)
 	}
 	for h := range hosts {
 		want := notAfter

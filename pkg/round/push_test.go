@@ -1,6 +1,7 @@
 package round_test
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"strconv"
@@ -21,30 +22,49 @@ func TestJudgePush(t *testing.T) {
 	const min = time.Minute
 	s := time.Date(2026, 12, 1, 10, 5, 0, 0, time.UTC) // the round's slot
 	p := s.Add(-min)                                   // the slot judged
+	pushed := func(at time.Time) store.Facts { return store.Facts{LastPush: at, LastPushUp: true} }
+	pushedDown := func(at time.Time, reason string) store.Facts {
+		return store.Facts{LastPush: at, LastPushReason: reason}
+	}
+	added := func(at time.Time) store.Facts { return store.Facts{Added: at} }
 	for _, c := range []struct {
 		name     string
 		interval time.Duration
 		grace    time.Duration
-		lastPush time.Time
+		facts    store.Facts
 		judged   bool
 		up       bool
+		reason   string // of a down judgement; ReasonNoPush when empty
 	}{
-		{"never pushed: not judged", min, 0, time.Time{}, false, false},
-		{"never pushed, long grace: not judged", min, 25 * time.Hour, time.Time{}, false, false},
-		{"pushed in the slot judged", min, 0, p.Add(30 * time.Second), true, true},
-		{"pushed at the slot's start", min, 0, p, true, true},
-		{"pushed just before it, within grace", min, 0, p.Add(-time.Nanosecond), true, false},
-		{"pushed two slots before", min, 0, p.Add(-30 * time.Second), true, false},
-		{"pushed during the round's own slot", min, 0, s.Add(10 * time.Second), true, true},
-		{"grace longer than the interval", min, 90 * time.Second, p.Add(-30 * time.Second), true, true},
-		{"grace exactly run out", min, 90 * time.Second, s.Add(-90 * time.Second), true, true},
-		{"grace run out", min, 90 * time.Second, s.Add(-90*time.Second - time.Nanosecond), true, false},
-		{"nightly job, 25h grace, pushed 24h ago", min, 25 * time.Hour, s.Add(-24 * time.Hour), true, true},
-		{"nightly job, 25h grace, pushed 26h ago", min, 25 * time.Hour, s.Add(-26 * time.Hour), true, false},
-		{"grace shorter than the interval", 5 * min, time.Minute, s.Add(-2 * time.Minute), true, false},
+		{"never pushed, added before facts were: not judged", min, 0, store.Facts{}, false, false, ""},
+		{"never pushed, long grace, added before facts were: not judged", min, 25 * time.Hour, store.Facts{}, false, false, ""},
+		{"never pushed, grace from added run out", min, 0, added(p.Add(-time.Nanosecond)), true, false, ""},
+		{"never pushed, added in the slot judged, grace run out", min, 10 * time.Second, added(p.Add(30 * time.Second)), true, false, ""},
+		{"never pushed, grace from added exactly run out", min, 0, added(p), false, false, ""},
+		{"never pushed, added within grace", min, 25 * time.Hour, added(s.Add(-24 * time.Hour)), false, false, ""},
+		{"never pushed, added 26h ago, 25h grace", min, 25 * time.Hour, added(s.Add(-26 * time.Hour)), true, false, ""},
+		{"never pushed, added in the round's own slot", min, 0, added(s.Add(time.Second)), false, false, ""},
+		{"never pushed, added after the round's slot", min, 0, added(s.Add(time.Hour)), false, false, ""},
+		{"pushed in the slot judged", min, 0, pushed(p.Add(30 * time.Second)), true, true, ""},
+		{"pushed at the slot's start", min, 0, pushed(p), true, true, ""},
+		{"pushed just before it, within grace", min, 0, pushed(p.Add(-time.Nanosecond)), true, false, ""},
+		{"pushed two slots before", min, 0, pushed(p.Add(-30 * time.Second)), true, false, ""},
+		{"pushed during the round's own slot", min, 0, pushed(s.Add(10 * time.Second)), true, true, ""},
+		{"grace longer than the interval", min, 90 * time.Second, pushed(p.Add(-30 * time.Second)), true, true, ""},
+		{"grace exactly run out", min, 90 * time.Second, pushed(s.Add(-90 * time.Second)), true, true, ""},
+		{"grace run out", min, 90 * time.Second, pushed(s.Add(-90*time.Second - time.Nanosecond)), true, false, ""},
+		{"nightly job, 25h grace, pushed 24h ago", min, 25 * time.Hour, pushed(s.Add(-24 * time.Hour)), true, true, ""},
+		{"nightly job, 25h grace, pushed 26h ago", min, 25 * time.Hour, pushed(s.Add(-26 * time.Hour)), true, false, ""},
+		{"grace shorter than the interval", 5 * min, time.Minute, pushed(s.Add(-2 * time.Minute)), true, false, ""},
+		{"pushed and added: the push counts", min, 0, store.Facts{Added: p.Add(-time.Hour), LastPush: p, LastPushUp: true}, true, true, ""},
+		{"down push in the slot judged", min, 0, pushedDown(p.Add(30*time.Second), "backup failed"), true, false, "backup failed"},
+		{"down push carried within grace", min, 25 * time.Hour, pushedDown(s.Add(-24*time.Hour), "disk full"), true, false, "disk full"},
+		{"down push, grace run out", min, 25 * time.Hour, pushedDown(s.Add(-26*time.Hour), "disk full"), true, false, ""},
+		{"up push carried within grace", min, 25 * time.Hour, pushed(s.Add(-24 * time.Hour)), true, true, ""},
+		{"down verdict without a reason (recorded before verdicts): up", min, 0, pushedDown(p, ""), true, true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r, ok := round.JudgePush("push://job", s, c.interval, c.grace, c.lastPush)
+			r, ok := round.JudgePush("push://job", s, c.interval, c.grace, c.facts)
 			if ok != c.judged {
 				t.Fatalf("judged %v, want %v", ok, c.judged)
 			}
@@ -56,7 +76,7 @@ func TestJudgePush(t *testing.T) {
 			}
 			want := store.Result{Host: "push://job", Slot: s.Add(-c.interval), Up: c.up}
 			if !c.up {
-				want.Reason = round.ReasonNoPush
+				want.Reason = cmp.Or(c.reason, round.ReasonNoPush)
 			}
 			if r != want {
 				t.Errorf("result %+v, want %+v", r, want)
@@ -110,11 +130,8 @@ func TestRunJudgesPushMonitors(t *testing.T) {
 func testRunJudgesPushMonitors(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	const interval = time.Minute
-	now := time.Date(2026, 12, 1, 10, 5, 7, 0, time.UTC) // the round of slot 10:05
-	slot := now.Truncate(interval)
-	prev := slot.Add(-interval)
 	type push struct {
-		at     time.Time
+		ago    time.Duration // before the slot judged
 		up     bool
 		reason string
 	}
@@ -125,22 +142,40 @@ func testRunJudgesPushMonitors(t *testing.T, st store.Store) {
 		// the result of the previous slot; nil: none
 		want *store.Result
 	}{
-		{"push://on-time", 0, []push{{prev.Add(30 * time.Second), true, ""}}, &store.Result{Up: true}},
-		{"push://late", 0, []push{{prev.Add(-10 * time.Second), true, ""}}, &store.Result{Reason: round.ReasonNoPush}},
-		{"push://said-down", 0, []push{{prev.Add(20 * time.Second), false, "backup failed"}}, &store.Result{Reason: "backup failed"}},
-		{"push://down-then-up", 0, []push{{prev.Add(5 * time.Second), false, "retrying"}, {prev.Add(40 * time.Second), true, ""}},
+		{"push://on-time", 0, []push{{-30 * time.Second, true, ""}}, &store.Result{Up: true}},
+		{"push://late", 0, []push{{10 * time.Second, true, ""}}, &store.Result{Reason: round.ReasonNoPush}},
+		{"push://said-down", 0, []push{{-20 * time.Second, false, "backup failed"}}, &store.Result{Reason: "backup failed"}},
+		{"push://down-then-up", 0, []push{{-5 * time.Second, false, "retrying"}, {-40 * time.Second, true, ""}},
 			&store.Result{Reason: "retrying"}}, // the slot's first push is its result
-		{"push://nightly", 25 * time.Hour, []push{{slot.Add(-20 * time.Hour), true, ""}}, &store.Result{Up: true}},
-		{"push://nightly-missed", 25 * time.Hour, []push{{slot.Add(-49 * time.Hour), true, ""}}, &store.Result{Reason: round.ReasonNoPush}},
-		{"push://new", 0, nil, nil},
+		{"push://nightly", 25 * time.Hour, []push{{19 * time.Hour, true, ""}}, &store.Result{Up: true}},
+		{"push://nightly-said-down", 25 * time.Hour, []push{{19 * time.Hour, false, "dump failed"}}, &store.Result{Reason: "dump failed"}},
+		{"push://nightly-missed", 25 * time.Hour, []push{{48 * time.Hour, true, ""}}, &store.Result{Reason: round.ReasonNoPush}},
+		// Never pushed, added about 5 minutes before the round's slot
+		// (see below): down once the grace has passed since.
+		{"push://new", 0, nil, &store.Result{Reason: round.ReasonNoPush}},
+		{"push://new-in-grace", 10 * time.Minute, nil, nil},
 		{"push://new-nightly", 25 * time.Hour, nil, nil},
 	}
+	tokens := make([]string, len(cases))
+	added := store.AddedNow()
 	for i, c := range cases {
-		token := monitor.NewPushToken()
-		putMonitors(t, st, monitor.Monitor{Host: c.host, Settings: monitor.Settings{Grace: monitor.Duration(c.grace), PushToken: token}})
+		tokens[i] = monitor.NewPushToken()
+		putMonitors(t, st, monitor.Monitor{Host: c.host, Settings: monitor.Settings{Grace: monitor.Duration(c.grace), PushToken: tokens[i]}})
+	}
+	// The monitors were added in [added, now]: the round of slot now + 5
+	// intervals judges them more than 4 intervals and less than 10
+	// minutes after they were added.
+	slot := time.Now().Truncate(interval).Add(5 * interval)
+	if slot.Sub(added) >= 10*time.Minute {
+		t.Fatalf("adding the monitors took %v", slot.Sub(added)-5*interval)
+	}
+	now := slot.Add(7 * time.Second)
+	prev := slot.Add(-interval)
+	for i, c := range cases {
 		for _, p := range c.pushes {
-			r := store.Result{Slot: p.at.Truncate(interval), Up: p.up, Reason: p.reason}
-			if _, err := st.RecordPush(ctx, token, p.at, r, nil); err != nil {
+			at := prev.Add(-p.ago)
+			r := store.Result{Slot: at.Truncate(interval), Up: p.up, Reason: p.reason}
+			if _, err := st.RecordPush(ctx, tokens[i], at, r, nil); err != nil {
 				t.Fatalf("case %d: push: %v", i, err)
 			}
 		}
@@ -155,10 +190,11 @@ func testRunJudgesPushMonitors(t *testing.T, st store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Judged up: on-time, said-down, down-then-up (whose slots keep
-		// their pushes' results), nightly.
-		if sum.Push != len(cases) || sum.PushUp != 4 || sum.PushDown != 2 || sum.Targets != 1 || sum.Invalid != 1 || sum.Up != 0 || sum.Down != 1 {
-			t.Errorf("run %d: summary %+v: want %d push monitors, 4 judged up, 2 down; 1 invalid target", run, sum, len(cases))
+		// Judged up: on-time, down-then-up (whose slot keeps its first
+		// push's result), nightly; down: late, said-down,
+		// nightly-said-down, nightly-missed, new.
+		if sum.Push != len(cases) || sum.PushUp != 3 || sum.PushDown != 5 || sum.Targets != 1 || sum.Invalid != 1 || sum.Up != 0 || sum.Down != 1 {
+			t.Errorf("run %d: summary %+v: want %d push monitors, 3 judged up, 5 down; 1 invalid target", run, sum, len(cases))
 		}
 	}
 	for _, c := range cases {
@@ -174,8 +210,8 @@ func testRunJudgesPushMonitors(t *testing.T, st store.Store) {
 			}
 		}
 		switch {
-		case c.want == nil && got != nil:
-			t.Errorf("%s: judged %+v, want no judgement", c.host, *got)
+		case c.want == nil && len(rs) > 0:
+			t.Errorf("%s: results %+v, want none", c.host, rs)
 		case c.want == nil:
 		case got == nil:
 			t.Errorf("%s: no result for the previous slot; results %+v", c.host, rs)

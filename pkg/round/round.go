@@ -230,52 +230,6 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 	return targets, invalid, pushes, nil
 }
 
-// judgePushes judges each push monitor of pushes for the slot before the
-// round's (JudgePush), from the push times the store recorded, counting
-// the judgements in sum. It reads the store only when there are any.
-func (r *Runner) judgePushes(ctx context.Context, pushes []probe.Target, sum *Summary) ([]store.Result, error) {
-	if len(pushes) == 0 {
-		return nil, nil
-	}
-	facts, err := r.Store.Facts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	lastPush := make(map[string]time.Time, len(facts))
-	for _, f := range facts {
-		if !f.LastPush.IsZero() {
-			lastPush[f.Host] = f.LastPush
-		}
-	}
-	results := make([]store.Result, 0, len(pushes))
-	for _, t := range pushes {
-		var grace time.Duration
-		if t.Settings != nil {
-			grace = t.Settings.Grace
-		}
-		host := t.String()
-		last := lastPush[host]
-		res, ok := JudgePush(host, sum.Slot, r.Interval, grace, last)
-		switch {
-		case !ok:
-			continue
-		case !res.Up:
-			sum.PushDown++
-		case !last.Before(res.Slot) && last.Before(sum.Slot):
-			// The last push arrived in the slot judged: the API stored
-			// its result there, which storing the judgement would not
-			// change. Heartbeats that push every interval thus cost the
-			// round no write.
-			sum.PushUp++
-			continue
-		default:
-			sum.PushUp++
-		}
-		results = append(results, res)
-	}
-	return results, nil
-}
-
 // probe checks targets and returns their results in the slot, counting
 // the ones cut off in sum.Cancelled.
 func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary) []store.Result {

@@ -65,6 +65,25 @@ type Facts struct {
 	// LastPush is when the newest push of a push:// monitor arrived;
 	// zero when none did.
 	LastPush time.Time
+	// LastPushUp and LastPushReason are the verdict of that push (the
+	// result RecordPush stored for it): up, or down with its reason. So
+	// a push that said down keeps the monitor down for its grace, rather
+	// than reading as a heartbeat. Both are zero when LastPush is.
+	LastPushUp     bool
+	LastPushReason string
+	// Added is when the host was added to this store (AddHost, PutMonitor
+	// creating it, Restore adding it; see AddedNow), so that a push://
+	// monitor that never got a push can be judged down once its grace
+	// has passed since. Zero for a host added before srvmon recorded it
+	// (an upgraded store, a gosrvmon database).
+	Added time.Time
+}
+
+// AddedNow is the Facts.Added of a host added now: the wall clock in UTC,
+// to the microsecond, the precision PostgreSQL keeps, so that every
+// backend returns the time it stored.
+func AddedNow() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
 }
 
 // Check is what readers see at one slot: the results of every location
@@ -181,7 +200,8 @@ type HostStore interface {
 	// Hosts lists the hosts in lexical order; never nil.
 	Hosts(ctx context.Context) ([]string, error)
 	// AddHost returns ErrExists if the host is already stored, and
-	// ErrEmptyHost for an empty name.
+	// ErrEmptyHost for an empty name. It records the host's Facts.Added
+	// in the same transaction.
 	AddHost(ctx context.Context, host string) error
 	// DeleteHost deletes the host with its settings, facts, results,
 	// rule, state and deliveries; ErrNotFound if it is not stored.
@@ -203,21 +223,25 @@ type MonitorStore interface {
 	// Monitor returns the host's monitor; ErrNotFound if the host is not
 	// stored.
 	Monitor(ctx context.Context, host string) (monitor.Monitor, error)
-	// PutMonitor adds m's host if it is not stored (created is then true)
-	// and replaces its settings and source with m's, in one transaction.
+	// PutMonitor adds m's host if it is not stored (created is then true,
+	// and its Facts.Added is recorded) and replaces its settings and
+	// source with m's, in one transaction.
 	// ErrEmptyHost for an empty host; ErrExists (nothing changed) when
 	// m.PushToken is another host's.
 	PutMonitor(ctx context.Context, m monitor.Monitor) (created bool, err error)
 	// MonitorByPushToken returns the monitor whose PushToken is token;
 	// ErrNotFound if none has it (or token is empty).
 	MonitorByPushToken(ctx context.Context, token string) (monitor.Monitor, error)
-	// Facts lists the facts of every host that has any, by host; never nil.
+	// Facts lists the facts of every host that has any (a host with only
+	// Added counts), by host; never nil. A round reads it for its push
+	// monitors, so it reads one row or key per host and no settings.
 	Facts(ctx context.Context) ([]Facts, error)
 	// RecordPush records a push to the monitor whose PushToken is token,
 	// in one transaction: r, with Host set to the monitor's host, is
 	// stored as SaveRound stores a result (idempotent on host, location
-	// and slot; advance as in SaveRound, may be nil), and the host's
-	// Facts.LastPush becomes at when at is after it. It returns the host;
+	// and slot; advance as in SaveRound, may be nil), and when at is after
+	// the host's Facts.LastPush, LastPush becomes at and LastPushUp and
+	// LastPushReason r's Up and Reason. It returns the host;
 	// ErrNotFound (nothing stored) for an unknown token.
 	RecordPush(ctx context.Context, token string, at time.Time, r Result, advance AdvanceFunc) (host string, err error)
 }
@@ -324,7 +348,8 @@ type Outbox interface {
 // Restorer applies backups.
 type Restorer interface {
 	// Restore applies a backup all-or-nothing: hosts are added (existing
-	// ones are kept), monitor settings and rules added or replaced,
+	// ones are kept; the ones added get Facts.Added), monitor settings
+	// and rules added or replaced,
 	// results stored idempotently.
 	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error

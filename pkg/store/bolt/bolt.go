@@ -45,8 +45,12 @@ import (
 
 // schemaVersion is the layout this package reads and writes. Version 2
 // added the summaries bucket, version 3 the monitors, pushtokens and
-// facts buckets; an older file gets the buckets it lacks at Open.
-const schemaVersion = 3
+// facts buckets; an older file gets the buckets it lacks at Open. Version
+// 4 added Added and the last push's verdict to the facts values (see
+// monitors.go): it reads version 3's values as they are, and its number
+// makes an older srvmon refuse the file rather than call its facts
+// corrupt.
+const schemaVersion = 4
 
 var (
 	bucketMeta       = []byte("meta")
@@ -293,7 +297,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 		if hostStored(tx, host) {
 			return store.ErrExists
 		}
-		return tx.Bucket(bucketHosts).Put([]byte(host), []byte{hostPresent})
+		return addHost(tx, host, store.AddedNow())
 	})
 	if err != nil {
 		return fmt.Errorf("bolt: add host %q: %w", host, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -352,7 +353,7 @@ func TestRoundsGoOnDuringASnapshot(t *testing.T) {
 // TestOpenUpgradesSchema2 opens a file of schema version 2, written by
 // srvmon before monitor settings (testdata/schema2.bolt.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the monitors, pushtokens and facts buckets and schema version 3,
+// gains the monitors, pushtokens and facts buckets and schema version 4,
 // keeps what it held, and opens again.
 func TestOpenUpgradesSchema2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.db")
@@ -362,6 +363,10 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatalf("Open of a schema 2 file: %v", err)
 	}
 	storetest.ExpectUpgradedFromBeforeMonitors(t, s)
+	factsBefore, err := s.Facts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -370,8 +375,8 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 3}) {
-			t.Errorf("schema version after Open: %v, want 3", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 4}) {
+			t.Errorf("schema version after Open: %v, want 4", v)
 		}
 		for _, b := range []string{"monitors", "pushtokens", "facts"} {
 			if tx.Bucket([]byte(b)) == nil {
@@ -389,7 +394,12 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatalf("Open of the upgraded file: %v", err)
 	}
 	defer s.Close()
-	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 2 || ms[1].PushToken == "" {
+	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 3 || ms[2].PushToken == "" {
 		t.Errorf("Monitors after reopening: %+v, %v", ms, err)
+	}
+	// The facts survive: Added of the host added after the upgrade, the
+	// push's verdict.
+	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, factsBefore) {
+		t.Errorf("Facts after reopening: %+v, %v; want %+v", fs, err, factsBefore)
 	}
 }

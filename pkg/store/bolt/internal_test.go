@@ -307,3 +307,35 @@ func TestStagedRestoreKeepsRecentResults(t *testing.T) {
 		}
 	}
 }
+
+// A facts value of schema version 3 (cert expiry and last push only)
+// reads with Added and the last push's verdict zero; version 4's
+// round-trip; other lengths and flags are corrupt.
+func TestFactsEncoding(t *testing.T) {
+	expiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	push := time.Date(2026, 12, 1, 10, 0, 30, 123, time.UTC)
+	v3 := append(timeKey(expiry), timeKey(push)...)
+	f, err := decodeFacts([]byte("h"), v3)
+	if err != nil || f != (store.Facts{Host: "h", CertExpiry: expiry, LastPush: push}) {
+		t.Errorf("schema 3 value: %+v, %v", f, err)
+	}
+	for _, want := range []store.Facts{
+		{Host: "h"},
+		{Host: "h", Added: push},
+		{Host: "h", CertExpiry: expiry, LastPush: push, LastPushUp: true, Added: push.Add(-time.Hour)},
+		{Host: "h", LastPush: push, LastPushReason: "disk full – é", Added: push},
+	} {
+		got, err := decodeFacts([]byte("h"), encodeFacts(want))
+		if err != nil || got != want {
+			t.Errorf("round trip of %+v: %+v, %v", want, got, err)
+		}
+	}
+	good := encodeFacts(store.Facts{LastPushUp: true})
+	flags := bytes.Clone(good)
+	flags[3*timeLen] = 2
+	for _, v := range [][]byte{nil, v3[:timeLen], append(bytes.Clone(v3), 0), good[:factsLen-1], flags} {
+		if _, err := decodeFacts([]byte("h"), v); !errors.Is(err, errCorrupt) {
+			t.Errorf("decodeFacts(%d bytes) = %v, want errCorrupt", len(v), err)
+		}
+	}
+}

@@ -16,10 +16,19 @@ import (
 
 // A host's settings are one JSON document in the monitors bucket (see
 // package settingsdoc), absent for a host without settings; the
-// pushtokens bucket indexes their push tokens; the facts bucket holds
-// time(cert expiry) + time(last push) per host that has any.
-
-const factsLen = 2 * timeLen
+// pushtokens bucket indexes their push tokens; the facts bucket holds the
+// facts of each host that has any:
+//
+//	time(cert expiry) + time(last push) + time(added) + flags + last push's reason
+//
+// where flags is one byte, factLastPushUp set when the last push said up.
+// Schema version 3 wrote only the first two times: such a value reads
+// with Added and the last push's verdict zero.
+const (
+	factsLenV3     = 2 * timeLen
+	factsLen       = 3*timeLen + 1 // without the reason
+	factLastPushUp = 1
+)
 
 // Monitors lists every host as a monitor, by host, in one read of the
 // hosts and monitors buckets; never nil.
@@ -36,7 +45,7 @@ func (s *Store) Monitors(ctx context.Context) ([]monitor.Monitor, error) {
 // monitorsIn lists the monitors tx sees: both buckets are in host order,
 // so one cursor walks the monitors bucket along the hosts.
 func monitorsIn(tx *bbolt.Tx) ([]monitor.Monitor, error) {
-	ms := []monitor.Monitor{}
+	ms := make([]monitor.Monitor, 0, countKeys(tx.Bucket(bucketHosts)))
 	c := tx.Bucket(bucketMonitors).Cursor()
 	mk, mv := c.First()
 	err := tx.Bucket(bucketHosts).ForEach(func(k, _ []byte) error {
@@ -58,6 +67,19 @@ func monitorsIn(tx *bbolt.Tx) ([]monitor.Monitor, error) {
 		return nil, fmt.Errorf("bolt: monitors: %w", err)
 	}
 	return ms, nil
+}
+
+// countKeys counts the keys of b with a cursor, which reads only the
+// leaf pages (Bucket.Stats walks and sums every page), so that a list of
+// 10,000 monitors or facts is allocated once rather than grown: growing
+// copies it, pointers and all, about twice over.
+func countKeys(b *bbolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 // Monitor returns the host's monitor; ErrNotFound if it is not stored.
@@ -90,7 +112,7 @@ func (s *Store) PutMonitor(ctx context.Context, m monitor.Monitor) (bool, error)
 	var created bool
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		if !hostStored(tx, m.Host) {
-			if err := tx.Bucket(bucketHosts).Put([]byte(m.Host), []byte{hostPresent}); err != nil {
+			if err := addHost(tx, m.Host, store.AddedNow()); err != nil {
 				return err
 			}
 			created = true
@@ -101,6 +123,14 @@ func (s *Store) PutMonitor(ctx context.Context, m monitor.Monitor) (bool, error)
 		return false, fmt.Errorf("bolt: put monitor %q: %w", m.Host, err)
 	}
 	return created, nil
+}
+
+// addHost stores host, which is not stored, with its Facts.Added.
+func addHost(tx *bbolt.Tx, host string, added time.Time) error {
+	if err := tx.Bucket(bucketHosts).Put([]byte(host), []byte{hostPresent}); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketFacts).Put([]byte(host), encodeFacts(store.Facts{Added: added}))
 }
 
 // putMonitor replaces the settings and source of m's host, which is
@@ -184,9 +214,11 @@ func (s *Store) MonitorByPushToken(ctx context.Context, token string) (monitor.M
 
 // Facts lists the facts of every host that has any, by host; never nil.
 func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
-	fs := []store.Facts{}
+	var fs []store.Facts
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketFacts).ForEach(func(k, v []byte) error {
+		b := tx.Bucket(bucketFacts)
+		fs = make([]store.Facts, 0, countKeys(b))
+		return b.ForEach(func(k, v []byte) error {
 			f, err := decodeFacts(k, v)
 			if err != nil {
 				return err
@@ -201,11 +233,46 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	return fs, nil
 }
 
+// decodeFacts decodes a value of the facts bucket, of schema version 3 or
+// later (see above).
 func decodeFacts(host, v []byte) (store.Facts, error) {
-	if len(v) != factsLen {
+	if len(v) != factsLenV3 && (len(v) < factsLen || v[3*timeLen]&^factLastPushUp != 0) {
 		return store.Facts{}, fmt.Errorf("facts of %q: %w", host, errCorrupt)
 	}
-	return store.Facts{Host: string(host), CertExpiry: timekey.Decode(v[:timeLen]), LastPush: timekey.Decode(v[timeLen:])}, nil
+	f := store.Facts{Host: string(host), CertExpiry: decodeFactTime(v[:timeLen]), LastPush: decodeFactTime(v[timeLen:])}
+	if len(v) == factsLenV3 {
+		return f, nil
+	}
+	f.Added = decodeFactTime(v[2*timeLen:])
+	f.LastPushUp = v[3*timeLen]&factLastPushUp != 0
+	if len(v) > factsLen {
+		f.LastPushReason = string(v[factsLen:])
+	}
+	return f, nil
+}
+
+// decodeFactTime decodes a time of facts, skipping timekey.Decode's
+// conversions for the zero time, the most common one.
+func decodeFactTime(b []byte) time.Time {
+	if bytes.Equal(b[:timeLen], zeroFactTime[:]) {
+		return time.Time{}
+	}
+	return timekey.Decode(b)
+}
+
+// zeroFactTime is the encoding of the zero time.
+var zeroFactTime = [timeLen]byte(timekey.Append(nil, time.Time{}))
+
+// encodeFacts returns f's value in the facts bucket.
+func encodeFacts(f store.Facts) []byte {
+	v := make([]byte, factsLen, factsLen+len(f.LastPushReason))
+	timekey.Put(v[:timeLen], f.CertExpiry)
+	timekey.Put(v[timeLen:], f.LastPush)
+	timekey.Put(v[2*timeLen:], f.Added)
+	if f.LastPushUp {
+		v[3*timeLen] = factLastPushUp
+	}
+	return append(v, f.LastPushReason...)
 }
 
 // updateFacts changes the facts of a stored host with fn, writing them
@@ -221,9 +288,7 @@ func updateFacts(tx *bbolt.Tx, host string, fn func(*store.Facts)) error {
 		}
 	}
 	fn(&f)
-	v := make([]byte, factsLen)
-	timekey.Put(v[:timeLen], f.CertExpiry)
-	timekey.Put(v[timeLen:], f.LastPush)
+	v := encodeFacts(f)
 	if bytes.Equal(v, old) {
 		return nil
 	}
@@ -262,7 +327,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 		at := at.UTC()
 		err := updateFacts(tx, host, func(f *store.Facts) {
 			if at.After(f.LastPush) {
-				f.LastPush = at
+				f.LastPush, f.LastPushUp, f.LastPushReason = at, r.Up, r.Reason
 			}
 		})
 		if err != nil {

@@ -462,13 +462,13 @@ func moveRecent(tx *bbolt.Tx, hosts [][]byte) error {
 // or replaces its rules and replaces its hosts' settings; rules and
 // settings must be of stored hosts.
 func applyHostsAndRules(tx *bbolt.Tx, r store.Restore) error {
-	hosts := tx.Bucket(bucketHosts)
+	hosts, added := tx.Bucket(bucketHosts), store.AddedNow()
 	for _, h := range r.Hosts {
 		if err := checkHostName(h); err != nil {
 			return err
 		}
 		if hosts.Get([]byte(h)) == nil {
-			if err := hosts.Put([]byte(h), []byte{hostPresent}); err != nil {
+			if err := addHost(tx, h, added); err != nil {
 				return err
 			}
 		}

@@ -182,8 +182,13 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	if s.hosts[host] != nil {
 		return fmt.Errorf("memory: host %q: %w", host, store.ErrExists)
 	}
-	s.hosts[host] = &hostData{}
+	s.hosts[host] = newHostData(host)
 	return nil
+}
+
+// newHostData is the data of a host added now: its facts hold Added.
+func newHostData(host string) *hostData {
+	return &hostData{facts: store.Facts{Host: host, Added: store.AddedNow()}}
 }
 
 // DeleteHost deletes the host with its results, rule, state and
@@ -615,7 +620,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	}
 	for _, h := range r.Hosts {
 		if s.hosts[h] == nil {
-			s.hosts[h] = &hostData{}
+			s.hosts[h] = newHostData(h)
 		}
 	}
 	for _, rule := range r.Rules {

@@ -54,7 +54,7 @@ func (s *Store) PutMonitor(ctx context.Context, m monitor.Monitor) (bool, error)
 	hd := s.hosts[m.Host]
 	created := hd == nil
 	if created {
-		hd = &hostData{}
+		hd = newHostData(m.Host)
 		s.hosts[m.Host] = hd
 	}
 	s.setMonitor(hd, m)
@@ -140,7 +140,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 	hd := s.hosts[host]
 	if at = at.UTC(); at.After(hd.facts.LastPush) {
 		hd.facts.Host = host
-		hd.facts.LastPush = at
+		hd.facts.LastPush, hd.facts.LastPushUp, hd.facts.LastPushReason = at, r.Up, r.Reason
 	}
 	r.Host = host
 	s.save([]store.Result{r}, advance)

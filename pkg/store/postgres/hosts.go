@@ -39,7 +39,7 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	if err := store.CheckHostName(host); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, "INSERT INTO hosts (host) VALUES ($1) ON CONFLICT DO NOTHING", host)
+	tag, err := s.pool.Exec(ctx, addHostsSQL, []string{host}, store.AddedNow())
 	if err != nil {
 		return fmt.Errorf("postgres: add host %q: %w", host, err)
 	}
@@ -48,6 +48,13 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 	}
 	return nil
 }
+
+// addHostsSQL adds the hosts $1 that are not stored, and records their
+// Facts.Added, $2, in one statement: as many rows are affected as hosts
+// were added.
+const addHostsSQL = `WITH added AS (INSERT INTO hosts (host) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING host)
+INSERT INTO host_facts (host, added) SELECT host, $2 FROM added
+ON CONFLICT (host) DO UPDATE SET added = excluded.added`
 
 // DeleteHost deletes the host with its settings, facts, results,
 // summaries, rule, state and deliveries; ErrNotFound if it is not stored. It takes the summaries lock

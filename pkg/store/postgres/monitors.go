@@ -8,13 +8,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/internal/settingsdoc"
 )
 
-// Tables monitors and host_facts: see migrations/0004_monitors.sql.
+// Tables monitors and host_facts: see migrations/0004_monitors.sql and
+// 0005_host_facts_added.sql.
 
 // Monitors lists every host as a monitor, by host, in one query; never nil.
 func (s *Store) Monitors(ctx context.Context) ([]monitor.Monitor, error) {
@@ -82,7 +84,7 @@ func (s *Store) PutMonitor(ctx context.Context, m monitor.Monitor) (bool, error)
 	}
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "INSERT INTO hosts (host) VALUES ($1) ON CONFLICT DO NOTHING", m.Host)
+		tag, err := tx.Exec(ctx, addHostsSQL, []string{m.Host}, store.AddedNow())
 		if err != nil {
 			return err
 		}
@@ -181,20 +183,15 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT host, cert_expiry, last_push FROM host_facts ORDER BY host COLLATE "C"`)
+	rows, _ := s.pool.Query(ctx, `SELECT host, cert_expiry, last_push, last_push_up, last_push_reason, added
+		FROM host_facts ORDER BY host COLLATE "C"`)
 	fs := []store.Facts{}
 	var (
-		host             string
-		expiry, lastPush *time.Time
+		f                       store.Facts
+		expiry, lastPush, added pgtype.Timestamptz // no allocation a row, unlike *time.Time
 	)
-	_, err := pgx.ForEachRow(rows, []any{&host, &expiry, &lastPush}, func() error {
-		f := store.Facts{Host: host}
-		if expiry != nil {
-			f.CertExpiry = expiry.UTC()
-		}
-		if lastPush != nil {
-			f.LastPush = lastPush.UTC()
-		}
+	_, err := pgx.ForEachRow(rows, []any{&f.Host, &expiry, &lastPush, &f.LastPushUp, &f.LastPushReason, &added}, func() error {
+		f.CertExpiry, f.LastPush, f.Added = utcOrZero(expiry), utcOrZero(lastPush), utcOrZero(added)
 		fs = append(fs, f)
 		return nil
 	})
@@ -202,6 +199,14 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 		return nil, fmt.Errorf("postgres: facts: %w", err)
 	}
 	return fs, nil
+}
+
+// utcOrZero is t in UTC, the zero time for NULL.
+func utcOrZero(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
 }
 
 // recordCertExpiriesSQL records a round's certificate expiries in one
@@ -275,8 +280,10 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 		if err != nil {
 			return fmt.Errorf("push token: %w", err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO host_facts (host, last_push) VALUES ($1, $2)
-			ON CONFLICT (host) DO UPDATE SET last_push = GREATEST(host_facts.last_push, excluded.last_push)`, host, at)
+		_, err = tx.Exec(ctx, `INSERT INTO host_facts AS f (host, last_push, last_push_up, last_push_reason) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (host) DO UPDATE SET last_push = excluded.last_push,
+				last_push_up = excluded.last_push_up, last_push_reason = excluded.last_push_reason
+			WHERE f.last_push IS NULL OR f.last_push < excluded.last_push`, host, at, r.Up, r.Reason)
 		if err != nil {
 			return fmt.Errorf("last push: %w", err)
 		}

@@ -72,7 +72,7 @@ func restoreHosts(ctx context.Context, tx pgx.Tx, hosts []string) (map[string]*r
 	hosts = slices.Clone(hosts)
 	slices.Sort(hosts)
 	hosts = slices.Compact(hosts)
-	if _, err := tx.Exec(ctx, "INSERT INTO hosts (host) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", hosts); err != nil {
+	if _, err := tx.Exec(ctx, addHostsSQL, hosts, store.AddedNow()); err != nil {
 		return nil, fmt.Errorf("add %d hosts: %w", len(hosts), err)
 	}
 	rows, _ := tx.Query(ctx, `SELECT h.host, NOT EXISTS (SELECT FROM checks c WHERE c.host = h.host)

@@ -19,7 +19,9 @@ import (
 // absent for a host without settings; its push_token column ("" for none)
 // is the push token index, unique because only PutMonitor and Restore
 // write it, in a transaction, which holds the whole database. A host's
-// facts are one row of facts, its times as timekey strings ("" for zero).
+// facts are one row of facts, its times as timekey strings ("" for zero;
+// added is NULL in a row from schema version 2, as are last_push_up and
+// last_push_reason).
 
 // Monitors lists every host as a monitor, by host: two queries, whatever
 // the number of hosts; never nil.
@@ -91,15 +93,10 @@ func (s *Store) PutMonitor(ctx context.Context, m monitor.Monitor) (bool, error)
 	}
 	var created bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO hosts IF NOT EXISTS VALUES ($1)`, m.Host)
-		if err != nil {
+		var err error
+		if created, err = addHost(ctx, tx, m.Host, store.AddedNow()); err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		created = n > 0
 		return putMonitor(ctx, tx, m)
 	})
 	if err != nil {
@@ -172,7 +169,7 @@ func (s *Store) MonitorByPushToken(ctx context.Context, token string) (monitor.M
 func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	fs := []store.Facts{}
 	err := s.do(ctx, func(q queryer) error {
-		return query(ctx, q, `SELECT host, cert_expiry, last_push FROM facts`, nil, func(rows *sql.Rows) error {
+		return query(ctx, q, `SELECT `+factsSelect+` FROM facts`, nil, func(rows *sql.Rows) error {
 			f, err := scanFacts(rows)
 			fs = append(fs, f)
 			return err
@@ -204,20 +201,32 @@ func decodeFactTime(b []byte) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("a time of %d bytes, not %d", len(b), timekey.Len)
 }
 
-// scanFacts scans a row of host, cert_expiry, last_push.
+// factsSelect are the columns that scanFacts scans.
+const factsSelect = `host, cert_expiry, last_push, added, last_push_up, last_push_reason`
+
+// scanFacts scans a row of factsSelect.
 func scanFacts(rows *sql.Rows) (store.Facts, error) {
 	var (
-		f                store.Facts
-		expiry, lastPush []byte
+		f                       store.Facts
+		expiry, lastPush, added []byte
+		up                      sql.NullBool
+		reason                  []byte
 	)
-	if err := rows.Scan(&f.Host, &expiry, &lastPush); err != nil {
+	if err := rows.Scan(&f.Host, &expiry, &lastPush, &added, &up, &reason); err != nil {
 		return f, err
 	}
 	var err error
 	if f.CertExpiry, err = decodeFactTime(expiry); err != nil {
 		return f, err
 	}
-	f.LastPush, err = decodeFactTime(lastPush)
+	if f.LastPush, err = decodeFactTime(lastPush); err != nil {
+		return f, err
+	}
+	f.LastPushUp = up.Bool
+	if len(reason) > 0 {
+		f.LastPushReason = string(reason)
+	}
+	f.Added, err = decodeFactTime(added)
 	return f, err
 }
 
@@ -231,10 +240,10 @@ func factsOf(ctx context.Context, tx *sql.Tx, names []string) (map[string]store.
 		return err
 	}
 	if len(names) > fewHosts {
-		return fs, query(ctx, tx, `SELECT host, cert_expiry, last_push FROM facts`, nil, scan)
+		return fs, query(ctx, tx, `SELECT `+factsSelect+` FROM facts`, nil, scan)
 	}
 	for _, h := range names {
-		if err := query(ctx, tx, `SELECT host, cert_expiry, last_push FROM facts WHERE host == $1`, []any{h}, scan); err != nil {
+		if err := query(ctx, tx, `SELECT `+factsSelect+` FROM facts WHERE host == $1`, []any{h}, scan); err != nil {
 			return nil, err
 		}
 	}
@@ -243,12 +252,13 @@ func factsOf(ctx context.Context, tx *sql.Tx, names []string) (map[string]store.
 
 // putFacts writes f; found says whether the host has a row already.
 func putFacts(ctx context.Context, tx *sql.Tx, f store.Facts, found bool) error {
-	expiry, lastPush := encodeFactTime(f.CertExpiry), encodeFactTime(f.LastPush)
+	args := []any{f.Host, encodeFactTime(f.CertExpiry), encodeFactTime(f.LastPush), encodeFactTime(f.Added), f.LastPushUp, f.LastPushReason}
 	if found {
-		_, err := tx.ExecContext(ctx, `UPDATE facts SET cert_expiry = $2, last_push = $3 WHERE host == $1`, f.Host, expiry, lastPush)
+		_, err := tx.ExecContext(ctx, `UPDATE facts SET cert_expiry = $2, last_push = $3, added = $4, last_push_up = $5, last_push_reason = $6
+			WHERE host == $1`, args...)
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO facts VALUES ($1, $2, $3)`, f.Host, expiry, lastPush)
+	_, err := tx.ExecContext(ctx, `INSERT INTO facts (`+factsSelect+`) VALUES ($1, $2, $3, $4, $5, $6)`, args...)
 	return err
 }
 
@@ -304,7 +314,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 		}
 		f, found := stored[host]
 		if at := at.UTC(); at.After(f.LastPush) {
-			f.Host, f.LastPush = host, at
+			f.Host, f.LastPush, f.LastPushUp, f.LastPushReason = host, at, r.Up, r.Reason
 			if err := putFacts(ctx, tx, f, found); err != nil {
 				return err
 			}

@@ -29,7 +29,6 @@
 package ql
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -39,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/ql/driver" // drivers ql2 and ql-mem
 
@@ -47,8 +47,15 @@ import (
 
 // schemaVersion is the layout this package reads and writes. Version 2
 // added the tables monitors and facts, which a version 1 database gets at
-// Open (the schema's statements create what is missing).
-const schemaVersion = 2
+// Open (the schema's statements create what is missing). Version 3 added
+// the facts columns added, last_push_up and last_push_reason, which a
+// version 2 database gets at Open (factsColumns); its rows read them
+// NULL: Added and the last push's verdict zero.
+const schemaVersion = 3
+
+// factsColumns are the columns of facts that schema version 3 added, with
+// their types: nullable, since a version 2 table gains them with its rows.
+var factsColumns = [][2]string{{"added", "string"}, {"last_push_up", "bool"}, {"last_push_reason", "string"}}
 
 // schema creates the tables of schemaVersion; every statement is a no-op
 // when its table or index exists.
@@ -70,7 +77,8 @@ CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (next_attempt);
 CREATE TABLE IF NOT EXISTS monitors (host string NOT NULL, settings string NOT NULL, push_token string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS monitors_host ON monitors (host);
 CREATE INDEX IF NOT EXISTS monitors_push_token ON monitors (push_token);
-CREATE TABLE IF NOT EXISTS facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL);
+CREATE TABLE IF NOT EXISTS facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL,
+	added string, last_push_up bool, last_push_reason string);
 CREATE UNIQUE INDEX IF NOT EXISTS facts_host ON facts (host);
 `
 
@@ -175,7 +183,11 @@ func (s *Store) initialise(ctx context.Context) error {
 		case version < 1:
 			return fmt.Errorf("invalid schema version %d", version)
 		case version < schemaVersion:
-			// The schema's statements created the tables it lacked.
+			// The schema's statements created the tables it lacked;
+			// a table of an older version gains its new columns.
+			if err := addFactsColumns(ctx, tx); err != nil {
+				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+			}
 			_, err := tx.ExecContext(ctx, `UPDATE srvmon_schema SET version = $1`, int64(schemaVersion))
 			return err
 		}
@@ -197,6 +209,33 @@ func (s *Store) initialise(ctx context.Context) error {
 		return fmt.Errorf("explain the range query: %w", err)
 	}
 	s.sortRanges = !indexScanInOrder(plan)
+	return nil
+}
+
+// addFactsColumns adds to the facts table the factsColumns it lacks: all
+// of them in a version 2 database, none in one whose facts table the
+// schema just created.
+func addFactsColumns(ctx context.Context, tx *sql.Tx) error {
+	var have []string
+	err := query(ctx, tx, `SELECT Name FROM __Column WHERE TableName == "facts"`, nil, func(rows *sql.Rows) error {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return err
+		}
+		have = append(have, n)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("columns of facts: %w", err)
+	}
+	for _, c := range factsColumns {
+		if slices.Contains(have, c[0]) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE facts ADD `+c[0]+` `+c[1]); err != nil {
+			return fmt.Errorf("add column facts.%s: %w", c[0], err)
+		}
+	}
 	return nil
 }
 
@@ -352,19 +391,29 @@ func (s *Store) AddHost(ctx context.Context, host string) error {
 		return err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO hosts IF NOT EXISTS VALUES ($1)`, host)
-		if err != nil {
-			return err
+		created, err := addHost(ctx, tx, host, store.AddedNow())
+		if err == nil && !created {
+			err = store.ErrExists
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmp.Or(err, store.ErrExists)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("ql: add host %q: %w", host, err)
 	}
 	return nil
+}
+
+// addHost stores host unless it is stored; when it adds it (created), it
+// records its Facts.Added.
+func addHost(ctx context.Context, tx *sql.Tx, host string, added time.Time) (created bool, err error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO hosts IF NOT EXISTS VALUES ($1)`, host)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	return true, putFacts(ctx, tx, store.Facts{Host: host, Added: added}, false)
 }
 
 // HostExists reports whether host is stored.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 	"github.com/srvmon/srvmon/pkg/store/ql"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
@@ -255,13 +257,17 @@ func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
 // TestOpenUpgradesSchema1 opens a database of schema version 1, written
 // by srvmon before monitor settings (testdata/schema1.ql.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the tables monitors and facts and schema version 2, keeps what it
+// gains the tables monitors and facts and schema version 3, keeps what it
 // held, and opens again.
 func TestOpenUpgradesSchema1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.ql")
 	storetest.Gunzip(t, filepath.Join("testdata", "schema1.ql.gz"), path)
 	s := openAt(t, path)
 	storetest.ExpectUpgradedFromBeforeMonitors(t, s)
+	factsBefore, err := s.Facts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -270,13 +276,83 @@ func TestOpenUpgradesSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var version int64
-	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 2 {
-		t.Errorf("schema version after Open: %d, %v; want 2", version, err)
+	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 3 {
+		t.Errorf("schema version after Open: %d, %v; want 3", version, err)
 	}
 	db.Close()
 	s = openAt(t, path)
 	defer s.Close()
-	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 2 || ms[1].PushToken == "" {
+	if ms, err := s.Monitors(t.Context()); err != nil || len(ms) != 3 || ms[2].PushToken == "" {
 		t.Errorf("Monitors after reopening: %+v, %v", ms, err)
 	}
+	// The facts survive: Added of the host added after the upgrade, the
+	// push's verdict.
+	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, factsBefore) {
+		t.Errorf("Facts after reopening: %+v, %v; want %+v", fs, err, factsBefore)
+	}
+}
+
+// TestOpenUpgradesSchema2Facts opens a database of schema version 2, whose
+// facts table lacks the columns added, last_push_up and last_push_reason
+// (made here with version 2's statements): it gains them and schema
+// version 3, its facts read as they were with Added and the last push's
+// verdict zero, and a push records its verdict.
+func TestOpenUpgradesSchema2Facts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.ql")
+	db, err := sql.Open("ql2", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	push := time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{`CREATE TABLE srvmon_schema (version int64 NOT NULL);
+			CREATE TABLE newest_slot (t string NOT NULL);
+			CREATE TABLE hosts (name string NOT NULL);
+			CREATE UNIQUE INDEX hosts_name ON hosts (name);
+			CREATE TABLE monitors (host string NOT NULL, settings string NOT NULL, push_token string NOT NULL);
+			CREATE UNIQUE INDEX monitors_host ON monitors (host);
+			CREATE INDEX monitors_push_token ON monitors (push_token);
+			CREATE TABLE facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL);
+			CREATE UNIQUE INDEX facts_host ON facts (host);
+			INSERT INTO srvmon_schema VALUES (2); INSERT INTO newest_slot VALUES ("");
+			INSERT INTO hosts VALUES ("push://job");
+			INSERT INTO monitors VALUES ("push://job", "{\"push_token\":\"tok-0123456789abcdef\"}", "tok-0123456789abcdef");`, nil},
+		{`INSERT INTO facts VALUES ("push://job", $1, $2)`, []any{factTime(expiry), factTime(push)}},
+	} {
+		if _, err := tx.Exec(st.q, st.args...); err != nil {
+			t.Fatalf("make a schema 2 database: %v", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, path)
+	defer s.Close()
+	want := []store.Facts{{Host: "push://job", CertExpiry: expiry, LastPush: push}}
+	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, want) {
+		t.Errorf("Facts of a schema 2 database: %+v, %v; want %+v", fs, err, want)
+	}
+	later := push.Add(time.Minute)
+	if _, err := s.RecordPush(t.Context(), "tok-0123456789abcdef", later, store.Result{Slot: later, Reason: "disk full"}, nil); err != nil {
+		t.Fatalf("RecordPush: %v", err)
+	}
+	want[0].LastPush, want[0].LastPushReason = later, "disk full"
+	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, want) {
+		t.Errorf("Facts after a push: %+v, %v; want %+v", fs, err, want)
+	}
+}
+
+// factTime is a time of facts as schema version 2 stored it.
+func factTime(t time.Time) string {
+	return string(timekey.Append(nil, t))
 }

@@ -26,8 +26,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		}
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		added := store.AddedNow()
 		for _, h := range r.Hosts {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO hosts IF NOT EXISTS VALUES ($1)`, h); err != nil {
+			if _, err := addHost(ctx, tx, h, added); err != nil {
 				return fmt.Errorf("host %q: %w", h, err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -51,6 +52,42 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		b.Run("Large", func(b *testing.B) { benchRestoreDay(b, fresh(b), true) })
 	})
 	b.Run("LastCheck", func(b *testing.B) { benchLastCheck(b, fresh(b)) })
+	b.Run("PushMonitors10k", func(b *testing.B) { benchPushMonitors(b, fresh(b), 10000) })
+}
+
+// benchPushMonitors measures what a round reads of n push monitors, each
+// with a grace, a token and a push: Monitors (with their settings) and
+// Facts (with their push times and verdicts).
+func benchPushMonitors(b *testing.B, s store.Store, n int) {
+	ctx := b.Context()
+	ms := make([]monitor.Monitor, n)
+	hosts := make([]string, n)
+	for i := range ms {
+		hosts[i] = fmt.Sprintf("push://job-%05d", i)
+		ms[i] = monitor.Monitor{Host: hosts[i], Settings: monitor.Settings{Grace: monitor.Duration(24 * time.Hour), PushToken: fmt.Sprintf("%032x", i)}}
+	}
+	if err := s.Restore(ctx, store.Restore{Hosts: hosts, Monitors: ms}); err != nil {
+		b.Fatalf("adding %d push monitors: %v", n, err)
+	}
+	for _, m := range ms {
+		if _, err := s.RecordPush(ctx, m.PushToken, yearStart, store.Result{Slot: yearStart, Up: true}, nil); err != nil {
+			b.Fatalf("RecordPush: %v", err)
+		}
+	}
+	b.Run("Monitors", func(b *testing.B) {
+		for b.Loop() {
+			if got, err := s.Monitors(ctx); err != nil || len(got) != n {
+				b.Fatalf("Monitors: %d, %v", len(got), err)
+			}
+		}
+	})
+	b.Run("Facts", func(b *testing.B) {
+		for b.Loop() {
+			if got, err := s.Facts(ctx); err != nil || len(got) != n {
+				b.Fatalf("Facts: %d, %v", len(got), err)
+			}
+		}
+	})
 }
 
 // benchRows returns the results per host of a year-long benchmark.

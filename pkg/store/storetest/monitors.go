@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func testMonitors(t *testing.T, open opener) {
 		{"FactsFromCertExpiry", monitorsFactsFromCertExpiry},
 		{"RecordPush", monitorsRecordPush},
 		{"RecordPushUnknownToken", monitorsRecordPushUnknownToken},
+		{"AddedOnEveryAddPath", monitorsAddedOnEveryAddPath},
 		{"Restore", monitorsRestore},
 		{"RestoreRollsBack", monitorsRestoreRollsBack},
 		{"SnapshotSeesSettings", monitorsSnapshotSeesSettings},
@@ -68,7 +70,8 @@ func fmtMonitor(m monitor.Monitor) string {
 }
 
 func fmtFacts(f store.Facts) string {
-	return f.Host + " cert " + fmtTime(f.CertExpiry) + " push " + fmtTime(f.LastPush)
+	return fmt.Sprintf("%s cert %s push %s up=%v %q added %s", f.Host, fmtTime(f.CertExpiry), fmtTime(f.LastPush),
+		f.LastPushUp, f.LastPushReason, fmtTime(f.Added))
 }
 
 func monitorsOf(t *testing.T, s store.Reader) []monitor.Monitor {
@@ -131,12 +134,32 @@ func expectFacts(t *testing.T, what string, got, want []store.Facts) {
 	}
 	expectSlice(t, what, got, want, func(a, b store.Facts) bool {
 		return a.Host == b.Host && a.CertExpiry.Equal(b.CertExpiry) && a.LastPush.Equal(b.LastPush) &&
-			isUTC(a.CertExpiry) && isUTC(a.LastPush)
+			a.LastPushUp == b.LastPushUp && a.LastPushReason == b.LastPushReason && a.Added.Equal(b.Added) &&
+			isUTC(a.CertExpiry) && isUTC(a.LastPush) && isUTC(a.Added)
 	}, fmtFacts)
+}
+
+// expectAdded checks that each of hosts has a Facts.Added in [before,
+// now] (store.AddedNow's times), and returns them by host, for the wants
+// of expectFacts.
+func expectAdded(t *testing.T, s store.Store, before time.Time, hosts ...string) map[string]time.Time {
+	t.Helper()
+	after := store.AddedNow()
+	added := map[string]time.Time{}
+	for _, f := range factsOf(t, s) {
+		added[f.Host] = f.Added
+	}
+	for _, h := range hosts {
+		if a := added[h]; a.Before(before) || a.After(after) || !isUTC(a) {
+			t.Errorf("Facts of %q: Added %s, want a UTC time in [%s, %s]", h, fmtTime(a), fmtTime(before), fmtTime(after))
+		}
+	}
+	return added
 }
 
 func monitorsHostsWithoutSettingsReadAsZero(t *testing.T, open opener) {
 	s := open(t)
+	before := store.AddedNow()
 	expectMonitors(t, "Monitors of an empty store", monitorsOf(t, s), []monitor.Monitor{})
 	expectFacts(t, "Facts of an empty store", factsOf(t, s), []store.Facts{})
 	addHosts(t, s, "b.test", "a.test", "B.test")
@@ -144,7 +167,11 @@ func monitorsHostsWithoutSettingsReadAsZero(t *testing.T, open opener) {
 	expectMonitor(t, "Monitor(a.test)", monitorOf(t, s, "a.test"), monitor.Monitor{Host: "a.test"})
 	_, err := s.Monitor(t.Context(), "none.test")
 	expectNotFound(t, "Monitor of an unknown host", err)
-	expectFacts(t, "Facts", factsOf(t, s), []store.Facts{})
+	// A host with only Added has facts.
+	added := expectAdded(t, s, before, "B.test", "a.test", "b.test")
+	expectFacts(t, "Facts", factsOf(t, s), []store.Facts{
+		{Host: "B.test", Added: added["B.test"]}, {Host: "a.test", Added: added["a.test"]}, {Host: "b.test", Added: added["b.test"]},
+	})
 }
 
 func monitorsPutCreatesAndReplaces(t *testing.T, open opener) {
@@ -309,9 +336,11 @@ func withCert(r store.Result, notAfter time.Time) store.Result {
 func monitorsDeleteHostRemovesSettingsTokenFacts(t *testing.T, open opener) {
 	s := open(t)
 	ctx := t.Context()
+	before := store.AddedNow()
 	m := fullMonitor("https://a.test")
 	putMonitor(t, s, m)
 	addHosts(t, s, "b.test")
+	added := expectAdded(t, s, before, m.Host, "b.test")
 	save(t, s, []store.Result{withCert(up(m.Host, "", slot(0), ms(1)), expiry(1)), withCert(up("b.test", "", slot(0), ms(1)), expiry(2))}, nil)
 	if _, err := s.RecordPush(ctx, tokenA, slot(1), up("", "", slot(1), 0), nil); err != nil {
 		t.Fatalf("RecordPush: %v", err)
@@ -323,19 +352,25 @@ func monitorsDeleteHostRemovesSettingsTokenFacts(t *testing.T, open opener) {
 	expectNotFound(t, "MonitorByPushToken after DeleteHost", err)
 	_, err = s.Monitor(ctx, m.Host)
 	expectNotFound(t, "Monitor after DeleteHost", err)
-	expectFacts(t, "Facts after DeleteHost", factsOf(t, s), []store.Facts{{Host: "b.test", CertExpiry: expiry(2)}})
+	expectFacts(t, "Facts after DeleteHost", factsOf(t, s), []store.Facts{{Host: "b.test", CertExpiry: expiry(2), Added: added["b.test"]}})
 	expectMonitors(t, "Monitors after DeleteHost", monitorsOf(t, s), []monitor.Monitor{{Host: "b.test"}})
 
-	// Added again, the host is a clean one; its token is free.
+	// Added again, the host is a clean one, added anew; its token is free.
+	again := store.AddedNow()
 	addHosts(t, s, m.Host)
 	expectMonitor(t, "Monitor after AddHost", monitorOf(t, s, m.Host), monitor.Monitor{Host: m.Host})
-	expectFacts(t, "Facts after AddHost", factsOf(t, s), []store.Facts{{Host: "b.test", CertExpiry: expiry(2)}})
+	addedAgain := expectAdded(t, s, again, m.Host)
+	expectFacts(t, "Facts after AddHost", factsOf(t, s), []store.Facts{
+		{Host: "b.test", CertExpiry: expiry(2), Added: added["b.test"]}, {Host: m.Host, Added: addedAgain[m.Host]},
+	})
 	putMonitor(t, s, monitor.Monitor{Host: "push://other", Settings: monitor.Settings{PushToken: tokenA}})
 }
 
 func monitorsFactsFromCertExpiry(t *testing.T, open opener) {
 	s := open(t)
+	before := store.AddedNow()
 	addHosts(t, s, "a.test", "b.test", "c.test")
+	added := expectAdded(t, s, before, "a.test", "b.test", "c.test")
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
 		paris = time.FixedZone("CET", 3600)
@@ -345,7 +380,9 @@ func monitorsFactsFromCertExpiry(t *testing.T, open opener) {
 		up("b.test", "", slot(0), ms(1)),
 		withCert(up("gone.test", "", slot(0), ms(1)), expiry(3)), // not stored: no facts
 	}, nil)
-	expectFacts(t, "Facts after round 1", factsOf(t, s), []store.Facts{{Host: "a.test", CertExpiry: expiry(10)}})
+	expectFacts(t, "Facts after round 1", factsOf(t, s), []store.Facts{
+		{Host: "a.test", CertExpiry: expiry(10), Added: added["a.test"]}, {Host: "b.test", Added: added["b.test"]}, {Host: "c.test", Added: added["c.test"]},
+	})
 	for _, r := range allResults(t, s, "a.test") {
 		if !r.CertExpiry.IsZero() {
 			t.Errorf("a result read back with CertExpiry %v, want zero", r.CertExpiry)
@@ -360,13 +397,15 @@ func monitorsFactsFromCertExpiry(t *testing.T, open opener) {
 		withCert(up("c.test", "us", slot(1), ms(1)), expiry(6)),
 	}, nil)
 	expectFacts(t, "Facts after round 2", factsOf(t, s), []store.Facts{
-		{Host: "a.test", CertExpiry: expiry(10)}, {Host: "c.test", CertExpiry: expiry(6)},
+		{Host: "a.test", CertExpiry: expiry(10), Added: added["a.test"]}, {Host: "b.test", Added: added["b.test"]},
+		{Host: "c.test", CertExpiry: expiry(6), Added: added["c.test"]},
 	})
 	save(t, s, []store.Result{withCert(up("a.test", "", slot(2), ms(1)), expiry(40))}, nil)
 	// The same round again still records it (idempotent).
 	save(t, s, []store.Result{withCert(up("a.test", "", slot(2), ms(1)), expiry(40))}, nil)
 	expectFacts(t, "Facts after round 3", factsOf(t, s), []store.Facts{
-		{Host: "a.test", CertExpiry: expiry(40)}, {Host: "c.test", CertExpiry: expiry(6)},
+		{Host: "a.test", CertExpiry: expiry(40), Added: added["a.test"]}, {Host: "b.test", Added: added["b.test"]},
+		{Host: "c.test", CertExpiry: expiry(6), Added: added["c.test"]},
 	})
 }
 
@@ -374,7 +413,9 @@ func monitorsRecordPush(t *testing.T, open opener) {
 	s := open(t)
 	ctx := t.Context()
 	m := monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: tokenA}}
+	before := store.AddedNow()
 	putMonitor(t, s, m)
+	added := expectAdded(t, s, before, m.Host)[m.Host]
 	rule := store.Rule{Host: m.Host, Threshold: 1, Action: "http://127.0.0.1:9/push"}
 	setRule(t, s, rule)
 	rec := &recorder{}
@@ -396,24 +437,26 @@ func monitorsRecordPush(t *testing.T, open opener) {
 	expectCalls(t, "advance after a push", rec.reset(), []advanceCall{{rule, store.State{Host: m.Host}, first}})
 	state1 := nextState(store.State{}, first)
 	expectState(t, "State after a push", stateOf(t, s, m.Host), state1)
-	expectFacts(t, "Facts after a push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(20 * time.Second)}})
+	expectFacts(t, "Facts after a push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(20 * time.Second), LastPushUp: true, Added: added}})
 
 	// A second push in the same slot keeps the first result, calls no
-	// advance, and moves LastPush on.
+	// advance, and moves LastPush on, with its own verdict: the newest
+	// push said down.
 	push(slot(1).Add(40*time.Second), down(m.Host, "", slot(1), ms(9), "failed"))
 	expectResults(t, "Results after a second push in the slot", allResults(t, s, m.Host), []store.Result{first})
 	expectCalls(t, "advance after a second push in the slot", rec.reset(), nil)
 	expectState(t, "State after a second push in the slot", stateOf(t, s, m.Host), state1)
-	expectFacts(t, "Facts after a second push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(40 * time.Second)}})
+	expectFacts(t, "Facts after a second push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(40 * time.Second), LastPushReason: "failed", Added: added}})
 
 	// A push that arrives with an earlier time (a clock stepped back)
-	// never moves LastPush back; its result is stored.
-	second := down(m.Host, "", slot(2), ms(9), "failed")
+	// never moves LastPush back, nor changes its verdict; its result is
+	// stored.
+	second := down(m.Host, "", slot(2), ms(9), "stepped back")
 	push(slot(1), second)
 	expectResults(t, "Results after a third push", allResults(t, s, m.Host), []store.Result{first, second})
 	expectCalls(t, "advance after a third push", rec.reset(), []advanceCall{{rule, state1, second}})
 	expectDeliveries(t, "DueDeliveries after a down push", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, second)})
-	expectFacts(t, "Facts after an earlier push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(40 * time.Second)}})
+	expectFacts(t, "Facts after an earlier push", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(1).Add(40 * time.Second), LastPushReason: "failed", Added: added}})
 
 	// A nil advance stores the result only.
 	third := up(m.Host, "", slot(3), ms(1))
@@ -421,13 +464,14 @@ func monitorsRecordPush(t *testing.T, open opener) {
 		t.Fatalf("RecordPush with a nil advance: %v", err)
 	}
 	expectState(t, "State after a push with a nil advance", stateOf(t, s, m.Host), nextState(state1, second))
-	expectFacts(t, "Facts after a push with a nil advance", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(3)}})
+	expectFacts(t, "Facts after a push with a nil advance", factsOf(t, s), []store.Facts{{Host: m.Host, LastPush: slot(3), LastPushUp: true, Added: added}})
 }
 
 func monitorsRecordPushUnknownToken(t *testing.T, open opener) {
 	s := open(t)
 	putMonitor(t, s, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: tokenA}})
 	addHosts(t, s, "plain.test")
+	factsBefore := factsOf(t, s)
 	before := dump(t, s, "push://job")
 	rec := &recorder{}
 	for _, token := range []string{tokenB, "", tokenA + "x"} {
@@ -441,7 +485,39 @@ func monitorsRecordPushUnknownToken(t *testing.T, open opener) {
 	if after := dump(t, s, "push://job"); after != before {
 		t.Errorf("RecordPush of an unknown token changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	expectFacts(t, "Facts", factsOf(t, s), []store.Facts{})
+	expectFacts(t, "Facts", factsOf(t, s), factsBefore)
+}
+
+// monitorsAddedOnEveryAddPath: AddHost, PutMonitor creating a host and
+// Restore adding one record Facts.Added; nothing else changes it.
+func monitorsAddedOnEveryAddPath(t *testing.T, open opener) {
+	s := open(t)
+	ctx := t.Context()
+	before := store.AddedNow()
+	addHosts(t, s, "added.test")
+	putMonitor(t, s, monitor.Monitor{Host: "push://put", Settings: monitor.Settings{PushToken: tokenA}})
+	if err := s.Restore(ctx, store.Restore{Hosts: []string{"restored.test", "added.test"}}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	added := expectAdded(t, s, before, "added.test", "push://put", "restored.test")
+	want := []store.Facts{{Host: "added.test", Added: added["added.test"]}, {Host: "push://put", Added: added["push://put"]},
+		{Host: "restored.test", Added: added["restored.test"]}}
+	expectFacts(t, "Facts after adding", factsOf(t, s), want)
+
+	// Replacing settings, restoring stored hosts, rounds and pushes keep it.
+	putMonitor(t, s, monitor.Monitor{Host: "push://put", Settings: monitor.Settings{Name: "P", PushToken: tokenA}})
+	putMonitor(t, s, monitor.Monitor{Host: "added.test", Settings: monitor.Settings{Name: "A"}})
+	err := s.Restore(ctx, store.Restore{Hosts: []string{"push://put", "restored.test"}, Monitors: []monitor.Monitor{{Host: "restored.test"}}})
+	if err != nil {
+		t.Fatalf("Restore of stored hosts: %v", err)
+	}
+	save(t, s, []store.Result{withCert(up("added.test", "", slot(0), ms(1)), expiry(3))}, nil)
+	if _, err := s.RecordPush(ctx, tokenA, slot(1), down("", "", slot(1), ms(1), "disk full"), nil); err != nil {
+		t.Fatalf("RecordPush: %v", err)
+	}
+	want[0].CertExpiry = expiry(3)
+	want[1].LastPush, want[1].LastPushReason = slot(1), "disk full"
+	expectFacts(t, "Facts after changes", factsOf(t, s), want)
 }
 
 func monitorsRestore(t *testing.T, open opener) {

@@ -69,5 +69,12 @@ func ExpectUpgradedFromBeforeMonitors(t *testing.T, s store.Store) {
 		t.Fatalf("RecordPush: %v", err)
 	}
 	expectMonitors(t, "Monitors after PutMonitor", monitorsOf(t, s), []monitor.Monitor{{Host: "a.test"}, m})
-	expectFacts(t, "Facts after a round and a push", factsOf(t, s), []store.Facts{{Host: m.Host, CertExpiry: expiry(30), LastPush: next}})
+	// The hosts from before have no Added; a host added now has.
+	expectFacts(t, "Facts after a round and a push", factsOf(t, s), []store.Facts{{Host: m.Host, CertExpiry: expiry(30), LastPush: next, LastPushUp: true}})
+	before := store.AddedNow()
+	addHosts(t, s, "c.test")
+	added := expectAdded(t, s, before, "c.test")
+	expectFacts(t, "Facts after AddHost", factsOf(t, s), []store.Facts{
+		{Host: "c.test", Added: added["c.test"]}, {Host: m.Host, CertExpiry: expiry(30), LastPush: next, LastPushUp: true},
+	})
 }
