@@ -403,7 +403,8 @@ func testPush(t *testing.T, st store.Store) {
 		t.Errorf("deliveries %q", urls)
 	}
 	fs, err := e.st.Facts(ctx)
-	if err != nil || len(fs) != 1 || !fs[0].LastPush.Equal(now.Add(3*time.Minute)) {
+	i := slices.IndexFunc(fs, func(f store.Facts) bool { return f.Host == "push://job" })
+	if err != nil || i < 0 || !fs[i].LastPush.Equal(now.Add(3*time.Minute)) || !fs[i].LastPushUp {
 		t.Errorf("facts %+v, %v", fs, err)
 	}
 	if strings.Contains(e.log.String(), pushToken) {

@@ -122,3 +122,40 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestFastPathKnowsEverySetting: a setting added to monitor.Settings
+// without a case in setField would send every document that has it down
+// the slow path, silently; this fills every field and expects the fast
+// path to read it all.
+func TestFastPathKnowsEverySetting(t *testing.T) {
+	var s monitor.Settings
+	v := reflect.ValueOf(&s).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int64: // monitor.Duration
+			f.SetInt(int64(time.Second))
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"[STATUS] == 200"}))
+		case reflect.Map:
+			f.Set(reflect.ValueOf(map[string]string{"X-Key": "v"}))
+		case reflect.Pointer:
+			f.Set(reflect.ValueOf(boolPtr(false)))
+		default:
+			t.Fatalf("Settings.%s: a %s; teach this test and setField", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	m := monitor.Monitor{Host: "h", Settings: s, Source: monitor.SourceConfig}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := monitor.Monitor{Host: "h"}
+	if !decodeFast(b, &got) || !reflect.DeepEqual(got, m) {
+		t.Errorf("the fast path does not read %s: got %+v", b, got)
+	}
+}
