@@ -9,12 +9,14 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/internal/batch"
+	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
 // Restore applies a backup all-or-nothing, at a cost that grows with what
@@ -37,10 +39,28 @@ import (
 //     cost what they hold: their stored results are first copied into their
 //     staged buckets, which then replace their buckets.
 //
-// Either way, what is stored wins over the backup, as in SaveRound, and
-// only the hours the backup brings results to are summarised again.
-// Restore, compaction, retention and DeleteHost take s.maint, so host
-// buckets do not change under a restore; rounds go on.
+// Either way, what is stored wins over the backup, as in SaveRound.
+//
+// A restore leaves the hours it brings results to summarised, as far as
+// summaries reach (meta's "summarised", see summaries.go), so that long
+// charts read summaries from the first request after it. Into a store
+// that Summarise never ran on and whose host buckets hold nothing (a new
+// file), it sets "summarised" itself, to the hour Summarise would reach
+// now, and summarises every hour before it, the recent bucket's included.
+// (A store that holds results but was never summarised is left to
+// Summarise, which starts at its oldest result.) The summaries go in with
+// the results, all or nothing: a direct restore summarises in its
+// transaction; a staged one summarises each moved host's staged bucket,
+// summariseBudget host-hours a transaction, into a second staging bucket
+// "restore.N.summaries" (a sub-bucket per host, laid out like
+// "summaries"), whose host buckets the switch moves in with the results;
+// the switch itself summarises again only the hours of the hosts it
+// merges and of the recent results it moves, so it holds no more in
+// memory than before.
+//
+// Restore, compaction, retention, Summarise and DeleteHost take s.maint,
+// so host buckets, summaries (but for the hours rounds add results to)
+// and "summarised" do not change under a restore; rounds go on.
 //
 // Any error (from Results, emit, the context, a result or rule of an
 // unknown host) leaves the store as it was; a cancelled context stops the
@@ -95,6 +115,13 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	defer s.maint.Unlock()
 	rs := &restorer{s: s, ctx: ctx, newHosts: newHosts, known: map[string]bool{},
 		staged: map[string]int{}, touched: store.TouchedHours{}}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		rs.until, rs.first = restoreSummarisedUntil(tx, time.Now())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	defer rs.dropStaging()
 	b := batch.New(ctx, s.sizes.restore, rs.add, rs.flush)
 	if err := b.Run(r.Results); err != nil {
@@ -109,7 +136,10 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 			if err := merge(ctx, tx, es); err != nil {
 				return err
 			}
-			return resummarise(tx, rs.touched, summarisedUntil(tx))
+			if err := rs.markSummarised(tx, rs.touched); err != nil {
+				return err
+			}
+			return resummarise(tx, rs.touched, rs.until)
 		})
 	}
 	if err := rs.flush(b.Pending()); err != nil {
@@ -128,6 +158,10 @@ type restorer struct {
 	staging  []byte          // the staging bucket, nil until the first batch is full
 	staged   map[string]int  // results staged, by host
 	touched  store.TouchedHours
+	// until is the hour before which the restore summarises the hours it
+	// brings (zero: none); first, that it sets meta's "summarised" to it.
+	until time.Time
+	first bool
 }
 
 // add checks that the result's host is the backup's or stored.
@@ -178,18 +212,50 @@ func (rs *restorer) flush(results []store.Result) error {
 	})
 }
 
-// dropStaging deletes the staging bucket, if any: gone already when the
+// dropStaging deletes the staging buckets, if any: gone already when the
 // switch committed; otherwise it undoes the restore.
 func (rs *restorer) dropStaging() {
 	if rs.staging == nil {
 		return
 	}
-	rs.s.db.Update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket(rs.staging); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+	rs.s.db.Update(func(tx *bbolt.Tx) error { return rs.deleteStaging(tx) })
+}
+
+// deleteStaging deletes the staging buckets of results and of summaries.
+func (rs *restorer) deleteStaging(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{rs.staging, rs.stagedSummaries()} {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
+	}
+	return nil
+}
+
+// stagedSummaries is the name of the bucket that holds the staged
+// summaries: a sub-bucket per host, laid out like "summaries". Its name
+// begins with stagingPrefix, so that Open drops it too.
+func (rs *restorer) stagedSummaries() []byte {
+	return append(bytes.Clone(rs.staging), ".summaries"...)
+}
+
+// markSummarised sets meta's "summarised" to rs.until when the restore is
+// the first to summarise (rs.first), and notes in touched the hours of
+// the recent bucket's results before it, so that every hour before it
+// that holds a result is summarised.
+func (rs *restorer) markSummarised(tx *bbolt.Tx, touched store.TouchedHours) error {
+	if !rs.first {
 		return nil
-	})
+	}
+	until := timeKey(rs.until)
+	c := tx.Bucket(bucketRecent).Cursor()
+	for k, _ := c.First(); k != nil && len(k) >= timeLen && timeBefore(k, until); k, _ = c.Next() {
+		host, _, err := splitRecentKey(k)
+		if err != nil {
+			return fmt.Errorf("recent result %x: %w", k, err)
+		}
+		touched.Add(host, timekey.Decode(k))
+	}
+	return tx.Bucket(bucketMeta).Put(keySummarised, until)
 }
 
 // mergeBatches is how many batches of results (s.sizes.restore) the switch
@@ -232,7 +298,12 @@ func (rs *restorer) finish(r store.Restore) error {
 	}
 	// No compaction here: it could fill the bucket of a host to move. The
 	// switch moves the recent results of the hosts it moves.
+	var moving []string
 	for _, h := range hosts {
+		if how[h] == hostMerge {
+			continue
+		}
+		moving = append(moving, h)
 		if how[h] != hostCopy {
 			continue
 		}
@@ -240,15 +311,88 @@ func (rs *restorer) finish(r store.Restore) error {
 			return err
 		}
 	}
+	if err := rs.stageSummaries(moving); err != nil {
+		return err
+	}
 	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
 		if err := applyHostsAndRules(tx, r); err != nil {
 			return err
 		}
-		if err := rs.switchHosts(tx, hosts, how); err != nil {
+		// Summarised again: the merged hosts' hours the backup brings
+		// results to, and the hours of the recent results moved.
+		again := store.TouchedHours{}
+		for _, h := range hosts {
+			if how[h] == hostMerge {
+				again[h] = rs.touched[h]
+			}
+		}
+		if err := rs.switchHosts(tx, hosts, how, again); err != nil {
 			return err
 		}
-		return resummarise(tx, rs.touched, summarisedUntil(tx))
+		if err := rs.markSummarised(tx, again); err != nil {
+			return err
+		}
+		return resummarise(tx, again, rs.until)
 	})
+}
+
+// stageSummaries summarises every hour before rs.until of the staged
+// buckets of hosts (each holds all the results the host will have in its
+// bucket after the switch) into the staged summaries, at most
+// summariseBudget host-hours a transaction.
+func (rs *restorer) stageSummaries(hosts []string) error {
+	if rs.until.IsZero() || len(hosts) == 0 {
+		return nil
+	}
+	i := 0
+	var from time.Time // of hosts[i]; zero: from its first result
+	for i < len(hosts) {
+		err := rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
+			sums, err := tx.CreateBucketIfNotExists(rs.stagedSummaries())
+			if err != nil {
+				return err
+			}
+			for budget := summariseBudget; i < len(hosts) && budget > 0; {
+				host := []byte(hosts[i])
+				src := tx.Bucket(rs.staging).Bucket(host)
+				if from.IsZero() {
+					from = rs.until
+					if k, _ := bucketFirst(src); len(k) >= timeLen && timekey.Decode(k).Before(rs.until) {
+						from = store.Hour(timekey.Decode(k))
+					}
+				}
+				to := from.Add(time.Duration(budget) * store.SummarySpan)
+				if to.After(rs.until) {
+					to = rs.until
+				}
+				if from.Before(to) {
+					if err := rs.ctx.Err(); err != nil {
+						return err
+					}
+					dst, err := sums.CreateBucketIfNotExists(host)
+					if err != nil {
+						return fmt.Errorf("host %q: %w", host, err)
+					}
+					dst.FillPercent = appendFill
+					err = hourSummaries(bucketRange(src, timeKey(from), timeKey(to)).next, func(h store.HourSummary) error {
+						return dst.Put(timeKey(h.Hour), encodeSummary(h.Summary))
+					})
+					if err != nil {
+						return fmt.Errorf("summaries of %q: %w", host, err)
+					}
+					budget -= int(to.Sub(from) / store.SummarySpan)
+				}
+				if from = to; !from.Before(rs.until) {
+					i, from = i+1, time.Time{}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bucketFirst returns the first key of b, nil when b is nil or empty.
@@ -276,11 +420,13 @@ func (rs *restorer) copyStored(host []byte) error {
 	}
 }
 
-// switchHosts applies the staged hosts' results as how says, and deletes
-// the staging bucket.
-func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int) error {
+// switchHosts applies the staged hosts' results as how says, replaces the
+// summaries of the hosts it moves by their staged ones, notes in moved
+// the recent results it moves, and deletes the staging buckets.
+func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int, moved store.TouchedHours) error {
 	src, results := tx.Bucket(rs.staging), tx.Bucket(bucketResults)
-	var moved [][]byte
+	srcSums, sums := tx.Bucket(rs.stagedSummaries()), tx.Bucket(bucketSummaries)
+	var movedHosts [][]byte
 	for _, h := range hosts {
 		host := []byte(h)
 		if !hostStored(tx, h) {
@@ -302,15 +448,27 @@ func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int
 		if err := tx.MoveBucket(host, src, results); err != nil {
 			return fmt.Errorf("host %q: %w", host, err)
 		}
-		moved = append(moved, host)
+		movedHosts = append(movedHosts, host)
+		// Its summaries were of what it held; the staged ones are of what
+		// it holds now, but for the recent results moved below.
+		if sums.Bucket(host) != nil {
+			if err := sums.DeleteBucket(host); err != nil {
+				return err
+			}
+		}
+		if srcSums != nil && srcSums.Bucket(host) != nil {
+			if err := tx.MoveBucket(host, srcSums, sums); err != nil {
+				return fmt.Errorf("summaries of %q: %w", host, err)
+			}
+		}
 	}
-	if err := tx.DeleteBucket(rs.staging); err != nil {
+	if err := rs.deleteStaging(tx); err != nil {
 		return err
 	}
-	if err := moveRecent(tx, moved); err != nil {
+	if err := moveRecent(tx, movedHosts, moved); err != nil {
 		return err
 	}
-	for _, host := range moved {
+	for _, host := range movedHosts {
 		if last, _ := results.Bucket(host).Cursor().Last(); last != nil {
 			if err := raiseNewest(tx, last); err != nil {
 				return err
@@ -421,7 +579,8 @@ func mergeHost(ctx context.Context, tx *bbolt.Tx, host string, next func() (k, v
 
 // moveRecent moves the recent results of hosts, stored by rounds during the
 // restore, into their buckets, replacing the backup's: what is stored wins.
-func moveRecent(tx *bbolt.Tx, hosts [][]byte) error {
+// It notes each in moved.
+func moveRecent(tx *bbolt.Tx, hosts [][]byte, moved store.TouchedHours) error {
 	want := make(map[string]bool, len(hosts))
 	for _, h := range hosts {
 		want[string(h)] = true
@@ -454,6 +613,7 @@ func moveRecent(tx *bbolt.Tx, hosts [][]byte) error {
 		if err := recent.Delete(m.k); err != nil {
 			return err
 		}
+		moved.Add(m.host, timekey.Decode(m.rk))
 	}
 	return nil
 }

@@ -85,16 +85,7 @@ func summariseHours(tx *bbolt.Tx, host string, from, to time.Time) error {
 			}
 		}
 	}
-	var (
-		hour    time.Time
-		sum     store.Summary
-		counted bool
-	)
-	put := func() error {
-		if !counted {
-			return nil
-		}
-		counted = false
+	err := hourSummaries(newRangeIter(tx, host, fromKey, toKey).next, func(h store.HourSummary) error {
 		if b == nil {
 			var err error
 			if b, err = tx.Bucket(bucketSummaries).CreateBucket([]byte(host)); err != nil {
@@ -102,31 +93,52 @@ func summariseHours(tx *bbolt.Tx, host string, from, to time.Time) error {
 			}
 		}
 		b.FillPercent = appendFill
-		return b.Put(timeKey(hour), encodeSummary(sum))
-	}
-	err := mergedChecks(tx, host, fromKey, toKey, func(c store.Check) error {
-		if h := store.Hour(c.Time); !counted || !h.Equal(hour) {
-			if err := put(); err != nil {
-				return err
-			}
-			hour, sum, counted = h, store.Summary{}, true
-		}
-		sum.Add(c)
-		return nil
+		return b.Put(timeKey(h.Hour), encodeSummary(h.Summary))
 	})
 	if err != nil {
 		return fmt.Errorf("summaries of %q: %w", host, err)
 	}
-	return put()
+	return nil
+}
+
+// hourSummaries calls put with the summary of each hour of the merged
+// checks of the results that next returns in key order (a nil key ends
+// them), oldest first; hours without a result are left out.
+func hourSummaries(next func() (k, v []byte), put func(store.HourSummary) error) error {
+	var (
+		cur     store.HourSummary
+		counted bool
+	)
+	err := mergeSlots(next, func(c store.Check) error {
+		if h := store.Hour(c.Time); !counted || !h.Equal(cur.Hour) {
+			if counted {
+				if err := put(cur); err != nil {
+					return err
+				}
+			}
+			cur, counted = store.HourSummary{Hour: h}, true
+		}
+		cur.Add(c)
+		return nil
+	})
+	if err != nil || !counted {
+		return err
+	}
+	return put(cur)
 }
 
 // mergedChecks calls fn with the host's merged checks in [from, to) (time
 // keys), its bucket's and the recent bucket's, in one transaction.
 func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Check) error) error {
-	it := newRangeIter(tx, host, from, to)
+	return mergeSlots(newRangeIter(tx, host, from, to).next, fn)
+}
+
+// mergeSlots calls fn with the merged check of each slot of the results
+// that next returns in key order, until a nil key.
+func mergeSlots(next func() (k, v []byte), fn func(store.Check) error) error {
 	slot := make([]store.Result, 0, 8) // the results of one slot
 	var last []byte                    // its time
-	for k, v := it.next(); k != nil; k, v = it.next() {
+	for k, v := next(); k != nil; k, v = next() {
 		if len(k) < timeLen || len(v) < resultHead {
 			return fmt.Errorf("result at %x: %w", k, errCorrupt)
 		}
@@ -148,6 +160,19 @@ func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Chec
 		return fn(store.MergeSlot(slot))
 	}
 	return nil
+}
+
+// bucketRange walks the results of one bucket laid out as a host bucket
+// (a staged one) in [from, to) (time keys), as a rangeIter without recent
+// results.
+func bucketRange(b *bbolt.Bucket, from, to []byte) *rangeIter {
+	it := &rangeIter{toSec: binary.BigEndian.Uint64(to), toNsec: binary.BigEndian.Uint32(to[8:])}
+	if b != nil {
+		it.c = b.Cursor()
+		it.k, it.v = it.c.Seek(from)
+		it.clip()
+	}
+	return it
 }
 
 // resummarise summarises again the hours that touched noted, as far as
@@ -272,4 +297,29 @@ func summariesIn(tx *bbolt.Tx, host string, start, end time.Time) ([]store.HourS
 		hs = append(hs, h)
 	}
 	return hs, nil
+}
+
+// restoreSummarisedUntil returns the hour before which a restore that
+// begins at now summarises the hours it brings results to (zero: none),
+// and whether it is the first to summarise, setting meta's "summarised"
+// to it: summarisedUntil when it is set; otherwise, when no host bucket
+// holds a result (a new file), the hour Summarise would reach at now;
+// otherwise zero, and Summarise summarises the store from its oldest
+// result on, as it would have.
+func restoreSummarisedUntil(tx *bbolt.Tx, now time.Time) (until time.Time, first bool) {
+	if until := summarisedUntil(tx); !until.IsZero() {
+		return until, false
+	}
+	results := tx.Bucket(bucketResults)
+	empty := true
+	results.ForEachBucket(func(host []byte) error {
+		if k, _ := results.Bucket(host).Cursor().First(); k != nil {
+			empty = false
+		}
+		return nil
+	})
+	if !empty {
+		return time.Time{}, false
+	}
+	return store.Hour(now.Add(-store.SummaryMargin)), true
 }
