@@ -50,13 +50,16 @@ import (
 // (A store that holds results but was never summarised is left to
 // Summarise, which starts at its oldest result.) The summaries go in with
 // the results, all or nothing: a direct restore summarises in its
-// transaction; a staged one summarises each moved host's staged bucket,
-// summariseBudget host-hours a transaction, into a second staging bucket
-// "restore.N.summaries" (a sub-bucket per host, laid out like
-// "summaries"), whose host buckets the switch moves in with the results;
-// the switch itself summarises again only the hours of the hosts it
-// merges and of the recent results it moves, so it holds no more in
-// memory than before.
+// transaction; a staged one summarises, in each staging transaction, the
+// hours that batch brings results to, from the pages it has just written
+// (so without reading the staged results back from the file), into a
+// second staging bucket "restore.N.summaries" (a sub-bucket per host,
+// laid out like "summaries"), whose host buckets the switch moves in with
+// the results. The hosts whose stored results are copied into their
+// staged bucket are summarised again from it after the copy,
+// summariseBudget host-hours a transaction. The switch itself summarises
+// again only the hours of the hosts it merges and of the recent results
+// it moves, so it holds no more in memory than before.
 //
 // Restore, compaction, retention, Summarise and DeleteHost take s.maint,
 // so host buckets, summaries (but for the hours rounds add results to)
@@ -207,9 +210,54 @@ func (rs *restorer) flush(results []store.Result) error {
 		rs.staged[r.Host]++
 	}
 	es := encodeAll(results, false)
+	hours := store.TouchedHours{}
+	if !rs.until.IsZero() {
+		for _, r := range results {
+			if r.Slot.Before(rs.until) {
+				hours.Add(r.Host, r.Slot)
+			}
+		}
+	}
 	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
-		return stage(tx.Bucket(rs.staging), es)
+		if err := stage(tx.Bucket(rs.staging), es); err != nil {
+			return err
+		}
+		return rs.stageSummaries(tx, hours.Before(rs.until))
 	})
+}
+
+// stageSummaries summarises the staged results of the spans of hours
+// again, into the staged summaries. A flush summarises the hours its
+// results go to, from what it has just written (pages in memory, not read
+// back from the file): the last flush that adds to an hour leaves its
+// summary exact.
+func (rs *restorer) stageSummaries(tx *bbolt.Tx, spans []store.HostHours) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	sums, err := tx.CreateBucketIfNotExists(rs.stagedSummaries())
+	if err != nil {
+		return err
+	}
+	for _, sp := range spans {
+		host := []byte(sp.Host)
+		var dst *bbolt.Bucket // made at the first summary
+		err := hourSummaries(bucketRange(tx.Bucket(rs.staging).Bucket(host), timeKey(sp.Start), timeKey(sp.End)).next,
+			func(h store.HourSummary) error {
+				if dst == nil {
+					var err error
+					if dst, err = sums.CreateBucketIfNotExists(host); err != nil {
+						return err
+					}
+					dst.FillPercent = appendFill
+				}
+				return dst.Put(timeKey(h.Hour), encodeSummary(h.Summary))
+			})
+		if err != nil {
+			return fmt.Errorf("summaries of %q: %w", host, err)
+		}
+	}
+	return nil
 }
 
 // dropStaging deletes the staging buckets, if any: gone already when the
@@ -298,20 +346,19 @@ func (rs *restorer) finish(r store.Restore) error {
 	}
 	// No compaction here: it could fill the bucket of a host to move. The
 	// switch moves the recent results of the hosts it moves.
-	var moving []string
+	var copied []string
 	for _, h := range hosts {
-		if how[h] == hostMerge {
-			continue
-		}
-		moving = append(moving, h)
 		if how[h] != hostCopy {
 			continue
 		}
+		copied = append(copied, h)
 		if err := rs.copyStored([]byte(h)); err != nil {
 			return err
 		}
 	}
-	if err := rs.stageSummaries(moving); err != nil {
+	// The staged summaries of the hosts copied are of the backup's results
+	// alone.
+	if err := rs.summariseStaged(copied); err != nil {
 		return err
 	}
 	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
@@ -336,11 +383,11 @@ func (rs *restorer) finish(r store.Restore) error {
 	})
 }
 
-// stageSummaries summarises every hour before rs.until of the staged
+// summariseStaged summarises every hour before rs.until of the staged
 // buckets of hosts (each holds all the results the host will have in its
 // bucket after the switch) into the staged summaries, at most
 // summariseBudget host-hours a transaction.
-func (rs *restorer) stageSummaries(hosts []string) error {
+func (rs *restorer) summariseStaged(hosts []string) error {
 	if rs.until.IsZero() || len(hosts) == 0 {
 		return nil
 	}
@@ -348,10 +395,6 @@ func (rs *restorer) stageSummaries(hosts []string) error {
 	var from time.Time // of hosts[i]; zero: from its first result
 	for i < len(hosts) {
 		err := rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
-			sums, err := tx.CreateBucketIfNotExists(rs.stagedSummaries())
-			if err != nil {
-				return err
-			}
 			for budget := summariseBudget; i < len(hosts) && budget > 0; {
 				host := []byte(hosts[i])
 				src := tx.Bucket(rs.staging).Bucket(host)
@@ -369,16 +412,8 @@ func (rs *restorer) stageSummaries(hosts []string) error {
 					if err := rs.ctx.Err(); err != nil {
 						return err
 					}
-					dst, err := sums.CreateBucketIfNotExists(host)
-					if err != nil {
-						return fmt.Errorf("host %q: %w", host, err)
-					}
-					dst.FillPercent = appendFill
-					err = hourSummaries(bucketRange(src, timeKey(from), timeKey(to)).next, func(h store.HourSummary) error {
-						return dst.Put(timeKey(h.Hour), encodeSummary(h.Summary))
-					})
-					if err != nil {
-						return fmt.Errorf("summaries of %q: %w", host, err)
+					if err := rs.stageSummaries(tx, []store.HostHours{{Host: hosts[i], Start: from, End: to}}); err != nil {
+						return err
 					}
 					budget -= int(to.Sub(from) / store.SummarySpan)
 				}
