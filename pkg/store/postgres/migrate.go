@@ -86,6 +86,14 @@ const DefaultMigrationLockWait = time.Minute
 // under an advisory lock: concurrent callers wait for the first one and
 // then find nothing left to do; a failed migration leaves the database
 // as it was.
+//
+// A process that applied migrations to a database that holds checks
+// never summarised (a gosrvmon database above all) then summarises them
+// (summariseAll: Summarise's bounded steps, each its own transaction,
+// until every hour that has ended is summarised), so that the first
+// charts after the upgrade read hourly summaries rather than every check.
+// Should that fail, Open fails with the migrations applied; the next Open
+// skips it, and maintenance goes on where it stopped.
 func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error {
 	ms, err := migrations()
 	if err != nil {
@@ -103,7 +111,8 @@ func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error 
 	if applied > len(ms) {
 		return errNewerSchema(applied, len(ms))
 	}
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	migrated := false
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// lock_timeout bounds the wait for the advisory lock, and for any
 		// table lock a migration takes; it ends with the transaction.
 		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(lockWait.Milliseconds(), 1))); err != nil {
@@ -135,9 +144,25 @@ func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error 
 			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
 				return fmt.Errorf("record migration %s: %w", m.name, err)
 			}
+			migrated = true
 		}
 		return nil
 	})
+	if err != nil || !migrated {
+		return err
+	}
+	var unsummarised bool
+	err = conn.QueryRow(ctx, "SELECT summarised_until IS NULL AND EXISTS (SELECT FROM checks) FROM summary_progress").Scan(&unsummarised)
+	if err != nil {
+		return fmt.Errorf("read summary_progress: %w", err)
+	}
+	if !unsummarised {
+		return nil
+	}
+	if err := summariseAll(ctx, conn, time.Now()); err != nil {
+		return fmt.Errorf("summarise the stored history: %w", err)
+	}
+	return nil
 }
 
 // appliedVersion returns the newest migration applied, 0 when there is

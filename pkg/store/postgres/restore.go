@@ -137,7 +137,9 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 
 // restoreResults stores the results the backup streams, through a
 // restorer, then summarises again the summarised hours they went to
-// (until is where summaries end). known holds the backup's hosts (see
+// (until is where summaries end); when nothing was summarised yet (a new
+// database), it summarises all there is (summariseFirst), so that the
+// first charts after it read summaries. known holds the backup's hosts (see
 // restoreHosts); a result for any other host that is not stored fails
 // the restore.
 func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHost,
@@ -151,6 +153,11 @@ func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHo
 		return rs.err
 	}
 	if err := rs.flush(); err != nil {
+		return err
+	}
+	if until.IsZero() {
+		// Summarising all there is covers what the restore brings.
+		_, err := summariseFirst(ctx, tx, time.Now())
 		return err
 	}
 	return resummarise(ctx, tx, rs.touched, until)

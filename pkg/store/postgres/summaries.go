@@ -132,17 +132,33 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 // starts at the oldest stored check. It does nothing, and reports more,
 // when a transaction that writes checks holds the summaries lock.
 func (s *Store) Summarise(ctx context.Context, now time.Time) (more bool, err error) {
+	more, _, err = summariseStep(ctx, s.pool, now)
+	if err != nil {
+		return false, fmt.Errorf("postgres: summarise: %w", err)
+	}
+	return more, nil
+}
+
+// beginner begins transactions: a pool or a connection.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// summariseStep is one Summarise transaction on db; busy reports that a
+// transaction that writes checks held the summaries lock, and it did
+// nothing (more is true then).
+func summariseStep(ctx context.Context, db beginner, now time.Time) (more, busy bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	cutoff := store.Hour(now.Add(-store.SummaryMargin))
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var locked bool
 		if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", summariesLockKey).Scan(&locked); err != nil {
 			return fmt.Errorf("lock the summaries: %w", err)
 		}
 		if !locked {
-			more = true
+			more, busy = true, true
 			return nil
 		}
 		var until *time.Time
@@ -154,17 +170,8 @@ func (s *Store) Summarise(ctx context.Context, now time.Time) (more bool, err er
 		from := cutoff
 		if until != nil {
 			from = until.UTC()
-		} else {
-			// The first time: from the oldest check on, one index seek per host.
-			var oldest *time.Time
-			err := tx.QueryRow(ctx, `SELECT min(f.first) FROM hosts h
-				CROSS JOIN LATERAL (SELECT min(check_time) AS first FROM checks WHERE host = h.host) f`).Scan(&oldest)
-			if err != nil {
-				return fmt.Errorf("find the oldest check: %w", err)
-			}
-			if oldest != nil && store.Hour(*oldest).Before(cutoff) {
-				from = store.Hour(*oldest)
-			}
+		} else if from, err = oldestHour(ctx, tx, cutoff); err != nil {
+			return err
 		}
 		if !from.Before(cutoff) {
 			if until != nil {
@@ -185,10 +192,78 @@ func (s *Store) Summarise(ctx context.Context, now time.Time) (more bool, err er
 		_, err = tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", to)
 		return err
 	})
+	return more, busy, err
+}
+
+// oldestHour returns the hour of the oldest check, or cutoff when there
+// is none before it: where summarising begins the first time. One index
+// seek per host.
+func oldestHour(ctx context.Context, tx pgx.Tx, cutoff time.Time) (time.Time, error) {
+	var oldest *time.Time
+	err := tx.QueryRow(ctx, `SELECT min(f.first) FROM hosts h
+		CROSS JOIN LATERAL (SELECT min(check_time) AS first FROM checks WHERE host = h.host) f`).Scan(&oldest)
 	if err != nil {
-		return false, fmt.Errorf("postgres: summarise: %w", err)
+		return time.Time{}, fmt.Errorf("find the oldest check: %w", err)
 	}
-	return more, nil
+	if oldest != nil && store.Hour(*oldest).Before(cutoff) {
+		return store.Hour(*oldest), nil
+	}
+	return cutoff, nil
+}
+
+// summariseAll runs Summarise's steps on db until every hour that ended
+// store.SummaryMargin before now is summarised, or another process holds
+// the summaries lock (that process, or the next maintenance, goes on).
+// Each step is a transaction of its own, bounded by summariseBudget.
+func summariseAll(ctx context.Context, db beginner, now time.Time) error {
+	for {
+		more, busy, err := summariseStep(ctx, db, now)
+		if err != nil || !more || busy {
+			return err
+		}
+	}
+}
+
+// summariseFirst is what a transaction that stores checks does when it
+// finds that nothing was ever summarised (until is zero: a new database,
+// before its first maintenance): it summarises every hour that ended
+// store.SummaryMargin before now, from the oldest check on (in a new
+// database, those the transaction brings), and sets summarised_until, as
+// Summarise's steps would, so that the first charts read summaries. It
+// needs the summaries lock exclusively, as Summarise does; the
+// transaction holds it shared, and takes it exclusively only if no other
+// transaction holds it (a round under way): otherwise it leaves the
+// summaries to Summarise. It returns the new summarised_until, or zero.
+func summariseFirst(ctx context.Context, tx pgx.Tx, now time.Time) (time.Time, error) {
+	var locked bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", summariesLockKey).Scan(&locked); err != nil {
+		return time.Time{}, fmt.Errorf("lock the summaries: %w", err)
+	}
+	if !locked {
+		return time.Time{}, nil
+	}
+	// Another transaction may have set it before this one took the lock.
+	var until *time.Time
+	if err := tx.QueryRow(ctx, "SELECT summarised_until FROM summary_progress").Scan(&until); err != nil {
+		return time.Time{}, fmt.Errorf("read summary_progress: %w", err)
+	}
+	if until != nil {
+		return until.UTC(), nil
+	}
+	cutoff := store.Hour(now.Add(-store.SummaryMargin))
+	from, err := oldestHour(ctx, tx, cutoff)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if from.Before(cutoff) {
+		if _, err := tx.Exec(ctx, summariseAllSQL, from, cutoff); err != nil {
+			return time.Time{}, fmt.Errorf("summarise [%v, %v): %w", from, cutoff, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", cutoff); err != nil {
+		return time.Time{}, fmt.Errorf("update summary_progress: %w", err)
+	}
+	return cutoff, nil
 }
 
 // summaries reads the host's summaries of the hours wholly inside
