@@ -121,6 +121,14 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
 }
 
+// A restore into a new database leaves the hours it brings summarised.
+func TestRestoredSummariesAreRead(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	storetest.RestoredSummariesAreRead(t, openURL(t, u), func(t *testing.T) {
+		pgtest.Exec(t, u, "UPDATE checks SET up = false WHERE host = 'a.test'")
+	})
+}
+
 func TestSummariesAreRead(t *testing.T) {
 	u := pgtest.NewDatabase(t)
 	storetest.SummariesAreRead(t, openURL(t, u), func(t *testing.T) {

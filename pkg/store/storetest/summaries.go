@@ -95,6 +95,8 @@ func testSummaries(t *testing.T, open opener) {
 		{"SummariesAsRoundsGoOn", summariesAsRoundsGoOn},
 		{"LateResultsIntoSummarisedHours", summariesLateResultsIntoSummarisedHours},
 		{"RestoreIntoSummarisedHours", summariesRestoreIntoSummarisedHours},
+		{"RestoreIntoNewStore", summariesRestoreIntoNewStore},
+		{"RestoreIntoHistoryNeverSummarised", summariesRestoreIntoHistoryNeverSummarised},
 		{"RetentionCutsAnHour", summariesRetentionCutsAnHour},
 		{"DeletedHostLeavesNoSummaries", summariesDeletedHostLeavesNoSummaries},
 		{"HoursWithoutChecks", summariesHoursWithoutChecks},
@@ -177,6 +179,99 @@ func summariesRestoreIntoSummarisedHours(t *testing.T, open opener) {
 	expectBucketsOfEveryGrid(t, s, "c.test", minute(0), minute(summaryHours*60))
 }
 
+// summariesRestoreIntoNewStore restores into a new store, then goes on as
+// a store does, Buckets equal to the results' at every step: late
+// results and another location's in restored hours, restores again over
+// what is stored (and a new host), Summarise, retention cutting an hour,
+// and a restore into the hours it cut.
+func summariesRestoreIntoNewStore(t *testing.T, open opener) {
+	s := open(t)
+	// b.test's backup has a second location, out of order (its hours from
+	// the last to the first), and repeats some results.
+	backup := hoursOfChecks("a.test", "", summaryHours)
+	var b []store.Result
+	for _, r := range hoursOfChecks("b.test", "", summaryHours) {
+		b = append(b, r)
+		if r.Slot.Minute()%2 == 0 {
+			b = append(b, down(r.Host, "eu", r.Slot, r.RTT/2, "refused"))
+		}
+		if r.Slot.Minute()%7 == 0 {
+			b = append(b, r)
+		}
+	}
+	for h := summaryHours - 1; h >= 0; h-- {
+		for _, r := range b {
+			if int(r.Slot.Sub(hourBase)/time.Hour) == h {
+				backup = append(backup, r)
+			}
+		}
+	}
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"a.test", "b.test"}, Results: emitAll(backup, nil)}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	end := minute(summaryHours * 60)
+	expectAll := func(when string, hosts ...string) {
+		t.Helper()
+		for _, h := range hosts {
+			t.Run(when+"/"+h, func(t *testing.T) { expectBucketsOfEveryGrid(t, s, h, minute(0), end) })
+		}
+	}
+	expectAll("AfterRestore", "a.test", "b.test")
+
+	save(t, s, []store.Result{
+		up("a.test", "eu", minute(0), ms(3)),                // was down: now up
+		up("a.test", "eu", minute(61), ms(1)),               // lower rtt
+		up("a.test", "", minute(119), ms(42)),               // a missed slot filled
+		down("b.test", "us", minute(125), ms(9), "refused"), // a third location
+	}, nil)
+	expectAll("AfterLateResults", "a.test", "b.test")
+
+	// Again over what is stored: a.test's first hours, and another
+	// location up with a lower rtt; a new host.
+	again := hoursOfChecks("a.test", "", 2)
+	for _, r := range hoursOfChecks("a.test", "us", 3) {
+		again = append(again, up(r.Host, r.Location, r.Slot, ms(1)))
+	}
+	again = append(again, hoursOfChecks("c.test", "", 4)...)
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"c.test"}, Results: emitAll(again, nil)}); err != nil {
+		t.Fatalf("Restore again: %v", err)
+	}
+	expectAll("AfterRestoreAgain", "a.test", "b.test", "c.test")
+
+	summarise(t, s, summariesAfterAll())
+	expectAll("AfterSummarise", "a.test", "b.test", "c.test")
+
+	if _, err := s.DeleteResultsBefore(t.Context(), minute(3*60+25)); err != nil {
+		t.Fatalf("DeleteResultsBefore: %v", err)
+	}
+	expectAll("AfterRetention", "a.test", "b.test", "c.test")
+
+	if err := s.Restore(t.Context(), store.Restore{Results: emitAll(hoursOfChecks("b.test", "", 5), nil)}); err != nil {
+		t.Fatalf("Restore into the hours retention cut: %v", err)
+	}
+	expectAll("AfterRestoreIntoTheCut", "a.test", "b.test", "c.test")
+}
+
+// summariesRestoreIntoHistoryNeverSummarised restores into hosts whose
+// history Summarise never ran on.
+func summariesRestoreIntoHistoryNeverSummarised(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
+	backup := hoursOfChecks("a.test", "eu", 3)
+	backup = append(backup, hoursOfChecks("b.test", "", summaryHours)...)
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"b.test"}, Results: emitAll(backup, nil)}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	for _, h := range []string{"a.test", "b.test"} {
+		expectBucketsOfEveryGrid(t, s, h, minute(0), minute(summaryHours*60))
+	}
+	summarise(t, s, summariesAfterAll())
+	for _, h := range []string{"a.test", "b.test"} {
+		expectBucketsOfEveryGrid(t, s, h, minute(0), minute(summaryHours*60))
+	}
+}
+
 func summariesRetentionCutsAnHour(t *testing.T, open opener) {
 	s := open(t)
 	addHosts(t, s, "a.test")
@@ -236,6 +331,40 @@ func SummariesAreRead(t *testing.T, s store.Store, markDown func(t *testing.T)) 
 	}
 	save(t, s, rs, nil)
 	summarise(t, s, minute(4*60+60))
+	markDown(t)
+	whole := bucketsOf(t, s, "a.test", minute(0), minute(3*60), 3)
+	for i, b := range whole {
+		if b.Up != 60 || b.Down != 0 {
+			t.Errorf("bucket %d of whole hours = %s, want 60 up from the summary", i, fmtBucket(b))
+		}
+	}
+	narrow := bucketsOf(t, s, "a.test", minute(0), minute(3*60), 6)
+	for i, b := range narrow {
+		if b.Up != 0 || b.Down != 30 {
+			t.Errorf("bucket %d of half hours = %s, want 30 down from the results", i, fmtBucket(b))
+		}
+	}
+}
+
+// RestoredSummariesAreRead checks that a Summariser's restore into a new
+// store leaves the hours it brings summarised, so that the first chart
+// reads summaries: it restores three hours of results of host "a.test",
+// all up (long before now), lets markDown mark every stored result of the
+// host down behind the store's back, and expects buckets of whole hours
+// to count the results up still (from the summaries), without Summarise
+// having run, and buckets narrower than an hour to count them down.
+func RestoredSummariesAreRead(t *testing.T, s store.Store, markDown func(t *testing.T)) {
+	t.Helper()
+	if _, ok := s.(store.Summariser); !ok {
+		t.Fatalf("%T is not a store.Summariser", s)
+	}
+	var rs []store.Result
+	for i := range 3 * 60 {
+		rs = append(rs, up("a.test", "", minute(i), ms(1+i%7)))
+	}
+	if err := s.Restore(t.Context(), store.Restore{Hosts: []string{"a.test"}, Results: emitAll(rs, nil)}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
 	markDown(t)
 	whole := bucketsOf(t, s, "a.test", minute(0), minute(3*60), 3)
 	for i, b := range whole {
