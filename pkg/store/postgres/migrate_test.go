@@ -327,6 +327,14 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
 		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
 	}
+	// The upgrade summarised the history: the hour of each host, every
+	// check counted, so that the first charts read summaries.
+	if n := queryInts(t, u, `SELECT up + down FROM check_summaries ORDER BY host`); !equalInts(n, []int{4, 1}) {
+		t.Errorf("checks counted by the summaries after the upgrade = %v, want [4 1] (example.test, b.test)", n)
+	}
+	if n := queryInts(t, u, `SELECT count(*) FROM summary_progress WHERE summarised_until > '2020-03-01 11:00'`); !equalInts(n, []int{1}) {
+		t.Errorf("summarised_until after the upgrade is not after the checks' hour")
+	}
 	at := func(min, sec, usec int) time.Time {
 		return time.Date(2020, time.March, 1, 10, min, sec, usec*1000, time.UTC)
 	}
