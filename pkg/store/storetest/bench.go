@@ -47,6 +47,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("Buckets1YearWholeHours", func(b *testing.B) { benchBuckets(b, fresh(b), true) })
 	b.Run("StreamYear", func(b *testing.B) { benchStream(b, fresh(b)) })
 	b.Run("Restore10x1Year", func(b *testing.B) { benchRestore(b, open) })
+	b.Run("Restore10x1YearThenChart", func(b *testing.B) { benchRestoreThenChart(b, open) })
 	b.Run("RestoreDayInto", func(b *testing.B) {
 		b.Run("Empty", func(b *testing.B) { benchRestoreDay(b, fresh(b), false) })
 		b.Run("Large", func(b *testing.B) { benchRestoreDay(b, fresh(b), true) })
@@ -288,6 +289,50 @@ func benchRestore(b *testing.B, open func(b *testing.B) store.Store) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(len(hosts)*rows)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
+
+// benchRestoreThenChart restores a year of 10 hosts into a new store,
+// then asks at once, before any Summarise, for a year's chart of one of
+// them: buckets of 9 whole hours, as chart.Grid makes them. It reports
+// the restore's seconds and the first chart's milliseconds.
+func benchRestoreThenChart(b *testing.B, open func(b *testing.B) store.Store) {
+	rows := benchRows(b)
+	hosts := make([]string, 10)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d.test", i)
+	}
+	end := yearStart.Add(time.Duration(rows) * time.Minute)
+	n := int((end.Sub(yearStart) + 9*time.Hour - 1) / (9 * time.Hour))
+	chartEnd := yearStart.Add(time.Duration(n) * 9 * time.Hour)
+	var restoring, charting time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		s := open(b)
+		b.StartTimer()
+		start := time.Now()
+		loadYears(b, s, hosts, rows)
+		restored := time.Now()
+		bs, err := s.Buckets(b.Context(), hosts[0], yearStart, chartEnd, n)
+		if err != nil {
+			b.Fatalf("Buckets: %v", err)
+		}
+		restoring += restored.Sub(start)
+		charting += time.Since(restored)
+		b.StopTimer()
+		var total int64
+		for _, bk := range bs {
+			total += bk.Up + bk.Down
+		}
+		if total != int64(rows) {
+			b.Fatalf("Buckets counted %d checks, want %d", total, rows)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatalf("Close: %v", err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(restoring.Seconds()/float64(b.N), "restore-s/op")
+	b.ReportMetric(float64(charting.Microseconds())/1000/float64(b.N), "chart-ms/op")
 }
 
 func benchLastCheck(b *testing.B, s store.Store) {
