@@ -25,8 +25,9 @@ import (
 //     transaction, and moves "summarised" on;
 //   - a round that stores a result in an hour before "summarised" (late,
 //     retried, or from another location) summarises that hour again in its
-//     transaction; a restore summarises its hosts' hours again in its
-//     switch;
+//     transaction; a restore summarises the hours it brings results to
+//     with them, all or nothing, and into a new file, where "summarised"
+//     is not set yet, sets it first (see Restore);
 //   - retention deletes the summaries of every hour it deletes results of,
 //     the hour it cuts included, and DeleteHost deletes the host's.
 //

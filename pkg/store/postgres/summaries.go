@@ -21,6 +21,11 @@ import (
 //   - a transaction that adds results to an hour before summarised_until
 //     (a late or retried round, another location, a restore) summarises
 //     that hour of that host again before it commits;
+//   - a restore into a database never summarised (summarised_until NULL:
+//     a new one) summarises all of it and sets summarised_until in its
+//     transaction (summariseFirst), and a migration of a database with
+//     checks never summarised (gosrvmon's) summarises them right after
+//     (summariseAll), so that the first charts read summaries;
 //   - retention deletes the summaries of every hour it deletes results of,
 //     the hour it cuts included, and DeleteHost deletes the host's.
 //
