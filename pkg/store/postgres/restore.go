@@ -160,6 +160,11 @@ func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHo
 		_, err := summariseFirst(ctx, tx, time.Now())
 		return err
 	}
+	if len(rs.touched.Before(until)) > 0 {
+		if _, err := tx.Exec(ctx, setSummariseWorkMem); err != nil {
+			return err
+		}
+	}
 	return resummarise(ctx, tx, rs.touched, until)
 }
 
