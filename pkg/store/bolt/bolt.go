@@ -17,8 +17,10 @@
 //	monitors    host → the JSON of its settings and source (see monitors.go);
 //	            none for a host without settings
 //	pushtokens  push token → host, the index of the settings' push tokens
-//	facts       host → time(cert expiry), time(last push); zero times when unknown
-//	restore.N   a restore being staged (see Restore); removed on failure and on Open
+//	facts       host → cert expiry, last push, when added, the last push's
+//	            verdict (see monitors.go); zero times when unknown
+//	restore.N   a restore being staged (see Restore), with restore.N.summaries
+//	            the summaries of its hours; removed on failure and on Open
 //
 // A round is one write transaction, appended to the recent bucket, which is
 // compacted into the host buckets now and then (see recent.go for why).
