@@ -3,7 +3,12 @@ package bolt
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,5 +173,53 @@ func TestLastCheckCacheNeverStaleUnderRounds(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Every write transaction of the package goes through Store.update, which
+// empties the LastCheck cache: a write that went around it could leave a
+// stale last check cached. Only writes that change nothing LastCheck reads
+// may call the file directly; they are listed here.
+func TestWritesGoThroughUpdate(t *testing.T) {
+	allowed := map[string]bool{
+		"update":      true, // the one that empties the cache
+		"dropStaging": true, // deletes a restore's staging bucket, which no read sees
+	}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, decl := range f.Decls {
+				fn, ok := decl.(*ast.FuncDecl)
+				if !ok || fn.Body == nil {
+					continue
+				}
+				ast.Inspect(fn.Body, func(n ast.Node) bool {
+					call, ok := n.(*ast.CallExpr)
+					if !ok {
+						return true
+					}
+					sel, ok := call.Fun.(*ast.SelectorExpr)
+					if !ok {
+						return true
+					}
+					recv, ok := sel.X.(*ast.SelectorExpr)
+					if !ok || recv.Sel.Name != "db" {
+						return true
+					}
+					switch sel.Sel.Name {
+					case "Update", "Batch", "Begin":
+						if !allowed[fn.Name.Name] {
+							t.Errorf("%s: %s calls db.%s: write through Store.update, which empties the LastCheck cache",
+								fset.Position(call.Pos()), fn.Name.Name, sel.Sel.Name)
+						}
+					}
+					return true
+				})
+			}
+		}
 	}
 }
