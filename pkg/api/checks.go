@@ -67,7 +67,7 @@ func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 0, 128)
 	b = appendCheck(b, c)
 	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = s.jsonType
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }

@@ -79,6 +79,64 @@ func FuzzQueryParams(f *testing.F) {
 	})
 }
 
+// queryParam answers what queryParams(r).Get does, errors included,
+// whether it reads the query where it lies or parses it.
+func TestQueryParam(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		wantErr   bool
+	}{
+		{"", "", false},
+		{"host=a.example", "a.example", false},
+		{"start=1&host=a.example&end=2", "a.example", false},
+		{"host=first&host=second", "first", false},
+		{"host", "", false},
+		{"host=", "", false},
+		{"hostx=a&xhost=b", "", false},
+		{"&&host=a&&", "a", false},
+		{"host=a=b", "a=b", false},
+		{"host=a%3A443", "a:443", false},
+		{"host=a+b", "a b", false},
+		{"ho%73t=a", "a", false},
+		{"host=a&x=%zz", "", true},
+		{"host=a;x=1", "", true},
+		{"host=a" + padding(maxParams-1), "a", false},
+		{"host=a" + padding(maxParams), "", true},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "http://127.0.0.1/api/checks/last", nil)
+		r.URL.RawQuery = tc.raw
+		got, err := queryParam(r, "host")
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("queryParam(%.40q) = %q, %v; want %q, error %v", tc.raw, got, err, tc.want, tc.wantErr)
+		}
+		q, qerr := queryParams(r)
+		if (qerr == nil) != (err == nil) || (qerr == nil && q.Get("host") != got) {
+			t.Errorf("queryParam(%.40q) = %q, %v; queryParams gives %q, %v", tc.raw, got, err, q.Get("host"), qerr)
+		}
+	}
+}
+
+// FuzzQueryParam: whatever the query, queryParam gives what
+// queryParams(r).Get gives, and fails where it fails.
+func FuzzQueryParam(f *testing.F) {
+	for _, s := range []string{"", "host=a", "start=1&host=a", "host", "a=%zz&host=b", "host=a;b", "&&&", "host=a+b", "host=%61"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, _ := http.NewRequest("GET", "http://127.0.0.1/api/checks/last", nil)
+		r.URL.RawQuery = raw
+		got, err := queryParam(r, "host")
+		q, qerr := queryParams(r)
+		if (err == nil) != (qerr == nil) {
+			t.Fatalf("%q: queryParam error %v, queryParams error %v", raw, err, qerr)
+		}
+		if err == nil && got != q.Get("host") {
+			t.Fatalf("%q: queryParam = %q, queryParams gives %q", raw, got, q.Get("host"))
+		}
+	})
+}
+
 // FuzzParseRange: whatever the query, parseRange gives a 400 with a
 // one-line reason, or a range within 1970..2262 whose end is not before
 // its start and whose store end (end included) is a nanosecond later; a

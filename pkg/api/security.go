@@ -12,8 +12,9 @@ import (
 // and the chart's policies say frame-ancestors 'none' too), so another
 // site cannot overlay srvmon's buttons and forms.
 func withFrameDenial(h http.Handler) http.Handler {
+	deny := sharedValue("DENY")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header()["X-Frame-Options"] = deny
 		h.ServeHTTP(w, r)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
@@ -25,12 +26,19 @@ import (
 //go:embed web
 var webFS embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	// deref is a *bool's value (a monitor's FollowRedirects).
-	"deref": func(b *bool) bool { return b != nil && *b },
-	// duration writes a monitor's duration as Go does ("1m30s").
-	"duration": func(d monitor.Duration) string { return d.D().String() },
-}).ParseFS(webFS, "web/*.html"))
+// pages are the page templates, parsed on first use rather than at start:
+// parsing them allocates about 160 KB in 2,700 objects and runs the
+// template parser, which a process that serves only the API (or only
+// runs rounds) never needs. The templates are embedded, so they parse or
+// not the same way every time; the tests render every page.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		// deref is a *bool's value (a monitor's FollowRedirects).
+		"deref": func(b *bool) bool { return b != nil && *b },
+		// duration writes a monitor's duration as Go does ("1m30s").
+		"duration": func(d monitor.Duration) string { return d.D().String() },
+	}).ParseFS(webFS, "web/*.html"))
+})
 
 func serveStyle(w http.ResponseWriter, r *http.Request) {
 	b, err := webFS.ReadFile("web/style.css")
@@ -48,7 +56,7 @@ func serveStyle(w http.ResponseWriter, r *http.Request) {
 // error is a 500 rather than half a page.
 func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages().ExecuteTemplate(&buf, name, data); err != nil {
 		s.fail(w, r, fmt.Errorf("page %s: %w", name, err))
 		return
 	}
@@ -251,7 +259,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		Title, Root, Start, End, TimeZone, ViewURL string
 	}{"Checks of " + probe.MaskSecrets(req.Host), root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
 	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(sw, "checks_head", data); err != nil {
+	if err := pages().ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
 		return
 	}
@@ -273,7 +281,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		sw.fail(s, r, err)
 		return
 	}
-	if err := pages.ExecuteTemplate(sw, "checks_foot", data); err != nil {
+	if err := pages().ExecuteTemplate(sw, "checks_foot", data); err != nil {
 		sw.fail(s, r, err)
 		return
 	}

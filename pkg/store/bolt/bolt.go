@@ -92,6 +92,8 @@ type Store struct {
 	recentMaxResults, recentMaxSlots int
 	// sizes holds the batch sizes; tests make them small.
 	sizes batchSizes
+	// last caches LastCheck's answers; every write empties it.
+	last lastChecks
 }
 
 // batchSizes bounds the work of one transaction.
@@ -230,7 +232,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// view and update run fn in a read or write transaction once ctx allows.
+// view runs fn in a read transaction once ctx allows.
 func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -238,10 +240,14 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// update runs fn in a write transaction once ctx allows. Every write goes
+// through update, which empties the LastCheck cache once the transaction
+// has ended (see lastChecks).
 func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.last.invalidate()
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		// The write lock may have taken a while.
 		if err := ctx.Err(); err != nil {

@@ -391,8 +391,25 @@ func newestSlot(tx *bbolt.Tx, host string) []byte {
 	return newest
 }
 
-// LastCheck merges the results of the host's newest slot.
+// LastCheck merges the results of the host's newest slot. The answer is
+// kept until the next write (see lastChecks).
 func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Check{}, false, fmt.Errorf("bolt: last check of %q: %w", host, err)
+	}
+	v, found, gen := s.last.get(host)
+	if found {
+		return v.check, v.ok, nil
+	}
+	c, ok, err := s.lastCheck(ctx, host)
+	if err == nil {
+		s.last.put(gen, host, lastCheck{check: c, ok: ok})
+	}
+	return c, ok, err
+}
+
+// lastCheck is LastCheck read from the file.
+func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, error) {
 	var rs []store.Result
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if !hostStored(tx, host) {
