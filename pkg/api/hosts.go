@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,22 +68,32 @@ func (s *server) runAction(w http.ResponseWriter, r *http.Request, action, page 
 }
 
 // hostsAdd serves POST /api/hosts: the body is the target to add
-// (gosrvmon's), or with Content-Type application/json a monitor (as PUT
-// /api/monitor takes it) to create. 201; 409 if the host is stored.
+// (gosrvmon's), or, with Content-Type application/json and a body that is
+// a JSON object, a monitor (as PUT /api/monitor takes it) to create. 201;
+// 409 if the host is stored. gosrvmon ignored the content type, and
+// clients send the bare target as "JSON" (no target begins with "{"), so
+// any other body keeps gosrvmon's meaning whatever its type.
 func (s *server) hostsAdd(w http.ResponseWriter, r *http.Request) {
+	var (
+		host string
+		err  error
+	)
 	if isJSON(r) {
-		m, err := decodeMonitor(w, r)
-		if err == nil {
-			m, _, err = s.saveMonitor(r.Context(), m, false)
-		}
-		if err != nil {
+		var b []byte
+		if b, err = readMonitorBody(w, r); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.writeMonitor(w, r, http.StatusCreated, m)
-		return
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+			s.addMonitor(w, r, b)
+			return
+		}
+		if host = string(bytes.TrimSpace(b)); host == "" {
+			err = badRequest("empty body: send the host as the request body")
+		}
+	} else {
+		host, err = readSmallBody(w, r)
 	}
-	host, err := readSmallBody(w, r)
 	if err == nil {
 		err = s.addHost(r.Context(), host)
 	}
@@ -91,6 +102,20 @@ func (s *server) hostsAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
+}
+
+// addMonitor creates the monitor whose JSON object is b: POST /api/hosts
+// with a monitor.
+func (s *server) addMonitor(w http.ResponseWriter, r *http.Request, b []byte) {
+	m, err := parseMonitor(b)
+	if err == nil {
+		m, _, err = s.saveMonitor(r.Context(), m, false)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeMonitor(w, r, http.StatusCreated, m)
 }
 
 // hostsDelete serves DELETE /api/hosts: the body is the target to delete,

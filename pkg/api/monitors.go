@@ -301,11 +301,25 @@ func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace boo
 // not decode is a 400 naming its field. The read-only facts (factFields)
 // are ignored, so that a monitor read from the API can be sent back.
 func decodeMonitor(w http.ResponseWriter, r *http.Request) (monitor.Monitor, error) {
-	var m monitor.Monitor
+	b, err := readMonitorBody(w, r)
+	if err != nil {
+		return monitor.Monitor{}, err
+	}
+	return parseMonitor(b)
+}
+
+// readMonitorBody reads a monitor's body, at most monitorBodyBytes.
+func readMonitorBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(requestBody(w, r, monitorBodyBytes, nil))
 	if err != nil {
-		return m, bodyError(fmt.Errorf("bad JSON body: %w", err))
+		return nil, bodyError(fmt.Errorf("bad JSON body: %w", err))
 	}
+	return b, nil
+}
+
+// parseMonitor is decodeMonitor of a body already read.
+func parseMonitor(b []byte) (monitor.Monitor, error) {
+	var m monitor.Monitor
 	if !utf8.Valid(b) {
 		return m, badRequest("bad JSON body: not valid UTF-8")
 	}

@@ -112,7 +112,11 @@ func testMonitorAPI(t *testing.T, st store.Store) {
 		{"add bad JSON", jsonReq("POST", "/api/hosts", `{"host":"j2.example","grace":-1}`), 400, "grace: "},
 		{"add text still gosrvmon's", request{method: "POST", target: "/api/hosts", body: "text.example"}, 201, ""},
 		{"add text with a charset", request{method: "POST", target: "/api/hosts", body: "text2.example", header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}}, 201, ""},
-		{"hosts stay strings", request{method: "GET", target: "/api/hosts"}, 200, `["cfg.example","http://127.0.0.1:9/","json.example","text.example","text2.example"]`},
+		// Clients that always label their bodies JSON (gosrvmon ignored the
+		// type) send the bare target: it is gosrvmon's host, not a monitor.
+		{"add a bare target labelled JSON", jsonReq("POST", "/api/hosts", " 127.0.0.1:9001\n"), 201, ""},
+		{"add an empty body labelled JSON", jsonReq("POST", "/api/hosts", "  "), 400, "empty body"},
+		{"hosts stay strings", request{method: "GET", target: "/api/hosts"}, 200, `["127.0.0.1:9001","cfg.example","http://127.0.0.1:9/","json.example","text.example","text2.example"]`},
 		{"delete", request{method: "DELETE", target: "/api/monitor?host=" + url.QueryEscape("http://127.0.0.1:9/")}, 200, ""},
 		{"delete again", request{method: "DELETE", target: "/api/monitor?host=" + url.QueryEscape("http://127.0.0.1:9/")}, 404, "unknown host"},
 		{"delete without host", request{method: "DELETE", target: "/api/monitor"}, 400, "missing host"},
@@ -125,6 +129,7 @@ func testMonitorAPI(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	want := []monitor.Monitor{
+		{Host: "127.0.0.1:9001"},
 		{Host: "cfg.example", Settings: monitor.Settings{Name: "From config"}, Source: monitor.SourceConfig},
 		{Host: "json.example", Settings: monitor.Settings{Name: "J"}},
 		{Host: "text.example"}, {Host: "text2.example"},
