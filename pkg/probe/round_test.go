@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,6 +174,7 @@ func TestRoundHangAndPanic(t *testing.T) {
 		}
 		return outcome{rtt: time.Microsecond}
 	}
+	p.honoursContext[KindTCP] = false
 	res := p.Round(context.Background(), []Target{
 		mustParse(t, "127.0.0.1:1"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3"),
 	})
@@ -196,29 +199,67 @@ func TestRoundUnanswered(t *testing.T) {
 
 func TestNextRate(t *testing.T) {
 	for _, tc := range []struct {
-		rate, runnable, max int
-		allTaken            bool
-		want                int
+		rate           int
+		late, allTaken bool
+		want           int
 	}{
-		{8, 9, 8, true, 4},                 // backlog: halve
-		{1, 100, 8, true, 1},               // never below one
-		{8, 8, 8, true, 13},                // all taken, no backlog: up by half
-		{8, 0, 8, false, 8},                // starts left over: keep
-		{1000, 0, 8, true, paceMaxPerTick}, // capped
+		{8, true, true, 4},                                // late: halve
+		{1, true, true, 1},                                // never below one
+		{8, false, true, 13},                              // all taken, on time: up by half
+		{8, false, false, 8},                              // starts left over: keep
+		{1000, false, true, paceMaxPerTick},               // capped
+		{paceMaxPerTick, true, false, paceMaxPerTick / 2}, // late with starts left over: halve
 	} {
-		if got := nextRate(tc.rate, tc.runnable, tc.max, tc.allTaken); got != tc.want {
-			t.Errorf("nextRate(%d, runnable %d > %d?, all taken %v) = %d, want %d", tc.rate, tc.runnable, tc.max, tc.allTaken, got, tc.want)
+		if got := nextRate(tc.rate, tc.late, tc.allTaken); got != tc.want {
+			t.Errorf("nextRate(%d, late %v, all taken %v) = %d, want %d", tc.rate, tc.late, tc.allTaken, got, tc.want)
 		}
 	}
 }
 
-// TestRunnableMetric: the runtime has the metric the pacer reads (it
-// would pace on nothing otherwise).
-func TestRunnableMetric(t *testing.T) {
-	s := []metrics.Sample{{Name: runnableMetric}}
+// TestSchedDelays: the runtime has the metric the pacer reads (it would
+// pace on nothing otherwise), and a scheduler kept busy by more
+// goroutines that spin than it has Ps makes the delays late, where an
+// idle one does not.
+func TestSchedDelays(t *testing.T) {
+	s := []metrics.Sample{{Name: schedLatencyMetric}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		t.Fatalf("%s: kind %v", runnableMetric, s[0].Value.Kind())
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		t.Fatalf("%s: kind %v", schedLatencyMetric, s[0].Value.Kind())
+	}
+
+	var d schedDelays
+	if d.late() {
+		t.Error("the first read is late: it has nothing to compare with")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if d.late() {
+		t.Error("late while nothing ran")
+	}
+
+	// Spinners that yield: each waits behind all the others, many times
+	// paceMaxDelay, since there are 20 per P, each spinning 1ms at a time.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 20 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for end := time.Now().Add(time.Millisecond); time.Now().Before(end); {
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	late := d.late()
+	close(stop)
+	wg.Wait()
+	if !late {
+		t.Error("not late while every goroutine waited for 20 others")
 	}
 }
 
