@@ -129,15 +129,16 @@ const (
 	paceTick = time.Millisecond
 	// paceMaxPerTick caps the starts per tick: a million a second.
 	paceMaxPerTick = 1024
-	// paceMaxDelay is the scheduling delay (how long a goroutine that is
-	// ready to run waits to run) that at most paceLateShare of the last
-	// tick's goroutines may exceed before the pacer halves its rate. A
-	// probe's rtt ends when its goroutine runs after the answer came, so
-	// this is about what the round's own load may add to an rtt.
+	// paceMaxDelay is how late the process may run a goroutine that can
+	// run before the pacer halves its rate: a probe's rtt ends when its
+	// goroutine runs after the answer came, so this bounds what the
+	// round's own load adds to an rtt. It applies to both delays the
+	// pacer watches (see pacer).
 	paceMaxDelay = 500 * time.Microsecond
-	// paceLateShare is that share, in parts per 1,000.
+	// paceLateShare is the share of the run-queue delays, in parts per
+	// 1,000, that may exceed paceMaxDelay in a tick.
 	paceLateShare = 100
-	// schedLatencyMetric is the distribution of scheduling delays.
+	// schedLatencyMetric is the distribution of run-queue delays.
 	schedLatencyMetric = "/sched/latencies:seconds"
 )
 
@@ -148,21 +149,29 @@ const (
 // queue, and a loopback target would report the queue, hundreds of
 // milliseconds, as its rtt.
 //
-// Every tick the pacer reads the scheduling delays of the goroutines that
-// ran since the last tick (the runtime's /sched/latencies histogram, all
-// of the process's goroutines, not only the round's). When more than
-// paceLateShare of them waited longer than paceMaxDelay it halves the
-// starts it hands out per tick (never below one); otherwise, if the last
-// tick's starts were all taken, it raises them by half, up to
-// paceMaxPerTick. So it paces by what an rtt would suffer, not by a proxy
-// of it: a backlog of short runnable goroutines (the API serving
-// requests) that the scheduler clears promptly does not hold starts back,
-// and a busy process does. Probes that wait on the network (slow or dead
-// targets) cost no scheduling, so for them the rate climbs within
-// milliseconds as high as the CPU cost of starting them allows; probes
-// that keep the CPU busy (loopback, LAN, TLS handshakes) are admitted at
-// the rate the process completes them. The probes in flight are still
-// bounded by Concurrency.
+// Every tick the pacer looks at two delays, which are what an rtt
+// suffers, and is late when either exceeds paceMaxDelay:
+//
+//   - the run-queue delays of the goroutines that ran since the last tick
+//     (the runtime's /sched/latencies histogram, all of the process's
+//     goroutines, not only the round's), late when more than
+//     paceLateShare of them are;
+//   - how late a goroutine parked on a socket runs once the socket is
+//     readable (wakeCanary): the runtime notices ready sockets mostly
+//     when a P runs out of work, so a process kept busy wakes its probes
+//     late although it runs every goroutine it knows promptly.
+//
+// When late, it halves the starts it hands out per tick (never below
+// one); otherwise, if the last tick's starts were all taken, it raises
+// them by half, up to paceMaxPerTick. It used to halve whenever more than
+// two goroutines per GOMAXPROCS were runnable: a proxy that the API's own
+// request goroutines kept above the mark while a round ran, so starts
+// crawled (bench_test.go's api-load figures) without any rtt to protect.
+// Probes that wait on the network (slow or dead targets) cost no
+// scheduling, so for them the rate climbs within milliseconds as high as
+// the CPU cost of starting them allows; probes that keep the CPU busy
+// (loopback, LAN, TLS handshakes) are admitted at the rate the process
+// completes them. The probes in flight are still bounded by Concurrency.
 type pacer struct {
 	tokens chan struct{} // the starts handed out and not yet taken
 	stop   chan struct{}
@@ -203,8 +212,19 @@ func (pc *pacer) wait(ctx context.Context) bool {
 // run adjusts the rate, in starts per tick, every tick until close.
 func (pc *pacer) run(rate int) {
 	defer close(pc.done)
+	canary, err := newWakeCanary()
+	if err == nil {
+		defer canary.close()
+	}
 	var delays schedDelays
 	delays.late() // the baseline: delays before the round are not its own
+	late := func() bool {
+		late := delays.late()
+		if canary != nil {
+			late = canary.late(paceMaxDelay) || late
+		}
+		return late
+	}
 	tick := time.NewTicker(paceTick)
 	defer tick.Stop()
 	for {
@@ -213,7 +233,7 @@ func (pc *pacer) run(rate int) {
 			return
 		case <-tick.C:
 		}
-		rate = nextRate(rate, delays.late(), len(pc.tokens) == 0)
+		rate = nextRate(rate, late(), len(pc.tokens) == 0)
 		// Only run sends to tokens, so len only drops meanwhile.
 		for len(pc.tokens) > rate {
 			select {

@@ -236,15 +236,26 @@ func TestSchedDelays(t *testing.T) {
 		t.Error("late while nothing ran")
 	}
 
-	// Spinners that yield: each waits behind all the others, many times
-	// paceMaxDelay, since there are 20 per P, each spinning 1ms at a time.
-	stop := make(chan struct{})
+	stop := swamp()
+	time.Sleep(100 * time.Millisecond)
+	late := d.late()
+	stop()
+	if !late {
+		t.Error("not late while every goroutine waited for 20 others")
+	}
+}
+
+// swamp keeps the scheduler busy until stop is called: 20 goroutines per
+// P that spin, 1ms at a time, and yield, so each waits behind all the
+// others (many times paceMaxDelay), and no P ever runs out of work.
+func swamp() (stop func()) {
+	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 20 * runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-done:
 					return
 				default:
 				}
@@ -254,12 +265,59 @@ func TestSchedDelays(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
-	late := d.late()
-	close(stop)
-	wg.Wait()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// TestWakeCanary: the canary is on time while the process idles, and late
+// while the scheduler is swamped and sockets wait to be noticed; closed,
+// its reader ends and it is broken, never late.
+func TestWakeCanary(t *testing.T) {
+	c, err := newWakeCanary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each call tells how the last datagram fared and sends the next.
+	// Idle, one of a few is on time, however busy the machine's other
+	// processes keep its CPUs.
+	c.late(paceMaxDelay)
+	onTime := false
+	for range 10 {
+		time.Sleep(20 * time.Millisecond)
+		if !c.late(paceMaxDelay) {
+			onTime = true
+			break
+		}
+	}
+	if !onTime {
+		t.Errorf("always late while idle: the last datagram took %v", time.Duration(c.delay.Load()))
+	}
+
+	stop := swamp()
+	var late bool
+	for range 50 {
+		time.Sleep(2 * time.Millisecond)
+		if c.late(paceMaxDelay) {
+			late = true
+			break
+		}
+	}
+	stop()
 	if !late {
-		t.Error("not late while every goroutine waited for 20 others")
+		t.Error("never late while the scheduler was swamped")
+	}
+
+	c.close()
+	for range 100 {
+		if c.broken.Load() {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !c.broken.Load() || c.late(0) {
+		t.Errorf("closed: broken %v, late %v; want broken and never late", c.broken.Load(), c.late(0))
 	}
 }
 
