@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,4 +338,63 @@ func TestPacerWait(t *testing.T) {
 		}
 	}
 	t.Fatal("wait kept admitting with a cancelled context")
+}
+
+// TestRoundFunc: done gets every target's result once, as Round returns
+// them: probed, push and cut-off targets alike; the fast results before
+// the slow probe ends.
+func TestRoundFunc(t *testing.T) {
+	p := newTestProber(t, Options{}, nil)
+	release := make(chan struct{})
+	p.probes[KindTCP] = func(ctx context.Context, t Target) outcome {
+		if t.Port == 1 { // the slow one: ends when the fast ones are in
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return outcome{err: ctx.Err()}
+			}
+		}
+		return outcome{rtt: time.Microsecond}
+	}
+	targets := []Target{mustParse(t, "127.0.0.1:1"), mustParse(t, "push://a"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3")}
+	var (
+		mu    sync.Mutex
+		calls = make([]int, len(targets))
+		got   = make([]Result, len(targets))
+	)
+	p.RoundFunc(context.Background(), targets, func(i int, r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		got[i] = r
+		if calls[2] == 1 && calls[3] == 1 && calls[0] == 0 {
+			close(release)
+		}
+	})
+	for i, n := range calls {
+		if n != 1 {
+			t.Errorf("done called %d times for target %d, want once", n, i)
+		}
+	}
+	checkResult(t, got[0], true, "")
+	if got[1].Up || got[1].Reason != ReasonPushNotProbed {
+		t.Errorf("push target: %+v", got[1])
+	}
+	checkResult(t, got[2], true, "")
+
+	// Cancelled before any start: every probed target is cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	clear(calls)
+	p.RoundFunc(ctx, targets, func(i int, r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		if i != 1 && (r.Reason != ReasonCancelled || r.Target.String() != targets[i].String()) {
+			t.Errorf("target %d after cancel: %+v", i, r)
+		}
+	})
+	if !slices.Equal(calls, []int{1, 1, 1, 1}) {
+		t.Errorf("done calls after cancel %v, want one each", calls)
+	}
 }
