@@ -254,6 +254,12 @@ func (m *meter) report(unit string) {
 // its wall time and the rtts it reports; then 5,000 HTTP targets checked
 // srvmon's way and gosrvmon's way (a goroutine, http.Client and Transport
 // per target, no bound), side by side, for the CPU per HTTP target.
+// The 5k-tcp and 5k-http rounds also run under api-load: while the
+// process serves a stream of small requests, as perfbench's polling of
+// /api/checks/last makes srvmon do during its round. The pacer that
+// halved on a count of runnable goroutines crawled there (about 2 s a
+// round, where the quiet round took 0.3 s); the one that watches the
+// delays themselves does not.
 func BenchmarkRound(b *testing.B) {
 	raiseOpenFiles(b)
 	fleet := newLoopbackFleet(b, 5000)
