@@ -166,7 +166,5 @@ func (b *batches) save(last bool) error {
 		return err
 	}
 	b.stored = time.Now()
-	// The results are stored: drop what they hold before the next batch.
-	clear(batch)
 	return nil
 }
