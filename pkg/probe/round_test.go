@@ -232,9 +232,18 @@ func TestSchedDelays(t *testing.T) {
 	if d.late() {
 		t.Error("the first read is late: it has nothing to compare with")
 	}
-	time.Sleep(10 * time.Millisecond)
-	if d.late() {
-		t.Error("late while nothing ran")
+	// Idle, one of a few reads is on time, however busy the machine's
+	// other processes keep its CPUs.
+	onTime := false
+	for range 10 {
+		time.Sleep(10 * time.Millisecond)
+		if !d.late() {
+			onTime = true
+			break
+		}
+	}
+	if !onTime {
+		t.Error("always late while nothing ran")
 	}
 
 	stop := swamp()
