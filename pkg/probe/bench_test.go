@@ -254,6 +254,12 @@ func (m *meter) report(unit string) {
 // its wall time and the rtts it reports; then 5,000 HTTP targets checked
 // srvmon's way and gosrvmon's way (a goroutine, http.Client and Transport
 // per target, no bound), side by side, for the CPU per HTTP target.
+// The 5k-tcp and 5k-http rounds also run under api-load: while the
+// process serves a stream of small requests, as perfbench's polling of
+// /api/checks/last makes srvmon do during its round. The pacer that
+// halved on a count of runnable goroutines crawled there (about 2 s a
+// round, where the quiet round took 0.3 s); the one that watches the
+// delays themselves does not.
 func BenchmarkRound(b *testing.B) {
 	raiseOpenFiles(b)
 	fleet := newLoopbackFleet(b, 5000)
@@ -270,6 +276,39 @@ func BenchmarkRound(b *testing.B) {
 		m.report("target")
 	})
 	b.Run("srvmon/5k-http", func(b *testing.B) {
+		p := New(quiet)
+		defer p.Close()
+		m := startMeter(b)
+		for b.Loop() {
+			m.round(func() []Result { return p.Round(context.Background(), fleet.http) })
+		}
+		m.report("http-target")
+	})
+	b.Run("srvmon/5k-tcp", func(b *testing.B) {
+		p := New(quiet)
+		defer p.Close()
+		m := startMeter(b)
+		for b.Loop() {
+			m.round(func() []Result { return p.Round(context.Background(), fleet.tcp) })
+		}
+		m.report("tcp-target")
+	})
+	b.Run("srvmon/5k-tcp/api-load", func(b *testing.B) {
+		// As perfbench's round: the process also serves requests
+		// (/api/checks/last for every host) while it probes.
+		stop := serveLoad(b, 8)
+		defer stop()
+		p := New(quiet)
+		defer p.Close()
+		m := startMeter(b)
+		for b.Loop() {
+			m.round(func() []Result { return p.Round(context.Background(), fleet.tcp) })
+		}
+		m.report("tcp-target")
+	})
+	b.Run("srvmon/5k-http/api-load", func(b *testing.B) {
+		stop := serveLoad(b, 8)
+		defer stop()
 		p := New(quiet)
 		defer p.Close()
 		m := startMeter(b)
@@ -302,6 +341,45 @@ func BenchmarkRound(b *testing.B) {
 		}
 		m.report("http-target")
 	})
+}
+
+// serveLoad keeps the process busy as an API under load does: clients
+// loop over loopback keep-alive GETs to a server of the process, each
+// answered with a small JSON body, until stop is called. It stands for
+// perfbench polling /api/checks/last while a round runs.
+func serveLoad(b *testing.B, clients int) (stop func()) {
+	body := []byte(`{"time":"2026-12-07T01:00:00Z","rtt":412345,"up":true}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	cl := &http.Client{Transport: tr}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := cl.Get(srv.URL + "/api/checks/last?host=x")
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+		tr.CloseIdleConnections()
+		srv.Close()
+	}
 }
 
 // gosrvmonRound checks HTTP targets as gosrvmon 2021 did: one goroutine

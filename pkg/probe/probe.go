@@ -198,6 +198,15 @@ type Prober struct {
 
 	// probes are indexed by Kind; tests replace them.
 	probes [KindPush]probeFunc
+	// honoursContext, indexed by Kind, marks the probes that return
+	// promptly when their context ends (the dialers, net/http and
+	// crypto/tls all do): check runs them in its own goroutine, which
+	// spares a goroutine, a channel and a wakeup per check. The others
+	// (pro-bing's pings; miekg/dns, which heeds a deadline but not a
+	// cancellation) get a goroutine of their own that check stops
+	// waiting for when the context ends. Tests that replace a probe with
+	// one that hangs clear its flag.
+	honoursContext [KindPush]bool
 }
 
 // New returns a Prober with opts; zero fields take their defaults.
@@ -242,6 +251,9 @@ func New(opts Options) *Prober {
 	p.probes[KindHTTP] = p.probeHTTP
 	p.probes[KindTLS] = p.probeTLS
 	p.probes[KindDNS] = p.probeDNS
+	p.honoursContext[KindTCP] = true
+	p.honoursContext[KindHTTP] = true
+	p.honoursContext[KindTLS] = true
 	return p
 }
 
@@ -312,28 +324,11 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 			return res
 		}
 	}
-	done := make(chan outcome, 1) // buffered: a probe that ends late does not block
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- outcome{err: panicError(p.opts.Logger, "probe", v, "target", t.String())}
-			}
-		}()
-		done <- p.probes[t.Kind](pctx, t)
-	}()
-
 	var o outcome
-	select {
-	case o = <-done:
-	case <-pctx.Done():
-		select {
-		case o = <-done: // it returned at the deadline: keep its result
-		default:
-			// The probe did not return when its context ended: it
-			// hangs. Its goroutine ends whenever it does; its result
-			// is dropped.
-			o.err = pctx.Err()
-		}
+	if p.honoursContext[t.Kind] {
+		o = p.probeInline(pctx, t)
+	} else {
+		o = p.probeGuarded(pctx, t)
 	}
 	res.RTT, res.CertExpiry = o.rtt, o.certExpiry
 	if res.RTT <= 0 && (o.err != nil || o.resp != nil) {
@@ -348,6 +343,46 @@ func (p *Prober) check(ctx context.Context, t Target, takeICMPSlot bool) Result 
 	}
 	res.Reason = reason(o.err, ctx.Err(), timeout)
 	return res
+}
+
+// probeInline runs t's probe in the caller's goroutine: for the probes
+// that return when ctx ends (honoursContext), no goroutine of its own is
+// needed to bound them. A panic becomes the outcome's error.
+func (p *Prober) probeInline(ctx context.Context, t Target) (o outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = outcome{err: panicError(p.opts.Logger, "probe", v, "target", t.String())}
+		}
+	}()
+	return p.probes[t.Kind](ctx, t)
+}
+
+// probeGuarded runs t's probe in a goroutine of its own and returns when
+// it does or when ctx ends, whichever comes first: a probe that hangs
+// despite ctx (pro-bing's, a DNS exchange) cannot hold the check up. Its
+// goroutine ends whenever the probe does; its outcome is then dropped. A
+// panic becomes the outcome's error.
+func (p *Prober) probeGuarded(ctx context.Context, t Target) outcome {
+	done := make(chan outcome, 1) // buffered: a probe that ends late does not block
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- outcome{err: panicError(p.opts.Logger, "probe", v, "target", t.String())}
+			}
+		}()
+		done <- p.probes[t.Kind](ctx, t)
+	}()
+	select {
+	case o := <-done:
+		return o
+	case <-ctx.Done():
+		select {
+		case o := <-done: // it returned at the deadline: keep its result
+			return o
+		default:
+			return outcome{err: ctx.Err()}
+		}
+	}
 }
 
 // judge sets res's Up and Reason by t's conditions: up when the probe got

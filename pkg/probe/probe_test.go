@@ -303,6 +303,7 @@ func TestCheckHangingProbe(t *testing.T) {
 		<-release // ignores its context
 		return outcome{rtt: time.Millisecond}
 	}
+	p.honoursContext[KindTCP] = false
 	r := p.Check(context.Background(), mustParse(t, "127.0.0.1:9"))
 	checkResult(t, r, false, "timeout after 100ms")
 	if r.RTT < 100*time.Millisecond {

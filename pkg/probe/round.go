@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"time"
 )
@@ -11,11 +12,12 @@ import (
 // Round checks targets concurrently and returns one result per target, in
 // the order of targets. ICMP targets run at most ICMPConcurrency at a time
 // (the slots are the Prober's, shared with Check), the others at most
-// Concurrency at a time, and the starts are paced by how busy the Go
-// scheduler is, so that the process is never swamped: an rtt measures its
-// target, not the round's own queue. So a round takes at most one Timeout
-// per Concurrency targets (per ICMPConcurrency ping targets), plus the
-// time to start them, however many of them do not answer.
+// Concurrency at a time, and the starts are paced by how late the Go
+// scheduler runs goroutines that are ready (see pacer), so that the
+// process is never swamped: an rtt measures its target, not the round's
+// own queue. So a round takes at most one Timeout per Concurrency targets
+// (per ICMPConcurrency ping targets), plus the time to start them,
+// however many of them do not answer.
 //
 // ICMP is bounded twice, for two different costs. The count of pings in
 // flight bounds what they cost while they wait, answered or not (see
@@ -32,10 +34,22 @@ import (
 // their results and every other one is down with reason "cancelled".
 func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 	results := make([]Result, len(targets))
+	p.RoundFunc(ctx, targets, func(i int, r Result) { results[i] = r })
+	return results
+}
+
+// RoundFunc is Round, handing each target's result to done as soon as it
+// is known instead of all of them at the end: done(i, r) is called once
+// for every i in targets, r being targets[i]'s result, and every call has
+// returned when RoundFunc returns. done is called from the probes'
+// goroutines, concurrently: it must be safe for that, and quick (a probe's
+// slot is held until it returns). A caller that stores results stores the
+// first ones while the slowest probes still run.
+func (p *Prober) RoundFunc(ctx context.Context, targets []Target, done func(i int, r Result)) {
 	if len(targets) == 0 {
-		return results
+		return
 	}
-	rs := &roundState{targets: targets, results: results, done: make([]bool, len(targets))}
+	rs := &roundState{targets: targets, done: done, finished: make([]bool, len(targets))}
 	var icmpIdx, otherIdx []int
 	for i, t := range targets {
 		switch t.Kind {
@@ -43,36 +57,43 @@ func (p *Prober) Round(ctx context.Context, targets []Target) []Result {
 			icmpIdx = append(icmpIdx, i)
 		case KindPush:
 			// Never probed: check answers at once, without a slot.
-			results[i], rs.done[i] = p.check(ctx, t, false), true
+			rs.finish(i, p.check(ctx, t, false))
 		default:
 			otherIdx = append(otherIdx, i)
 		}
 	}
-	rs.pc = newPacer()
-	// The ICMP pool takes the Prober's ICMP slots itself, so that its
-	// checks wait in the pool, not within their Timeout.
-	p.pool(ctx, rs, p.icmpSlots, icmpIdx)
-	p.pool(ctx, rs, make(chan struct{}, p.opts.Concurrency), otherIdx)
-	rs.wg.Wait()
-	rs.pc.close()
-	for i, ok := range rs.done {
+	if len(icmpIdx)+len(otherIdx) > 0 {
+		rs.pc = newPacer()
+		// The ICMP pool takes the Prober's ICMP slots itself, so that its
+		// checks wait in the pool, not within their Timeout.
+		p.pool(ctx, rs, p.icmpSlots, icmpIdx)
+		p.pool(ctx, rs, make(chan struct{}, p.opts.Concurrency), otherIdx)
+		rs.wg.Wait()
+		rs.pc.close()
+	}
+	for i, ok := range rs.finished {
 		if !ok {
-			results[i] = Result{Target: targets[i], Reason: ReasonCancelled}
+			done(i, Result{Target: targets[i], Reason: ReasonCancelled})
 		}
 	}
-	return results
 }
 
 // roundState is what the pools of one Round share: the pacer, the
-// goroutines in flight, and each target's result and whether it finished
-// (index i of results and done is targets[i]'s, written by its goroutine
-// only).
+// goroutines in flight, the targets, the caller's done, and whether each
+// target finished (finished[i] is written by targets[i]'s goroutine only,
+// and read after they all ended).
 type roundState struct {
-	pc      *pacer
-	wg      sync.WaitGroup
-	targets []Target
-	results []Result
-	done    []bool
+	pc       *pacer
+	wg       sync.WaitGroup
+	targets  []Target
+	done     func(i int, r Result)
+	finished []bool
+}
+
+// finish hands target i's result to the caller.
+func (rs *roundState) finish(i int, r Result) {
+	rs.done(i, r)
+	rs.finished[i] = true
 }
 
 // pool checks the targets at idx on rs.wg: each target gets its own
@@ -95,8 +116,7 @@ func (p *Prober) pool(ctx context.Context, rs *roundState, slots chan struct{}, 
 			}
 			rs.wg.Go(func() {
 				defer func() { <-slots }()
-				rs.results[i] = p.check(ctx, rs.targets[i], false)
-				rs.done[i] = true
+				rs.finish(i, p.check(ctx, rs.targets[i], false))
 			})
 		}
 	})
@@ -109,11 +129,17 @@ const (
 	paceTick = time.Millisecond
 	// paceMaxPerTick caps the starts per tick: a million a second.
 	paceMaxPerTick = 1024
-	// paceRunnablePerProc is the backlog of runnable goroutines, per
-	// GOMAXPROCS, above which the pacer halves its rate.
-	paceRunnablePerProc = 2
-	// runnableMetric counts goroutines ready to run but not running.
-	runnableMetric = "/sched/goroutines/runnable:goroutines"
+	// paceMaxDelay is how late the process may run a goroutine that can
+	// run before the pacer halves its rate: a probe's rtt ends when its
+	// goroutine runs after the answer came, so this bounds what the
+	// round's own load adds to an rtt. It applies to both delays the
+	// pacer watches (see pacer).
+	paceMaxDelay = 500 * time.Microsecond
+	// paceLateShare is the share of the run-queue delays, in parts per
+	// 1,000, that may exceed paceMaxDelay in a tick.
+	paceLateShare = 100
+	// schedLatencyMetric is the distribution of run-queue delays.
+	schedLatencyMetric = "/sched/latencies:seconds"
 )
 
 // pacer admits the starts of a round's probes so that the process never
@@ -123,15 +149,29 @@ const (
 // queue, and a loopback target would report the queue, hundreds of
 // milliseconds, as its rtt.
 //
-// Every tick the pacer reads how many goroutines are runnable. Above
-// paceRunnablePerProc per GOMAXPROCS it halves the starts it hands out per
-// tick (never below one); otherwise, if the last tick's starts were all
-// taken, it raises them by half, up to paceMaxPerTick. Probes that wait on
-// the network (slow or dead targets) are not runnable, so for them the
-// rate climbs within milliseconds as high as the CPU cost of starting them
-// allows; probes that keep the CPU busy (loopback, LAN, TLS handshakes)
-// are admitted at the rate the process completes them. The probes in
-// flight are still bounded by Concurrency.
+// Every tick the pacer looks at two delays, which are what an rtt
+// suffers, and is late when either exceeds paceMaxDelay:
+//
+//   - the run-queue delays of the goroutines that ran since the last tick
+//     (the runtime's /sched/latencies histogram, all of the process's
+//     goroutines, not only the round's), late when more than
+//     paceLateShare of them are;
+//   - how late a goroutine parked on a socket runs once the socket is
+//     readable (wakeCanary): the runtime notices ready sockets mostly
+//     when a P runs out of work, so a process kept busy wakes its probes
+//     late although it runs every goroutine it knows promptly.
+//
+// When late, it halves the starts it hands out per tick (never below
+// one); otherwise, if the last tick's starts were all taken, it raises
+// them by half, up to paceMaxPerTick. It used to halve whenever more than
+// two goroutines per GOMAXPROCS were runnable: a proxy that the API's own
+// request goroutines kept above the mark while a round ran, so starts
+// crawled (bench_test.go's api-load figures) without any rtt to protect.
+// Probes that wait on the network (slow or dead targets) cost no
+// scheduling, so for them the rate climbs within milliseconds as high as
+// the CPU cost of starting them allows; probes that keep the CPU busy
+// (loopback, LAN, TLS handshakes) are admitted at the rate the process
+// completes them. The probes in flight are still bounded by Concurrency.
 type pacer struct {
 	tokens chan struct{} // the starts handed out and not yet taken
 	stop   chan struct{}
@@ -145,12 +185,11 @@ func newPacer() *pacer {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	procs := runtime.GOMAXPROCS(0)
-	rate := min(4*procs, paceMaxPerTick)
+	rate := min(4*runtime.GOMAXPROCS(0), paceMaxPerTick)
 	for range rate {
 		pc.tokens <- struct{}{}
 	}
-	go pc.run(rate, paceRunnablePerProc*procs)
+	go pc.run(rate)
 	return pc
 }
 
@@ -171,9 +210,21 @@ func (pc *pacer) wait(ctx context.Context) bool {
 }
 
 // run adjusts the rate, in starts per tick, every tick until close.
-func (pc *pacer) run(rate, maxRunnable int) {
+func (pc *pacer) run(rate int) {
 	defer close(pc.done)
-	samples := []metrics.Sample{{Name: runnableMetric}}
+	canary, err := newWakeCanary()
+	if err == nil {
+		defer canary.close()
+	}
+	var delays schedDelays
+	delays.late() // the baseline: delays before the round are not its own
+	late := func() bool {
+		late := delays.late()
+		if canary != nil {
+			late = canary.late(paceMaxDelay) || late
+		}
+		return late
+	}
 	tick := time.NewTicker(paceTick)
 	defer tick.Stop()
 	for {
@@ -182,7 +233,7 @@ func (pc *pacer) run(rate, maxRunnable int) {
 			return
 		case <-tick.C:
 		}
-		rate = nextRate(rate, runnable(samples), maxRunnable, len(pc.tokens) == 0)
+		rate = nextRate(rate, late(), len(pc.tokens) == 0)
 		// Only run sends to tokens, so len only drops meanwhile.
 		for len(pc.tokens) > rate {
 			select {
@@ -196,21 +247,59 @@ func (pc *pacer) run(rate, maxRunnable int) {
 	}
 }
 
-// runnable reads the number of runnable goroutines; 0 if the runtime
-// does not have the metric.
-func runnable(samples []metrics.Sample) int {
-	metrics.Read(samples)
-	if samples[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return int(samples[0].Value.Uint64())
+// schedDelays reads the runtime's distribution of scheduling delays and
+// tells, on each read, whether the delays since the last one were late.
+type schedDelays struct {
+	samples []metrics.Sample
+	prev    []uint64 // the counts of the last read
+	// from is the first bucket whose delays all exceed paceMaxDelay; -1
+	// when the runtime does not have the metric.
+	from int
 }
 
-// nextRate is the pacer's rule: halve the rate when more than maxRunnable
-// goroutines wait to run, raise it by half when every start was taken.
-func nextRate(rate, runnable, maxRunnable int, allTaken bool) int {
+// late reports whether more than paceLateShare of the scheduling delays
+// recorded since the last call exceeded paceMaxDelay; false on the first
+// call, when there were none, and when the runtime does not have the
+// metric.
+func (s *schedDelays) late() bool {
+	if s.samples == nil {
+		s.samples = []metrics.Sample{{Name: schedLatencyMetric}}
+		s.from = -1
+	}
+	metrics.Read(s.samples)
+	if s.samples[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return false
+	}
+	h := s.samples[0].Value.Float64Histogram()
+	if s.prev == nil {
+		s.prev = slices.Clone(h.Counts)
+		// Bucket i holds [Buckets[i], Buckets[i+1]).
+		s.from = len(h.Counts)
+		for i := range h.Counts {
+			if h.Buckets[i] >= paceMaxDelay.Seconds() {
+				s.from = i
+				break
+			}
+		}
+		return false
+	}
+	var all, over uint64
+	for i, c := range h.Counts {
+		d := c - s.prev[i]
+		all += d
+		if i >= s.from {
+			over += d
+		}
+		s.prev[i] = c
+	}
+	return over*1000 > all*paceLateShare
+}
+
+// nextRate is the pacer's rule: halve the rate when the scheduler ran
+// goroutines late, raise it by half when every start was taken.
+func nextRate(rate int, late, allTaken bool) int {
 	switch {
-	case runnable > maxRunnable:
+	case late:
 		return max(rate/2, 1)
 	case allTaken:
 		return min(rate+rate/2+1, paceMaxPerTick)

@@ -5,7 +5,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"runtime/metrics"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,6 +175,7 @@ func TestRoundHangAndPanic(t *testing.T) {
 		}
 		return outcome{rtt: time.Microsecond}
 	}
+	p.honoursContext[KindTCP] = false
 	res := p.Round(context.Background(), []Target{
 		mustParse(t, "127.0.0.1:1"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3"),
 	})
@@ -196,29 +200,134 @@ func TestRoundUnanswered(t *testing.T) {
 
 func TestNextRate(t *testing.T) {
 	for _, tc := range []struct {
-		rate, runnable, max int
-		allTaken            bool
-		want                int
+		rate           int
+		late, allTaken bool
+		want           int
 	}{
-		{8, 9, 8, true, 4},                 // backlog: halve
-		{1, 100, 8, true, 1},               // never below one
-		{8, 8, 8, true, 13},                // all taken, no backlog: up by half
-		{8, 0, 8, false, 8},                // starts left over: keep
-		{1000, 0, 8, true, paceMaxPerTick}, // capped
+		{8, true, true, 4},                                // late: halve
+		{1, true, true, 1},                                // never below one
+		{8, false, true, 13},                              // all taken, on time: up by half
+		{8, false, false, 8},                              // starts left over: keep
+		{1000, false, true, paceMaxPerTick},               // capped
+		{paceMaxPerTick, true, false, paceMaxPerTick / 2}, // late with starts left over: halve
 	} {
-		if got := nextRate(tc.rate, tc.runnable, tc.max, tc.allTaken); got != tc.want {
-			t.Errorf("nextRate(%d, runnable %d > %d?, all taken %v) = %d, want %d", tc.rate, tc.runnable, tc.max, tc.allTaken, got, tc.want)
+		if got := nextRate(tc.rate, tc.late, tc.allTaken); got != tc.want {
+			t.Errorf("nextRate(%d, late %v, all taken %v) = %d, want %d", tc.rate, tc.late, tc.allTaken, got, tc.want)
 		}
 	}
 }
 
-// TestRunnableMetric: the runtime has the metric the pacer reads (it
-// would pace on nothing otherwise).
-func TestRunnableMetric(t *testing.T) {
-	s := []metrics.Sample{{Name: runnableMetric}}
+// TestSchedDelays: the runtime has the metric the pacer reads (it would
+// pace on nothing otherwise), and a scheduler kept busy by more
+// goroutines that spin than it has Ps makes the delays late, where an
+// idle one does not.
+func TestSchedDelays(t *testing.T) {
+	s := []metrics.Sample{{Name: schedLatencyMetric}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		t.Fatalf("%s: kind %v", runnableMetric, s[0].Value.Kind())
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		t.Fatalf("%s: kind %v", schedLatencyMetric, s[0].Value.Kind())
+	}
+
+	var d schedDelays
+	if d.late() {
+		t.Error("the first read is late: it has nothing to compare with")
+	}
+	// Idle, one of a few reads is on time, however busy the machine's
+	// other processes keep its CPUs.
+	onTime := false
+	for range 10 {
+		time.Sleep(10 * time.Millisecond)
+		if !d.late() {
+			onTime = true
+			break
+		}
+	}
+	if !onTime {
+		t.Error("always late while nothing ran")
+	}
+
+	stop := swamp()
+	time.Sleep(100 * time.Millisecond)
+	late := d.late()
+	stop()
+	if !late {
+		t.Error("not late while every goroutine waited for 20 others")
+	}
+}
+
+// swamp keeps the scheduler busy until stop is called: 20 goroutines per
+// P that spin, 1ms at a time, and yield, so each waits behind all the
+// others (many times paceMaxDelay), and no P ever runs out of work.
+func swamp() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 20 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for end := time.Now().Add(time.Millisecond); time.Now().Before(end); {
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// TestWakeCanary: the canary is on time while the process idles, and late
+// while the scheduler is swamped and sockets wait to be noticed; closed,
+// its reader ends and it is broken, never late.
+func TestWakeCanary(t *testing.T) {
+	c, err := newWakeCanary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each call tells how the last datagram fared and sends the next.
+	// Idle, one of a few is on time, however busy the machine's other
+	// processes keep its CPUs.
+	c.late(paceMaxDelay)
+	onTime := false
+	for range 10 {
+		time.Sleep(20 * time.Millisecond)
+		if !c.late(paceMaxDelay) {
+			onTime = true
+			break
+		}
+	}
+	if !onTime {
+		t.Errorf("always late while idle: the last datagram took %v", time.Duration(c.delay.Load()))
+	}
+
+	stop := swamp()
+	var late bool
+	for range 50 {
+		time.Sleep(2 * time.Millisecond)
+		if c.late(paceMaxDelay) {
+			late = true
+			break
+		}
+	}
+	stop()
+	if !late {
+		t.Error("never late while the scheduler was swamped")
+	}
+
+	c.close()
+	for range 100 {
+		if c.broken.Load() {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !c.broken.Load() || c.late(0) {
+		t.Errorf("closed: broken %v, late %v; want broken and never late", c.broken.Load(), c.late(0))
 	}
 }
 
@@ -238,4 +347,63 @@ func TestPacerWait(t *testing.T) {
 		}
 	}
 	t.Fatal("wait kept admitting with a cancelled context")
+}
+
+// TestRoundFunc: done gets every target's result once, as Round returns
+// them: probed, push and cut-off targets alike; the fast results before
+// the slow probe ends.
+func TestRoundFunc(t *testing.T) {
+	p := newTestProber(t, Options{}, nil)
+	release := make(chan struct{})
+	p.probes[KindTCP] = func(ctx context.Context, t Target) outcome {
+		if t.Port == 1 { // the slow one: ends when the fast ones are in
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return outcome{err: ctx.Err()}
+			}
+		}
+		return outcome{rtt: time.Microsecond}
+	}
+	targets := []Target{mustParse(t, "127.0.0.1:1"), mustParse(t, "push://a"), mustParse(t, "127.0.0.1:2"), mustParse(t, "127.0.0.1:3")}
+	var (
+		mu    sync.Mutex
+		calls = make([]int, len(targets))
+		got   = make([]Result, len(targets))
+	)
+	p.RoundFunc(context.Background(), targets, func(i int, r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		got[i] = r
+		if calls[2] == 1 && calls[3] == 1 && calls[0] == 0 {
+			close(release)
+		}
+	})
+	for i, n := range calls {
+		if n != 1 {
+			t.Errorf("done called %d times for target %d, want once", n, i)
+		}
+	}
+	checkResult(t, got[0], true, "")
+	if got[1].Up || got[1].Reason != ReasonPushNotProbed {
+		t.Errorf("push target: %+v", got[1])
+	}
+	checkResult(t, got[2], true, "")
+
+	// Cancelled before any start: every probed target is cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	clear(calls)
+	p.RoundFunc(ctx, targets, func(i int, r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[i]++
+		if i != 1 && (r.Reason != ReasonCancelled || r.Target.String() != targets[i].String()) {
+			t.Errorf("target %d after cancel: %+v", i, r)
+		}
+	})
+	if !slices.Equal(calls, []int{1, 1, 1, 1}) {
+		t.Errorf("done calls after cancel %v, want one each", calls)
+	}
 }

@@ -1,9 +1,10 @@
 // Package round runs srvmon's check round: one slot, every monitor (or
 // one shard of them) compiled by pkg/monitor and probed through the
 // bounded pool with its settings, push:// monitors judged from their
-// pushes instead (JudgePush), every result stored in one batch together
-// with the notification state it advances and the certificate expiries
-// the checks saw, due webhooks delivered, old results deleted.
+// pushes instead (JudgePush), every result stored as it comes, in batches
+// of a few milliseconds' results, together with the notification state it
+// advances and the certificate expiries the checks saw, due webhooks
+// delivered, old results deleted.
 //
 // A round keeps nothing in memory for the next one: a cron job or a Lambda
 // may start a new process on every tick. Running a round twice for the same
@@ -20,6 +21,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
@@ -30,7 +32,10 @@ import (
 
 // Prober runs one round of probes; *probe.Prober is one.
 type Prober interface {
-	Round(ctx context.Context, targets []probe.Target) []probe.Result
+	// RoundFunc probes targets and calls done once per target, as soon
+	// as its result is known, from many goroutines at once; every call
+	// has returned when RoundFunc does. See probe.Prober.RoundFunc.
+	RoundFunc(ctx context.Context, targets []probe.Target, done func(i int, r probe.Result))
 }
 
 // HashTarget is the stable hash that shards targets: FNV-1a 64 of the
@@ -110,12 +115,13 @@ type Summary struct {
 	Deleted   int64         `json:"deleted"`
 	Duration  time.Duration `json:"duration_ns"`
 	Cancelled int           `json:"cancelled"` // targets cut off by the round's deadline
-	// Stored is when the results were committed; zero when they were not.
+	// Stored is when the last of the results was committed (they are
+	// stored in batches as the probes finish); zero when some were not.
 	Stored time.Time `json:"stored,omitzero"`
 }
 
-// StoredAfter is how long after the slot's start the results were
-// committed; zero when they were not.
+// StoredAfter is how long after the slot's start the last of the results
+// was committed; zero when some were not.
 func (s Summary) StoredAfter() time.Duration {
 	if s.Stored.IsZero() {
 		return 0
@@ -171,7 +177,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	work, probing, cancel := r.contexts(ctx, started)
 	defer cancel()
 
-	targets, results, pushes, err := r.targets(work, &sum)
+	targets, invalid, pushes, err := r.targets(work, &sum)
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list monitors: %w", err)}
 	}
@@ -179,15 +185,17 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("read push times: %w", err)}
 	}
-	results = append(results, r.probe(probing, targets, &sum)...)
-	sum.count(results)
-	results = append(results, judged...)
-
-	if err := r.save(work, results); err != nil {
+	b := r.startBatches(work)
+	b.add(judged...)
+	sum.count(invalid)
+	b.add(invalid...)
+	r.probe(probing, targets, &sum, b)
+	stored, err := b.finish()
+	if err != nil {
 		sum.Duration = time.Since(started)
 		return sum, &SaveError{Slot: sum.Slot, Err: err}
 	}
-	sum.Stored = time.Now()
+	sum.Stored = stored
 
 	if r.Sender != nil {
 		sum.Sent, sum.Failed = r.deliver(ctx, now, started)
@@ -230,12 +238,12 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 	return targets, invalid, pushes, nil
 }
 
-// probe checks targets and returns their results in the slot, counting
-// the ones cut off in sum.Cancelled.
-func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary) []store.Result {
-	var results []store.Result
-	for _, pr := range r.Prober.Round(ctx, targets) {
-		results = append(results, store.Result{
+// probe checks targets and hands their results in the slot to b as they
+// come, counting them in sum (cut off ones in sum.Cancelled too).
+func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary, b *batches) {
+	var mu sync.Mutex // guards sum: the probes' goroutines call back at once
+	r.Prober.RoundFunc(ctx, targets, func(_ int, pr probe.Result) {
+		res := store.Result{
 			Host:       pr.Target.String(),
 			Location:   r.Location,
 			Slot:       sum.Slot,
@@ -243,33 +251,31 @@ func (r *Runner) probe(ctx context.Context, targets []probe.Target, sum *Summary
 			Up:         pr.Up,
 			Reason:     store.TruncateReason(pr.Reason),
 			CertExpiry: pr.CertExpiry,
-		})
+		}
+		mu.Lock()
+		sum.count1(res)
 		if pr.Reason == probe.ReasonCancelled {
 			sum.Cancelled++
 		}
-	}
-	return results
+		mu.Unlock()
+		b.add(res)
+	})
 }
 
 // count adds up the results that are up and down.
 func (s *Summary) count(results []store.Result) {
 	for _, res := range results {
-		if res.Up {
-			s.Up++
-		} else {
-			s.Down++
-		}
+		s.count1(res)
 	}
 }
 
-// save stores the round's results with the notification state they
-// advance, {TIME} formatted in TimeZone.
-func (r *Runner) save(ctx context.Context, results []store.Result) error {
-	tz := r.TimeZone
-	if tz == nil {
-		tz = time.UTC
+// count1 counts one result, up or down.
+func (s *Summary) count1(res store.Result) {
+	if res.Up {
+		s.Up++
+	} else {
+		s.Down++
 	}
-	return r.Store.SaveRound(ctx, results, notify.AdvanceIn(tz))
 }
 
 // logSummary logs what a stored round did, one line per round.
