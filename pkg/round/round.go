@@ -218,6 +218,7 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	targets = make([]probe.Target, 0, len(monitors)) // most monitors are probed
 	for _, m := range monitors {
 		if !r.Shard.Selects(HashTarget(m.Host)) {
 			continue
