@@ -18,7 +18,7 @@ func markHostDown(t *testing.T, s *Store, host string) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketResults).Bucket([]byte(host))
 		if b == nil {
-			return errors.New("no host bucket")
+			return errors.New("no host bucket: the results are not compacted into it")
 		}
 		var keys [][]byte
 		b.ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
