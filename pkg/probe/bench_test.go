@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/srvmon/srvmon/internal/loadtest"
 )
 
 // Benchmarks of the figures issue 2 asks for. All traffic is loopback, in
@@ -265,58 +267,29 @@ func BenchmarkRound(b *testing.B) {
 	fleet := newLoopbackFleet(b, 5000)
 	quiet := Options{Logger: discardLogger()}
 
-	b.Run("srvmon/10k-http+tcp", func(b *testing.B) {
-		p := New(quiet)
-		defer p.Close()
-		targets := append(slices.Clone(fleet.http), fleet.tcp...)
-		m := startMeter(b)
-		for b.Loop() {
-			m.round(func() []Result { return p.Round(context.Background(), targets) })
+	// srvmonRound measures rounds of targets by a Prober with default
+	// options, while load clients (none when 0) keep the process busy.
+	srvmonRound := func(targets []Target, load int, unit string) func(*testing.B) {
+		return func(b *testing.B) {
+			if load > 0 {
+				defer loadtest.ServeAPI(load)()
+			}
+			p := New(quiet)
+			defer p.Close()
+			m := startMeter(b)
+			for b.Loop() {
+				m.round(func() []Result { return p.Round(context.Background(), targets) })
+			}
+			m.report(unit)
 		}
-		m.report("target")
-	})
-	b.Run("srvmon/5k-http", func(b *testing.B) {
-		p := New(quiet)
-		defer p.Close()
-		m := startMeter(b)
-		for b.Loop() {
-			m.round(func() []Result { return p.Round(context.Background(), fleet.http) })
-		}
-		m.report("http-target")
-	})
-	b.Run("srvmon/5k-tcp", func(b *testing.B) {
-		p := New(quiet)
-		defer p.Close()
-		m := startMeter(b)
-		for b.Loop() {
-			m.round(func() []Result { return p.Round(context.Background(), fleet.tcp) })
-		}
-		m.report("tcp-target")
-	})
-	b.Run("srvmon/5k-tcp/api-load", func(b *testing.B) {
-		// As perfbench's round: the process also serves requests
-		// (/api/checks/last for every host) while it probes.
-		stop := serveLoad(b, 8)
-		defer stop()
-		p := New(quiet)
-		defer p.Close()
-		m := startMeter(b)
-		for b.Loop() {
-			m.round(func() []Result { return p.Round(context.Background(), fleet.tcp) })
-		}
-		m.report("tcp-target")
-	})
-	b.Run("srvmon/5k-http/api-load", func(b *testing.B) {
-		stop := serveLoad(b, 8)
-		defer stop()
-		p := New(quiet)
-		defer p.Close()
-		m := startMeter(b)
-		for b.Loop() {
-			m.round(func() []Result { return p.Round(context.Background(), fleet.http) })
-		}
-		m.report("http-target")
-	})
+	}
+	b.Run("srvmon/10k-http+tcp", srvmonRound(append(slices.Clone(fleet.http), fleet.tcp...), 0, "target"))
+	b.Run("srvmon/5k-http", srvmonRound(fleet.http, 0, "http-target"))
+	b.Run("srvmon/5k-tcp", srvmonRound(fleet.tcp, 0, "tcp-target"))
+	// As perfbench's round: the process also serves requests
+	// (/api/checks/last for every host) while it probes.
+	b.Run("srvmon/5k-tcp/api-load", srvmonRound(fleet.tcp, 8, "tcp-target"))
+	b.Run("srvmon/5k-http/api-load", srvmonRound(fleet.http, 8, "http-target"))
 	b.Run("srvmon/10k-unanswered-tcp/timeout-1s", func(b *testing.B) {
 		// Dead targets: the pacer must not hold their starts back, so
 		// the round takes about one timeout.
@@ -341,45 +314,6 @@ func BenchmarkRound(b *testing.B) {
 		}
 		m.report("http-target")
 	})
-}
-
-// serveLoad keeps the process busy as an API under load does: clients
-// loop over loopback keep-alive GETs to a server of the process, each
-// answered with a small JSON body, until stop is called. It stands for
-// perfbench polling /api/checks/last while a round runs.
-func serveLoad(b *testing.B, clients int) (stop func()) {
-	body := []byte(`{"time":"2026-12-07T01:00:00Z","rtt":412345,"up":true}`)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}))
-	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	cl := &http.Client{Transport: tr}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				resp, err := cl.Get(srv.URL + "/api/checks/last?host=x")
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	return func() {
-		close(done)
-		wg.Wait()
-		tr.CloseIdleConnections()
-		srv.Close()
-	}
 }
 
 // gosrvmonRound checks HTTP targets as gosrvmon 2021 did: one goroutine

@@ -3,7 +3,6 @@ package round_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/loadtest"
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
@@ -47,7 +47,7 @@ func BenchmarkRoundBolt(b *testing.B) {
 		for _, load := range []string{"quiet", "api-load"} {
 			b.Run(fmt.Sprintf("%s-5k/%s", kind, load), func(b *testing.B) {
 				if load == "api-load" {
-					defer serveLoad(b, 8)()
+					defer loadtest.ServeAPI(8)()
 				}
 				benchmarkRoundBolt(b, fleets[kind])
 			})
@@ -193,43 +193,4 @@ func httpFleet(b *testing.B, n int) []string {
 		}
 	}
 	return hosts
-}
-
-// serveLoad keeps the process busy as an API under load does: clients
-// loop over loopback keep-alive GETs of a small JSON body until stop is
-// called. It stands for perfbench polling /api/checks/last while a round
-// runs.
-func serveLoad(b *testing.B, clients int) (stop func()) {
-	body := []byte(`{"time":"2026-12-07T01:00:00Z","rtt":412345,"up":true}`)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}))
-	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	cl := &http.Client{Transport: tr}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				resp, err := cl.Get(srv.URL + "/api/checks/last?host=x")
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	return func() {
-		close(done)
-		wg.Wait()
-		tr.CloseIdleConnections()
-		srv.Close()
-	}
 }
