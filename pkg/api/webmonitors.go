@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,46 +195,50 @@ func (s *server) hostRows(ctx context.Context) ([]hostRow, error) {
 	now := s.Now().UTC()
 	rows := make([]hostRow, 0, len(ms))
 	for _, m := range ms {
-		h := m.Host
-		row := hostRow{
-			Host: probe.MaskSecrets(h), Name: m.Name, Group: m.Group, Conditions: m.Conditions,
-			State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–",
-			Insecure: m.InsecureSkipVerify, Conf: m.Source == monitor.SourceConfig,
-		}
-		row.Cert, row.CertWarn = certDays(facts[h].CertExpiry, now)
-		c, ok, err := s.Store.LastCheck(ctx, h)
-		if err == nil && ok {
-			row.State, row.LastTime, row.LastReason = "down", s.formatTime(c.Time), c.Error
-			if c.Up {
-				row.State, row.LastRTT = "up", formatRTT(c.RTT)
-			}
-		}
-		var bs []store.Bucket
-		if err == nil {
-			bs, err = s.Store.Buckets(ctx, h, now.Add(-24*time.Hour), now, 1)
+		row, err := s.hostRow(ctx, m, facts[m.Host], now)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since Monitors was read
 		}
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				continue // deleted since Monitors was read
-			}
 			return nil, err
-		}
-		if len(bs) == 1 && !bs[0].Unknown() {
-			row.Uptime = strconv.FormatFloat(100*float64(bs[0].Up)/float64(bs[0].Up+bs[0].Down), 'f', 2, 64) + "%"
 		}
 		rows = append(rows, row)
 	}
 	slices.SortStableFunc(rows, func(a, b hostRow) int {
-		return strings.Compare(strings.ToLower(displayName(a.Name, a.Host)), strings.ToLower(displayName(b.Name, b.Host)))
+		return strings.Compare(strings.ToLower(cmp.Or(a.Name, a.Host)), strings.ToLower(cmp.Or(b.Name, b.Host)))
 	})
 	return rows, nil
 }
 
-func displayName(name, host string) string {
-	if name != "" {
-		return name
+// hostRow is m's line of the hosts page (and the summary of its own
+// page): its settings and facts f, its last check and its uptime over the
+// 24 hours before now. ErrNotFound when m's host has been deleted.
+func (s *server) hostRow(ctx context.Context, m monitor.Monitor, f store.Facts, now time.Time) (hostRow, error) {
+	h := m.Host
+	row := hostRow{
+		Host: probe.MaskSecrets(h), Name: m.Name, Group: m.Group, Conditions: m.Conditions,
+		State: "unknown", LastTime: "never", LastRTT: "–", Uptime: "–",
+		Insecure: m.InsecureSkipVerify, Conf: m.Source == monitor.SourceConfig,
 	}
-	return host
+	row.Cert, row.CertWarn = certDays(f.CertExpiry, now)
+	c, ok, err := s.Store.LastCheck(ctx, h)
+	if err != nil {
+		return row, err
+	}
+	if ok {
+		row.State, row.LastTime, row.LastReason = "down", s.formatTime(c.Time), c.Error
+		if c.Up {
+			row.State, row.LastRTT = "up", formatRTT(c.RTT)
+		}
+	}
+	bs, err := s.Store.Buckets(ctx, h, now.Add(-24*time.Hour), now, 1)
+	if err != nil {
+		return row, err
+	}
+	if len(bs) == 1 && !bs[0].Unknown() {
+		row.Uptime = strconv.FormatFloat(100*float64(bs[0].Up)/float64(bs[0].Up+bs[0].Down), 'f', 2, 64) + "%"
+	}
+	return row, nil
 }
 
 // monitorData is the monitor page's data.
@@ -289,18 +294,14 @@ func (s *server) renderMonitor(w http.ResponseWriter, r *http.Request, code int,
 		s.fail(w, r, err)
 		return
 	}
-	rows, err := s.hostRows(ctx)
-	if err != nil {
+	f := facts[m.Host]
+	row, err := s.hostRow(ctx, m, f, s.Now().UTC())
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // deleted meanwhile: no check to show
 		s.fail(w, r, err)
 		return
 	}
+	data.Row = row
 	view := viewMonitor(m, secrets)
-	for _, row := range rows {
-		if row.Host == view.Host {
-			data.Row = row
-		}
-	}
-	f := facts[m.Host]
 	data.Title, data.Root, data.Host, data.Monitor = view.DisplayName(), relRoot(r), view.Host, view
 	data.Secrets, data.Conf, data.Push = secrets, m.Source == monitor.SourceConfig, isPush(m.Host)
 	if mf := factsOf(m, f, secrets); mf.PushURL != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/memory"
 )
 
 func formReq(v url.Values) request {
@@ -242,6 +243,21 @@ func testHostsPageMonitors(t *testing.T, st store.Store) {
 	}
 	if !slices.Contains(links(doc), "../web/monitor?host="+url.QueryEscape("https://127.0.0.1:8443/")) {
 		t.Errorf("no link to the monitor page: %q", links(doc))
+	}
+}
+
+// TestMonitorPageOfAHostWithSecrets: the page of a monitor whose host
+// holds a password shows that host's last check.
+func TestMonitorPageOfAHostWithSecrets(t *testing.T) {
+	st := memory.New()
+	const host = "http://u:hunter2@127.0.0.1:9/"
+	putMonitor(t, st, monitor.Monitor{Host: host, Settings: monitor.Settings{Name: "Secret"}})
+	if err := st.SaveRound(context.Background(), []store.Result{{Host: host, Slot: slot(1), Reason: "refused"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := newEnv(t, st, Options{}).get("/web/monitor?host=" + url.QueryEscape(host))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `<td class="down">down</td>`) || !strings.Contains(w.Body.String(), "refused") {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
 
