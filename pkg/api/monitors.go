@@ -39,8 +39,8 @@ type monitorFacts struct {
 // isPush reports whether host is a push:// monitor's, which is never
 // probed: it reports in at /api/push/TOKEN.
 func isPush(host string) bool {
-	scheme, _, ok := strings.Cut(host, "://")
-	return ok && strings.EqualFold(scheme, "push")
+	t, err := probe.Parse(host)
+	return err == nil && t.Kind == probe.KindPush
 }
 
 // pushPath is the path of a push token's URL, relative to the handler's
@@ -88,23 +88,13 @@ func factsOf(m monitor.Monitor, f store.Facts, secrets bool) monitorFacts {
 	return mf
 }
 
-// marshalMonitor writes m's JSON (monitor's own) with its facts appended.
-// The two are marshalled apart, so that a JSON method of monitor.Monitor
-// is used as it is.
+// marshalMonitor writes m's JSON, as r's sender may see it, with its
+// facts after its own fields.
 func marshalMonitor(m monitor.Monitor, f store.Facts, secrets bool) (json.RawMessage, error) {
-	b, err := json.Marshal(viewMonitor(m, secrets))
-	if err != nil {
-		return nil, err
-	}
-	fb, err := json.Marshal(factsOf(m, f, secrets))
-	if err != nil {
-		return nil, err
-	}
-	if len(fb) > 2 && len(b) > 2 && b[len(b)-1] == '}' {
-		b = append(b[:len(b)-1], ',')
-		b = append(b, fb[1:]...)
-	}
-	return b, nil
+	return json.Marshal(struct {
+		monitor.Monitor
+		monitorFacts
+	}{viewMonitor(m, secrets), factsOf(m, f, secrets)})
 }
 
 // factsByHost indexes the store's facts by host.
