@@ -126,14 +126,12 @@ func putMonitors(ctx context.Context, tx pgx.Tx, ms []monitor.Monitor) error {
 		}
 		tokens = append(tokens, token)
 	}
-	var missing string
-	err := tx.QueryRow(ctx, `SELECT h FROM unnest($1::text[]) h
-		WHERE NOT EXISTS (SELECT 1 FROM hosts WHERE host = h) LIMIT 1`, hosts).Scan(&missing)
+	missing, err := firstMissingHost(ctx, tx, hosts)
 	switch {
-	case err == nil:
-		return fmt.Errorf("settings of %q: %w: the host is not stored", missing, store.ErrNotFound)
-	case !errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("look up the monitors' hosts: %w", err)
+	case missing != "":
+		return fmt.Errorf("settings of %q: %w: the host is not stored", missing, store.ErrNotFound)
 	}
 	// Deleted first, so that tokens the monitors give up are free for
 	// the others.

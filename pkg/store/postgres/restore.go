@@ -113,14 +113,12 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 			actions = append(actions, r.Action)
 		}
 	}
-	var missing string
-	err := tx.QueryRow(ctx, `SELECT h FROM unnest($1::text[]) h
-		WHERE NOT EXISTS (SELECT 1 FROM hosts WHERE host = h) LIMIT 1`, hosts).Scan(&missing)
+	missing, err := firstMissingHost(ctx, tx, hosts)
 	switch {
-	case err == nil:
-		return fmt.Errorf("a rule for host %q, which is neither in the backup's hosts nor stored: %w", missing, store.ErrNotFound)
-	case !errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("look up the rules' hosts: %w", err)
+	case missing != "":
+		return fmt.Errorf("a rule for host %q, which is neither in the backup's hosts nor stored: %w", missing, store.ErrNotFound)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO state_change_params (host, change_threshold, action)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
@@ -262,4 +260,16 @@ func (rs *restorer) flush() error {
 		rs.other.reset()
 	}
 	return nil
+}
+
+// firstMissingHost returns the first of hosts that is not stored, or ""
+// when every one is.
+func firstMissingHost(ctx context.Context, tx pgx.Tx, hosts []string) (string, error) {
+	var missing string
+	err := tx.QueryRow(ctx, `SELECT h FROM unnest($1::text[]) h
+		WHERE NOT EXISTS (SELECT 1 FROM hosts WHERE host = h) LIMIT 1`, hosts).Scan(&missing)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return missing, err
 }
