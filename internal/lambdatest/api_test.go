@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -191,7 +192,7 @@ func TestAPI(t *testing.T) {
 	if err != nil || !slices.Equal(hosts, []string{restored, added, quiet}) {
 		t.Errorf("stored hosts after the restore: %q, %v", hosts, err)
 	}
-	if rules, err := st.Rules(ctx); err != nil || !slices.Equal(rules, []store.Rule{{Host: restored, Threshold: 2, Action: action}}) {
+	if rules, err := st.Rules(ctx); err != nil || !reflect.DeepEqual(rules, []store.Rule{{Host: restored, Threshold: 2, Action: action}}) {
 		t.Errorf("stored rules after the restore: %+v, %v", rules, err)
 	}
 	var stored []store.Check

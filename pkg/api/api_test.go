@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -284,7 +285,7 @@ func TestRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []store.Rule{{Host: "example.org", Threshold: 2, Action: "https://hook.example/{HOST}"}}
-		if !slices.Equal(rules, want) {
+		if !reflect.DeepEqual(rules, want) {
 			t.Errorf("rules %+v, want %+v", rules, want)
 		}
 		expect(t, e.serve(request{method: "DELETE", target: "/api/notifications_params", body: "example.org"}), 200, "")

@@ -51,6 +51,10 @@ type Settings struct {
 	Group string `json:"group,omitempty"`
 	// Conditions must all hold for a check to be up (pkg/probe/condition).
 	Conditions []string `json:"conditions,omitempty"`
+	// Parent is the host this monitor depends on (its router, its
+	// database): while the parent is down, this monitor's down alert is
+	// held back and listed in the parent's.
+	Parent string `json:"parent,omitempty"`
 
 	// HTTP(S) only.
 	Method  string            `json:"method,omitempty"`
@@ -76,7 +80,7 @@ type Settings struct {
 
 // IsZero reports whether s has no setting at all: gosrvmon's check.
 func (s Settings) IsZero() bool {
-	return s.Name == "" && s.Group == "" && len(s.Conditions) == 0 && s.Method == "" &&
+	return s.Name == "" && s.Group == "" && len(s.Conditions) == 0 && s.Parent == "" && s.Method == "" &&
 		len(s.Headers) == 0 && s.Body == "" && s.FollowRedirects == nil && s.Timeout == 0 &&
 		!s.InsecureSkipVerify && s.Grace == 0 && s.PushToken == ""
 }

@@ -84,6 +84,12 @@ func compileSettings(m Monitor, t probe.Target, lim Limits) ([]*condition.Condit
 	if err := checkText("group", m.Group, MaxGroupLen); err != nil {
 		return nil, err
 	}
+	switch {
+	case m.Parent == m.Host && m.Parent != "":
+		return nil, fieldErr("parent", "a monitor cannot be its own parent")
+	case len(m.Parent) > probe.MaxTargetLen:
+		return nil, fieldErr("parent", "longer than %d bytes", probe.MaxTargetLen)
+	}
 	switch m.Source {
 	case SourceAPI, SourceConfig:
 	default:

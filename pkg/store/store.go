@@ -7,8 +7,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +56,11 @@ type Result struct {
 	// host's Facts.CertExpiry. It is not kept per result, and reads
 	// return it zero.
 	CertExpiry time.Time
+	// Maintenance marks a result checked while a maintenance window
+	// covered its host (the round decides, from monitor.Maintenance). It
+	// is stored with the result: uptime figures leave it out and charts
+	// draw it in their own colour, even after the window is edited.
+	Maintenance bool
 }
 
 // Facts are what checks learnt about a host, kept per host (not per
@@ -96,37 +105,122 @@ type Check struct {
 	RTT   time.Duration `json:"rtt"`
 	Up    bool          `json:"up"`
 	Error string        `json:"error,omitempty"`
+	// Maintenance: a location's result at this slot was in maintenance
+	// (srvmon's; gosrvmon's clients ignore it).
+	Maintenance bool `json:"maintenance,omitempty"`
 }
 
 // Bucket summarises the merged checks of one host in [Start, End).
-// A bucket with Up+Down == 0 has no data: the chart draws it as unknown.
+// A bucket with Up+Down+Maintenance == 0 has no data: the chart draws it
+// as unknown.
 type Bucket struct {
 	Start, End time.Time
-	Up, Down   int64
+	// Up and Down count the merged checks that were not in maintenance;
+	// Maintenance those that were (see Result.Maintenance), whatever
+	// their state: uptime is Up/(Up+Down).
+	Up, Down, Maintenance int64
 	// MinRTT, MeanRTT and MaxRTT are over the checks that were up;
 	// they are zero when Up is zero.
 	MinRTT, MeanRTT, MaxRTT time.Duration
 }
 
 // Unknown reports whether the bucket holds no check at all.
-func (b Bucket) Unknown() bool { return b.Up+b.Down == 0 }
+func (b Bucket) Unknown() bool { return b.Up+b.Down+b.Maintenance == 0 }
 
 // Rule is a host's notification setting, gosrvmon's "notifications_params":
-// after Threshold consecutive checks in a new state, GET Action.
+// after Threshold consecutive checks in a new state, GET Action. The
+// fields after Action are srvmon's; their zero values keep gosrvmon's
+// meaning, and their JSON is left out when zero, so gosrvmon's clients
+// read what they always read. Their meaning belongs to pkg/notify, which
+// also validates them (notify.CheckRule); a store keeps them as given.
 type Rule struct {
 	Host      string `json:"host"`
 	Threshold int64  `json:"threshold"`
 	Action    string `json:"action"`
+
+	// Channels are notification channel URLs in shoutrrr's syntax
+	// (generic://, slack://, ntfy://, smtp://, pagerduty://, …). They
+	// hold secrets: never logged, masked in API reads, whole in backups.
+	Channels []string `json:"channels,omitempty"`
+	// Message is the channels' text template; pkg/notify's default when
+	// empty.
+	Message string `json:"message,omitempty"`
+	// RecoveryThreshold is how many up verdicts establish "up" again;
+	// Threshold when zero.
+	RecoveryThreshold int64 `json:"recovery_threshold,omitempty"`
+	// Window, when above zero, makes "down" N of M: down when at least
+	// Threshold of the last Window verdicts were down.
+	Window int64 `json:"window,omitempty"`
+	// Quorum is how many of the locations that reported in a slot must
+	// see the host down for the slot to count as down: "" or "1" (any
+	// location), "majority", or a number.
+	Quorum Quorum `json:"quorum,omitempty"`
+	// RemindEvery, when above zero, repeats a down alert at that period
+	// while the host stays down.
+	RemindEvery monitor.Duration `json:"remind_every,omitzero"`
+	// CertExpiryDays, when above zero, alerts when the host's certificate
+	// comes within that many days of expiry (and again at 3 and 1 day,
+	// and when a renewed one is seen).
+	CertExpiryDays int64 `json:"cert_expiry_days,omitempty"`
+}
+
+// Quorum is a Rule's quorum: "" (the same as "1"), "majority", or a
+// positive number, as a string. Its JSON is a string or a number.
+type Quorum string
+
+// UnmarshalJSON reads a JSON string or number; null leaves q as it is.
+func (q *Quorum) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*q = Quorum(s)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("quorum %s is not \"majority\" or a whole number", b)
+	}
+	*q = Quorum(strconv.FormatInt(n, 10))
+	return nil
 }
 
 // State is a host's notification state, kept between rounds in the store
 // because a checker process may be new on every tick. Its meaning belongs
-// to pkg/notify; the store only keeps it.
+// to pkg/notify; the store only keeps it. The fields after LastSlot are
+// srvmon's; a state stored before them reads them zero.
 type State struct {
 	Host     string
 	Status   string    // the last notified or established state: "", "up" or "down"
 	Count    int64     // consecutive checks that disagree with Status
 	LastSlot time.Time // the slot of the last result applied; older or equal slots are ignored
+
+	// Since is the slot whose verdict established Status.
+	Since time.Time
+	// Recent holds the last RecentLen verdicts (at most 64), newest in
+	// bit 0; a set bit is a down verdict. N-of-M windows read it.
+	Recent    uint64
+	RecentLen int64
+	// Notified is the state the host's channels and action were last
+	// told ("", "up" or "down"): it differs from Status while an alert is
+	// held back (maintenance, a parent that is down).
+	Notified string
+	// Reason and Locations are why, and where, the verdict that
+	// established Status was down.
+	Reason    string
+	Locations []string
+	// NextReminder is when the next reminder of a down host is due;
+	// zero when none is.
+	NextReminder time.Time
+	// CertExpiry is the certificate expiry the last certificate alert was
+	// about, and CertDays the smallest threshold (in days) alerted for it.
+	CertExpiry time.Time
+	CertDays   int64
 }
 
 // Delivery statuses.
@@ -136,7 +230,9 @@ const (
 	DeliveryFailed    = "failed" // given up after too many attempts
 )
 
-// Delivery is one webhook call in the outbox.
+// Delivery is one notification in the outbox: gosrvmon's webhook GET of
+// a rule's action (Channel empty, URL set), or a message to one of the
+// rule's channels (Channel set).
 //
 // Senders that may run at once (shards, overlapping cron runs, a VPS and
 // a Lambda on one database) share the outbox through claims: a sender
@@ -146,14 +242,83 @@ const (
 // that claim is its latest. Attempts is thus the number of claims made;
 // each claim's Attempts is unique.
 type Delivery struct {
-	ID          int64 // assigned by the store
-	Host        string
-	URL         string    // the action with its placeholders expanded; holds tokens, never log it
+	ID   int64 // assigned by the store
+	Host string
+	// URL is the action with its placeholders expanded, for a GET
+	// (Channel empty); it holds tokens: never log it.
+	URL string
+	// Channel is the channel URL (shoutrrr's syntax) the message goes
+	// to; it holds secrets: never log it. A host's deliveries are ordered
+	// and claimed one at a time per (Host, Channel).
+	Channel string
+	// Event is what the delivery says: EventDown, EventUp, EventReminder,
+	// EventCertificate or EventTest. Channels such as PagerDuty act on it
+	// (a recovery resolves the incident that a down opened).
+	Event string
+	// Title and Message are the rendered text of a channel delivery.
+	Title, Message string
+
 	Created     time.Time // the slot of the check that caused it
 	NextAttempt time.Time // when a pending delivery is due; while claimed, the end of the lease
 	Attempts    int64     // claims made so far
 	LastError   string
 	Status      string // DeliveryPending, DeliveryDelivered or DeliveryFailed
+}
+
+// Delivery events.
+const (
+	EventDown        = "down"
+	EventUp          = "up"
+	EventReminder    = "reminder"
+	EventCertificate = "certificate"
+	EventTest        = "test"
+)
+
+// Location is a checker location that has saved results, with the
+// newest slot it saved. SaveRound keeps it, so that alerting knows which
+// locations still report (quorum across locations).
+type Location struct {
+	Name     string    // "" for the default location
+	LastSlot time.Time // the newest slot it saved results for
+}
+
+// Alerting is how SaveRound and RecordPush advance notification state,
+// inside their transaction, from what the store holds; nil means not at
+// all. pkg/notify makes it.
+type Alerting struct {
+	// Related returns the hosts, beyond the given host of the results,
+	// whose rules and states Decide also reads (its parent and
+	// children); nil means none.
+	Related func(host string) []string
+	// Horizon is how far before the newest slot of the results the
+	// stored results given to Decide reach (AlertInput.Stored).
+	Horizon time.Duration
+	// Decide returns the states that changed and the deliveries to
+	// enqueue, in their order (IDs follow it; a delivery with an empty
+	// Status is pending).
+	Decide func(in AlertInput) (states []State, deliveries []Delivery)
+}
+
+// AlertInput is what a store gives Alerting.Decide, read in the
+// transaction that saves the results, after saving them.
+type AlertInput struct {
+	// Results are the results being saved, in the order given.
+	Results []Result
+	// Rules holds the rules of the results' hosts that have one, and of
+	// the hosts Related names for them, by host.
+	Rules map[string]Rule
+	// States holds the state of every host in Rules: the zero State with
+	// Host set when it has none.
+	States map[string]State
+	// Stored holds, for every host in Rules, its stored results (those
+	// being saved included) whose slot is after its state's LastSlot, not
+	// after the newest slot of Results, and not before that slot minus
+	// Horizon: oldest first and, within a slot, by location. They are
+	// every location's verdicts on the slots not judged yet.
+	Stored map[string][]Result
+	// Locations are every location that has saved results, by name, with
+	// this save's slots counted.
+	Locations []Location
 }
 
 // AdvanceFunc computes a host's next notification state from its previous
@@ -172,6 +337,10 @@ type Restore struct {
 	// replaces its host's settings and source. A monitor whose host is
 	// in neither rolls the whole restore back.
 	Monitors []monitor.Monitor
+	// Maintenance are maintenance windows: each replaces the stored
+	// window with its ID, or is added with its ID when there is none
+	// (later new windows get IDs above every restored one).
+	Maintenance []monitor.Maintenance
 	// Results, when not nil, streams the backup's results: Store.Restore
 	// calls it once, inside its transaction, and stores each result emit
 	// is given. An error from Results, from emit, or a result whose host is
@@ -343,6 +512,34 @@ type Outbox interface {
 	// of the sender that claimed the delivery after it. ErrNotFound if
 	// there is no delivery d.ID.
 	UpdateDelivery(ctx context.Context, d Delivery) error
+}
+
+// AlertStore is what the notifications page and API read of alerting.
+type AlertStore interface {
+	// States lists every stored notification state, by host; never nil.
+	States(ctx context.Context) ([]State, error)
+	// Deliveries lists up to limit deliveries of every status, newest
+	// (by ID) first: every host's, or host's when it is not empty; never
+	// nil. They hold secrets (URL, Channel): mask them before showing.
+	Deliveries(ctx context.Context, host string, limit int) ([]Delivery, error)
+	// Locations lists every location that has saved results, by name;
+	// never nil.
+	Locations(ctx context.Context) ([]Location, error)
+}
+
+// MaintenanceStore keeps maintenance windows (monitor.Maintenance) as
+// they are given: validating them is the caller's job.
+type MaintenanceStore interface {
+	// Maintenances lists every window, by ID; never nil.
+	Maintenances(ctx context.Context) ([]monitor.Maintenance, error)
+	// Maintenance returns window id; ErrNotFound if there is none.
+	Maintenance(ctx context.Context, id int64) (monitor.Maintenance, error)
+	// PutMaintenance stores w: as a new window with the next free ID
+	// when w.ID is zero, else in place of window w.ID (ErrNotFound if
+	// there is none). It returns the window's ID.
+	PutMaintenance(ctx context.Context, w monitor.Maintenance) (id int64, err error)
+	// DeleteMaintenance deletes window id; ErrNotFound if there is none.
+	DeleteMaintenance(ctx context.Context, id int64) error
 }
 
 // Restorer applies backups.

@@ -91,7 +91,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	defer s.Close()
 	expectResults(t, "Results after reopening", results(t, s, "a.test"), round)
-	if got, err := s.Rule(ctx, "a.test"); err != nil || got != rule {
+	if got, err := s.Rule(ctx, "a.test"); err != nil || !reflect.DeepEqual(got, rule) {
 		t.Errorf("Rule after reopening = %+v, %v; want %+v", got, err, rule)
 	}
 }

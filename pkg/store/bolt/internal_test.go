@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -123,12 +124,12 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		if rl, err := decodeRule("h", v); err == nil {
-			if got, err := decodeRule("h", encodeRule(rl)); err != nil || got != rl {
+			if got, err := decodeRule("h", encodeRule(rl)); err != nil || !reflect.DeepEqual(got, rl) {
 				t.Errorf("rule %+v re-decodes as %+v, %v", rl, got, err)
 			}
 		}
 		if st, err := decodeState("h", v); err == nil {
-			if got, err := decodeState("h", encodeState(st)); err != nil || got != st {
+			if got, err := decodeState("h", encodeState(st)); err != nil || !reflect.DeepEqual(got, st) {
 				t.Errorf("state %+v re-decodes as %+v, %v", st, got, err)
 			}
 		}

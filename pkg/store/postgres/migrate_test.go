@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -373,7 +374,7 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	}
 	rules, err := s.Rules(ctx)
 	wantRule := store.Rule{Host: "example.test", Threshold: 3, Action: "http://127.0.0.1:9/notify?host=%host%"}
-	if err != nil || len(rules) != 1 || rules[0] != wantRule {
+	if err != nil || len(rules) != 1 || !reflect.DeepEqual(rules[0], wantRule) {
 		t.Errorf("Rules = %+v, %v; want [%+v]", rules, err, wantRule)
 	}
 	bs, err := s.Buckets(ctx, "example.test", at(0, 0, 0), at(4, 0, 0), 2)

@@ -110,7 +110,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if len(got) != 1 || got[0] != r {
 		t.Errorf("Results after reopening = %+v, want %+v", got, r)
 	}
-	if got, err := s.Rule(ctx, "a.test"); err != nil || got != rule {
+	if got, err := s.Rule(ctx, "a.test"); err != nil || !reflect.DeepEqual(got, rule) {
 		t.Errorf("Rule after reopening = %+v, %v; want %+v", got, err, rule)
 	}
 }

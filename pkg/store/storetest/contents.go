@@ -50,7 +50,7 @@ func ContentsOf(t testing.TB, st store.Reader) Contents {
 // Equal reports whether c and o hold the same; slots are compared as
 // instants, monitors exactly (reflect.DeepEqual).
 func (c Contents) Equal(o Contents) bool {
-	return slices.Equal(c.Hosts, o.Hosts) && reflect.DeepEqual(c.Monitors, o.Monitors) && slices.Equal(c.Rules, o.Rules) &&
+	return slices.Equal(c.Hosts, o.Hosts) && reflect.DeepEqual(c.Monitors, o.Monitors) && reflect.DeepEqual(c.Rules, o.Rules) &&
 		slices.EqualFunc(c.Results, o.Results, func(x, y store.Result) bool {
 			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
 				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ func fmtCall(c advanceCall) string {
 }
 
 func sameCall(a, b advanceCall) bool {
-	return a.rule == b.rule && sameState(a.prev, b.prev) && a.r.Host == b.r.Host && a.r.Location == b.r.Location &&
+	return reflect.DeepEqual(a.rule, b.rule) && sameState(a.prev, b.prev) && a.r.Host == b.r.Host && a.r.Location == b.r.Location &&
 		a.r.Slot.Equal(b.r.Slot) && a.r.RTT == b.r.RTT && a.r.Up == b.r.Up && a.r.Reason == b.r.Reason
 }
 
@@ -660,7 +661,7 @@ func testRules(t *testing.T, open opener) {
 		expectRules(t, "Rules", rulesOf(t, s), []store.Rule{rb, ra, rc})
 		for _, want := range []store.Rule{ra, rb, rc} {
 			got, err := s.Rule(t.Context(), want.Host)
-			if err != nil || got != want {
+			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("Rule(%q) = %+v, %v; want %+v", want.Host, got, err, want)
 			}
 		}
@@ -676,7 +677,7 @@ func testRules(t *testing.T, open opener) {
 		replaced := store.Rule{Host: "a.test", Threshold: 7, Action: "http://127.0.0.1:9/new"}
 		setRule(t, s, replaced)
 		expectRules(t, "Rules", rulesOf(t, s), []store.Rule{replaced})
-		if got, err := s.Rule(t.Context(), "a.test"); err != nil || got != replaced {
+		if got, err := s.Rule(t.Context(), "a.test"); err != nil || !reflect.DeepEqual(got, replaced) {
 			t.Errorf("Rule = %+v, %v; want %+v", got, err, replaced)
 		}
 	})

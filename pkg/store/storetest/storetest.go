@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -314,7 +315,7 @@ func expectStrings(t *testing.T, what string, got, want []string) {
 
 func expectRules(t *testing.T, what string, got, want []store.Rule) {
 	t.Helper()
-	expectSlice(t, what, got, want, func(a, b store.Rule) bool { return a == b },
+	expectSlice(t, what, got, want, func(a, b store.Rule) bool { return reflect.DeepEqual(a, b) },
 		func(r store.Rule) string { return fmt.Sprintf("%+v", r) })
 }
 

@@ -1,0 +1,169 @@
+package monitor
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Maintenance is a maintenance window: while it is active, the monitors
+// it covers are still checked, but their results are stored marked as in
+// maintenance (left out of uptime, drawn in their own colour) and no
+// alert is sent for them; a change that is still true when the window
+// ends is sent then.
+//
+// A window is one-off (Start and End) or recurring (Cron, a robfig/cron
+// schedule in the standard five fields or a descriptor such as "@weekly",
+// with an optional "CRON_TZ=Zone " prefix, and Duration: each activation
+// lasts Duration). It covers the monitors named in Hosts, those whose
+// group is in Groups, or every monitor when both are empty.
+type Maintenance struct {
+	// ID is assigned by the store; zero for a window not stored yet.
+	ID       int64     `json:"id"`
+	Hosts    []string  `json:"hosts,omitempty"`
+	Groups   []string  `json:"groups,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	End      time.Time `json:"end,omitzero"`
+	Cron     string    `json:"cron,omitempty"`
+	Duration Duration  `json:"duration,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Limits of a maintenance window.
+const (
+	MaxMaintenanceHosts  = 10000
+	MaxMaintenanceGroups = 100
+	MaxReasonLen         = 512
+	MaxCronLen           = 128
+	// MaxMaintenanceDuration bounds a recurring window's Duration (and
+	// how far back Active looks for the activation that covers a time).
+	MaxMaintenanceDuration = 31 * 24 * time.Hour
+)
+
+// cronParser reads the standard five fields and the descriptors, as the
+// standalone's schedule does.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ValidateMaintenance reports the first invalid field of w as a
+// *FieldError naming it.
+func ValidateMaintenance(w Maintenance) error {
+	if len(w.Hosts) > MaxMaintenanceHosts {
+		return fieldErr("hosts", "%d hosts, more than %d", len(w.Hosts), MaxMaintenanceHosts)
+	}
+	for i, h := range w.Hosts {
+		if h == "" {
+			return fieldErr(fmt.Sprintf("hosts[%d]", i), "empty")
+		}
+	}
+	if len(w.Groups) > MaxMaintenanceGroups {
+		return fieldErr("groups", "%d groups, more than %d", len(w.Groups), MaxMaintenanceGroups)
+	}
+	for i, g := range w.Groups {
+		if err := checkText(fmt.Sprintf("groups[%d]", i), g, MaxGroupLen); err != nil {
+			return err
+		}
+		if g == "" {
+			return fieldErr(fmt.Sprintf("groups[%d]", i), "empty")
+		}
+	}
+	if err := checkText("reason", w.Reason, MaxReasonLen); err != nil {
+		return err
+	}
+	switch {
+	case w.Cron == "" && (w.Start.IsZero() || w.End.IsZero()):
+		return fieldErr("start", "give start and end, or cron and duration")
+	case w.Cron == "" && w.Duration != 0:
+		return fieldErr("duration", "only for a recurring window (cron)")
+	case w.Cron == "" && !w.End.After(w.Start):
+		return fieldErr("end", "%s is not after start %s", w.End.Format(time.RFC3339), w.Start.Format(time.RFC3339))
+	case w.Cron != "" && (!w.Start.IsZero() || !w.End.IsZero()):
+		return fieldErr("cron", "a recurring window has a duration, not start and end")
+	case w.Cron != "" && len(w.Cron) > MaxCronLen:
+		return fieldErr("cron", "longer than %d bytes", MaxCronLen)
+	case w.Cron != "" && (w.Duration <= 0 || w.Duration.D() > MaxMaintenanceDuration):
+		return fieldErr("duration", "%v is not above 0 and at most %v", w.Duration.D(), MaxMaintenanceDuration)
+	}
+	if w.Cron != "" {
+		if _, err := cronParser.Parse(w.Cron); err != nil {
+			return fieldErr("cron", "%v", err)
+		}
+	}
+	return nil
+}
+
+// Covers reports whether w applies to m: m is named in Hosts, its group
+// is in Groups, or w names neither (every monitor).
+func (w Maintenance) Covers(m Monitor) bool {
+	if len(w.Hosts) == 0 && len(w.Groups) == 0 {
+		return true
+	}
+	return slices.Contains(w.Hosts, m.Host) || (m.Group != "" && slices.Contains(w.Groups, m.Group))
+}
+
+// Active reports whether w is active at t, and if so until when. A
+// recurring window is active from each time its schedule fires for
+// Duration; an invalid schedule is never active. Start is inclusive, End
+// exclusive.
+func (w Maintenance) Active(t time.Time) (until time.Time, ok bool) {
+	if w.Cron == "" {
+		if !t.Before(w.Start) && t.Before(w.End) {
+			return w.End, true
+		}
+		return time.Time{}, false
+	}
+	start, ok := w.lastStart(t)
+	if !ok {
+		return time.Time{}, false
+	}
+	end := start.Add(w.Duration.D())
+	return end, t.Before(end)
+}
+
+// Next returns the first start of w after t (a one-off window's Start
+// while it is ahead), for the pages that list upcoming windows; ok is
+// false when there is none.
+func (w Maintenance) Next(t time.Time) (start time.Time, ok bool) {
+	if w.Cron == "" {
+		return w.Start, w.Start.After(t)
+	}
+	sched, err := cronParser.Parse(w.Cron)
+	if err != nil {
+		return time.Time{}, false
+	}
+	next := sched.Next(t)
+	return next, !next.IsZero()
+}
+
+// lastStart is the newest time not after t at which w's schedule fires,
+// looking back at most Duration: an older one cannot cover t.
+func (w Maintenance) lastStart(t time.Time) (time.Time, bool) {
+	sched, err := cronParser.Parse(w.Cron)
+	if err != nil || w.Duration <= 0 {
+		return time.Time{}, false
+	}
+	// The schedule fires at whole minutes: the first firing after
+	// t−Duration−1m, then each next one not after t; the window's
+	// activations that could cover t are those. Bounded: a schedule
+	// firing every minute over the longest Duration is 44,640 steps.
+	from := t.Add(-w.Duration.D() - time.Minute)
+	var last time.Time
+	for next := sched.Next(from); !next.IsZero() && !next.After(t); next = sched.Next(next) {
+		last = next
+	}
+	return last, !last.IsZero()
+}
+
+// ActiveAt returns the windows among ws that are active at t, in their
+// order. A round calls it once per slot, then Covers per monitor: finding
+// a recurring window's activation walks its schedule.
+func ActiveAt(ws []Maintenance, t time.Time) []Maintenance {
+	var active []Maintenance
+	for _, w := range ws {
+		if _, ok := w.Active(t); ok {
+			active = append(active, w)
+		}
+	}
+	return active
+}
