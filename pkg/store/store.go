@@ -200,8 +200,11 @@ type State struct {
 	Count    int64     // consecutive checks that disagree with Status
 	LastSlot time.Time // the slot of the last result applied; older or equal slots are ignored
 
-	// Since is the slot whose verdict established Status.
-	Since time.Time
+	// Since is the slot whose verdict established Status, and DownFor,
+	// once a down has ended, how long it lasted (from the slot that
+	// established it to the one that established up again).
+	Since   time.Time
+	DownFor time.Duration
 	// Recent holds the last RecentLen verdicts (at most 64), newest in
 	// bit 0; a set bit is a down verdict. N-of-M windows read it.
 	Recent    uint64
