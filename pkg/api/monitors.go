@@ -273,6 +273,14 @@ func (s *server) saveMonitor(ctx context.Context, m monitor.Monitor, replace boo
 	if err := monitor.Validate(m, monitor.Limits{MaxTimeout: s.ProbeTimeout}); err != nil {
 		return m, false, badRequest(err.Error())
 	}
+	if m.Parent != "" {
+		switch ok, err := s.Store.HostExists(ctx, m.Parent); {
+		case err != nil:
+			return m, false, err
+		case !ok:
+			return m, false, badRequest(fmt.Sprintf("parent: %q is not a stored host", m.Parent))
+		}
+	}
 	if isPush(m.Host) && m.PushToken == "" {
 		m.PushToken = old.PushToken
 		if m.PushToken == "" {

@@ -62,7 +62,7 @@ type Config struct {
 	Notify Notify
 	// Monitors is srvmon's: monitors as code (see MonitorList). Nil when
 	// no layer sets it: this process does not manage monitors.
-	Monitors MonitorList `doc:"monitors as code: a list of monitor objects, the API's JSON without source (host, name, group, conditions, method, headers, body, follow_redirects, timeout, insecure_skip_verify, grace, push_token), reconciled into the store at start and before every round: added, updated, and deleted when no longer listed; monitors made in the API or UI are left alone. Absent: this process manages no monitors; [] deletes every monitor the list made (environment: the JSON array)"`
+	Monitors MonitorList `doc:"monitors as code: a list of monitor objects, the API's JSON without source (host, name, group, conditions, parent, method, headers, body, follow_redirects, timeout, insecure_skip_verify, grace, push_token), reconciled into the store at start and before every round: added, updated, and deleted when no longer listed; monitors made in the API or UI are left alone. Absent: this process manages no monitors; [] deletes every monitor the list made (environment: the JSON array)"`
 
 	loc          *time.Location // Chart.TimeZone, loaded by Load
 	monitorsFrom string         // the layer that set Monitors, as a message prefix
@@ -139,6 +139,8 @@ type Notify struct {
 	Timeout    Seconds `doc:"timeout of each webhook GET, seconds"`
 	MaxAge     Seconds `doc:"give a delivery up (logged) when it is older than this, seconds"`
 	RetryDelay Seconds `doc:"delay before the first retry of a failed delivery, seconds; it doubles per attempt up to an hour"`
+	// LocationTimeout is srvmon's: quorum across checker locations.
+	LocationTimeout Seconds `doc:"with checkers at several locations on one database: a location that has stored no result for this long no longer counts towards a rule's quorum (nor is waited for), seconds"`
 }
 
 // Interval is the time between rounds (Checks.Interval).

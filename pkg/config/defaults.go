@@ -45,6 +45,7 @@ var settings = []setting{
 	{field: "Notify.Timeout", def: Seconds(10 * time.Second)},
 	{field: "Notify.MaxAge", def: Seconds(24 * time.Hour)},
 	{field: "Notify.RetryDelay", def: Seconds(30 * time.Second)},
+	{field: "Notify.LocationTimeout", def: Seconds(10 * time.Minute)},
 	{field: "Listen.MaxBodyBytes", def: int64(1 << 30)},
 	{field: "Listen.LambdaPayload", def: LambdaPayloadV2, check: func(c *Config) error {
 		if p := c.Listen.LambdaPayload; p != LambdaPayloadV1 && p != LambdaPayloadV2 {
