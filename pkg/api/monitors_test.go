@@ -119,7 +119,7 @@ func testMonitorAPI(t *testing.T, st store.Store) {
 		// type) send the bare target: it is gosrvmon's host, not a monitor.
 		{"add a bare target labelled JSON", jsonReq("POST", "/api/hosts", " 127.0.0.1:9001\n"), 201, ""},
 		{"add an empty body labelled JSON", jsonReq("POST", "/api/hosts", "  "), 400, "empty body"},
-		{"hosts stay strings", request{method: "GET", target: "/api/hosts"}, 200, `["127.0.0.1:9001","cfg.example","http://127.0.0.1:9/","json.example","text.example","text2.example"]`},
+		{"hosts stay strings", request{method: "GET", target: "/api/hosts"}, 200, `["127.0.0.1:9001","cfg.example","child.example","http://127.0.0.1:9/","json.example","text.example","text2.example"]`},
 		{"delete", request{method: "DELETE", target: "/api/monitor?host=" + url.QueryEscape("http://127.0.0.1:9/")}, 200, ""},
 		{"delete again", request{method: "DELETE", target: "/api/monitor?host=" + url.QueryEscape("http://127.0.0.1:9/")}, 404, "unknown host"},
 		{"delete without host", request{method: "DELETE", target: "/api/monitor"}, 400, "missing host"},
@@ -134,6 +134,7 @@ func testMonitorAPI(t *testing.T, st store.Store) {
 	want := []monitor.Monitor{
 		{Host: "127.0.0.1:9001"},
 		{Host: "cfg.example", Settings: monitor.Settings{Name: "From config"}, Source: monitor.SourceConfig},
+		{Host: "child.example", Settings: monitor.Settings{Parent: "cfg.example"}},
 		{Host: "json.example", Settings: monitor.Settings{Name: "J"}},
 		{Host: "text.example"}, {Host: "text2.example"},
 	}
