@@ -94,6 +94,8 @@ func setField(m *monitor.Monitor, key string, v gjson.Result) bool {
 		return setString(&s.Name, v)
 	case "group":
 		return setString(&s.Group, v)
+	case "parent":
+		return setString(&s.Parent, v)
 	case "method":
 		return setString(&s.Method, v)
 	case "body":
