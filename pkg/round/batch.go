@@ -34,12 +34,20 @@ const (
 // host's last one applied, and a round has one result per host, so it
 // advances exactly as with one batch.
 //
+// A monitor's result is never saved before its parent's (when its parent
+// is checked in the round): it waits for it and goes in the same batch or
+// a later one, so that the alerting of its batch sees whether its parent
+// is down in this very slot (notify.NewAlerting).
+//
 // A batch that fails is kept: its results are saved with the last batch,
 // and no other batch is saved before that one (the store is unwell: one
 // more try at the end, which the round's caller retries if it fails too).
 type batches struct {
 	r    *Runner
 	ctx  context.Context
+	// parents maps a host to its parent, for the hosts whose parent is
+	// checked in this round too; nil when none is.
+	parents map[string]string
 	wake chan struct{} // a result was added to an empty batch
 	full chan struct{} // the batch reached batchSize
 	end  chan struct{} // closed by finish: no more results
@@ -47,6 +55,8 @@ type batches struct {
 
 	mu      sync.Mutex
 	pending []store.Result
+	added   map[string]bool           // hosts whose result was added; only with parents
+	waiting map[string][]store.Result // parent → its children's results added before it
 
 	// Set by run, read by finish after done.
 	stored   time.Time // when the last batch committed
@@ -56,11 +66,13 @@ type batches struct {
 }
 
 // startBatches starts storing results in batches with ctx; add the
-// results, then call finish.
-func (r *Runner) startBatches(ctx context.Context) *batches {
+// results, then call finish. parents maps a host to its parent, for the
+// hosts whose parent is checked in the round too.
+func (r *Runner) startBatches(ctx context.Context, parents map[string]string) *batches {
 	b := &batches{
-		r:    r,
-		ctx:  ctx,
+		r:       r,
+		ctx:     ctx,
+		parents: parents,
 		wake: make(chan struct{}, 1),
 		full: make(chan struct{}, 1),
 		end:  make(chan struct{}),
@@ -78,7 +90,11 @@ func (b *batches) add(results ...store.Result) {
 	}
 	b.mu.Lock()
 	first := len(b.pending) == 0
-	b.pending = append(b.pending, results...)
+	if b.parents == nil {
+		b.pending = append(b.pending, results...)
+	} else {
+		b.addAfterParents(results)
+	}
 	full := len(b.pending) >= batchSize
 	b.mu.Unlock()
 	if first {
@@ -86,6 +102,32 @@ func (b *batches) add(results ...store.Result) {
 	}
 	if full {
 		signal(b.full)
+	}
+}
+
+// addAfterParents queues results, each after its parent's result: a
+// result whose parent's has not come yet waits for it. b.mu is held.
+func (b *batches) addAfterParents(results []store.Result) {
+	if b.added == nil {
+		b.added, b.waiting = map[string]bool{}, map[string][]store.Result{}
+	}
+	for _, res := range results {
+		if p, ok := b.parents[res.Host]; ok && !b.added[p] {
+			b.waiting[p] = append(b.waiting[p], res)
+			continue
+		}
+		b.release(res)
+	}
+}
+
+// release queues res and the results that waited for it. b.mu is held.
+func (b *batches) release(res store.Result) {
+	b.pending = append(b.pending, res)
+	b.added[res.Host] = true
+	kids := b.waiting[res.Host]
+	delete(b.waiting, res.Host)
+	for _, k := range kids {
+		b.release(k)
 	}
 }
 
@@ -102,6 +144,12 @@ func signal(c chan struct{}) {
 // was committed (now, if there was nothing to save), or the error of the
 // last batch: then some results may not be stored.
 func (b *batches) finish() (stored time.Time, err error) {
+	b.mu.Lock()
+	for _, kids := range b.waiting { // their parent's result never came
+		b.pending = append(b.pending, kids...)
+	}
+	b.waiting = nil
+	b.mu.Unlock()
 	close(b.end)
 	<-b.done
 	if b.err == nil && b.failed {

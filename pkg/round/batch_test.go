@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
 )
@@ -120,6 +121,47 @@ func TestRunStoresInBatches(t *testing.T) {
 	}
 	if sum.Up != 4 || sum.Down != 1 || sum.Invalid != 1 || sum.Targets != 5 {
 		t.Errorf("summary %+v: want 4 up, 1 down (invalid) of 5 targets", sum)
+	}
+}
+
+// TestRunSavesAChildWithOrAfterItsParent: a monitor whose parent is
+// checked in the round is saved in its parent's batch or a later one,
+// even when its own probe ends first; a child whose parent is not stored
+// does not wait.
+func TestRunSavesAChildWithOrAfterItsParent(t *testing.T) {
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer fast.Close()
+	mem := memory.New()
+	rec := newBatchRecorder(mem)
+	slow := gatedServer(t, rec.saved, nil)
+	parent := slow.URL + "/router"
+	child, orphan, other := fast.URL+"/child", fast.URL+"/orphan", fast.URL+"/other"
+	putMonitors(t, mem,
+		monitor.Monitor{Host: parent},
+		monitor.Monitor{Host: child, Settings: monitor.Settings{Parent: parent}},
+		monitor.Monitor{Host: orphan, Settings: monitor.Settings{Parent: "gone.example"}},
+		monitor.Monitor{Host: other},
+	)
+	if _, err := newRunner(t, rec).Run(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	batchOf := func(h string) int {
+		for i, b := range rec.batches {
+			if slices.Contains(b, h) {
+				return i
+			}
+		}
+		t.Fatalf("%s was not saved: batches %v", h, rec.batches)
+		return -1
+	}
+	if batchOf(child) < batchOf(parent) {
+		t.Errorf("the child was saved in batch %d, before its parent's %d: %v", batchOf(child), batchOf(parent), rec.batches)
+	}
+	if b := rec.batches[batchOf(parent)]; slices.Index(b, child) < slices.Index(b, parent) && batchOf(child) == batchOf(parent) {
+		t.Errorf("in one batch, the child comes before its parent: %v", b)
+	}
+	if batchOf(orphan) != 0 || batchOf(other) != 0 {
+		t.Errorf("a child without a stored parent waited: %v", rec.batches)
 	}
 }
 

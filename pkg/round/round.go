@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -177,7 +178,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	work, probing, cancel := r.contexts(ctx, started)
 	defer cancel()
 
-	targets, invalid, pushes, err := r.targets(work, &sum)
+	monitors, targets, invalid, pushes, err := r.targets(work, &sum)
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list monitors: %w", err)}
 	}
@@ -185,7 +186,7 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("read push times: %w", err)}
 	}
-	b := r.startBatches(work)
+	b := r.startBatches(work, r.parentsIn(monitors))
 	b.add(judged...)
 	sum.count(invalid)
 	b.add(invalid...)
@@ -213,10 +214,10 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 // parse, or settings stored by an older or laxer writer, e.g. a gosrvmon
 // database) is kept visible: it gets a result, down with the reason, and
 // counts in sum.Invalid.
-func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Target, invalid []store.Result, pushes []probe.Target, err error) {
-	monitors, err := r.Store.Monitors(ctx)
+func (r *Runner) targets(ctx context.Context, sum *Summary) (monitors []monitor.Monitor, targets []probe.Target, invalid []store.Result, pushes []probe.Target, err error) {
+	monitors, err = r.Store.Monitors(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	targets = make([]probe.Target, 0, len(monitors)) // most monitors are probed
 	for _, m := range monitors {
@@ -236,7 +237,32 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (targets []probe.Tar
 	sum.Invalid = len(invalid)
 	sum.Targets = len(targets) + sum.Invalid
 	sum.Push = len(pushes)
-	return targets, invalid, pushes, nil
+	return monitors, targets, invalid, pushes, nil
+}
+
+// parentsIn maps each monitor of the runner's shard whose parent is in
+// the shard too to its parent: the results the round must save in that
+// order (see batches); nil when there is none.
+func (r *Runner) parentsIn(monitors []monitor.Monitor) map[string]string {
+	var parents map[string]string
+	for _, m := range monitors {
+		if m.Parent == "" || m.Parent == m.Host || !r.Shard.Selects(HashTarget(m.Host)) || !r.Shard.Selects(HashTarget(m.Parent)) {
+			continue
+		}
+		if parents == nil {
+			parents = map[string]string{}
+		}
+		parents[m.Host] = m.Parent
+	}
+	if parents == nil {
+		return nil
+	}
+	stored := make(map[string]bool, len(monitors))
+	for _, m := range monitors {
+		stored[m.Host] = true
+	}
+	maps.DeleteFunc(parents, func(_, p string) bool { return !stored[p] })
+	return parents
 }
 
 // probe checks targets and hands their results in the slot to b as they
