@@ -61,7 +61,11 @@ func TestDefaultMessage(t *testing.T) {
 		title, text  string
 		templateText string // Render("") must give text
 	}{
-		{with(func(v *Vars) { v.Event = store.EventDown; v.Reason = "connection refused"; v.Locations = []string{"eu", "us"} }),
+		{with(func(v *Vars) {
+			v.Event = store.EventDown
+			v.Reason = "connection refused"
+			v.Locations = []string{"eu", "us"}
+		}),
 			"srvmon: web is down", "web is down: connection refused. Seen down from: eu, us.", ""},
 		{with(func(v *Vars) { v.Event = store.EventDown; v.ChildrenDown = []string{"db", "cache"} }),
 			"srvmon: web is down", "web is down. Also down (depends on it): db, cache.", ""},

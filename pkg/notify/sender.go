@@ -298,8 +298,8 @@ func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Clie
 			return giveUp(d.LastError)
 		}
 	} else {
-		if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.LastError = "the action is not an http:// or https:// URL"
+		if err := checkActionURL(d.URL); err != nil {
+			d.LastError = err.Error()
 			return giveUp(d.LastError)
 		}
 		status, err = s.get(ctx, client, d.URL)
@@ -351,6 +351,15 @@ func (s *Sender) record(ctx context.Context, st store.Outbox, d store.Delivery) 
 		return err
 	}
 	return fmt.Errorf("notify: record delivery %d (%s): %w", d.ID, d.Status, err)
+}
+
+// checkActionURL refuses an action that is not an absolute http or https
+// URL: it can never be delivered.
+func checkActionURL(raw string) error {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("the action is not an http:// or https:// URL")
+	}
+	return nil
 }
 
 // get sends one GET and says whether the answer is a success (2xx, 3xx).
