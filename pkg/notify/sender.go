@@ -21,7 +21,7 @@ const (
 	DefaultMaxAge     = 24 * time.Hour
 	DefaultRetryDelay = 30 * time.Second
 	DefaultMaxBackoff = time.Hour
-	DefaultParallel   = 4
+	DefaultParallel   = 16
 )
 
 // maxDrain bounds how much of a webhook's answer is read (and discarded).
