@@ -169,11 +169,13 @@ const (
 // (retried after their backoff, by whichever process comes next) and
 // returns.
 //
-// A host's deliveries go out one at a time, in the order of its changes
-// (the store claims them so, see store.Outbox.ClaimDeliveries); hosts go
-// out in parallel. When a host's delivery is delivered or given up,
-// DeliverDue claims again, so a host's backlog drains in one call; when
-// one fails, the host's later ones wait with it for its backoff.
+// The deliveries of one queue (a host's to one channel, or to its action)
+// go out one at a time, in the order of its changes (the store claims
+// them so, see store.Outbox.ClaimDeliveries); queues go out in parallel.
+// When a delivery is delivered or given up, DeliverDue claims again, so a
+// backlog drains in one call; when one fails, the later ones of its queue
+// wait with it for its backoff. Nothing here assumes what a queue is: the
+// store decides.
 func (s *Sender) DeliverDue(ctx context.Context, st store.Outbox) (sent, failed int, err error) {
 	client := s.client()
 	parallel := cmpOr(s.Parallel, DefaultParallel)
