@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/chart"
+	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -130,6 +131,10 @@ type Options struct {
 	// ProbeTimeout is the round's probe timeout (Checks.Timeout): a
 	// monitor's timeout may not be longer. Zero: no bound.
 	ProbeTimeout time.Duration
+	// Sender sends the test messages of POST
+	// /api/notifications_params/test; nil means a notify.Sender with
+	// its defaults and a timeout of 10 s.
+	Sender *notify.Sender
 	// Logger gets errors and skipped remotes; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -283,6 +288,8 @@ func (s *server) routes() []route {
 		add("POST "+p, write(s.rulesSet))
 		add("DELETE "+p, write(s.rulesDelete))
 	}
+	// srvmon's: sends a test message through a rule's channels.
+	add("POST /api/notifications_params/test", write(s.rulesTest))
 	for _, p := range []string{"/web/notifications_params", "/web/state_change_params"} {
 		add("GET "+p, write(s.rulesPage))
 		add("POST "+p, write(s.rulesForm))

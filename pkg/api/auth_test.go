@@ -25,6 +25,7 @@ var (
 		{method: "GET", target: "/api/notifications_params"},
 		{method: "POST", target: "/api/notifications_params", body: `{"host":"example.org","threshold":1,"action":""}`},
 		{method: "DELETE", target: "/api/notifications_params", body: "example.org"},
+		{method: "POST", target: "/api/notifications_params/test", body: `{"host":"example.org"}`},
 		{method: "GET", target: "/api/state_change_params"},
 		{method: "POST", target: "/api/state_change_params", body: `{"host":"example.org","threshold":1,"action":""}`},
 		{method: "DELETE", target: "/api/state_change_params", body: "example.org"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -271,4 +272,44 @@ func jsonStrings(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// A rule's srvmon fields go into a backup whole, channels with their
+// secrets included (a backup is for restoring, and needs auth to read),
+// and restore unchanged; a restore refuses a rule notify.CheckRule
+// refuses. (On the memory store: the other backends keep the new fields
+// once their part of issue 12 lands.)
+func TestBackupRuleFields(t *testing.T) {
+	ctx := t.Context()
+	st := memory.New()
+	if err := st.AddHost(ctx, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	rule := store.Rule{Host: "a.example", Threshold: 2, Action: "http://127.0.0.1:9/a",
+		Channels: []string{"generic://127.0.0.1:9/hook/SECRET1?template=json", "ntfy://u:SECRET2@127.0.0.1:9/topic"},
+		Message:  "{NAME} is {STATE}", RecoveryThreshold: 3, Window: 4, Quorum: "majority",
+		RemindEvery: monitor.Duration(time.Hour), CertExpiryDays: 14}
+	if err := st.SetRule(ctx, rule); err != nil {
+		t.Fatal(err)
+	}
+	var backup bytes.Buffer
+	if err := Encode(ctx, &backup, st, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"SECRET1", "SECRET2", `"remind_every":"1h0m0s"`, `"quorum":"majority"`} {
+		if !strings.Contains(backup.String(), s) {
+			t.Errorf("backup lacks %s: %s", s, backup.String())
+		}
+	}
+	to := memory.New()
+	if _, err := Restore(ctx, to, bytes.NewReader(backup.Bytes()), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := to.Rule(ctx, "a.example"); err != nil || !reflect.DeepEqual(got, rule) {
+		t.Errorf("restored %+v, %v; want %+v", got, err, rule)
+	}
+	bad := strings.Replace(backup.String(), "ntfy://", "nosuch://", 1)
+	if _, err := Restore(ctx, memory.New(), strings.NewReader(bad), Options{}); err == nil || !strings.Contains(err.Error(), `unknown service "nosuch"`) {
+		t.Errorf("restoring an unknown channel service: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -283,8 +284,9 @@ func (d *backupDoc) host(i int, raw []byte) error {
 	return nil
 }
 
-// rule reads notifications[i]: gosrvmon's {"host","threshold","action"},
-// kept when it validates (its host is checked once every host is known).
+// rule reads notifications[i]: gosrvmon's {"host","threshold","action"}
+// and srvmon's fields, channels whole, kept when it validates
+// (notify.CheckRule; its host is checked once every host is known).
 func (d *backupDoc) rule(i int, raw []byte) error {
 	var r store.Rule
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -292,7 +294,7 @@ func (d *backupDoc) rule(i int, raw []byte) error {
 	}
 	err := checkJSONText(raw, 2)
 	if err == nil {
-		err = store.CheckRule(r)
+		err = notify.CheckRule(r)
 	}
 	if err != nil {
 		return d.skips.skip(fmt.Sprintf("notifications[%d]", i), err)

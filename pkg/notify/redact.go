@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -25,11 +26,14 @@ func RedactURL(raw string) string {
 	return s
 }
 
+// urlInText matches what looks like a URL in an error message.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
 // maxErrorLen bounds Delivery.LastError.
 const maxErrorLen = 300
 
 // redactError describes a delivery error without the secret parts of the
-// action URL raw. net/http's errors (*url.Error) embed the whole URL, and
+// action or channel URL raw. net/http's errors (*url.Error) embed the whole URL, and
 // lower layers may quote its parts, so the message is also scrubbed of the
 // URL's path, query, fragment and user info in every spelling.
 func redactError(err error, raw string, timeout time.Duration) string {
@@ -45,6 +49,9 @@ func redactError(err error, raw string, timeout time.Duration) string {
 		msg = err.Error()
 	}
 	msg = scrub(msg, raw)
+	// Whatever URL is left (a service's endpoint built from the channel's
+	// tokens, a redirect's target) keeps only its scheme and host.
+	msg = urlInText.ReplaceAllStringFunc(msg, RedactChannel)
 	if len(msg) > maxErrorLen {
 		msg = strings.ToValidUTF8(msg[:maxErrorLen], "") + "…"
 	}

@@ -21,7 +21,7 @@ const (
 	DefaultMaxAge     = 24 * time.Hour
 	DefaultRetryDelay = 30 * time.Second
 	DefaultMaxBackoff = time.Hour
-	DefaultParallel   = 4
+	DefaultParallel   = 16
 )
 
 // maxDrain bounds how much of a webhook's answer is read (and discarded).
@@ -43,10 +43,13 @@ func ExponentialBackoff(first, limit time.Duration) func(attempts int64) time.Du
 	}
 }
 
-// Sender delivers the store's due notifications: one GET per delivery.
+// Sender delivers the store's due notifications: gosrvmon's GET of the
+// rule's action for a delivery without a Channel, and a message (Title
+// and Message) through shoutrrr for one with a Channel (see
+// ChannelServices; PagerDuty triggers and resolves, see sendPagerDuty).
 // Its zero value works, with the defaults named below.
 //
-// A delivery is a success on a 2xx or 3xx answer. Redirects are not
+// A GET is a success on a 2xx or 3xx answer. Redirects are not
 // followed: the receiver has already acted on the GET, so following it
 // could only turn that success into a failure (a login page, a 404) and
 // send the notification again; gosrvmon follows them, but its check is
@@ -62,19 +65,24 @@ func ExponentialBackoff(first, limit time.Duration) func(attempts int64) time.Du
 // delivery that is retried once the lease ends. The outcome is recorded
 // only while the claim is the delivery's latest (store.ErrStale
 // otherwise), so a Sender whose lease ran out never overwrites another's
-// success. The action URL holds tokens: it is logged only as RedactURL
-// gives it, and errors are redacted before they are logged or stored.
+// success. The action URL and channel URLs hold tokens: they are logged
+// only as RedactURL and RedactChannel give them, and errors are redacted
+// before they are logged or stored.
 //
-// A host's notifications arrive in the order of its changes, however many
-// Senders run: the store leases a host's deliveries one at a time, oldest
-// first, so that the last message a chat shows is the host's state. A
-// failed one holds its host's later ones back until it is delivered or
-// given up (MaxAge); other hosts do not wait.
+// A host's notifications arrive at each channel (and its action) in the
+// order of its changes, however many Senders run: the store leases them
+// one at a time, oldest first (store.Outbox.ClaimDeliveries), so that the
+// last message a chat shows is the host's state. A failed one holds back
+// the later ones that wait behind it until it is delivered or given up
+// (MaxAge); nothing else waits.
 type Sender struct {
-	// Client sends the GETs; nil means a client on http.DefaultTransport.
-	// Its CheckRedirect is replaced: redirects are never followed.
+	// Client sends the GETs, and the channel messages of the services
+	// that take a client (Discord, ntfy, PagerDuty, Pushover; the others
+	// use their own); nil means a client on http.DefaultTransport. Its
+	// CheckRedirect is replaced: redirects are never followed.
 	Client *http.Client
-	// Timeout bounds each GET, answer included; zero means DefaultTimeout.
+	// Timeout bounds each GET or channel message, answer included; zero
+	// means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAge is the age, from the slot of the check that caused it, after
 	// which a delivery is given up; zero means DefaultMaxAge.
@@ -86,7 +94,8 @@ type Sender struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Parallel is how many GETs run at once; zero means DefaultParallel.
+	// Parallel is how many deliveries run at once; zero means
+	// DefaultParallel.
 	// A delivery is claimed only when a GET can start at once, so that
 	// its lease covers its GET.
 	Parallel int
@@ -160,11 +169,13 @@ const (
 // (retried after their backoff, by whichever process comes next) and
 // returns.
 //
-// A host's deliveries go out one at a time, in the order of its changes
-// (the store claims them so, see store.Outbox.ClaimDeliveries); hosts go
-// out in parallel. When a host's delivery is delivered or given up,
-// DeliverDue claims again, so a host's backlog drains in one call; when
-// one fails, the host's later ones wait with it for its backoff.
+// The deliveries of one queue (a host's to one channel, or to its action)
+// go out one at a time, in the order of its changes (the store claims
+// them so, see store.Outbox.ClaimDeliveries); queues go out in parallel.
+// When a delivery is delivered or given up, DeliverDue claims again, so a
+// backlog drains in one call; when one fails, the later ones of its queue
+// wait with it for its backoff. Nothing here assumes what a queue is: the
+// store decides.
 func (s *Sender) DeliverDue(ctx context.Context, st store.Outbox) (sent, failed int, err error) {
 	client := s.client()
 	parallel := cmpOr(s.Parallel, DefaultParallel)
@@ -246,7 +257,14 @@ func (s *Sender) DeliverDue(ctx context.Context, st store.Outbox) (sent, failed 
 func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Client, d store.Delivery) (outcome, error) {
 	now := s.now()
 	maxAge := s.maxAge()
-	log := s.logger().With("host", probe.MaskSecrets(d.Host), "url", RedactURL(d.URL), "delivery", d.ID)
+	log := s.logger().With("host", probe.MaskSecrets(d.Host), "delivery", d.ID)
+	secret := d.URL // what the error is scrubbed of
+	if d.Channel != "" {
+		log = log.With("channel", RedactChannel(d.Channel), "event", d.Event)
+		secret = d.Channel
+	} else {
+		log = log.With("url", RedactURL(d.URL))
+	}
 
 	// finish records d's outcome o; a stale claim is logged, not an error.
 	finish := func(o outcome) (outcome, bool, error) {
@@ -271,12 +289,23 @@ func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Clie
 	if age := now.Sub(d.Created); age >= maxAge {
 		return giveUp(fmt.Sprintf("older than %s", maxAge))
 	}
-	if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		d.LastError = "the action is not an http:// or https:// URL"
-		return giveUp(d.LastError)
+	var (
+		status int
+		err    error
+	)
+	if d.Channel != "" {
+		err = s.sendChannel(ctx, client, d)
+		if errors.Is(err, errBadChannel) {
+			d.LastError = redactError(err, secret, s.timeout())
+			return giveUp(d.LastError)
+		}
+	} else {
+		if err := checkActionURL(d.URL); err != nil {
+			d.LastError = err.Error()
+			return giveUp(d.LastError)
+		}
+		status, err = s.get(ctx, client, d.URL)
 	}
-
-	status, err := s.get(ctx, client, d.URL)
 	d.NextAttempt = now.Add(s.backoff(d.Attempts))
 	if err != nil && ctx.Err() != nil {
 		// Interrupted by our caller, not the receiver's fault: retried
@@ -289,12 +318,16 @@ func (s *Sender) deliver(ctx context.Context, st store.Outbox, client *http.Clie
 		d.Status, d.LastError = store.DeliveryDelivered, ""
 		o, recorded, err := finish(outcomeDelivered)
 		if recorded {
-			log.Info("notification delivered", "status", status, "attempts", d.Attempts)
+			if d.Channel != "" {
+				log.Info("notification delivered", "attempts", d.Attempts)
+			} else {
+				log.Info("notification delivered", "status", status, "attempts", d.Attempts)
+			}
 		}
 		return o, err
 	}
 
-	d.LastError = redactError(err, d.URL, s.timeout())
+	d.LastError = redactError(err, secret, s.timeout())
 	if !d.NextAttempt.Before(d.Created.Add(maxAge)) {
 		return giveUp(fmt.Sprintf("no retry possible before it is %s old", maxAge))
 	}
@@ -320,6 +353,15 @@ func (s *Sender) record(ctx context.Context, st store.Outbox, d store.Delivery) 
 		return err
 	}
 	return fmt.Errorf("notify: record delivery %d (%s): %w", d.ID, d.Status, err)
+}
+
+// checkActionURL refuses an action that is not an absolute http or https
+// URL: it can never be delivered.
+func checkActionURL(raw string) error {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("the action is not an http:// or https:// URL")
+	}
+	return nil
 }
 
 // get sends one GET and says whether the answer is a success (2xx, 3xx).

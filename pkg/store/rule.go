@@ -10,9 +10,9 @@ import (
 // CheckRule validates a rule's fields, not whether its host is stored: it
 // names a host, its threshold is not negative, and its action is empty
 // (the rule keeps track of the state and sends nothing) or an http or
-// https URL, the only requests a notification makes. The API and a
-// restore both check rules with it, so a rule one refuses the other
-// refuses too.
+// https URL, the only requests a notification makes. notify.CheckRule
+// adds srvmon's fields to it; the API and a restore both check rules with
+// that, so a rule one refuses the other refuses too.
 func CheckRule(r Rule) error {
 	if r.Host == "" {
 		return errors.New("rule without a host")
