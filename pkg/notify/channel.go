@@ -220,6 +220,8 @@ func sendPagerDuty(ctx context.Context, pd *pagerduty.Service, u *url.URL, d sto
 		return pd.SendWithContext(ctx, message, params("resolve", store.EventTest))
 	case store.EventCertificate:
 		return pd.SendWithContext(ctx, message, params("trigger", store.EventCertificate))
+	case store.EventCertificateRenewed:
+		return pd.SendWithContext(ctx, message, params("resolve", store.EventCertificate))
 	}
 	return pd.SendWithContext(ctx, message, params("trigger", store.EventDown))
 }

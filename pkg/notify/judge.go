@@ -294,7 +294,7 @@ func (j *judge) certificate(rule store.Rule, st store.State, exp, now time.Time,
 	v := slotVerdict{slot: now}
 	if st.CertDays > 0 && exp.After(st.CertExpiry) {
 		st.CertExpiry, st.CertDays = exp, 0
-		return st, j.tell(rule, st, store.EventCertificate, v, nil, nil)
+		return st, j.tell(rule, st, store.EventCertificateRenewed, v, nil, nil)
 	}
 	left := exp.Sub(now)
 	due := int64(0)
@@ -342,9 +342,12 @@ func (j *judge) tell(rule store.Rule, st store.State, ev string, v slotVerdict, 
 	}
 	vars := j.vars(st, ev, v)
 	if ev == store.EventDown {
-		vars.Children = j.childrenDown(st.Host, v.slot, states, stored)
+		vars.ChildrenDown = j.childrenDown(st.Host, v.slot, states, stored)
 	}
-	title, msg := Render(DefaultTitle, vars), Render(cmp.Or(rule.Message, DefaultMessage), vars)
+	if ev == store.EventCertificateRenewed {
+		vars.Event, vars.CertRenewed = store.EventCertificate, true
+	}
+	title, msg := DefaultTitle(vars), Render(rule.Message, vars)
 	for _, ch := range rule.Channels {
 		ds = append(ds, store.Delivery{
 			Host: st.Host, Channel: ch, Event: ev, Title: title, Message: msg,
@@ -358,8 +361,8 @@ func (j *judge) tell(rule store.Rule, st store.State, ev string, v slotVerdict, 
 func (j *judge) vars(st store.State, ev string, v slotVerdict) Vars {
 	m := j.monitors[st.Host]
 	vs := Vars{
-		Event: ev, Host: st.Host, Name: cmp.Or(m.Name, st.Host), Group: m.Group,
-		State: st.Status, Slot: v.slot.In(j.tz), RTT: v.rtt,
+		Event: ev, Host: st.Host, Name: m.Name, Group: m.Group,
+		State: st.Status, Up: st.Status == StatusUp, Slot: v.slot, TimeZone: j.tz, RTT: v.rtt,
 		Reason: st.Reason, Locations: st.Locations, CertExpiry: st.CertExpiry,
 	}
 	switch ev {

@@ -477,12 +477,21 @@ func TestDecideCertificates(t *testing.T) {
 		{18, expiry, ""},
 		{19, expiry, cert}, // 1 day left
 		{19, expiry, ""},   // the same slot again: nothing
-		{20, expiry.Add(90 * day), cert},
+		{20, expiry.Add(90 * day), "h:certificate-renewed@ntfy://127.0.0.1:9/t"},
 		{21, expiry.Add(90 * day), ""},
 	}
 	for _, st := range steps {
 		if got := check(st.day, st.exp); got != st.want {
 			t.Errorf("day %d: events %q, want %q", st.day, got, st.want)
+		}
+	}
+	texts := []string{}
+	for _, d := range s.sent {
+		texts = append(texts, d.Message)
+	}
+	for i, want := range []string{"(in 14 days)", "(in 3 days)", "(in 1 day)", "was renewed"} {
+		if i >= len(texts) || !strings.Contains(texts[i], want) {
+			t.Errorf("certificate message %d: %q, want it to say %q", i, texts, want)
 		}
 	}
 }

@@ -233,7 +233,11 @@ func DefaultMessage(v Vars) string {
 			fmt.Fprintf(&b, "The certificate of %s is about to expire.", name)
 		} else {
 			fmt.Fprintf(&b, "The certificate of %s expires on %s", name, v.placeholderValue("CERTEXPIRY"))
-			if days := int(v.CertExpiry.Sub(v.Slot).Hours() / 24); !v.Slot.IsZero() && days >= 0 {
+			switch days := int(v.CertExpiry.Sub(v.Slot).Hours() / 24); {
+			case v.Slot.IsZero() || days < 0:
+			case days == 1:
+				b.WriteString(" (in 1 day)")
+			default:
 				fmt.Fprintf(&b, " (in %d days)", days)
 			}
 			b.WriteString(".")

@@ -255,7 +255,7 @@ type Delivery struct {
 	// and claimed one at a time per (Host, Channel).
 	Channel string
 	// Event is what the delivery says: EventDown, EventUp, EventReminder,
-	// EventCertificate or EventTest. Channels such as PagerDuty act on it
+	// EventCertificate, EventCertificateRenewed or EventTest. Channels such as PagerDuty act on it
 	// (a recovery resolves the incident that a down opened).
 	Event string
 	// Title and Message are the rendered text of a channel delivery.
@@ -274,7 +274,10 @@ const (
 	EventUp          = "up"
 	EventReminder    = "reminder"
 	EventCertificate = "certificate"
-	EventTest        = "test"
+	// EventCertificateRenewed: a renewed certificate was seen after an
+	// EventCertificate (PagerDuty resolves the incident it opened).
+	EventCertificateRenewed = "certificate-renewed"
+	EventTest               = "test"
 )
 
 // Location is a checker location that has saved results, with the
