@@ -43,15 +43,15 @@ const (
 // and no other batch is saved before that one (the store is unwell: one
 // more try at the end, which the round's caller retries if it fails too).
 type batches struct {
-	r    *Runner
-	ctx  context.Context
+	r   *Runner
+	ctx context.Context
 	// parents maps a host to its parent, for the hosts whose parent is
 	// checked in this round too; nil when none is.
 	parents map[string]string
-	wake chan struct{} // a result was added to an empty batch
-	full chan struct{} // the batch reached batchSize
-	end  chan struct{} // closed by finish: no more results
-	done chan struct{} // closed when run has returned
+	wake    chan struct{} // a result was added to an empty batch
+	full    chan struct{} // the batch reached batchSize
+	end     chan struct{} // closed by finish: no more results
+	done    chan struct{} // closed when run has returned
 
 	mu      sync.Mutex
 	pending []store.Result
@@ -73,10 +73,10 @@ func (r *Runner) startBatches(ctx context.Context, parents map[string]string) *b
 		r:       r,
 		ctx:     ctx,
 		parents: parents,
-		wake: make(chan struct{}, 1),
-		full: make(chan struct{}, 1),
-		end:  make(chan struct{}),
-		done: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		full:    make(chan struct{}, 1),
+		end:     make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	go b.run()
 	return b
