@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
@@ -420,6 +421,38 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		if c, ok, err := s.LastCheck(ctx, "tcp.test:22"); err != nil || !ok || !c.Time.Equal(at(5, 0, 0)) {
 			t.Errorf("LastCheck of a row gosrvmon inserted = %+v, %v, %v", c, ok, err)
 		}
+	}
+
+	// Maintenance (migration 0007) on the upgraded tables: gosrvmon's rows
+	// and the upgrade's summaries read as not in maintenance, a result in
+	// maintenance reads marked and is counted apart, late into a
+	// summarised hour too, and windows are kept.
+	if n := queryInts(t, u, `SELECT count(*) FROM checks WHERE maintenance`); n[0] != 0 {
+		t.Errorf("%d of gosrvmon's rows in maintenance after the upgrade, want 0", n[0])
+	}
+	err = s.SaveRound(ctx, []store.Result{
+		{Host: "https://b.test/health", Location: "eu", Slot: at(0, 0, 0), RTT: time.Millisecond, Up: true, Maintenance: true},
+		{Host: "https://b.test/health", Slot: at(6, 0, 0), RTT: 2 * time.Millisecond, Up: true, Maintenance: true},
+	}, nil)
+	if err != nil {
+		t.Fatalf("SaveRound in maintenance on the upgraded tables: %v", err)
+	}
+	if c, ok, err := s.LastCheck(ctx, "https://b.test/health"); err != nil || !ok || !c.Maintenance {
+		t.Errorf("LastCheck of a result in maintenance = %+v, %v, %v; want it in maintenance", c, ok, err)
+	}
+	hour := time.Date(2020, time.March, 1, 10, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, 60} { // from the summary, from the checks
+		bs, err := s.Buckets(ctx, "https://b.test/health", hour, hour.Add(time.Hour), n)
+		var total store.Bucket
+		for _, b := range bs {
+			total.Up, total.Down, total.Maintenance = total.Up+b.Up, total.Down+b.Down, total.Maintenance+b.Maintenance
+		}
+		if err != nil || total.Up != 0 || total.Down != 0 || total.Maintenance != 2 {
+			t.Errorf("Buckets of b.test in %d: %+v, %v; want 2 in maintenance, none up or down", n, total, err)
+		}
+	}
+	if id, err := s.PutMaintenance(ctx, monitor.Maintenance{Cron: "@daily", Duration: monitor.Duration(time.Hour)}); err != nil || id <= 0 {
+		t.Errorf("PutMaintenance on the upgraded database = %d, %v", id, err)
 	}
 
 	// Deleting a host deletes its results, although checks has no
