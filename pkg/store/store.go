@@ -119,8 +119,8 @@ type Bucket struct {
 	// Maintenance those that were (see Result.Maintenance), whatever
 	// their state: uptime is Up/(Up+Down).
 	Up, Down, Maintenance int64
-	// MinRTT, MeanRTT and MaxRTT are over the checks that were up;
-	// they are zero when Up is zero.
+	// MinRTT, MeanRTT and MaxRTT are over the checks counted in Up (up,
+	// not in maintenance); they are zero when Up is zero.
 	MinRTT, MeanRTT, MaxRTT time.Duration
 }
 
