@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-func utc(y int, mo time.Month, d, h, mi, s int) time.Time { return time.Date(y, mo, d, h, mi, s, 0, time.UTC) }
+func utc(y int, mo time.Month, d, h, mi, s int) time.Time {
+	return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
+}
 
 func TestValidateMaintenance(t *testing.T) {
 	start, end := utc(2026, 3, 1, 22, 0, 0), utc(2026, 3, 1, 23, 30, 0)
@@ -132,7 +134,7 @@ func TestMaintenanceActive(t *testing.T) {
 		{"ZoneBeforeMidnight", evening, ny(6, 10, 23, 0), ny(6, 11, 1, 0)},
 		{"ZoneAfterMidnight", evening, ny(6, 11, 0, 30), ny(6, 11, 1, 0)},
 		{"ZoneAtEnd", evening, ny(6, 11, 1, 0), time.Time{}},
-		{"ZoneIsNotUTC", evening, utc(2026, 6, 10, 22, 30, 0), time.Time{}}, // 18:30 in New York
+		{"ZoneIsNotUTC", evening, utc(2026, 6, 10, 22, 30, 0), time.Time{}},     // 18:30 in New York
 		{"DSTInside", dst, utc(2026, 3, 8, 7, 59, 0), utc(2026, 3, 8, 8, 0, 0)}, // 03:59 EDT
 		{"DSTEnd", dst, utc(2026, 3, 8, 8, 0, 0), time.Time{}},
 		{"DSTStart", dst, utc(2026, 3, 8, 6, 0, 0), utc(2026, 3, 8, 8, 0, 0)}, // 01:00 EST
