@@ -19,6 +19,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -363,32 +364,71 @@ func (d *drawer) draw() {
 	d.rtt(scale)
 	d.axes(scale)
 
-	t := Sum(c)
+	d.header(Sum(c))
+	d.str("</svg>\n")
+}
+
+// statFontSize is the font size of the header line (text.stat).
+const statFontSize = 24
+
+// statGlyphWidth is about the mean width of a header glyph, in ems: a
+// little above a proportional sans-serif's digits and lower case, so
+// that a header measured with it fits.
+const statGlyphWidth = 0.55
+
+// header writes the header line: the host and the shares of up, down and
+// unknown (of the time not in maintenance), the maintenance legend (an
+// amber swatch and how long) when any check was in maintenance, and the
+// average rtt. A line that would be wider than the chart (a narrow chart,
+// a long host name) gets a smaller font, so that it is whole, legend
+// included; one that fits is drawn as gosrvmon draws it.
+func (d *drawer) header(t Totals) {
+	c := d.c
 	up, down, unknown := t.Percent()
-	d.str(`<text class="stat" x="50%" y="`)
-	d.int(2 * fontSize)
-	d.str(`">Host: `)
-	d.text(c.Host)
-	d.str(" Up ")
-	d.buf = strconv.AppendFloat(d.buf, up, 'f', 2, 64)
-	d.str("% Down ")
-	d.buf = strconv.AppendFloat(d.buf, down, 'f', 2, 64)
-	d.str("% Unknown ")
-	d.buf = strconv.AppendFloat(d.buf, unknown, 'f', 2, 64)
-	d.str("%")
+	// The line's text, and where the swatch goes.
+	text := make([]byte, 0, 128+len(c.Host))
+	text = append(text, "Host: "...)
+	text = append(text, c.Host...)
+	text = append(text, " Up "...)
+	text = strconv.AppendFloat(text, up, 'f', 2, 64)
+	text = append(text, "% Down "...)
+	text = strconv.AppendFloat(text, down, 'f', 2, 64)
+	text = append(text, "% Unknown "...)
+	text = strconv.AppendFloat(text, unknown, 'f', 2, 64)
+	text = append(text, "%"...)
+	before := len(text) // the text before the legend
+	var legend []byte
 	if t.Maintenance > 0 {
-		// The legend of the maintenance band: its colour, then how long.
-		d.str(` <tspan class="maint">■</tspan> Maintenance `)
+		legend = append(legend, " Maintenance "...)
 		if c.Interval > 0 {
-			d.str((time.Duration(t.Maintenance) * c.Interval).String())
+			legend = append(legend, (time.Duration(t.Maintenance) * c.Interval).String()...)
 		} else {
-			d.buf = strconv.AppendInt(d.buf, t.Maintenance, 10)
-			d.str(" checks")
+			legend = strconv.AppendInt(legend, t.Maintenance, 10)
+			legend = append(legend, " checks"...)
 		}
 	}
-	d.str(" Average RTT ")
-	d.str(t.AverageRTT.Round(time.Microsecond).String())
-	d.str("</text>\n</svg>\n")
+	after := " Average RTT " + t.AverageRTT.Round(time.Microsecond).String()
+	glyphs := utf8.RuneCount(text) + utf8.RuneCount(legend) + len(after)
+	if len(legend) > 0 {
+		glyphs += 2 // " ■"
+	}
+
+	d.str(`<text class="stat" x="50%" y="`)
+	d.int(2 * fontSize)
+	d.str(`"`)
+	if width := statGlyphWidth * statFontSize * float64(glyphs); width > float64(c.Width)-8 {
+		d.str(` style="font-size:`)
+		d.num(max(math.Floor(statFontSize*(float64(c.Width)-8)/width*100)/100, 6))
+		d.str(`px"`)
+	}
+	d.str(">")
+	d.text(string(text[:before]))
+	if len(legend) > 0 {
+		d.str(` <tspan class="maint">■</tspan>`)
+		d.text(string(legend))
+	}
+	d.str(after)
+	d.str("</text>\n")
 }
 
 // scale is the top of the rtt axis.

@@ -263,6 +263,40 @@ func TestShortOutageStaysVisible(t *testing.T) {
 	}
 }
 
+// TestHeaderFitsTheWidth: a header wider than the chart gets a smaller
+// font, so that it is whole, the maintenance legend included; one that
+// fits keeps gosrvmon's.
+func TestHeaderFitsTheWidth(t *testing.T) {
+	bs := minuteBuckets("uMd", time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		host  string
+		width int
+		want  string // the stat text's style
+	}{
+		{"WideFits", "db.example", 1280, ""},
+		{"Narrow", "db.example", 390, "font-size:7.98px"},
+		{"LongHost", "https://" + strings.Repeat("h", 200) + ".example/", 1280, "font-size:7.86px"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Chart{Host: tc.host, Start: t0, End: t0.Add(3 * time.Minute), Interval: time.Minute, Buckets: bs, Width: tc.width}
+			b, doc := render(t, c, Options{})
+			if !strings.Contains(doc.Header, "Maintenance 1m0s") {
+				t.Fatalf("header %q", doc.Header)
+			}
+			i := bytes.Index(b, []byte(`<text class="stat"`))
+			tag := string(b[i : i+bytes.IndexByte(b[i:], '>')])
+			style := ""
+			if j := strings.Index(tag, `style="`); j >= 0 {
+				style = strings.TrimSuffix(tag[j+len(`style="`):], `"`)
+			}
+			if style != tc.want {
+				t.Errorf("stat style %q, want %q", style, tc.want)
+			}
+		})
+	}
+}
+
 func TestShortMaintenanceStaysVisible(t *testing.T) {
 	// One check in maintenance among 1000, and one down: a pixel each.
 	c := Chart{Host: "h", Start: t0, End: t0.Add(time.Hour), Buckets: []store.Bucket{{Start: t0, End: t0.Add(time.Hour), Up: 998, Down: 1, Maintenance: 1, MeanRTT: time.Millisecond}}}
