@@ -15,6 +15,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // queryInts runs a query on the database at u and returns its first
@@ -504,4 +505,48 @@ func TestOpenWaitsForAMigrationBoundedly(t *testing.T) {
 	if !strings.Contains(err.Error(), "migration lock") {
 		t.Errorf("Open: %v, want an error about the migration lock", err)
 	}
+}
+
+// TestUpgradeBeforeMaintenance opens a database as it was before
+// migration 0007 (maintenance windows), made by this package and then
+// taken back: checks and check_summaries without their maintenance
+// columns, no maintenance_windows, 0007 not recorded. The migration adds
+// them; results and the summaries written before it read as not in
+// maintenance, and maintenance is kept from then on (see
+// storetest.ExpectUpgradedFromBeforeMaintenance).
+func TestUpgradeBeforeMaintenance(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
+	ctx := t.Context()
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	rs := storetest.ResultsBeforeMaintenance()
+	if err := s.SaveRound(ctx, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for more := true; more; {
+		var err error
+		if more, err = s.Summarise(ctx, rs[len(rs)-1].Slot.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	pgtest.Exec(t, u, `DROP INDEX checks_maintenance_idx;
+		ALTER TABLE checks DROP COLUMN maintenance;
+		ALTER TABLE check_summaries DROP COLUMN maintenance;
+		DROP TABLE maintenance_windows;
+		DELETE FROM schema_migrations WHERE name = '0007_maintenance.sql'`)
+	if n := queryInts(t, u, `SELECT count(*) FROM check_summaries WHERE host = 'a.test'`); n[0] != 3 {
+		t.Fatalf("%d summaries of a.test before the upgrade, want 3", n[0])
+	}
+
+	s = openURL(t, u)
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
+	}
+	if n := queryInts(t, u, `SELECT count(*) FROM check_summaries WHERE maintenance <> 0`); n[0] != 0 {
+		t.Errorf("%d summaries of before the upgrade count maintenance, want 0", n[0])
+	}
+	storetest.ExpectUpgradedFromBeforeMaintenance(t, s)
 }
