@@ -553,8 +553,9 @@ type MaintenanceStore interface {
 type Restorer interface {
 	// Restore applies a backup all-or-nothing: hosts are added (existing
 	// ones are kept; the ones added get Facts.Added), monitor settings
-	// and rules added or replaced,
-	// results stored idempotently.
+	// and rules added or replaced, maintenance windows replaced or added
+	// by ID (see Restore.Maintenance), results stored idempotently (with
+	// their maintenance marks).
 	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error
 }
