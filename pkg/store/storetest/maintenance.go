@@ -17,6 +17,7 @@ func testMaintenance(t *testing.T, open opener) {
 	runSubtests(t, open, []subtest{
 		{"MarksThroughSaveRoundAndReads", maintenanceMarksThroughSaveRoundAndReads},
 		{"AnyLocationMakesTheCheck", maintenanceAnyLocationMakesTheCheck},
+		{"RecordPush", maintenanceRecordPush},
 		{"LastCheck", maintenanceLastCheck},
 		{"BucketsLeaveMaintenanceOut", maintenanceBucketsLeaveMaintenanceOut},
 		{"RestoreKeepsMarks", maintenanceRestoreKeepsMarks},
@@ -74,6 +75,17 @@ func maintenanceAnyLocationMakesTheCheck(t *testing.T, open opener) {
 		{Time: slot(2), RTT: ms(2), Up: true},
 		{Time: slot(3), RTT: ms(2), Error: "x", Maintenance: true},
 	})
+}
+
+func maintenanceRecordPush(t *testing.T, open opener) {
+	s := open(t)
+	putMonitor(t, s, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: tokenA}})
+	r := inMaintenance(down("", "", slot(0), ms(1), "disk full"))
+	if _, err := s.RecordPush(t.Context(), tokenA, slot(0), r, nil); err != nil {
+		t.Fatalf("RecordPush: %v", err)
+	}
+	r.Host = "push://job"
+	expectResults(t, "Results", allResults(t, s, "push://job"), []store.Result{r})
 }
 
 func maintenanceLastCheck(t *testing.T, open opener) {
