@@ -404,7 +404,7 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 	}
 }
 
-// TestOpenUpgradesSchema4 opens a file of schema version 4, the layout
+// TestOpenUpgradesBeforeMaintenance opens a file of schema version 4, the layout
 // before maintenance windows: no maintenance bucket, summaries of five
 // 8-byte counts (no maintenance count), result flags without the
 // maintenance bit. The file is made by this package and then taken back
@@ -412,7 +412,7 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 // gains the bucket and schema version 5, reads its results, old
 // summaries and all, as they were, and keeps maintenance from then on
 // (see storetest.ExpectUpgradedFromBeforeMaintenance).
-func TestOpenUpgradesSchema4(t *testing.T) {
+func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.db")
 	s, err := bolt.Open(path, bolt.WithNoSync())
 	if err != nil {

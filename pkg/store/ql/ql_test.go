@@ -357,14 +357,14 @@ func factTime(t time.Time) string {
 	return string(timekey.Append(nil, t))
 }
 
-// TestOpenUpgradesSchema3 opens a database of schema version 3, the layout
+// TestOpenUpgradesBeforeMaintenance opens a database of schema version 3, the layout
 // before maintenance windows (made here with version 3's statements):
 // results without the column maint, no tables maintenance and
 // maintenance_last_id. It gains them and schema version 4, its results
 // read as they were (maint NULL: not in maintenance), and it keeps
 // maintenance from then on (see
 // storetest.ExpectUpgradedFromBeforeMaintenance).
-func TestOpenUpgradesSchema3(t *testing.T) {
+func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.ql")
 	db, err := sql.Open("ql2", path)
 	if err != nil {
