@@ -112,7 +112,7 @@ func (s *server) singleCheck(r *http.Request, host string) (store.Check, error) 
 // reflection (backup.AppendCheck, which a backup's checks are written
 // with too).
 func appendCheck(b []byte, c store.Check) []byte {
-	return backup.AppendCheck(b, c.Time, c.RTT, c.Up, "", c.Error)
+	return backup.AppendCheck(b, c.Time, c.RTT, c.Up, "", c.Error, c.Maintenance)
 }
 
 // nonNil makes sure a list is written as [], never null.

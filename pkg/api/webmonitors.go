@@ -212,7 +212,7 @@ func (s *server) hostRows(ctx context.Context) ([]hostRow, error) {
 
 // hostRow is m's line of the hosts page (and the summary of its own
 // page): its settings and facts f, its last check and its uptime over the
-// 24 hours before now. ErrNotFound when m's host has been deleted.
+// 24 hours before now, checks in maintenance left out. ErrNotFound when m's host has been deleted.
 func (s *server) hostRow(ctx context.Context, m monitor.Monitor, f store.Facts, now time.Time) (hostRow, error) {
 	h := m.Host
 	row := hostRow{
@@ -235,8 +235,14 @@ func (s *server) hostRow(ctx context.Context, m monitor.Monitor, f store.Facts, 
 	if err != nil {
 		return row, err
 	}
-	if len(bs) == 1 && !bs[0].Unknown() {
+	// Uptime leaves maintenance out: up of the checks up or down. A host
+	// checked only in maintenance has none.
+	switch {
+	case len(bs) != 1:
+	case bs[0].Up+bs[0].Down > 0:
 		row.Uptime = strconv.FormatFloat(100*float64(bs[0].Up)/float64(bs[0].Up+bs[0].Down), 'f', 2, 64) + "%"
+	case bs[0].Maintenance > 0:
+		row.Uptime = "maintenance"
 	}
 	return row, nil
 }

@@ -309,3 +309,36 @@ func testMonitorPageSecrets(t *testing.T, st store.Store) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestHostsPageUptimeLeavesMaintenanceOut: the hosts page's uptime is up
+// of the checks up or down, checks in maintenance left out; a host
+// checked only in maintenance says so rather than dividing by zero.
+func TestHostsPageUptimeLeavesMaintenanceOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		for _, h := range []string{"a.example", "b.example", "c.example"} {
+			putMonitor(t, st, monitor.Monitor{Host: h})
+		}
+		rs := []store.Result{
+			{Host: "a.example", Slot: slot(1), RTT: time.Millisecond, Up: true},
+			{Host: "a.example", Slot: slot(2), RTT: time.Millisecond, Up: true},
+			{Host: "a.example", Slot: slot(3), Reason: "timeout"},
+			{Host: "a.example", Slot: slot(4), Reason: "timeout", Maintenance: true},
+			{Host: "a.example", Slot: slot(5), Reason: "timeout", Maintenance: true},
+			{Host: "a.example", Slot: slot(6), RTT: time.Millisecond, Up: true, Maintenance: true},
+			{Host: "b.example", Slot: slot(1), Reason: "timeout", Maintenance: true},
+		}
+		if err := st.SaveRound(context.Background(), rs, nil); err != nil {
+			t.Fatal(err)
+		}
+		doc := parsePage(t, newEnv(t, st, Options{}).get("/web/hosts").Body.Bytes())
+		var got []string
+		for _, tr := range findAll(doc, atom.Tr)[1:] {
+			if tds := findAll(tr, atom.Td); len(tds) > 6 {
+				got = append(got, textOf(tds[6]))
+			}
+		}
+		if want := []string{"66.67%", "maintenance", "–"}; !slices.Equal(got, want) {
+			t.Errorf("uptimes %q, want %q", got, want)
+		}
+	})
+}

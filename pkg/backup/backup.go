@@ -1,8 +1,9 @@
 // Package backup reads and writes srvmon's backups: gosrvmon's format,
 // {"hosts":[...],"notifications":[...]} and, for a full backup,
-// "checks":{"<host>":[check...]}, with srvmon's optional "location" and
-// "error" in a check, and srvmon's "monitors":[...], the settings of the
-// hosts that have any, before "checks" (gosrvmon ignores all three). Encode streams a backup out
+// "checks":{"<host>":[check...]}, with srvmon's optional "location",
+// "error" and "maintenance" in a check, srvmon's "monitors":[...], the
+// settings of the hosts that have any, and "maintenance":[...], the
+// maintenance windows, before "checks" (gosrvmon ignores them all). Encode streams a backup out
 // of a store as it reads it; Restore decodes one as a stream, validates
 // it and applies it to a store in one transaction, all or nothing. Memory
 // stays bounded by the limits below, never by the size of the backup.
@@ -41,6 +42,11 @@ const (
 	// body is escaped); MaxMonitorBytes the bytes of the monitors kept.
 	MaxMonitorItem  = 1 << 20
 	MaxMonitorBytes = 64 << 20
+	// MaxMaintenanceItem bounds the bytes of each entry of "maintenance"
+	// (a window at pkg/monitor's limits, 10,000 hosts of 256 bytes, is
+	// about 2.6 MiB); MaxMaintenanceBytes the bytes of the windows kept.
+	MaxMaintenanceItem  = 4 << 20
+	MaxMaintenanceBytes = 64 << 20
 	// MaxSkipped bounds the list of what a lenient restore skipped; the
 	// total is counted beyond it.
 	MaxSkipped = 1000
@@ -69,8 +75,8 @@ type Options struct {
 	// Full restores the checks too; without it "checks" is read (within
 	// the limits) and skipped, as gosrvmon's /api/backup does.
 	Full bool
-	// SkipInvalid makes a lenient restore: hosts, rules and monitors that
-	// do not validate, and rules, monitors and checks of hosts that are
+	// SkipInvalid makes a lenient restore: hosts, rules, monitors and
+	// maintenance windows that do not validate, and rules, monitors and checks of hosts that are
 	// neither in the backup nor stored, are skipped and listed in Counts instead of
 	// refusing the whole backup. Malformed JSON and the limits still
 	// refuse it.
@@ -82,6 +88,7 @@ type Counts struct {
 	Hosts         int
 	Notifications int
 	Monitors      int // entries of "monitors" restored
+	Maintenance   int // entries of "maintenance" restored
 	Checks        int64
 	// Skipped holds the first MaxSkipped entries skipped (not nil in a
 	// lenient restore); SkippedTotal counts them all.

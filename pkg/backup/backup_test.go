@@ -117,11 +117,11 @@ func TestRestoreErrors(t *testing.T) {
 }
 
 // TestEncodeWritesNothingOnAReadError: when the store cannot list its
-// hosts, rules or monitors, nothing is written, so the caller can still answer the
+// hosts, rules, monitors or windows, nothing is written, so the caller can still answer the
 // error.
 func TestEncodeWritesNothingOnAReadError(t *testing.T) {
 	down := errors.New("store down")
-	for _, rd := range []store.Reader{failing{hosts: down}, failing{rules: down}, failing{monitors: down}} {
+	for _, rd := range []store.Reader{failing{hosts: down}, failing{rules: down}, failing{monitors: down}, failing{windows: down}} {
 		var out bytes.Buffer
 		if err := Encode(t.Context(), &out, rd, true); !errors.Is(err, down) || out.Len() != 0 {
 			t.Errorf("Encode: %v, wrote %q", err, out.String())
@@ -129,12 +129,15 @@ func TestEncodeWritesNothingOnAReadError(t *testing.T) {
 	}
 }
 
-// failing is a store.Reader whose Hosts, Rules or Monitors fail.
-type failing struct{ hosts, rules, monitors error }
+// failing is a store.Reader whose Hosts, Rules, Monitors or Maintenances fail.
+type failing struct{ hosts, rules, monitors, windows error }
 
 func (f failing) Hosts(context.Context) ([]string, error)             { return []string{"a.example"}, f.hosts }
 func (f failing) Rules(context.Context) ([]store.Rule, error)         { return nil, f.rules }
 func (f failing) Monitors(context.Context) ([]monitor.Monitor, error) { return nil, f.monitors }
+func (f failing) Maintenances(context.Context) ([]monitor.Maintenance, error) {
+	return nil, f.windows
+}
 func (f failing) Results(context.Context, string, time.Time, time.Time, func(store.Result) error) error {
 	return nil
 }
@@ -163,6 +166,7 @@ func FuzzRestore(f *testing.F) {
 		`{"hosts":["http://a.example/","b.example:22"],"notifications":[],"monitors":[{"host":"http://a.example/","name":"A","group":"g","method":"HEAD","headers":{"X-K":"v"},"body":"\u0000","follow_redirects":false,"timeout":"1.5s","insecure_skip_verify":true},{"host":"b.example:22","grace":90,"push_token":"0123456789abcdef","source":"config"}],"checks":{}}`,
 		`{"hosts":["http://a.example/"],"monitors":[{"host":"http://a.example/","headers":{},"conditions":[]}]}`,
 		`{"monitors":[{"host":"gone.example","name":"x"},{"host":"a.example","push_token":"bad"}],"hosts":["a.example"]}`,
+		`{"hosts":["a.example"],"maintenance":[{"id":2,"hosts":["a.example"],"cron":"CRON_TZ=Europe/Berlin 0 3 * * *","duration":"2h"},{"start":"2026-03-01T22:00:00Z","end":"2026-03-01T23:00:00Z"},{"id":2,"cron":"@every 1h","duration":"1h"}],"checks":{"a.example":[{"time":"2021-03-02T12:00:00Z","rtt":5,"up":true,"maintenance":true}]}}`,
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -204,6 +208,7 @@ func FuzzParseCheck(f *testing.F) {
 		`{"time":"2021-03-02T12:00:00.123456789Z","rtt":-5,"up":true,"up":false}`,
 		`{"time":"2021-03-02T12:00:00Z","rtt":1.5,"up":true}`, `{"time":"2021-03-02T12:00:00Z","rtt":01,"up":true}`,
 		`{"Time":"2021-03-02T12:00:00Z","UP":true}`, `{"error":"a\"b"}`, `{}`, `{"rtt":-0}`, `{"rtt":-}`, `{"up":true}x`,
+		`{"time":"2021-03-02T12:00:00Z","rtt":1,"up":true,"maintenance":true}`, `{"maintenance":true,"maintenance":false}`, `{"maintenance":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -217,7 +222,8 @@ func FuzzParseCheck(f *testing.F) {
 		if err != nil {
 			t.Fatalf("fast path read %q, encoding/json fails: %v", raw, err)
 		}
-		if !fast.Time.Equal(slow.Time) || fast.RTT != slow.RTT || fast.Up != slow.Up || fast.Location != slow.Location || fast.Error != slow.Error {
+		if !fast.Time.Equal(slow.Time) || fast.RTT != slow.RTT || fast.Up != slow.Up || fast.Location != slow.Location || fast.Error != slow.Error ||
+			fast.Maintenance != slow.Maintenance {
 			t.Fatalf("%q: fast %+v, encoding/json %+v", raw, fast, slow)
 		}
 	})

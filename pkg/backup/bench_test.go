@@ -72,7 +72,7 @@ func generatedBackup(hosts, rows int) io.Reader {
 					bw.WriteByte(',')
 				}
 				up := j%37 != 0
-				buf = AppendCheck(buf[:0], end.Add(-time.Duration(rows-j)*time.Minute), time.Duration(10+j%50)*time.Millisecond, up, "", "")
+				buf = AppendCheck(buf[:0], end.Add(-time.Duration(rows-j)*time.Minute), time.Duration(10+j%50)*time.Millisecond, up, "", "", false)
 				bw.Write(buf)
 			}
 			bw.WriteByte(']')

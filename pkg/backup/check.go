@@ -90,13 +90,26 @@ func hex4(b []byte) rune {
 }
 
 // backupCheck is one check in a backup: gosrvmon's {"time","rtt","up"},
-// with srvmon's optional "location" and "error".
+// with srvmon's optional "location", "error" and "maintenance".
 type backupCheck struct {
-	Time     time.Time `json:"time"`
-	RTT      int64     `json:"rtt"`
-	Up       jsonBool  `json:"up"`
-	Location string    `json:"location"`
-	Error    string    `json:"error"`
+	Time        time.Time       `json:"time"`
+	RTT         int64           `json:"rtt"`
+	Up          jsonBool        `json:"up"`
+	Location    string          `json:"location"`
+	Error       string          `json:"error"`
+	Maintenance maintenanceFlag `json:"maintenance"`
+}
+
+// maintenanceFlag is a check's "maintenance": true or false.
+type maintenanceFlag bool
+
+func (m *maintenanceFlag) UnmarshalJSON(p []byte) error {
+	switch string(p) {
+	case "true", "false":
+		*m = string(p) == "true"
+		return nil
+	}
+	return fmt.Errorf("maintenance must be true or false, not %s", p)
 }
 
 // parseCheck decodes one check. Checks are most of a backup, so the
@@ -231,6 +244,11 @@ func (sc *checkScanner) field(c *backupCheck) bool {
 	case `"up"`:
 		c.Up, ok = sc.boolean()
 		return ok
+	case `"maintenance"`:
+		var b jsonBool
+		b, ok = sc.boolean()
+		c.Maintenance = maintenanceFlag(b.v)
+		return ok
 	}
 	return false
 }
@@ -309,6 +327,6 @@ func (c backupCheck) result(host string) (store.Result, error) {
 	}
 	return store.Result{
 		Host: host, Location: c.Location, Slot: c.Time.UTC(),
-		RTT: rtt, Up: c.Up.v, Reason: store.ReasonIfDown(c.Up.v, c.Error),
+		RTT: rtt, Up: c.Up.v, Reason: store.ReasonIfDown(c.Up.v, c.Error), Maintenance: bool(c.Maintenance),
 	}, nil
 }

@@ -19,9 +19,13 @@ const chunk = 32 << 10
 
 // Encode writes the backup that rd reads to w: hosts, rules, the
 // monitors whose settings are not zero ("monitors", without their source:
-// a restore makes them API-made; left out when there are none) and, when
-// full, every stored result as a check, {"time","rtt","up"} as gosrvmon
-// writes it, with "location" and "error" when they are not empty. It
+// a restore makes them API-made; left out when there are none), the
+// maintenance windows ("maintenance", with their IDs; left out when there
+// are none) and, when full, every stored result as a check,
+// {"time","rtt","up"} as gosrvmon writes it, with "location" and "error"
+// when they are not empty and "maintenance": true for a result checked
+// in maintenance (so a store without maintenance backs up byte for byte
+// as gosrvmon's did). It
 // writes as it reads, in pieces of about 32 KiB, so memory does not grow
 // with the backup. Nothing is written when reading the hosts or the rules
 // fails, so the caller can still answer that error. When w has a Flush
@@ -42,8 +46,12 @@ func Encode(ctx context.Context, w io.Writer, rd store.Reader, full bool) error 
 	if err != nil {
 		return err
 	}
+	windows, err := rd.Maintenances(ctx)
+	if err != nil {
+		return err
+	}
 	e := &encoder{w: w, buf: make([]byte, 0, chunk+512)}
-	if err := e.head(hosts, rules, monitors); err != nil {
+	if err := e.head(hosts, rules, monitors, windows); err != nil {
 		return err
 	}
 	if !full {
@@ -72,11 +80,12 @@ type encoder struct {
 	buf []byte
 }
 
-// head appends {"hosts":[...],"notifications":[...] (lists, never null)
-// and "monitors":[...] when any monitor has settings, the object left open
-// for "checks". Only monitors with settings are written, without their
-// source: a store without settings backs up exactly as gosrvmon's did.
-func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Monitor) error {
+// head appends {"hosts":[...],"notifications":[...] (lists, never null),
+// "monitors":[...] when any monitor has settings and "maintenance":[...]
+// when there are windows, the object left open for "checks". Only
+// monitors with settings are written, without their source: a store
+// without settings or windows backs up exactly as gosrvmon's did.
+func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Monitor, windows []monitor.Maintenance) error {
 	if hosts == nil {
 		hosts = []string{}
 	}
@@ -91,10 +100,11 @@ func (e *encoder) head(hosts []string, rules []store.Rule, monitors []monitor.Mo
 		}
 	}
 	j, err := json.Marshal(struct {
-		Hosts    []string          `json:"hosts"`
-		Rules    []store.Rule      `json:"notifications"`
-		Monitors []monitor.Monitor `json:"monitors,omitempty"`
-	}{hosts, rules, withSettings})
+		Hosts       []string              `json:"hosts"`
+		Rules       []store.Rule          `json:"notifications"`
+		Monitors    []monitor.Monitor     `json:"monitors,omitempty"`
+		Maintenance []monitor.Maintenance `json:"maintenance,omitempty"`
+	}{hosts, rules, withSettings, windows})
 	if err != nil {
 		return err
 	}
@@ -112,7 +122,7 @@ func (e *encoder) hostChecks(ctx context.Context, rd store.Reader, host string) 
 			e.buf = append(e.buf, ',')
 		}
 		first = false
-		e.buf = AppendCheck(e.buf, res.Slot, res.RTT, res.Up, res.Location, res.Reason)
+		e.buf = AppendCheck(e.buf, res.Slot, res.RTT, res.Up, res.Location, res.Reason, res.Maintenance)
 		if len(e.buf) < chunk {
 			return nil
 		}
@@ -144,10 +154,11 @@ func (e *encoder) flush() error {
 }
 
 // AppendCheck appends a check as gosrvmon's JSON, {"time","rtt","up"},
-// with "location" and "error" when they are not empty: what encoding/json
-// writes for it, without reflection (a backup is mostly checks). The
-// API's /api/checks writes its checks with it too.
-func AppendCheck(b []byte, t time.Time, rtt time.Duration, up bool, location, reason string) []byte {
+// with "location" and "error" when they are not empty and
+// "maintenance": true when it was checked in maintenance: what
+// encoding/json writes for it, without reflection (a backup is mostly
+// checks). The API's /api/checks writes its checks with it too.
+func AppendCheck(b []byte, t time.Time, rtt time.Duration, up bool, location, reason string, maintenance bool) []byte {
 	b = append(b, `{"time":"`...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","rtt":`...)
@@ -161,6 +172,9 @@ func AppendCheck(b []byte, t time.Time, rtt time.Duration, up bool, location, re
 	if reason != "" {
 		b = append(b, `,"error":`...)
 		b = AppendJSONString(b, reason)
+	}
+	if maintenance {
+		b = append(b, `,"maintenance":true`...)
 	}
 	return append(b, '}')
 }

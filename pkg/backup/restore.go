@@ -23,14 +23,16 @@ import (
 // can tell it from a bad backup; an error of st is returned as it is.
 //
 // Restored monitors are API-made (Source ""), whatever the backup says: a
-// backup never makes a monitor file-managed. Push tokens are restored as
+// backup never makes a monitor file-managed. Maintenance windows are
+// restored with their IDs: each replaces the stored window with its ID,
+// or is added (see store.Restore). Push tokens are restored as
 // they are; one that a stored host other than its own holds refuses the
 // restore (store.ErrExists, from st).
 //
 // Checks stream straight from body into the store's transaction when
 // "hosts" and "notifications" come before "checks", as gosrvmon writes
-// them ("monitors" must then come before "checks" too, as Encode writes
-// it). A hand-written file with "checks" first (or without one of the
+// them ("monitors" and "maintenance" must then come before "checks" too,
+// as Encode writes them). A hand-written file with "checks" first (or without one of the
 // others) is handled too: its checks are decoded and validated into a
 // temporary file (a compact binary record per check), which is replayed
 // into the transaction once the rest of the document is known. Memory
@@ -67,7 +69,7 @@ func Restore(ctx context.Context, st Store, body io.Reader, opts Options) (Count
 	if hosts == nil {
 		hosts = []string{}
 	}
-	res := store.Restore{Hosts: hosts, Rules: rules, Monitors: monitors}
+	res := store.Restore{Hosts: hosts, Rules: rules, Monitors: monitors, Maintenance: doc.windows}
 	var emitted int64
 	count := func(emit func(store.Result) error) func(store.Result) error {
 		return func(r store.Result) error { emitted++; return emit(r) }
@@ -89,7 +91,7 @@ func Restore(ctx context.Context, st Store, body io.Reader, opts Options) (Count
 	if err := st.Restore(ctx, res); err != nil {
 		return Counts{}, err
 	}
-	n := Counts{Hosts: len(hosts), Notifications: len(rules), Monitors: len(monitors), Checks: emitted}
+	n := Counts{Hosts: len(hosts), Notifications: len(rules), Monitors: len(monitors), Maintenance: len(doc.windows), Checks: emitted}
 	if skips != nil {
 		n.Skipped, n.SkippedTotal = skips.entries, skips.total
 	}
@@ -185,11 +187,17 @@ type backupDoc struct {
 	// their push tokens to their index.
 	monitorBytes int
 	tokens       map[string]int
+	// windows are the valid maintenance windows; windowBytes counts
+	// their bytes; windowIDs maps their IDs to their index.
+	windows     []monitor.Maintenance
+	windowBytes int
+	windowIDs   map[int64]int
 	// streaming: the checks have streamed into the store already.
 	streaming bool
 	// spool holds checks read before "hosts" and "notifications".
 	spool                                          *spool
 	seenHosts, seenRules, seenMonitors, seenChecks bool
+	seenMaintenance                                bool
 }
 
 // indexedRule is a valid rule with its position in "notifications".
@@ -225,6 +233,8 @@ func (d *backupDoc) fields() (direct bool, err error) {
 			seen = &d.seenRules
 		case "monitors":
 			seen = &d.seenMonitors
+		case "maintenance":
+			seen = &d.seenMaintenance
 		case "checks":
 			seen = &d.seenChecks
 		}
@@ -245,6 +255,12 @@ func (d *backupDoc) fields() (direct bool, err error) {
 				return false, errorf(`backup has "monitors" after "checks": write it before`)
 			}
 			err = rd.arrayWithin(`"monitors"`, MaxMonitorItem, d.monitor)
+		case "maintenance":
+			if d.streaming {
+				// The store has its windows already.
+				return false, errorf(`backup has "maintenance" after "checks": write it before`)
+			}
+			err = rd.arrayWithin(`"maintenance"`, MaxMaintenanceItem, d.window)
 		case "checks":
 			switch {
 			case !d.full:
@@ -338,6 +354,40 @@ func (d *backupDoc) monitor(i int, raw []byte) error {
 		d.tokens[m.PushToken] = i
 	}
 	d.monitors = append(d.monitors, indexedMonitor{i, m})
+	return nil
+}
+
+// window reads maintenance[i]: a maintenance window (pkg/monitor's JSON,
+// its ID included), kept when it validates (monitor.ValidateMaintenance)
+// and no earlier window has its ID. A window without an ID is added with
+// a new one.
+func (d *backupDoc) window(i int, raw []byte) error {
+	var w monitor.Maintenance
+	err := json.Unmarshal(raw, &w)
+	if err == nil {
+		err = checkJSONText(raw, 2)
+	}
+	if err == nil {
+		err = monitor.ValidateMaintenance(w)
+	}
+	if err == nil && w.ID != 0 {
+		if j, ok := d.windowIDs[w.ID]; ok {
+			err = fmt.Errorf("id: %d, the same as maintenance[%d]'s", w.ID, j)
+		}
+	}
+	if err != nil {
+		return d.skips.skip(fmt.Sprintf("maintenance[%d]", i), err)
+	}
+	if d.windowBytes += len(raw); d.windowBytes > MaxMaintenanceBytes {
+		return errorf(`"maintenance" is larger than the limit of %d MiB`, MaxMaintenanceBytes>>20)
+	}
+	if w.ID != 0 {
+		if d.windowIDs == nil {
+			d.windowIDs = map[int64]int{}
+		}
+		d.windowIDs[w.ID] = i
+	}
+	d.windows = append(d.windows, w)
 	return nil
 }
 

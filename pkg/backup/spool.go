@@ -13,8 +13,8 @@ import (
 
 // spool keeps decoded checks in a temporary file until they can be
 // restored: per check, the host's index, the time in unix nanoseconds, the
-// rtt, up, the location and the error, as varints and length-prefixed
-// strings.
+// rtt, a flags byte (spoolUp, spoolMaintenance), the location and the
+// error, as varints and length-prefixed strings.
 //
 // The file is unlinked as soon as it is made (where the system allows it),
 // so that it goes with the process however that ends: a crash or kill -9
@@ -40,6 +40,12 @@ func newSpool() (*spool, error) {
 	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10), index: map[string]uint64{}, drop: map[uint64]bool{}, unlinked: unlinked}, nil
 }
 
+// The bits of a spooled check's flags byte.
+const (
+	spoolUp          = 1
+	spoolMaintenance = 2
+)
+
 func (sp *spool) write(r store.Result) error {
 	i, ok := sp.index[r.Host]
 	if !ok {
@@ -50,11 +56,14 @@ func (sp *spool) write(r store.Result) error {
 	b := binary.AppendUvarint(sp.buf[:0], i)
 	b = binary.AppendVarint(b, r.Slot.UnixNano())
 	b = binary.AppendVarint(b, int64(r.RTT))
+	var flags byte
 	if r.Up {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+		flags |= spoolUp
 	}
+	if r.Maintenance {
+		flags |= spoolMaintenance
+	}
+	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(r.Location)))
 	b = append(b, r.Location...)
 	b = binary.AppendUvarint(b, uint64(len(r.Reason)))
@@ -106,7 +115,7 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 		}
 		var r store.Result
 		var ns, rtt int64
-		var up byte
+		var flags byte
 		if err == nil {
 			ns, err = binary.ReadVarint(rd)
 		}
@@ -114,7 +123,7 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 			rtt, err = binary.ReadVarint(rd)
 		}
 		if err == nil {
-			up, err = rd.ReadByte()
+			flags, err = rd.ReadByte()
 		}
 		if err == nil {
 			r.Location, err = str()
@@ -131,7 +140,8 @@ func (sp *spool) replay(emit func(store.Result) error) error {
 		if sp.drop[i] {
 			continue
 		}
-		r.Host, r.Slot, r.RTT, r.Up = sp.hosts[i], time.Unix(0, ns).UTC(), time.Duration(rtt), up == 1
+		r.Host, r.Slot, r.RTT = sp.hosts[i], time.Unix(0, ns).UTC(), time.Duration(rtt)
+		r.Up, r.Maintenance = flags&spoolUp != 0, flags&spoolMaintenance != 0
 		if err := emit(r); err != nil {
 			return err
 		}

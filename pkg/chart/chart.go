@@ -1,7 +1,8 @@
 // Package chart draws gosrvmon's uptime and latency chart as SVG from
 // pre-aggregated buckets: green, red and grey bands for up, down and
-// unknown time, blue bars for the round-trip time, a time axis below, a
-// millisecond axis on the left and a header line with the range's totals.
+// unknown time, amber for checks made in maintenance (srvmon's), blue
+// bars for the round-trip time, a time axis below, a millisecond axis on
+// the left and a header line with the range's totals.
 //
 // The chart never looks at individual checks. The caller asks the store for
 // at most one bucket per pixel column (see Buckets), so the size of the SVG
@@ -18,6 +19,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -171,12 +173,16 @@ func Buckets(start, end time.Time, interval time.Duration, width int,
 
 // Totals are the figures of the header line.
 type Totals struct {
-	Up, Down, Unknown int64         // checks; Unknown counts the missing ones
-	AverageRTT        time.Duration // mean rtt of the checks that were up
+	Up, Down, Unknown int64 // checks not in maintenance; Unknown counts the missing ones
+	// Maintenance counts the checks made in maintenance: they are
+	// neither up, down nor missing, and the shares leave them out.
+	Maintenance int64
+	AverageRTT  time.Duration // mean rtt of the checks that were up (not in maintenance)
 }
 
-// Percent returns the shares of up, down and unknown, in percent. With no
-// check expected at all, everything is unknown.
+// Percent returns the shares of up, down and unknown, in percent, of the
+// time not in maintenance: uptime leaves maintenance out. With no check
+// expected outside maintenance, everything is unknown.
 func (t Totals) Percent() (up, down, unknown float64) {
 	total := t.Up + t.Down + t.Unknown
 	if total == 0 {
@@ -194,6 +200,7 @@ func Sum(c Chart) Totals {
 	for _, b := range c.Buckets {
 		t.Up += b.Up
 		t.Down += b.Down
+		t.Maintenance += b.Maintenance
 		rttSum += float64(b.MeanRTT) * float64(b.Up)
 		if b.Unknown() {
 			empty++
@@ -203,7 +210,7 @@ func Sum(c Chart) Totals {
 		t.AverageRTT = time.Duration(rttSum / float64(t.Up))
 	}
 	if c.Interval > 0 {
-		t.Unknown = max(slots(c.Start, c.End, c.Interval)-t.Up-t.Down, 0)
+		t.Unknown = max(slots(c.Start, c.End, c.Interval)-t.Up-t.Down-t.Maintenance, 0)
 	} else {
 		t.Unknown = empty
 	}
@@ -324,6 +331,13 @@ path.i {
   stroke: none;
   fill: rgba(102,102,255,1.0);
 }
+path.maint {
+  stroke: none;
+  fill: rgba(255,204,102,1.0);
+}
+tspan.maint {
+  fill: rgba(255,204,102,1.0);
+}
 /* ]]> */
 </style>
 `
@@ -350,21 +364,71 @@ func (d *drawer) draw() {
 	d.rtt(scale)
 	d.axes(scale)
 
-	t := Sum(c)
+	d.header(Sum(c))
+	d.str("</svg>\n")
+}
+
+// statFontSize is the font size of the header line (text.stat).
+const statFontSize = 24
+
+// statGlyphWidth is about the mean width of a header glyph, in ems: a
+// little above a proportional sans-serif's digits and lower case, so
+// that a header measured with it fits.
+const statGlyphWidth = 0.55
+
+// header writes the header line: the host and the shares of up, down and
+// unknown (of the time not in maintenance), the maintenance legend (an
+// amber swatch and how long) when any check was in maintenance, and the
+// average rtt. A line that would be wider than the chart (a narrow chart,
+// a long host name) gets a smaller font, so that it is whole, legend
+// included; one that fits is drawn as gosrvmon draws it.
+func (d *drawer) header(t Totals) {
+	c := d.c
 	up, down, unknown := t.Percent()
+	// The line's text, and where the swatch goes.
+	text := make([]byte, 0, 128+len(c.Host))
+	text = append(text, "Host: "...)
+	text = append(text, c.Host...)
+	text = append(text, " Up "...)
+	text = strconv.AppendFloat(text, up, 'f', 2, 64)
+	text = append(text, "% Down "...)
+	text = strconv.AppendFloat(text, down, 'f', 2, 64)
+	text = append(text, "% Unknown "...)
+	text = strconv.AppendFloat(text, unknown, 'f', 2, 64)
+	text = append(text, "%"...)
+	before := len(text) // the text before the legend
+	var legend []byte
+	if t.Maintenance > 0 {
+		legend = append(legend, " Maintenance "...)
+		if c.Interval > 0 {
+			legend = append(legend, (time.Duration(t.Maintenance) * c.Interval).String()...)
+		} else {
+			legend = strconv.AppendInt(legend, t.Maintenance, 10)
+			legend = append(legend, " checks"...)
+		}
+	}
+	after := " Average RTT " + t.AverageRTT.Round(time.Microsecond).String()
+	glyphs := utf8.RuneCount(text) + utf8.RuneCount(legend) + len(after)
+	if len(legend) > 0 {
+		glyphs += 2 // " ■"
+	}
+
 	d.str(`<text class="stat" x="50%" y="`)
 	d.int(2 * fontSize)
-	d.str(`">Host: `)
-	d.text(c.Host)
-	d.str(" Up ")
-	d.buf = strconv.AppendFloat(d.buf, up, 'f', 2, 64)
-	d.str("% Down ")
-	d.buf = strconv.AppendFloat(d.buf, down, 'f', 2, 64)
-	d.str("% Unknown ")
-	d.buf = strconv.AppendFloat(d.buf, unknown, 'f', 2, 64)
-	d.str("% Average RTT ")
-	d.str(t.AverageRTT.Round(time.Microsecond).String())
-	d.str("</text>\n</svg>\n")
+	d.str(`"`)
+	if width := statGlyphWidth * statFontSize * float64(glyphs); width > float64(c.Width)-8 {
+		d.str(` style="font-size:`)
+		d.num(max(math.Floor(statFontSize*(float64(c.Width)-8)/width*100)/100, 6))
+		d.str(`px"`)
+	}
+	d.str(">")
+	d.text(string(text[:before]))
+	if len(legend) > 0 {
+		d.str(` <tspan class="maint">■</tspan>`)
+		d.text(string(legend))
+	}
+	d.str(after)
+	d.str("</text>\n")
 }
 
 // scale is the top of the rtt axis.
@@ -456,17 +520,60 @@ const (
 	classUp = iota
 	classDown
 	classNA
+	classMaint
 )
 
-var classNames = [...]string{classUp: "up", classDown: "down", classNA: "na"}
+var classNames = [...]string{classUp: "up", classDown: "down", classNA: "na", classMaint: "maint"}
 
-// bands draws the up, down and unknown bands: one path per class, in which
-// runs of buckets that look alike are merged into one rectangle. A bucket
-// with both up and down checks is split: red on top for its share of down
-// checks (at least a pixel, so a short outage stays visible), green below;
-// a run of such buckets whose red shares are as tall is merged too.
+// look is how a bucket's band looks: grey (not known), or, from the top,
+// red down to down, amber (maintenance) down to maint, green below (down
+// is the whole height when all its checks were down, 0 when none was;
+// maint is down when none was in maintenance). Runs of buckets that look
+// alike are merged.
+type look struct {
+	known       bool
+	down, maint float64
+}
+
+// lookOf is how b looks in a band height pixels tall. Each kind of check
+// gets its share of the height, at least a pixel, so that a short outage
+// or maintenance stays visible. Without maintenance it is gosrvmon's: the
+// down share of the up and down checks.
+func lookOf(b store.Bucket, height float64) look {
+	total := b.Up + b.Down + b.Maintenance
+	share := func(n int64) float64 { return math.Round(height * float64(n) / float64(total)) }
+	switch {
+	case total == 0:
+		return look{}
+	case b.Maintenance == 0 && b.Up > 0 && b.Down > 0:
+		down := min(max(share(b.Down), 1), height)
+		return look{true, down, down}
+	case b.Maintenance == 0 && b.Up > 0:
+		return look{true, 0, 0}
+	case b.Maintenance == 0:
+		return look{true, height, height}
+	}
+	var down float64
+	if b.Down > 0 {
+		down = min(max(share(b.Down), 1), height-1) // leaves maintenance a pixel
+	}
+	maint := max(share(b.Down+b.Maintenance), down+1)
+	if b.Up == 0 {
+		maint = height
+	} else {
+		maint = min(maint, height-1) // leaves up a pixel
+	}
+	return look{true, down, maint}
+}
+
+// bands draws the up, down, maintenance and unknown bands: one path per
+// class, in which runs of buckets that look alike are merged into one
+// rectangle. A bucket with checks of more than one kind is split (see
+// lookOf): red on top for its share of down checks, amber below for its
+// share of checks in maintenance, green below; a run of such buckets
+// whose shares are as tall is merged too.
 func (d *drawer) bands() {
-	var paths [3][]byte
+	var paths [4][]byte
 	rect := func(class int, x0, x1, y0, y1 float64) {
 		p := paths[class]
 		p = append(p, 'M')
@@ -483,13 +590,6 @@ func (d *drawer) bands() {
 		paths[class] = p
 	}
 	height := d.bottom - d.top
-	// How a bucket looks: grey, or red down pixels from the top and green
-	// below (down is the whole height when all its checks were down, 0
-	// when all were up). Runs of buckets that look alike are merged.
-	type look struct {
-		known bool
-		down  float64
-	}
 	var (
 		run          look
 		inRun        bool
@@ -504,23 +604,18 @@ func (d *drawer) bands() {
 			if run.down > 0 {
 				rect(classDown, runX0, runX1, d.top, d.top+run.down)
 			}
-			if run.down < height {
-				rect(classUp, runX0, runX1, d.top+run.down, d.bottom)
+			if run.maint > run.down {
+				rect(classMaint, runX0, runX1, d.top+run.down, d.top+run.maint)
+			}
+			if run.maint < height {
+				rect(classUp, runX0, runX1, d.top+run.maint, d.bottom)
 			}
 		}
 		inRun = false
 	}
 	for _, b := range d.c.Buckets {
 		x0, x1 := d.x(b.Start), d.x(b.End)
-		var l look
-		switch {
-		case b.Up > 0 && b.Down > 0:
-			l = look{true, min(max(math.Round(height*float64(b.Down)/float64(b.Up+b.Down)), 1), height)}
-		case b.Up > 0:
-			l = look{true, 0}
-		case b.Down > 0:
-			l = look{true, height}
-		}
+		l := lookOf(b, height)
 		if inRun && l == run && x0 <= runX1+0.01 {
 			runX1 = x1
 			continue

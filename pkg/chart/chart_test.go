@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 type svgDoc struct {
 	Width, Height string
 	Header        string            // the text of the stat line
+	Swatches      []string          // the classes of its tspans
 	Paths         map[string]string // d of each path, by class
 	Texts         []string
 }
@@ -64,6 +66,11 @@ func parseSVG(t testing.TB, b []byte) svgDoc {
 					doc.Texts = append(doc.Texts, string(tok))
 				}
 			}
+			// A tspan of the stat line (the maintenance legend's swatch).
+			if n := len(stack); n > 1 && stack[n-1].Name.Local == "tspan" && attr(stack[n-2], "class") == "stat" {
+				doc.Header += string(tok)
+				doc.Swatches = append(doc.Swatches, attr(stack[n-1], "class"))
+			}
 		}
 	}
 	if !root {
@@ -93,7 +100,9 @@ func render(t testing.TB, c Chart, o Options) ([]byte, svgDoc) {
 var t0 = time.Date(2021, 3, 2, 0, 0, 0, 0, time.UTC)
 
 // minuteBuckets makes one bucket per minute from t0 with the given states:
-// 'u' up (rtt ms from rtts), 'd' down, '.' unknown, 'm' one up and one down.
+// 'u' up (rtt ms from rtts), 'd' down, '.' unknown, 'm' one up and one down,
+// 'M' one in maintenance, 'x' one up and one in maintenance, 'y' one down
+// and one in maintenance, 'z' one of each.
 func minuteBuckets(states string, rtt time.Duration) []store.Bucket {
 	var bs []store.Bucket
 	for i, s := range states {
@@ -105,6 +114,14 @@ func minuteBuckets(states string, rtt time.Duration) []store.Bucket {
 			b.Down = 1
 		case 'm':
 			b.Up, b.Down, b.MinRTT, b.MeanRTT, b.MaxRTT = 1, 1, rtt, rtt, rtt
+		case 'M':
+			b.Maintenance = 1
+		case 'x':
+			b.Up, b.Maintenance, b.MinRTT, b.MeanRTT, b.MaxRTT = 1, 1, rtt, rtt, rtt
+		case 'y':
+			b.Down, b.Maintenance = 1, 1
+		case 'z':
+			b.Up, b.Down, b.Maintenance, b.MinRTT, b.MeanRTT, b.MaxRTT = 1, 1, 1, rtt, rtt, rtt
 		}
 		bs = append(bs, b)
 	}
@@ -150,6 +167,21 @@ func TestHeader(t *testing.T) {
 			want: `Host: http://a.example/?x=1&y=<b>"' Up 100.00% Down 0.00% Unknown 0.00% Average RTT 1.5ms`,
 		},
 		{
+			name: "maintenance is left out of the shares, and shown with its swatch",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(8 * time.Minute), Interval: time.Minute, Buckets: minuteBuckets("uMMud.M.", 10*time.Millisecond)},
+			want: "Host: h Up 40.00% Down 20.00% Unknown 40.00% ■ Maintenance 3m0s Average RTT 10ms",
+		},
+		{
+			name: "only maintenance: all unknown but for it",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(2 * time.Minute), Interval: time.Minute, Buckets: minuteBuckets("MM", 0)},
+			want: "Host: h Up 0.00% Down 0.00% Unknown 100.00% ■ Maintenance 2m0s Average RTT 0s",
+		},
+		{
+			name: "maintenance without an interval counts checks",
+			c:    Chart{Host: "h", Start: t0, End: t0.Add(4 * time.Minute), Buckets: minuteBuckets("uM.z", time.Millisecond)},
+			want: "Host: h Up 50.00% Down 25.00% Unknown 25.00% ■ Maintenance 2 checks Average RTT 1ms",
+		},
+		{
 			name: "characters XML cannot hold are replaced",
 			c:    Chart{Host: "a\x00b\xffc\x1b", Start: t0, End: t0.Add(time.Minute), Interval: time.Minute},
 			want: "Host: a\uFFFDb\uFFFDc\uFFFD Up 0.00% Down 0.00% Unknown 100.00% Average RTT 0s",
@@ -160,6 +192,9 @@ func TestHeader(t *testing.T) {
 			_, doc := render(t, tt.c, Options{})
 			if doc.Header != tt.want {
 				t.Errorf("header\n got %q\nwant %q", doc.Header, tt.want)
+			}
+			if want := strings.Contains(tt.want, "Maintenance"); want != slices.Equal(doc.Swatches, []string{"maint"}) {
+				t.Errorf("swatches of the header %q; want the maintenance one: %v", doc.Swatches, want)
 			}
 		})
 	}
@@ -187,12 +222,30 @@ func TestBands(t *testing.T) {
 			"down": "M36 36h622v324h-622z",
 			"up":   "M36 360h622v324h-622zM658 36h622v648h-622z",
 		}},
+		{"maintenance has its own colour", "uMMd", map[string]string{
+			"up":    "M36 36h311v648h-311z",
+			"maint": "M347 36h622v648h-622z",
+			"down":  "M969 36h311v648h-311z",
+		}},
+		{"up and maintenance: amber on top of green", "x", map[string]string{
+			"maint": "M36 36h1244v324h-1244z",
+			"up":    "M36 360h1244v324h-1244z",
+		}},
+		{"down and maintenance: red on top of amber", "y", map[string]string{
+			"down":  "M36 36h1244v324h-1244z",
+			"maint": "M36 360h1244v324h-1244z",
+		}},
+		{"all three: red, amber, green", "zz", map[string]string{
+			"down":  "M36 36h1244v216h-1244z",
+			"maint": "M36 252h1244v216h-1244z",
+			"up":    "M36 468h1244v216h-1244z",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Chart{Host: "h", Start: t0, End: t0.Add(time.Duration(len(tt.states)) * time.Minute), Interval: time.Minute, Buckets: minuteBuckets(tt.states, 0)}
 			_, doc := render(t, c, Options{})
-			for _, class := range []string{"up", "down", "na"} {
+			for _, class := range []string{"up", "down", "na", "maint"} {
 				if got := doc.Paths[class]; got != tt.want[class] {
 					t.Errorf("path %s\n got %q\nwant %q", class, got, tt.want[class])
 				}
@@ -210,6 +263,58 @@ func TestShortOutageStaysVisible(t *testing.T) {
 	}
 }
 
+// TestHeaderFitsTheWidth: a header wider than the chart gets a smaller
+// font, so that it is whole, the maintenance legend included; one that
+// fits keeps gosrvmon's.
+func TestHeaderFitsTheWidth(t *testing.T) {
+	bs := minuteBuckets("uMd", time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		host  string
+		width int
+		want  string // the stat text's style
+	}{
+		{"WideFits", "db.example", 1280, ""},
+		{"Narrow", "db.example", 390, "font-size:7.98px"},
+		{"LongHost", "https://" + strings.Repeat("h", 200) + ".example/", 1280, "font-size:7.86px"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Chart{Host: tc.host, Start: t0, End: t0.Add(3 * time.Minute), Interval: time.Minute, Buckets: bs, Width: tc.width}
+			b, doc := render(t, c, Options{})
+			if !strings.Contains(doc.Header, "Maintenance 1m0s") {
+				t.Fatalf("header %q", doc.Header)
+			}
+			i := bytes.Index(b, []byte(`<text class="stat"`))
+			tag := string(b[i : i+bytes.IndexByte(b[i:], '>')])
+			style := ""
+			if j := strings.Index(tag, `style="`); j >= 0 {
+				style = strings.TrimSuffix(tag[j+len(`style="`):], `"`)
+			}
+			if style != tc.want {
+				t.Errorf("stat style %q, want %q", style, tc.want)
+			}
+		})
+	}
+}
+
+func TestShortMaintenanceStaysVisible(t *testing.T) {
+	// One check in maintenance among 1000, and one down: a pixel each.
+	c := Chart{Host: "h", Start: t0, End: t0.Add(time.Hour), Buckets: []store.Bucket{{Start: t0, End: t0.Add(time.Hour), Up: 998, Down: 1, Maintenance: 1, MeanRTT: time.Millisecond}}}
+	_, doc := render(t, c, Options{})
+	want := map[string]string{"down": "M36 36h1244v1h-1244z", "maint": "M36 37h1244v1h-1244z", "up": "M36 38h1244v646h-1244z"}
+	for class, w := range want {
+		if doc.Paths[class] != w {
+			t.Errorf("%s path %q, want %q", class, doc.Paths[class], w)
+		}
+	}
+	// All but one in maintenance: the up check keeps its pixel.
+	c.Buckets[0].Up, c.Buckets[0].Down, c.Buckets[0].Maintenance = 1, 0, 999
+	_, doc = render(t, c, Options{})
+	if w := "M36 683h1244v1h-1244z"; doc.Paths["up"] != w {
+		t.Errorf("up path %q, want %q", doc.Paths["up"], w)
+	}
+}
+
 func TestRTTBars(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -223,6 +328,7 @@ func TestRTTBars(t *testing.T) {
 		{"clipped at the scale", "u", time.Second, Options{}, "M36 684V36H1280V684z", "200"},
 		{"gaps drop to the axis", "u.du", 50 * time.Millisecond, Options{}, "M36 684V522H347V684H969V522H1280V684z", "200"},
 		{"nothing up draws no bars", "d.d", 0, Options{}, "", "200"},
+		{"maintenance alone draws no bar", "uMu", 100 * time.Millisecond, Options{}, "M36 684V360H451V684H865V360H1280V684z", "200"},
 		{"custom scale", "u", 50 * time.Millisecond, Options{MaxRTTScale: 100 * time.Millisecond}, "M36 684V360H1280V684z", "100"},
 		{"dynamic scale rounds up to 100 ms", "u", 42 * time.Millisecond, Options{DynamicRTTScale: true}, "M36 684V411.84H1280V684z", "100"},
 		{"dynamic scale never above the maximum", "u", 420 * time.Millisecond, Options{DynamicRTTScale: true}, "M36 684V36H1280V684z", "200"},

@@ -1,11 +1,14 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/srvmon/srvmon/pkg/probe"
 )
 
 // Maintenance is a maintenance window: while it is active, the monitors
@@ -17,7 +20,9 @@ import (
 // A window is one-off (Start and End) or recurring (Cron, a robfig/cron
 // schedule in the standard five fields or a descriptor such as "@weekly",
 // with an optional "CRON_TZ=Zone " prefix, and Duration: each activation
-// lasts Duration). It covers the monitors named in Hosts, those whose
+// lasts Duration). "@every" is refused: it fires at intervals from
+// whenever it is read, not at times of its own, so it cannot say whether
+// a given time is in a window. It covers the monitors named in Hosts, those whose
 // group is in Groups, or every monitor when both are empty.
 type Maintenance struct {
 	// ID is assigned by the store; zero for a window not stored yet.
@@ -49,10 +54,16 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // ValidateMaintenance reports the first invalid field of w as a
 // *FieldError naming it.
 func ValidateMaintenance(w Maintenance) error {
+	if w.ID < 0 {
+		return fieldErr("id", "%d is negative", w.ID)
+	}
 	if len(w.Hosts) > MaxMaintenanceHosts {
 		return fieldErr("hosts", "%d hosts, more than %d", len(w.Hosts), MaxMaintenanceHosts)
 	}
 	for i, h := range w.Hosts {
+		if err := checkText(fmt.Sprintf("hosts[%d]", i), h, probe.MaxTargetLen); err != nil {
+			return err
+		}
 		if h == "" {
 			return fieldErr(fmt.Sprintf("hosts[%d]", i), "empty")
 		}
@@ -72,8 +83,10 @@ func ValidateMaintenance(w Maintenance) error {
 		return err
 	}
 	switch {
-	case w.Cron == "" && (w.Start.IsZero() || w.End.IsZero()):
+	case w.Cron == "" && w.Start.IsZero():
 		return fieldErr("start", "give start and end, or cron and duration")
+	case w.Cron == "" && w.End.IsZero():
+		return fieldErr("end", "give start and end, or cron and duration")
 	case w.Cron == "" && w.Duration != 0:
 		return fieldErr("duration", "only for a recurring window (cron)")
 	case w.Cron == "" && !w.End.After(w.Start):
@@ -86,11 +99,33 @@ func ValidateMaintenance(w Maintenance) error {
 		return fieldErr("duration", "%v is not above 0 and at most %v", w.Duration.D(), MaxMaintenanceDuration)
 	}
 	if w.Cron != "" {
-		if _, err := cronParser.Parse(w.Cron); err != nil {
+		if _, err := parseSchedule(w.Cron); err != nil {
 			return fieldErr("cron", "%v", err)
 		}
 	}
 	return nil
+}
+
+// neverReference is where parseSchedule looks for a schedule's first
+// firing; any date would do.
+var neverReference = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// parseSchedule parses a window's Cron; it refuses "@every" (see
+// Maintenance) and a schedule that never fires ("0 0 30 2 *").
+func parseSchedule(spec string) (cron.Schedule, error) {
+	sched, err := cronParser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return nil, errors.New("@every has no times of its own: give a schedule such as \"0 3 * * 0\" or \"@weekly\"")
+	}
+	// robfig/cron gives up after five years: a schedule that fires by
+	// then from one date does from any (a 29 February every four years).
+	if sched.Next(neverReference).IsZero() {
+		return nil, fmt.Errorf("%q never fires", spec)
+	}
+	return sched, nil
 }
 
 // Covers reports whether w applies to m: m is named in Hosts, its group
@@ -117,8 +152,10 @@ func (w Maintenance) Active(t time.Time) (until time.Time, ok bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	end := start.Add(w.Duration.D())
-	return end, t.Before(end)
+	if end := start.Add(w.Duration.D()); t.Before(end) {
+		return end, true
+	}
+	return time.Time{}, false
 }
 
 // Next returns the first start of w after t (a one-off window's Start
@@ -126,9 +163,12 @@ func (w Maintenance) Active(t time.Time) (until time.Time, ok bool) {
 // false when there is none.
 func (w Maintenance) Next(t time.Time) (start time.Time, ok bool) {
 	if w.Cron == "" {
-		return w.Start, w.Start.After(t)
+		if w.Start.After(t) {
+			return w.Start, true
+		}
+		return time.Time{}, false
 	}
-	sched, err := cronParser.Parse(w.Cron)
+	sched, err := parseSchedule(w.Cron)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -137,22 +177,50 @@ func (w Maintenance) Next(t time.Time) (start time.Time, ok bool) {
 }
 
 // lastStart is the newest time not after t at which w's schedule fires,
-// looking back at most Duration: an older one cannot cover t.
+// if it is after t−Duration−1m: an older one cannot cover t.
+//
+// robfig/cron only looks forward (Next). The first firing after
+// t−Duration−1m settles most cases: after t, none covers t; else a few
+// steps forward reach the last not after t. A schedule that fires more
+// often (every minute, for up to 31 days: 44,640 firings) is searched
+// instead for a firing in (t−lb, t] for lookbacks lb of 1m, 2m, 4m, …,
+// then walked forward from the first found: a step or two.
 func (w Maintenance) lastStart(t time.Time) (time.Time, bool) {
-	sched, err := cronParser.Parse(w.Cron)
+	sched, err := parseSchedule(w.Cron)
 	if err != nil || w.Duration <= 0 {
 		return time.Time{}, false
 	}
-	// The schedule fires at whole minutes: the first firing after
-	// t−Duration−1m, then each next one not after t; the window's
-	// activations that could cover t are those. Bounded: a schedule
-	// firing every minute over the longest Duration is 44,640 steps.
-	from := t.Add(-w.Duration.D() - time.Minute)
-	var last time.Time
-	for next := sched.Next(from); !next.IsZero() && !next.After(t); next = sched.Next(next) {
-		last = next
+	// lastFrom walks forward from a firing not after t, at most steps
+	// times; ok is false when it did not get past t.
+	lastFrom := func(first time.Time, steps int) (last time.Time, ok bool) {
+		last = first
+		for range steps {
+			n := sched.Next(last)
+			if n.IsZero() || n.After(t) {
+				return last, true
+			}
+			last = n
+		}
+		return last, false
 	}
-	return last, !last.IsZero()
+	limit := w.Duration.D() + time.Minute
+	first := sched.Next(t.Add(-limit))
+	if first.IsZero() || first.After(t) {
+		return time.Time{}, false
+	}
+	if last, ok := lastFrom(first, 8); ok {
+		return last, true
+	}
+	for lb := time.Minute; lb < limit; lb *= 2 {
+		if next := sched.Next(t.Add(-lb)); !next.IsZero() && !next.After(t) {
+			if last, ok := lastFrom(next, int(lb/time.Minute)+1); ok {
+				return last, true
+			}
+		}
+	}
+	// Firings at least a minute apart: this many steps get past t.
+	last, _ := lastFrom(first, int(limit/time.Minute)+1)
+	return last, true
 }
 
 // ActiveAt returns the windows among ws that are active at t, in their

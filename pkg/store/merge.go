@@ -7,10 +7,15 @@ import (
 
 // MergeSlot merges the results of one host at one slot, from one or more
 // locations, into the Check readers see (see Check). rs must not be empty
-// and should be ordered by location.
+// and should be ordered by location. The merged check is in maintenance
+// when any location's result was: a window covers a host at a slot
+// whichever location checks it, and a location whose clock or windows
+// lag must not count the slot in the uptime. This is the one place that
+// rule is made; every backend merges with MergeSlot.
 func MergeSlot(rs []Result) Check {
-	c := Check{Time: rs[0].Slot.UTC(), RTT: rs[0].RTT, Up: rs[0].Up, Error: rs[0].Reason}
+	c := Check{Time: rs[0].Slot.UTC(), RTT: rs[0].RTT, Up: rs[0].Up, Error: rs[0].Reason, Maintenance: rs[0].Maintenance}
 	for _, r := range rs[1:] {
+		c.Maintenance = c.Maintenance || r.Maintenance
 		switch {
 		case r.Up && !c.Up:
 			c.RTT, c.Up, c.Error = r.RTT, true, ""
@@ -162,7 +167,7 @@ func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
 func (b *Bucketer) Buckets() []Bucket {
 	for i, s := range b.sums {
 		bk := &b.buckets[i]
-		bk.Up, bk.Down = s.Up, s.Down
+		bk.Up, bk.Down, bk.Maintenance = s.Up, s.Down, s.Maintenance
 		bk.MinRTT, bk.MaxRTT, bk.MeanRTT = s.MinRTT, s.MaxRTT, 0
 		if s.Up > 0 {
 			bk.MeanRTT = s.SumRTT / time.Duration(s.Up)

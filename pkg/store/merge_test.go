@@ -13,6 +13,10 @@ func TestMergeSlot(t *testing.T) {
 	r := func(loc string, up bool, rtt time.Duration, reason string) Result {
 		return Result{Host: "a.test", Location: loc, Slot: t0.In(zone), RTT: rtt, Up: up, Reason: reason}
 	}
+	maint := func(r Result) Result {
+		r.Maintenance = true
+		return r
+	}
 	for _, tc := range []struct {
 		name string
 		rs   []Result
@@ -27,11 +31,17 @@ func TestMergeSlot(t *testing.T) {
 			Check{Time: t0, RTT: 4, Up: true}},
 		{"AllDownFirstReasonLowestRTT", []Result{r("a", false, 9, "first"), r("b", false, 2, "second"), r("c", false, 5, "third")},
 			Check{Time: t0, RTT: 2, Error: "first"}},
+		// A check is in maintenance when any location's result was.
+		{"OneInMaintenance", []Result{maint(r("", false, 5, "timeout"))}, Check{Time: t0, RTT: 5, Error: "timeout", Maintenance: true}},
+		{"FirstInMaintenance", []Result{maint(r("", true, 5, "")), r("b", false, 1, "x")}, Check{Time: t0, RTT: 5, Up: true, Maintenance: true}},
+		{"LastInMaintenance", []Result{r("", false, 5, "x"), r("b", false, 1, "y"), maint(r("c", true, 9, ""))},
+			Check{Time: t0, RTT: 9, Up: true, Maintenance: true}},
+		{"NoneInMaintenance", []Result{r("", true, 5, ""), r("b", true, 1, "")}, Check{Time: t0, RTT: 1, Up: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := MergeSlot(tc.rs)
 			if !got.Time.Equal(tc.want.Time) || got.Time.Location() != time.UTC || got.RTT != tc.want.RTT ||
-				got.Up != tc.want.Up || got.Error != tc.want.Error {
+				got.Up != tc.want.Up || got.Error != tc.want.Error || got.Maintenance != tc.want.Maintenance {
 				t.Errorf("MergeSlot = %+v, want %+v (in UTC)", got, tc.want)
 			}
 		})

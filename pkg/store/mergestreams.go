@@ -70,7 +70,7 @@ func (m *streamMerger) earliest() (t time.Time, ok bool) {
 func (m *streamMerger) take(t time.Time, local ...Check) Check {
 	m.slot = m.slot[:0]
 	add := func(c Check) {
-		m.slot = append(m.slot, Result{Slot: c.Time, RTT: c.RTT, Up: c.Up, Reason: c.Error})
+		m.slot = append(m.slot, Result{Slot: c.Time, RTT: c.RTT, Up: c.Up, Reason: c.Error, Maintenance: c.Maintenance})
 	}
 	for _, c := range local {
 		add(c)

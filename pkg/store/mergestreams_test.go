@@ -24,6 +24,10 @@ func TestMergeStreams(t *testing.T) {
 	at := func(i int, rtt time.Duration, up bool) Check {
 		return Check{Time: base.Add(time.Duration(i) * time.Minute), RTT: rtt, Up: up}
 	}
+	maint := func(c Check) Check {
+		c.Maintenance = true
+		return c
+	}
 	tests := []struct {
 		name    string
 		local   []Check
@@ -62,6 +66,12 @@ func TestMergeStreams(t *testing.T) {
 			want:  []Check{at(1, 1, true), at(2, 2, false)},
 		},
 		{
+			name:    "in maintenance if any instance's check was",
+			local:   []Check{at(1, 1, true), maint(at(2, 2, false)), at(3, 3, true)},
+			sources: [][]Check{{maint(at(1, 5, true)), at(2, 1, true), at(3, 3, false)}, {maint(at(4, 4, true))}},
+			want:    []Check{maint(at(1, 1, true)), maint(at(2, 1, true)), at(3, 3, true), maint(at(4, 4, true))},
+		},
+		{
 			name:    "nothing local",
 			sources: [][]Check{{at(2, 2, true)}, {at(1, 1, true)}},
 			want:    []Check{at(1, 1, true), at(2, 2, true)},
@@ -86,7 +96,9 @@ func TestMergeStreams(t *testing.T) {
 			if err := MergeStreams(srcs, local, func(c Check) error { got = append(got, c); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.EqualFunc(got, tt.want, func(a, b Check) bool { return a.Time.Equal(b.Time) && a.RTT == b.RTT && a.Up == b.Up }) {
+			if !slices.EqualFunc(got, tt.want, func(a, b Check) bool {
+				return a.Time.Equal(b.Time) && a.RTT == b.RTT && a.Up == b.Up && a.Maintenance == b.Maintenance
+			}) {
 				t.Errorf("merged %v\nwant %v", got, tt.want)
 			}
 

@@ -119,8 +119,8 @@ type Bucket struct {
 	// Maintenance those that were (see Result.Maintenance), whatever
 	// their state: uptime is Up/(Up+Down).
 	Up, Down, Maintenance int64
-	// MinRTT, MeanRTT and MaxRTT are over the checks that were up;
-	// they are zero when Up is zero.
+	// MinRTT, MeanRTT and MaxRTT are over the checks counted in Up (up,
+	// not in maintenance); they are zero when Up is zero.
 	MinRTT, MeanRTT, MaxRTT time.Duration
 }
 
@@ -345,7 +345,9 @@ type Restore struct {
 	Monitors []monitor.Monitor
 	// Maintenance are maintenance windows: each replaces the stored
 	// window with its ID, or is added with its ID when there is none
-	// (later new windows get IDs above every restored one).
+	// (later new windows get IDs above every restored one); one with ID
+	// zero is added with the next free ID. A negative ID, or an ID twice,
+	// rolls the whole restore back (see CheckRestoredMaintenance).
 	Maintenance []monitor.Maintenance
 	// Results, when not nil, streams the backup's results: Store.Restore
 	// calls it once, inside its transaction, and stores each result emit
@@ -365,6 +367,7 @@ type Store interface {
 	ResultStore
 	RuleStore
 	Outbox
+	MaintenanceStore
 	Restorer
 	// Close releases what the store holds: its file, its connections.
 	Close() error
@@ -534,7 +537,8 @@ type AlertStore interface {
 }
 
 // MaintenanceStore keeps maintenance windows (monitor.Maintenance) as
-// they are given: validating them is the caller's job.
+// they are given, but for their times, returned in UTC
+// (MaintenanceInUTC): validating them is the caller's job.
 type MaintenanceStore interface {
 	// Maintenances lists every window, by ID; never nil.
 	Maintenances(ctx context.Context) ([]monitor.Maintenance, error)
@@ -542,7 +546,10 @@ type MaintenanceStore interface {
 	Maintenance(ctx context.Context, id int64) (monitor.Maintenance, error)
 	// PutMaintenance stores w: as a new window with the next free ID
 	// when w.ID is zero, else in place of window w.ID (ErrNotFound if
-	// there is none). It returns the window's ID.
+	// there is none). It returns the window's ID. IDs are never reused:
+	// a new window's ID is above every ID the store gave out or restored,
+	// deleted windows' included, so that a link to a deleted window never
+	// names another.
 	PutMaintenance(ctx context.Context, w monitor.Maintenance) (id int64, err error)
 	// DeleteMaintenance deletes window id; ErrNotFound if there is none.
 	DeleteMaintenance(ctx context.Context, id int64) error
@@ -552,8 +559,9 @@ type MaintenanceStore interface {
 type Restorer interface {
 	// Restore applies a backup all-or-nothing: hosts are added (existing
 	// ones are kept; the ones added get Facts.Added), monitor settings
-	// and rules added or replaced,
-	// results stored idempotently.
+	// and rules added or replaced, maintenance windows replaced or added
+	// by ID (see Restore.Maintenance), results stored idempotently (with
+	// their maintenance marks).
 	// An empty host name (ErrEmptyHost) restores nothing.
 	Restore(ctx context.Context, r Restore) error
 }
@@ -569,6 +577,8 @@ type Reader interface {
 	// Monitors as in MonitorStore: a backup holds the settings.
 	Monitors(ctx context.Context) ([]monitor.Monitor, error)
 	Rules(ctx context.Context) ([]Rule, error)
+	// Maintenances as in MaintenanceStore: a backup holds the windows.
+	Maintenances(ctx context.Context) ([]monitor.Maintenance, error)
 	Results(ctx context.Context, host string, start, end time.Time, fn func(Result) error) error
 }
 
@@ -583,6 +593,36 @@ type Snapshotter interface {
 	// snapshot may hold resources for as long as fn runs (bolt: a read
 	// transaction; PostgreSQL: a connection and a transaction).
 	Snapshot(ctx context.Context, fn func(Reader) error) error
+}
+
+// MaintenanceInUTC returns w with its Start and End in UTC: what every
+// backend stores and returns (a zero time stays zero).
+func MaintenanceInUTC(w monitor.Maintenance) monitor.Maintenance {
+	if !w.Start.IsZero() {
+		w.Start = w.Start.UTC()
+	}
+	if !w.End.IsZero() {
+		w.End = w.End.UTC()
+	}
+	return w
+}
+
+// CheckRestoredMaintenance returns an error naming the first window of a
+// restore that no backend can store as given: a negative ID, or an ID
+// that an earlier window of the restore has. (Validating the windows'
+// fields is monitor.ValidateMaintenance's, the caller's job.)
+func CheckRestoredMaintenance(ws []monitor.Maintenance) error {
+	seen := make(map[int64]bool, len(ws))
+	for i, w := range ws {
+		switch {
+		case w.ID < 0:
+			return fmt.Errorf("maintenance[%d]: id %d is negative", i, w.ID)
+		case w.ID != 0 && seen[w.ID]:
+			return fmt.Errorf("maintenance[%d]: id %d is given twice", i, w.ID)
+		}
+		seen[w.ID] = true
+	}
+	return nil
 }
 
 // Limits on a result's text, in bytes. Every read of a host's results

@@ -18,15 +18,21 @@ const SummarySpan = time.Hour
 
 // Summary counts merged checks: what a Bucket holds, with the sum of the
 // rtts of the checks up, so that summaries add up. Its zero value counts
-// nothing.
+// nothing. Up and Down count the checks not in maintenance, Maintenance
+// those in maintenance whatever their state (see Bucket).
 type Summary struct {
-	Up, Down int64
+	Up, Down, Maintenance int64
 	// MinRTT, MaxRTT and SumRTT are over the checks up; zero when Up is.
 	MinRTT, MaxRTT, SumRTT time.Duration
 }
 
-// Add counts one merged check.
+// Add counts one merged check: in Maintenance when it was in
+// maintenance (its rtt is left out), else in Up or Down.
 func (s *Summary) Add(c Check) {
+	if c.Maintenance {
+		s.Maintenance++
+		return
+	}
 	if !c.Up {
 		s.Down++
 		return
@@ -37,6 +43,7 @@ func (s *Summary) Add(c Check) {
 // Merge adds the checks that o counts.
 func (s *Summary) Merge(o Summary) {
 	s.Down += o.Down
+	s.Maintenance += o.Maintenance
 	if o.Up == 0 {
 		return
 	}

@@ -9,18 +9,22 @@ import (
 
 func TestSummaryMerge(t *testing.T) {
 	var s Summary
-	for _, c := range []Check{{RTT: 5, Up: true}, {RTT: 9}, {RTT: 2, Up: true}, {RTT: 7, Up: true}} {
+	// Checks in maintenance count in Maintenance only, whatever their
+	// state, and their rtts are left out.
+	for _, c := range []Check{{RTT: 5, Up: true}, {RTT: 9}, {RTT: 1, Up: true, Maintenance: true}, {RTT: 2, Up: true},
+		{RTT: 3, Maintenance: true}, {RTT: 7, Up: true}, {RTT: 99, Up: true, Maintenance: true}} {
 		s.Add(c)
 	}
-	want := Summary{Up: 3, Down: 1, MinRTT: 2, MaxRTT: 7, SumRTT: 14}
+	want := Summary{Up: 3, Down: 1, Maintenance: 3, MinRTT: 2, MaxRTT: 7, SumRTT: 14}
 	if s != want {
 		t.Fatalf("Add: %+v, want %+v", s, want)
 	}
 	var m Summary
-	m.Merge(Summary{Down: 2})
+	m.Merge(Summary{Down: 2, Maintenance: 4})
 	m.Merge(s)
 	m.Merge(Summary{Up: 1, MinRTT: 1, MaxRTT: 1, SumRTT: 1})
-	want = Summary{Up: 4, Down: 3, MinRTT: 1, MaxRTT: 7, SumRTT: 15}
+	m.Merge(Summary{Maintenance: 1})
+	want = Summary{Up: 4, Down: 3, Maintenance: 8, MinRTT: 1, MaxRTT: 7, SumRTT: 15}
 	if m != want {
 		t.Errorf("Merge: %+v, want %+v", m, want)
 	}

@@ -6,7 +6,7 @@
 //	meta        "schema": the schema version (8 bytes); "newest": a time no result of
 //	            a host bucket is after; its sequence numbers restores
 //	hosts       host name → 1
-//	results     one sub-bucket per host: time(slot)+location → flags, rtt, reason
+//	results     one sub-bucket per host: time(slot)+location → flags (up, maintenance), rtt, reason
 //	recent      time(slot)+host+location → flags, rtt, reason: where rounds write (see recent.go)
 //	rules       host → threshold, action
 //	states      host → status, count, last slot
@@ -19,6 +19,8 @@
 //	pushtokens  push token → host, the index of the settings' push tokens
 //	facts       host → cert expiry, last push, when added, the last push's
 //	            verdict (see monitors.go); zero times when unknown
+//	maintenance ID (8 bytes) → the JSON of a maintenance window (see
+//	            maintenance.go); new IDs come from the bucket's sequence
 //	restore.N   a restore being staged (see Restore), with restore.N.summaries
 //	            the summaries of its hours; removed on failure and on Open
 //
@@ -52,7 +54,13 @@ import (
 // monitors.go): it reads version 3's values as they are, and its number
 // makes an older srvmon refuse the file rather than call its facts
 // corrupt.
-const schemaVersion = 4
+//
+// Version 5, for maintenance windows, added the maintenance bucket, the
+// maintenance flag of results (flagMaint) and the maintenance count of
+// summaries (summaryLen): version 4's values read with neither, which is
+// what they hold, and the number makes an older srvmon refuse a file
+// whose results it would count as up or down.
+const schemaVersion = 5
 
 var (
 	bucketMeta       = []byte("meta")
@@ -67,18 +75,21 @@ var (
 	bucketMonitors   = []byte("monitors")
 	bucketPushTokens = []byte("pushtokens")
 	bucketFacts      = []byte("facts")
-	keySchema        = []byte("schema")
-	keyNewest        = []byte("newest")
-	keySummarised    = []byte("summarised")
+	// bucketMaintenance holds the maintenance windows (schema 5).
+	bucketMaintenance = []byte("maintenance")
+	keySchema         = []byte("schema")
+	keyNewest         = []byte("newest")
+	keySummarised     = []byte("summarised")
 
 	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
-		bucketMonitors, bucketPushTokens, bucketFacts}
+		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance}
 
 	// addedBuckets are the buckets each schema version added: a file of
 	// an older version gets those of the versions after its own.
 	addedBuckets = map[int64][][]byte{
 		2: {bucketSummaries},
 		3: {bucketMonitors, bucketPushTokens, bucketFacts},
+		5: {bucketMaintenance},
 	}
 )
 

@@ -17,8 +17,8 @@ import (
 //
 // A result is stored in its host's bucket under
 // time(slot) + location, so that keys sort by slot and, within a slot, by
-// location; its value is a flags byte (bit 0: up), the rtt as 8 bytes and
-// the reason. In the recent bucket, the same value is under
+// location; its value is a flags byte (bit 0: up; bit 1, since schema 5:
+// in maintenance), the rtt as 8 bytes and the reason. In the recent bucket, the same value is under
 // time(slot) + uvarint(len(host)) + host + location: time first, so that a
 // round appends; the length first, so that a host's prefix is never the
 // prefix of another host's.
@@ -26,6 +26,7 @@ const (
 	timeLen     = timekey.Len
 	resultHead  = 1 + 8 // flags, rtt
 	flagUp      = 1
+	flagMaint   = 2 // Result.Maintenance; schema 4's values never set it
 	hostPresent = 1 // value of a key in the hosts bucket (empty values read back as nil)
 )
 
@@ -46,6 +47,9 @@ func appendResultValue(b []byte, r *store.Result) []byte {
 	var flags byte
 	if r.Up {
 		flags |= flagUp
+	}
+	if r.Maintenance {
+		flags |= flagMaint
 	}
 	b = append(b, flags)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.RTT))
@@ -79,12 +83,13 @@ func decodeResult(host string, k, v []byte, last *lastStrings) (store.Result, er
 		last = &lastStrings{}
 	}
 	return store.Result{
-		Host:     host,
-		Location: intern(&last.loc, k[timeLen:]),
-		Slot:     timekey.Decode(k),
-		RTT:      time.Duration(binary.BigEndian.Uint64(v[1:])),
-		Up:       v[0]&flagUp != 0,
-		Reason:   intern(&last.reason, v[resultHead:]),
+		Host:        host,
+		Location:    intern(&last.loc, k[timeLen:]),
+		Slot:        timekey.Decode(k),
+		RTT:         time.Duration(binary.BigEndian.Uint64(v[1:])),
+		Up:          v[0]&flagUp != 0,
+		Reason:      intern(&last.reason, v[resultHead:]),
+		Maintenance: v[0]&flagMaint != 0,
 	}, nil
 }
 
@@ -96,9 +101,10 @@ func decodeCheck(k, v []byte, last *lastStrings) (store.Result, error) {
 		return store.Result{}, errCorrupt
 	}
 	r := store.Result{
-		Slot: timekey.Decode(k),
-		RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
-		Up:   v[0]&flagUp != 0,
+		Slot:        timekey.Decode(k),
+		RTT:         time.Duration(binary.BigEndian.Uint64(v[1:])),
+		Up:          v[0]&flagUp != 0,
+		Maintenance: v[0]&flagMaint != 0,
 	}
 	if !r.Up {
 		if last == nil {

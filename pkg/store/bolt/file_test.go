@@ -353,7 +353,7 @@ func TestRoundsGoOnDuringASnapshot(t *testing.T) {
 // TestOpenUpgradesSchema2 opens a file of schema version 2, written by
 // srvmon before monitor settings (testdata/schema2.bolt.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the monitors, pushtokens and facts buckets and schema version 4,
+// gains the monitors, pushtokens and facts buckets and schema version 5,
 // keeps what it held, and opens again.
 func TestOpenUpgradesSchema2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.db")
@@ -375,10 +375,10 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 4}) {
-			t.Errorf("schema version after Open: %v, want 4", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 5}) {
+			t.Errorf("schema version after Open: %v, want 5", v)
 		}
-		for _, b := range []string{"monitors", "pushtokens", "facts"} {
+		for _, b := range []string{"monitors", "pushtokens", "facts", "maintenance"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("no bucket %q after Open", b)
 			}
@@ -402,4 +402,82 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, factsBefore) {
 		t.Errorf("Facts after reopening: %+v, %v; want %+v", fs, err, factsBefore)
 	}
+}
+
+// TestOpenUpgradesBeforeMaintenance opens a file of schema version 4, the layout
+// before maintenance windows: no maintenance bucket, summaries of five
+// 8-byte counts (no maintenance count), result flags without the
+// maintenance bit. The file is made by this package and then taken back
+// to version 4's layout (what version 5 changed is only those three). It
+// gains the bucket and schema version 5, reads its results, old
+// summaries and all, as they were, and keeps maintenance from then on
+// (see storetest.ExpectUpgradedFromBeforeMaintenance).
+func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	s, err := bolt.Open(path, bolt.WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddHost(t.Context(), "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	rs := storetest.ResultsBeforeMaintenance()
+	if err := s.SaveRound(t.Context(), rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for more := true; more; {
+		if more, err = s.Summarise(t.Context(), rs[len(rs)-1].Slot.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	summaries := 0
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4}); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket([]byte("maintenance")); err != nil {
+			return err
+		}
+		b := tx.Bucket([]byte("summaries")).Bucket([]byte("a.test"))
+		if b == nil {
+			return errors.New("no summaries of a.test")
+		}
+		var ks, vs [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if len(v) != 6*8 || !slices.Equal(v[5*8:], make([]byte, 8)) {
+				return errors.New("a summary is not 6 counts, the last 0")
+			}
+			ks, vs = append(ks, slices.Clone(k)), append(vs, slices.Clone(v[:5*8]))
+			return nil
+		})
+		summaries = len(ks)
+		for i := range ks {
+			if err := b.Put(ks[i], vs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatalf("take the file back to schema 4: %v", err)
+	}
+	if summaries != 3 {
+		t.Fatalf("%d summaries of a.test, want 3 (Summarise did not summarise the hours)", summaries)
+	}
+
+	s, err = bolt.Open(path, bolt.WithNoSync())
+	if err != nil {
+		t.Fatalf("Open of a schema 4 file: %v", err)
+	}
+	defer s.Close()
+	storetest.ExpectUpgradedFromBeforeMaintenance(t, s)
 }

@@ -117,7 +117,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(appendResultKey(nil, &r), appendResultValue(nil, &r))
 	f.Add(appendRecentKey(nil, hostPrefix("a.test"), appendResultKey(nil, &r)), []byte{})
 	f.Add([]byte{}, []byte{0xff, 0xff, 0xff})
+	sum := store.Summary{Up: 50, Down: 3, Maintenance: 7, MinRTT: 1, MaxRTT: 9, SumRTT: 200}
+	f.Add(timeKey(t0), encodeSummary(sum))
+	f.Add(timeKey(t0), encodeSummary(sum)[:summaryLen4]) // schema 4's
+	f.Add(idKey(3), []byte(`{"id":3,"hosts":["a.test"],"cron":"@daily","duration":"1h"}`))
 	f.Fuzz(func(t *testing.T, k, v []byte) {
+		if h, err := decodeSummary(k, v); err == nil {
+			if got, err := decodeSummary(k, encodeSummary(h.Summary)); err != nil || got != h {
+				t.Errorf("summary %+v re-decodes as %+v, %v", h, got, err)
+			}
+		}
+		decodeMaintenance(k, v)
 		if d, err := decodeDelivery(k, v); err == nil {
 			if got, err := decodeDelivery(k, encodeDelivery(&d)); err != nil || got != d {
 				t.Errorf("delivery %+v re-decodes as %+v, %v", d, got, err)

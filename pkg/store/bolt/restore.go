@@ -87,6 +87,9 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := store.CheckRestoredMaintenance(r.Maintenance); err != nil {
+		return err
+	}
 	newHosts := make(map[string]bool, len(r.Hosts))
 	for _, h := range r.Hosts {
 		if err := checkHostName(h); err != nil {
@@ -678,7 +681,7 @@ func applyHostsAndRules(tx *bbolt.Tx, r store.Restore) error {
 			return err
 		}
 	}
-	return nil
+	return restoreMaintenance(tx, r.Maintenance)
 }
 
 // stage writes sorted encoded results into the staging bucket, keeping the

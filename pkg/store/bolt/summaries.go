@@ -39,24 +39,35 @@ import (
 const summariseBudget = 20000
 
 // summaryLen is the length of a summary's value: up, down, min, max and
-// sum of the rtt, 8 bytes each.
-const summaryLen = 5 * 8
+// sum of the rtt, and (since schema 5) the maintenance count, 8 bytes
+// each. A value of schema 4 lacks the maintenance count (summaryLen4): it
+// reads as 0, which it is, for no result of schema 4 was in maintenance.
+const (
+	summaryLen  = 6 * 8
+	summaryLen4 = 5 * 8
+)
 
 func encodeSummary(s store.Summary) []byte {
 	b := make([]byte, 0, summaryLen)
-	for _, n := range []int64{s.Up, s.Down, int64(s.MinRTT), int64(s.MaxRTT), int64(s.SumRTT)} {
+	for _, n := range []int64{s.Up, s.Down, int64(s.MinRTT), int64(s.MaxRTT), int64(s.SumRTT), s.Maintenance} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 	return b
 }
 
 func decodeSummary(k, v []byte) (store.HourSummary, error) {
-	if len(k) != timeLen || len(v) != summaryLen {
+	if len(k) != timeLen || (len(v) != summaryLen && len(v) != summaryLen4) {
 		return store.HourSummary{}, errCorrupt
 	}
-	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[8*i:])) }
+	n := func(i int) int64 {
+		if 8*i >= len(v) {
+			return 0
+		}
+		return int64(binary.BigEndian.Uint64(v[8*i:]))
+	}
 	return store.HourSummary{Hour: timekey.Decode(k), Summary: store.Summary{
 		Up: n(0), Down: n(1), MinRTT: time.Duration(n(2)), MaxRTT: time.Duration(n(3)), SumRTT: time.Duration(n(4)),
+		Maintenance: n(5),
 	}}, nil
 }
 
@@ -152,9 +163,10 @@ func mergeSlots(next func() (k, v []byte), fn func(store.Check) error) error {
 		last = k[:timeLen]
 		// Merging needs neither the location nor the reason.
 		slot = append(slot, store.Result{
-			Slot: timekey.Decode(k),
-			RTT:  time.Duration(binary.BigEndian.Uint64(v[1:])),
-			Up:   v[0]&flagUp != 0,
+			Slot:        timekey.Decode(k),
+			RTT:         time.Duration(binary.BigEndian.Uint64(v[1:])),
+			Up:          v[0]&flagUp != 0,
+			Maintenance: v[0]&flagMaint != 0,
 		})
 	}
 	if len(slot) > 0 {

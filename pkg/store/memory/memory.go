@@ -39,6 +39,7 @@ type Store struct {
 	deliveries map[int64]*store.Delivery
 	lastID     int64             // the last delivery ID given out
 	pushTokens map[string]string // push token → host
+	windows    maintenanceWindows
 }
 
 var _ store.Store = (*Store)(nil)
@@ -64,16 +65,17 @@ type entry struct {
 	reason string
 	nsec   int32 // slot: nanoseconds within the second
 	up     bool
+	maint  bool // Result.Maintenance
 }
 
 func entryOf(r store.Result) entry {
-	return entry{sec: r.Slot.Unix(), nsec: int32(r.Slot.Nanosecond()), rtt: r.RTT, loc: r.Location, reason: r.Reason, up: r.Up}
+	return entry{sec: r.Slot.Unix(), nsec: int32(r.Slot.Nanosecond()), rtt: r.RTT, loc: r.Location, reason: r.Reason, up: r.Up, maint: r.Maintenance}
 }
 
 func (e *entry) slot() time.Time { return time.Unix(e.sec, int64(e.nsec)).UTC() }
 
 func (e *entry) result(host string) store.Result {
-	return store.Result{Host: host, Location: e.loc, Slot: e.slot(), RTT: e.rtt, Up: e.up, Reason: e.reason}
+	return store.Result{Host: host, Location: e.loc, Slot: e.slot(), RTT: e.rtt, Up: e.up, Reason: e.reason, Maintenance: e.maint}
 }
 
 // compareSlot orders an entry against the slot (sec, nsec).
@@ -607,6 +609,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	if err := s.checkRestoredMonitors(r.Monitors, inBackup); err != nil {
 		return err
 	}
+	if err := store.CheckRestoredMaintenance(r.Maintenance); err != nil {
+		return fmt.Errorf("memory: restore: %w", err)
+	}
 	for _, rule := range r.Rules {
 		if !inBackup[rule.Host] && s.hosts[rule.Host] == nil {
 			return fmt.Errorf("memory: restore: a rule for host %q, which is neither in the backup's hosts nor stored: %w",
@@ -629,6 +634,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	for _, m := range r.Monitors {
 		s.setMonitor(s.hosts[m.Host], m)
 	}
+	s.windows.restore(r.Maintenance)
 	for h, es := range staged {
 		hd := s.hosts[h]
 		hd.results = merge(hd.results, es)
@@ -733,5 +739,6 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.hosts = nil
 	s.deliveries = nil
+	s.windows = maintenanceWindows{}
 	return nil
 }

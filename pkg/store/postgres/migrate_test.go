@@ -11,9 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // queryInts runs a query on the database at u and returns its first
@@ -422,6 +424,38 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 		}
 	}
 
+	// Maintenance (migration 0007) on the upgraded tables: gosrvmon's rows
+	// and the upgrade's summaries read as not in maintenance, a result in
+	// maintenance reads marked and is counted apart, late into a
+	// summarised hour too, and windows are kept.
+	if n := queryInts(t, u, `SELECT count(*) FROM checks WHERE maintenance`); n[0] != 0 {
+		t.Errorf("%d of gosrvmon's rows in maintenance after the upgrade, want 0", n[0])
+	}
+	err = s.SaveRound(ctx, []store.Result{
+		{Host: "https://b.test/health", Location: "eu", Slot: at(0, 0, 0), RTT: time.Millisecond, Up: true, Maintenance: true},
+		{Host: "https://b.test/health", Slot: at(6, 0, 0), RTT: 2 * time.Millisecond, Up: true, Maintenance: true},
+	}, nil)
+	if err != nil {
+		t.Fatalf("SaveRound in maintenance on the upgraded tables: %v", err)
+	}
+	if c, ok, err := s.LastCheck(ctx, "https://b.test/health"); err != nil || !ok || !c.Maintenance {
+		t.Errorf("LastCheck of a result in maintenance = %+v, %v, %v; want it in maintenance", c, ok, err)
+	}
+	hour := time.Date(2020, time.March, 1, 10, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, 60} { // from the summary, from the checks
+		bs, err := s.Buckets(ctx, "https://b.test/health", hour, hour.Add(time.Hour), n)
+		var total store.Bucket
+		for _, b := range bs {
+			total.Up, total.Down, total.Maintenance = total.Up+b.Up, total.Down+b.Down, total.Maintenance+b.Maintenance
+		}
+		if err != nil || total.Up != 0 || total.Down != 0 || total.Maintenance != 2 {
+			t.Errorf("Buckets of b.test in %d: %+v, %v; want 2 in maintenance, none up or down", n, total, err)
+		}
+	}
+	if id, err := s.PutMaintenance(ctx, monitor.Maintenance{Cron: "@daily", Duration: monitor.Duration(time.Hour)}); err != nil || id <= 0 {
+		t.Errorf("PutMaintenance on the upgraded database = %d, %v", id, err)
+	}
+
 	// Deleting a host deletes its results, although checks has no
 	// foreign key any more.
 	if err := s.DeleteHost(ctx, "example.test"); err != nil {
@@ -471,4 +505,48 @@ func TestOpenWaitsForAMigrationBoundedly(t *testing.T) {
 	if !strings.Contains(err.Error(), "migration lock") {
 		t.Errorf("Open: %v, want an error about the migration lock", err)
 	}
+}
+
+// TestUpgradeBeforeMaintenance opens a database as it was before
+// migration 0007 (maintenance windows), made by this package and then
+// taken back: checks and check_summaries without their maintenance
+// columns, no maintenance_windows, 0007 not recorded. The migration adds
+// them; results and the summaries written before it read as not in
+// maintenance, and maintenance is kept from then on (see
+// storetest.ExpectUpgradedFromBeforeMaintenance).
+func TestUpgradeBeforeMaintenance(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
+	ctx := t.Context()
+	if err := s.AddHost(ctx, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	rs := storetest.ResultsBeforeMaintenance()
+	if err := s.SaveRound(ctx, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for more := true; more; {
+		var err error
+		if more, err = s.Summarise(ctx, rs[len(rs)-1].Slot.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	pgtest.Exec(t, u, `DROP INDEX checks_maintenance_idx;
+		ALTER TABLE checks DROP COLUMN maintenance;
+		ALTER TABLE check_summaries DROP COLUMN maintenance;
+		DROP TABLE maintenance_windows;
+		DELETE FROM schema_migrations WHERE name = '0007_maintenance.sql'`)
+	if n := queryInts(t, u, `SELECT count(*) FROM check_summaries WHERE host = 'a.test'`); n[0] != 3 {
+		t.Fatalf("%d summaries of a.test before the upgrade, want 3", n[0])
+	}
+
+	s = openURL(t, u)
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
+	}
+	if n := queryInts(t, u, `SELECT count(*) FROM check_summaries WHERE maintenance <> 0`); n[0] != 0 {
+		t.Errorf("%d summaries of before the upgrade count maintenance, want 0", n[0])
+	}
+	storetest.ExpectUpgradedFromBeforeMaintenance(t, s)
 }

@@ -33,6 +33,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 			return fmt.Errorf("postgres: restore: %w", err)
 		}
 	}
+	if err := store.CheckRestoredMaintenance(r.Maintenance); err != nil {
+		return fmt.Errorf("postgres: restore: %w", err)
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
 		if err != nil {
@@ -49,6 +52,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 			if err := putMonitors(ctx, tx, r.Monitors); err != nil {
 				return err
 			}
+		}
+		if err := restoreMaintenance(ctx, tx, r.Maintenance); err != nil {
+			return err
 		}
 		if r.Results == nil {
 			return nil

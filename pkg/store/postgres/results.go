@@ -26,10 +26,10 @@ const (
 // SHARE, cost a quarter of a round's insert). Rows go in key order so that
 // overlapping rounds lock keys in one order and cannot deadlock. A result
 // stored already fails it (see insertRound).
-const insertRoundSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
-SELECT r.host, r.slot, r.location, r.rtt, r.up, r.reason
-FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])
-	AS r (host, slot, location, rtt, up, reason)
+const insertRoundSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason, maintenance)
+SELECT r.host, r.slot, r.location, r.rtt, r.up, r.reason, r.maintenance
+FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[], $7::boolean[])
+	AS r (host, slot, location, rtt, up, reason, maintenance)
 JOIN hosts h ON h.host = r.host
 ORDER BY r.host, r.slot, r.location`
 
@@ -39,15 +39,15 @@ ON CONFLICT DO NOTHING`
 
 // restoreResultsSQL stores a batch of a restore's results, whose hosts
 // Restore has checked and locked already.
-const restoreResultsSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
-SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])
+const restoreResultsSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason, maintenance)
+SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[], $7::boolean[])
 ON CONFLICT DO NOTHING`
 
 // restoreNewSQL stores a batch of a restore's results that cannot be
 // stored already (see restorer): without ON CONFLICT, which costs a second
 // index search and a confirmation record per row.
-const restoreNewSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason)
-SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[])`
+const restoreNewSQL = `INSERT INTO checks (host, check_time, location, rtt, up, reason, maintenance)
+SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::bigint[], $5::boolean[], $6::text[], $7::boolean[])`
 
 // resultColumns holds a batch of results as the columns the inserts
 // take; reused from batch to batch.
@@ -55,12 +55,12 @@ type resultColumns struct {
 	hosts, locations, reasons []string
 	slots                     []time.Time
 	rtts                      []int64
-	ups                       []bool
+	ups, maintenance          []bool
 }
 
 func (c *resultColumns) reset() {
 	c.hosts, c.locations, c.reasons = c.hosts[:0], c.locations[:0], c.reasons[:0]
-	c.slots, c.rtts, c.ups = c.slots[:0], c.rtts[:0], c.ups[:0]
+	c.slots, c.rtts, c.ups, c.maintenance = c.slots[:0], c.rtts[:0], c.ups[:0], c.maintenance[:0]
 }
 
 func (c *resultColumns) add(r store.Result) {
@@ -70,6 +70,7 @@ func (c *resultColumns) add(r store.Result) {
 	c.rtts = append(c.rtts, int64(r.RTT))
 	c.ups = append(c.ups, r.Up)
 	c.reasons = append(c.reasons, r.Reason)
+	c.maintenance = append(c.maintenance, r.Maintenance)
 }
 
 func (c *resultColumns) len() int { return len(c.hosts) }
@@ -77,7 +78,7 @@ func (c *resultColumns) len() int { return len(c.hosts) }
 // insert stores the batch with sql: insertRoundSQL, insertResultsSQL,
 // restoreNewSQL or restoreResultsSQL.
 func (c *resultColumns) insert(ctx context.Context, q querier, sql string) error {
-	_, err := q.Exec(ctx, sql, c.hosts, c.slots, c.locations, c.rtts, c.ups, c.reasons)
+	_, err := q.Exec(ctx, sql, c.hosts, c.slots, c.locations, c.rtts, c.ups, c.reasons, c.maintenance)
 	if err != nil {
 		return fmt.Errorf("store %d results: %w", c.len(), err)
 	}
@@ -183,7 +184,7 @@ func resultsOf(ctx context.Context, q querier, host string, start, end time.Time
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rows, err := q.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
+	rows, err := q.Query(ctx, `SELECT check_time, location, rtt, up, reason, maintenance FROM checks
 		WHERE host = $1 AND check_time >= $2::timestamp AND check_time < $3::timestamp
 		ORDER BY check_time, location`, host, bound(start), bound(end))
 	if err != nil {
@@ -192,7 +193,7 @@ func resultsOf(ctx context.Context, q querier, host string, start, end time.Time
 	defer rows.Close()
 	r := store.Result{Host: host}
 	var rtt int64
-	dest := []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason} // made once: no allocation per row
+	dest := []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason, &r.Maintenance} // made once: no allocation per row
 	n := 0
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
@@ -240,13 +241,13 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 	if err := ctx.Err(); err != nil {
 		return store.Check{}, false, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason FROM checks
+	rows, _ := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason, maintenance FROM checks
 		WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
 		ORDER BY location`, host)
 	rs := make([]store.Result, 0, 1)
 	r := store.Result{Host: host}
 	var rtt int64
-	_, err := pgx.ForEachRow(rows, []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason, &r.Maintenance}, func() error {
 		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
 		rs = append(rs, r)
 		return nil
@@ -262,39 +263,46 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 
 // bucketsSQL summarises a host's merged checks span by span: $2 and $3
 // hold the first and the end microsecond of each span (see bound), and it
-// returns one row per span with data: its index, its checks, those up,
-// and the min, max and sum of the rtt of those up.
+// returns one row per span with data: its index, its checks not in
+// maintenance, those of them up, the checks in maintenance, and the min,
+// max and sum of the rtt of those up and not in maintenance.
 //
 // Each span is one range scan of the (host, check_time, location)
 // index, aggregated as it is read, so that neither a sort nor a hash
 // table nor a per-row bucket computation is needed, whatever the planner
 // believes of the table's size. Only slots with a result from a named
 // location need merging (the key makes a slot's default-location result
-// unique): a span without one (checks_located_idx tells) is counted row
-// by row; one with one is grouped by slot first.
-const bucketsSQL = `SELECT b.i - 1, a.n, a.up, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
+// unique), and only slots with a result in maintenance need the table
+// (maintenance is not in the key's INCLUDE): a span with neither
+// (checks_located_idx and checks_maintenance_idx tell) is counted row by
+// row from the index alone; one with either is grouped by slot first.
+const bucketsSQL = `SELECT b.i - 1, a.n, a.up, a.maint, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
 FROM unnest($2::timestamp[], $3::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
 CROSS JOIN LATERAL (
 	SELECT EXISTS (
 		SELECT FROM checks
 		WHERE host = $1 AND location <> '' AND check_time >= b.lo AND check_time < b.hi
+	) OR EXISTS (
+		SELECT FROM checks
+		WHERE host = $1 AND maintenance AND check_time >= b.lo AND check_time < b.hi
 	) AS merge
 ) x
 CROSS JOIN LATERAL (
-	SELECT count(*) AS n, count(*) FILTER (WHERE up) AS up, min(rtt) FILTER (WHERE up) AS min_rtt,
+	SELECT count(*) AS n, count(*) FILTER (WHERE up) AS up, 0::bigint AS maint, min(rtt) FILTER (WHERE up) AS min_rtt,
 		max(rtt) FILTER (WHERE up) AS max_rtt, sum(rtt) FILTER (WHERE up) AS sum_rtt
 	FROM checks
 	WHERE NOT x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
 	UNION ALL
-	SELECT count(*), count(*) FILTER (WHERE up), min(rtt), max(rtt), sum(rtt)
+	SELECT count(*) FILTER (WHERE NOT m), count(*) FILTER (WHERE up AND NOT m), count(*) FILTER (WHERE m),
+		min(rtt) FILTER (WHERE NOT m), max(rtt) FILTER (WHERE NOT m), sum(rtt) FILTER (WHERE NOT m)
 	FROM (
-		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt
+		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt, bool_or(maintenance) AS m
 		FROM checks
 		WHERE x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
 		GROUP BY check_time
 	) s
 ) a
-WHERE a.n > 0`
+WHERE a.n + a.maint > 0`
 
 // Buckets summarises the host's merged checks in [start, end) in at most
 // n buckets: from the summaries of the hours wholly inside a bucket, when
@@ -333,12 +341,12 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	if len(los) > 0 {
 		rs, _ := s.pool.Query(ctx, bucketsSQL, host, los, his)
 		var i int
-		var count, up, minRTT, maxRTT, sum int64
-		tag, err := pgx.ForEachRow(rs, []any{&i, &count, &up, &minRTT, &maxRTT, &sum}, func() error {
+		var count, up, maint, minRTT, maxRTT, sum int64
+		tag, err := pgx.ForEachRow(rs, []any{&i, &count, &up, &maint, &minRTT, &maxRTT, &sum}, func() error {
 			if i < 0 || i >= len(idx) {
 				return fmt.Errorf("span %d out of %d", i, len(idx))
 			}
-			b.AddSummary(idx[i], store.Summary{Up: up, Down: count - up,
+			b.AddSummary(idx[i], store.Summary{Up: up, Down: count - up, Maintenance: maint,
 				MinRTT: time.Duration(minRTT), MaxRTT: time.Duration(maxRTT), SumRTT: time.Duration(sum)})
 			return nil
 		})

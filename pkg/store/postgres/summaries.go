@@ -93,17 +93,19 @@ func summarised(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 // summariseSQL summarises the checks of each row (host, lo, hi) of the
 // source that %s names, in [lo, hi), hour by hour, into check_summaries:
 // the results of each slot merged first (up if any location was; the
-// lowest rtt of those up), then counted. lo and hi are whole hours, and no
-// two rows of one host overlap.
-const summariseSQL = `INSERT INTO check_summaries (host, hour, up, down, min_rtt, max_rtt, sum_rtt)
-SELECT t.host, m.hour, m.up, m.down, m.min_rtt, m.max_rtt, m.sum_rtt
+// lowest rtt of those up; in maintenance if any location's result was),
+// then counted as store.Summary counts them (a check in maintenance only
+// in maintenance). lo and hi are whole hours, and no two rows of one host
+// overlap.
+const summariseSQL = `INSERT INTO check_summaries (host, hour, up, down, min_rtt, max_rtt, sum_rtt, maintenance)
+SELECT t.host, m.hour, m.up, m.down, m.min_rtt, m.max_rtt, m.sum_rtt, m.maintenance
 FROM %s CROSS JOIN LATERAL (
 	SELECT date_trunc('hour', s.check_time) AS hour,
-		count(*) FILTER (WHERE s.up) AS up, count(*) FILTER (WHERE NOT s.up) AS down,
-		coalesce(min(s.rtt), 0) AS min_rtt, coalesce(max(s.rtt), 0) AS max_rtt,
-		coalesce(sum(s.rtt), 0)::bigint AS sum_rtt
+		count(*) FILTER (WHERE s.up AND NOT s.m) AS up, count(*) FILTER (WHERE NOT s.up AND NOT s.m) AS down,
+		coalesce(min(s.rtt) FILTER (WHERE NOT s.m), 0) AS min_rtt, coalesce(max(s.rtt) FILTER (WHERE NOT s.m), 0) AS max_rtt,
+		coalesce(sum(s.rtt) FILTER (WHERE NOT s.m), 0)::bigint AS sum_rtt, count(*) FILTER (WHERE s.m) AS maintenance
 	FROM (
-		SELECT c.check_time, bool_or(c.up) AS up, min(c.rtt) FILTER (WHERE c.up) AS rtt
+		SELECT c.check_time, bool_or(c.up) AS up, min(c.rtt) FILTER (WHERE c.up) AS rtt, bool_or(c.maintenance) AS m
 		FROM checks c
 		WHERE c.host = t.host AND c.check_time >= t.lo AND c.check_time < t.hi
 		GROUP BY c.check_time
@@ -111,7 +113,8 @@ FROM %s CROSS JOIN LATERAL (
 	GROUP BY 1
 ) m
 ON CONFLICT (host, hour) DO UPDATE SET up = excluded.up, down = excluded.down,
-	min_rtt = excluded.min_rtt, max_rtt = excluded.max_rtt, sum_rtt = excluded.sum_rtt`
+	min_rtt = excluded.min_rtt, max_rtt = excluded.max_rtt, sum_rtt = excluded.sum_rtt,
+	maintenance = excluded.maintenance`
 
 var (
 	// summariseAllSQL summarises every host in [$1, $2).
@@ -292,16 +295,16 @@ func summaries(ctx context.Context, q querier, host string, start, end time.Time
 	if lo.Before(start) {
 		lo = lo.Add(store.SummarySpan)
 	}
-	rows, _ := q.Query(ctx, `SELECT hour, up, down, min_rtt, max_rtt, sum_rtt, NULL::timestamp FROM check_summaries
+	rows, _ := q.Query(ctx, `SELECT hour, up, down, maintenance, min_rtt, max_rtt, sum_rtt, NULL::timestamp FROM check_summaries
 		WHERE host = $1 AND hour >= $2 AND hour < $3
-		UNION ALL SELECT NULL, 0, 0, 0, 0, 0, (SELECT min(check_time) FROM checks WHERE host = $1)
+		UNION ALL SELECT NULL, 0, 0, 0, 0, 0, 0, (SELECT min(check_time) FROM checks WHERE host = $1)
 		ORDER BY 1 NULLS FIRST`, host, lo, hi)
 	var hs []store.HourSummary
 	var oldest time.Time
 	var hour, first *time.Time
 	var h store.HourSummary
 	var minRTT, maxRTT, sum int64
-	_, err := pgx.ForEachRow(rows, []any{&hour, &h.Up, &h.Down, &minRTT, &maxRTT, &sum, &first}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&hour, &h.Up, &h.Down, &h.Maintenance, &minRTT, &maxRTT, &sum, &first}, func() error {
 		if hour == nil {
 			if first != nil {
 				oldest = first.UTC()

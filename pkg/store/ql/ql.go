@@ -51,7 +51,15 @@ import (
 // the facts columns added, last_push_up and last_push_reason, which a
 // version 2 database gets at Open (factsColumns); its rows read them
 // NULL: Added and the last push's verdict zero.
-const schemaVersion = 3
+//
+// Version 4, for maintenance windows, added the results column maint
+// (resultsColumns; a version 3 row reads it NULL: not in maintenance) and
+// the tables maintenance and maintenance_last_id (see maintenance.go).
+const schemaVersion = 4
+
+// resultsColumns are the columns of results that schema version 4 added:
+// nullable, since a version 3 table gains them with its rows.
+var resultsColumns = [][2]string{{"maint", "bool"}}
 
 // factsColumns are the columns of facts that schema version 3 added, with
 // their types: nullable, since a version 2 table gains them with its rows.
@@ -64,7 +72,7 @@ CREATE TABLE IF NOT EXISTS srvmon_schema (version int64 NOT NULL);
 CREATE TABLE IF NOT EXISTS newest_slot (t string NOT NULL);
 CREATE TABLE IF NOT EXISTS hosts (name string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS hosts_name ON hosts (name);
-CREATE TABLE IF NOT EXISTS results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL);
+CREATE TABLE IF NOT EXISTS results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL, maint bool);
 CREATE UNIQUE INDEX IF NOT EXISTS results_k ON results (k);
 CREATE TABLE IF NOT EXISTS rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS rules_host ON rules (host);
@@ -80,6 +88,9 @@ CREATE INDEX IF NOT EXISTS monitors_push_token ON monitors (push_token);
 CREATE TABLE IF NOT EXISTS facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL,
 	added string, last_push_up bool, last_push_reason string);
 CREATE UNIQUE INDEX IF NOT EXISTS facts_host ON facts (host);
+CREATE TABLE IF NOT EXISTS maintenance (wid int64 NOT NULL, doc string NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS maintenance_wid ON maintenance (wid);
+CREATE TABLE IF NOT EXISTS maintenance_last_id (id int64 NOT NULL);
 `
 
 // Store is a store.Store in a ql database. It is safe for concurrent use.
@@ -185,7 +196,10 @@ func (s *Store) initialise(ctx context.Context) error {
 		case version < schemaVersion:
 			// The schema's statements created the tables it lacked;
 			// a table of an older version gains its new columns.
-			if err := addFactsColumns(ctx, tx); err != nil {
+			if err := addColumns(ctx, tx, "facts", factsColumns); err != nil {
+				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+			}
+			if err := addColumns(ctx, tx, "results", resultsColumns); err != nil {
 				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE srvmon_schema SET version = $1`, int64(schemaVersion))
@@ -197,7 +211,7 @@ func (s *Store) initialise(ctx context.Context) error {
 		return err
 	}
 	var plan []string
-	err = query(ctx, s.db, `EXPLAIN `+s.inRange("k, rtt, up, reason", " LIMIT $3"), []any{"a", "b", int64(1)}, func(rows *sql.Rows) error {
+	err = query(ctx, s.db, `EXPLAIN `+s.inRange(resultCols, " LIMIT $3"), []any{"a", "b", int64(1)}, func(rows *sql.Rows) error {
 		var line string
 		if err := rows.Scan(&line); err != nil {
 			return err
@@ -212,12 +226,12 @@ func (s *Store) initialise(ctx context.Context) error {
 	return nil
 }
 
-// addFactsColumns adds to the facts table the factsColumns it lacks: all
-// of them in a version 2 database, none in one whose facts table the
-// schema just created.
-func addFactsColumns(ctx context.Context, tx *sql.Tx) error {
+// addColumns adds to table the columns of cols it lacks: those a later
+// schema version added to a table of an older database; none to a table
+// the schema just created.
+func addColumns(ctx context.Context, tx *sql.Tx, table string, cols [][2]string) error {
 	var have []string
-	err := query(ctx, tx, `SELECT Name FROM __Column WHERE TableName == "facts"`, nil, func(rows *sql.Rows) error {
+	err := query(ctx, tx, `SELECT Name FROM __Column WHERE TableName == $1`, []any{table}, func(rows *sql.Rows) error {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			return err
@@ -226,14 +240,14 @@ func addFactsColumns(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("columns of facts: %w", err)
+		return fmt.Errorf("columns of %s: %w", table, err)
 	}
-	for _, c := range factsColumns {
+	for _, c := range cols {
 		if slices.Contains(have, c[0]) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE facts ADD `+c[0]+` `+c[1]); err != nil {
-			return fmt.Errorf("add column facts.%s: %w", c[0], err)
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD `+c[0]+` `+c[1]); err != nil {
+			return fmt.Errorf("add column %s.%s: %w", table, c[0], err)
 		}
 	}
 	return nil

@@ -257,7 +257,7 @@ func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
 // TestOpenUpgradesSchema1 opens a database of schema version 1, written
 // by srvmon before monitor settings (testdata/schema1.ql.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the tables monitors and facts and schema version 3, keeps what it
+// gains the tables monitors and facts and schema version 4, keeps what it
 // held, and opens again.
 func TestOpenUpgradesSchema1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.ql")
@@ -276,8 +276,8 @@ func TestOpenUpgradesSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var version int64
-	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 3 {
-		t.Errorf("schema version after Open: %d, %v; want 3", version, err)
+	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 4 {
+		t.Errorf("schema version after Open: %d, %v; want 4", version, err)
 	}
 	db.Close()
 	s = openAt(t, path)
@@ -355,4 +355,67 @@ func TestOpenUpgradesSchema2Facts(t *testing.T) {
 // factTime is a time of facts as schema version 2 stored it.
 func factTime(t time.Time) string {
 	return string(timekey.Append(nil, t))
+}
+
+// TestOpenUpgradesBeforeMaintenance opens a database of schema version 3, the layout
+// before maintenance windows (made here with version 3's statements):
+// results without the column maint, no tables maintenance and
+// maintenance_last_id. It gains them and schema version 4, its results
+// read as they were (maint NULL: not in maintenance), and it keeps
+// maintenance from then on (see
+// storetest.ExpectUpgradedFromBeforeMaintenance).
+func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.ql")
+	db, err := sql.Open("ql2", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec(`CREATE TABLE srvmon_schema (version int64 NOT NULL);
+		CREATE TABLE newest_slot (t string NOT NULL);
+		CREATE TABLE hosts (name string NOT NULL);
+		CREATE UNIQUE INDEX hosts_name ON hosts (name);
+		CREATE TABLE results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL);
+		CREATE UNIQUE INDEX results_k ON results (k);
+		INSERT INTO srvmon_schema VALUES (3); INSERT INTO newest_slot VALUES ("");
+		INSERT INTO hosts VALUES ("a.test");`)
+	if err != nil {
+		t.Fatalf("make a schema 3 database: %v", err)
+	}
+	var id int64
+	if err := tx.QueryRow(`SELECT id() FROM hosts WHERE name == "a.test"`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	rs := storetest.ResultsBeforeMaintenance()
+	for _, r := range rs {
+		if _, err := tx.Exec(`INSERT INTO results VALUES ($1, $2, $3, $4)`, ql.ResultKey(id, r), int64(r.RTT), r.Up, r.Reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = sql.Open("ql2", path); err != nil {
+		t.Fatal(err)
+	}
+	var version, nulls int64
+	if err := db.QueryRow(`SELECT version FROM srvmon_schema`).Scan(&version); err != nil || version != 4 {
+		t.Errorf("schema version after Open: %d, %v; want 4", version, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM results WHERE maint IS NULL`).Scan(&nulls); err != nil || nulls != int64(len(rs)) {
+		t.Errorf("results whose maint is NULL after Open: %d, %v; want all %d", nulls, err, len(rs))
+	}
+	db.Close()
+	s = openAt(t, path)
+	defer s.Close()
+	storetest.ExpectUpgradedFromBeforeMaintenance(t, s)
 }

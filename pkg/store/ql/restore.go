@@ -25,6 +25,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 			return fmt.Errorf("ql: restore: %w", err)
 		}
 	}
+	if err := store.CheckRestoredMaintenance(r.Maintenance); err != nil {
+		return fmt.Errorf("ql: restore: %w", err)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		added := store.AddedNow()
 		for _, h := range r.Hosts {
@@ -41,6 +44,9 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 			if err := putMonitor(ctx, tx, m); err != nil {
 				return err
 			}
+		}
+		if err := restoreMaintenance(ctx, tx, r.Maintenance); err != nil {
+			return err
 		}
 		if r.Results == nil {
 			return nil
@@ -81,7 +87,7 @@ func (s *Store) restoreResults(ctx context.Context, tx *sql.Tx, results func(con
 		if !seen || res.Slot.After(newest) {
 			newest, seen = res.Slot, true
 		}
-		return row{k: resultKey(id, &res), rtt: int64(res.RTT), up: res.Up, reason: res.Reason}, nil
+		return rowOf(resultKey(id, &res), &res), nil
 	}
 	b := batch.New(ctx, restoreBatch, add, func(rows []row) error { return s.insert(ctx, tx, rows) })
 	if err := b.Run(results); err != nil {

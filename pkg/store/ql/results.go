@@ -33,6 +33,25 @@ type row struct {
 	rtt    int64
 	up     bool
 	reason string
+	maint  bool
+}
+
+// rowOf is the row of r, whose key is k.
+func rowOf(k string, r *store.Result) row {
+	return row{k: k, rtt: int64(r.RTT), up: r.Up, reason: r.Reason, maint: r.Maintenance}
+}
+
+// resultCols are the columns a read of results selects, in raw's order.
+const resultCols = "k, rtt, up, reason, maint"
+
+// raw is a row of results as read; maint is NULL in a row of schema
+// version 3, which was not in maintenance.
+type raw struct {
+	k      []byte
+	rtt    int64
+	up     bool
+	reason []byte
+	maint  sql.NullBool
 }
 
 // insertQuery returns INSERT INTO results IF NOT EXISTS for n rows.
@@ -43,8 +62,8 @@ func insertQuery(n int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		p := 4*i + 1
-		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", p, p+1, p+2, p+3)
+		p := 5*i + 1
+		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d)", p, p+1, p+2, p+3, p+4)
 	}
 	return b.String()
 }
@@ -53,7 +72,7 @@ func insertQuery(n int) string {
 // whose key is stored.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []row) error {
 	full := ""
-	args := make([]any, 0, 4*min(len(rows), s.insertRows))
+	args := make([]any, 0, 5*min(len(rows), s.insertRows))
 	for len(rows) > 0 {
 		n := min(len(rows), s.insertRows)
 		q := full
@@ -65,7 +84,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []row) error {
 		}
 		args = args[:0]
 		for _, r := range rows[:n] {
-			args = append(args, r.k, r.rtt, r.up, r.reason)
+			args = append(args, r.k, r.rtt, r.up, r.reason, r.maint)
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
@@ -157,7 +176,7 @@ func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, 
 		if !ok {
 			continue // not stored: dropped
 		}
-		rows = append(rows, row{k: resultKey(id, r), rtt: int64(r.RTT), up: r.Up, reason: r.Reason})
+		rows = append(rows, rowOf(resultKey(id, r), r))
 		if len(rows) == 1 || r.Slot.After(newest) {
 			newest = r.Slot
 		}
@@ -192,13 +211,7 @@ func (s *Store) inRange(cols, tail string) string {
 // scan calls fn with the raw results in [from, to) of the key range, in
 // key order, reading s.chunk rows per query and calling fn once a chunk is
 // read: ql's read lock is not held while fn runs.
-func (s *Store) scan(ctx context.Context, from, to string, fn func(k []byte, rtt int64, up bool, reason []byte) error) error {
-	type raw struct {
-		k      []byte
-		rtt    int64
-		up     bool
-		reason []byte
-	}
+func (s *Store) scan(ctx context.Context, from, to string, fn func(r *raw) error) error {
 	buf := make([]raw, 0, s.chunk)
 	var last []byte
 	for {
@@ -207,10 +220,10 @@ func (s *Store) scan(ctx context.Context, from, to string, fn func(k []byte, rtt
 		}
 		buf = buf[:0]
 		err := s.do(ctx, func(q queryer) error {
-			return query(ctx, q, s.inRange("k, rtt, up, reason", " LIMIT $3"), []any{from, to, int64(s.chunk)}, func(rows *sql.Rows) error {
+			return query(ctx, q, s.inRange(resultCols, " LIMIT $3"), []any{from, to, int64(s.chunk)}, func(rows *sql.Rows) error {
 				var r raw
 				// Scanning into a []byte copies: r outlives the query.
-				if err := rows.Scan(&r.k, &r.rtt, &r.up, &r.reason); err != nil {
+				if err := rows.Scan(&r.k, &r.rtt, &r.up, &r.reason, &r.maint); err != nil {
 					return err
 				}
 				if last != nil && bytes.Compare(r.k, last) <= 0 {
@@ -224,8 +237,8 @@ func (s *Store) scan(ctx context.Context, from, to string, fn func(k []byte, rtt
 		if err != nil {
 			return err
 		}
-		for _, r := range buf {
-			if err := fn(r.k, r.rtt, r.up, r.reason); err != nil {
+		for i := range buf {
+			if err := fn(&buf[i]); err != nil {
 				return err
 			}
 		}
@@ -247,12 +260,12 @@ func (s *Store) hostRange(ctx context.Context, host string, start, end time.Time
 
 // Results streams the host's raw results in [start, end).
 func (s *Store) Results(ctx context.Context, host string, start, end time.Time, fn func(store.Result) error) error {
-	err := s.results(ctx, host, start, end, func(k []byte, rtt int64, up bool, reason []byte) error {
-		slot, loc, err := decodeKey(k)
+	err := s.results(ctx, host, start, end, func(r *raw) error {
+		res, err := r.result(host)
 		if err != nil {
 			return err
 		}
-		return fn(store.Result{Host: host, Location: loc, Slot: slot, RTT: time.Duration(rtt), Up: up, Reason: string(reason)})
+		return fn(res)
 	})
 	if err != nil {
 		return fmt.Errorf("ql: results of %q: %w", host, err)
@@ -260,7 +273,30 @@ func (s *Store) Results(ctx context.Context, host string, start, end time.Time, 
 	return nil
 }
 
-func (s *Store) results(ctx context.Context, host string, start, end time.Time, fn func(k []byte, rtt int64, up bool, reason []byte) error) error {
+// result is the result of host that r holds.
+func (r *raw) result(host string) (store.Result, error) {
+	slot, loc, err := decodeKey(r.k)
+	if err != nil {
+		return store.Result{}, err
+	}
+	return store.Result{Host: host, Location: loc, Slot: slot, RTT: time.Duration(r.rtt), Up: r.up, Reason: string(r.reason),
+		Maintenance: r.maint.Bool}, nil
+}
+
+// check is what a merged check needs of r: no location, and no reason
+// when it is up.
+func (r *raw) check() (store.Result, error) {
+	if len(r.k) < headLen {
+		return store.Result{}, errCorrupt
+	}
+	res := store.Result{Slot: timekey.Decode(r.k[idLen:]), RTT: time.Duration(r.rtt), Up: r.up, Maintenance: r.maint.Bool}
+	if !r.up {
+		res.Reason = string(r.reason)
+	}
+	return res, nil
+}
+
+func (s *Store) results(ctx context.Context, host string, start, end time.Time, fn func(r *raw) error) error {
 	_, from, to, err := s.hostRange(ctx, host, start, end)
 	if err != nil || !start.Before(end) {
 		return err
@@ -271,15 +307,12 @@ func (s *Store) results(ctx context.Context, host string, start, end time.Time, 
 // Checks streams the host's merged checks in [start, end).
 func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, fn func(store.Check) error) error {
 	add, flush := store.MergeResults(fn)
-	err := s.results(ctx, host, start, end, func(k []byte, rtt int64, up bool, reason []byte) error {
-		if len(k) < headLen {
-			return errCorrupt
+	err := s.results(ctx, host, start, end, func(r *raw) error {
+		res, err := r.check()
+		if err != nil {
+			return err
 		}
-		r := store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up}
-		if !up {
-			r.Reason = string(reason)
-		}
-		return add(r)
+		return add(res)
 	})
 	if err == nil {
 		err = flush()
@@ -298,11 +331,12 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	if store.BucketWidth(start, end, n) == 0 {
 		end = start // no bucket: only check the host
 	}
-	err := s.results(ctx, host, start, end, func(k []byte, rtt int64, up bool, _ []byte) error {
-		if len(k) < headLen {
-			return errCorrupt
+	err := s.results(ctx, host, start, end, func(r *raw) error {
+		res, err := r.check()
+		if err != nil {
+			return err
 		}
-		return add(store.Result{Slot: timekey.Decode(k[idLen:]), RTT: time.Duration(rtt), Up: up})
+		return add(res)
 	})
 	if err == nil {
 		err = flush()
@@ -362,13 +396,10 @@ func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, 
 	}
 	var rs []store.Result
 	slot := slotOf(f.newest)
-	err = s.scan(ctx, string(slot), prefixEnd(slot), func(k []byte, rtt int64, up bool, reason []byte) error {
-		at, loc, err := decodeKey(k)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, store.Result{Host: host, Location: loc, Slot: at, RTT: time.Duration(rtt), Up: up, Reason: string(reason)})
-		return nil
+	err = s.scan(ctx, string(slot), prefixEnd(slot), func(r *raw) error {
+		res, err := r.result(host)
+		rs = append(rs, res)
+		return err
 	})
 	if err != nil || len(rs) == 0 {
 		return store.Check{}, false, err

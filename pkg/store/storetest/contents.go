@@ -18,9 +18,12 @@ type Contents struct {
 	Monitors []monitor.Monitor
 	Rules    []store.Rule
 	Results  []store.Result
+	// Maintenance are the maintenance windows.
+	Maintenance []monitor.Maintenance
 }
 
-// ContentsOf reads st's hosts, monitors, rules and every host's results.
+// ContentsOf reads st's hosts, monitors, rules, maintenance windows and
+// every host's results.
 func ContentsOf(t testing.TB, st store.Reader) Contents {
 	t.Helper()
 	ctx := context.Background()
@@ -33,6 +36,9 @@ func ContentsOf(t testing.TB, st store.Reader) Contents {
 		t.Fatal(err)
 	}
 	if c.Rules, err = st.Rules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Maintenance, err = st.Maintenances(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range c.Hosts {
@@ -48,11 +54,13 @@ func ContentsOf(t testing.TB, st store.Reader) Contents {
 }
 
 // Equal reports whether c and o hold the same; slots are compared as
-// instants, monitors exactly (reflect.DeepEqual).
+// instants, monitors and maintenance windows exactly
+// (reflect.DeepEqual, but for the windows' times, compared as instants).
 func (c Contents) Equal(o Contents) bool {
 	return slices.Equal(c.Hosts, o.Hosts) && reflect.DeepEqual(c.Monitors, o.Monitors) && reflect.DeepEqual(c.Rules, o.Rules) &&
+		slices.EqualFunc(c.Maintenance, o.Maintenance, sameWindow) &&
 		slices.EqualFunc(c.Results, o.Results, func(x, y store.Result) bool {
 			return x.Host == y.Host && x.Location == y.Location && x.Slot.Equal(y.Slot) &&
-				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason
+				x.RTT == y.RTT && x.Up == y.Up && x.Reason == y.Reason && x.Maintenance == y.Maintenance
 		})
 }

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Restore", testRestore},
 		{"RestoreIntoHistory", testRestoreIntoHistory},
 		{"RestoreCancelled", testRestoreCancelled},
+		{"Maintenance", testMaintenance},
 		{"UTC", testUTC},
 		{"Context", testContext},
 		{"Concurrency", testConcurrency},
@@ -94,6 +95,12 @@ func up(host, loc string, at time.Time, rtt time.Duration) store.Result {
 
 func down(host, loc string, at time.Time, rtt time.Duration, reason string) store.Result {
 	return store.Result{Host: host, Location: loc, Slot: at, RTT: rtt, Reason: reason}
+}
+
+// inMaintenance returns r marked as checked in maintenance.
+func inMaintenance(r store.Result) store.Result {
+	r.Maintenance = true
+	return r
 }
 
 func addHosts(t *testing.T, s store.Store, hosts ...string) {
@@ -202,16 +209,16 @@ func isUTC(t time.Time) bool { return t.Location() == time.UTC }
 func fmtTime(t time.Time) string { return t.Format("2006-01-02T15:04:05.999999999Z07:00 MST") }
 
 func fmtResult(r store.Result) string {
-	return fmt.Sprintf("{%q %q %s rtt=%v up=%v %q}", r.Host, r.Location, fmtTime(r.Slot), r.RTT, r.Up, r.Reason)
+	return fmt.Sprintf("{%q %q %s rtt=%v up=%v %q maint=%v}", r.Host, r.Location, fmtTime(r.Slot), r.RTT, r.Up, r.Reason, r.Maintenance)
 }
 
 func fmtCheck(c store.Check) string {
-	return fmt.Sprintf("{%s rtt=%v up=%v %q}", fmtTime(c.Time), c.RTT, c.Up, c.Error)
+	return fmt.Sprintf("{%s rtt=%v up=%v %q maint=%v}", fmtTime(c.Time), c.RTT, c.Up, c.Error, c.Maintenance)
 }
 
 func fmtBucket(b store.Bucket) string {
-	return fmt.Sprintf("{[%s, %s) up=%d down=%d min=%v mean=%v max=%v}",
-		fmtTime(b.Start), fmtTime(b.End), b.Up, b.Down, b.MinRTT, b.MeanRTT, b.MaxRTT)
+	return fmt.Sprintf("{[%s, %s) up=%d down=%d maint=%d min=%v mean=%v max=%v}",
+		fmtTime(b.Start), fmtTime(b.End), b.Up, b.Down, b.Maintenance, b.MinRTT, b.MeanRTT, b.MaxRTT)
 }
 
 func fmtState(s store.State) string {
@@ -225,16 +232,17 @@ func fmtDelivery(d store.Delivery) string {
 
 func sameResult(a, b store.Result) bool {
 	return a.Host == b.Host && a.Location == b.Location && a.Slot.Equal(b.Slot) && isUTC(a.Slot) == isUTC(b.Slot) &&
-		a.RTT == b.RTT && a.Up == b.Up && a.Reason == b.Reason
+		a.RTT == b.RTT && a.Up == b.Up && a.Reason == b.Reason && a.Maintenance == b.Maintenance
 }
 
 func sameCheck(a, b store.Check) bool {
-	return a.Time.Equal(b.Time) && isUTC(a.Time) == isUTC(b.Time) && a.RTT == b.RTT && a.Up == b.Up && a.Error == b.Error
+	return a.Time.Equal(b.Time) && isUTC(a.Time) == isUTC(b.Time) && a.RTT == b.RTT && a.Up == b.Up && a.Error == b.Error &&
+		a.Maintenance == b.Maintenance
 }
 
 func sameBucket(a, b store.Bucket) bool {
 	return a.Start.Equal(b.Start) && a.End.Equal(b.End) && isUTC(a.Start) == isUTC(b.Start) && isUTC(a.End) == isUTC(b.End) &&
-		a.Up == b.Up && a.Down == b.Down && a.MinRTT == b.MinRTT && a.MeanRTT == b.MeanRTT && a.MaxRTT == b.MaxRTT
+		a.Up == b.Up && a.Down == b.Down && a.Maintenance == b.Maintenance && a.MinRTT == b.MinRTT && a.MeanRTT == b.MeanRTT && a.MaxRTT == b.MaxRTT
 }
 
 func sameState(a, b store.State) bool {
@@ -359,6 +367,9 @@ func dump(t *testing.T, s store.Store, hosts ...string) string {
 	stored := hostsOf(t, s)
 	fmt.Fprintf(&b, "hosts %q\n", stored)
 	fmt.Fprintf(&b, "rules %+v\n", rulesOf(t, s))
+	for _, w := range maintenancesOf(t, s) {
+		fmt.Fprintf(&b, "maintenance %s\n", fmtWindow(w))
+	}
 	for _, m := range monitorsOf(t, s) {
 		fmt.Fprintf(&b, "monitor %s\n", fmtMonitor(m))
 	}

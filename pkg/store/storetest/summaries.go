@@ -67,18 +67,24 @@ func expectBucketsOfEveryGrid(t *testing.T, s store.Store, host string, first, e
 }
 
 // hoursOfChecks is results of host, one a minute for hours hours from
-// hourBase, with ups, downs and rtts that vary.
+// hourBase, with ups, downs and rtts that vary, and a maintenance window
+// (minutes 20 to 34 of every fourth hour, from the third) and a stray
+// result in maintenance now and then (every 47th): hours without one,
+// hours with a few.
 func hoursOfChecks(host, loc string, hours int) []store.Result {
 	var rs []store.Result
 	for i := range hours * 60 {
 		if i%60 == 59 && i/60%3 == 1 {
 			continue // a missed slot now and then
 		}
+		var r store.Result
 		if i%11 == 0 {
-			rs = append(rs, down(host, loc, minute(i), ms(1000+i%7), "timeout"))
+			r = down(host, loc, minute(i), ms(1000+i%7), "timeout")
 		} else {
-			rs = append(rs, up(host, loc, minute(i), ms(1+i%97)))
+			r = up(host, loc, minute(i), ms(1+i%97))
 		}
+		r.Maintenance = (i/60%4 == 2 && i%60 >= 20 && i%60 < 35) || i%47 == 0
+		rs = append(rs, r)
 	}
 	return rs
 }
@@ -113,6 +119,9 @@ func summariesBucketsFromSummaries(t *testing.T, open opener) {
 		if r.Slot.Hour()%2 == 1 {
 			other := r
 			other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
+			// In maintenance where the default location was not, now
+			// and then: the merged check is in maintenance.
+			other.Maintenance = r.Slot.Minute()%13 == 5
 			rs = append(rs, other)
 		}
 	}
@@ -145,13 +154,15 @@ func summariesLateResultsIntoSummarisedHours(t *testing.T, open opener) {
 	save(t, s, hoursOfChecks("a.test", "", summaryHours), nil)
 	summarise(t, s, summariesAfterAll())
 	late := []store.Result{
-		up("a.test", "eu", minute(0), ms(3)),               // was down: now up
-		up("a.test", "eu", minute(61), ms(1)),              // lower rtt
-		up("a.test", "eu", minute(62), ms(500)),            // higher rtt: no change
-		down("a.test", "eu", minute(63), ms(9), "refused"), // a down beside an up: no change
-		up("a.test", "", minute(119), ms(42)),              // a missed slot filled
-		down("a.test", "eu", minute(66), ms(2), "refused"), // was down too: the lower rtt is not counted
-		up("a.test", "", minute(summaryHours*60+5), ms(7)), // a new hour, not summarised
+		up("a.test", "eu", minute(0), ms(3)),                             // was down: now up
+		up("a.test", "eu", minute(61), ms(1)),                            // lower rtt
+		up("a.test", "eu", minute(62), ms(500)),                          // higher rtt: no change
+		down("a.test", "eu", minute(63), ms(9), "refused"),               // a down beside an up: no change
+		up("a.test", "", minute(119), ms(42)),                            // a missed slot filled
+		down("a.test", "eu", minute(66), ms(2), "refused"),               // was down too: the lower rtt is not counted
+		up("a.test", "", minute(summaryHours*60+5), ms(7)),               // a new hour, not summarised
+		inMaintenance(up("a.test", "eu", minute(64), ms(1))),             // the slot goes into maintenance
+		inMaintenance(down("a.test", "", minute(299), ms(5), "refused")), // a missed slot filled, in maintenance
 	}
 	save(t, s, late, nil)
 	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60+6))

@@ -78,3 +78,47 @@ func ExpectUpgradedFromBeforeMonitors(t *testing.T, s store.Store) {
 		{Host: "c.test", Added: added["c.test"]}, {Host: m.Host, CertExpiry: expiry(30), LastPush: next, LastPushUp: true},
 	})
 }
+
+// ResultsBeforeMaintenance are the results of host "a.test" that a
+// backend's upgrade test stores (and summarises) in the schema before
+// maintenance windows (issue 12): three hours from 2024-03-01 00:00 UTC,
+// none in maintenance, as that schema could only hold.
+func ResultsBeforeMaintenance() []store.Result {
+	rs := hoursOfChecks("a.test", "", 3)
+	for i := range rs {
+		rs[i].Maintenance = false
+	}
+	return rs
+}
+
+// ExpectUpgradedFromBeforeMaintenance checks a store opened on a file of
+// the schema before maintenance windows that holds host "a.test" with
+// ResultsBeforeMaintenance, summarised in that schema's layout: they read
+// as not in maintenance, Buckets (from the old summaries and from the
+// results) counts them as before, the store keeps windows, and results
+// in maintenance, late ones into the summarised hours too, read marked
+// and are counted apart.
+func ExpectUpgradedFromBeforeMaintenance(t *testing.T, s store.Store) {
+	t.Helper()
+	rs := ResultsBeforeMaintenance()
+	expectResults(t, "Results", allResults(t, s, "a.test"), rs)
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(3*60))
+	expectWindows(t, "Maintenances", maintenancesOf(t, s), []monitor.Maintenance{})
+	id := putWindow(t, s, weekly)
+	if got, err := s.Maintenance(t.Context(), id); err != nil || !sameWindow(got, withID(weekly, id)) {
+		t.Errorf("Maintenance(%d) = %s, %v; want %s", id, fmtWindow(got), err, fmtWindow(withID(weekly, id)))
+	}
+	late := []store.Result{
+		inMaintenance(up("a.test", "eu", minute(30), ms(1))),
+		inMaintenance(down("a.test", "", minute(119), ms(2), "refused")), // a missed slot
+		inMaintenance(up("a.test", "", minute(3*60+1), ms(3))),
+	}
+	save(t, s, late, nil)
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(3*60+2))
+	summarise(t, s, minute(6*60))
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(3*60+2))
+	c, ok, err := s.LastCheck(t.Context(), "a.test")
+	if want := (store.Check{Time: minute(3*60 + 1), RTT: ms(3), Up: true, Maintenance: true}); err != nil || !ok || !sameCheck(c, want) {
+		t.Errorf("LastCheck = %s, %v, %v; want %s", fmtCheck(c), ok, err, fmtCheck(want))
+	}
+}
