@@ -314,6 +314,15 @@ func (s *server) routes() []route {
 	add("GET "+pushPathPrefix+"{token}", http.HandlerFunc(s.push))
 	add("POST "+pushPathPrefix+"{token}", http.HandlerFunc(s.push))
 
+	// Maintenance windows: reads are open like the charts (a status
+	// page shows upcoming ones), changes under auth.
+	add("GET /api/maintenance", read(s.maintenanceList))
+	add("POST /api/maintenance", write(s.maintenanceAdd))
+	add("PUT /api/maintenance", write(s.maintenancePut))
+	add("DELETE /api/maintenance", write(s.maintenanceDelete))
+	add("GET /web/maintenance", read(s.maintenancePage))
+	add("POST /web/maintenance", write(s.maintenanceFormPost))
+
 	add("GET /web/hosts", read(s.hostsPage))
 	add("POST /web/hosts", write(s.hostsForm))
 	add("GET /web/monitor", read(s.monitorPage(false)))
