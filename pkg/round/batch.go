@@ -48,10 +48,13 @@ type batches struct {
 	// parents maps a host to its parent, for the hosts whose parent is
 	// checked in this round too; nil when none is.
 	parents map[string]string
-	wake    chan struct{} // a result was added to an empty batch
-	full    chan struct{} // the batch reached batchSize
-	end     chan struct{} // closed by finish: no more results
-	done    chan struct{} // closed when run has returned
+	// inMaintenance holds the hosts a maintenance window covers at the
+	// round's slot: their results are marked (store.Result.Maintenance).
+	inMaintenance map[string]bool
+	wake          chan struct{} // a result was added to an empty batch
+	full          chan struct{} // the batch reached batchSize
+	end           chan struct{} // closed by finish: no more results
+	done          chan struct{} // closed when run has returned
 
 	mu      sync.Mutex
 	pending []store.Result
@@ -67,16 +70,18 @@ type batches struct {
 
 // startBatches starts storing results in batches with ctx; add the
 // results, then call finish. parents maps a host to its parent, for the
-// hosts whose parent is checked in the round too.
-func (r *Runner) startBatches(ctx context.Context, parents map[string]string) *batches {
+// hosts whose parent is checked in the round too; inMaintenance holds the
+// hosts whose results are marked in maintenance.
+func (r *Runner) startBatches(ctx context.Context, parents map[string]string, inMaintenance map[string]bool) *batches {
 	b := &batches{
-		r:       r,
-		ctx:     ctx,
-		parents: parents,
-		wake:    make(chan struct{}, 1),
-		full:    make(chan struct{}, 1),
-		end:     make(chan struct{}),
-		done:    make(chan struct{}),
+		r:             r,
+		ctx:           ctx,
+		parents:       parents,
+		inMaintenance: inMaintenance,
+		wake:          make(chan struct{}, 1),
+		full:          make(chan struct{}, 1),
+		end:           make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	go b.run()
 	return b
@@ -87,6 +92,11 @@ func (r *Runner) startBatches(ctx context.Context, parents map[string]string) *b
 func (b *batches) add(results ...store.Result) {
 	if len(results) == 0 {
 		return
+	}
+	if b.inMaintenance != nil {
+		for i := range results {
+			results[i].Maintenance = b.inMaintenance[results[i].Host]
+		}
 	}
 	b.mu.Lock()
 	first := len(b.pending) == 0

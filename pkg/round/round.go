@@ -186,7 +186,11 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("read push times: %w", err)}
 	}
-	b := r.startBatches(work, r.parentsIn(monitors))
+	inMaintenance, err := r.maintenanceAt(work, sum.Slot, monitors)
+	if err != nil {
+		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list maintenance windows: %w", err)}
+	}
+	b := r.startBatches(work, r.parentsIn(monitors), inMaintenance)
 	b.add(judged...)
 	sum.count(invalid)
 	b.add(invalid...)
@@ -238,6 +242,29 @@ func (r *Runner) targets(ctx context.Context, sum *Summary) (monitors []monitor.
 	sum.Targets = len(targets) + sum.Invalid
 	sum.Push = len(pushes)
 	return monitors, targets, invalid, pushes, nil
+}
+
+// maintenanceAt returns the hosts among monitors that a maintenance
+// window covers at slot (their results are marked so); nil when none is.
+func (r *Runner) maintenanceAt(ctx context.Context, slot time.Time, monitors []monitor.Monitor) (map[string]bool, error) {
+	ws, err := r.Store.Maintenances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	active := monitor.ActiveAt(ws, slot)
+	if len(active) == 0 {
+		return nil, nil
+	}
+	hosts := map[string]bool{}
+	for _, m := range monitors {
+		for _, w := range active {
+			if w.Covers(m) {
+				hosts[m.Host] = true
+				break
+			}
+		}
+	}
+	return hosts, nil
 }
 
 // parentsIn maps each monitor of the runner's shard whose parent is in
