@@ -146,7 +146,7 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	if !up {
 		res.Reason = pushReason(q.Get("msg"))
 	}
-	host, err := s.Store.RecordPush(r.Context(), token, now, res, notify.AdvanceIn(s.Chart.TimeZone))
+	host, err := s.Store.RecordPush(r.Context(), token, now, res, notify.LegacyAlerting(s.Chart.TimeZone))
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "unknown push token", http.StatusNotFound)
 		return

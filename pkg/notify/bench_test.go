@@ -64,7 +64,7 @@ func BenchmarkDeliverDue(b *testing.B) {
 			}
 			results[i] = store.Result{Host: host, Slot: t0}
 		}
-		if err := st.SaveRound(ctx, results, AdvanceIn(time.UTC)); err != nil {
+		if err := st.SaveRound(ctx, results, LegacyAlerting(time.UTC)); err != nil {
 			b.Fatal(err)
 		}
 		s.Now = func() time.Time { return t0 }
@@ -106,7 +106,7 @@ func BenchmarkDeliverDueBacklog(b *testing.B) {
 					for h := range results {
 						results[h] = store.Result{Host: fmt.Sprintf("h%d", h), Slot: t0.Add(time.Duration(i) * time.Minute), Up: i%2 == 1}
 					}
-					if err := st.SaveRound(ctx, results, AdvanceIn(time.UTC)); err != nil {
+					if err := st.SaveRound(ctx, results, LegacyAlerting(time.UTC)); err != nil {
 						b.Fatal(err)
 					}
 				}

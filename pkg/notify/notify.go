@@ -36,7 +36,7 @@ const (
 // "up" is established quietly, being no news. A result whose slot is not
 // after prev.LastSlot (a retried or overlapping round) changes nothing.
 //
-// Bound to a time zone (AdvanceIn) it is a store.AdvanceFunc.
+// LegacyAlerting applies it to the results of a save.
 func Advance(rule store.Rule, prev store.State, r store.Result, tz *time.Location) (store.State, *store.Delivery) {
 	if !prev.LastSlot.IsZero() && !r.Slot.After(prev.LastSlot) {
 		return prev, nil
@@ -70,13 +70,5 @@ func Advance(rule store.Rule, prev store.State, r store.Result, tz *time.Locatio
 		Created:     slot,
 		NextAttempt: slot,
 		Status:      store.DeliveryPending,
-	}
-}
-
-// AdvanceIn returns Advance with {TIME} written in tz, as a
-// store.AdvanceFunc for store.ResultWriter.SaveRound.
-func AdvanceIn(tz *time.Location) store.AdvanceFunc {
-	return func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-		return Advance(rule, prev, r, tz)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,16 +165,59 @@ func TestAdvanceWithoutAction(t *testing.T) {
 	}
 }
 
-// AdvanceIn is a store.AdvanceFunc that writes {TIME} in its zone.
-func TestAdvanceIn(t *testing.T) {
+// LegacyAlerting applies Advance to a save's results in order: results
+// of hosts without a rule, and slots not after the state's (or an
+// earlier result's of the same save), change nothing; {TIME} is in its zone.
+func TestLegacyAlerting(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f store.AdvanceFunc = AdvanceIn(berlin)
-	_, d := f(store.Rule{Host: "h", Threshold: 1, Action: "{TIME}"}, store.State{Host: "h"}, store.Result{Host: "h", Slot: t0})
-	if d == nil || d.URL != "2021-03-02+13%3A00%3A00+%2B0100+CET" {
-		t.Fatalf("delivery %+v", d)
+	rule := store.Rule{Host: "h", Threshold: 1, Action: "{TIME}"}
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	res := func(host string, m int, up bool) store.Result { return store.Result{Host: host, Slot: at(m), Up: up} }
+	for _, tc := range []struct {
+		name       string
+		prev       store.State
+		results    []store.Result
+		wantStates []store.State
+		wantURLs   []string
+	}{
+		{"DownFromTheStart", store.State{Host: "h"}, []store.Result{res("h", 0, false)},
+			[]store.State{{Host: "h", Status: StatusDown, LastSlot: at(0)}}, []string{"2021-03-02+13%3A00%3A00+%2B0100+CET"}},
+		{"NoRuleNoCall", store.State{Host: "h"}, []store.Result{res("other", 0, false)}, []store.State{}, nil},
+		{"OldSlotSkipped", store.State{Host: "h", Status: StatusUp, LastSlot: at(5)}, []store.Result{res("h", 5, false), res("h", 4, false)},
+			[]store.State{}, nil},
+		{"InOrderWithinTheSave", store.State{Host: "h", Status: StatusUp, LastSlot: at(0)},
+			[]store.Result{res("h", 1, false), res("h", 1, true), res("h", 2, true)},
+			[]store.State{{Host: "h", Status: StatusUp, LastSlot: at(2)}},
+			[]string{"2021-03-02+13%3A01%3A00+%2B0100+CET", "2021-03-02+13%3A02%3A00+%2B0100+CET"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			states, ds := LegacyAlerting(berlin).Decide(store.AlertInput{
+				Results: tc.results,
+				Rules:   map[string]store.Rule{"h": rule},
+				States:  map[string]store.State{"h": tc.prev},
+			})
+			if len(states) != len(tc.wantStates) {
+				t.Fatalf("states %+v, want %+v", states, tc.wantStates)
+			}
+			for i := range states {
+				if !reflect.DeepEqual(states[i], tc.wantStates[i]) {
+					t.Errorf("state %+v, want %+v", states[i], tc.wantStates[i])
+				}
+			}
+			var urls []string
+			for _, d := range ds {
+				if d.Host != "h" || d.Status != store.DeliveryPending {
+					t.Errorf("delivery %+v: want host h, pending", d)
+				}
+				urls = append(urls, d.URL)
+			}
+			if !slices.Equal(urls, tc.wantURLs) {
+				t.Errorf("delivery URLs %q, want %q", urls, tc.wantURLs)
+			}
+		})
 	}
 }
 

@@ -156,7 +156,7 @@ func (b *batches) save(last bool) error {
 	if tz == nil {
 		tz = time.UTC
 	}
-	err := b.r.Store.SaveRound(b.ctx, batch, notify.AdvanceIn(tz))
+	err := b.r.Store.SaveRound(b.ctx, batch, notify.LegacyAlerting(tz))
 	if err != nil {
 		if !last {
 			b.mu.Lock()

@@ -34,7 +34,7 @@ func newBatchRecorder(st store.Store) *batchRecorder {
 	return &batchRecorder{Store: st, saved: make(chan struct{})}
 }
 
-func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	b.mu.Lock()
 	call := b.calls
 	b.calls++
@@ -44,7 +44,7 @@ func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, a
 			return err
 		}
 	}
-	if err := b.Store.SaveRound(ctx, results, advance); err != nil {
+	if err := b.Store.SaveRound(ctx, results, alerting); err != nil {
 		return err
 	}
 	var hosts []string

@@ -8,8 +8,8 @@
 //	hosts       host name → 1
 //	results     one sub-bucket per host: time(slot)+location → flags, rtt, reason
 //	recent      time(slot)+host+location → flags, rtt, reason: where rounds write (see recent.go)
-//	rules       host → threshold, action
-//	states      host → status, count, last slot
+//	rules       host → threshold, action[, the JSON of srvmon's fields]
+//	states      host → status, count, last slot, srvmon's fields (see encoding.go)
 //	deliveries  ID (8 bytes) → the delivery; IDs come from the bucket's sequence
 //	due         time(next attempt)+ID → nothing, for each pending delivery
 //	summaries   one sub-bucket per host: time(hour) → the summary of its merged
@@ -19,6 +19,7 @@
 //	pushtokens  push token → host, the index of the settings' push tokens
 //	facts       host → cert expiry, last push, when added, the last push's
 //	            verdict (see monitors.go); zero times when unknown
+//	locations   "@" + location name → time(the newest slot it saved results for)
 //	restore.N   a restore being staged (see Restore), with restore.N.summaries
 //	            the summaries of its hours; removed on failure and on Open
 //
@@ -51,8 +52,11 @@ import (
 // 4 added Added and the last push's verdict to the facts values (see
 // monitors.go): it reads version 3's values as they are, and its number
 // makes an older srvmon refuse the file rather than call its facts
-// corrupt.
-const schemaVersion = 4
+// corrupt. Version 5 added, for alerting (issue 12), the locations
+// bucket, srvmon's fields at the end of the rules', states' and
+// deliveries' values (see encoding.go; version 4's values read with them
+// zero).
+const schemaVersion = 5
 
 var (
 	bucketMeta       = []byte("meta")
@@ -67,18 +71,23 @@ var (
 	bucketMonitors   = []byte("monitors")
 	bucketPushTokens = []byte("pushtokens")
 	bucketFacts      = []byte("facts")
+	bucketLocations  = []byte("locations")
 	keySchema        = []byte("schema")
 	keyNewest        = []byte("newest")
 	keySummarised    = []byte("summarised")
 
 	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
-		bucketMonitors, bucketPushTokens, bucketFacts}
+		bucketMonitors, bucketPushTokens, bucketFacts, bucketLocations}
+
+	// alertingBuckets are alerting's buckets of schema version 5.
+	alertingBuckets = [][]byte{bucketLocations}
 
 	// addedBuckets are the buckets each schema version added: a file of
 	// an older version gets those of the versions after its own.
 	addedBuckets = map[int64][][]byte{
 		2: {bucketSummaries},
 		3: {bucketMonitors, bucketPushTokens, bucketFacts},
+		5: alertingBuckets,
 	}
 )
 

@@ -353,7 +353,7 @@ func TestRoundsGoOnDuringASnapshot(t *testing.T) {
 // TestOpenUpgradesSchema2 opens a file of schema version 2, written by
 // srvmon before monitor settings (testdata/schema2.bolt.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the monitors, pushtokens and facts buckets and schema version 4,
+// gains the monitors, pushtokens, facts and locations buckets and schema version 5,
 // keeps what it held, and opens again.
 func TestOpenUpgradesSchema2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.db")
@@ -375,10 +375,10 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 4}) {
-			t.Errorf("schema version after Open: %v, want 4", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 5}) {
+			t.Errorf("schema version after Open: %v, want 5", v)
 		}
-		for _, b := range []string{"monitors", "pushtokens", "facts"} {
+		for _, b := range []string{"monitors", "pushtokens", "facts", "locations"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("no bucket %q after Open", b)
 			}

@@ -1,0 +1,186 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// saveLocations raises the stored locations of results to their newest
+// slot; results of hosts that are not stored count no location.
+func saveLocations(tx *bbolt.Tx, results []store.Result) error {
+	saved := results
+	for i := range results {
+		if !hostStored(tx, results[i].Host) { // rare: copy only then
+			saved = make([]store.Result, 0, len(results))
+			for _, r := range results {
+				if hostStored(tx, r.Host) {
+					saved = append(saved, r)
+				}
+			}
+			break
+		}
+	}
+	b := tx.Bucket(bucketLocations)
+	for _, l := range store.SavedLocations(saved) {
+		key := locationKey(l.Name)
+		if v := b.Get(key); v != nil {
+			r := reader{b: v}
+			if last := r.time(); r.err == nil && !l.LastSlot.After(last) {
+				continue
+			}
+		}
+		if err := b.Put(key, record(nil).time(l.LastSlot)); err != nil {
+			return fmt.Errorf("location %q: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+// locationKey is the key of a location: its name after one byte, since
+// bbolt refuses the empty key of the default location "".
+func locationKey(name string) []byte { return append([]byte{'@'}, name...) }
+
+// locationsIn lists the stored locations by name; never nil.
+func locationsIn(tx *bbolt.Tx) ([]store.Location, error) {
+	ls := []store.Location{}
+	err := tx.Bucket(bucketLocations).ForEach(func(k, v []byte) error {
+		r := reader{b: v}
+		l := store.Location{Name: string(k[min(len(k), 1):]), LastSlot: r.time()}
+		if len(k) == 0 {
+			r.err = errCorrupt
+		}
+		if r.err != nil {
+			return fmt.Errorf("location %q: %w", k, r.err)
+		}
+		ls = append(ls, l)
+		return nil
+	})
+	return ls, err
+}
+
+// alert is SaveRound's alerting (see store.Alerting), in its transaction.
+// bbolt has one writer at a time: nothing else writes meanwhile.
+func alert(tx *bbolt.Tx, results []store.Result, alerting *store.Alerting) error {
+	rules, states := tx.Bucket(bucketRules), tx.Bucket(bucketStates)
+	locations, err := locationsIn(tx)
+	if err != nil {
+		return err
+	}
+	in := store.AlertInput{
+		Results:   results,
+		Rules:     map[string]store.Rule{},
+		States:    map[string]store.State{},
+		Stored:    map[string][]store.Result{},
+		Locations: locations,
+	}
+	newest := store.NewestSlot(results)
+	from, to := timeKey(alerting.StoredFrom(newest)), timeKey(newest.Add(time.Nanosecond))
+	var last lastStrings
+	for _, host := range alerting.AlertHosts(results) {
+		key := []byte(host)
+		v := rules.Get(key)
+		if v == nil || !hostStored(tx, host) {
+			continue
+		}
+		rl, err := decodeRule(host, v)
+		if err != nil {
+			return fmt.Errorf("rule of %q: %w", host, err)
+		}
+		st := store.State{Host: host}
+		if v := states.Get(key); v != nil {
+			if st, err = decodeState(host, v); err != nil {
+				return fmt.Errorf("state of %q: %w", host, err)
+			}
+		}
+		in.Rules[host], in.States[host] = rl, st
+		var stored []store.Result
+		it := newRangeIter(tx, host, from, to)
+		for k, v := it.next(); k != nil; k, v = it.next() {
+			r, err := decodeResult(host, k, v, &last)
+			if err != nil {
+				return fmt.Errorf("result of %q at %x: %w", host, k, err)
+			}
+			if r.Slot.After(st.LastSlot) {
+				stored = append(stored, r)
+			}
+		}
+		in.Stored[host] = stored
+	}
+	newStates, deliveries := alerting.Decide(in)
+	if err := store.CheckDecision(in, newStates, deliveries); err != nil {
+		return err
+	}
+	for _, st := range newStates {
+		if err := states.Put([]byte(st.Host), encodeState(st)); err != nil {
+			return fmt.Errorf("state of %q: %w", st.Host, err)
+		}
+	}
+	for _, d := range deliveries {
+		if _, err := enqueue(tx, d); err != nil {
+			return fmt.Errorf("delivery of %q: %w", d.Host, err)
+		}
+	}
+	return nil
+}
+
+// States lists every stored notification state, by host; never nil.
+func (s *Store) States(ctx context.Context) ([]store.State, error) {
+	sts := []store.State{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketStates).ForEach(func(k, v []byte) error {
+			st, err := decodeState(string(k), v)
+			if err != nil {
+				return fmt.Errorf("state of %q: %w", k, err)
+			}
+			sts = append(sts, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: states: %w", err)
+	}
+	return sts, nil
+}
+
+// Deliveries lists up to limit deliveries, every host's or host's, newest
+// first: a cursor walks the outbox back from its newest ID.
+func (s *Store) Deliveries(ctx context.Context, host string, limit int) ([]store.Delivery, error) {
+	ds := []store.Delivery{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketDeliveries).Cursor()
+		for k, v := c.Last(); k != nil && len(ds) < limit; k, v = c.Prev() {
+			d, err := decodeDelivery(k, v)
+			if err != nil {
+				return fmt.Errorf("delivery %x: %w", k, err)
+			}
+			if host == "" || d.Host == host {
+				ds = append(ds, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// Locations lists every location that has saved results, by name; never
+// nil.
+func (s *Store) Locations(ctx context.Context) ([]store.Location, error) {
+	var ls []store.Location
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		ls, err = locationsIn(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: locations: %w", err)
+	}
+	return ls, nil
+}
