@@ -420,15 +420,19 @@ type ResultWriter interface {
 	// SaveRound stores a round's results in one transaction, idempotent on
 	// (host, location, slot), records the results' CertExpiry in the
 	// hosts' Facts and each result's location with its newest slot
-	// (Locations; a location's LastSlot never goes back). Results for
-	// hosts that are not stored (deleted during the round) are dropped.
+	// (Locations; a location's LastSlot never goes back; a result whose
+	// host is not stored counts too: its location did report). Results
+	// for hosts that are not stored (deleted during the round) are
+	// dropped.
 	//
 	// When alerting is not nil, in the same transaction and after storing
 	// the results, it reads the rules of the results' hosts and of the
 	// hosts alerting.Related names for them (locked, so that saves of one
 	// slot by several locations take turns and the later one reads what
 	// the earlier one committed), their states and their stored results
-	// (see AlertInput), calls alerting.Decide once, and writes the states
+	// (see AlertInput), calls alerting.Decide once when any of those
+	// hosts has a rule (never otherwise: there is nothing to decide),
+	// and writes the states
 	// it returns and enqueues its deliveries in their order. A state or
 	// a delivery Decide returns for a host that is not in AlertInput.Rules
 	// (an empty Host included) is an error that rolls the whole save

@@ -11,22 +11,10 @@ import (
 )
 
 // saveLocations raises the stored locations of results to their newest
-// slot; results of hosts that are not stored count no location.
+// slot.
 func saveLocations(tx *bbolt.Tx, results []store.Result) error {
-	saved := results
-	for i := range results {
-		if !hostStored(tx, results[i].Host) { // rare: copy only then
-			saved = make([]store.Result, 0, len(results))
-			for _, r := range results {
-				if hostStored(tx, r.Host) {
-					saved = append(saved, r)
-				}
-			}
-			break
-		}
-	}
 	b := tx.Bucket(bucketLocations)
-	for _, l := range store.SavedLocations(saved) {
+	for _, l := range store.SavedLocations(results) {
 		key := locationKey(l.Name)
 		if v := b.Get(key); v != nil {
 			r := reader{b: v}
@@ -110,6 +98,9 @@ func alert(tx *bbolt.Tx, results []store.Result, alerting *store.Alerting) error
 			}
 		}
 		in.Stored[host] = stored
+	}
+	if len(in.Rules) == 0 {
+		return nil
 	}
 	newStates, deliveries := alerting.Decide(in)
 	if err := store.CheckDecision(in, newStates, deliveries); err != nil {

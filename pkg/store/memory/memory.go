@@ -241,7 +241,6 @@ func (s *Store) save(results []store.Result, alerting *store.Alerting) error {
 		facts    store.Facts
 	}
 	var undos []undo
-	saved := results[:0:0]
 	for _, r := range results {
 		h := s.hosts[r.Host]
 		if h == nil {
@@ -250,7 +249,6 @@ func (s *Store) save(results []store.Result, alerting *store.Alerting) error {
 		r.Slot = r.Slot.UTC()
 		u := undo{h: h, e: entryOf(r), facts: h.facts}
 		u.inserted = h.insert(u.e)
-		saved = append(saved, r)
 		if !r.CertExpiry.IsZero() {
 			h.facts.Host = r.Host
 			h.facts.CertExpiry = r.CertExpiry.UTC()
@@ -260,7 +258,7 @@ func (s *Store) save(results []store.Result, alerting *store.Alerting) error {
 		}
 	}
 	locations := s.locations
-	s.locations = store.MergeLocations(s.locations, store.SavedLocations(saved))
+	s.locations = store.MergeLocations(s.locations, store.SavedLocations(results))
 	if alerting == nil || len(results) == 0 {
 		return nil
 	}
@@ -309,6 +307,9 @@ func (s *Store) alert(results []store.Result, alerting *store.Alerting) error {
 			}
 		}
 		in.Stored[host] = stored
+	}
+	if len(in.Rules) == 0 {
+		return nil
 	}
 	states, deliveries := alerting.Decide(in)
 	if err := store.CheckDecision(in, states, deliveries); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // queryInts runs a query on the database at u and returns its first
@@ -391,7 +392,7 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	err = s.SaveRound(ctx, []store.Result{
 		{Host: "example.test", Location: "eu", Slot: at(2, 0, 123456), RTT: 9 * time.Millisecond, Up: true},
 		{Host: "example.test", Slot: at(3, 0, 0), RTT: time.Second, Reason: "timeout"},
-	}, rec)
+	}, storetest.PerResult(rec))
 	if err != nil {
 		t.Fatalf("SaveRound on the upgraded tables: %v", err)
 	}

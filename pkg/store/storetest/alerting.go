@@ -327,15 +327,22 @@ func alertingLocations(t *testing.T, open opener) {
 	want := []store.Location{{Name: "", LastSlot: slot(3)}, {Name: "eu", LastSlot: slot(2)}}
 	expectLocations(t, "Locations", locationsOf(t, s), want)
 	// An older slot does not take a location back; a result of a host
-	// that is not stored counts no location.
-	save(t, s, []store.Result{up("a.test", "", slot(1), ms(1)), up("gone.test", "us", slot(9), ms(1))}, nil)
+	// that is not stored counts (its location reported).
+	save(t, s, []store.Result{up("a.test", "", slot(1), ms(1)), up("gone.test", "ap", slot(1), ms(1))}, nil)
+	want = []store.Location{{Name: "", LastSlot: slot(3)}, {Name: "ap", LastSlot: slot(1)}, {Name: "eu", LastSlot: slot(2)}}
 	expectLocations(t, "Locations after an older slot", locationsOf(t, s), want)
 	// Alerting is given the locations with the save's counted.
 	sc := &scripted{}
 	save(t, s, []store.Result{up("a.test", "us", slot(4), ms(1)), up("a.test", "eu", slot(4), ms(1))}, sc.alerting())
-	want = []store.Location{{Name: "", LastSlot: slot(3)}, {Name: "eu", LastSlot: slot(4)}, {Name: "us", LastSlot: slot(4)}}
+	want = []store.Location{{Name: "", LastSlot: slot(3)}, {Name: "ap", LastSlot: slot(1)}, {Name: "eu", LastSlot: slot(4)}, {Name: "us", LastSlot: slot(4)}}
 	expectLocations(t, "AlertInput.Locations", sc.last(t).Locations, want)
 	expectLocations(t, "Locations after a new one", locationsOf(t, s), want)
+	// No rule among the hosts: nothing to decide.
+	addHosts(t, s, "b.test")
+	save(t, s, []store.Result{up("b.test", "", slot(5), ms(1))}, sc.alerting())
+	if len(sc.inputs) != 0 {
+		t.Errorf("Decide called without a rule: %+v", sc.inputs)
+	}
 }
 
 func alertingClaimsPerChannel(t *testing.T, open opener) {

@@ -437,6 +437,21 @@ func (rec *recorder) decide(in store.AlertInput) ([]store.State, []store.Deliver
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.inputs = append(rec.inputs, in)
+	return applyEach(in, rec.advance)
+}
+
+// PerResult returns an Alerting that applies advance to each result of
+// a save, in order, whose host has a rule and whose slot is after the
+// host's state's LastSlot (as it stands after the save's earlier
+// results), as gosrvmon's rule does; a delivery without a host is the
+// result's. For backends' own tests of what SaveRound does with a
+// decision.
+func PerResult(advance func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery)) *store.Alerting {
+	return &store.Alerting{Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) { return applyEach(in, advance) }}
+}
+
+// applyEach is PerResult's Decide.
+func applyEach(in store.AlertInput, advance func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery)) ([]store.State, []store.Delivery) {
 	var changed []string
 	next := map[string]store.State{}
 	var ds []store.Delivery
@@ -452,12 +467,16 @@ func (rec *recorder) decide(in store.AlertInput) ([]store.State, []store.Deliver
 		if !r.Slot.After(prev.LastSlot) {
 			continue
 		}
-		st, d := rec.advance(rule, prev, r)
+		st, d := advance(rule, prev, r)
+		st.Host = r.Host
 		if !seen {
 			changed = append(changed, r.Host)
 		}
 		next[r.Host] = st
 		if d != nil {
+			if d.Host == "" {
+				d.Host = r.Host
+			}
 			ds = append(ds, *d)
 		}
 	}
