@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/namelist"
 )
 
 // saveLocations raises the locations of results to their newest slot,
@@ -221,7 +222,7 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 		_, err := tx.Exec(ctx, `UPDATE notification_states s
 			SET status = u.status, count = u.count, last_slot = u.last_slot, since = u.since, recent = u.recent,
 				recent_len = u.recent_len, notified = u.notified, reason = u.reason,
-				locations = CASE WHEN u.locations = '' THEN NULL ELSE string_to_array(u.locations, E'\n') END,
+				locations = `+splitLocations("u.locations")+`,
 				next_reminder = u.next_reminder, cert_expiry = u.cert_expiry, cert_days = u.cert_days
 			FROM `+stateUnnest+`
 			WHERE s.host = u.host`, updates.args()...)
@@ -233,7 +234,7 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 		_, err := tx.Exec(ctx, `INSERT INTO notification_states (host, status, count, last_slot, since, recent, recent_len,
 				notified, reason, locations, next_reminder, cert_expiry, cert_days)
 			SELECT host, status, count, last_slot, since, recent, recent_len, notified, reason,
-				CASE WHEN locations = '' THEN NULL ELSE string_to_array(locations, E'\n') END,
+				`+splitLocations("locations")+`,
 				next_reminder, cert_expiry, cert_days
 			FROM `+stateUnnest, inserts.args()...)
 		if err != nil {
@@ -243,10 +244,16 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 	return nil
 }
 
+// splitLocations is the SQL of the text[] of a column of
+// namelist.Join's text.
+func splitLocations(col string) string {
+	return `CASE ` + col + ` WHEN '' THEN NULL WHEN E'\n' THEN ARRAY[''] ELSE string_to_array(` + col + `, E'\n') END`
+}
+
 // stateUnnest is the rows of stateColumns.args as the table u. A
-// state's locations travel as one text, joined by newlines: a location
-// name holds none (see pkg/monitor), and a text[] of text[] would need
-// arrays of equal lengths.
+// state's locations travel as one text (package namelist; see
+// splitLocations): a text[] of text[] would need arrays of equal
+// lengths.
 const stateUnnest = `unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[],
 	$7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
 	AS u (host, status, count, last_slot, since, recent, recent_len, notified, reason, locations, next_reminder,
@@ -270,7 +277,7 @@ func (c *stateColumns) add(st store.State) {
 	c.recentLens = append(c.recentLens, st.RecentLen)
 	c.notified = append(c.notified, st.Notified)
 	c.reasons = append(c.reasons, st.Reason)
-	c.locations = append(c.locations, joinLocations(st.Locations))
+	c.locations = append(c.locations, namelist.Join(st.Locations))
 	c.nextReminders = append(c.nextReminders, nullIfZero(st.NextReminder))
 	c.certExpiries = append(c.certExpiries, nullIfZero(st.CertExpiry))
 	c.certDays = append(c.certDays, st.CertDays)
@@ -279,23 +286,6 @@ func (c *stateColumns) add(st store.State) {
 func (c *stateColumns) args() []any {
 	return []any{c.hosts, c.statuses, c.counts, c.lastSlots, c.since, c.recents, c.recentLens, c.notified, c.reasons,
 		c.locations, c.nextReminders, c.certExpiries, c.certDays}
-}
-
-// joinLocations joins a state's locations with newlines; a list of one
-// empty name (the default location) is "\n" so that it differs from no
-// list.
-func joinLocations(ls []string) string {
-	switch {
-	case len(ls) == 0:
-		return ""
-	case len(ls) == 1 && ls[0] == "":
-		return "\n"
-	}
-	out := ls[0]
-	for _, l := range ls[1:] {
-		out += "\n" + l
-	}
-	return out
 }
 
 // enqueue inserts the deliveries, in their order (their IDs follow it).

@@ -50,12 +50,25 @@ import (
 // Open (the schema's statements create what is missing). Version 3 added
 // the facts columns added, last_push_up and last_push_reason, which a
 // version 2 database gets at Open (factsColumns); its rows read them
-// NULL: Added and the last push's verdict zero.
-const schemaVersion = 3
+// NULL: Added and the last push's verdict zero. Version 4 added, for
+// alerting (issue 12), the table locations and the alertingColumns of
+// rules, states and deliveries, which a version 3 database gets at Open;
+// its rows read them NULL: srvmon's fields zero.
+const schemaVersion = 4
 
 // factsColumns are the columns of facts that schema version 3 added, with
 // their types: nullable, since a version 2 table gains them with its rows.
 var factsColumns = [][2]string{{"added", "string"}, {"last_push_up", "bool"}, {"last_push_reason", "string"}}
+
+// alertingColumns are the columns that schema version 4 added to the
+// tables of alerting, by table, with their types: nullable, as
+// factsColumns.
+var alertingColumns = map[string][][2]string{
+	"rules": {{"alerting", "string"}},
+	"states": {{"since", "time"}, {"recent", "int64"}, {"recent_len", "int64"}, {"notified", "string"}, {"reason", "string"},
+		{"locations", "string"}, {"next_reminder", "time"}, {"cert_expiry", "time"}, {"cert_days", "int64"}},
+	"deliveries": {{"channel", "string"}, {"event", "string"}, {"title", "string"}, {"message", "string"}},
+}
 
 // schema creates the tables of schemaVersion; every statement is a no-op
 // when its table or index exists.
@@ -66,12 +79,16 @@ CREATE TABLE IF NOT EXISTS hosts (name string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS hosts_name ON hosts (name);
 CREATE TABLE IF NOT EXISTS results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS results_k ON results (k);
-CREATE TABLE IF NOT EXISTS rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL);
+CREATE TABLE IF NOT EXISTS rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL,
+	alerting string);
 CREATE UNIQUE INDEX IF NOT EXISTS rules_host ON rules (host);
-CREATE TABLE IF NOT EXISTS states (host string NOT NULL, status string NOT NULL, count int64 NOT NULL, last_slot time NOT NULL);
+CREATE TABLE IF NOT EXISTS states (host string NOT NULL, status string NOT NULL, count int64 NOT NULL, last_slot time NOT NULL,
+	since time, recent int64, recent_len int64, notified string, reason string, locations string, next_reminder time,
+	cert_expiry time, cert_days int64);
 CREATE UNIQUE INDEX IF NOT EXISTS states_host ON states (host);
 CREATE TABLE IF NOT EXISTS deliveries (host string NOT NULL, url string NOT NULL, created time NOT NULL,
-	next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL);
+	next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL,
+	channel string, event string, title string, message string);
 CREATE INDEX IF NOT EXISTS deliveries_host ON deliveries (host);
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (next_attempt);
 CREATE TABLE IF NOT EXISTS monitors (host string NOT NULL, settings string NOT NULL, push_token string NOT NULL);
@@ -80,6 +97,8 @@ CREATE INDEX IF NOT EXISTS monitors_push_token ON monitors (push_token);
 CREATE TABLE IF NOT EXISTS facts (host string NOT NULL, cert_expiry string NOT NULL, last_push string NOT NULL,
 	added string, last_push_up bool, last_push_reason string);
 CREATE UNIQUE INDEX IF NOT EXISTS facts_host ON facts (host);
+CREATE TABLE IF NOT EXISTS locations (name string NOT NULL, last_slot time NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS locations_name ON locations (name);
 `
 
 // Store is a store.Store in a ql database. It is safe for concurrent use.
@@ -185,8 +204,13 @@ func (s *Store) initialise(ctx context.Context) error {
 		case version < schemaVersion:
 			// The schema's statements created the tables it lacked;
 			// a table of an older version gains its new columns.
-			if err := addFactsColumns(ctx, tx); err != nil {
+			if err := addColumns(ctx, tx, "facts", factsColumns); err != nil {
 				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+			}
+			for _, table := range []string{"rules", "states", "deliveries"} {
+				if err := addColumns(ctx, tx, table, alertingColumns[table]); err != nil {
+					return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+				}
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE srvmon_schema SET version = $1`, int64(schemaVersion))
 			return err
@@ -212,12 +236,12 @@ func (s *Store) initialise(ctx context.Context) error {
 	return nil
 }
 
-// addFactsColumns adds to the facts table the factsColumns it lacks: all
-// of them in a version 2 database, none in one whose facts table the
+// addColumns adds to table the columns it lacks: all of them in a
+// database of the version before them, none in one whose table the
 // schema just created.
-func addFactsColumns(ctx context.Context, tx *sql.Tx) error {
+func addColumns(ctx context.Context, tx *sql.Tx, table string, columns [][2]string) error {
 	var have []string
-	err := query(ctx, tx, `SELECT Name FROM __Column WHERE TableName == "facts"`, nil, func(rows *sql.Rows) error {
+	err := query(ctx, tx, `SELECT Name FROM __Column WHERE TableName == $1`, []any{table}, func(rows *sql.Rows) error {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			return err
@@ -226,14 +250,14 @@ func addFactsColumns(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("columns of facts: %w", err)
+		return fmt.Errorf("columns of %s: %w", table, err)
 	}
-	for _, c := range factsColumns {
+	for _, c := range columns {
 		if slices.Contains(have, c[0]) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE facts ADD `+c[0]+` `+c[1]); err != nil {
-			return fmt.Errorf("add column facts.%s: %w", c[0], err)
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD `+c[0]+` `+c[1]); err != nil {
+			return fmt.Errorf("add column %s.%s: %w", table, c[0], err)
 		}
 	}
 	return nil

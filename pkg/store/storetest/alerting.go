@@ -419,7 +419,7 @@ func alertingStates(t *testing.T, open opener) {
 	for _, h := range []string{"a.test", "b.test", "c.test"} {
 		setRule(t, s, store.Rule{Host: h, Threshold: 1})
 	}
-	stC, stA := fullState("c.test", slot(1)), store.State{Host: "a.test", Status: "up", LastSlot: slot(1)}
+	stC, stA := fullState("c.test", slot(1)), store.State{Host: "a.test", Status: "up", LastSlot: slot(1), Locations: []string{""}}
 	save(t, s, []store.Result{up("a.test", "", slot(1), ms(1)), up("c.test", "", slot(1), ms(1))},
 		(&scripted{}).returning([]store.State{stC, stA}))
 	expectStates(t, "States", statesOf(t, s), []store.State{stA, stC})
