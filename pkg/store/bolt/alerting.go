@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -59,20 +60,20 @@ func alert(tx *bbolt.Tx, results []store.Result, alerting *store.Alerting) error
 	if err != nil {
 		return err
 	}
+	hosts := alerting.AlertHosts(results)
 	in := store.AlertInput{
 		Results:   results,
-		Rules:     map[string]store.Rule{},
-		States:    map[string]store.State{},
-		Stored:    map[string][]store.Result{},
+		Rules:     make(map[string]store.Rule, len(hosts)),
+		States:    make(map[string]store.State, len(hosts)),
 		Locations: locations,
 	}
 	newest := store.NewestSlot(results)
-	from, to := timeKey(alerting.StoredFrom(newest)), timeKey(newest.Add(time.Nanosecond))
-	var last lastStrings
-	for _, host := range alerting.AlertHosts(results) {
+	from := alerting.StoredFrom(newest)
+	los := make(map[string]time.Time, len(hosts)) // each ruled host's first slot of Stored
+	for _, host := range hosts {
 		key := []byte(host)
 		v := rules.Get(key)
-		if v == nil || !hostStored(tx, host) {
+		if v == nil { // (a rule's host is stored: DeleteHost deletes both)
 			continue
 		}
 		rl, err := decodeRule(host, v)
@@ -86,21 +87,19 @@ func alert(tx *bbolt.Tx, results []store.Result, alerting *store.Alerting) error
 			}
 		}
 		in.Rules[host], in.States[host] = rl, st
-		var stored []store.Result
-		it := newRangeIter(tx, host, from, to)
-		for k, v := it.next(); k != nil; k, v = it.next() {
-			r, err := decodeResult(host, k, v, &last)
-			if err != nil {
-				return fmt.Errorf("result of %q at %x: %w", host, k, err)
-			}
-			if r.Slot.After(st.LastSlot) {
-				stored = append(stored, r)
-			}
+		// From the later of from and just after the state's last slot:
+		// in the steady state, the save's slot only.
+		lo := from
+		if !st.LastSlot.Before(lo) {
+			lo = st.LastSlot.Add(time.Nanosecond)
 		}
-		in.Stored[host] = stored
+		los[host] = lo
 	}
 	if len(in.Rules) == 0 {
 		return nil
+	}
+	if in.Stored, err = storedIn(tx, los, newest); err != nil {
+		return err
 	}
 	newStates, deliveries := alerting.Decide(in)
 	if err := store.CheckDecision(in, newStates, deliveries); err != nil {
@@ -117,6 +116,78 @@ func alert(tx *bbolt.Tx, results []store.Result, alerting *store.Alerting) error
 		}
 	}
 	return nil
+}
+
+// storedIn returns, for each host of los, its results from los[host]
+// up to newest, by slot then location (AlertInput.Stored). Most hosts
+// of a save start at the same slot (the one after the previous round's):
+// those are read in one pass of the recent bucket from there, when no
+// host bucket holds a result that late (see newestInBuckets); the others
+// with a range read each, which seeks in the recent bucket once per slot
+// and in the host's bucket.
+func storedIn(tx *bbolt.Tx, los map[string]time.Time, newest time.Time) (map[string][]store.Result, error) {
+	stored := make(map[string][]store.Result, len(los))
+	to := timeKey(newest.Add(time.Nanosecond))
+	count := make(map[time.Time]int, 1)
+	var start time.Time // the start most hosts share
+	for _, lo := range los {
+		count[lo]++
+		if c := count[lo]; c > count[start] || c == count[start] && lo.Before(start) {
+			start = lo
+		}
+	}
+	startKey := timeKey(start)
+	batched := make(map[string][]byte, len(los)) // host → its first key, for those the pass reads
+	if inBuckets := newestInBuckets(tx); inBuckets == nil || bytes.Compare(inBuckets, startKey) < 0 {
+		for host, lo := range los {
+			if !lo.Before(start) {
+				batched[host] = timeKey(lo)
+			}
+		}
+	}
+	var last lastStrings
+	if len(batched) > 0 {
+		c := tx.Bucket(bucketRecent).Cursor()
+		var rk []byte
+		for k, v := c.Seek(startKey); k != nil && len(k) >= timeLen && timeBefore(k, to); k, v = c.Next() {
+			h, loc, err := recentKeyParts(k)
+			if err != nil {
+				return nil, fmt.Errorf("recent result %x: %w", k, err)
+			}
+			lo, ok := batched[string(h)]
+			if !ok || bytes.Compare(k[:timeLen], lo) < 0 {
+				continue
+			}
+			rk = append(append(rk[:0], k[:timeLen]...), loc...)
+			host := string(h)
+			r, err := decodeResult(host, rk, v, &last)
+			if err != nil {
+				return nil, fmt.Errorf("recent result %x: %w", k, err)
+			}
+			stored[host] = append(stored[host], r)
+		}
+	}
+	for host, lo := range los {
+		if _, ok := batched[host]; ok {
+			continue
+		}
+		var rs []store.Result
+		it := newRangeIter(tx, host, timeKey(lo), to)
+		for k, v := it.next(); k != nil; k, v = it.next() {
+			r, err := decodeResult(host, k, v, &last)
+			if err != nil {
+				return nil, fmt.Errorf("result of %q at %x: %w", host, k, err)
+			}
+			rs = append(rs, r)
+		}
+		stored[host] = rs
+	}
+	for host := range los {
+		if _, ok := stored[host]; !ok {
+			stored[host] = nil
+		}
+	}
+	return stored, nil
 }
 
 // States lists every stored notification state, by host; never nil.

@@ -452,8 +452,8 @@ func PerResult(advance func(rule store.Rule, prev store.State, r store.Result) (
 
 // applyEach is PerResult's Decide.
 func applyEach(in store.AlertInput, advance func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery)) ([]store.State, []store.Delivery) {
-	var changed []string
-	next := map[string]store.State{}
+	changed := make([]string, 0, len(in.Rules))
+	next := make(map[string]store.State, len(in.Rules))
 	var ds []store.Delivery
 	for _, r := range in.Results {
 		rule, ok := in.Rules[r.Host]
