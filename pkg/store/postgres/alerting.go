@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
-	"github.com/srvmon/srvmon/pkg/store/internal/namelist"
+	"github.com/srvmon/srvmon/pkg/store/internal/statedoc"
 )
 
 // saveLocations raises the locations of results to their newest slot,
@@ -95,7 +95,7 @@ func alert(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *sto
 func lockRules(ctx context.Context, tx pgx.Tx, hosts []string) (map[string]store.Rule, error) {
 	rows, _ := tx.Query(ctx, `SELECT `+ruleColumnList+` FROM state_change_params
 		WHERE host = ANY ($1::text[]) ORDER BY host COLLATE "C" FOR UPDATE`, hosts)
-	rules := map[string]store.Rule{}
+	rules := make(map[string]store.Rule, len(hosts))
 	var rs ruleScan
 	_, err := pgx.ForEachRow(rows, rs.dest(), func() error {
 		rl, err := rs.decode()
@@ -109,44 +109,26 @@ func lockRules(ctx context.Context, tx pgx.Tx, hosts []string) (map[string]store
 }
 
 // stateColumnList is the states' columns that stateScan reads.
-const stateColumnList = `host, status, count, last_slot, since, recent, recent_len, notified, reason, locations,
-	next_reminder, cert_expiry, cert_days`
+const stateColumnList = `host, status, count, last_slot, alerting`
 
-// stateScan scans a row of stateColumnList: NULL times are zero ones.
+// stateScan scans a row of stateColumnList.
 type stateScan struct {
-	st                              store.State
-	recent                          int64
-	since, nextReminder, certExpiry *time.Time
+	st  store.State
+	doc []byte
 }
 
 func (sc *stateScan) dest() []any {
-	return []any{&sc.st.Host, &sc.st.Status, &sc.st.Count, &sc.st.LastSlot, &sc.since, &sc.recent, &sc.st.RecentLen,
-		&sc.st.Notified, &sc.st.Reason, &sc.st.Locations, &sc.nextReminder, &sc.certExpiry, &sc.st.CertDays}
+	return []any{&sc.st.Host, &sc.st.Status, &sc.st.Count, &sc.st.LastSlot, &sc.doc}
 }
 
-// state returns the scanned state, in UTC; it shares no memory with the
-// next scan.
-func (sc *stateScan) state() store.State {
+// state returns the scanned state, in UTC.
+func (sc *stateScan) state() (store.State, error) {
 	st := sc.st
-	st.LastSlot, st.Recent = st.LastSlot.UTC(), uint64(sc.recent)
-	st.Since, st.NextReminder, st.CertExpiry = zeroIfNull(sc.since), zeroIfNull(sc.nextReminder), zeroIfNull(sc.certExpiry)
-	sc.st.Locations = nil
-	return st
-}
-
-func zeroIfNull(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
+	st.LastSlot = st.LastSlot.UTC()
+	if err := statedoc.Decode(sc.doc, &st); err != nil {
+		return store.State{}, fmt.Errorf("state of %q: %w", st.Host, err)
 	}
-	return t.UTC()
-}
-
-// nullIfZero is t for a nullable timestamptz: NULL when zero.
-func nullIfZero(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
+	return st, nil
 }
 
 // readStates returns the states of hosts (the zero State with Host set
@@ -157,9 +139,9 @@ func readStates(ctx context.Context, tx pgx.Tx, hosts []string) (map[string]stor
 	hasRow := make(map[string]bool, len(hosts))
 	var sc stateScan
 	_, err := pgx.ForEachRow(rows, sc.dest(), func() error {
-		st := sc.state()
+		st, err := sc.state()
 		states[st.Host], hasRow[st.Host] = st, true
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("read states: %w", err)
@@ -173,36 +155,98 @@ func readStates(ctx context.Context, tx pgx.Tx, hosts []string) (map[string]stor
 }
 
 // readStored returns, for each host of states, its results in [from,
-// newest] after its state's last slot, by slot then location: one
-// statement, an index range scan of checks per host.
+// newest] after its state's last slot, by slot then location. Most
+// hosts of a save start at the same slot (the one after the previous
+// round's): those are read by one statement whose index scans descend
+// once per host (host = ANY …) into the one range of slots they share;
+// the others, if any, by a second statement with a range of their own
+// per host (a lateral index scan each, which costs more per host).
 func readStored(ctx context.Context, tx pgx.Tx, states map[string]store.State, from, newest time.Time) (map[string][]store.Result, error) {
-	hosts := make([]string, 0, len(states))
-	after := make([]time.Time, 0, len(states))
 	stored := make(map[string][]store.Result, len(states))
+	starts := make(map[string]time.Time, len(states)) // each host's first slot, as stored (microseconds)
+	count := make(map[time.Time]int, 1)
+	var start time.Time // the start most hosts share
 	for h, st := range states {
-		hosts = append(hosts, h)
-		after = append(after, utc(st.LastSlot))
+		lo := bound(from)
+		if !st.LastSlot.Before(lo) {
+			lo = st.LastSlot.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
+		}
+		starts[h] = lo
 		stored[h] = nil
+		count[lo]++
+		if c := count[lo]; c > count[start] || c == count[start] && lo.Before(start) {
+			start = lo
+		}
 	}
-	rows, _ := tx.Query(ctx, `SELECT c.host, c.check_time, c.location, c.rtt, c.up, c.reason
-		FROM unnest($1::text[], $2::timestamp[]) AS b (host, after)
-		CROSS JOIN LATERAL (
-			SELECT host, check_time, location, rtt, up, reason FROM checks
-			WHERE host = b.host AND check_time > b.after AND check_time >= $3::timestamp AND check_time <= $4::timestamp
-			ORDER BY check_time, location
-		) c`, hosts, after, bound(from), utc(newest))
+	var shared, own []string
+	var ownStarts []time.Time
+	for h, lo := range starts {
+		if lo.Equal(start) {
+			shared = append(shared, h)
+		} else {
+			own = append(own, h)
+			ownStarts = append(ownStarts, lo)
+		}
+	}
+	// The rows come host by host: each host's results are a piece of one
+	// slice, and its name the key of states (no string per row).
+	var flat []store.Result
+	var spans []struct {
+		host       string
+		start, end int
+	}
 	var r store.Result
+	var host []byte
 	var rtt int64
-	_, err := pgx.ForEachRow(rows, []any{&r.Host, &r.Slot, &r.Location, &rtt, &r.Up, &r.Reason}, func() error {
+	add := func() error {
+		if n := len(spans); n == 0 || spans[n-1].host != string(host) {
+			h, ok := hostKey(states, host)
+			if !ok {
+				return fmt.Errorf("a result of host %q, which was not asked for", host)
+			}
+			spans = append(spans, struct {
+				host       string
+				start, end int
+			}{h, len(flat), len(flat)})
+		}
+		r.Host = spans[len(spans)-1].host
 		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
 		r.Slot = r.Slot.UTC()
-		stored[r.Host] = append(stored[r.Host], r)
+		flat = append(flat, r)
+		spans[len(spans)-1].end = len(flat)
 		return nil
-	})
-	if err != nil {
+	}
+	dest := []any{&host, &r.Slot, &r.Location, &rtt, &r.Up, &r.Reason}
+	flat = make([]store.Result, 0, len(shared))
+	rows, _ := tx.Query(ctx, `SELECT host, check_time, location, rtt, up, reason FROM checks
+		WHERE host = ANY ($1::text[]) AND check_time >= $2::timestamp AND check_time <= $3::timestamp
+		ORDER BY host, check_time, location`, shared, start, utc(newest))
+	if _, err := pgx.ForEachRow(rows, dest, add); err != nil {
 		return nil, fmt.Errorf("read stored results: %w", err)
 	}
+	if len(own) > 0 {
+		rows, _ = tx.Query(ctx, `SELECT c.host, c.check_time, c.location, c.rtt, c.up, c.reason
+			FROM unnest($1::text[], $2::timestamp[]) AS b (host, start)
+			CROSS JOIN LATERAL (
+				SELECT host, check_time, location, rtt, up, reason FROM checks
+				WHERE host = b.host AND check_time >= b.start AND check_time <= $3::timestamp
+				ORDER BY check_time, location
+			) c`, own, ownStarts, utc(newest))
+		if _, err := pgx.ForEachRow(rows, dest, add); err != nil {
+			return nil, fmt.Errorf("read stored results: %w", err)
+		}
+	}
+	for _, sp := range spans {
+		stored[sp.host] = flat[sp.start:sp.end:sp.end]
+	}
 	return stored, nil
+}
+
+// hostKey returns the key of states that is host, without a string of
+// its own.
+func hostKey(states map[string]store.State, host []byte) (string, bool) {
+	st, ok := states[string(host)]
+	return st.Host, ok
 }
 
 // writeStates writes states: those with a row are updated (a plain
@@ -220,10 +264,7 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 	}
 	if len(updates.hosts) > 0 {
 		_, err := tx.Exec(ctx, `UPDATE notification_states s
-			SET status = u.status, count = u.count, last_slot = u.last_slot, since = u.since, recent = u.recent,
-				recent_len = u.recent_len, notified = u.notified, reason = u.reason,
-				locations = `+splitLocations("u.locations")+`,
-				next_reminder = u.next_reminder, cert_expiry = u.cert_expiry, cert_days = u.cert_days
+			SET status = u.status, count = u.count, last_slot = u.last_slot, alerting = u.alerting
 			FROM `+stateUnnest+`
 			WHERE s.host = u.host`, updates.args()...)
 		if err != nil {
@@ -231,12 +272,8 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 		}
 	}
 	if len(inserts.hosts) > 0 {
-		_, err := tx.Exec(ctx, `INSERT INTO notification_states (host, status, count, last_slot, since, recent, recent_len,
-				notified, reason, locations, next_reminder, cert_expiry, cert_days)
-			SELECT host, status, count, last_slot, since, recent, recent_len, notified, reason,
-				`+splitLocations("locations")+`,
-				next_reminder, cert_expiry, cert_days
-			FROM `+stateUnnest, inserts.args()...)
+		_, err := tx.Exec(ctx, `INSERT INTO notification_states (host, status, count, last_slot, alerting)
+			SELECT * FROM `+stateUnnest, inserts.args()...)
 		if err != nil {
 			return fmt.Errorf("add %d states: %w", len(inserts.hosts), err)
 		}
@@ -244,27 +281,18 @@ func writeStates(ctx context.Context, tx pgx.Tx, states []store.State, hasRow ma
 	return nil
 }
 
-// splitLocations is the SQL of the text[] of a column of
-// namelist.Join's text.
-func splitLocations(col string) string {
-	return `CASE ` + col + ` WHEN '' THEN NULL WHEN E'\n' THEN ARRAY[''] ELSE string_to_array(` + col + `, E'\n') END`
-}
+// stateUnnest is the rows of stateColumns.args as the table u.
+const stateUnnest = `unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::bytea[])
+	AS u (host, status, count, last_slot, alerting)`
 
-// stateUnnest is the rows of stateColumns.args as the table u. A
-// state's locations travel as one text (package namelist; see
-// splitLocations): a text[] of text[] would need arrays of equal
-// lengths.
-const stateUnnest = `unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[],
-	$7::bigint[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
-	AS u (host, status, count, last_slot, since, recent, recent_len, notified, reason, locations, next_reminder,
-		cert_expiry, cert_days)`
-
-// stateColumns holds states to write as columns.
+// stateColumns holds states to write as columns; a state's srvmon fields
+// are one value (statedoc), its bytes in one buffer for all.
 type stateColumns struct {
-	hosts, statuses, notified, reasons, locations []string
-	counts, recents, recentLens, certDays         []int64
-	lastSlots                                     []time.Time
-	since, nextReminders, certExpiries            []*time.Time
+	hosts, statuses []string
+	counts          []int64
+	lastSlots       []time.Time
+	docs            [][]byte
+	buf             []byte
 }
 
 func (c *stateColumns) add(st store.State) {
@@ -272,20 +300,16 @@ func (c *stateColumns) add(st store.State) {
 	c.statuses = append(c.statuses, st.Status)
 	c.counts = append(c.counts, st.Count)
 	c.lastSlots = append(c.lastSlots, st.LastSlot)
-	c.since = append(c.since, nullIfZero(st.Since))
-	c.recents = append(c.recents, int64(st.Recent))
-	c.recentLens = append(c.recentLens, st.RecentLen)
-	c.notified = append(c.notified, st.Notified)
-	c.reasons = append(c.reasons, st.Reason)
-	c.locations = append(c.locations, namelist.Join(st.Locations))
-	c.nextReminders = append(c.nextReminders, nullIfZero(st.NextReminder))
-	c.certExpiries = append(c.certExpiries, nullIfZero(st.CertExpiry))
-	c.certDays = append(c.certDays, st.CertDays)
+	if c.buf == nil {
+		c.buf = make([]byte, 0, 256) // not nil: a nil value is NULL
+	}
+	n := len(c.buf)
+	c.buf = statedoc.Encode(c.buf, st)
+	c.docs = append(c.docs, c.buf[n:len(c.buf):len(c.buf)])
 }
 
 func (c *stateColumns) args() []any {
-	return []any{c.hosts, c.statuses, c.counts, c.lastSlots, c.since, c.recents, c.recentLens, c.notified, c.reasons,
-		c.locations, c.nextReminders, c.certExpiries, c.certDays}
+	return []any{c.hosts, c.statuses, c.counts, c.lastSlots, c.docs}
 }
 
 // enqueue inserts the deliveries, in their order (their IDs follow it).
@@ -342,8 +366,9 @@ func (s *Store) States(ctx context.Context) ([]store.State, error) {
 	sts := []store.State{}
 	var sc stateScan
 	_, err := pgx.ForEachRow(rows, sc.dest(), func() error {
-		sts = append(sts, sc.state())
-		return nil
+		st, err := sc.state()
+		sts = append(sts, st)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: states: %w", err)

@@ -140,7 +140,11 @@ func (s *Store) State(ctx context.Context, host string) (store.State, error) {
 	case err != nil:
 		return store.State{}, fmt.Errorf("postgres: state of %q: %w", host, err)
 	}
-	return sc.state(), nil
+	st, err := sc.state()
+	if err != nil {
+		return store.State{}, fmt.Errorf("postgres: %w", err)
+	}
+	return st, nil
 }
 
 // deliveryColumnList is the deliveries' columns in store.Delivery's order.
