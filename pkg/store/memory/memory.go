@@ -292,7 +292,7 @@ func (s *Store) alert(results []store.Result, alerting *store.Alerting) error {
 		if h == nil || h.rule == nil {
 			continue
 		}
-		in.Rules[host] = *h.rule
+		in.Rules[host] = *cloneRule(*h.rule)
 		st := h.state
 		st.Host = host
 		in.States[host] = st
@@ -493,7 +493,7 @@ func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
 	rules := []store.Rule{}
 	for _, h := range s.hosts {
 		if h.rule != nil {
-			rules = append(rules, *h.rule)
+			rules = append(rules, *cloneRule(*h.rule))
 		}
 	}
 	slices.SortFunc(rules, func(a, b store.Rule) int { return strings.Compare(a.Host, b.Host) })
@@ -513,7 +513,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 	if h.rule == nil {
 		return store.Rule{}, fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
-	return *h.rule, nil
+	return *cloneRule(*h.rule), nil
 }
 
 // SetRule adds or replaces the rule of a stored host.
@@ -526,8 +526,18 @@ func (s *Store) SetRule(ctx context.Context, r store.Rule) error {
 	if h == nil {
 		return notFound(r.Host)
 	}
-	h.rule = &r
+	h.rule = cloneRule(r)
 	return nil
+}
+
+// cloneRule returns a copy of r that shares no slice with it; an empty
+// Channels becomes nil, as the other backends read it.
+func cloneRule(r store.Rule) *store.Rule {
+	r.Channels = slices.Clone(r.Channels)
+	if len(r.Channels) == 0 {
+		r.Channels = nil
+	}
+	return &r
 }
 
 // DeleteRule deletes the host's rule and state.
@@ -739,7 +749,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		}
 	}
 	for _, rule := range r.Rules {
-		s.hosts[rule.Host].rule = &rule
+		s.hosts[rule.Host].rule = cloneRule(rule)
 	}
 	for _, m := range r.Monitors {
 		s.setMonitor(s.hosts[m.Host], m)

@@ -201,10 +201,19 @@ func alertingFieldsRoundTrip(t *testing.T, open opener) {
 	expectState(t, "AlertInput.States", in.States["a.test"], st)
 	expectState(t, "State after a plain state", stateOf(t, s, "a.test"), plain)
 
+	// A restore keeps every field; a caller's slice is not the store's.
+	addHosts(t, s, "b.test")
+	restored := fullRule("b.test")
+	if err := s.Restore(t.Context(), store.Restore{Rules: []store.Rule{restored}}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	rule.Channels[0] = "changed://"
+	expectRules(t, "Rules after a restore", rulesOf(t, s), []store.Rule{fullRule("a.test"), fullRule("b.test")})
+
 	// Replacing a rule by a gosrvmon one drops its srvmon fields.
 	gosrvmon := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/b"}
 	setRule(t, s, gosrvmon)
-	expectRules(t, "Rules after a gosrvmon rule", rulesOf(t, s), []store.Rule{gosrvmon})
+	expectRules(t, "Rules after a gosrvmon rule", rulesOf(t, s), []store.Rule{gosrvmon, fullRule("b.test")})
 }
 
 func alertingGosrvmonRule(t *testing.T, open opener) {
