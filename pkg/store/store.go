@@ -295,7 +295,8 @@ type Alerting struct {
 	Horizon time.Duration
 	// Decide returns the states that changed and the deliveries to
 	// enqueue, in their order (IDs follow it; a delivery with an empty
-	// Status is pending).
+	// Status is pending). Each must be of a host in AlertInput.Rules,
+	// its Host set: anything else fails the save (see SaveRound).
 	Decide func(in AlertInput) (states []State, deliveries []Delivery)
 }
 

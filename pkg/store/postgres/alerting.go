@@ -13,7 +13,9 @@ import (
 
 // saveLocations raises the locations of results to their newest slot,
 // in one statement, in name order (so that saves lock their rows in one
-// order and cannot deadlock on them).
+// order and cannot deadlock on them). A row it raises stays locked until
+// the commit, and other saves of that location wait for it: SaveRound
+// does it last, just before its commit.
 func saveLocations(ctx context.Context, tx pgx.Tx, results []store.Result) error {
 	locs := store.SavedLocations(results)
 	names := make([]string, len(locs))
@@ -75,10 +77,13 @@ func alert(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *sto
 	if err != nil {
 		return err
 	}
+	// The save raises its locations last (see saveIn): they are counted
+	// here.
 	locations, err := locationsOf(ctx, tx)
 	if err != nil {
 		return err
 	}
+	locations = store.MergeLocations(locations, store.SavedLocations(results))
 	in := store.AlertInput{Results: results, Rules: rules, States: states, Stored: stored, Locations: locations}
 	newStates, deliveries := alerting.Decide(in)
 	if err := store.CheckDecision(in, newStates, deliveries); err != nil {

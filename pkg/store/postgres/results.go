@@ -103,8 +103,8 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, alerting 
 }
 
 // saveIn is SaveRound's transaction: the results with one statement, the
-// certificate expiries with another (when any), the locations, then
-// alerting's reads and writes (see alert).
+// certificate expiries with another (when any), alerting's reads and
+// writes (see alert), then the locations.
 func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *store.Alerting) error {
 	var cols resultColumns
 	for _, r := range results {
@@ -130,13 +130,14 @@ func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *st
 			return err
 		}
 	}
-	if err := saveLocations(ctx, tx, results); err != nil {
-		return err
+	if alerting != nil {
+		if err := alert(ctx, tx, results, alerting); err != nil {
+			return err
+		}
 	}
-	if alerting == nil {
-		return nil
-	}
-	return alert(ctx, tx, results, alerting)
+	// Last: the row of a location stays locked until the commit, and
+	// every save of the location (its shards, a retried round) writes it.
+	return saveLocations(ctx, tx, results)
 }
 
 // firstSlot returns the earliest slot of results, which is not empty.
