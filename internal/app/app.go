@@ -116,21 +116,27 @@ func ProbeOptions(cfg config.Config, lambda bool, log *slog.Logger) probe.Option
 // NewRunner makes the round runner for cfg.
 func NewRunner(cfg config.Config, st store.Store, p round.Prober, log *slog.Logger) *round.Runner {
 	return &round.Runner{
-		Store:     st,
-		Prober:    p,
-		Interval:  cfg.Interval(),
-		Timeout:   cfg.Timeout(),
-		Location:  cfg.Checks.Location,
-		Shard:     round.Shard{Index: cfg.Checks.Shard.Index, Count: cfg.Checks.Shard.Count},
-		Retention: cfg.Checks.Retention.Duration(),
-		TimeZone:  cfg.Location(),
-		Sender: &notify.Sender{
-			Timeout: cfg.Notify.Timeout.Duration(),
-			MaxAge:  cfg.Notify.MaxAge.Duration(),
-			Backoff: notify.ExponentialBackoff(cfg.Notify.RetryDelay.Duration(), time.Hour),
-			Logger:  log,
-		},
-		Logger: log,
+		Store:           st,
+		Prober:          p,
+		Interval:        cfg.Interval(),
+		Timeout:         cfg.Timeout(),
+		Location:        cfg.Checks.Location,
+		Shard:           round.Shard{Index: cfg.Checks.Shard.Index, Count: cfg.Checks.Shard.Count},
+		Retention:       cfg.Checks.Retention.Duration(),
+		TimeZone:        cfg.Location(),
+		LocationTimeout: cfg.Notify.LocationTimeout.Duration(),
+		Sender:          NewSender(cfg, log),
+		Logger:          log,
+	}
+}
+
+// NewSender makes the notification sender for cfg.
+func NewSender(cfg config.Config, log *slog.Logger) *notify.Sender {
+	return &notify.Sender{
+		Timeout: cfg.Notify.Timeout.Duration(),
+		MaxAge:  cfg.Notify.MaxAge.Duration(),
+		Backoff: notify.ExponentialBackoff(cfg.Notify.RetryDelay.Duration(), time.Hour),
+		Logger:  log,
 	}
 }
 
@@ -155,10 +161,12 @@ func APIOptions(cfg config.Config, lambda bool, st store.Store, checker api.Chec
 			DynamicRTTScale: cfg.Chart.DynamicRTTScale,
 			TimeZone:        cfg.Location(),
 		},
-		RemoteTimeout: cfg.Checks.RemoteTimeout.Duration(),
-		MaxBodyBytes:  cfg.Listen.MaxBodyBytes,
-		ProbeTimeout:  cfg.Timeout(),
-		Logger:        log,
+		RemoteTimeout:   cfg.Checks.RemoteTimeout.Duration(),
+		MaxBodyBytes:    cfg.Listen.MaxBodyBytes,
+		ProbeTimeout:    cfg.Timeout(),
+		LocationTimeout: cfg.Notify.LocationTimeout.Duration(),
+		Sender:          NewSender(cfg, log),
+		Logger:          log,
 	}
 	if o.RemoteTimeout == 0 {
 		o.RemoteTimeout = cfg.Timeout() // gosrvmon's timeout of remote requests

@@ -27,14 +27,18 @@ import (
 // type), gopkg.in/yaml.v3 for YAML config files (0.4 MB), tidwall/gjson
 // for JSON paths in conditions (0.1 MB), and the monitor code itself. cmd/api
 // measured 16.5 MB after them, cmd/checker 13.5 MB (it has no web pages).
-// The bound catches them growing.
-const maxBinaryBytes = 17e6
+// Issue 12's alerts brought nicholas-fedor/shoutrrr's eleven channel
+// services (about 0.6 MB) and the alerting code: cmd/api measured 17.5
+// MB after them. Issue 12 allows the channel library up to 20 MB. The
+// bound catches them growing.
+const maxBinaryBytes = 18.5e6
 
 // maxStandaloneBytes bounds cmd/standalone, the one binary that links all
 // four stores: PostgreSQL (pgx, 4.6 MB) and ql (modernc.org/ql, 2.9 MB)
-// alone take a third of it. It measured 18.1 MB before issue 11 and 20.0
-// MB after (see maxBinaryBytes). The bound catches it growing.
-const maxStandaloneBytes = 20.5e6
+// alone take a third of it. It measured 18.1 MB before issue 11, 20.0
+// MB after, and 21.1 MB after issue 12 (see maxBinaryBytes). The bound
+// catches it growing.
+const maxStandaloneBytes = 22e6
 
 // maxBytes is the size bound of the stripped binary of main package pkg.
 func maxBytes(pkg string) float64 {

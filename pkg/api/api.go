@@ -131,6 +131,10 @@ type Options struct {
 	// ProbeTimeout is the round's probe timeout (Checks.Timeout): a
 	// monitor's timeout may not be longer. Zero: no bound.
 	ProbeTimeout time.Duration
+	// LocationTimeout is notify.Options.LocationTimeout, for the pushes'
+	// notifications and the notifications page; zero means
+	// notify.DefaultLocationTimeout.
+	LocationTimeout time.Duration
 	// Sender sends the test messages of POST
 	// /api/notifications_params/test; nil means a notify.Sender with
 	// its defaults and a timeout of 10 s.

@@ -44,6 +44,10 @@ var (
 		{method: "DELETE", target: "/api/monitor?host=example.org"},
 		{method: "POST", target: "/web/monitor", body: "mode=add&host=new.example&name=New", header: formHeader},
 		{method: "GET", target: "/web/monitor/edit?host=example.org"},
+		{method: "POST", target: "/api/maintenance", body: `{"cron":"@daily","duration":"1h"}`},
+		{method: "PUT", target: "/api/maintenance?id=1", body: `{"cron":"@daily","duration":"2h"}`},
+		{method: "DELETE", target: "/api/maintenance?id=1"},
+		{method: "POST", target: "/web/maintenance", body: "action=del&id=1", header: formHeader},
 	}
 	readRoutes = []request{
 		{method: "GET", target: "/"},
@@ -63,6 +67,8 @@ var (
 		{method: "GET", target: "/api/monitors"},
 		{method: "GET", target: "/api/monitor?host=example.org"},
 		{method: "GET", target: "/web/monitor?host=example.org"},
+		{method: "GET", target: "/api/maintenance"},
+		{method: "GET", target: "/web/maintenance"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},
@@ -156,6 +162,9 @@ func authStore(t *testing.T) store.Store {
 	seed(t, st, []string{"example.org"}, []store.Result{{Host: "example.org", Slot: slot(1), RTT: time.Millisecond, Up: true}})
 	putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
 	if err := st.SetRule(t.Context(), store.Rule{Host: "example.org", Threshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutMaintenance(t.Context(), monitor.Maintenance{Cron: "@weekly", Duration: monitor.Duration(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -217,6 +217,10 @@ func (s *server) maintenancePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		edit = formOfMaintenance(ws[i], tz)
+	} else {
+		// A new window: the next full hour, for an hour.
+		start := now.In(tz).Truncate(time.Hour).Add(time.Hour)
+		edit.Start, edit.End = start.Format(formLayout), start.Add(time.Hour).Format(formLayout)
 	}
 	var groups []string
 	for _, m := range monitors {

@@ -146,7 +146,19 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	if !up {
 		res.Reason = pushReason(q.Get("msg"))
 	}
-	host, err := s.Store.RecordPush(r.Context(), token, now, res, notify.AdvanceIn(s.Chart.TimeZone))
+	// The monitor, for the names and the parent in its notifications.
+	m, err := s.Store.MonitorByPushToken(r.Context(), token)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "unknown push token", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	alerting := notify.NewAlerting(notify.Options{TimeZone: s.Chart.TimeZone, LocationTimeout: s.LocationTimeout,
+		Monitors: []monitor.Monitor{m}})
+	host, err := s.Store.RecordPush(r.Context(), token, now, res, alerting)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "unknown push token", http.StatusNotFound)
 		return

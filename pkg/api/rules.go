@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -164,60 +163,6 @@ func (s *server) deleteRule(ctx context.Context, host string) error {
 	return err
 }
 
-// rulesPage serves GET /web/notifications_params: the rules, a form to add
-// or change one and a button to delete each.
-func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	rules, err := s.Store.Rules(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	hosts, err := s.Store.Hosts(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q, err := queryParams(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "rules", struct {
-		Title, Root      string
-		Created, Deleted bool
-		Hosts            []string
-		Rules            []store.Rule
-	}{"Notifications", relRoot(r), q.Get("action") == "created", q.Get("action") == "deleted", hosts, rules})
-}
-
-// rulesForm serves POST /web/notifications_params with gosrvmon's form
-// fields: action=add (host, threshold, state_action) or action=del (host).
-// It redirects back to the page.
-func (s *server) rulesForm(w http.ResponseWriter, r *http.Request) {
-	f, err := parseForm(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	host := strings.TrimSpace(f.Get("host"))
-	add := func(ctx context.Context) error {
-		th, err := strconv.ParseInt(strings.TrimSpace(f.Get("threshold")), 10, 64)
-		if err != nil {
-			return badRequest(fmt.Sprintf("threshold %q is not a whole number", f.Get("threshold")))
-		}
-		// The form has gosrvmon's fields only: srvmon's stay as stored.
-		rule, err := s.Store.Rule(ctx, host)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		rule.Host, rule.Threshold, rule.Action = host, th, f.Get("state_action")
-		return s.setRule(ctx, rule)
-	}
-	del := func(ctx context.Context) error { return s.deleteRule(ctx, host) }
-	s.runAction(w, r, f.Get("action"), "web/notifications_params", add, del)
-}
-
 // testTimeout bounds a test of a rule's channels when Options.Sender
 // has no Timeout.
 const testTimeout = 10 * time.Second
@@ -239,16 +184,22 @@ func (s *server) rulesTest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, nonNil(s.sendTest(r.Context(), rule)))
+}
+
+// sendTest sends a test message through rule's channels and action
+// (notify.Sender.SendTest) and returns each one's outcome.
+func (s *server) sendTest(ctx context.Context, rule store.Rule) []notify.TestResult {
 	sender := s.Sender
 	if sender == nil {
 		sender = &notify.Sender{Timeout: testTimeout}
 	}
 	var v notify.Vars
 	v.Slot, v.TimeZone = s.Now().UTC(), s.Chart.TimeZone
-	if m, err := s.Store.Monitor(r.Context(), rule.Host); err == nil {
+	if m, err := s.Store.Monitor(ctx, rule.Host); err == nil {
 		v.Name, v.Group = m.Name, m.Group
 	}
-	writeJSON(w, http.StatusOK, nonNil(sender.SendTest(r.Context(), rule, v)))
+	return sender.SendTest(ctx, rule, v)
 }
 
 // testRule is the rule a test request names: the stored one for a body

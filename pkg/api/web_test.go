@@ -340,7 +340,7 @@ func TestRulesPage(t *testing.T) {
 		for _, tr := range findAll(doc, atom.Tr)[1:] {
 			rows = append(rows, textOf(tr))
 		}
-		want := []string{"b.example 1 Delete", ampHost + " 3 https://hook.example/?t={HOST}&x=1 Delete"}
+		want := []string{"b.example no verdict yet 1 1 Edit Test Delete", ampHost + " no verdict yet 3 1 https://hook.example/?t={HOST}&x=1 Edit Test Delete"}
 		if !slices.Equal(rows, want) {
 			t.Errorf("rows %q, want %q", rows, want)
 		}

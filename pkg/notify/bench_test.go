@@ -21,29 +21,45 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 )
 
-// BenchmarkAdvance is the per-host cost a round adds inside SaveRound's
-// transaction: a steady host (no change) and a change with its delivery.
-func BenchmarkAdvance(b *testing.B) {
-	rule := store.Rule{Host: "http://127.0.0.1:8080/", Threshold: 3,
-		Action: "https://127.0.0.1:9/bot123:ABC/sendMessage?chat_id=1&text=Host%20{HOST}%20is%20{STATE}%20at%20{TIME}%20rtt%20{RTTSTR}"}
-	b.Run("steady", func(b *testing.B) {
-		prev := store.State{Host: rule.Host, Status: StatusUp, LastSlot: t0}
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			r := store.Result{Host: rule.Host, Slot: t0.Add(time.Duration(i+1) * time.Minute), Up: true, RTT: time.Millisecond}
-			prev, _ = Advance(rule, prev, r, time.UTC)
+// BenchmarkDecide is the cost alerting adds to SaveRound's transaction
+// for a round of 10,000 hosts with rules, beside the store's reads:
+// steady hosts at one location, and at three locations with quorum 2, a
+// window of 10 and a tenth of them in maintenance.
+func BenchmarkDecide(b *testing.B) {
+	const hosts = 10000
+	action := "https://127.0.0.1:9/bot123:ABC/sendMessage?chat_id=1&text=Host%20{HOST}%20is%20{STATE}%20at%20{TIME}"
+	for _, locations := range []int{1, 3} {
+		in := store.AlertInput{Rules: map[string]store.Rule{}, States: map[string]store.State{}, Stored: map[string][]store.Result{}}
+		slot := t0.Add(time.Hour)
+		for l := range locations {
+			in.Locations = append(in.Locations, store.Location{Name: fmt.Sprint("loc", l), LastSlot: slot})
 		}
-	})
-	b.Run("change", func(b *testing.B) {
-		prev := store.State{Host: rule.Host, Status: StatusUp, Count: 2, LastSlot: t0}
-		r := store.Result{Host: rule.Host, Slot: t0.Add(time.Minute), Up: false, RTT: 10 * time.Second}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, d := Advance(rule, prev, r, time.UTC); d == nil {
-				b.Fatal("no delivery")
+		for i := range hosts {
+			h := fmt.Sprintf("http://127.0.0.1:8080/%d", i)
+			rule := store.Rule{Host: h, Threshold: 3, Action: action}
+			if locations > 1 {
+				rule.Quorum, rule.Window = "2", 10
+			}
+			in.Rules[h] = rule
+			in.States[h] = store.State{Host: h, Status: StatusUp, LastSlot: slot.Add(-time.Minute), Notified: StatusUp, RecentLen: 64}
+			for l := range locations {
+				r := store.Result{Host: h, Location: fmt.Sprint("loc", l), Slot: slot, Up: i%100 != 0, RTT: time.Millisecond, Maintenance: i%10 == 0}
+				in.Stored[h] = append(in.Stored[h], r)
+				if l == locations-1 {
+					in.Results = append(in.Results, r)
+				}
 			}
 		}
-	})
+		decide := NewAlerting(Options{}).Decide
+		b.Run(fmt.Sprintf("%dlocations", locations), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if states, _ := decide(in); len(states) != hosts {
+					b.Fatalf("%d states changed, want %d", len(states), hosts)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkDeliverDue sends 100 due deliveries to a loopback receiver per
@@ -68,7 +84,7 @@ func BenchmarkDeliverDue(b *testing.B) {
 			}
 			results[i] = store.Result{Host: host, Slot: t0}
 		}
-		if err := st.SaveRound(ctx, results, AdvanceIn(time.UTC)); err != nil {
+		if err := st.SaveRound(ctx, results, NewAlerting(Options{TimeZone: time.UTC})); err != nil {
 			b.Fatal(err)
 		}
 		s.Now = func() time.Time { return t0 }
@@ -110,7 +126,7 @@ func BenchmarkDeliverDueBacklog(b *testing.B) {
 					for h := range results {
 						results[h] = store.Result{Host: fmt.Sprintf("h%d", h), Slot: t0.Add(time.Duration(i) * time.Minute), Up: i%2 == 1}
 					}
-					if err := st.SaveRound(ctx, results, AdvanceIn(time.UTC)); err != nil {
+					if err := st.SaveRound(ctx, results, NewAlerting(Options{TimeZone: time.UTC})); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -227,7 +243,8 @@ func BenchmarkDeliver1000Changes(b *testing.B) {
 		},
 	}
 	for _, run := range []struct{ kind, backend string }{
-		{"action", "memory"}, {"action", "bolt"}, {"action", "postgres"}, {"channel", "memory"},
+		{"action", "memory"}, {"action", "bolt"}, {"action", "postgres"},
+		{"channel", "memory"}, {"channel", "bolt"}, {"channel", "postgres"},
 	} {
 		b.Run(run.kind+"/"+run.backend, func(b *testing.B) {
 			s := &Sender{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return t0.Add(time.Second) }}
@@ -250,16 +267,8 @@ func BenchmarkDeliver1000Changes(b *testing.B) {
 					}
 					results[i] = store.Result{Host: host, Slot: t0}
 				}
-				advance := AdvanceIn(time.UTC)
-				if run.kind == "channel" {
-					advance = func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-						prev.LastSlot = r.Slot
-						v := Vars{Host: r.Host, Event: store.EventDown, Slot: r.Slot}
-						return prev, &store.Delivery{Channel: rule.Channels[0], Event: store.EventDown, Title: DefaultTitle(v),
-							Message: Render("", v), Created: r.Slot, NextAttempt: r.Slot}
-					}
-				}
-				if err := st.SaveRound(ctx, results, advance); err != nil {
+				// Down from the first check, at threshold 1: a change each.
+				if err := st.SaveRound(ctx, results, NewAlerting(Options{})); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -137,12 +137,14 @@ func enqueueChannel(t *testing.T, st store.Store, host, channel, event string, s
 	}
 	v := Vars{Host: host, Event: event, Up: event == store.EventUp, Slot: slot, Reason: "connection refused",
 		Locations: []string{"eu", ""}, Duration: 12 * time.Minute}
-	advance := func(_ store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-		prev.LastSlot = r.Slot
-		return prev, &store.Delivery{Channel: channel, Event: event, Title: DefaultTitle(v), Message: Render("", v),
-			Created: slot, NextAttempt: slot}
-	}
-	if err := st.SaveRound(ctx, []store.Result{{Host: host, Slot: slot, Up: v.Up}}, advance); err != nil {
+	// A fixed decision: this test is about delivery, not about deciding.
+	alerting := &store.Alerting{Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) {
+		st := in.States[host]
+		st.LastSlot = slot
+		return []store.State{st}, []store.Delivery{{Host: host, Channel: channel, Event: event, Title: DefaultTitle(v),
+			Message: Render("", v), Created: slot, NextAttempt: slot}}
+	}}
+	if err := st.SaveRound(ctx, []store.Result{{Host: host, Slot: slot, Up: v.Up}}, alerting); err != nil {
 		t.Fatal(err)
 	}
 }

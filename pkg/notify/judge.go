@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -137,7 +138,13 @@ func (j *judge) decide(in store.AlertInput) ([]store.State, []store.Delivery) {
 			st.Notified = st.Status
 		}
 		before := st
-		for _, v := range verdicts(in.Stored[h], rule.Quorum, active, newest) {
+		hostActive := active
+		if probe.IsPush(h) {
+			// Its results are pushes and the rounds' judgements of them,
+			// all at the default location: nothing to wait for.
+			hostActive = nil
+		}
+		for _, v := range verdicts(in.Stored[h], rule.Quorum, hostActive, newest) {
 			var out []store.Delivery
 			st, out = j.apply(rule, st, v, states, in.Stored)
 			ds = append(ds, out...)
@@ -342,7 +349,9 @@ func (j *judge) tell(rule store.Rule, st store.State, ev string, v slotVerdict, 
 	}
 	vars := j.vars(st, ev, v)
 	if ev == store.EventDown {
-		vars.ChildrenDown = j.childrenDown(st.Host, v.slot, states, stored)
+		for _, c := range j.childrenDown(st.Host, v.slot, states, stored) {
+			vars.ChildrenDown = append(vars.ChildrenDown, cmp.Or(j.monitors[c].Name, c))
+		}
 	}
 	if ev == store.EventCertificateRenewed {
 		vars.Event, vars.CertRenewed = store.EventCertificate, true

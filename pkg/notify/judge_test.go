@@ -1,13 +1,13 @@
 package notify
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -43,7 +43,7 @@ func (s *sim) save(rs ...store.Result) []store.Delivery {
 			continue // idempotent
 		}
 		s.results = append(s.results, r)
-		if r.Slot.After(s.locations[r.Location]) {
+		if !probe.IsPush(r.Host) && r.Slot.After(s.locations[r.Location]) {
 			s.locations[r.Location] = r.Slot
 		}
 	}
@@ -147,41 +147,6 @@ func cmpOrDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// TestDecideKeepsGosrvmonsRule: a rule with gosrvmon's fields only, at
-// one location, behaves as Advance (gosrvmon's threshold rule) does.
-func TestDecideKeepsGosrvmonsRule(t *testing.T) {
-	const action = "http://127.0.0.1:1/?h={HOST}&s={STATE}"
-	for _, threshold := range []int64{-1, 0, 1, 2, 3} {
-		for _, pattern := range []string{"UUUU", "DDDD", "UDUDUD", "UDDUDDDUUUD", "DDUUUDDDDUU", "U.D.D..DUU"} {
-			t.Run(fmt.Sprintf("threshold %d %s", threshold, pattern), func(t *testing.T) {
-				rule := store.Rule{Host: "h", Threshold: threshold, Action: action}
-				s := newSim(t, Options{}, rule)
-				prev := store.State{Host: "h"}
-				for i, c := range pattern {
-					if c == '.' {
-						continue
-					}
-					r := res("h", "", i, c == 'U')
-					next, want := Advance(rule, prev, r, time.UTC)
-					prev = next
-					got := s.save(r)
-					st := s.states["h"]
-					if st.Status != next.Status || st.Count != next.Count || !st.LastSlot.Equal(next.LastSlot) {
-						t.Fatalf("slot %d: state %s/%d/%v, Advance says %s/%d/%v", i, st.Status, st.Count, st.LastSlot,
-							next.Status, next.Count, next.LastSlot)
-					}
-					switch {
-					case want == nil && len(got) != 0:
-						t.Fatalf("slot %d: sent %s, Advance sends nothing", i, events(got))
-					case want != nil && (len(got) != 1 || got[0].URL != want.URL || !got[0].Created.Equal(want.Created)):
-						t.Fatalf("slot %d: sent %+v, Advance sends %+v", i, got, want)
-					}
-				}
-			})
-		}
-	}
 }
 
 func TestDecideThresholds(t *testing.T) {
@@ -319,6 +284,16 @@ func TestDecideQuorum(t *testing.T) {
 			t.Errorf("three of three at quorum 5: %q", got)
 		}
 	})
+}
+
+// A push monitor's slots are judged as they are saved, whatever checker
+// locations report other hosts: its results come from pushes.
+func TestDecidePushWithSeveralLocations(t *testing.T) {
+	s := newSim(t, Options{}, store.Rule{Host: "push://job", Threshold: 1, Channels: []string{"ntfy://127.0.0.1:9/t"}})
+	s.locations["eu"], s.locations["us"] = slotN(0), slotN(0) // checker locations, pushes not counted
+	if got := events(s.save(res("push://job", "", 1, false))); got != "push://job:down@ntfy://127.0.0.1:9/t" {
+		t.Errorf("a push saying down: %q", got)
+	}
 }
 
 func TestDecideMaintenance(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +15,19 @@ import (
 
 var t0 = time.Date(2021, 3, 2, 12, 0, 0, 0, time.UTC)
 
-// step is one result fed to Advance and what must come of it.
+// step is one result saved and what must come of it.
 type step struct {
 	up       bool
 	slot     int    // minutes after t0
-	status   string // next.Status
-	count    int64  // next.Count
+	status   string // the state's Status after it
+	count    int64  // its Count
 	notify   string // "" for no delivery, else the expected {STATE}
-	lastSlot int    // next.LastSlot in minutes after t0; -1 means slot
+	lastSlot int    // its LastSlot in minutes after t0; -1 means slot
 }
 
-func TestAdvance(t *testing.T) {
+// TestGosrvmonsRule: a rule with gosrvmon's fields alone, at one location,
+// decides as gosrvmon's threshold rule, where gosrvmon is right.
+func TestGosrvmonsRule(t *testing.T) {
 	const (
 		U = true
 		D = false
@@ -124,10 +127,11 @@ func TestAdvance(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rule := store.Rule{Host: "h", Threshold: tt.threshold, Action: "http://127.0.0.1:1/?s={STATE}"}
-			prev := store.State{Host: "h"}
+			sm := newSim(t, Options{}, rule)
 			for i, st := range tt.steps {
 				slot := t0.Add(time.Duration(st.slot) * time.Minute)
-				next, d := Advance(rule, prev, store.Result{Host: "h", Slot: slot, Up: st.up, RTT: time.Millisecond}, time.UTC)
+				ds := sm.save(store.Result{Host: "h", Slot: slot, Up: st.up, RTT: time.Millisecond})
+				next := sm.states["h"]
 				wantLast := slot
 				if st.lastSlot >= 0 {
 					wantLast = t0.Add(time.Duration(st.lastSlot) * time.Minute)
@@ -137,42 +141,46 @@ func TestAdvance(t *testing.T) {
 						i, st.up, st.slot, next, st.status, st.count, wantLast)
 				}
 				switch {
-				case st.notify == "" && d != nil:
-					t.Fatalf("step %d: unexpected delivery %+v", i, d)
-				case st.notify != "" && d == nil:
-					t.Fatalf("step %d: no delivery, want %q", i, st.notify)
-				case d != nil:
-					want := store.Delivery{Host: "h", URL: "http://127.0.0.1:1/?s=" + st.notify,
+				case st.notify == "" && len(ds) != 0:
+					t.Fatalf("step %d: unexpected deliveries %+v", i, ds)
+				case st.notify != "" && len(ds) != 1:
+					t.Fatalf("step %d: deliveries %+v, want one %q", i, ds, st.notify)
+				case st.notify != "":
+					want := store.Delivery{Host: "h", URL: "http://127.0.0.1:1/?s=" + st.notify, Event: st.notify,
 						Created: slot, NextAttempt: slot, Status: store.DeliveryPending}
-					if *d != want {
-						t.Fatalf("step %d: delivery %+v, want %+v", i, *d, want)
+					if !reflect.DeepEqual(ds[0], want) {
+						t.Fatalf("step %d: delivery %+v, want %+v", i, ds[0], want)
 					}
 				}
-				prev = next
 			}
 		})
 	}
 }
 
-// A rule without an action keeps the state but enqueues nothing.
-func TestAdvanceWithoutAction(t *testing.T) {
-	next, d := Advance(store.Rule{Host: "h", Threshold: 1, Action: "  "}, store.State{Host: "h", Status: "up"},
-		store.Result{Host: "h", Slot: t0}, time.UTC)
-	if d != nil || next.Status != StatusDown {
-		t.Fatalf("next %+v, delivery %+v", next, d)
+// A rule without an action or channels keeps the state but enqueues
+// nothing.
+func TestRuleWithoutActionKeepsState(t *testing.T) {
+	sm := newSim(t, Options{}, store.Rule{Host: "h", Threshold: 1, Action: "  "})
+	sm.save(store.Result{Host: "h", Slot: t0, Up: true})
+	if ds := sm.save(store.Result{Host: "h", Slot: t0.Add(time.Minute)}); len(ds) != 0 || sm.states["h"].Status != StatusDown {
+		t.Fatalf("state %+v, deliveries %+v", sm.states["h"], ds)
 	}
 }
 
-// AdvanceIn is a store.AdvanceFunc that writes {TIME} in its zone.
-func TestAdvanceIn(t *testing.T) {
+// The action's {TIME} is in the zone of Options.TimeZone; results of
+// hosts without a rule, and slots not after the state's, change nothing.
+func TestAlertingActionTimeZone(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f store.AdvanceFunc = AdvanceIn(berlin)
-	_, d := f(store.Rule{Host: "h", Threshold: 1, Action: "{TIME}"}, store.State{Host: "h"}, store.Result{Host: "h", Slot: t0})
-	if d == nil || d.URL != "2021-03-02+13%3A00%3A00+%2B0100+CET" {
-		t.Fatalf("delivery %+v", d)
+	sm := newSim(t, Options{TimeZone: berlin}, store.Rule{Host: "h", Threshold: 1, Action: "{TIME}"})
+	ds := sm.save(store.Result{Host: "h", Slot: t0}, store.Result{Host: "other", Slot: t0})
+	if len(ds) != 1 || ds[0].URL != "2021-03-02+13%3A00%3A00+%2B0100+CET" {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	if ds := sm.save(store.Result{Host: "h", Slot: t0, Up: true}); len(ds) != 0 {
+		t.Errorf("a retried slot sent %+v", ds)
 	}
 }
 

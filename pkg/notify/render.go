@@ -41,9 +41,10 @@ type Vars struct {
 	// Duration is how long it was (or, for a reminder, has been) down;
 	// zero when unknown.
 	Duration time.Duration
-	// ChildrenDown are the hosts that depend on this one (their monitor
-	// names it as parent) and are down too: their own alerts are held
-	// back, so the parent's alert names them.
+	// ChildrenDown names the monitors that depend on this one (their
+	// monitor names it as parent) and are down too: their own alerts are
+	// held back, so the parent's alert names them. Each is the monitor's
+	// name, or its host (written masked).
 	ChildrenDown []string
 	// CertExpiry is the certificate's expiry, for EventCertificate;
 	// CertRenewed says the alert is about a renewed certificate.
@@ -74,7 +75,7 @@ var Placeholders = []string{
 //	{REASON}      why it is down; empty when up
 //	{LOCATIONS}   the locations that saw it down, comma separated
 //	{DURATION}    how long it was down, to the second ("12m0s"); empty when unknown
-//	{CHILDREN}    the dependent hosts that are down too, comma separated
+//	{CHILDREN}    the dependent monitors that are down too, by name, comma separated
 //	{CERTEXPIRY}  the certificate's expiry date (2006-01-02); empty when unknown
 //
 // Anything else, braces included, is kept as written. An empty template

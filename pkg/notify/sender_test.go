@@ -168,7 +168,7 @@ func enqueue(t *testing.T, st store.Store, host, action string, slot time.Time) 
 		t.Fatal(err)
 	}
 	r := store.Result{Host: host, Slot: slot, RTT: 10 * time.Second, Up: false, Reason: "timeout after 10s"}
-	if err := st.SaveRound(ctx, []store.Result{r}, AdvanceIn(time.UTC)); err != nil {
+	if err := st.SaveRound(ctx, []store.Result{r}, NewAlerting(Options{TimeZone: time.UTC})); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range due(t, st, slot) {
@@ -518,7 +518,7 @@ func TestRoundsEndToEnd(t *testing.T) {
 			slot := t0.Add(time.Duration(i) * time.Minute)
 			r := store.Result{Host: "127.0.0.1:22", Slot: slot, Up: up, RTT: time.Millisecond}
 			for range 2 { // every round is retried once
-				if err := st.SaveRound(ctx, []store.Result{r}, AdvanceIn(time.UTC)); err != nil {
+				if err := st.SaveRound(ctx, []store.Result{r}, NewAlerting(Options{TimeZone: time.UTC})); err != nil {
 					t.Fatal(err)
 				}
 				clk := &clock{}
@@ -799,7 +799,7 @@ func (rcv *orderReceiver) flap(t *testing.T, st store.Store, hosts, changes int,
 			round[h] = store.Result{Host: fmt.Sprintf("h%d", h), Slot: slot, Up: i%2 == 1, RTT: time.Millisecond}
 			want[round[h].Host] = append(want[round[h].Host], fmt.Sprintf("%s@%d", state(i%2 == 1), slot.Unix()))
 		}
-		if err := st.SaveRound(ctx, round, AdvanceIn(time.UTC)); err != nil {
+		if err := st.SaveRound(ctx, round, NewAlerting(Options{TimeZone: time.UTC})); err != nil {
 			t.Fatal(err)
 		}
 		between(slot)

@@ -13,6 +13,14 @@ import (
 	"unicode/utf8"
 )
 
+// IsPush reports whether target names a push:// monitor, by its scheme
+// alone (what Parse reads first): the monitored thing reports in, and no
+// checker location probes it.
+func IsPush(target string) bool {
+	scheme, _, ok := strings.Cut(target, "://")
+	return ok && strings.EqualFold(scheme, "push")
+}
+
 // MaxTargetLen is the longest target Parse accepts, in bytes.
 const MaxTargetLen = 256
 

@@ -217,6 +217,21 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
+// IsPush agrees with Parse's kind, reading the scheme alone.
+func TestIsPush(t *testing.T) {
+	for _, target := range []string{"push://job", "PUSH://job", "Push://nightly-backup", "push://", "http://push/",
+		"pushy://x", "127.0.0.1:22", "localhost", "tls://127.0.0.1", "push:job"} {
+		tg, err := Parse(target)
+		parsed := err == nil && tg.Kind == KindPush
+		if got := IsPush(target); got != parsed && err == nil {
+			t.Errorf("IsPush(%q) = %v, Parse says kind %v", target, got, tg.Kind)
+		}
+	}
+	if !IsPush("push://job") || IsPush("http://127.0.0.1/push://") {
+		t.Error("IsPush reads more than the scheme")
+	}
+}
+
 func TestParseValidKinds(t *testing.T) {
 	for _, tc := range parseValidKinds {
 		t.Run(tc.in, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -51,10 +50,13 @@ type batches struct {
 	// inMaintenance holds the hosts a maintenance window covers at the
 	// round's slot: their results are marked (store.Result.Maintenance).
 	inMaintenance map[string]bool
-	wake          chan struct{} // a result was added to an empty batch
-	full          chan struct{} // the batch reached batchSize
-	end           chan struct{} // closed by finish: no more results
-	done          chan struct{} // closed when run has returned
+	// alerting decides the notifications of each batch (one for the
+	// round: it knows the round's monitors).
+	alerting *store.Alerting
+	wake     chan struct{} // a result was added to an empty batch
+	full     chan struct{} // the batch reached batchSize
+	end      chan struct{} // closed by finish: no more results
+	done     chan struct{} // closed when run has returned
 
 	mu      sync.Mutex
 	pending []store.Result
@@ -72,8 +74,9 @@ type batches struct {
 // results, then call finish. parents maps a host to its parent, for the
 // hosts whose parent is checked in the round too; inMaintenance holds the
 // hosts whose results are marked in maintenance.
-func (r *Runner) startBatches(ctx context.Context, parents map[string]string, inMaintenance map[string]bool) *batches {
+func (r *Runner) startBatches(ctx context.Context, alerting *store.Alerting, parents map[string]string, inMaintenance map[string]bool) *batches {
 	b := &batches{
+		alerting:      alerting,
 		r:             r,
 		ctx:           ctx,
 		parents:       parents,
@@ -210,11 +213,7 @@ func (b *batches) save(last bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	tz := b.r.TimeZone
-	if tz == nil {
-		tz = time.UTC
-	}
-	err := b.r.Store.SaveRound(b.ctx, batch, notify.AdvanceIn(tz))
+	err := b.r.Store.SaveRound(b.ctx, batch, b.alerting)
 	if err != nil {
 		if !last {
 			b.mu.Lock()

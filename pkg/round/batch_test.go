@@ -35,7 +35,7 @@ func newBatchRecorder(st store.Store) *batchRecorder {
 	return &batchRecorder{Store: st, saved: make(chan struct{})}
 }
 
-func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	b.mu.Lock()
 	call := b.calls
 	b.calls++
@@ -45,7 +45,7 @@ func (b *batchRecorder) SaveRound(ctx context.Context, results []store.Result, a
 			return err
 		}
 	}
-	if err := b.Store.SaveRound(ctx, results, advance); err != nil {
+	if err := b.Store.SaveRound(ctx, results, alerting); err != nil {
 		return err
 	}
 	var hosts []string

@@ -140,8 +140,8 @@ func (s *phaseStore) Monitors(ctx context.Context) ([]monitor.Monitor, error) {
 	return ms, err
 }
 
-func (s *phaseStore) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
-	err := s.Store.SaveRound(ctx, results, advance)
+func (s *phaseStore) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
+	err := s.Store.SaveRound(ctx, results, alerting)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.saved = append(s.saved, time.Now())

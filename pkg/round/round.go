@@ -91,6 +91,10 @@ type Runner struct {
 	Retention time.Duration
 	// TimeZone formats {TIME} in notifications; nil means UTC.
 	TimeZone *time.Location
+	// LocationTimeout is how long a checker location may store nothing
+	// before it no longer counts for quorum (notify.Options); zero means
+	// notify.DefaultLocationTimeout.
+	LocationTimeout time.Duration
 	// Sender delivers due notifications after the results are stored; nil
 	// delivers nothing (another process does).
 	Sender *notify.Sender
@@ -190,7 +194,8 @@ func (r *Runner) Run(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, &SaveError{Slot: sum.Slot, Err: fmt.Errorf("list maintenance windows: %w", err)}
 	}
-	b := r.startBatches(work, r.parentsIn(monitors), inMaintenance)
+	alerting := notify.NewAlerting(notify.Options{TimeZone: r.TimeZone, LocationTimeout: r.LocationTimeout, Monitors: monitors})
+	b := r.startBatches(work, alerting, r.parentsIn(monitors), inMaintenance)
 	b.add(judged...)
 	sum.count(invalid)
 	b.add(invalid...)

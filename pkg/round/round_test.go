@@ -380,7 +380,7 @@ func TestDeadlineLeavesTimeToStore(t *testing.T) {
 // failingStore fails to save, as an unreachable database does.
 type failingStore struct{ store.Store }
 
-func (failingStore) SaveRound(context.Context, []store.Result, store.AdvanceFunc) error {
+func (failingStore) SaveRound(context.Context, []store.Result, *store.Alerting) error {
 	return errors.New("connection refused")
 }
 

@@ -7,37 +7,42 @@ import (
 )
 
 // ClaimPicker chooses, among a store's pending deliveries, the ones that
-// Store.ClaimDeliveries may claim at a time: each host's oldest pending
-// delivery, when it is due and none of the host's attempted pending
-// deliveries is not due (leased, or waiting out a backoff). It is for the
+// Store.ClaimDeliveries may claim at a time: the oldest pending delivery
+// of each host and channel, when it is due and none of the attempted
+// pending deliveries of its host and channel is not due (leased, or
+// waiting out a backoff). It is for the
 // backends that gather the pending deliveries and choose in Go, inside
 // the transaction (or under the lock) of the claim.
 type ClaimPicker struct {
 	now   time.Time
-	index map[string]int // host → its head in heads
+	index map[queue]int // host and channel → its head in heads
 	heads []claimHead
 }
 
-// claimHead is a host's oldest pending delivery so far.
+// queue is what deliveries are ordered and claimed one at a time by.
+type queue struct{ host, channel string }
+
+// claimHead is the oldest pending delivery of a queue so far.
 type claimHead struct {
 	id            int64
 	created, next time.Time
-	blocked       bool // an attempted pending delivery of the host is not due
+	blocked       bool // an attempted pending delivery of the queue is not due
 }
 
 // NewClaimPicker returns a ClaimPicker for a claim at now.
 func NewClaimPicker(now time.Time) *ClaimPicker {
-	return &ClaimPicker{now: now, index: map[string]int{}}
+	return &ClaimPicker{now: now, index: map[queue]int{}}
 }
 
-// Add considers d, a pending delivery; only its ID, Host, Created,
-// NextAttempt and Attempts are read. Every pending delivery of the store
+// Add considers d, a pending delivery; only its ID, Host, Channel,
+// Created, NextAttempt and Attempts are read. Every pending delivery of the store
 // must be added, in any order, before Pick.
 func (p *ClaimPicker) Add(d Delivery) {
 	blocks := d.Attempts > 0 && d.NextAttempt.After(p.now)
-	i, ok := p.index[d.Host]
+	q := queue{d.Host, d.Channel}
+	i, ok := p.index[q]
 	if !ok {
-		p.index[d.Host] = len(p.heads)
+		p.index[q] = len(p.heads)
 		p.heads = append(p.heads, claimHead{id: d.ID, created: d.Created, next: d.NextAttempt, blocked: blocks})
 		return
 	}

@@ -14,6 +14,7 @@ func TestClaimPicker(t *testing.T) {
 	d := func(id int64, host string, created, next int, attempts int64) Delivery {
 		return Delivery{ID: id, Host: host, Created: at(created), NextAttempt: at(next), Attempts: attempts}
 	}
+	on := func(d Delivery, channel string) Delivery { d.Channel = channel; return d }
 	for _, tc := range []struct {
 		name    string
 		now     int
@@ -35,6 +36,10 @@ func TestClaimPicker(t *testing.T) {
 		{"LaterNotYetDueDoesNotHold", 5, 10, []Delivery{d(1, "a", 1, 1, 0), d(2, "a", 6, 6, 0)}, []int64{1}},
 		{"OldestNotYetDue", 5, 10, []Delivery{d(1, "a", 6, 6, 0)}, []int64{}},
 		{"DueAtNow", 5, 10, []Delivery{d(1, "a", 1, 5, 1)}, []int64{1}},
+		{"ChannelsOfAHostEachTheirOldest", 5, 10,
+			[]Delivery{on(d(1, "a", 1, 1, 0), "x://"), on(d(2, "a", 1, 1, 0), "y://"), d(3, "a", 1, 1, 0), on(d(4, "a", 2, 2, 0), "x://")}, []int64{1, 2, 3}},
+		{"LeasedChannelDoesNotHoldAnother", 5, 10,
+			[]Delivery{on(d(1, "a", 1, 9, 1), "x://"), on(d(2, "a", 2, 2, 0), "x://"), on(d(3, "a", 1, 1, 0), "y://"), d(4, "a", 3, 3, 0)}, []int64{3, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewClaimPicker(at(tc.now))

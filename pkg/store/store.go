@@ -301,7 +301,8 @@ type Alerting struct {
 	Horizon time.Duration
 	// Decide returns the states that changed and the deliveries to
 	// enqueue, in their order (IDs follow it; a delivery with an empty
-	// Status is pending).
+	// Status is pending). Each must be of a host in AlertInput.Rules,
+	// its Host set: anything else fails the save (see SaveRound).
 	Decide func(in AlertInput) (states []State, deliveries []Delivery)
 }
 
@@ -326,14 +327,6 @@ type AlertInput struct {
 	// this save's slots counted.
 	Locations []Location
 }
-
-// AdvanceFunc computes a host's next notification state from its previous
-// state and the host's result of this round, and the delivery to enqueue,
-// if any (filed under the result's host when its Host is empty). SaveRound
-// calls it inside its transaction, once per result whose host has a rule
-// and whose slot is after prev.LastSlot; prev is the zero State (with
-// Host set) for a host that has none yet.
-type AdvanceFunc func(rule Rule, prev State, r Result) (next State, d *Delivery)
 
 // Restore is a whole backup to apply all-or-nothing.
 type Restore struct {
@@ -368,6 +361,7 @@ type Store interface {
 	RuleStore
 	Outbox
 	MaintenanceStore
+	AlertStore
 	Restorer
 	// Close releases what the store holds: its file, its connections.
 	Close() error
@@ -417,11 +411,11 @@ type MonitorStore interface {
 	// RecordPush records a push to the monitor whose PushToken is token,
 	// in one transaction: r, with Host set to the monitor's host, is
 	// stored as SaveRound stores a result (idempotent on host, location
-	// and slot; advance as in SaveRound, may be nil), and when at is after
+	// and slot; alerting as in SaveRound, may be nil), and when at is after
 	// the host's Facts.LastPush, LastPush becomes at and LastPushUp and
 	// LastPushReason r's Up and Reason. It returns the host;
 	// ErrNotFound (nothing stored) for an unknown token.
-	RecordPush(ctx context.Context, token string, at time.Time, r Result, advance AdvanceFunc) (host string, err error)
+	RecordPush(ctx context.Context, token string, at time.Time, r Result, alerting *Alerting) (host string, err error)
 }
 
 // ResultStore keeps the hosts' check results: a round writes them
@@ -435,11 +429,26 @@ type ResultStore interface {
 type ResultWriter interface {
 	// SaveRound stores a round's results in one transaction, idempotent on
 	// (host, location, slot), records the results' CertExpiry in the
-	// hosts' Facts, and in the same transaction advances the
-	// notification state of each host that has a rule and enqueues the
-	// deliveries advance returns. advance may be nil. Results for hosts
-	// that are not stored (deleted during the round) are dropped.
-	SaveRound(ctx context.Context, results []Result, advance AdvanceFunc) error
+	// hosts' Facts and each result's location with its newest slot
+	// (Locations; a location's LastSlot never goes back; a result whose
+	// host is not stored counts too: its location did report). Results
+	// for hosts that are not stored (deleted during the round) are
+	// dropped.
+	//
+	// When alerting is not nil, in the same transaction and after storing
+	// the results, it reads the rules of the results' hosts and of the
+	// hosts alerting.Related names for them (locked, so that saves of one
+	// slot by several locations take turns and the later one reads what
+	// the earlier one committed), their states and their stored results
+	// (see AlertInput), calls alerting.Decide once when any of those
+	// hosts has a rule (never otherwise: there is nothing to decide),
+	// and writes the states
+	// it returns and enqueues its deliveries in their order. A state or
+	// a delivery Decide returns for a host that is not in AlertInput.Rules
+	// (an empty Host included) is an error that rolls the whole save
+	// back: the store cannot tell whose it is, and a delivery of no host
+	// would never be claimed in its host's order.
+	SaveRound(ctx context.Context, results []Result, alerting *Alerting) error
 	// DeleteResultsBefore deletes results whose slot is before t, and
 	// finished deliveries created before t, in bounded batches; it
 	// returns how many results it deleted.
@@ -477,7 +486,8 @@ type RuleStore interface {
 	// SetRule adds or replaces the rule of a stored host; ErrNotFound if
 	// the host is not stored.
 	SetRule(ctx context.Context, r Rule) error
-	// DeleteRule deletes the host's rule and state; ErrNotFound if it has no rule.
+	// DeleteRule deletes the host's rule and state (its deliveries stay
+	// in the outbox); ErrNotFound if it has no rule.
 	DeleteRule(ctx context.Context, host string) error
 	// State returns a host's notification state; the zero State (with
 	// Host set) when it has none.
@@ -492,24 +502,27 @@ type Outbox interface {
 	// a sender claims deliveries with ClaimDeliveries instead.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
 	// ClaimDeliveries atomically claims up to limit due deliveries, at
-	// most one per host: it adds one to each one's Attempts and sets its
+	// most one per host and channel (Delivery.Channel; gosrvmon's action
+	// deliveries are the channel ""): it adds one to each one's Attempts and sets its
 	// NextAttempt to until (the lease: a sender that dies mid-attempt
 	// leaves a delivery due again then), and returns them as stored after
 	// the claim, by their NextAttempt before the claim then ID; never nil.
 	// Claims made at the same time, by this process or any other sharing
 	// the store, never return the same delivery.
 	//
-	// A host's notifications must arrive in the order of its changes, so
-	// that the last one a chat shows is the host's state: a delivery is
-	// claimable only while it is its host's oldest pending one (by
-	// Created, then ID) and no pending delivery of its host that has been
-	// attempted (Attempts above zero) is not due: none is leased to a
-	// sender, none waits out a backoff. So a claimed delivery holds back
-	// its host's later ones until its outcome is recorded or its lease
-	// ends, and a failed attempt holds them back for its backoff (the
-	// order matters more than latency); a delivery that is delivered or
-	// given up (DeliveryFailed) lets the next one through. Hosts do not
-	// wait for each other.
+	// A host's notifications must arrive on each channel in the order of
+	// its changes, so that the last one a chat shows is the host's state:
+	// a delivery is claimable only while it is the oldest pending one (by
+	// Created, then ID) of its host and channel, and no pending delivery
+	// of its host and channel that has been attempted (Attempts above
+	// zero) is not due: none is leased to a sender, none waits out a
+	// backoff. So a claimed delivery holds back the later ones of its host
+	// and channel until its outcome is recorded or its lease ends, and a
+	// failed attempt holds them back for its backoff (the order matters
+	// more than latency); a delivery that is delivered or given up
+	// (DeliveryFailed) lets the next one through. Hosts do not wait for
+	// each other, nor do a host's channels: a channel that is down never
+	// holds back another.
 	ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
 	// UpdateDelivery records the outcome of an attempt: Attempts,
 	// NextAttempt, LastError and Status of the delivery with d.ID. It is a

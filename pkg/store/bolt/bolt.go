@@ -8,8 +8,8 @@
 //	hosts       host name → 1
 //	results     one sub-bucket per host: time(slot)+location → flags (up, maintenance), rtt, reason
 //	recent      time(slot)+host+location → flags, rtt, reason: where rounds write (see recent.go)
-//	rules       host → threshold, action
-//	states      host → status, count, last slot
+//	rules       host → threshold, action[, the JSON of srvmon's fields]
+//	states      host → status, count, last slot, srvmon's fields (see encoding.go)
 //	deliveries  ID (8 bytes) → the delivery; IDs come from the bucket's sequence
 //	due         time(next attempt)+ID → nothing, for each pending delivery
 //	summaries   one sub-bucket per host: time(hour) → the summary of its merged
@@ -21,6 +21,7 @@
 //	            verdict (see monitors.go); zero times when unknown
 //	maintenance ID (8 bytes) → the JSON of a maintenance window (see
 //	            maintenance.go); new IDs come from the bucket's sequence
+//	locations   "@" + location name → time(the newest slot it saved results for)
 //	restore.N   a restore being staged (see Restore), with restore.N.summaries
 //	            the summaries of its hours; removed on failure and on Open
 //
@@ -59,7 +60,10 @@ import (
 // maintenance flag of results (flagMaint) and the maintenance count of
 // summaries (summaryLen): version 4's values read with neither, which is
 // what they hold, and the number makes an older srvmon refuse a file
-// whose results it would count as up or down.
+// whose results it would count as up or down. Version 5 also added, for
+// alerting, the locations bucket and srvmon's fields at the end of the
+// rules', states' and deliveries' values (see encoding.go; version 4's
+// values read with them zero).
 const schemaVersion = 5
 
 var (
@@ -77,19 +81,20 @@ var (
 	bucketFacts      = []byte("facts")
 	// bucketMaintenance holds the maintenance windows (schema 5).
 	bucketMaintenance = []byte("maintenance")
+	bucketLocations   = []byte("locations")
 	keySchema         = []byte("schema")
 	keyNewest         = []byte("newest")
 	keySummarised     = []byte("summarised")
 
 	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
-		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance}
+		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance, bucketLocations}
 
 	// addedBuckets are the buckets each schema version added: a file of
 	// an older version gets those of the versions after its own.
 	addedBuckets = map[int64][][]byte{
 		2: {bucketSummaries},
 		3: {bucketMonitors, bucketPushTokens, bucketFacts},
-		5: {bucketMaintenance},
+		5: {bucketMaintenance, bucketLocations},
 	}
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/ruledoc"
 	"github.com/srvmon/srvmon/pkg/store/internal/timekey"
 )
 
@@ -244,29 +245,67 @@ func (r *reader) time() time.Time {
 	return t
 }
 
+// A rule's value is its threshold and action, followed, when it has any
+// of srvmon's fields, by their JSON document (package ruledoc): a rule
+// with none has gosrvmon's value of schema version 4.
 func encodeRule(rl store.Rule) []byte {
-	return record(nil).int(rl.Threshold).str(rl.Action)
+	r := record(nil).int(rl.Threshold).str(rl.Action)
+	if doc := ruledoc.Encode(rl); doc != "" {
+		r = r.str(doc)
+	}
+	return r
 }
 
 func decodeRule(host string, v []byte) (store.Rule, error) {
 	r := reader{b: v}
 	rl := store.Rule{Host: host, Threshold: r.int(), Action: r.str()}
+	if r.err == nil && len(r.b) > 0 {
+		if err := ruledoc.Decode(r.str(), &rl); err != nil {
+			return store.Rule{}, err
+		}
+	}
 	return rl, r.err
 }
 
+// A state's value is its status, count and last slot (schema version
+// 4's value, which reads with srvmon's fields zero), then srvmon's
+// fields (version 5): since, recent, recent length, notified, reason,
+// the number of locations and each location, next reminder, certificate
+// expiry and days.
 func encodeState(st store.State) []byte {
-	return record(nil).str(st.Status).int(st.Count).time(st.LastSlot)
+	r := record(nil).str(st.Status).int(st.Count).time(st.LastSlot).
+		time(st.Since).int(int64(st.Recent)).int(st.RecentLen).str(st.Notified).str(st.Reason).int(int64(len(st.Locations)))
+	for _, l := range st.Locations {
+		r = r.str(l)
+	}
+	return r.time(st.NextReminder).time(st.CertExpiry).int(st.CertDays).int(int64(st.DownFor))
 }
 
 func decodeState(host string, v []byte) (store.State, error) {
 	r := reader{b: v}
 	st := store.State{Host: host, Status: r.str(), Count: r.int(), LastSlot: r.time()}
+	if r.err != nil || len(r.b) == 0 {
+		return st, r.err
+	}
+	st.Since, st.Recent, st.RecentLen, st.Notified, st.Reason = r.time(), uint64(r.int()), r.int(), r.str(), r.str()
+	n := r.int()
+	if n < 0 || n > int64(len(r.b)) {
+		return store.State{}, errCorrupt
+	}
+	for range n {
+		st.Locations = append(st.Locations, r.str())
+	}
+	st.NextReminder, st.CertExpiry, st.CertDays, st.DownFor = r.time(), r.time(), r.int(), time.Duration(r.int())
 	return st, r.err
 }
 
+// A delivery's value is schema version 4's (host, URL, created, next
+// attempt, attempts, last error, status), which reads with the channel
+// fields empty, then its channel, event, title and message (version 5).
 func encodeDelivery(d *store.Delivery) []byte {
 	return record(nil).str(d.Host).str(d.URL).time(d.Created).time(d.NextAttempt).
-		int(d.Attempts).str(d.LastError).str(d.Status)
+		int(d.Attempts).str(d.LastError).str(d.Status).
+		str(d.Channel).str(d.Event).str(d.Title).str(d.Message)
 }
 
 func decodeDelivery(k, v []byte) (store.Delivery, error) {
@@ -284,11 +323,14 @@ func decodeDelivery(k, v []byte) (store.Delivery, error) {
 		LastError:   r.str(),
 		Status:      r.str(),
 	}
+	if r.err == nil && len(r.b) > 0 {
+		d.Channel, d.Event, d.Title, d.Message = r.str(), r.str(), r.str(), r.str()
+	}
 	return d, r.err
 }
 
 // decodeDeliveryHead decodes what a claim's choice reads of a delivery:
-// its ID, host, creation, next attempt and attempts.
+// its ID, host, channel, creation, next attempt and attempts.
 func decodeDeliveryHead(k, v []byte) (store.Delivery, error) {
 	if len(k) != 8 {
 		return store.Delivery{}, errCorrupt
@@ -297,6 +339,11 @@ func decodeDeliveryHead(k, v []byte) (store.Delivery, error) {
 	d := store.Delivery{ID: int64(binary.BigEndian.Uint64(k)), Host: r.str()}
 	r.skipStr() // the URL
 	d.Created, d.NextAttempt, d.Attempts = r.time(), r.time(), r.int()
+	r.skipStr() // the last error
+	r.skipStr() // the status
+	if r.err == nil && len(r.b) > 0 {
+		d.Channel = r.str()
+	}
 	return d, r.err
 }
 

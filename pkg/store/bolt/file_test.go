@@ -353,7 +353,7 @@ func TestRoundsGoOnDuringASnapshot(t *testing.T) {
 // TestOpenUpgradesSchema2 opens a file of schema version 2, written by
 // srvmon before monitor settings (testdata/schema2.bolt.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the monitors, pushtokens and facts buckets and schema version 5,
+// gains the monitors, pushtokens, facts, maintenance and locations buckets and schema version 5,
 // keeps what it held, and opens again.
 func TestOpenUpgradesSchema2(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.db")
@@ -378,7 +378,7 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 5}) {
 			t.Errorf("schema version after Open: %v, want 5", v)
 		}
-		for _, b := range []string{"monitors", "pushtokens", "facts", "maintenance"} {
+		for _, b := range []string{"monitors", "pushtokens", "facts", "maintenance", "locations"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("no bucket %q after Open", b)
 			}
@@ -443,8 +443,10 @@ func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4}); err != nil {
 			return err
 		}
-		if err := tx.DeleteBucket([]byte("maintenance")); err != nil {
-			return err
+		for _, name := range []string{"maintenance", "locations"} { // schema 5's buckets
+			if err := tx.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket([]byte("summaries")).Bucket([]byte("a.test"))
 		if b == nil {

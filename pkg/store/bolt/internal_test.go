@@ -330,3 +330,43 @@ func TestFactsEncoding(t *testing.T) {
 		}
 	}
 }
+
+// Values of schema version 4 (before alerting's fields) decode with
+// srvmon's fields zero; version 5's round-trip every field.
+func TestAlertingValuesOfSchema4(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v4State := record(nil).str("down").int(2).time(at)
+	st, err := decodeState("a.test", v4State)
+	if want := (store.State{Host: "a.test", Status: "down", Count: 2, LastSlot: at}); err != nil || !reflect.DeepEqual(st, want) {
+		t.Errorf("state of version 4: %+v, %v; want %+v", st, err, want)
+	}
+	v4Rule := record(nil).int(3).str("http://127.0.0.1:9/")
+	rl, err := decodeRule("a.test", v4Rule)
+	if want := (store.Rule{Host: "a.test", Threshold: 3, Action: "http://127.0.0.1:9/"}); err != nil || !reflect.DeepEqual(rl, want) {
+		t.Errorf("rule of version 4: %+v, %v; want %+v", rl, err, want)
+	}
+	if !bytes.Equal(encodeRule(rl), v4Rule) {
+		t.Errorf("a gosrvmon rule's value changed: %x, want %x", encodeRule(rl), v4Rule)
+	}
+	v4Delivery := record(nil).str("a.test").str("http://127.0.0.1:9/").time(at).time(at.Add(time.Minute)).int(1).str("HTTP 503").str(store.DeliveryPending)
+	want := store.Delivery{ID: 7, Host: "a.test", URL: "http://127.0.0.1:9/", Created: at, NextAttempt: at.Add(time.Minute), Attempts: 1,
+		LastError: "HTTP 503", Status: store.DeliveryPending}
+	if d, err := decodeDelivery(idKey(7), v4Delivery); err != nil || !reflect.DeepEqual(d, want) {
+		t.Errorf("delivery of version 4: %+v, %v; want %+v", d, err, want)
+	}
+	if d, err := decodeDeliveryHead(idKey(7), v4Delivery); err != nil || d.Host != "a.test" || d.Channel != "" || d.Attempts != 1 {
+		t.Errorf("head of a delivery of version 4: %+v, %v", d, err)
+	}
+	full := store.State{Host: "a.test", Status: "down", Count: 1, LastSlot: at, Since: at, Recent: 5, RecentLen: 3, Notified: "up",
+		Reason: "timeout", Locations: []string{"eu", ""}, NextReminder: at.Add(time.Hour), CertExpiry: at.AddDate(0, 1, 0), CertDays: 3}
+	if st, err := decodeState("a.test", encodeState(full)); err != nil || !reflect.DeepEqual(st, full) {
+		t.Errorf("state round trip: %+v, %v; want %+v", st, err, full)
+	}
+	want.Channel, want.Event, want.Title, want.Message = "ntfy://127.0.0.1:9/t", store.EventDown, "title", "message"
+	if d, err := decodeDeliveryHead(idKey(7), encodeDelivery(&want)); err != nil || d.Channel != want.Channel {
+		t.Errorf("head of a delivery of version 5: %+v, %v", d, err)
+	}
+	if _, err := decodeState("a.test", append(record(nil).str("down").int(2).time(at).time(at).int(0).int(0).str("").str(""), 0xff)); err == nil {
+		t.Error("a truncated state decoded")
+	}
+}

@@ -313,7 +313,7 @@ func recordCertExpiries(tx *bbolt.Tx, results []store.Result) error {
 
 // RecordPush stores a push's result as SaveRound does and raises the
 // host's last push, in one write transaction.
-func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, advance store.AdvanceFunc) (string, error) {
+func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, alerting *store.Alerting) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("bolt: record push: %w", err)
 	}
@@ -335,7 +335,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 		}
 		r.Host = host
 		results := []store.Result{r}
-		return saveIn(tx, encodeAll(results, true), results, advance)
+		return saveIn(tx, encodeAll(results, true), results, alerting)
 	})
 	if err != nil {
 		return "", fmt.Errorf("bolt: record push: %w", err)

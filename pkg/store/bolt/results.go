@@ -122,7 +122,7 @@ func putRecent(tx *bbolt.Tx, es []encoded) error {
 // bucket; see store.Store. When the recent bucket is full, it then
 // compacts it into the host buckets; if that fails, the round is stored
 // all the same, and the error says so.
-func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: save round: %w", err)
 	}
@@ -131,7 +131,7 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 	}
 	// Encode and sort before taking the write lock.
 	es := encodeAll(results, true)
-	err := s.update(ctx, func(tx *bbolt.Tx) error { return saveIn(tx, es, results, advance) })
+	err := s.update(ctx, func(tx *bbolt.Tx) error { return saveIn(tx, es, results, alerting) })
 	if err != nil {
 		return fmt.Errorf("bolt: save round of %d results: %w", len(results), err)
 	}
@@ -143,7 +143,7 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 
 // saveIn is SaveRound's transaction: es are results encoded by encodeAll
 // for the recent bucket.
-func saveIn(tx *bbolt.Tx, es []encoded, results []store.Result, advance store.AdvanceFunc) error {
+func saveIn(tx *bbolt.Tx, es []encoded, results []store.Result, alerting *store.Alerting) error {
 	if err := putRecent(tx, es); err != nil {
 		return err
 	}
@@ -162,66 +162,13 @@ func saveIn(tx *bbolt.Tx, es []encoded, results []store.Result, advance store.Ad
 	if err := recordCertExpiries(tx, results); err != nil {
 		return err
 	}
-	if advance == nil {
+	if err := saveLocations(tx, results); err != nil {
+		return err
+	}
+	if alerting == nil {
 		return nil
 	}
-	return advanceStates(tx, results, advance)
-}
-
-// advanceStates calls advance, in the order of results, for each result of
-// a stored host with a rule whose slot is after the host's last slot, and
-// stores the states and deliveries it returns.
-func advanceStates(tx *bbolt.Tx, results []store.Result, advance store.AdvanceFunc) error {
-	hosts, rules, states := tx.Bucket(bucketHosts), tx.Bucket(bucketRules), tx.Bucket(bucketStates)
-	type hostState struct {
-		rule    store.Rule
-		state   store.State
-		hasRule bool
-	}
-	seen := map[string]*hostState{}
-	for i := range results {
-		r := results[i]
-		hs, ok := seen[r.Host]
-		if !ok {
-			hs = &hostState{state: store.State{Host: r.Host}}
-			seen[r.Host] = hs
-			key := []byte(r.Host)
-			if r.Host != "" && hosts.Get(key) != nil {
-				if v := rules.Get(key); v != nil {
-					rl, err := decodeRule(r.Host, v)
-					if err != nil {
-						return fmt.Errorf("rule of %q: %w", r.Host, err)
-					}
-					hs.rule, hs.hasRule = rl, true
-					if v := states.Get(key); v != nil {
-						if hs.state, err = decodeState(r.Host, v); err != nil {
-							return fmt.Errorf("state of %q: %w", r.Host, err)
-						}
-					}
-				}
-			}
-		}
-		if !hs.hasRule || !r.Slot.After(hs.state.LastSlot) {
-			continue
-		}
-		r.Slot = r.Slot.UTC()
-		next, d := advance(hs.rule, hs.state, r)
-		next.Host = r.Host
-		next.LastSlot = next.LastSlot.UTC()
-		if err := states.Put([]byte(r.Host), encodeState(next)); err != nil {
-			return err
-		}
-		hs.state = next
-		if d != nil {
-			if d.Host == "" { // the host's, as the other backends do
-				d.Host = r.Host
-			}
-			if _, err := enqueue(tx, *d); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return alert(tx, results, alerting)
 }
 
 // rangeIter walks a host's results in [from, to), by result key: the

@@ -40,6 +40,7 @@ type Store struct {
 	lastID     int64             // the last delivery ID given out
 	pushTokens map[string]string // push token → host
 	windows    maintenanceWindows
+	locations  []store.Location // by name
 }
 
 var _ store.Store = (*Store)(nil)
@@ -110,16 +111,18 @@ func after(es []entry, e entry) int {
 	return i
 }
 
-// insert adds e unless an entry with its key is stored.
-func (h *hostData) insert(e entry) {
+// insert adds e unless an entry with its key is stored, and reports
+// whether it did.
+func (h *hostData) insert(e entry) bool {
 	if n := len(h.results); n == 0 || compareEntries(h.results[n-1], e) < 0 {
 		h.results = append(h.results, e) // the usual case: a new slot
-		return
+		return true
 	}
 	i, found := slices.BinarySearchFunc(h.results, e, compareEntries)
 	if !found {
 		h.results = slices.Insert(h.results, i, e)
 	}
+	return !found
 }
 
 // rlock read-locks an open store for a call with ctx; on success the
@@ -219,43 +222,109 @@ func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
 }
 
 // SaveRound stores a round's results, advances notification state and
-// enqueues deliveries, all under one write lock. advance is called with the
-// lock held and must not call the store.
-func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+// enqueues deliveries, all under one write lock. alerting's funcs are
+// called with the lock held and must not call the store.
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	s.save(results, advance)
-	return nil
+	return s.save(results, alerting)
 }
 
-// save is SaveRound with the write lock held.
-func (s *Store) save(results []store.Result, advance store.AdvanceFunc) {
+// save is SaveRound with the write lock held. A decision that
+// CheckDecision refuses undoes the save, as a rolled back transaction
+// would.
+func (s *Store) save(results []store.Result, alerting *store.Alerting) error {
+	type undo struct {
+		h        *hostData
+		e        entry
+		inserted bool
+		facts    store.Facts
+	}
+	var undos []undo
 	for _, r := range results {
 		h := s.hosts[r.Host]
 		if h == nil {
 			continue // deleted during the round
 		}
 		r.Slot = r.Slot.UTC()
-		h.insert(entryOf(r))
+		u := undo{h: h, e: entryOf(r), facts: h.facts}
+		u.inserted = h.insert(u.e)
 		if !r.CertExpiry.IsZero() {
 			h.facts.Host = r.Host
 			h.facts.CertExpiry = r.CertExpiry.UTC()
 		}
-		if advance == nil || h.rule == nil || !r.Slot.After(h.state.LastSlot) {
-			continue
-		}
-		prev := h.state
-		prev.Host = r.Host
-		next, d := advance(*h.rule, prev, r)
-		next.Host = r.Host
-		next.LastSlot = next.LastSlot.UTC()
-		h.state = next
-		if d != nil {
-			s.enqueue(r.Host, *d)
+		if alerting != nil {
+			undos = append(undos, u)
 		}
 	}
+	locations := s.locations
+	s.locations = store.MergeLocations(s.locations, store.SavedLocations(results))
+	if alerting == nil || len(results) == 0 {
+		return nil
+	}
+	err := s.alert(results, alerting)
+	if err != nil {
+		s.locations = locations
+		for _, u := range slices.Backward(undos) {
+			u.h.facts = u.facts
+			if i, found := slices.BinarySearchFunc(u.h.results, u.e, compareEntries); u.inserted && found {
+				u.h.results = slices.Delete(u.h.results, i, i+1)
+			}
+		}
+	}
+	return err
+}
+
+// alert is SaveRound's alerting (see store.Alerting), with the write
+// lock held.
+func (s *Store) alert(results []store.Result, alerting *store.Alerting) error {
+	in := store.AlertInput{
+		Results:   results,
+		Rules:     map[string]store.Rule{},
+		States:    map[string]store.State{},
+		Stored:    map[string][]store.Result{},
+		Locations: slices.Clone(s.locations),
+	}
+	newest := store.NewestSlot(results)
+	from := alerting.StoredFrom(newest)
+	for _, host := range alerting.AlertHosts(results) {
+		h := s.hosts[host]
+		if h == nil || h.rule == nil {
+			continue
+		}
+		in.Rules[host] = *cloneRule(*h.rule)
+		st := h.state
+		st.Host = host
+		in.States[host] = st
+		var stored []store.Result
+		for i := lowerBound(h.results, from); i < len(h.results); i++ {
+			r := h.results[i].result(host)
+			if r.Slot.After(newest) {
+				break
+			}
+			if r.Slot.After(st.LastSlot) {
+				stored = append(stored, r)
+			}
+		}
+		in.Stored[host] = stored
+	}
+	if len(in.Rules) == 0 {
+		return nil
+	}
+	states, deliveries := alerting.Decide(in)
+	if err := store.CheckDecision(in, states, deliveries); err != nil {
+		return fmt.Errorf("memory: save round: %w", err)
+	}
+	for _, st := range states {
+		st.Locations = slices.Clone(st.Locations)
+		s.hosts[st.Host].state = st
+	}
+	for _, d := range deliveries {
+		s.enqueue(d.Host, d)
+	}
+	return nil
 }
 
 // enqueue stores d as a new delivery for host. The caller holds the write lock.
@@ -426,7 +495,7 @@ func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
 	rules := []store.Rule{}
 	for _, h := range s.hosts {
 		if h.rule != nil {
-			rules = append(rules, *h.rule)
+			rules = append(rules, *cloneRule(*h.rule))
 		}
 	}
 	slices.SortFunc(rules, func(a, b store.Rule) int { return strings.Compare(a.Host, b.Host) })
@@ -446,7 +515,7 @@ func (s *Store) Rule(ctx context.Context, host string) (store.Rule, error) {
 	if h.rule == nil {
 		return store.Rule{}, fmt.Errorf("memory: rule of host %q: %w", host, store.ErrNotFound)
 	}
-	return *h.rule, nil
+	return *cloneRule(*h.rule), nil
 }
 
 // SetRule adds or replaces the rule of a stored host.
@@ -459,8 +528,18 @@ func (s *Store) SetRule(ctx context.Context, r store.Rule) error {
 	if h == nil {
 		return notFound(r.Host)
 	}
-	h.rule = &r
+	h.rule = cloneRule(r)
 	return nil
+}
+
+// cloneRule returns a copy of r that shares no slice with it; an empty
+// Channels becomes nil, as the other backends read it.
+func cloneRule(r store.Rule) *store.Rule {
+	r.Channels = slices.Clone(r.Channels)
+	if len(r.Channels) == 0 {
+		r.Channels = nil
+	}
+	return &r
 }
 
 // DeleteRule deletes the host's rule and state.
@@ -492,8 +571,54 @@ func (s *Store) State(ctx context.Context, host string) (store.State, error) {
 	if h := s.hosts[host]; h != nil && h.rule != nil {
 		st = h.state
 		st.Host = host
+		st.Locations = slices.Clone(st.Locations)
 	}
 	return st, nil
+}
+
+// States lists every stored notification state, by host; never nil.
+func (s *Store) States(ctx context.Context) ([]store.State, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	states := []store.State{}
+	for host, h := range s.hosts {
+		if h.rule != nil && h.state.Host != "" { // a state is stored
+			st := h.state
+			st.Host = host
+			st.Locations = slices.Clone(st.Locations)
+			states = append(states, st)
+		}
+	}
+	slices.SortFunc(states, func(a, b store.State) int { return strings.Compare(a.Host, b.Host) })
+	return states, nil
+}
+
+// Deliveries lists up to limit deliveries, every host's or host's, newest
+// first; never nil.
+func (s *Store) Deliveries(ctx context.Context, host string, limit int) ([]store.Delivery, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	ds := []store.Delivery{}
+	for _, d := range s.deliveries {
+		if host == "" || d.Host == host {
+			ds = append(ds, *d)
+		}
+	}
+	return store.SortDeliveriesNewestFirst(ds, limit), nil
+}
+
+// Locations lists every location that has saved results, by name; never
+// nil.
+func (s *Store) Locations(ctx context.Context) ([]store.Location, error) {
+	if err := s.rlock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	return append([]store.Location{}, s.locations...), nil
 }
 
 // DueDeliveries lists up to limit pending deliveries whose NextAttempt is
@@ -629,7 +754,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		}
 	}
 	for _, rule := range r.Rules {
-		s.hosts[rule.Host].rule = &rule
+		s.hosts[rule.Host].rule = cloneRule(rule)
 	}
 	for _, m := range r.Monitors {
 		s.setMonitor(s.hosts[m.Host], m)

@@ -128,7 +128,7 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 }
 
 // RecordPush stores a push's result and the host's last push time.
-func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, advance store.AdvanceFunc) (string, error) {
+func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, alerting *store.Alerting) (string, error) {
 	if err := s.lock(ctx); err != nil {
 		return "", err
 	}
@@ -137,13 +137,15 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 	if !ok || token == "" {
 		return "", fmt.Errorf("memory: push token: %w", store.ErrNotFound)
 	}
+	r.Host = host
+	if err := s.save([]store.Result{r}, alerting); err != nil {
+		return "", fmt.Errorf("memory: record push: %w", err)
+	}
 	hd := s.hosts[host]
 	if at = at.UTC(); at.After(hd.facts.LastPush) {
 		hd.facts.Host = host
 		hd.facts.LastPush, hd.facts.LastPushUp, hd.facts.LastPushReason = at, r.Up, r.Reason
 	}
-	r.Host = host
-	s.save([]store.Result{r}, advance)
 	return host, nil
 }
 

@@ -1,13 +1,17 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
@@ -61,7 +65,7 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 		for _, rs := range [][]store.Result{round, retried, elsewhere} {
 			wg.Go(func() {
 				<-start
-				if err := s.SaveRound(ctx, rs, advance); err != nil {
+				if err := s.SaveRound(ctx, rs, storetest.PerResult(advance)); err != nil {
 					t.Errorf("SaveRound(slot %d): %v", i, err)
 				}
 			})
@@ -134,4 +138,90 @@ func TestDeleteHostDuringRounds(t *testing.T) {
 func TestClaimsFromSeveralProcesses(t *testing.T) {
 	u := pgtest.NewDatabase(t)
 	storetest.ConcurrentClaims(t, openURL(t, u), openURL(t, u), openURL(t, u))
+}
+
+// TestLocationsSavingOneSlotTakeTurns saves one slot from two locations
+// at once, through two stores (connection pools) on one database, as
+// two checkers do. The first to reach alerting holds the host's rule row
+// until it commits: its Decide waits until the other save is waiting for
+// that lock (seen in pg_stat_activity), so the two overlap for sure. The
+// other's Decide must then see both locations' results of the slot
+// (AlertInput.Stored), and the state the first wrote.
+func TestLocationsSavingOneSlotTakeTurns(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	a, b := openURL(t, u), openURL(t, u)
+	ctx := t.Context()
+	const host = "h.test"
+	if err := a.AddHost(ctx, host); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetRule(ctx, store.Rule{Host: host, Threshold: 1, Quorum: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(context.Background())
+	// waitForLockWaiter returns once another backend of the database waits
+	// for a lock; false after a bound (the test then fails).
+	waitForLockWaiter := func() bool {
+		for range 2000 {
+			var n int
+			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+			if err != nil || n > 0 {
+				return err == nil
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		var mu sync.Mutex
+		var inputs []store.AlertInput
+		alerting := &store.Alerting{Horizon: time.Hour, Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) {
+			mu.Lock()
+			first := len(inputs) == 0
+			inputs = append(inputs, in)
+			mu.Unlock()
+			if first && !waitForLockWaiter() {
+				t.Errorf("slot %d: the other save never waited for the rule's lock", i)
+			}
+			// The state judges the slot once both locations reported.
+			st := in.States[host]
+			if len(in.Stored[host]) == 2 {
+				st.LastSlot, st.Status = at, "down"
+			}
+			return []store.State{st}, nil
+		}}
+		var wg sync.WaitGroup
+		for _, sl := range []struct {
+			s   *postgres.Store
+			loc string
+		}{{a, "eu"}, {b, "us"}} {
+			wg.Go(func() {
+				r := store.Result{Host: host, Location: sl.loc, Slot: at, RTT: time.Second, Reason: "timeout"}
+				if err := sl.s.SaveRound(ctx, []store.Result{r}, alerting); err != nil {
+					t.Errorf("SaveRound(%s, slot %d): %v", sl.loc, i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(inputs) != 2 {
+			t.Fatalf("slot %d: Decide called %d times, want twice", i, len(inputs))
+		}
+		if got := inputs[0].Stored[host]; len(got) != 1 {
+			t.Errorf("slot %d: the first save's Stored = %+v, want its own result only", i, got)
+		}
+		got := inputs[1].Stored[host]
+		if len(got) != 2 || got[0].Location != "eu" || got[1].Location != "us" || !got[0].Slot.Equal(at) || !got[1].Slot.Equal(at) {
+			t.Errorf("slot %d: the later save's Stored = %+v, want eu's and us's results of the slot", i, got)
+		}
+		if st, err := a.State(ctx, host); err != nil || !st.LastSlot.Equal(at) || st.Status != "down" {
+			t.Errorf("slot %d: State = %+v, %v; want the slot judged down", i, st, err)
+		}
+	}
 }

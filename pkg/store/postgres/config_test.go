@@ -9,6 +9,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 func TestPoolConfig(t *testing.T) {
@@ -200,7 +201,7 @@ func TestOneConnection(t *testing.T) {
 		return store.State{Status: "down", Count: prev.Count + 1, LastSlot: r.Slot},
 			&store.Delivery{URL: rule.Action, Created: r.Slot, NextAttempt: r.Slot}
 	}
-	if err := s.SaveRound(ctx, round, advance); err != nil {
+	if err := s.SaveRound(ctx, round, storetest.PerResult(advance)); err != nil {
 		t.Fatalf("SaveRound of %d results: %v", n, err)
 	}
 	took("SaveRound")

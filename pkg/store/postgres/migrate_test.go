@@ -393,7 +393,7 @@ func testUpgradedGosrvmon(t *testing.T, u, gosrvmonInsert string) {
 	err = s.SaveRound(ctx, []store.Result{
 		{Host: "example.test", Location: "eu", Slot: at(2, 0, 123456), RTT: 9 * time.Millisecond, Up: true},
 		{Host: "example.test", Slot: at(3, 0, 0), RTT: time.Second, Reason: "timeout"},
-	}, rec)
+	}, storetest.PerResult(rec))
 	if err != nil {
 		t.Fatalf("SaveRound on the upgraded tables: %v", err)
 	}

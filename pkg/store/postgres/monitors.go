@@ -262,7 +262,7 @@ func (c certExpiries) record(ctx context.Context, tx pgx.Tx) error {
 
 // RecordPush stores a push's result as SaveRound does and raises the
 // host's last push, in one transaction.
-func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, advance store.AdvanceFunc) (string, error) {
+func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, alerting *store.Alerting) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -286,7 +286,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 			return fmt.Errorf("last push: %w", err)
 		}
 		r.Host = host
-		return saveIn(ctx, tx, []store.Result{r}, advance)
+		return saveIn(ctx, tx, []store.Result{r}, alerting)
 	})
 	if err != nil {
 		return "", fmt.Errorf("postgres: record push: %w", err)

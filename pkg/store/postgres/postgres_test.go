@@ -108,7 +108,7 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 			round[i].Slot = base.Add(time.Duration(slot) * time.Minute)
 			round[i].RTT = time.Duration(i+slot) * time.Microsecond
 		}
-		if err := s.SaveRound(ctx, round, advance); err != nil {
+		if err := s.SaveRound(ctx, round, storetest.PerResult(advance)); err != nil {
 			b.Fatalf("SaveRound: %v", err)
 		}
 	}

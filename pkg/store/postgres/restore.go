@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
+	"github.com/srvmon/srvmon/pkg/store/internal/ruledoc"
 )
 
 // restoreBatch is how many results Restore sends per statement.
@@ -110,13 +111,14 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 	for i, r := range rules {
 		last[r.Host] = i
 	}
-	var hosts, actions []string
+	var hosts, actions, docs []string
 	var thresholds []int64
 	for i, r := range rules {
 		if last[r.Host] == i {
 			hosts = append(hosts, r.Host)
 			thresholds = append(thresholds, r.Threshold)
 			actions = append(actions, r.Action)
+			docs = append(docs, ruledoc.Encode(r))
 		}
 	}
 	missing, err := firstMissingHost(ctx, tx, hosts)
@@ -126,10 +128,11 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 	case missing != "":
 		return fmt.Errorf("a rule for host %q, which is neither in the backup's hosts nor stored: %w", missing, store.ErrNotFound)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO state_change_params (host, change_threshold, action)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
-		ON CONFLICT (host) DO UPDATE SET change_threshold = excluded.change_threshold, action = excluded.action`,
-		hosts, thresholds, actions)
+	_, err = tx.Exec(ctx, `INSERT INTO state_change_params (host, change_threshold, action, alerting)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+		ON CONFLICT (host) DO UPDATE SET change_threshold = excluded.change_threshold, action = excluded.action,
+			alerting = excluded.alerting`,
+		hosts, thresholds, actions, docs)
 	if isCode(err, codeForeignKeyViolation) {
 		return fmt.Errorf("a rule's host was deleted during the restore: %w (%w)", store.ErrNotFound, err)
 	}

@@ -88,15 +88,15 @@ func (c *resultColumns) insert(ctx context.Context, q querier, sql string) error
 // SaveRound stores a round's results with one statement, records their
 // certificate expiries, and in the same transaction advances the
 // notification state of the hosts with a rule and enqueues their
-// deliveries (see advanceRound).
-func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+// deliveries (see alert).
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if len(results) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return saveIn(ctx, tx, results, advance) })
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return saveIn(ctx, tx, results, alerting) })
 	if err != nil {
 		return fmt.Errorf("postgres: save round: %w", err)
 	}
@@ -104,8 +104,9 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 }
 
 // saveIn is SaveRound's transaction: the results with one statement, the
-// certificate expiries with another (when any), then the states.
-func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, advance store.AdvanceFunc) error {
+// certificate expiries with another (when any), alerting's reads and
+// writes (see alert), then the locations.
+func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *store.Alerting) error {
 	var cols resultColumns
 	for _, r := range results {
 		cols.add(r)
@@ -130,10 +131,14 @@ func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, advance stor
 			return err
 		}
 	}
-	if advance == nil {
-		return nil
+	if alerting != nil {
+		if err := alert(ctx, tx, results, alerting); err != nil {
+			return err
+		}
 	}
-	return advanceRound(ctx, tx, results, advance)
+	// Last: the row of a location stays locked until the commit, and
+	// every save of the location (its shards, a retried round) writes it.
+	return saveLocations(ctx, tx, results)
 }
 
 // firstSlot returns the earliest slot of results, which is not empty.

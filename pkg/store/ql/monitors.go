@@ -301,7 +301,7 @@ func recordCertExpiries(ctx context.Context, tx *sql.Tx, results []store.Result,
 
 // RecordPush stores a push's result as SaveRound does and raises the
 // host's last push, in one transaction.
-func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, advance store.AdvanceFunc) (string, error) {
+func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r store.Result, alerting *store.Alerting) (string, error) {
 	var host string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -320,7 +320,7 @@ func (s *Store) RecordPush(ctx context.Context, token string, at time.Time, r st
 			}
 		}
 		r.Host = host
-		return s.saveIn(ctx, tx, []store.Result{r}, advance)
+		return s.saveIn(ctx, tx, []store.Result{r}, alerting)
 	})
 	if err != nil {
 		return "", fmt.Errorf("ql: record push: %w", err)

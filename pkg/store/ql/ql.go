@@ -54,7 +54,10 @@ import (
 //
 // Version 4, for maintenance windows, added the results column maint
 // (resultsColumns; a version 3 row reads it NULL: not in maintenance) and
-// the tables maintenance and maintenance_last_id (see maintenance.go).
+// the tables maintenance and maintenance_last_id (see maintenance.go);
+// for alerting, the table locations and the alertingColumns of rules,
+// states and deliveries, which a version 3 database gets at Open (its
+// rows read them NULL: srvmon's fields zero).
 const schemaVersion = 4
 
 // resultsColumns are the columns of results that schema version 4 added:
@@ -65,6 +68,16 @@ var resultsColumns = [][2]string{{"maint", "bool"}}
 // their types: nullable, since a version 2 table gains them with its rows.
 var factsColumns = [][2]string{{"added", "string"}, {"last_push_up", "bool"}, {"last_push_reason", "string"}}
 
+// alertingColumns are the columns that schema version 4 added to the
+// tables of alerting, by table, with their types: nullable, as
+// factsColumns.
+var alertingColumns = map[string][][2]string{
+	"rules": {{"alerting", "string"}},
+	"states": {{"since", "time"}, {"recent", "int64"}, {"recent_len", "int64"}, {"notified", "string"}, {"reason", "string"},
+		{"locations", "string"}, {"next_reminder", "time"}, {"cert_expiry", "time"}, {"cert_days", "int64"}, {"down_for", "int64"}},
+	"deliveries": {{"channel", "string"}, {"event", "string"}, {"title", "string"}, {"message", "string"}},
+}
+
 // schema creates the tables of schemaVersion; every statement is a no-op
 // when its table or index exists.
 const schema = `
@@ -74,12 +87,16 @@ CREATE TABLE IF NOT EXISTS hosts (name string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS hosts_name ON hosts (name);
 CREATE TABLE IF NOT EXISTS results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL, maint bool);
 CREATE UNIQUE INDEX IF NOT EXISTS results_k ON results (k);
-CREATE TABLE IF NOT EXISTS rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL);
+CREATE TABLE IF NOT EXISTS rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL,
+	alerting string);
 CREATE UNIQUE INDEX IF NOT EXISTS rules_host ON rules (host);
-CREATE TABLE IF NOT EXISTS states (host string NOT NULL, status string NOT NULL, count int64 NOT NULL, last_slot time NOT NULL);
+CREATE TABLE IF NOT EXISTS states (host string NOT NULL, status string NOT NULL, count int64 NOT NULL, last_slot time NOT NULL,
+	since time, recent int64, recent_len int64, notified string, reason string, locations string, next_reminder time,
+	cert_expiry time, cert_days int64, down_for int64);
 CREATE UNIQUE INDEX IF NOT EXISTS states_host ON states (host);
 CREATE TABLE IF NOT EXISTS deliveries (host string NOT NULL, url string NOT NULL, created time NOT NULL,
-	next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL);
+	next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL,
+	channel string, event string, title string, message string);
 CREATE INDEX IF NOT EXISTS deliveries_host ON deliveries (host);
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (next_attempt);
 CREATE TABLE IF NOT EXISTS monitors (host string NOT NULL, settings string NOT NULL, push_token string NOT NULL);
@@ -91,6 +108,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS facts_host ON facts (host);
 CREATE TABLE IF NOT EXISTS maintenance (wid int64 NOT NULL, doc string NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS maintenance_wid ON maintenance (wid);
 CREATE TABLE IF NOT EXISTS maintenance_last_id (id int64 NOT NULL);
+CREATE TABLE IF NOT EXISTS locations (name string NOT NULL, last_slot time NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS locations_name ON locations (name);
 `
 
 // Store is a store.Store in a ql database. It is safe for concurrent use.
@@ -201,6 +220,11 @@ func (s *Store) initialise(ctx context.Context) error {
 			}
 			if err := addColumns(ctx, tx, "results", resultsColumns); err != nil {
 				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+			}
+			for _, table := range []string{"rules", "states", "deliveries"} {
+				if err := addColumns(ctx, tx, table, alertingColumns[table]); err != nil {
+					return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
+				}
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE srvmon_schema SET version = $1`, int64(schemaVersion))
 			return err

@@ -257,8 +257,8 @@ func TestCancelledStreamLeavesStoreUsable(t *testing.T) {
 // TestOpenUpgradesSchema1 opens a database of schema version 1, written
 // by srvmon before monitor settings (testdata/schema1.ql.gz: hosts, a
 // rule, results; see storetest.ExpectUpgradedFromBeforeMonitors): it
-// gains the tables monitors and facts and schema version 4, keeps what it
-// held, and opens again.
+// gains the tables monitors, facts, maintenance and locations, alerting's
+// columns and schema version 4, keeps what it held, and opens again.
 func TestOpenUpgradesSchema1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "srvmon.ql")
 	storetest.Gunzip(t, filepath.Join("testdata", "schema1.ql.gz"), path)
@@ -349,6 +349,94 @@ func TestOpenUpgradesSchema2Facts(t *testing.T) {
 	want[0].LastPush, want[0].LastPushReason = later, "disk full"
 	if fs, err := s.Facts(t.Context()); err != nil || !reflect.DeepEqual(fs, want) {
 		t.Errorf("Facts after a push: %+v, %v; want %+v", fs, err, want)
+	}
+}
+
+// TestOpenUpgradesSchema3Alerting opens a database of schema version 3,
+// whose rules, states and deliveries lack alerting's columns and which
+// has no locations table (made here with version 3's statements): it
+// gains them and schema version 4, its rule, state and delivery read as
+// they were with srvmon's fields zero, and a claim and a save with
+// alerting work on the upgraded rows.
+func TestOpenUpgradesSchema3Alerting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.ql")
+	db, err := sql.Open("ql2", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{`CREATE TABLE srvmon_schema (version int64 NOT NULL);
+			CREATE TABLE newest_slot (t string NOT NULL);
+			CREATE TABLE hosts (name string NOT NULL);
+			CREATE UNIQUE INDEX hosts_name ON hosts (name);
+			CREATE TABLE results (k string NOT NULL, rtt int64 NOT NULL, up bool NOT NULL, reason string NOT NULL);
+			CREATE UNIQUE INDEX results_k ON results (k);
+			CREATE TABLE rules (host string NOT NULL, threshold int64 NOT NULL, action string NOT NULL);
+			CREATE UNIQUE INDEX rules_host ON rules (host);
+			CREATE TABLE states (host string NOT NULL, status string NOT NULL, count int64 NOT NULL, last_slot time NOT NULL);
+			CREATE UNIQUE INDEX states_host ON states (host);
+			CREATE TABLE deliveries (host string NOT NULL, url string NOT NULL, created time NOT NULL,
+				next_attempt time NOT NULL, attempts int64 NOT NULL, last_error string NOT NULL, status string NOT NULL);
+			INSERT INTO srvmon_schema VALUES (3); INSERT INTO newest_slot VALUES ("");
+			INSERT INTO hosts VALUES ("a.test");
+			INSERT INTO rules VALUES ("a.test", 2, "http://127.0.0.1:9/a");`, nil},
+		{`INSERT INTO states VALUES ("a.test", "down", 1, $1)`, []any{at}},
+		{`INSERT INTO deliveries VALUES ("a.test", "http://127.0.0.1:9/a", $1, $1, 0, "", "pending")`, []any{at}},
+	} {
+		if _, err := tx.Exec(st.q, st.args...); err != nil {
+			t.Fatalf("make a schema 3 database: %v", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openAt(t, path)
+	defer s.Close()
+	ctx := t.Context()
+	rule := store.Rule{Host: "a.test", Threshold: 2, Action: "http://127.0.0.1:9/a"}
+	if rl, err := s.Rule(ctx, "a.test"); err != nil || !reflect.DeepEqual(rl, rule) {
+		t.Errorf("Rule of a schema 3 database: %+v, %v; want %+v", rl, err, rule)
+	}
+	wantState := store.State{Host: "a.test", Status: "down", Count: 1, LastSlot: at}
+	if st, err := s.State(ctx, "a.test"); err != nil || !reflect.DeepEqual(st, wantState) {
+		t.Errorf("State of a schema 3 database: %+v, %v; want %+v", st, err, wantState)
+	}
+	d := store.Delivery{Host: "a.test", URL: "http://127.0.0.1:9/a", Created: at, NextAttempt: at, Status: store.DeliveryPending}
+	ds, err := s.ClaimDeliveries(ctx, at, at.Add(time.Minute), 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("ClaimDeliveries: %+v, %v", ds, err)
+	}
+	d.ID, d.Attempts, d.NextAttempt = ds[0].ID, 1, at.Add(time.Minute)
+	if !reflect.DeepEqual(ds[0], d) {
+		t.Errorf("claimed %+v, want %+v", ds[0], d)
+	}
+	next := store.State{Host: "a.test", Status: "down", LastSlot: at.Add(time.Minute), Locations: []string{"eu"}, Reason: "timeout"}
+	alerting := &store.Alerting{Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) {
+		return []store.State{next}, []store.Delivery{{Host: "a.test", Channel: "ntfy://127.0.0.1:9/t", Event: store.EventDown,
+			Created: next.LastSlot, NextAttempt: next.LastSlot}}
+	}}
+	r := store.Result{Host: "a.test", Location: "eu", Slot: next.LastSlot, Reason: "timeout"}
+	if err := s.SaveRound(ctx, []store.Result{r}, alerting); err != nil {
+		t.Fatalf("SaveRound: %v", err)
+	}
+	if st, err := s.State(ctx, "a.test"); err != nil || !reflect.DeepEqual(st, next) {
+		t.Errorf("State after SaveRound: %+v, %v; want %+v", st, err, next)
+	}
+	if ls, err := s.Locations(ctx); err != nil || len(ls) != 1 || ls[0].Name != "eu" {
+		t.Errorf("Locations after SaveRound: %+v, %v", ls, err)
+	}
+	if ds, err := s.Deliveries(ctx, "", 10); err != nil || len(ds) != 2 || ds[0].Channel != "ntfy://127.0.0.1:9/t" || ds[1].Channel != "" {
+		t.Errorf("Deliveries after SaveRound: %+v, %v", ds, err)
 	}
 }
 

@@ -145,14 +145,14 @@ func raiseNewest(ctx context.Context, tx *sql.Tx, t time.Time) error {
 }
 
 // SaveRound stores a round in one transaction; see store.Store.
-func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance store.AdvanceFunc) error {
+func (s *Store) SaveRound(ctx context.Context, results []store.Result, alerting *store.Alerting) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ql: save round: %w", err)
 	}
 	if len(results) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.saveIn(ctx, tx, results, advance) })
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.saveIn(ctx, tx, results, alerting) })
 	if err != nil {
 		return fmt.Errorf("ql: save round of %d results: %w", len(results), err)
 	}
@@ -160,7 +160,7 @@ func (s *Store) SaveRound(ctx context.Context, results []store.Result, advance s
 }
 
 // saveIn is SaveRound's transaction.
-func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, advance store.AdvanceFunc) error {
+func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, alerting *store.Alerting) error {
 	ids := make(map[string]int64)
 	for _, r := range results {
 		ids[r.Host] = 0
@@ -192,10 +192,13 @@ func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, 
 	if err := recordCertExpiries(ctx, tx, results, ids); err != nil {
 		return fmt.Errorf("facts: %w", err)
 	}
-	if advance == nil {
+	if err := saveLocations(ctx, tx, results); err != nil {
+		return err
+	}
+	if alerting == nil {
 		return nil
 	}
-	return s.advanceStates(ctx, tx, results, ids, advance)
+	return s.alert(ctx, tx, results, ids, alerting)
 }
 
 // inRange returns the query of cols of the results in the key range

@@ -43,6 +43,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	}
 	b.Run("SaveRound10k", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000, false) })
 	b.Run("SaveRound10kCerts", func(b *testing.B) { benchSaveRound(b, fresh(b), 10000, true) })
+	b.Run("SaveRound10kRules", func(b *testing.B) { benchSaveRoundRules(b, fresh(b), 10000) })
 	b.Run("Buckets1Year", func(b *testing.B) { benchBuckets(b, fresh(b), false) })
 	b.Run("Buckets1YearWholeHours", func(b *testing.B) { benchBuckets(b, fresh(b), true) })
 	b.Run("StreamYear", func(b *testing.B) { benchStream(b, fresh(b)) })
@@ -196,6 +197,52 @@ func benchSaveRound(b *testing.B, s store.Store, n int, certs bool) {
 		if err := s.SaveRound(ctx, round, nil); err != nil {
 			b.Fatalf("SaveRound: %v", err)
 		}
+		i++
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
+
+// benchSaveRoundRules measures rounds of n results whose hosts all have a
+// rule, in the steady state: every round reads n rules, states and
+// stored results (a horizon of 10 slots, as an N-of-M window reads),
+// writes n states (their last slot) and enqueues a delivery for one host
+// in 100.
+func benchSaveRoundRules(b *testing.B, s store.Store, n int) {
+	ctx := b.Context()
+	hosts := make([]string, n)
+	rules := make([]store.Rule, n)
+	for i := range hosts {
+		hosts[i] = hostName(i)
+		rules[i] = store.Rule{Host: hosts[i], Threshold: 3, Action: "http://127.0.0.1:9/"}
+	}
+	if err := s.Restore(ctx, store.Restore{Hosts: hosts, Rules: rules}); err != nil {
+		b.Fatalf("adding %d hosts with rules: %v", n, err)
+	}
+	alerting := PerResult(func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+		next := store.State{Status: "up", Count: prev.Count + 1, LastSlot: r.Slot}
+		if next.Count%100 != 0 {
+			return next, nil
+		}
+		return next, &store.Delivery{URL: rule.Action, Created: r.Slot, NextAttempt: r.Slot}
+	})
+	alerting.Horizon = 10 * time.Minute
+	round := make([]store.Result, n)
+	for i := range round {
+		round[i] = yearResult(hosts[i], i)
+	}
+	save := func(slot int) {
+		at := yearStart.Add(time.Duration(slot) * time.Minute)
+		for j := range round {
+			round[j].Slot = at
+		}
+		if err := s.SaveRound(ctx, round, alerting); err != nil {
+			b.Fatalf("SaveRound: %v", err)
+		}
+	}
+	save(0) // the states exist from here on
+	i := 1
+	for b.Loop() {
+		save(i)
 		i++
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")

@@ -286,7 +286,7 @@ func testDeleteResultsBefore(t *testing.T, open opener) {
 		rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"}
 		setRule(t, s, rule)
 		r := down("a.test", "", slot(0), ms(1), "timeout")
-		save(t, s, []store.Result{r}, (&recorder{}).advance)
+		save(t, s, []store.Result{r}, (&recorder{}).alerting())
 		if _, err := s.DeleteResultsBefore(t.Context(), slot(10)); err != nil {
 			t.Fatalf("DeleteResultsBefore: %v", err)
 		}

@@ -138,7 +138,7 @@ func hostsDeleteHostRemovesEverything(t *testing.T, open opener) {
 		down("a.test", "eu", slot(0), ms(2), "timeout"),
 		down("b.test", "", slot(0), ms(3), "refused"),
 	}
-	save(t, s, round, rec.advance)
+	save(t, s, round, rec.alerting())
 	if got := len(dueOf(t, s, farFuture, 100)); got != 2 {
 		t.Fatalf("setup: %d deliveries due, want 2", got)
 	}
@@ -224,7 +224,7 @@ func testSaveRound(t *testing.T, open opener) {
 		s := open(t)
 		addHosts(t, s, "a.test")
 		save(t, s, nil, nil)
-		save(t, s, []store.Result{}, (&recorder{}).advance)
+		save(t, s, []store.Result{}, (&recorder{}).alerting())
 		expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{})
 	})
 

@@ -61,15 +61,19 @@ func setupUTC(t *testing.T, open opener) *utcFixture {
 	addHosts(t, s, "a.test")
 	setRule(t, s, f.rule)
 	rec := &recorder{}
-	advance := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-		next, d := rec.advance(rule, prev, r)
-		next.LastSlot = next.LastSlot.In(zone)
-		if d != nil {
-			d.Created = d.Created.In(zone)
-			d.NextAttempt = d.NextAttempt.In(zone)
+	// Decide returns times in another zone: the store keeps them in UTC.
+	advance := &store.Alerting{Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) {
+		states, ds := rec.decide(in)
+		for i := range states {
+			states[i].LastSlot = states[i].LastSlot.In(zone)
+			states[i].Since = states[i].LastSlot
 		}
-		return next, d
-	}
+		for i := range ds {
+			ds[i].Created = ds[i].Created.In(zone)
+			ds[i].NextAttempt = ds[i].NextAttempt.In(zone)
+		}
+		return states, ds
+	}}
 	save(t, s, []store.Result{
 		up("a.test", "", in(0), ms(10)),
 		down("a.test", "", in(1), ms(20), "timeout"),
@@ -175,7 +179,7 @@ func contextCalls() []contextCall {
 			return err
 		}},
 		{"SaveRound", func(ctx context.Context, s store.Store, _ store.Delivery) error {
-			return s.SaveRound(ctx, []store.Result{down("a.test", "", slot(1), ms(1), "x")}, (&recorder{}).advance)
+			return s.SaveRound(ctx, []store.Result{down("a.test", "", slot(1), ms(1), "x")}, (&recorder{}).alerting())
 		}},
 		{"Results", func(ctx context.Context, s store.Store, _ store.Delivery) error {
 			return s.Results(ctx, "a.test", farPast, farFuture, nop)
@@ -232,7 +236,7 @@ func setupContext(t *testing.T, open opener) (store.Store, store.Delivery) {
 	s := open(t)
 	addHosts(t, s, "a.test", "b.test")
 	setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
-	save(t, s, []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), up("b.test", "", slot(0), ms(1))}, (&recorder{}).advance)
+	save(t, s, []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), up("b.test", "", slot(0), ms(1))}, (&recorder{}).alerting())
 	due := dueOf(t, s, farFuture, 10)
 	if len(due) != 1 {
 		t.Fatalf("setup: %d deliveries, want 1", len(due))
@@ -303,7 +307,7 @@ func saveWhileReading(t *testing.T, s store.Store, names []string) {
 	for range writers {
 		wg.Go(func() {
 			for i := range concurrencySlots {
-				if err := s.SaveRound(ctx, concurrencyRound(names, i), rec.advance); err != nil {
+				if err := s.SaveRound(ctx, concurrencyRound(names, i), rec.alerting()); err != nil {
 					t.Errorf("SaveRound(slot %d): %v", i, err)
 					return
 				}

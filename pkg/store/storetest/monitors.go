@@ -421,7 +421,7 @@ func monitorsRecordPush(t *testing.T, open opener) {
 	rec := &recorder{}
 	push := func(at time.Time, r store.Result) {
 		t.Helper()
-		host, err := s.RecordPush(ctx, tokenA, at, r, rec.advance)
+		host, err := s.RecordPush(ctx, tokenA, at, r, rec.alerting())
 		if err != nil {
 			t.Fatalf("RecordPush(%s): %v", fmtResult(r), err)
 		}
@@ -475,7 +475,7 @@ func monitorsRecordPushUnknownToken(t *testing.T, open opener) {
 	before := dump(t, s, "push://job")
 	rec := &recorder{}
 	for _, token := range []string{tokenB, "", tokenA + "x"} {
-		host, err := s.RecordPush(t.Context(), token, slot(1), up("push://job", "", slot(1), ms(1)), rec.advance)
+		host, err := s.RecordPush(t.Context(), token, slot(1), up("push://job", "", slot(1), ms(1)), rec.alerting())
 		expectNotFound(t, "RecordPush("+token+")", err)
 		if host != "" {
 			t.Errorf("RecordPush(%q) returned host %q, want none", token, host)

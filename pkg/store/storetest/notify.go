@@ -37,7 +37,7 @@ func testAdvance(t *testing.T, open opener) {
 	runSubtests(t, open, []subtest{
 		{"CalledForHostsWithRuleOnNewerSlots", advanceCalledForHostsWithRuleOnNewerSlots},
 		{"NilAdvanceKeepsState", advanceNilAdvanceKeepsState},
-		{"DeliveryWithoutHostIsTheResultsHost", advanceDeliveryWithoutHostIsTheResultsHost},
+		{"DecisionOfUnruledHostRollsBack", advanceDecisionOfUnruledHostRollsBack},
 		{"SetRuleKeepsOtherHostsState", advanceSetRuleKeepsOtherHostsState},
 	})
 }
@@ -57,7 +57,7 @@ func advanceCalledForHostsWithRuleOnNewerSlots(t *testing.T, open opener) {
 		down("c.test", "", slot(1), ms(6), "refused"),
 		up("gone.test", "", slot(1), ms(5)), // not stored: dropped, no call
 	}
-	save(t, s, round1, rec.advance)
+	save(t, s, round1, rec.alerting())
 	first := store.State{Host: "a.test"}
 	expectCalls(t, "first round", rec.reset(), []advanceCall{
 		{ruleA, first, round1[0]},
@@ -72,25 +72,25 @@ func advanceCalledForHostsWithRuleOnNewerSlots(t *testing.T, open opener) {
 	expectDeliveries(t, "DueDeliveries after round 1", dueOf(t, s, farFuture, 10), deliveries)
 
 	// The same round again: stored once, no call, nothing enqueued.
-	save(t, s, round1, rec.advance)
+	save(t, s, round1, rec.alerting())
 	expectCalls(t, "same round again", rec.reset(), nil)
 	expectDeliveries(t, "DueDeliveries after the same round", dueOf(t, s, farFuture, 10), deliveries)
 	expectState(t, "State a.test after the same round", stateOf(t, s, "a.test"), stateA1)
 
 	// An older slot is stored but does not advance.
 	old := []store.Result{down("a.test", "", slot(0), ms(1), "timeout"), down("c.test", "", slot(0), ms(1), "timeout")}
-	save(t, s, old, rec.advance)
+	save(t, s, old, rec.alerting())
 	expectCalls(t, "older round", rec.reset(), nil)
 	expectDeliveries(t, "DueDeliveries after an older round", dueOf(t, s, farFuture, 10), deliveries)
 	expectResults(t, "Results a.test", allResults(t, s, "a.test"), []store.Result{old[0], round1[0]})
 
 	// Another location at the same slot does not advance either.
-	save(t, s, []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout")}, rec.advance)
+	save(t, s, []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout")}, rec.alerting())
 	expectCalls(t, "another location, same slot", rec.reset(), nil)
 
 	// A newer slot continues from the stored state.
 	round2 := []store.Result{down("a.test", "", slot(2), ms(7), "timeout"), up("c.test", "", slot(2), ms(8))}
-	save(t, s, round2, rec.advance)
+	save(t, s, round2, rec.alerting())
 	expectCalls(t, "second round", rec.reset(), []advanceCall{
 		{ruleA, stateA1, round2[0]},
 		{ruleC, stateC1, round2[1]},
@@ -112,24 +112,42 @@ func advanceNilAdvanceKeepsState(t *testing.T, open opener) {
 	expectResults(t, "Results", allResults(t, s, "a.test"), []store.Result{r})
 }
 
-func advanceDeliveryWithoutHostIsTheResultsHost(t *testing.T, open opener) {
-	// A host's deliveries are claimed one at a time and deleted with
-	// it: one that advance enqueues without a host is the result's.
-	s := open(t)
-	addHosts(t, s, "a.test", "b.test")
-	rule := store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"}
-	setRule(t, s, rule)
-	r := down("a.test", "", slot(1), ms(1), "timeout")
-	save(t, s, []store.Result{r}, func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
-		d := pendingFor(rule, r)
-		d.Host = ""
-		return nextState(prev, r), &d
-	})
-	expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{pendingFor(rule, r)})
-	if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
-		t.Fatal(err)
+func advanceDecisionOfUnruledHostRollsBack(t *testing.T, open opener) {
+	// A state or delivery of a host that Decide was not given (an empty
+	// host included) rolls the whole save back.
+	for _, tc := range []struct {
+		name   string
+		decide func(in store.AlertInput) ([]store.State, []store.Delivery)
+	}{
+		{"DeliveryWithoutHost", func(in store.AlertInput) ([]store.State, []store.Delivery) {
+			return nil, []store.Delivery{{URL: "http://127.0.0.1:9/", Created: slot(1), NextAttempt: slot(1)}}
+		}},
+		{"DeliveryOfHostWithoutRule", func(in store.AlertInput) ([]store.State, []store.Delivery) {
+			return nil, []store.Delivery{{Host: "b.test", URL: "http://127.0.0.1:9/", Created: slot(1), NextAttempt: slot(1)}}
+		}},
+		{"StateOfHostWithoutRule", func(in store.AlertInput) ([]store.State, []store.Delivery) {
+			return []store.State{{Host: "b.test", Status: "down", LastSlot: slot(1)}}, nil
+		}},
+		{"UnknownStatus", func(in store.AlertInput) ([]store.State, []store.Delivery) {
+			return nil, []store.Delivery{{Host: "a.test", URL: "http://127.0.0.1:9/", Created: slot(1), NextAttempt: slot(1), Status: "sent"}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			addHosts(t, s, "a.test", "b.test")
+			setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/a"})
+			save(t, s, []store.Result{up("a.test", "", slot(0), ms(1))}, nil)
+			rs := []store.Result{down("a.test", "eu", slot(1), ms(1), "timeout"), down("b.test", "", slot(1), ms(1), "timeout")}
+			if err := s.SaveRound(t.Context(), rs, &store.Alerting{Decide: tc.decide}); err == nil {
+				t.Fatal("SaveRound: no error")
+			}
+			expectResults(t, "Results a.test", allResults(t, s, "a.test"), []store.Result{up("a.test", "", slot(0), ms(1))})
+			expectResults(t, "Results b.test", allResults(t, s, "b.test"), []store.Result{})
+			expectDeliveries(t, "DueDeliveries", dueOf(t, s, farFuture, 10), []store.Delivery{})
+			expectState(t, "State a.test", stateOf(t, s, "a.test"), store.State{Host: "a.test"})
+			expectLocations(t, "Locations", locationsOf(t, s), []store.Location{{Name: "", LastSlot: slot(0)}})
+		})
 	}
-	expectDeliveries(t, "DueDeliveries after DeleteHost", dueOf(t, s, farFuture, 10), []store.Delivery{})
 }
 
 func advanceSetRuleKeepsOtherHostsState(t *testing.T, open opener) {
@@ -137,7 +155,7 @@ func advanceSetRuleKeepsOtherHostsState(t *testing.T, open opener) {
 	addHosts(t, s, "a.test", "b.test")
 	setRule(t, s, store.Rule{Host: "a.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
 	r := up("a.test", "", slot(0), ms(1))
-	save(t, s, []store.Result{r}, (&recorder{}).advance)
+	save(t, s, []store.Result{r}, (&recorder{}).alerting())
 	setRule(t, s, store.Rule{Host: "b.test", Threshold: 1, Action: "http://127.0.0.1:9/"})
 	expectState(t, "State a.test", stateOf(t, s, "a.test"), nextState(store.State{}, r))
 }
@@ -155,9 +173,9 @@ func setupDeliveries(t *testing.T, open opener) (store.Store, []store.Delivery) 
 	a3 := down("a.test", "", slot(3), ms(1), "timeout")
 	b1 := down("b.test", "", slot(1), ms(1), "timeout")
 	a5 := down("a.test", "", slot(5), ms(1), "refused")
-	save(t, s, []store.Result{a3}, rec.advance)
-	save(t, s, []store.Result{b1}, rec.advance)
-	save(t, s, []store.Result{a5}, rec.advance)
+	save(t, s, []store.Result{a3}, rec.alerting())
+	save(t, s, []store.Result{b1}, rec.alerting())
+	save(t, s, []store.Result{a5}, rec.alerting())
 	want := []store.Delivery{pendingFor(ruleB, b1), pendingFor(ruleA, a3), pendingFor(ruleA, a5)}
 	got := dueOf(t, s, farFuture, 10)
 	expectDeliveries(t, "setup: DueDeliveries", got, want)
@@ -305,7 +323,7 @@ func setupClaims(t *testing.T, s store.Store, hosts, each int) []store.Delivery 
 		for h := range rs {
 			rs[h] = down(fmt.Sprintf("h%d.test", h), "", slot(i), ms(h), "timeout")
 		}
-		save(t, s, rs, (&recorder{}).advance)
+		save(t, s, rs, (&recorder{}).alerting())
 	}
 	all := dueOf(t, s, farFuture, hosts*each+1)
 	if len(all) != hosts*each {
@@ -400,7 +418,7 @@ func claimsAttemptedLaterDeliveryHoldsTheHost(t *testing.T, open opener) {
 	rule := store.Rule{Host: "h.test", Threshold: 1, Action: "http://127.0.0.1:9/h"}
 	addHosts(t, s, rule.Host)
 	setRule(t, s, rule)
-	save(t, s, []store.Result{down(rule.Host, "", slot(2), ms(1), "timeout")}, (&recorder{}).advance)
+	save(t, s, []store.Result{down(rule.Host, "", slot(2), ms(1), "timeout")}, (&recorder{}).alerting())
 	later := claimOf(t, s, slot(2), slot(10), 10)
 	if len(later) != 1 {
 		t.Fatalf("claim: %d deliveries, want 1", len(later))
@@ -410,7 +428,7 @@ func claimsAttemptedLaterDeliveryHoldsTheHost(t *testing.T, open opener) {
 	}
 	setRule(t, s, rule)
 	older := down(rule.Host, "", slot(1), ms(1), "timeout")
-	save(t, s, []store.Result{older}, (&recorder{}).advance)
+	save(t, s, []store.Result{older}, (&recorder{}).alerting())
 	expectDeliveries(t, "claim while the later one is leased", claimOf(t, s, slot(3), slot(10), 10), []store.Delivery{})
 	done := later[0]
 	done.Status = store.DeliveryDelivered
@@ -688,7 +706,7 @@ func testRules(t *testing.T, open opener) {
 		setRule(t, s, ra)
 		setRule(t, s, rc)
 		round := []store.Result{up("a.test", "", slot(0), ms(1)), up("c.test", "", slot(0), ms(1))}
-		save(t, s, round, (&recorder{}).advance)
+		save(t, s, round, (&recorder{}).alerting())
 		if err := s.DeleteRule(t.Context(), "a.test"); err != nil {
 			t.Fatalf("DeleteRule: %v", err)
 		}
@@ -707,7 +725,7 @@ func testRules(t *testing.T, open opener) {
 		setRule(t, s, ra)
 		rec := &recorder{}
 		r := down("a.test", "", slot(1), ms(1), "timeout")
-		save(t, s, []store.Result{r}, rec.advance)
+		save(t, s, []store.Result{r}, rec.alerting())
 		expectCalls(t, "advance after a new rule", rec.reset(), []advanceCall{{ra, store.State{Host: "a.test"}, r}})
 	})
 

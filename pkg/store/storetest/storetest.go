@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Advance", testAdvance},
 		{"Deliveries", testDeliveries},
 		{"Rules", testRules},
+		{"Alerting", testAlerting},
 		{"Restore", testRestore},
 		{"RestoreIntoHistory", testRestoreIntoHistory},
 		{"RestoreCancelled", testRestoreCancelled},
@@ -112,9 +113,9 @@ func addHosts(t *testing.T, s store.Store, hosts ...string) {
 	}
 }
 
-func save(t *testing.T, s store.Store, rs []store.Result, advance store.AdvanceFunc) {
+func save(t *testing.T, s store.Store, rs []store.Result, alerting *store.Alerting) {
 	t.Helper()
-	if err := s.SaveRound(t.Context(), rs, advance); err != nil {
+	if err := s.SaveRound(t.Context(), rs, alerting); err != nil {
 		t.Fatalf("SaveRound(%d results): %v", len(rs), err)
 	}
 }
@@ -222,13 +223,19 @@ func fmtBucket(b store.Bucket) string {
 }
 
 func fmtState(s store.State) string {
-	return fmt.Sprintf("{%q %q count=%d last=%s}", s.Host, s.Status, s.Count, fmtTime(s.LastSlot))
+	return fmt.Sprintf("{%q %q count=%d last=%s since=%s recent=%b/%d notified=%q reason=%q locations=%q remind=%s cert=%s/%d}",
+		s.Host, s.Status, s.Count, fmtTime(s.LastSlot), fmtTime(s.Since), s.Recent, s.RecentLen, s.Notified, s.Reason, s.Locations,
+		fmtTime(s.NextReminder), fmtTime(s.CertExpiry), s.CertDays)
 }
 
 func fmtDelivery(d store.Delivery) string {
-	return fmt.Sprintf("{id=%d %q %q created=%s next=%s attempts=%d %q %q}", d.ID, d.Host, d.URL,
-		fmtTime(d.Created), fmtTime(d.NextAttempt), d.Attempts, d.LastError, d.Status)
+	return fmt.Sprintf("{id=%d %q %q channel=%q event=%q title=%q message=%q created=%s next=%s attempts=%d %q %q}", d.ID, d.Host, d.URL,
+		d.Channel, d.Event, d.Title, d.Message, fmtTime(d.Created), fmtTime(d.NextAttempt), d.Attempts, d.LastError, d.Status)
 }
+
+// sameTime reports whether a and b are the same instant, both in UTC or
+// neither.
+func sameTime(a, b time.Time) bool { return a.Equal(b) && isUTC(a) == isUTC(b) }
 
 func sameResult(a, b store.Result) bool {
 	return a.Host == b.Host && a.Location == b.Location && a.Slot.Equal(b.Slot) && isUTC(a.Slot) == isUTC(b.Slot) &&
@@ -246,13 +253,16 @@ func sameBucket(a, b store.Bucket) bool {
 }
 
 func sameState(a, b store.State) bool {
-	return a.Host == b.Host && a.Status == b.Status && a.Count == b.Count &&
-		a.LastSlot.Equal(b.LastSlot) && isUTC(a.LastSlot) == isUTC(b.LastSlot)
+	return a.Host == b.Host && a.Status == b.Status && a.Count == b.Count && sameTime(a.LastSlot, b.LastSlot) &&
+		sameTime(a.Since, b.Since) && a.Recent == b.Recent && a.RecentLen == b.RecentLen && a.Notified == b.Notified &&
+		a.Reason == b.Reason && slices.Equal(a.Locations, b.Locations) && sameTime(a.NextReminder, b.NextReminder) &&
+		sameTime(a.CertExpiry, b.CertExpiry) && a.CertDays == b.CertDays && a.DownFor == b.DownFor
 }
 
 // sameDelivery compares everything but the ID.
 func sameDelivery(a, b store.Delivery) bool {
-	return a.Host == b.Host && a.URL == b.URL && a.Created.Equal(b.Created) && isUTC(a.Created) == isUTC(b.Created) &&
+	return a.Host == b.Host && a.URL == b.URL && a.Channel == b.Channel && a.Event == b.Event && a.Title == b.Title &&
+		a.Message == b.Message && a.Created.Equal(b.Created) && isUTC(a.Created) == isUTC(b.Created) &&
 		a.NextAttempt.Equal(b.NextAttempt) && isUTC(a.NextAttempt) == isUTC(b.NextAttempt) &&
 		a.Attempts == b.Attempts && a.LastError == b.LastError && a.Status == b.Status
 }
@@ -404,11 +414,19 @@ func dump(t *testing.T, s store.Store, hosts ...string) string {
 	return b.String()
 }
 
-// recorder is an AdvanceFunc that records its calls. Its state counts the
-// results applied; a down result enqueues a delivery due at its slot.
+// recorder makes an Alerting (alerting) whose Decide records its inputs
+// and applies each result of the save, in order, whose host has a rule
+// and whose slot is after the host's state's LastSlot, as gosrvmon's
+// rule does: its state counts the results applied, and a down result
+// enqueues a delivery due at its slot. Each application is recorded as
+// an advanceCall.
 type recorder struct {
-	mu    sync.Mutex
-	calls []advanceCall
+	mu     sync.Mutex
+	calls  []advanceCall
+	inputs []store.AlertInput
+	// related and horizon are the Alerting's Related and Horizon.
+	related map[string][]string
+	horizon time.Duration
 }
 
 type advanceCall struct {
@@ -417,10 +435,71 @@ type advanceCall struct {
 	r    store.Result
 }
 
-func (rec *recorder) advance(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
+// alerting returns the recorder's Alerting.
+func (rec *recorder) alerting() *store.Alerting {
+	return &store.Alerting{
+		Related: func(host string) []string { return rec.related[host] },
+		Horizon: rec.horizon,
+		Decide:  rec.decide,
+	}
+}
+
+func (rec *recorder) decide(in store.AlertInput) ([]store.State, []store.Delivery) {
 	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.inputs = append(rec.inputs, in)
+	return applyEach(in, rec.advance)
+}
+
+// PerResult returns an Alerting that applies advance to each result of
+// a save, in order, whose host has a rule and whose slot is after the
+// host's state's LastSlot (as it stands after the save's earlier
+// results), as gosrvmon's rule does; a delivery without a host is the
+// result's. For backends' own tests of what SaveRound does with a
+// decision.
+func PerResult(advance func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery)) *store.Alerting {
+	return &store.Alerting{Decide: func(in store.AlertInput) ([]store.State, []store.Delivery) { return applyEach(in, advance) }}
+}
+
+// applyEach is PerResult's Decide.
+func applyEach(in store.AlertInput, advance func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery)) ([]store.State, []store.Delivery) {
+	changed := make([]string, 0, len(in.Rules))
+	next := make(map[string]store.State, len(in.Rules))
+	var ds []store.Delivery
+	for _, r := range in.Results {
+		rule, ok := in.Rules[r.Host]
+		if !ok {
+			continue
+		}
+		prev, seen := next[r.Host]
+		if !seen {
+			prev = in.States[r.Host]
+		}
+		if !r.Slot.After(prev.LastSlot) {
+			continue
+		}
+		st, d := advance(rule, prev, r)
+		st.Host = r.Host
+		if !seen {
+			changed = append(changed, r.Host)
+		}
+		next[r.Host] = st
+		if d != nil {
+			if d.Host == "" {
+				d.Host = r.Host
+			}
+			ds = append(ds, *d)
+		}
+	}
+	states := make([]store.State, len(changed))
+	for i, h := range changed {
+		states[i] = next[h]
+	}
+	return states, ds
+}
+
+func (rec *recorder) advance(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
 	rec.calls = append(rec.calls, advanceCall{rule, prev, r})
-	rec.mu.Unlock()
 	next := nextState(prev, r)
 	if r.Up {
 		return next, nil
@@ -432,6 +511,17 @@ func (rec *recorder) advance(rule store.Rule, prev store.State, r store.Result) 
 		NextAttempt: r.Slot,
 		Status:      store.DeliveryPending,
 	}
+}
+
+// lastInput returns the input of the last Decide.
+func (rec *recorder) lastInput(t *testing.T) store.AlertInput {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.inputs) == 0 {
+		t.Fatal("Decide was not called")
+	}
+	return rec.inputs[len(rec.inputs)-1]
 }
 
 func (rec *recorder) reset() []advanceCall {
@@ -447,7 +537,7 @@ func nextState(prev store.State, r store.Result) store.State {
 	if r.Up {
 		status = "up"
 	}
-	return store.State{Host: r.Host, Status: status, Count: prev.Count + 1, LastSlot: r.Slot}
+	return store.State{Host: r.Host, Status: status, Count: prev.Count + 1, LastSlot: r.Slot, Since: r.Slot}
 }
 
 func deliveryURL(rule store.Rule, r store.Result) string {

@@ -41,7 +41,8 @@ func Gunzip(t testing.TB, src, dst string) {
 // http://127.0.0.1:9/hook), and three one-minute results each from
 // 2026-01-01 00:00 UTC, a.test's up in 1ms, b.test's down ("timeout") in
 // 2ms. It must read as it was, every host a monitor without settings,
-// and then keep settings, push tokens and facts.
+// and then keep settings, push tokens and facts, and alerting's rule,
+// state and delivery fields and locations.
 func ExpectUpgradedFromBeforeMonitors(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -76,6 +77,20 @@ func ExpectUpgradedFromBeforeMonitors(t *testing.T, s store.Store) {
 	added := expectAdded(t, s, before, "c.test")
 	expectFacts(t, "Facts after AddHost", factsOf(t, s), []store.Facts{
 		{Host: "c.test", Added: added["c.test"]}, {Host: m.Host, CertExpiry: expiry(30), LastPush: next, LastPushUp: true},
+	})
+
+	expectLocations(t, "Locations after a round and a push", locationsOf(t, s), []store.Location{{Name: "", LastSlot: t0.Add(4 * time.Minute)}})
+	expectStates(t, "States", statesOf(t, s), []store.State{})
+	rule := fullRule("a.test")
+	setRule(t, s, rule)
+	st := fullState("a.test", t0.Add(5*time.Minute))
+	d := channelDelivery("a.test", rule.Channels[0], t0.Add(5*time.Minute))
+	save(t, s, []store.Result{down("a.test", "eu", t0.Add(5*time.Minute), ms(1), "timeout")}, (&scripted{}).returning([]store.State{st}, d))
+	expectRules(t, "Rules after SetRule", rulesOf(t, s), []store.Rule{rule})
+	expectStates(t, "States after an alerting round", statesOf(t, s), []store.State{st})
+	expectDeliveries(t, "Deliveries after an alerting round", deliveriesOf(t, s, "", 10), []store.Delivery{d})
+	expectLocations(t, "Locations after another location", locationsOf(t, s), []store.Location{
+		{Name: "", LastSlot: t0.Add(4 * time.Minute)}, {Name: "eu", LastSlot: t0.Add(5 * time.Minute)},
 	})
 }
 

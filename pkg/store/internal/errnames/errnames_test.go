@@ -17,6 +17,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/postgres"
 	"github.com/srvmon/srvmon/pkg/store/postgres/pgtest"
 	"github.com/srvmon/srvmon/pkg/store/ql"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 func TestSentinelsNameTheBackend(t *testing.T) {
@@ -79,7 +80,7 @@ func sentinelErrors(t *testing.T, s store.Store) map[string]error {
 	advance := func(_ store.Rule, _ store.State, r store.Result) (store.State, *store.Delivery) {
 		return store.State{Status: "up", Count: 1, LastSlot: r.Slot}, &store.Delivery{URL: "http://127.0.0.1/", Created: t0}
 	}
-	if err := s.SaveRound(ctx, []store.Result{{Host: "a.test", Slot: time.Unix(60, 0).UTC(), Up: true}}, advance); err != nil {
+	if err := s.SaveRound(ctx, []store.Result{{Host: "a.test", Slot: time.Unix(60, 0).UTC(), Up: true}}, storetest.PerResult(advance)); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := s.ClaimDeliveries(ctx, time.Now(), time.Now().Add(time.Hour), 1)
