@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/notify/notifytest"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -40,27 +38,12 @@ func testQuorum(t *testing.T, locations []string) {
 		}
 	}))
 	defer target.Close()
-	var (
-		mu       sync.Mutex
-		messages []string
-	)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m struct{ Title, Message string }
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("the channel's body %q is not JSON: %v", b, err)
-		}
-		mu.Lock()
-		messages = append(messages, m.Message)
-		mu.Unlock()
-	}))
-	defer receiver.Close()
+	receiver := notifytest.NewReceiver(t, "")
 	ctx := context.Background()
 	if err := st.AddHost(ctx, target.URL); err != nil {
 		t.Fatal(err)
 	}
-	channel := "generic://" + strings.TrimPrefix(receiver.URL, "http://") + "/hook?template=json&disabletls=yes"
-	rule := store.Rule{Host: target.URL, Threshold: 1, Quorum: "2", Channels: []string{channel},
+	rule := store.Rule{Host: target.URL, Threshold: 1, Quorum: "2", Channels: []string{receiver.URL},
 		Message: "{STATE} at {LOCATIONS}"}
 	if err := st.SetRule(ctx, rule); err != nil {
 		t.Fatal(err)
@@ -82,10 +65,8 @@ func testQuorum(t *testing.T, locations []string) {
 	}
 	want := func(what string, w ...string) {
 		t.Helper()
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(messages, w) {
-			t.Fatalf("%s: messages %q, want %q", what, messages, w)
+		if got := receiver.Texts(); !slices.Equal(got, w) {
+			t.Fatalf("%s: messages %q, want %q", what, got, w)
 		}
 	}
 	all := func(up bool) []bool {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -146,19 +147,7 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 	if !up {
 		res.Reason = pushReason(q.Get("msg"))
 	}
-	// The monitor, for the names and the parent in its notifications.
-	m, err := s.Store.MonitorByPushToken(r.Context(), token)
-	if errors.Is(err, store.ErrNotFound) {
-		http.Error(w, "unknown push token", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	alerting := notify.NewAlerting(notify.Options{TimeZone: s.Chart.TimeZone, LocationTimeout: s.LocationTimeout,
-		Monitors: []monitor.Monitor{m}})
-	host, err := s.Store.RecordPush(r.Context(), token, now, res, alerting)
+	host, err := s.recordPush(r.Context(), token, now, res)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "unknown push token", http.StatusNotFound)
 		return
@@ -168,6 +157,19 @@ func (s *server) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, pushAnswer{Host: probe.MaskSecrets(host), Slot: res.Slot, Up: up})
+}
+
+// recordPush stores a push to the monitor with token, its notifications
+// decided with the monitor's name and parent; store.ErrNotFound for an
+// unknown token.
+func (s *server) recordPush(ctx context.Context, token string, now time.Time, res store.Result) (string, error) {
+	m, err := s.Store.MonitorByPushToken(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	alerting := notify.NewAlerting(notify.Options{TimeZone: s.Chart.TimeZone, LocationTimeout: s.LocationTimeout,
+		Monitors: []monitor.Monitor{m}})
+	return s.Store.RecordPush(ctx, token, now, res, alerting)
 }
 
 // pushReason is a down push's reason from its msg: one line of valid

@@ -13,6 +13,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/notify"
+	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -37,7 +38,8 @@ type ruleRow struct {
 // goes masked.
 type deliveryRow struct {
 	ID                          int64
-	Host, To, Event, Status     string
+	Host, Name, To, Event       string // Name: the monitor's, or the host masked
+	Status                      string
 	Created, NextAttempt, Error string
 	Attempts                    int64
 }
@@ -149,7 +151,7 @@ func (s *server) rulesPageData(ctx context.Context, edit string) (rulesPageData,
 		if dl.Channel != "" {
 			to = notify.RedactChannel(dl.Channel)
 		}
-		d.Outbox = append(d.Outbox, deliveryRow{ID: dl.ID, Host: dl.Host, To: to, Event: cmp.Or(dl.Event, "change"),
+		d.Outbox = append(d.Outbox, deliveryRow{ID: dl.ID, Host: dl.Host, Name: cmp.Or(names[dl.Host], probe.MaskSecrets(dl.Host)), To: to, Event: cmp.Or(dl.Event, "change"),
 			Status: dl.Status, Created: text(dl.Created), NextAttempt: text(dl.NextAttempt),
 			Error: dl.LastError, Attempts: dl.Attempts})
 	}

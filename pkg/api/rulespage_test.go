@@ -3,18 +3,17 @@ package api
 import (
 	"context"
 	"html"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html/atom"
 
 	"github.com/srvmon/srvmon/pkg/notify"
+	"github.com/srvmon/srvmon/pkg/notify/notifytest"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -24,18 +23,8 @@ import (
 func TestRulesPageEditsSrvmonFields(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
-		var (
-			mu       sync.Mutex
-			received []string
-		)
-		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body)
-			mu.Lock()
-			received = append(received, string(b))
-			mu.Unlock()
-		}))
-		defer receiver.Close()
-		channel := "generic://" + strings.TrimPrefix(receiver.URL, "http://") + "/hook?template=json&disabletls=yes&token=s3cret"
+		receiver := notifytest.NewReceiver(t, "token=s3cret")
+		channel := receiver.URL
 		seed(t, st, []string{"db.example"}, nil)
 		e := newEnv(t, st, Options{})
 		post := func(v url.Values) *httptest.ResponseRecorder {
@@ -105,10 +94,8 @@ func TestRulesPageEditsSrvmonFields(t *testing.T) {
 		w := post(url.Values{"action": {"test"}, "host": {"db.example"}})
 		expect(t, w, 200, "Test of db.example")
 		expect(t, w, 200, `<b class="up">sent</b>`)
-		mu.Lock()
-		defer mu.Unlock()
-		if len(received) != 1 || !strings.Contains(received[0], "test") {
-			t.Errorf("the receiver got %q, want one test message", received)
+		if got := receiver.Messages(); len(got) != 1 || got[0].Event != store.EventTest {
+			t.Errorf("the receiver got %+v, want one test message", got)
 		}
 	})
 }

@@ -210,7 +210,7 @@ func cmpStr(s, def string) string {
 // DefaultMessage is the text of a channel message whose rule has no
 // Message: one sentence saying what happened, then what is known of it
 // (reason, locations, how long, dependent hosts down too), each only
-// when set. For example:
+// when set (the default location alone is not named). For example:
 //
 //	web-1 is down: connection refused. Seen down from: eu, us. Also down (depends on it): db-1.
 //	web-1 is up again after 12m0s.
@@ -264,7 +264,9 @@ func DefaultMessage(v Vars) string {
 		b.WriteString(": " + v.Reason)
 	}
 	b.WriteString(".")
-	if len(v.Locations) > 0 {
+	if len(v.Locations) > 1 || len(v.Locations) == 1 && v.Locations[0] != "" {
+		// The default location alone is a checker without locations:
+		// naming it says nothing.
 		b.WriteString(" Seen down from: " + locationList(v.Locations) + ".")
 	}
 	if len(v.ChildrenDown) > 0 {

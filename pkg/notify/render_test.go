@@ -67,6 +67,14 @@ func TestDefaultMessage(t *testing.T) {
 			v.Locations = []string{"eu", "us"}
 		}),
 			"srvmon: web is down", "web is down: connection refused. Seen down from: eu, us.", ""},
+		{with(func(v *Vars) {
+			v.Event = store.EventDown
+			v.Reason = "connection refused"
+			v.Locations = []string{""}
+		}),
+			"srvmon: web is down", "web is down: connection refused.", ""},
+		{with(func(v *Vars) { v.Event = store.EventDown; v.Locations = []string{"", "eu"} }),
+			"srvmon: web is down", "web is down. Seen down from: default, eu.", ""},
 		{with(func(v *Vars) { v.Event = store.EventDown; v.ChildrenDown = []string{"db", "cache"} }),
 			"srvmon: web is down", "web is down. Also down (depends on it): db, cache.", ""},
 		{with(func(v *Vars) { v.Event = store.EventUp; v.Up = true; v.Duration = 12 * time.Minute }),

@@ -2,19 +2,16 @@ package round_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/notify/notifytest"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
 )
@@ -40,22 +37,8 @@ func TestQuorumAcrossLocationsOnBolt(t *testing.T) {
 		}
 	}))
 	defer target.Close()
-	var (
-		mu       sync.Mutex
-		messages []string
-	)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m struct{ Message string }
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("body %q: %v", b, err)
-		}
-		mu.Lock()
-		messages = append(messages, m.Message)
-		mu.Unlock()
-	}))
-	defer receiver.Close()
-	channel := "generic://" + strings.TrimPrefix(receiver.URL, "http://") + "/hook?template=json&disabletls=yes"
+	receiver := notifytest.NewReceiver(t, "")
+	channel := receiver.URL
 	router, web := target.URL+"/router", target.URL+"/web"
 	putMonitors(t, st, monitor.Monitor{Host: router, Settings: monitor.Settings{Name: "router"}},
 		monitor.Monitor{Host: web, Settings: monitor.Settings{Name: "web", Parent: router}})
@@ -85,10 +68,8 @@ func TestQuorumAcrossLocationsOnBolt(t *testing.T) {
 	}
 	want := func(what string, w ...string) {
 		t.Helper()
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(messages, w) {
-			t.Fatalf("%s: messages %q, want %q", what, messages, w)
+		if got := receiver.Texts(); !slices.Equal(got, w) {
+			t.Fatalf("%s: messages %q, want %q", what, got, w)
 		}
 	}
 	round(true, true, true)
