@@ -252,8 +252,13 @@ func (j *judge) apply(rule store.Rule, st store.State, v slotVerdict, states map
 		}
 		return st, ds
 	}
-	if st.Status == StatusDown && st.Notified == StatusDown && rule.RemindEvery > 0 &&
-		!st.NextReminder.IsZero() && !v.slot.Before(st.NextReminder) {
+	switch {
+	case st.Status != StatusDown || st.Notified != StatusDown || rule.RemindEvery <= 0:
+		st.NextReminder = time.Time{}
+	case st.NextReminder.IsZero():
+		// remind_every set while the host was down: from now on.
+		st.NextReminder = v.slot.Add(rule.RemindEvery.D())
+	case !v.slot.Before(st.NextReminder):
 		ds = j.tell(rule, st, store.EventReminder, v, states, stored)
 		st.NextReminder = v.slot.Add(rule.RemindEvery.D())
 	}

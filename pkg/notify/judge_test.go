@@ -415,6 +415,33 @@ func TestDecideReminders(t *testing.T) {
 	}
 }
 
+// A reminder set while the host is down starts from then; one taken
+// away stops.
+func TestDecideReminderSetWhileDown(t *testing.T) {
+	rule := store.Rule{Host: "h", Threshold: 1, Channels: []string{"ntfy://127.0.0.1:9/t"}}
+	s := newSim(t, Options{}, rule)
+	runVerdicts(s, "h", "UDD")
+	rule.RemindEvery = monitor.Duration(2 * time.Minute)
+	s.rules["h"] = rule
+	var got []string
+	for i := 3; i < 8; i++ {
+		got = append(got, cmpOrDash(events(s.save(res("h", "", i, false)))))
+	}
+	if want := []string{"-", "-", "h:reminder@ntfy://127.0.0.1:9/t", "-", "h:reminder@ntfy://127.0.0.1:9/t"}; !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	rule.RemindEvery = 0
+	s.rules["h"] = rule
+	for i := 8; i < 12; i++ {
+		if e := events(s.save(res("h", "", i, false))); e != "" {
+			t.Errorf("slot %d: %q after remind_every was taken away", i, e)
+		}
+	}
+	if !s.states["h"].NextReminder.IsZero() {
+		t.Errorf("next reminder %v, want none", s.states["h"].NextReminder)
+	}
+}
+
 func TestDecideReminderDuration(t *testing.T) {
 	rule := store.Rule{Host: "h", Threshold: 1, Channels: []string{"ntfy://127.0.0.1:9/t"},
 		RemindEvery: monitor.Duration(2 * time.Minute)}
