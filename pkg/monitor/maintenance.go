@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -19,7 +20,7 @@ import (
 //
 // A window is one-off (Start and End) or recurring (Cron, a robfig/cron
 // schedule in the standard five fields or a descriptor such as "@weekly",
-// with an optional "CRON_TZ=Zone " prefix, and Duration: each activation
+// with an optional "CRON_TZ=Zone " prefix (UTC without one), and Duration: each activation
 // lasts Duration). "@every" is refused: it fires at intervals from
 // whenever it is read, not at times of its own, so it cannot say whether
 // a given time is in a window. It covers the monitors named in Hosts, those whose
@@ -112,7 +113,22 @@ var neverReference = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // parseSchedule parses a window's Cron; it refuses "@every" (see
 // Maintenance) and a schedule that never fires ("0 0 30 2 *").
+//
+// A schedule is in UTC unless it starts with "CRON_TZ=Zone " (or
+// "TZ=Zone "): robfig/cron's default, the process's local zone, would
+// make a Lambda in UTC and a VPS in its own zone see one window at two
+// times.
 func parseSchedule(spec string) (cron.Schedule, error) {
+	written := spec
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		// robfig/cron indexes past the zone's end when no space
+		// follows it (it panics on "TZ=").
+		if !strings.Contains(spec, " ") {
+			return nil, fmt.Errorf("%q: a time zone prefix is followed by a space and a schedule (\"CRON_TZ=Europe/Berlin 0 3 * * SUN\")", spec)
+		}
+	} else {
+		spec = "CRON_TZ=UTC " + spec
+	}
 	sched, err := cronParser.Parse(spec)
 	if err != nil {
 		return nil, err
@@ -123,7 +139,7 @@ func parseSchedule(spec string) (cron.Schedule, error) {
 	// robfig/cron gives up after five years: a schedule that fires by
 	// then from one date does from any (a 29 February every four years).
 	if sched.Next(neverReference).IsZero() {
-		return nil, fmt.Errorf("%q never fires", spec)
+		return nil, fmt.Errorf("%q never fires", written)
 	}
 	return sched, nil
 }
