@@ -362,6 +362,7 @@ type Store interface {
 	Outbox
 	MaintenanceStore
 	AlertStore
+	FleetReader
 	Restorer
 	// Close releases what the store holds: its file, its connections.
 	Close() error
