@@ -327,6 +327,9 @@ func (s *server) routes() []route {
 	add("GET /web/maintenance", read(s.maintenancePage))
 	add("POST /web/maintenance", write(s.maintenanceFormPost))
 
+	add("GET /api/report", read(s.report))
+	add("GET /web/report", read(s.reportPage))
+
 	add("GET /web/hosts", read(s.hostsPage))
 	add("POST /web/hosts", write(s.hostsForm))
 	add("GET /web/monitor", read(s.monitorPage(false)))

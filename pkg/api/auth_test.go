@@ -69,6 +69,8 @@ var (
 		{method: "GET", target: "/web/monitor?host=example.org"},
 		{method: "GET", target: "/api/maintenance"},
 		{method: "GET", target: "/web/maintenance"},
+		{method: "GET", target: "/api/report?host=example.org"},
+		{method: "GET", target: "/web/report"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},

@@ -36,12 +36,23 @@ func formOf(page *url.URL, f *html.Node) (prefixForm, error) {
 			continue // a browser sends only the boxes that are ticked
 		}
 		if in.DataAtom == atom.Select {
+			// As a browser: the selected option, else the first; its
+			// value, else its text.
 			if opts := findAll(in, atom.Option); len(opts) > 0 {
-				val = textOf(opts[0])
-				val = strings.TrimSpace(val)
+				o := opts[0]
+				for _, c := range opts {
+					if hasAttr(c, "selected") {
+						o = c
+						break
+					}
+				}
+				val = strings.TrimSpace(textOf(o))
+				if hasAttr(o, "value") {
+					val = attrOf(o, "value")
+				}
 			}
 		}
-		if val == "" && name == "host" {
+		if val == "" && name == "host" && in.DataAtom == atom.Input {
 			val = "added.example:22"
 		}
 		v.Set(name, val)
