@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -117,6 +118,8 @@ func BenchmarkAPI(b *testing.B) {
 			b.Run("Checks1d", func(b *testing.B) { benchChecks(b, h, 1, rows) })
 			b.Run("ChecksLast16", func(b *testing.B) { benchLast(b, h) })
 			b.Run("ChecksLastHandler", func(b *testing.B) { benchLastHandler(b, h) })
+			b.Run("ReportMonthly1Year", func(b *testing.B) { benchReport(b, h, "host="+url.QueryEscape(benchHost(0))+"&") })
+			b.Run("ReportMonthly1YearAll", func(b *testing.B) { benchReport(b, h, "") })
 			b.Run("BackupExport", func(b *testing.B) { benchExport(b, h, rows) })
 			b.Run("BackupRestore", func(b *testing.B) { benchRestore(b, be, rows) })
 		})
@@ -145,6 +148,24 @@ func benchChart(b *testing.B, h http.Handler, days int) {
 		size = w.Body.Len()
 	}
 	b.ReportMetric(float64(size)/1024, "KiB")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+// benchReport gets a monthly report over the year up to benchEnd, as
+// CSV; hostQuery is "host=H&" or empty (every monitor).
+func benchReport(b *testing.B, h http.Handler, hostQuery string) {
+	target := "/api/report?" + hostQuery + "period=month&format=csv&from=" +
+		url.QueryEscape(benchEnd.AddDate(-1, 0, 0).Format(time.RFC3339)) + "&to=" + url.QueryEscape(benchEnd.Format(time.RFC3339))
+	var size int
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		serveBench(b, h, w, target)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body.String())
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 }
 
