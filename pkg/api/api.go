@@ -327,6 +327,8 @@ func (s *server) routes() []route {
 	add("GET /web/maintenance", read(s.maintenancePage))
 	add("POST /web/maintenance", write(s.maintenanceFormPost))
 
+	add("GET /status", read(s.statusPage))
+	add("GET /status/{group}", read(s.statusPage))
 	add("GET /api/report", read(s.report))
 	add("GET /web/report", read(s.reportPage))
 

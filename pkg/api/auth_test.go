@@ -71,6 +71,8 @@ var (
 		{method: "GET", target: "/web/maintenance"},
 		{method: "GET", target: "/api/report?host=example.org"},
 		{method: "GET", target: "/web/report"},
+		{method: "GET", target: "/status"},
+		{method: "GET", target: "/status/g"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},
@@ -148,6 +150,7 @@ func TestAuthListsEveryRoute(t *testing.T) {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		path = strings.TrimSuffix(path, "{$}")
 		path = strings.Replace(path, "{token}", pushToken, 1) // the push route's wildcard
+		path = strings.Replace(path, "{group}", "g", 1)       // the status page's
 		if !slices.ContainsFunc(listed, func(r request) bool {
 			p, _, _ := strings.Cut(r.target, "?")
 			return r.method == method && p == path
@@ -163,6 +166,7 @@ func authStore(t *testing.T) store.Store {
 	st := backends()[0].open(t)
 	seed(t, st, []string{"example.org"}, []store.Result{{Host: "example.org", Slot: slot(1), RTT: time.Millisecond, Up: true}})
 	putMonitor(t, st, monitor.Monitor{Host: "push://job", Settings: monitor.Settings{PushToken: pushToken}})
+	putMonitor(t, st, monitor.Monitor{Host: "example.org", Settings: monitor.Settings{Name: "Example", Group: "g"}})
 	if err := st.SetRule(t.Context(), store.Rule{Host: "example.org", Threshold: 1}); err != nil {
 		t.Fatal(err)
 	}

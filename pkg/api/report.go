@@ -93,30 +93,28 @@ func reportRows(host, name string, bs []store.Bucket, periods []span, interval t
 	i := 0
 	for _, p := range periods {
 		row := reportRow{Host: host, Name: name, Start: p.Start, End: p.End}
+		for i < len(bs) && bs[i].Start.Before(p.Start) {
+			i++
+		}
+		first := i
+		for i < len(bs) && bs[i].Start.Before(p.End) {
+			i++
+		}
+		in := bs[first:i]
 		var up, down, maint int64
 		var means []weighted
 		var maxRTT time.Duration
-		run := int64(0) // down checks of the incident in progress
-		for ; i < len(bs) && bs[i].Start.Before(p.End); i++ {
-			b := bs[i]
-			if b.Start.Before(p.Start) {
-				continue
-			}
+		for _, b := range in {
 			up, down, maint = up+b.Up, down+b.Down, maint+b.Maintenance
 			if b.Up > 0 {
 				means = append(means, weighted{float64(b.MeanRTT), b.Up})
 				maxRTT = max(maxRTT, b.MaxRTT)
 			}
-			switch {
-			case b.Down > 0:
-				if run == 0 {
-					row.Incidents++
-				}
-				run += b.Down
-				row.LongestIncidentMin = max(row.LongestIncidentMin, minutes(run))
-			case b.Up > 0:
-				run = 0 // an hour with checks and none down ends it
-			}
+		}
+		incidents := incidentsIn(in, interval)
+		row.Incidents = len(incidents)
+		for _, inc := range incidents {
+			row.LongestIncidentMin = max(row.LongestIncidentMin, inc.downtime.Minutes())
 		}
 		row.Checks = up + down
 		row.DowntimeMinutes, row.MaintenanceMinutes = minutes(down), minutes(maint)

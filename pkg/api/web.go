@@ -37,6 +37,11 @@ var pages = sync.OnceValue(func() *template.Template {
 		"deref": func(b *bool) bool { return b != nil && *b },
 		// duration writes a monitor's duration as Go does ("1m30s").
 		"duration": func(d monitor.Duration) string { return d.D().String() },
+		// stateClass and stateIcon show a monitor's state (up, down,
+		// maintenance, no data): a CSS class, and a sign that says it
+		// without colour.
+		"stateClass": stateClass,
+		"stateIcon":  stateIcon,
 	}).ParseFS(webFS, "web/*.html"))
 })
 

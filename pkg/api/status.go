@@ -1,0 +1,364 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// The status page's history.
+const (
+	statusDays         = 90                  // days of the daily bar
+	statusIncidentDays = 7                   // days of recent incidents
+	statusUpcoming     = 30 * 24 * time.Hour // how far ahead maintenance is listed
+)
+
+// Monitor states on the status page and the dashboard.
+const (
+	stateUp          = "up"
+	stateDown        = "down"
+	stateMaintenance = "maintenance"
+	stateNoData      = "no data"
+)
+
+// stateClass is the CSS class of a state.
+func stateClass(state string) string {
+	switch state {
+	case stateUp, stateDown:
+		return state
+	case stateMaintenance:
+		return "maint"
+	}
+	return "nodata"
+}
+
+// stateIcon is a sign for a state, so that colour is never its only
+// signal.
+func stateIcon(state string) string {
+	switch state {
+	case stateUp:
+		return "✔"
+	case stateDown:
+		return "✖"
+	case stateMaintenance:
+		return "⚒"
+	}
+	return "–"
+}
+
+// statusData is what the public status page shows.
+type statusData struct {
+	Title, Root string
+	Group       string // the group asked for; "" for every group
+	Overall     string // a sentence
+	OverallCSS  string
+	Groups      []statusGroup
+	Incidents   []statusIncident
+	Maintenance []statusWindow
+	Updated     string
+}
+
+type statusGroup struct {
+	Name     string // "" for the monitors without a group
+	State    string
+	Monitors []statusMonitor
+}
+
+type statusMonitor struct {
+	Name, State string
+	Uptime      string // over the days with data, "" when none
+	Days        []statusDay
+}
+
+// statusDay is one cell of a monitor's 90-day bar.
+type statusDay struct {
+	Class, Title string
+}
+
+type statusIncident struct {
+	Name, Start, Duration string
+	Ongoing               bool
+}
+
+type statusWindow struct {
+	Covers, When, Reason string
+	Active               bool
+}
+
+// shownOnStatus reports whether m is on the status page: it has a name
+// (the page shows names, never targets, which may be internal URLs).
+func shownOnStatus(m monitor.Monitor) bool { return m.Name != "" }
+
+// statusPage serves GET /status and /status/{group}: for the people who
+// use the monitored services, each named monitor (grouped) with its
+// state and a bar of its daily uptime over 90 days, the current and
+// recent incidents, and the maintenance in progress and ahead. It shows
+// names only, never targets.
+func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
+	d, err := s.statusData(r.Context(), r.PathValue("group"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Root = relRoot(r)
+	s.render(w, r, http.StatusOK, "status", d)
+}
+
+func (s *server) statusData(ctx context.Context, group string) (statusData, error) {
+	d := statusData{Title: "Status", Group: group}
+	if group != "" {
+		d.Title = group + " status"
+	}
+	monitors, err := s.Store.Monitors(ctx)
+	if err != nil {
+		return d, err
+	}
+	shown := map[string]monitor.Monitor{}
+	for _, m := range monitors {
+		if shownOnStatus(m) && (group == "" || m.Group == group) {
+			shown[m.Host] = m
+		}
+	}
+	if group != "" && len(shown) == 0 {
+		return d, &httpError{http.StatusNotFound, fmt.Sprintf("no group %q on the status page", group)}
+	}
+	tz := cmpLoc(s.Chart.TimeZone)
+	now := s.Now()
+	d.Updated = now.In(tz).Format(pageTimeLayout)
+	interval := cmp.Or(s.Interval, time.Minute)
+
+	windows, err := s.Store.Maintenances(ctx)
+	if err != nil {
+		return d, err
+	}
+	active := monitor.ActiveAt(windows, now)
+
+	// State: the last check, or maintenance when a window covers it now.
+	state := map[string]string{}
+	err = s.Store.LastChecks(ctx, func(host string, c store.Check) error {
+		if _, ok := shown[host]; ok {
+			state[host] = stateDown
+			if c.Up {
+				state[host] = stateUp
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+
+	// The 90-day bar: local days, the last one today's so far.
+	today := startOfDay(now.In(tz))
+	barStart := today.AddDate(0, 0, -(statusDays - 1))
+	days := map[string][]statusDay{}
+	uptimes := map[string]string{}
+	// Buckets of a day each (over a change of summer time, of 24 h and
+	// a few seconds: a cell is then off by at most an hour).
+	err = s.Store.BucketsAll(ctx, barStart, today.AddDate(0, 0, 1), statusDays, func(host string, bs []store.Bucket) error {
+		if _, ok := shown[host]; !ok {
+			return nil
+		}
+		cells := make([]statusDay, len(bs))
+		var up, down int64
+		for i, b := range bs {
+			cells[i] = dayCell(b, tz, interval)
+			up, down = up+b.Up, down+b.Down
+		}
+		days[host] = cells
+		if up+down > 0 {
+			uptimes[host] = formatPercent(float64(up) / float64(up+down))
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+
+	// Incidents: runs of hours with a down check over the last week.
+	incStart := now.Truncate(time.Hour).Add(-statusIncidentDays * 24 * time.Hour)
+	hours := int(now.Sub(incStart)/time.Hour) + 1
+	err = s.Store.BucketsAll(ctx, incStart, incStart.Add(time.Duration(hours)*time.Hour), hours, func(host string, bs []store.Bucket) error {
+		m, ok := shown[host]
+		if !ok {
+			return nil
+		}
+		for _, inc := range incidentsIn(bs, interval) {
+			d.Incidents = append(d.Incidents, statusIncident{Name: m.Name, Start: inc.start.In(tz).Format(pageTimeLayout),
+				Duration: inc.downtime.String(), Ongoing: inc.ongoing && state[host] == stateDown})
+		}
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+	slices.SortStableFunc(d.Incidents, func(a, b statusIncident) int {
+		if a.Ongoing != b.Ongoing {
+			if a.Ongoing {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(b.Start, a.Start)
+	})
+
+	// Groups, monitors by name.
+	byGroup := map[string]*statusGroup{}
+	downs := 0
+	for host, m := range shown {
+		st := cmp.Or(state[host], stateNoData)
+		for _, w := range active {
+			if w.Covers(m) {
+				st = stateMaintenance
+			}
+		}
+		if st == stateDown {
+			downs++
+		}
+		g := byGroup[m.Group]
+		if g == nil {
+			g = &statusGroup{Name: m.Group}
+			byGroup[m.Group] = g
+		}
+		g.Monitors = append(g.Monitors, statusMonitor{Name: m.Name, State: st, Uptime: uptimes[host], Days: days[host]})
+	}
+	for _, g := range byGroup {
+		slices.SortFunc(g.Monitors, func(a, b statusMonitor) int { return strings.Compare(a.Name, b.Name) })
+		g.State = groupState(g.Monitors)
+		d.Groups = append(d.Groups, *g)
+	}
+	slices.SortFunc(d.Groups, func(a, b statusGroup) int { return strings.Compare(a.Name, b.Name) })
+	switch {
+	case len(shown) == 0:
+		d.Overall, d.OverallCSS = "No services are listed yet.", "nodata"
+	case downs == 0:
+		d.Overall, d.OverallCSS = "All services are operating normally.", "up"
+	case downs == 1:
+		d.Overall, d.OverallCSS = "One service is down.", "down"
+	default:
+		d.Overall, d.OverallCSS = fmt.Sprintf("%d services are down.", downs), "down"
+	}
+
+	// Maintenance in progress and ahead, of the monitors shown.
+	for _, w := range windows {
+		covers := coveredNames(w, shown)
+		if len(covers) == 0 {
+			continue
+		}
+		row := statusWindow{Covers: strings.Join(covers, ", "), Reason: w.Reason}
+		if until, ok := w.Active(now); ok {
+			row.Active, row.When = true, "until "+until.In(tz).Format(pageTimeLayout)
+		} else if next, ok := w.Next(now); ok && next.Sub(now) <= statusUpcoming {
+			end := next.Add(w.Duration.D())
+			if w.Cron == "" {
+				end = w.End
+			}
+			row.When = next.In(tz).Format(pageTimeLayout) + " to " + end.In(tz).Format(pageTimeLayout)
+		} else {
+			continue
+		}
+		d.Maintenance = append(d.Maintenance, row)
+	}
+	return d, nil
+}
+
+// startOfDay is local midnight of t's day.
+func startOfDay(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+}
+
+// dayCell is a day of the bar: its class says how it went (up, partial,
+// down, maintenance, nodata), its title the day's figures.
+func dayCell(b store.Bucket, tz *time.Location, interval time.Duration) statusDay {
+	day := b.Start.In(tz).Format("2006-01-02")
+	switch {
+	case b.Up+b.Down == 0 && b.Maintenance > 0:
+		return statusDay{"maint", day + ": maintenance"}
+	case b.Up+b.Down == 0:
+		return statusDay{"nodata", day + ": no data"}
+	}
+	ratio := float64(b.Up) / float64(b.Up+b.Down)
+	title := day + ": " + formatPercent(ratio) + " up"
+	if b.Down > 0 {
+		title += fmt.Sprintf(", %s down", (time.Duration(b.Down) * interval).String())
+	}
+	switch {
+	case b.Down == 0:
+		return statusDay{"up", title}
+	case ratio >= 0.99:
+		return statusDay{"partial", title}
+	}
+	return statusDay{"down", title}
+}
+
+// formatPercent writes a ratio as a percentage with two decimals, never
+// rounding up to 100 what was not.
+func formatPercent(r float64) string {
+	p := fmt.Sprintf("%.2f%%", r*100)
+	if p == "100.00%" && r < 1 {
+		p = "99.99%"
+	}
+	return p
+}
+
+// groupState is a group's state: down if any monitor is, else
+// maintenance if any is, else up (no data when none has any).
+func groupState(ms []statusMonitor) string {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		seen[m.State] = true
+	}
+	for _, st := range []string{stateDown, stateMaintenance, stateUp} {
+		if seen[st] {
+			return st
+		}
+	}
+	return stateNoData
+}
+
+// coveredNames are the names of the shown monitors that w covers.
+func coveredNames(w monitor.Maintenance, shown map[string]monitor.Monitor) []string {
+	var names []string
+	for _, m := range shown {
+		if w.Covers(m) {
+			names = append(names, m.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// incident is a run of hourly buckets with a down check.
+type incident struct {
+	start    time.Time
+	downtime time.Duration // its down checks times the interval
+	ongoing  bool          // it reaches the last bucket
+}
+
+// incidentsIn finds the incidents of hourly buckets: each run of buckets
+// with a down check, which a bucket with checks and none down ends.
+func incidentsIn(bs []store.Bucket, interval time.Duration) []incident {
+	var out []incident
+	in := false
+	for i, b := range bs {
+		switch {
+		case b.Down > 0:
+			if !in {
+				out = append(out, incident{start: b.Start})
+				in = true
+			}
+			out[len(out)-1].downtime += time.Duration(b.Down) * interval
+			out[len(out)-1].ongoing = i == len(bs)-1
+		case b.Up > 0:
+			in = false
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html/atom"
+
+	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/store"
+)
+
+// The status page shows named monitors by group with their state and a
+// 90-day bar, the incidents of the last week, and maintenance in progress
+// and ahead; never a target.
+func TestStatusPage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		hour := now.Truncate(time.Hour)
+		var rs []store.Result
+		// Three days of hourly checks: the API went down for 30 minutes
+		// two days ago and is down now; the shop is up; the database is
+		// in a maintenance window now.
+		for i := 72; i >= 0; i-- {
+			at := hour.Add(-time.Duration(i) * time.Hour)
+			for m := 0; m < 60; m += 10 {
+				slot := at.Add(time.Duration(m) * time.Minute)
+				if slot.After(now) {
+					continue
+				}
+				apiDown := (i == 48 && m < 30) || i == 0
+				rs = append(rs,
+					store.Result{Host: "http://10.0.0.1/api", Slot: slot, Up: !apiDown, RTT: time.Millisecond, Reason: "refused"},
+					store.Result{Host: "http://10.0.0.2/shop", Slot: slot, Up: true, RTT: time.Millisecond},
+					store.Result{Host: "10.0.0.3:5432", Slot: slot, Up: true, RTT: time.Millisecond},
+					store.Result{Host: "10.0.0.9:22", Slot: slot, Up: true, RTT: time.Millisecond})
+			}
+		}
+		seed(t, st, []string{"http://10.0.0.1/api", "http://10.0.0.2/shop", "10.0.0.3:5432", "10.0.0.9:22"}, rs)
+		putMonitor(t, st, monitor.Monitor{Host: "http://10.0.0.1/api", Settings: monitor.Settings{Name: "API", Group: "web"}})
+		putMonitor(t, st, monitor.Monitor{Host: "http://10.0.0.2/shop", Settings: monitor.Settings{Name: "Shop", Group: "web"}})
+		putMonitor(t, st, monitor.Monitor{Host: "10.0.0.3:5432", Settings: monitor.Settings{Name: "Database", Group: "db"}})
+		// 10.0.0.9:22 has no name: not on the page.
+		for _, w := range []monitor.Maintenance{
+			{Groups: []string{"db"}, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Reason: "upgrade"},
+			{Hosts: []string{"http://10.0.0.2/shop"}, Start: now.Add(24 * time.Hour), End: now.Add(26 * time.Hour), Reason: "new release"},
+			{Hosts: []string{"10.0.0.9:22"}, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Reason: "hidden"},
+		} {
+			if _, err := st.PutMaintenance(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := newEnv(t, st, Options{Interval: 10 * time.Minute})
+
+		w := e.get("/status")
+		expect(t, w, http.StatusOK, "One service is down.")
+		body := w.Body.String()
+		for _, leak := range []string{"10.0.0.", "hidden", "notifications_params"} {
+			if strings.Contains(body, leak) {
+				t.Errorf("the status page shows %q", leak)
+			}
+		}
+		doc := e.page("/status", http.StatusOK)
+		var groups, bars []string
+		for _, h := range findAll(doc, atom.H2) {
+			groups = append(groups, textOf(h))
+		}
+		if want := "db maintenance|web down|Incidents in the last 7 days|Maintenance"; strings.Join(groups, "|") != want {
+			t.Errorf("headings %q, want %q", groups, want)
+		}
+		for _, bar := range findAll(doc, atom.Div) {
+			if attrOf(bar, "class") == "bar" {
+				bars = append(bars, attrOf(bar, "aria-label"))
+				if n := len(findAll(bar, atom.Span)); n != statusDays {
+					t.Errorf("%s: %d days in the bar, want %d", attrOf(bar, "aria-label"), n, statusDays)
+				}
+			}
+		}
+		if len(bars) != 3 {
+			t.Errorf("bars %q, want the three named monitors'", bars)
+		}
+		expect(t, w, http.StatusOK, "✖ down")
+		expect(t, w, http.StatusOK, "⚒ maintenance")
+		expect(t, w, http.StatusOK, `<b class="down">ongoing</b>: API`)
+		expect(t, w, http.StatusOK, "30m0s down")
+		expect(t, w, http.StatusOK, "nodata")
+		expect(t, w, http.StatusOK, `<b class="maint">in progress</b> Database`)
+		expect(t, w, http.StatusOK, "Shop: ")
+		expect(t, w, http.StatusOK, "(new release)")
+		if !strings.Contains(body, "% up, 30m0s down") {
+			t.Error("no day's title says the API's half hour down")
+		}
+
+		g := e.get("/status/db")
+		expect(t, g, http.StatusOK, "Database")
+		if strings.Contains(g.Body.String(), "Shop") {
+			t.Error("the db group's page shows the shop")
+		}
+		expect(t, e.get("/status/nope"), http.StatusNotFound, `no group "nope" on the status page`)
+	})
+}
+
+func TestIncidentsIn(t *testing.T) {
+	t0 := time.Date(2021, 3, 1, 0, 0, 0, 0, time.UTC)
+	b := func(i int, up, down int64) store.Bucket {
+		return store.Bucket{Start: t0.Add(time.Duration(i) * time.Hour), Up: up, Down: down}
+	}
+	got := incidentsIn([]store.Bucket{b(0, 6, 0), b(1, 3, 3), b(2, 0, 6), b(3, 0, 0), b(4, 2, 4), b(5, 6, 0), b(6, 5, 1)}, 10*time.Minute)
+	want := []incident{{t0.Add(time.Hour), 130 * time.Minute, false}, {t0.Add(6 * time.Hour), 10 * time.Minute, true}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("incidents %+v, want %+v", got, want)
+	}
+}
