@@ -69,9 +69,11 @@ var (
 		{method: "GET", target: "/web/monitor?host=example.org"},
 		{method: "GET", target: "/api/maintenance"},
 		{method: "GET", target: "/web/maintenance"},
+		{method: "GET", target: "/api/dashboard"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},
+		{method: "GET", target: "/web/dashboard.js"},
 		{method: "GET", target: "/favicon.ico"},
 		// the token is the secret
 		{method: "GET", target: "/api/push/" + pushToken},
