@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/srvmon/srvmon/pkg/probe"
 )
 
