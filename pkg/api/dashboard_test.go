@@ -115,7 +115,7 @@ func TestDashboardJSON(t *testing.T) {
 		}{
 			{"", all},
 			{"?state=all&page=1", all},
-			{"?q=WEB", all[1:3]},        // group, name
+			{"?q=WEB", all[1:3]},         // group, name
 			{"?q=127.0.0.1:22", all[:1]}, // host
 			{"?state=maintenance", all[1:2]},
 			{"?state=nodata", all[3:]},
