@@ -41,8 +41,7 @@ const (
 	maxDashboardRefresh     = time.Hour
 )
 
-// uptimePeriods are the dashboard's uptime columns; the first (24 h)
-// comes from the sparkline's buckets.
+// uptimePeriods are the dashboard's uptime columns, whole days.
 var uptimePeriods = []struct {
 	Name string
 	D    time.Duration
@@ -175,8 +174,9 @@ type dashPage struct {
 	Rows    []dashRow  `json:"rows"`
 }
 
-// dashboardPage reads the whole fleet (store.FleetReader: a constant
-// number of reads whatever the fleet's size) and returns the page q asks
+// dashboardPage reads the whole fleet (store.FleetReader, twice, and the
+// monitors, facts and alert states: a constant number of reads whatever
+// the fleet's size) and returns the page q asks
 // for: down monitors first, then by group (ungrouped last) and display
 // name, case aside.
 func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, error) {
@@ -231,28 +231,42 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 			m.certExpiry = f.CertExpiry
 		}
 	}
-	for i, p := range uptimePeriods {
-		n := 1
-		if i == 0 {
-			n = dashSparkBuckets
-		}
-		err := s.Store.BucketsAll(ctx, now.Add(-p.D), now, n, func(host string, bs []store.Bucket) error {
-			m := byHost[host]
-			if m == nil {
-				return nil
-			}
-			for j, b := range bs {
-				m.up[i] += b.Up
-				m.down[i] += b.Down
-				if i == 0 && j < dashSparkBuckets && b.Up > 0 {
+	// Two passes over the fleet: the last 24 hours by the hour for the
+	// sparkline, and the last 365 days by the day, whose last 1, 7, 30
+	// and 365 buckets are the uptime periods (the buckets are exactly a
+	// day wide and end at now).
+	err = s.Store.BucketsAll(ctx, now.Add(-24*time.Hour), now, dashSparkBuckets, func(host string, bs []store.Bucket) error {
+		if m := byHost[host]; m != nil {
+			for j, b := range bs[:min(len(bs), dashSparkBuckets)] {
+				if b.Up > 0 {
 					m.spark[j] = int32(min(b.MeanRTT/time.Microsecond, math.MaxInt32))
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return dashPage{}, err
 		}
+		return nil
+	})
+	if err != nil {
+		return dashPage{}, err
+	}
+	const days = 365
+	err = s.Store.BucketsAll(ctx, now.Add(-days*24*time.Hour), now, days, func(host string, bs []store.Bucket) error {
+		m := byHost[host]
+		if m == nil {
+			return nil
+		}
+		for j, b := range bs {
+			back := len(bs) - j // days before now that the bucket ends
+			for i, p := range uptimePeriods {
+				if back <= int(p.D/(24*time.Hour)) {
+					m.up[i] += b.Up
+					m.down[i] += b.Down
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dashPage{}, err
 	}
 
 	page := dashPage{Generated: now, Page: q.Page, PerPage: dashPageRows}
@@ -428,7 +442,7 @@ type dashSection struct {
 func sectionsOf(rows []dashRow) []dashSection {
 	var out []dashSection
 	for _, r := range rows {
-		id, title := "group-"+r.Group, r.Group
+		id, title := "group-"+idOf(r.Group), r.Group
 		if r.Group == "" {
 			id, title = "nogroup", "No group"
 		}
@@ -441,6 +455,23 @@ func sectionsOf(rows []dashRow) []dashSection {
 		out[len(out)-1].Rows = append(out[len(out)-1].Rows, r)
 	}
 	return out
+}
+
+// idOf makes a group's name an HTML id: letters, digits, '-' kept, any
+// other byte as '_' and its two hex digits, so that two groups never
+// share one (the script keeps a folded section folded by its id).
+func idOf(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	return b.String()
 }
 
 // stateOption is an entry of the state filter.

@@ -78,6 +78,11 @@ func seedDashboard(t *testing.T, st store.Store) {
 		}
 		rs = append(rs, r)
 	}
+	// Older checks of Web up: down 3 days ago (in 7 d, 30 d, 365 d), up
+	// 100 days ago (in 365 d).
+	rs = append(rs,
+		store.Result{Host: dashUp, Slot: slot(3 * 24 * 60), RTT: time.Second, Reason: "timeout"},
+		store.Result{Host: dashUp, Slot: slot(100 * 24 * 60), RTT: time.Millisecond, Up: true})
 	rs = append(rs,
 		store.Result{Host: dashDown, Slot: slot(1), RTT: 3 * time.Millisecond, Up: true},
 		store.Result{Host: dashDown, Slot: slot(0), RTT: time.Second, Reason: "connection refused"},
@@ -97,17 +102,17 @@ func TestDashboardJSON(t *testing.T) {
 		type want struct {
 			name, state, since string
 			rtt                *float64
-			uptime24h          *float64
+			uptime             [4]*float64 // 24h, 7d, 30d, 365d
 			cert               *int64
 			lastHour           *float64 // the last hour's mean rtt of up checks
 		}
 		f := func(v float64) *float64 { return &v }
 		i := func(v int64) *int64 { return &v }
 		all := []want{
-			{"SSH", "down", "alert", nil, f(50), nil, f(3)},
-			{"Maint", "maintenance", "last_check", nil, nil, nil, nil},
-			{"Web up", "up", "last_check", f(10), f(80), i(20), f(10)},
-			{"", "nodata", "", nil, nil, nil, nil},
+			{"SSH", "down", "alert", nil, [4]*float64{f(50), f(50), f(50), f(50)}, nil, f(3)},
+			{"Maint", "maintenance", "last_check", nil, [4]*float64{}, nil, nil},
+			{"Web up", "up", "last_check", f(10), [4]*float64{f(80), f(100 * 4 / 6.0), f(100 * 4 / 6.0), f(100 * 5 / 7.0)}, i(20), f(10)},
+			{"", "nodata", "", nil, [4]*float64{}, nil, nil},
 		}
 		tests := []struct {
 			query string
@@ -143,13 +148,12 @@ func TestDashboardJSON(t *testing.T) {
 				if r.Name != wr.name || r.State != wr.state || r.SinceSource != wr.since || (r.Since == nil) != (wr.since == "") {
 					t.Errorf("%s row %d: %s %q %s since %v (%s), want %q %s since %s", tc.query, j, r.Host, r.Name, r.State, r.Since, r.SinceSource, wr.name, wr.state, wr.since)
 				}
-				if !equalPtr(r.RTTMillis, wr.rtt) || !equalPtr(r.Uptime["24h"], wr.uptime24h) || !equalPtr(r.CertDays, wr.cert) {
-					t.Errorf("%s row %q: rtt %v, uptime 24h %v, cert %v; want %v, %v, %v", tc.query, r.Name, deref(r.RTTMillis), deref(r.Uptime["24h"]), deref(r.CertDays), deref(wr.rtt), deref(wr.uptime24h), deref(wr.cert))
+				if !equalPtr(r.RTTMillis, wr.rtt) || !equalPtr(r.CertDays, wr.cert) {
+					t.Errorf("%s row %q: rtt %v, cert %v; want %v, %v", tc.query, r.Name, deref(r.RTTMillis), deref(r.CertDays), deref(wr.rtt), deref(wr.cert))
 				}
-				// Every period holds the same checks here.
-				for _, p := range []string{"7d", "30d", "365d"} {
-					if !equalPtr(r.Uptime[p], wr.uptime24h) {
-						t.Errorf("%s row %q: uptime %s %v, want %v", tc.query, r.Name, p, deref(r.Uptime[p]), deref(wr.uptime24h))
+				for k, p := range []string{"24h", "7d", "30d", "365d"} {
+					if v, ok := r.Uptime[p]; !ok || !equalPtr(v, wr.uptime[k]) {
+						t.Errorf("%s row %q: uptime %s %v, want %v", tc.query, r.Name, p, deref(v), deref(wr.uptime[k]))
 					}
 				}
 				if len(r.Latency24h) != dashSparkBuckets {
@@ -352,6 +356,14 @@ func TestDashboardPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestIDOf(t *testing.T) {
+	for in, want := range map[string]string{"web": "web", "group 01": "group_2001", "a_b": "a_5fb", "é": "_c3_a9", "": ""} {
+		if got := idOf(in); got != want {
+			t.Errorf("idOf(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestSparkline(t *testing.T) {
