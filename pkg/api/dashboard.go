@@ -175,12 +175,13 @@ type dashPage struct {
 	Rows    []dashRow  `json:"rows"`
 }
 
-// dashboardPage reads the whole fleet (store.FleetReader, once per uptime
-// period and once for the last checks, and the
-// monitors, facts and alert states: a constant number of reads whatever
-// the fleet's size) and returns the page q asks
-// for: down monitors first, then by group (ungrouped last) and display
-// name, case aside.
+// dashboardPage reads the whole fleet (store.FleetReader once for the
+// last checks and once per uptime period, and the monitors, facts and
+// alert states: a constant number of reads whatever the fleet's size)
+// and returns the page q asks for: down monitors first, then by group
+// (ungrouped last) and display name, case aside. Every monitor is read
+// because the order needs them all, but only the page's rows are built:
+// what it holds besides the page is a small fixed-size dashMonitor each.
 func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, error) {
 	now := s.Now().UTC()
 	ms, err := s.Store.Monitors(ctx)
