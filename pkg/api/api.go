@@ -53,8 +53,9 @@ const (
 	smallBodyBytes = 64 << 10
 )
 
-// Content security policies: pages load their stylesheet and images from
-// this server only and run no script; the chart, an SVG document, needs
+// Content security policies: pages load their stylesheet, images and
+// script (the dashboard's, a file: nothing inline runs) from this server
+// only; the chart, an SVG document, needs
 // nothing but its own <style> element.
 const (
 	pageCSP = "default-src 'self'; style-src 'self'; frame-ancestors 'none'"
@@ -75,7 +76,8 @@ type Auth struct {
 	User     string
 	Password string
 	// ProtectReads requires them for everything else too (pages, charts,
-	// /api/hosts, /api/checks), except the stylesheet and favicon.
+	// /api/hosts, /api/checks, /api/dashboard), except the stylesheet,
+	// the dashboard's script and favicon.
 	ProtectReads bool
 }
 
@@ -269,6 +271,8 @@ func (s *server) routes() []route {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	add("GET /web/style.css", http.HandlerFunc(serveStyle))
+	add("GET /web/dashboard.js", http.HandlerFunc(serveDashboardScript))
+	add("GET /api/dashboard", read(s.dashboardJSON))
 
 	add("GET /api/hosts", read(s.hostsGet))
 	add("POST /api/hosts", write(s.hostsAdd))

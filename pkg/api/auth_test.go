@@ -73,9 +73,11 @@ var (
 		{method: "GET", target: "/web/report"},
 		{method: "GET", target: "/status"},
 		{method: "GET", target: "/status/g"},
+		{method: "GET", target: "/api/dashboard"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},
+		{method: "GET", target: "/web/dashboard.js"},
 		{method: "GET", target: "/favicon.ico"},
 		// the token is the secret
 		{method: "GET", target: "/api/push/" + pushToken},

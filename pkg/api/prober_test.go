@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/html/atom"
-
 	"github.com/srvmon/srvmon/pkg/probe"
 )
 
@@ -62,7 +60,7 @@ func TestSingleCheckWithProber(t *testing.T) {
 	expect(t, e.get("/?host="+closed), http.StatusUnauthorized, "unauthorized")
 	w := e.serve(request{method: "GET", target: "/?host=" + closed, user: "u", pass: "p"})
 	expect(t, w, http.StatusOK, "")
-	if got := textOf(findAll(parsePage(t, w.Body.Bytes()), atom.P)[0]); !strings.HasPrefix(got, closed+" is down, rtt ") || !strings.Contains(got, "refused") {
+	if got := textOf(singleResultOf(t, parsePage(t, w.Body.Bytes()))); !strings.HasPrefix(got, closed+" is down, rtt ") || !strings.Contains(got, "refused") {
 		t.Errorf("index result %q", got)
 	}
 }

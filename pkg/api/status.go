@@ -20,15 +20,7 @@ const (
 	statusUpcoming     = 30 * 24 * time.Hour // how far ahead maintenance is listed
 )
 
-// Monitor states on the status page and the dashboard.
-const (
-	stateUp          = "up"
-	stateDown        = "down"
-	stateMaintenance = "maintenance"
-	stateNoData      = "no data"
-)
-
-// stateClass is the CSS class of a state.
+// stateClass is the CSS class of a dashboard state (stateUp, …).
 func stateClass(state string) string {
 	switch state {
 	case stateUp, stateDown:
@@ -39,18 +31,29 @@ func stateClass(state string) string {
 	return "nodata"
 }
 
-// stateIcon is a sign for a state, so that colour is never its only
-// signal.
+// stateIcon is the dashboard's sign for a state, so that colour is never
+// its only signal.
 func stateIcon(state string) string {
 	switch state {
 	case stateUp:
-		return "✔"
+		return "▲"
 	case stateDown:
-		return "✖"
+		return "▼"
 	case stateMaintenance:
-		return "⚒"
+		return "◆"
 	}
-	return "–"
+	return "○"
+}
+
+// stateLabel is a state in words.
+func stateLabel(state string) string {
+	switch state {
+	case stateUp, stateDown:
+		return state
+	case stateMaintenance:
+		return "in maintenance"
+	}
+	return "no data"
 }
 
 // statusData is what the public status page shows.

@@ -47,7 +47,7 @@ func TestStatusPage(t *testing.T) {
 		for _, w := range []monitor.Maintenance{
 			{Groups: []string{"db"}, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Reason: "upgrade"},
 			{Hosts: []string{"http://10.0.0.2/shop"}, Start: now.Add(24 * time.Hour), End: now.Add(26 * time.Hour), Reason: "new release"},
-			{Hosts: []string{"10.0.0.9:22"}, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Reason: "hidden"},
+			{Hosts: []string{"10.0.0.9:22"}, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Reason: "unnamed window"},
 		} {
 			if _, err := st.PutMaintenance(ctx, w); err != nil {
 				t.Fatal(err)
@@ -58,7 +58,7 @@ func TestStatusPage(t *testing.T) {
 		w := e.get("/status")
 		expect(t, w, http.StatusOK, "One service is down.")
 		body := w.Body.String()
-		for _, leak := range []string{"10.0.0.", "hidden", "notifications_params"} {
+		for _, leak := range []string{"10.0.0.", "unnamed window", "notifications_params"} {
 			if strings.Contains(body, leak) {
 				t.Errorf("the status page shows %q", leak)
 			}
@@ -68,7 +68,7 @@ func TestStatusPage(t *testing.T) {
 		for _, h := range findAll(doc, atom.H2) {
 			groups = append(groups, textOf(h))
 		}
-		if want := "db maintenance|web down|Incidents in the last 7 days|Maintenance"; strings.Join(groups, "|") != want {
+		if want := "db ◆ in maintenance|web ▼ down|Incidents in the last 7 days|Maintenance"; strings.Join(groups, "|") != want {
 			t.Errorf("headings %q, want %q", groups, want)
 		}
 		for _, bar := range findAll(doc, atom.Div) {
@@ -82,8 +82,8 @@ func TestStatusPage(t *testing.T) {
 		if len(bars) != 3 {
 			t.Errorf("bars %q, want the three named monitors'", bars)
 		}
-		expect(t, w, http.StatusOK, "✖ down")
-		expect(t, w, http.StatusOK, "⚒ maintenance")
+		expect(t, w, http.StatusOK, `<span aria-hidden="true">▼</span> down`)
+		expect(t, w, http.StatusOK, `<span aria-hidden="true">◆</span> in maintenance`)
 		expect(t, w, http.StatusOK, `<b class="down">ongoing</b>: API`)
 		expect(t, w, http.StatusOK, "30m0s down")
 		expect(t, w, http.StatusOK, "nodata")

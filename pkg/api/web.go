@@ -20,8 +20,9 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// The pages, their stylesheet and nothing else: no CDN, no script. Every
-// page works without JavaScript.
+// The pages, their stylesheet, the dashboard's script and nothing else:
+// no CDN. Every page works without JavaScript; the script only reloads
+// the dashboard's table in place.
 //
 //go:embed web
 var webFS embed.FS
@@ -42,6 +43,7 @@ var pages = sync.OnceValue(func() *template.Template {
 		// without colour.
 		"stateClass": stateClass,
 		"stateIcon":  stateIcon,
+		"stateLabel": stateLabel,
 	}).ParseFS(webFS, "web/*.html"))
 })
 
@@ -128,27 +130,25 @@ func (s *server) pickPage(w http.ResponseWriter, r *http.Request, title string) 
 	}{title, relRoot(r), strings.TrimPrefix(r.URL.Path, "/"), maskHosts(hosts)})
 }
 
-// index serves / and /index.html: links to everything and, when single
-// checks are enabled, gosrvmon's form to check a host now (?host=, under
-// auth; not for HEAD or from other sites' pages).
+// index serves / and /index.html: the dashboard (dashboardPage; its
+// parameters q=, state=, page= and refresh=), the page of links as its
+// footer and, when single checks are enabled, gosrvmon's form to check a
+// host now (?host=, under auth; not for HEAD or from other sites' pages).
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
-	type result struct {
-		Up         bool
-		RTT, Error string
+	qv, err := queryParams(r)
+	var q dashQuery
+	if err == nil {
+		q, err = parseDashQuery(qv)
 	}
-	data := struct {
-		Title, Root  string
-		SingleChecks bool
-		Host, Error  string
-		Result       *result
-	}{Title: "srvmon", Root: relRoot(r), SingleChecks: s.Checker != nil}
-	q, err := queryParams(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	root := relRoot(r)
+	data := dashboardData{Title: "Dashboard", Root: root, Query: q, RefreshSeconds: int(q.Refresh / time.Second),
+		CustomRefresh: q.Refresh != DefaultDashboardRefresh, UptimeLabels: []string{"24 h", "7 d", "30 d", "365 d"}, SingleChecks: s.Checker != nil}
 	code := http.StatusOK
-	if host := strings.TrimSpace(q.Get("host")); host != "" && s.Checker != nil {
+	if host := strings.TrimSpace(qv.Get("host")); host != "" && s.Checker != nil {
 		if !s.mayAct(w, r, "GET", "run a check") {
 			return
 		}
@@ -157,9 +157,27 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			data.Error, code = err.Error(), http.StatusBadRequest
 		} else {
-			data.Result = &result{Up: c.Up, RTT: formatRTT(c.RTT), Error: c.Error}
+			data.Result = &singleResult{Up: c.Up, RTT: formatRTT(c.RTT), Error: c.Error}
 		}
 	}
+	data.dashPage, err = s.dashboardPage(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data.Sections = sectionsOf(data.Rows)
+	data.StateOptions = []stateOption{{Value: "all", Label: "all", Selected: q.State == ""}}
+	for _, st := range dashStates {
+		data.StateOptions = append(data.StateOptions, stateOption{Value: st, Label: stateLabels[st], Selected: q.State == st})
+	}
+	data.Self = dashboardURL(root, q, data.Page)
+	if data.Page > 1 {
+		data.PrevURL = dashboardURL(root, q, data.Page-1)
+	}
+	if data.Page < data.Pages {
+		data.NextURL = dashboardURL(root, q, data.Page+1)
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, code, "index", data)
 }
 

@@ -60,20 +60,32 @@ const ampHost = "https://amp.example/?a=1&b=2"
 func TestIndexPage(t *testing.T) {
 	st := backends()[0].open(t)
 	doc := newEnv(t, st, Options{}).page("/", http.StatusOK)
-	if forms := findAll(doc, atom.Form); len(forms) != 0 {
-		t.Errorf("single checks are off, yet the index has %d forms", len(forms))
+	if forms := findAll(doc, atom.Form); len(forms) != 1 || attrOf(forms[0], "id") != "dash-filter" {
+		t.Errorf("single checks are off, yet the index has %d forms besides the dashboard's filter", len(forms)-1)
 	}
 	newEnv(t, st, Options{}).page("/index.html", http.StatusOK)
 
 	e := newEnv(t, st, Options{Checker: fakeChecker{up: false, rtt: time.Second, reason: "connection refused"}})
 	doc = e.page("/?host=example.org:22", http.StatusOK)
-	if got := textOf(findAll(doc, atom.P)[0]); got != "example.org:22 is down, rtt 1s (connection refused)." {
+	if got := textOf(singleResultOf(t, doc)); got != "example.org:22 is down, rtt 1s (connection refused)." {
 		t.Errorf("result %q", got)
 	}
 	doc = e.page("/?host=bad%20host", http.StatusBadRequest)
 	if !strings.Contains(textOf(doc), "is not acceptable") {
 		t.Errorf("no error shown: %q", textOf(doc))
 	}
+}
+
+// singleResultOf is the index page's answer to a single check.
+func singleResultOf(t testing.TB, doc *html.Node) *html.Node {
+	t.Helper()
+	for _, p := range findAll(doc, atom.P) {
+		if attrOf(p, "class") == "result" {
+			return p
+		}
+	}
+	t.Fatal("no single check result on the page")
+	return nil
 }
 
 func TestHostsPage(t *testing.T) {
