@@ -163,6 +163,8 @@ func APIOptions(cfg config.Config, lambda bool, st store.Store, checker api.Chec
 		},
 		RemoteTimeout:   cfg.Checks.RemoteTimeout.Duration(),
 		MaxBodyBytes:    cfg.Listen.MaxBodyBytes,
+		StatusPublic:    cfg.Status.Public,
+		MetricsToken:    cfg.Metrics.Token,
 		ProbeTimeout:    cfg.Timeout(),
 		LocationTimeout: cfg.Notify.LocationTimeout.Duration(),
 		Sender:          NewSender(cfg, log),
