@@ -69,6 +69,13 @@ var (
 		{method: "GET", target: "/web/monitor?host=example.org"},
 		{method: "GET", target: "/api/maintenance"},
 		{method: "GET", target: "/web/maintenance"},
+		// Open to all only with Status.Public (TestBadgeAuth).
+		{method: "GET", target: "/api/badge/status?host=example.org"},
+		{method: "GET", target: "/api/badge/uptime?host=example.org&period=7d"},
+		{method: "GET", target: "/api/badge/response-time?host=example.org"},
+		{method: "GET", target: "/api/badge/shields?host=example.org&kind=uptime"},
+		// Its own bearer token with Metrics.Token (TestMetricsAuth).
+		{method: "GET", target: "/metrics"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},

@@ -165,8 +165,31 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	// promhttp negotiates the format and the compression.
 	gathered := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return mfs, nil })
-	promhttp.HandlerFor(gathered, promhttp.HandlerOpts{DisableCompression: false}).ServeHTTP(w, r)
+	promhttp.HandlerFor(gathered, promhttp.HandlerOpts{}).ServeHTTP(&explicitStatus{ResponseWriter: w}, r)
 }
+
+// explicitStatus sets the status (200) before the first write of a
+// handler that writes without setting one, as promhttp does: the Lambda
+// adapter needs the status set.
+type explicitStatus struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *explicitStatus) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *explicitStatus) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *explicitStatus) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // metricsGuard guards /metrics: with a MetricsToken, the request must
 // bear it (Authorization: Bearer TOKEN, compared in constant time);
