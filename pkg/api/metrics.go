@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,38 +112,52 @@ func (c *fleetCollector) collect(ch chan<- prometheus.Metric) error {
 			ch <- prometheus.MustNewConstMetric(descCertExpiry, prometheus.GaugeValue, float64(f.CertExpiry.Unix()), lv...)
 		}
 	}
-	err = c.st.LastChecks(c.ctx, func(host string, chk store.Check) error {
-		lv, ok := labels[host]
-		if !ok {
-			return nil // added since Monitors
-		}
-		up := 0.0
-		if chk.Up {
-			up = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, lv...)
-		ch <- prometheus.MustNewConstMetric(descRTT, prometheus.GaugeValue, chk.RTT.Seconds(), lv...)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("metrics: last checks: %w", err)
-	}
-	for _, p := range uptimePeriods {
-		err := c.st.BucketsAll(c.ctx, c.now.Add(-p.d), c.now, 1, func(host string, bs []store.Bucket) error {
+	// The passes over the fleet run at once: each is a stream of reads,
+	// and a scrape's time is its slowest pass rather than their sum.
+	passes := []func() error{func() error {
+		err := c.st.LastChecks(c.ctx, func(host string, chk store.Check) error {
 			lv, ok := labels[host]
-			if !ok || len(bs) == 0 {
-				return nil
+			if !ok {
+				return nil // added since Monitors
 			}
-			if ratio, ok := uptimeRatio(bs[0]); ok {
-				ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, ratio, append(lv[:3:3], p.name)...)
+			up := 0.0
+			if chk.Up {
+				up = 1
 			}
+			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, lv...)
+			ch <- prometheus.MustNewConstMetric(descRTT, prometheus.GaugeValue, chk.RTT.Seconds(), lv...)
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("metrics: uptime over %s: %w", p.name, err)
+			return fmt.Errorf("metrics: last checks: %w", err)
 		}
+		return nil
+	}}
+	for _, p := range uptimePeriods {
+		passes = append(passes, func() error {
+			err := c.st.BucketsAll(c.ctx, c.now.Add(-p.d), c.now, 1, func(host string, bs []store.Bucket) error {
+				lv, ok := labels[host]
+				if !ok || len(bs) == 0 {
+					return nil
+				}
+				if ratio, ok := uptimeRatio(bs[0]); ok {
+					ch <- prometheus.MustNewConstMetric(descUptime, prometheus.GaugeValue, ratio, append(lv[:3:3], p.name)...)
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("metrics: uptime over %s: %w", p.name, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	errs := make([]error, len(passes))
+	var wg sync.WaitGroup
+	for i, pass := range passes {
+		wg.Go(func() { errs[i] = pass() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // processMetrics is a registry of the Go runtime's and the process's
