@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
@@ -38,8 +40,9 @@ func fleetSize(b *testing.B) int {
 	return max(int(fleetMonitors*f), 1)
 }
 
-// loadFleet restores n monitors (named, in 20 groups, with a
-// certificate) with fleetRows results each ending at benchEnd, and
+// loadFleet restores n monitors (named, in 20 groups) with fleetRows
+// results each ending at benchEnd, stores a round at benchEnd with a
+// certificate for each, and
 // settles the store as rounds would have.
 func loadFleet(b *testing.B, st store.Store, n int) {
 	hosts := make([]string, n)
@@ -52,11 +55,7 @@ func loadFleet(b *testing.B, st store.Store, n int) {
 	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: func(ctx context.Context, emit func(store.Result) error) error {
 		for _, h := range hosts {
 			for i := range fleetRows {
-				r := benchResult(h, i, fleetRows)
-				if i == fleetRows-1 {
-					r.CertExpiry = benchEnd.Add(90 * 24 * time.Hour)
-				}
-				if err := emit(r); err != nil {
+				if err := emit(benchResult(h, i, fleetRows)); err != nil {
 					return err
 				}
 			}
@@ -65,6 +64,15 @@ func loadFleet(b *testing.B, st store.Store, n int) {
 	}})
 	if err != nil {
 		b.Fatalf("loading: %v", err)
+	}
+	// A round at benchEnd records each host's certificate (a restore
+	// records none): the newest check of each host.
+	round := make([]store.Result, n)
+	for i, h := range hosts {
+		round[i] = store.Result{Host: h, Slot: benchEnd, RTT: 12 * time.Millisecond, Up: true, CertExpiry: benchEnd.Add(90 * 24 * time.Hour)}
+	}
+	if err := st.SaveRound(b.Context(), round, nil); err != nil {
+		b.Fatal(err)
 	}
 	b.Logf("loaded %d×%d results in %v", n, fleetRows, time.Since(start).Round(time.Millisecond))
 	storetest.Settle(b, st, benchEnd.Add(time.Hour))
@@ -82,6 +90,29 @@ func BenchmarkMetricsScrape(b *testing.B) {
 	n := fleetSize(b)
 	loadFleet(b, st, n)
 	h := New(Options{Store: st, Now: func() time.Time { return benchEnd }, Logger: slog.New(slog.DiscardHandler)})
+	// The store's part alone: the collector's reads, the samples made
+	// and dropped, without client_golang's gathering and encoding.
+	b.Run("collect-only", func(b *testing.B) {
+		var samples int
+		peak := startHeapPeak()
+		for b.Loop() {
+			ch := make(chan prometheus.Metric, 1024)
+			done := make(chan int)
+			go func() {
+				n := 0
+				for range ch {
+					n++
+				}
+				done <- n
+			}()
+			(&fleetCollector{ctx: b.Context(), st: st, now: benchEnd}).Collect(ch)
+			close(ch)
+			samples = <-done
+		}
+		peak.StopAndReport(b)
+		b.ReportMetric(float64(samples), "samples")
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+	})
 	for _, gz := range []bool{false, true} {
 		b.Run(map[bool]string{false: "plain", true: "gzip"}[gz], func(b *testing.B) {
 			var size int64
