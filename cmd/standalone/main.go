@@ -65,7 +65,11 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 
 	prober := probe.New(app.ProbeOptions(cfg, false, log))
 	defer prober.Close()
-	handler := api.New(app.APIOptions(cfg, false, st, prober, log))
+	// /metrics shows this process's rounds too: they run here.
+	metrics := app.ProcessRegistry()
+	apiOpts := app.APIOptions(cfg, false, st, prober, log)
+	apiOpts.Metrics = metrics
+	handler := api.New(apiOpts)
 
 	// The server outlives the signal until the round in flight is stored.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
@@ -83,7 +87,9 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		defer close(jobs)
 		runner := app.NewRunner(cfg, st, prober, log)
 		if cfg.Checks.PerformChecks {
-			app.Rounds(jobsCtx, app.NewRound(cfg, st, runner, log), log)
+			r := app.NewRound(cfg, st, runner, log)
+			r.Metrics = app.NewRoundMetrics(metrics)
+			app.Rounds(jobsCtx, r, log)
 		} else {
 			app.Maintenance(jobsCtx, runner, log)
 		}

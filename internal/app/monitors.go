@@ -58,6 +58,8 @@ type Round struct {
 	Runner   *round.Runner
 	Monitors *MonitorSync // nil: no reconciliation
 	Log      *slog.Logger
+	// Metrics records each round's summary (Rounds); nil records none.
+	Metrics *RoundMetrics
 }
 
 // NewRound is the round of cfg: r (NewRunner's) after the MonitorSync
