@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/srvmon/srvmon/internal/apiwire"
 	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/pkg/api"
 	"github.com/srvmon/srvmon/pkg/config"
@@ -45,7 +46,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	cfg, log := c.Config, c.Log
 	prober := probe.New(app.ProbeOptions(cfg, c.Lambda, log))
 	defer prober.Close()
-	handler := api.New(app.APIOptions(cfg, c.Lambda, st, prober, log))
+	handler := api.New(apiwire.APIOptions(cfg, c.Lambda, st, prober, log))
 
 	if c.Lambda {
 		log.Info("srvmon api on Lambda", "store", cfg.StoreSpec().Redacted(), "payload", cfg.LambdaPayload())

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/srvmon/srvmon/internal/apiwire"
 	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/internal/proctest"
 	"github.com/srvmon/srvmon/pkg/api"
@@ -68,7 +69,7 @@ func TestLambdaAdapters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(app.APIOptions(cfg, true, memory.New(), nil, app.NewLogger(os.Stderr, true)))
+	h := api.New(apiwire.APIOptions(cfg, true, memory.New(), nil, app.NewLogger(os.Stderr, true)))
 	ctx := context.Background()
 
 	v2 := httpadapter.NewV2(h)

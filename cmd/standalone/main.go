@@ -19,6 +19,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/srvmon/srvmon/internal/apiwire"
 	"github.com/srvmon/srvmon/internal/app"
 	"github.com/srvmon/srvmon/internal/app/filestores"
 	"github.com/srvmon/srvmon/pkg/api"
@@ -65,7 +66,11 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 
 	prober := probe.New(app.ProbeOptions(cfg, false, log))
 	defer prober.Close()
-	handler := api.New(app.APIOptions(cfg, false, st, prober, log))
+	// /metrics shows this process's rounds too: they run here.
+	metrics := apiwire.ProcessRegistry()
+	apiOpts := apiwire.APIOptions(cfg, false, st, prober, log)
+	apiOpts.Metrics = metrics
+	handler := api.New(apiOpts)
 
 	// The server outlives the signal until the round in flight is stored.
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
@@ -83,7 +88,9 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 		defer close(jobs)
 		runner := app.NewRunner(cfg, st, prober, log)
 		if cfg.Checks.PerformChecks {
-			app.Rounds(jobsCtx, app.NewRound(cfg, st, runner, log), log)
+			r := app.NewRound(cfg, st, runner, log)
+			r.Metrics = apiwire.NewRoundMetrics(metrics)
+			app.Rounds(jobsCtx, r, log)
 		} else {
 			app.Maintenance(jobsCtx, runner, log)
 		}

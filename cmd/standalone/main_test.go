@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -92,6 +93,31 @@ func TestEndToEnd(t *testing.T) {
 				}
 				if len(checks) == 0 || checks[len(checks)-1].Up != c.up {
 					t.Errorf("checks of %s = %s, want the last up=%v", c.host, body, c.up)
+				}
+			}
+			// /metrics: the monitors' state from the store, and the rounds
+			// of this process (a round is counted once Run has returned,
+			// just after it logged its line: asked until it is there).
+			rounds := regexp.MustCompile(`(?m)^srvmon_rounds_total\{outcome="stored"\} [1-9][0-9]*$`)
+			var body string
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				var code int
+				code, body = p.Do(t, http.MethodGet, "/metrics", "")
+				if code != http.StatusOK {
+					t.Fatalf("/metrics: %d %s", code, body)
+				}
+				if rounds.MatchString(body) || time.Now().After(deadline) {
+					break
+				}
+			}
+			for _, want := range []*regexp.Regexp{
+				rounds,
+				regexp.MustCompile(`(?m)^srvmon_up\{group="",host="` + regexp.QuoteMeta(target.URL) + `",name="` + regexp.QuoteMeta(target.URL) + `"\} 1$`),
+				regexp.MustCompile(`(?m)^srvmon_up\{group="",host="` + regexp.QuoteMeta(closedAddr) + `",name="` + regexp.QuoteMeta(closedAddr) + `"\} 0$`),
+				regexp.MustCompile(`(?m)^srvmon_round_targets\{result="up"\} 1$`),
+			} {
+				if !want.MatchString(body) {
+					t.Errorf("/metrics lacks %s:\n%s", want, body)
 				}
 			}
 			p.Stop(t)

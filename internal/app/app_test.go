@@ -7,13 +7,10 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/api"
 	"github.com/srvmon/srvmon/pkg/config"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/memory"
@@ -94,36 +91,6 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-// TestAPIOptionsAllowedHosts: a change is served under Listen.Address's
-// name and Listen.AllowedHosts and refused under another name, except on
-// Lambda, where API Gateway's own name arrives and any is allowed.
-func TestAPIOptionsAllowedHosts(t *testing.T) {
-	cfg, err := config.Load(config.Source{JSON: `{"DB":{"Type":"memory"},"Listen":{"Address":"Monitor.LAN","AllowedHosts":["proxy.example"]}}`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		lambda bool
-		host   string
-		code   int
-	}{
-		{false, "monitor.lan:8000", http.StatusCreated},
-		{false, "proxy.example", http.StatusCreated},
-		{false, "127.0.0.1:8000", http.StatusCreated},
-		{false, "abc123.execute-api.eu-west-1.amazonaws.com", http.StatusForbidden},
-		{true, "abc123.execute-api.eu-west-1.amazonaws.com", http.StatusCreated},
-	} {
-		h := api.New(APIOptions(cfg, c.lambda, memory.New(), nil, slog.New(slog.DiscardHandler)))
-		req := httptest.NewRequest(http.MethodPost, "/api/hosts", strings.NewReader("127.0.0.1:22"))
-		req.Host = c.host
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != c.code {
-			t.Errorf("lambda %v, Host %q: %d %q, want %d", c.lambda, c.host, w.Code, w.Body.String(), c.code)
-		}
-	}
-}
-
 // Fail writes one line, whatever the error's lines, with PostgreSQL
 // passwords masked.
 func TestFail(t *testing.T) {
@@ -164,11 +131,6 @@ func TestOptionsFromConfig(t *testing.T) {
 			`"Chart":{"MaxRttScale":500,"DynamicRttScale":true},"Listen":{"MaxBodyBytes":99},"Notify":{"Timeout":4,"MaxAge":600,"RetryDelay":7}}`})
 		if err != nil {
 			t.Fatal(err)
-		}
-		a := APIOptions(cfg, false, memory.New(), nil, log)
-		if a.RemoteTimeout != tc.remoteTimeout || a.Chart.MaxRTTScale != 500*time.Millisecond || !a.Chart.DynamicRTTScale ||
-			a.MaxBodyBytes != 99 || a.Interval != 30*time.Second || a.ProbeTimeout != 3*time.Second {
-			t.Errorf("%s: APIOptions = %+v", tc.json, a)
 		}
 		p := ProbeOptions(cfg, false, log)
 		if p.Timeout != 3*time.Second || p.PingCount != 2 || p.HTTPMethod != "HEAD" || p.Concurrency != 50 || p.ICMPConcurrency != 5 || p.ICMPUnavailable != "" {

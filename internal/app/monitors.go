@@ -58,6 +58,14 @@ type Round struct {
 	Runner   *round.Runner
 	Monitors *MonitorSync // nil: no reconciliation
 	Log      *slog.Logger
+	// Metrics records each round's summary (Rounds); nil records none.
+	Metrics RoundObserver
+}
+
+// RoundObserver is told each round's outcome (apiwire.RoundMetrics, for
+// /metrics).
+type RoundObserver interface {
+	Observe(sum round.Summary, err error)
 }
 
 // NewRound is the round of cfg: r (NewRunner's) after the MonitorSync

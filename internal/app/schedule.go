@@ -30,12 +30,17 @@ func (s IntervalSchedule) Next(t time.Time) time.Time {
 // next tick comes makes that tick skip, with a warning (its slot is left
 // to the retry of a cron or Lambda deployment; here the next slot comes
 // soon enough). Run bounds its deliveries to its slot, so a hanging
-// webhook does not make ticks skip.
+// webhook does not make ticks skip. Each round's summary goes to
+// r.Metrics.
 func Rounds(ctx context.Context, r *Round, log *slog.Logger) {
 	Every(ctx, r.Runner.Interval, "round", func() {
 		// ctx is only for what Run may abandon; the round in flight
 		// outlives SIGTERM (see round.Runner.Run).
-		if sum, err := r.Run(ctx, time.Now()); err != nil {
+		sum, err := r.Run(ctx, time.Now())
+		if r.Metrics != nil {
+			r.Metrics.Observe(sum, err)
+		}
+		if err != nil {
 			LogRoundFailure(log, sum, err)
 		}
 	}, log)

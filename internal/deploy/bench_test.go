@@ -20,7 +20,7 @@ import (
 
 // Issue 6's targets, against gosrvmon measured on this kind of machine
 // (12.6 MB stripped, 42 ms from exec to its first 2xx, 13 MiB idle):
-// stripped binaries at most 15 MB each (since issue 11: see maxBinaryBytes); cmd/api and cmd/standalone from
+// stripped binaries at most 15 MB each (since issue 11: see maxAPIBytes); cmd/api and cmd/standalone from
 // exec to the first 2xx within 40 ms, idle RSS at most 20 MiB. The server
 // benchmarks run cmd/api on the memory store and on PostgreSQL (a migrated
 // database holding benchHosts targets, as on a VPS; it needs

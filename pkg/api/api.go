@@ -31,6 +31,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/srvmon/srvmon/pkg/chart"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
@@ -130,6 +132,20 @@ type Options struct {
 	// rebinding (see hostAllowed); reads are served under any name. Nil
 	// allows only localhost and IP literals.
 	AllowedHosts []string
+	// StatusPublic (config Status.Public) serves, with Auth.ProtectReads
+	// on, the status page and the badges of the monitors on it (those
+	// whose status setting is not false) without credentials. With
+	// ProtectReads off every read is open anyway.
+	StatusPublic bool
+	// MetricsToken (config Metrics.Token), when set, is the bearer token
+	// that /metrics requires instead of basic auth; empty, /metrics is a
+	// read like the others.
+	MetricsToken string
+	// Metrics gathers the process's own metrics for /metrics, after the
+	// monitors' (which are read from the store on each scrape); nil
+	// means a registry of the Go runtime's and the process's collectors.
+	// A process that runs rounds may pass a registry holding those too.
+	Metrics prometheus.Gatherer
 	// ProbeTimeout is the round's probe timeout (Checks.Timeout): a
 	// monitor's timeout may not be longer. Zero: no bound.
 	ProbeTimeout time.Duration
@@ -235,6 +251,9 @@ func newServer(opts Options) *server {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = processMetrics()
+	}
 	if opts.Chart.TimeZone == nil {
 		opts.Chart.TimeZone = time.UTC
 	}
@@ -331,8 +350,14 @@ func (s *server) routes() []route {
 	add("GET /web/maintenance", read(s.maintenancePage))
 	add("POST /web/maintenance", write(s.maintenanceFormPost))
 
-	add("GET /status", read(s.statusPage))
-	add("GET /status/{group}", read(s.statusPage))
+	// The status page is for the services' users: open with
+	// Status.Public even when reads are protected.
+	status := read
+	if s.StatusPublic {
+		status = func(h http.HandlerFunc) http.Handler { return h }
+	}
+	add("GET /status", status(s.statusPage))
+	add("GET /status/{group}", status(s.statusPage))
 	add("GET /api/report", read(s.report))
 	add("GET /web/report", read(s.reportPage))
 
@@ -342,6 +367,14 @@ func (s *server) routes() []route {
 	add("GET /web/monitor/edit", write(s.monitorPage(true)))
 	add("POST /web/monitor", write(s.monitorForm))
 	add("GET /web/view", read(s.viewPage))
+
+	// Badges decide their own auth (a monitor on the status page may be
+	// public: see badge); /metrics may have its own token.
+	add("GET /api/badge/status", withCSP(svgCSP, s.badgeSVG(badgeStatus)))
+	add("GET /api/badge/uptime", withCSP(svgCSP, s.badgeSVG(badgeUptime)))
+	add("GET /api/badge/response-time", withCSP(svgCSP, s.badgeSVG(badgeResponseTime)))
+	add("GET /api/badge/shields", http.HandlerFunc(s.badgeShields))
+	add("GET /metrics", s.metricsGuard(read))
 	return rs
 }
 

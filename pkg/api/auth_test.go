@@ -74,6 +74,13 @@ var (
 		{method: "GET", target: "/status"},
 		{method: "GET", target: "/status/g"},
 		{method: "GET", target: "/api/dashboard"},
+		// Open to all only with Status.Public (TestBadgeAuth).
+		{method: "GET", target: "/api/badge/status?host=example.org"},
+		{method: "GET", target: "/api/badge/uptime?host=example.org&period=7d"},
+		{method: "GET", target: "/api/badge/response-time?host=example.org"},
+		{method: "GET", target: "/api/badge/shields?host=example.org&kind=uptime"},
+		// Its own bearer token with Metrics.Token (TestMetricsAuth).
+		{method: "GET", target: "/metrics"},
 	}
 	publicRoutes = []request{
 		{method: "GET", target: "/web/style.css"},

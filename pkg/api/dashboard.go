@@ -41,13 +41,6 @@ const (
 	maxDashboardRefresh     = time.Hour
 )
 
-// uptimePeriods are the dashboard's uptime columns; the first (24 h)
-// also gives the sparkline's hours.
-var uptimePeriods = []struct {
-	Name string
-	D    time.Duration
-}{{"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}, {"30d", 30 * 24 * time.Hour}, {"365d", 365 * 24 * time.Hour}}
-
 // dashQuery is what the dashboard's parameters ask for.
 type dashQuery struct {
 	// Text narrows to monitors whose name, host or group contains it,
@@ -244,7 +237,7 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 		if i == 0 {
 			n = dashSparkBuckets
 		}
-		err := s.Store.BucketsAll(ctx, now.Add(-p.D), now, n, func(host string, bs []store.Bucket) error {
+		err := s.Store.BucketsAll(ctx, now.Add(-p.d), now, n, func(host string, bs []store.Bucket) error {
 			m := byHost[host]
 			if m == nil {
 				return nil
@@ -340,10 +333,10 @@ func (s *server) dashRowOf(m *dashMonitor, now time.Time) dashRow {
 		text := "–"
 		if total := m.up[i] + m.down[i]; total > 0 {
 			pct := 100 * float64(m.up[i]) / float64(total)
-			r.Uptime[p.Name] = &pct
+			r.Uptime[p.name] = &pct
 			text = strconv.FormatFloat(pct, 'f', 2, 64) + "%"
 		} else {
-			r.Uptime[p.Name] = nil
+			r.Uptime[p.name] = nil
 		}
 		r.UptimeTexts = append(r.UptimeTexts, text)
 	}

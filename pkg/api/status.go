@@ -95,9 +95,10 @@ type statusWindow struct {
 	Active               bool
 }
 
-// shownOnStatus reports whether m is on the status page: it has a name
-// (the page shows names, never targets, which may be internal URLs).
-func shownOnStatus(m monitor.Monitor) bool { return m.Name != "" }
+// shownOnStatus reports whether m is on the status page: its status
+// setting does not hide it, and it has a name (the page shows names,
+// never targets, which may be internal URLs).
+func shownOnStatus(m monitor.Monitor) bool { return m.Name != "" && m.OnStatusPage() }
 
 // statusPage serves GET /status and /status/{group}: for the people who
 // use the monitored services, each named monitor (grouped) with its
@@ -299,16 +300,6 @@ func dayCell(b store.Bucket, tz *time.Location, interval time.Duration) statusDa
 		return statusDay{"partial", title}
 	}
 	return statusDay{"down", title}
-}
-
-// formatPercent writes a ratio as a percentage with two decimals, never
-// rounding up to 100 what was not.
-func formatPercent(r float64) string {
-	p := fmt.Sprintf("%.2f%%", r*100)
-	if p == "100.00%" && r < 1 {
-		p = "99.99%"
-	}
-	return p
 }
 
 // groupState is a group's state: down if any monitor is, else

@@ -114,3 +114,23 @@ func TestIncidentsIn(t *testing.T) {
 		t.Errorf("incidents %+v, want %+v", got, want)
 	}
 }
+
+// With reads protected, the status page needs credentials unless
+// Status.Public is on; a monitor whose status setting is false is never
+// on it.
+func TestStatusPageAccess(t *testing.T) {
+	st := backends()[0].open(t)
+	seed(t, st, []string{"a.example", "b.example"}, nil)
+	hide := false
+	putMonitor(t, st, monitor.Monitor{Host: "a.example", Settings: monitor.Settings{Name: "Shown"}})
+	putMonitor(t, st, monitor.Monitor{Host: "b.example", Settings: monitor.Settings{Name: "Hidden", Status: &hide}})
+	auth := Auth{Enable: true, User: "admin", Password: "s3cret", ProtectReads: true}
+	expect(t, newEnv(t, st, Options{Auth: auth}).get("/status"), http.StatusUnauthorized, "")
+	w := newEnv(t, st, Options{Auth: auth, StatusPublic: true}).get("/status")
+	expect(t, w, http.StatusOK, "Shown")
+	if strings.Contains(w.Body.String(), "Hidden") {
+		t.Error("a monitor with status false is on the status page")
+	}
+	// Status.Public opens the status page, not the other reads.
+	expect(t, newEnv(t, st, Options{Auth: auth, StatusPublic: true}).get("/api/hosts"), http.StatusUnauthorized, "")
+}

@@ -24,6 +24,10 @@ const certWarnDays = 14
 type monitorFormValues struct {
 	Host, Name, Group, Conditions, Method, Headers, Body, Timeout, Grace string
 	FollowRedirects, InsecureSkipVerify                                  bool
+	// StatusHidden is the status setting's checkbox, "hide from the
+	// public status page": unchecked (what a form that lacks it sends)
+	// leaves the monitor shown.
+	StatusHidden bool
 }
 
 // formValuesOf fills the form with m's settings (secrets as
@@ -35,6 +39,7 @@ func formValuesOf(m monitor.Monitor) monitorFormValues {
 		Headers:            strings.Join(headerLines(m.Headers), "\n"),
 		FollowRedirects:    m.FollowRedirects == nil || *m.FollowRedirects,
 		InsecureSkipVerify: m.InsecureSkipVerify,
+		StatusHidden:       !m.OnStatusPage(),
 	}
 	if m.Timeout != 0 {
 		v.Timeout = m.Timeout.D().String()
@@ -62,17 +67,22 @@ func readMonitorForm(f url.Values) monitorFormValues {
 		Conditions: f.Get("conditions"), Method: strings.TrimSpace(f.Get("method")), Headers: f.Get("headers"),
 		Body: f.Get("body"), Timeout: strings.TrimSpace(f.Get("timeout")), Grace: strings.TrimSpace(f.Get("grace")),
 		FollowRedirects: f.Get("follow_redirects") != "", InsecureSkipVerify: f.Get("insecure_skip_verify") != "",
+		StatusHidden: f.Get("status_hidden") != "",
 	}
 }
 
 // monitor is the monitor the form describes: a 400 naming the field for
 // a header line or duration that does not parse (Validate checks the
 // rest). Empty lines of the conditions and headers are skipped; follow
-// redirects, on by default, is set only for http(s):// monitors when off.
+// redirects, on by default, is set only for http(s):// monitors when off;
+// status only when hidden.
 func (v monitorFormValues) monitor() (monitor.Monitor, error) {
 	m := monitor.Monitor{Host: v.Host, Settings: monitor.Settings{
 		Name: v.Name, Group: v.Group, Method: v.Method, Body: v.Body, InsecureSkipVerify: v.InsecureSkipVerify,
 	}}
+	if v.StatusHidden {
+		m.Status = new(bool)
+	}
 	for _, line := range strings.Split(v.Conditions, "\n") {
 		if c := strings.TrimSpace(line); c != "" {
 			m.Conditions = append(m.Conditions, c)

@@ -85,6 +85,7 @@ func testMonitorForms(t *testing.T, st store.Store) {
 		"conditions": {"[STATUS] == 200\r\n\r\n  [BODY].ok == true  \r\n"}, "method": {"POST"},
 		"headers": {"X-Key: k1\r\nAccept: text/plain; q=1\r\n"}, "body": {"ping\r\n"}, "timeout": {"2s"},
 		"insecure_skip_verify": {"on"}, // follow_redirects unchecked: not sent
+		"status_hidden":        {"on"},
 	}
 	w := e.serve(formReq(add))
 	expect(t, w, http.StatusSeeOther, "")
@@ -99,7 +100,7 @@ func testMonitorForms(t *testing.T, st store.Store) {
 	want := monitor.Monitor{Host: host, Settings: monitor.Settings{
 		Name: "Web <b>", Group: "prod", Conditions: []string{"[STATUS] == 200", "[BODY].ok == true"}, Method: "POST",
 		Headers: map[string]string{"X-Key": "k1", "Accept": "text/plain; q=1"}, Body: "ping\r\n", FollowRedirects: &no,
-		Timeout: monitor.Duration(2 * time.Second), InsecureSkipVerify: true,
+		Timeout: monitor.Duration(2 * time.Second), InsecureSkipVerify: true, Status: &no,
 	}}
 	if string(must(jsonMarshal(m))) != string(must(jsonMarshal(want))) {
 		t.Errorf("stored %s\nwant %s", must(jsonMarshal(m)), must(jsonMarshal(want)))
@@ -159,8 +160,12 @@ func testMonitorForms(t *testing.T, st store.Store) {
 	if v, _ := inputValue(doc, "timeout"); v != "2s" {
 		t.Errorf("edit form timeout %q", v)
 	}
+	if _, checked := inputValue(doc, "status_hidden"); !checked {
+		t.Error("edit form: hide from the status page is not checked")
+	}
 
-	// Edit: the form's values with a new name; follow redirects back on.
+	// Edit: the form's values with a new name; follow redirects back on,
+	// shown on the status page again (status_hidden not sent).
 	edit := url.Values{"mode": {"edit"}, "host": {host}, "follow_redirects": {"on"}}
 	for _, f := range []string{"group", "conditions", "method", "headers", "body", "timeout", "insecure_skip_verify"} {
 		v, checked := inputValue(doc, f)
@@ -171,7 +176,7 @@ func testMonitorForms(t *testing.T, st store.Store) {
 	edit.Set("name", "Web 2")
 	expect(t, e.serve(formReq(edit)), http.StatusSeeOther, "")
 	m = must(st.Monitor(ctx, host))
-	want.Name, want.FollowRedirects, want.Body = "Web 2", nil, "ping\n"
+	want.Name, want.FollowRedirects, want.Body, want.Status = "Web 2", nil, "ping\n", nil
 	if string(must(jsonMarshal(m))) != string(must(jsonMarshal(want))) {
 		t.Errorf("edited %s\nwant %s", must(jsonMarshal(m)), must(jsonMarshal(want)))
 	}

@@ -60,9 +60,13 @@ type Config struct {
 	Checks Checks
 	Chart  Chart
 	Notify Notify
+	// Status and Metrics are srvmon's: the public status page and badges,
+	// and Prometheus's /metrics.
+	Status  Status
+	Metrics Metrics
 	// Monitors is srvmon's: monitors as code (see MonitorList). Nil when
 	// no layer sets it: this process does not manage monitors.
-	Monitors MonitorList `doc:"monitors as code: a list of monitor objects, the API's JSON without source (host, name, group, conditions, parent, method, headers, body, follow_redirects, timeout, insecure_skip_verify, grace, push_token), reconciled into the store at start and before every round: added, updated, and deleted when no longer listed; monitors made in the API or UI are left alone. Absent: this process manages no monitors; [] deletes every monitor the list made (environment: the JSON array)"`
+	Monitors MonitorList `doc:"monitors as code: a list of monitor objects, the API's JSON without source (host, name, group, conditions, parent, status, method, headers, body, follow_redirects, timeout, insecure_skip_verify, grace, push_token), reconciled into the store at start and before every round: added, updated, and deleted when no longer listed; monitors made in the API or UI are left alone. Absent: this process manages no monitors; [] deletes every monitor the list made (environment: the JSON array)"`
 
 	loc          *time.Location // Chart.TimeZone, loaded by Load
 	monitorsFrom string         // the layer that set Monitors, as a message prefix
@@ -141,6 +145,16 @@ type Notify struct {
 	RetryDelay Seconds `doc:"delay before the first retry of a failed delivery, seconds; it doubles per attempt up to an hour"`
 	// LocationTimeout is srvmon's: quorum across checker locations.
 	LocationTimeout Seconds `doc:"with checkers at several locations on one database: a location that has stored no result for this long no longer counts towards a rule's quorum (nor is waited for), seconds"`
+}
+
+// Status configures the public status page and the badges.
+type Status struct {
+	Public bool `doc:"with Listen.WebAuth.ProtectReads on, serve the status page and the badges of the monitors shown on it (every monitor whose status setting is not false) without basic auth; off, they need it like every other read"`
+}
+
+// Metrics configures Prometheus's /metrics.
+type Metrics struct {
+	Token string `doc:"bearer token that /metrics requires (Authorization: Bearer TOKEN), instead of basic auth; empty: /metrics is a read like the others (open unless Listen.WebAuth.ProtectReads)"`
 }
 
 // Interval is the time between rounds (Checks.Interval).

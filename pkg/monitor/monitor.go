@@ -55,6 +55,11 @@ type Settings struct {
 	// database): while the parent is down, this monitor's down alert is
 	// held back and listed in the parent's.
 	Parent string `json:"parent,omitempty"`
+	// Status says whether the public status page (and, when reads are
+	// protected, its public badges) shows the monitor: true when nil;
+	// false hides it. A monitor is shown unless hidden, so that a fleet
+	// restored from gosrvmon has a complete status page.
+	Status *bool `json:"status,omitempty"`
 
 	// HTTP(S) only.
 	Method  string            `json:"method,omitempty"`
@@ -80,10 +85,14 @@ type Settings struct {
 
 // IsZero reports whether s has no setting at all: gosrvmon's check.
 func (s Settings) IsZero() bool {
-	return s.Name == "" && s.Group == "" && len(s.Conditions) == 0 && s.Parent == "" && s.Method == "" &&
+	return s.Name == "" && s.Group == "" && len(s.Conditions) == 0 && s.Parent == "" && s.Status == nil && s.Method == "" &&
 		len(s.Headers) == 0 && s.Body == "" && s.FollowRedirects == nil && s.Timeout == 0 &&
 		!s.InsecureSkipVerify && s.Grace == 0 && s.PushToken == ""
 }
+
+// OnStatusPage reports whether the public status page shows the monitor:
+// unless its Status setting is false.
+func (s Settings) OnStatusPage() bool { return s.Status == nil || *s.Status }
 
 // DisplayName is the name to show: Name, or the host when it has none.
 func (m Monitor) DisplayName() string {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ func TestValidate(t *testing.T) {
 		{conds(tcp, "[CONNECTED] == true", "[RESPONSE_TIME] < 50ms", "[IP] == 127.0.0.1"), ""},
 		{conds(ping, "[CONNECTED] == true", "[RESPONSE_TIME] <= 100"), ""},
 		{s(push, Settings{Name: "backup", Grace: Duration(25 * time.Hour), PushToken: token}), ""},
+		// status applies to every kind.
+		{s(push, Settings{Status: boolp(false)}), ""},
+		{s(ping, Settings{Status: boolp(true)}), ""},
+		{s(dnsT, Settings{Status: boolp(false)}), ""},
 
 		// Conditions that do not parse: the position and what was expected.
 		{conds(httpURL, "[STATUS] == 200", "[STATUS] == abc"), `conditions[1]: position 13: expected a number after "==", got "abc"`},
@@ -140,4 +145,57 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Validate(%s) = %q: want a one-line *FieldError naming the field", body, err)
 		}
 	})
+}
+
+// TestSettingsIsZero: each setting alone makes Settings non-zero, so
+// that a new setting cannot be forgotten there (a store would drop it).
+func TestSettingsIsZero(t *testing.T) {
+	if !(Settings{}).IsZero() {
+		t.Fatal("Settings{}.IsZero() = false")
+	}
+	typ := reflect.TypeFor[Settings]()
+	for i := range typ.NumField() {
+		var s Settings
+		f := reflect.ValueOf(&s).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int64:
+			f.SetInt(1)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+			f.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf("v"))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		default:
+			t.Fatalf("field %s: kind %v not covered by this test", typ.Field(i).Name, f.Kind())
+		}
+		if s.IsZero() {
+			t.Errorf("Settings with only %s set: IsZero() = true", typ.Field(i).Name)
+		}
+	}
+}
+
+func TestOnStatusPage(t *testing.T) {
+	for _, c := range []struct {
+		status *bool
+		want   bool
+	}{{nil, true}, {boolp(true), true}, {boolp(false), false}} {
+		if got := (Settings{Status: c.status}).OnStatusPage(); got != c.want {
+			t.Errorf("Status %v: OnStatusPage() = %v, want %v", c.status, got, c.want)
+		}
+	}
+	// The JSON: absent is nil, false is kept.
+	var m Monitor
+	if err := json.Unmarshal([]byte(`{"host":"127.0.0.1","status":false}`), &m); err != nil || m.Status == nil || *m.Status {
+		t.Fatalf("status false decodes as %v, %v", m.Status, err)
+	}
+	b, err := json.Marshal(Monitor{Host: "127.0.0.1"})
+	if err != nil || strings.Contains(string(b), "status") {
+		t.Errorf("a monitor without status encodes as %s, %v", b, err)
+	}
 }

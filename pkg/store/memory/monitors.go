@@ -166,9 +166,11 @@ func cloneSettings(s monitor.Settings) monitor.Settings {
 	if len(headers) > 0 {
 		s.Headers = maps.Clone(headers)
 	}
-	if s.FollowRedirects != nil {
-		v := *s.FollowRedirects
-		s.FollowRedirects = &v
+	for _, p := range []**bool{&s.FollowRedirects, &s.Status} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
 	}
 	return s
 }

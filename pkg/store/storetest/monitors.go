@@ -52,6 +52,7 @@ func fullMonitor(host string) monitor.Monitor {
 			Headers:            map[string]string{"X-Key": "v\u00e9", "Accept": "*/*"},
 			Body:               "{\"a\":1}\x00\n",
 			FollowRedirects:    boolPtr(false),
+			Status:             boolPtr(false),
 			Timeout:            monitor.Duration(2500 * time.Millisecond),
 			InsecureSkipVerify: true,
 			Grace:              monitor.Duration(90 * time.Second),
@@ -232,11 +233,11 @@ func monitorsCallersCannotMutateStoredSettings(t *testing.T, open opener) {
 	m := fullMonitor("https://a.test")
 	putMonitor(t, s, m)
 	// The caller changes what it gave.
-	m.Conditions[0], m.Headers["X-Key"], *m.FollowRedirects = "changed", "changed", true
+	m.Conditions[0], m.Headers["X-Key"], *m.FollowRedirects, *m.Status = "changed", "changed", true, true
 	expectMonitor(t, "Monitor after the caller changed its argument", monitorOf(t, s, want.Host), want)
 	// And what it got.
 	got := monitorOf(t, s, want.Host)
-	got.Conditions[0], got.Headers["X-Key"], *got.FollowRedirects = "changed", "changed", true
+	got.Conditions[0], got.Headers["X-Key"], *got.FollowRedirects, *got.Status = "changed", "changed", true, true
 	got.Headers["New"] = "x"
 	listed := monitorsOf(t, s)
 	listed[0].Conditions[1] = "changed"

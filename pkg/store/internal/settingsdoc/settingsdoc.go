@@ -134,12 +134,9 @@ func setField(m *monitor.Monitor, key string, v gjson.Result) bool {
 		s.Headers = hs
 		return ok
 	case "follow_redirects":
-		if v.Type != gjson.True && v.Type != gjson.False {
-			return false
-		}
-		follow := v.Type == gjson.True
-		s.FollowRedirects = &follow
-		return true
+		return setBoolPtr(&s.FollowRedirects, v)
+	case "status":
+		return setBoolPtr(&s.Status, v)
 	case "insecure_skip_verify":
 		if v.Type != gjson.True && v.Type != gjson.False {
 			return false
@@ -179,5 +176,16 @@ func setDuration(dst *monitor.Duration, v gjson.Result) bool {
 		return false
 	}
 	*dst = monitor.Duration(d)
+	return true
+}
+
+// setBoolPtr sets an optional boolean (a *bool setting) to a JSON true or
+// false.
+func setBoolPtr(dst **bool, v gjson.Result) bool {
+	if v.Type != gjson.True && v.Type != gjson.False {
+		return false
+	}
+	b := v.Type == gjson.True
+	*dst = &b
 	return true
 }

@@ -15,13 +15,13 @@ func boolPtr(b bool) *bool { return &b }
 // monitors are documents of every shape Encode writes.
 var monitors = []monitor.Monitor{
 	{Host: "a.test", Source: monitor.SourceConfig},
-	{Host: "push://job", Settings: monitor.Settings{Grace: monitor.Duration(24 * time.Hour), PushToken: "0123456789abcdef0123456789abcdef"}},
+	{Host: "push://job", Settings: monitor.Settings{Status: boolPtr(false), Grace: monitor.Duration(24 * time.Hour), PushToken: "0123456789abcdef0123456789abcdef"}},
 	{Host: "https://b.test", Settings: monitor.Settings{
 		Name: "Shop – front page", Group: "web", Conditions: []string{"[STATUS] == 200", `[BODY].status == "ok"`},
 		Method: "POST", Headers: map[string]string{"X-Key": "v\u00e9", "Accept": "*/*"}, Body: "{\"a\":1}\x00\n<b>&",
 		FollowRedirects: boolPtr(false), Timeout: monitor.Duration(2500 * time.Millisecond), InsecureSkipVerify: true,
 	}},
-	{Host: "https://c.test", Settings: monitor.Settings{FollowRedirects: boolPtr(true), Timeout: monitor.Duration(time.Nanosecond)}},
+	{Host: "https://c.test", Settings: monitor.Settings{FollowRedirects: boolPtr(true), Status: boolPtr(true), Timeout: monitor.Duration(time.Nanosecond)}},
 }
 
 // decodeJSON is Decode without its fast path: encoding/json's reading.
@@ -62,6 +62,9 @@ func TestDecodeOtherDocuments(t *testing.T) {
 		`{"unknown":1,"name":"n"}`,                  // an unknown key is ignored
 		`{"headers":{"a":"1"},"headers":{"b":"2"}}`, // a key twice merges
 		`{"conditions":[]}`,                         // empty, not nil
+		`{"status":false,"status":true}`,            // a key twice: the last
+		`{"status":"false"}`,                        // the wrong type: an error
+		`{"status":null}`,                           // null is unset
 		"{\"name\":\"\xff\"}",                       // invalid UTF-8
 		`{"name":1}`,                                // the wrong type: an error
 		`{"grace":"ten"}`,                           // an error
