@@ -139,12 +139,6 @@ func hourSummaries(next func() (k, v []byte), put func(store.HourSummary) error)
 	return put(cur)
 }
 
-// mergedChecks calls fn with the host's merged checks in [from, to) (time
-// keys), its bucket's and the recent bucket's, in one transaction.
-func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Check) error) error {
-	return mergeSlots(newRangeIter(tx, host, from, to).next, fn)
-}
-
 // mergeSlots calls fn with the merged check of each slot of the results
 // that next returns in key order, until a nil key.
 func mergeSlots(next func() (k, v []byte), fn func(store.Check) error) error {
