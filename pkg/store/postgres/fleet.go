@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -89,6 +90,20 @@ func lastChecks(ctx context.Context, q querier, host *string, fn func(host strin
 	return nil
 }
 
+// fleetTx runs a fleet read in a read-only transaction that sees one
+// snapshot (summarised_until and the summaries agree), without JIT
+// compilation: the planner's cost of a statement over every host is high
+// enough for it, and compiling took longer than the statement runs.
+func (s *Store) fleetTx(ctx context.Context, fn func(q querier) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // LastChecks calls fn with each host's newest check, by host (see
 // store.FleetReader), from one statement.
 func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Check) error) error {
@@ -96,9 +111,11 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 		return err
 	}
 	var fnErr error
-	err := lastChecks(ctx, s.pool, nil, func(host string, c store.Check) error {
-		fnErr = fn(host, c)
-		return fnErr
+	err := s.fleetTx(ctx, func(q querier) error {
+		return lastChecks(ctx, q, nil, func(host string, c store.Check) error {
+			fnErr = fn(host, c)
+			return fnErr
+		})
 	})
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("postgres: last checks: %w", err)
@@ -113,17 +130,17 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 // host with neither has one row of NULLs. Each row holds the checks not in
 // maintenance, those of them up, those in maintenance, and the min, max
 // and sum of the rtt of those up and not in maintenance. The parameters:
-// $2 and $3 bound the summarised hours read; $4 is the range's start and
-// $5 the buckets' width in microseconds; $6 and $7 hold each bucket's
-// summarised hours [lo, hi) (store.Bucketer.SummaryPlan); $8 and $9 the
-// spans. A summary's bucket is that of the middle of its hour, half an
-// hour from the bucket's edges, and it is counted only when its hour is
-// in its bucket's [lo, hi).
+// $2 and $3 bound the summarised hours read; $4 holds the buckets' starts
+// (rounded up to the microsecond, which keeps every whole hour in its
+// bucket); $5 and $6 hold each bucket's summarised hours [lo, hi)
+// (store.Bucketer.SummaryPlan); $7 and $8 the spans. A summary is counted
+// only when its hour is in its bucket's [lo, hi).
 //
 // The summaries are one range scan of check_summaries's key per host,
-// aggregated by bucket: a year of a host's hours is 8,760 rows, which
-// PostgreSQL adds up rather than send.
-const bucketsSQL = `SELECT h.host, x.kind, x.i, x.n, x.up, x.maint, x.min_rtt, x.max_rtt, x.sum_rtt
+// aggregated by bucket (width_bucket, a binary search of $4): a year of a
+// host's hours is 8,760 rows, which PostgreSQL adds up rather than send.
+const bucketsSQL = `SELECT h.host, coalesce(x.kind, -1), coalesce(x.i, 0), coalesce(x.n, 0), coalesce(x.up, 0), coalesce(x.maint, 0),
+	coalesce(x.min_rtt, 0), coalesce(x.max_rtt, 0), coalesce(x.sum_rtt, 0)
 FROM (` + hostsSQL + `) h
 LEFT JOIN LATERAL (
 	SELECT 0 AS kind, q.b AS i, sum(q.up + q.down)::bigint AS n, sum(q.up)::bigint AS up, sum(q.maintenance)::bigint AS maint,
@@ -131,11 +148,11 @@ LEFT JOIN LATERAL (
 		coalesce(max(q.max_rtt) FILTER (WHERE q.up > 0), 0)::bigint AS max_rtt, coalesce(sum(q.sum_rtt), 0)::bigint AS sum_rtt
 	FROM (
 		SELECT s.hour, s.up, s.down, s.maintenance, s.min_rtt, s.max_rtt, s.sum_rtt,
-			floor((extract(epoch FROM s.hour - $4::timestamp) + 1800) * 1000000 / $5::float8)::int AS b
+			width_bucket(s.hour, $4::timestamp[]) - 1 AS b
 		FROM check_summaries s
 		WHERE s.host = h.host AND s.hour >= $2::timestamp AND s.hour < $3::timestamp
 	) q
-	WHERE q.hour >= ($6::timestamp[])[q.b + 1] AND q.hour < ($7::timestamp[])[q.b + 1]
+	WHERE q.hour >= ($5::timestamp[])[q.b + 1] AND q.hour < ($6::timestamp[])[q.b + 1]
 	GROUP BY q.b
 	UNION ALL
 	SELECT 1, y.* FROM (%s) y
@@ -143,8 +160,8 @@ LEFT JOIN LATERAL (
 ORDER BY h.host COLLATE "C", x.kind, x.i`
 
 var (
-	bucketsAllSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$8", "$9"))
-	bucketsOneSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$8", "$9"))
+	bucketsAllSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+	bucketsOneSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
 )
 
 // bucketsOf calls fn with the buckets of host (nil: of every host) in
@@ -192,14 +209,17 @@ func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Tim
 	if host != nil {
 		query = bucketsOneSQL
 	}
-	widthMicros := float64(max(width, 1)) / float64(time.Microsecond)
-	rows, _ := q.Query(ctx, query, host, lo, hi, bound(start), widthMicros, hourLos, hourHis, los, his)
+	starts := make([]time.Time, len(hours))
+	for i, b := range bk.Buckets() {
+		starts[i] = bound(b.Start)
+	}
+	rows, _ := q.Query(ctx, query, host, lo, hi, starts, hourLos, hourHis, los, his)
 	var (
-		cur, h                                  string
-		started                                 bool
-		kind, i                                 *int
-		count, up, maint, minRTT, maxRTT, sumRT *int64
-		fnErr                                   error
+		cur                                      []byte
+		started                                  bool
+		kind, i                                  int
+		count, up, maint, minRTT, maxRTT, sumRTT int64
+		fnErr                                    error
 	)
 	emit := func() error {
 		if !started {
@@ -208,39 +228,46 @@ func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Tim
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(cur, bk.Buckets()); err != nil {
+		if err := fn(string(cur), bk.Buckets()); err != nil {
 			fnErr = err
 			return err
 		}
 		return nil
 	}
-	_, err := pgx.ForEachRow(rows, []any{&h, &kind, &i, &count, &up, &maint, &minRTT, &maxRTT, &sumRT}, func() error {
-		if !started || h != cur {
-			if err := emit(); err != nil {
+	// The host is compared as it came, and made a string once a host.
+	err := func() error {
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(nil, &kind, &i, &count, &up, &maint, &minRTT, &maxRTT, &sumRTT); err != nil {
 				return err
 			}
-			if started {
-				bk.Reset()
+			if h := rows.RawValues()[0]; !started || !bytes.Equal(h, cur) {
+				if err := emit(); err != nil {
+					return err
+				}
+				if started {
+					bk.Reset()
+				}
+				cur, started = append(cur[:0], h...), true
 			}
-			cur, started = h, true
-		}
-		if kind == nil {
-			return nil // a host with nothing in the range
-		}
-		b := *i
-		if *kind == 1 {
-			if b < 0 || b >= len(idx) {
-				return fmt.Errorf("span %d out of %d", b, len(idx))
+			if kind < 0 {
+				continue // a host with nothing in the range
 			}
-			b = idx[b]
+			b := i
+			if kind == 1 {
+				if b < 0 || b >= len(idx) {
+					return fmt.Errorf("span %d out of %d", b, len(idx))
+				}
+				b = idx[b]
+			}
+			if b < 0 || b >= len(hours) {
+				return fmt.Errorf("bucket %d out of %d", b, len(hours))
+			}
+			bk.AddSummary(b, store.Summary{Up: up, Down: count - up, Maintenance: maint,
+				MinRTT: time.Duration(minRTT), MaxRTT: time.Duration(maxRTT), SumRTT: time.Duration(sumRTT)})
 		}
-		if b < 0 || b >= len(hours) {
-			return fmt.Errorf("bucket %d out of %d", b, len(hours))
-		}
-		bk.AddSummary(b, store.Summary{Up: *up, Down: *count - *up, Maintenance: *maint,
-			MinRTT: time.Duration(*minRTT), MaxRTT: time.Duration(*maxRTT), SumRTT: time.Duration(*sumRT)})
-		return nil
-	})
+		return rows.Err()
+	}()
 	if err == nil {
 		err = emit()
 	}
@@ -254,16 +281,18 @@ func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Tim
 }
 
 // BucketsAll calls fn with each host's buckets, by host (see
-// store.FleetReader), from two statements: summarised_until, then
-// bucketsSQL. bs is reused from host to host.
+// store.FleetReader), from two statements in one snapshot:
+// summarised_until, then bucketsSQL. bs is reused from host to host.
 func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var fnErr error
-	err := bucketsOf(ctx, s.pool, nil, start, end, n, func(host string, bs []store.Bucket) error {
-		fnErr = fn(host, bs)
-		return fnErr
+	err := s.fleetTx(ctx, func(q querier) error {
+		return bucketsOf(ctx, q, nil, start, end, n, func(host string, bs []store.Bucket) error {
+			fnErr = fn(host, bs)
+			return fnErr
+		})
 	})
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("postgres: buckets of every host: %w", err)
