@@ -116,12 +116,14 @@ func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn 
 	bk := store.NewBucketer(start, end, n)
 	err := s.fleetView(ctx, func(tx *bbolt.Tx, hosts []string, recent recentByHost) error {
 		fromRecent := recentIn(recent)
+		var hours []store.HourSummary
 		for _, h := range hosts {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			bk.Reset()
-			if err := bucketsIn(ctx, tx, h, start, end, n, bk, fromRecent); err != nil {
+			var err error
+			if hours, err = bucketsIn(ctx, tx, h, start, end, n, bk, fromRecent, hours); err != nil {
 				return fmt.Errorf("buckets of %q: %w", h, err)
 			}
 			if err := fn(h, bk.Buckets()); err != nil {

@@ -424,7 +424,8 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		return bucketsIn(ctx, tx, host, start, end, n, bk, recentOf)
+		_, err := bucketsIn(ctx, tx, host, start, end, n, bk, recentOf, nil)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: buckets of %q: %w", host, err)
@@ -434,17 +435,19 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 
 // bucketsIn counts the host's checks in [start, end) into bk (made by
 // store.NewBucketer(start, end, n), nothing counted yet): Buckets's read,
-// for one host or, in one transaction, every host (BucketsAll).
-func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, start, end time.Time, n int, bk *store.Bucketer, recent recentFunc) error {
+// for one host or, in one transaction, every host (BucketsAll). hours is
+// a buffer for the summaries, returned for the next host.
+func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, start, end time.Time, n int, bk *store.Bucketer, recent recentFunc,
+	hours []store.HourSummary) ([]store.HourSummary, error) {
 	width := store.BucketWidth(start, end, n)
 	if width == 0 {
-		return nil
+		return hours, nil
 	}
-	var hours []store.HourSummary
+	hours = hours[:0]
 	if width >= store.SummarySpan {
 		var err error
-		if hours, err = summariesIn(tx, host, start, end); err != nil {
-			return err
+		if hours, err = summariesIn(tx, host, start, end, hours); err != nil {
+			return hours, err
 		}
 	}
 	rows := 0
@@ -467,11 +470,11 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, start, end time.T
 		from, to := timeKey(spans[i].Start), timeKey(spans[j-1].End)
 		it := newRangeIterWith(tx, host, from, to, recent(tx, host, from, to))
 		if err := mergeSlots(it.next, add); err != nil {
-			return err
+			return hours, err
 		}
 		i = j
 	}
-	return nil
+	return hours, nil
 }
 
 // DeleteResultsBefore deletes results whose slot is before t: those of the
