@@ -177,10 +177,11 @@ func (b *Bucketer) Reset() {
 // summaries exist (until; zero when none do): in each bucket, the whole
 // hours [Hours[i][0], Hours[i][1]) to read from the summaries (an empty
 // range when none), and the spans left, to count from the checks, as
-// AddSummaries returns them. It relies on what every summarising backend
-// keeps (see Summariser): before until, an hour without a summary has no
-// check, so the plan is the same for every host and AddSummaries gives it
-// (it is AddSummaries given a summary of every hour before until).
+// AddSummaries returns them. It is for a backend that keeps, before until,
+// a summary of every hour with a check (PostgreSQL's, whose retention
+// summarises the hour it cuts again; bolt's does not, and bolt reads the
+// summaries it finds): then the plan is the same for every host, and it is
+// AddSummaries given a summary of every hour before until.
 func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []Span) {
 	hours = make([][2]time.Time, len(b.buckets))
 	if b.width < SummarySpan || until.IsZero() {
