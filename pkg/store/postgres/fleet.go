@@ -31,10 +31,14 @@ CROSS JOIN LATERAL (
 ) c
 ORDER BY h.host COLLATE "C", c.location`
 
-var (
-	lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL")
-	lastCheckOneSQL  = fmt.Sprintf(lastChecksSQL, "h.host = $1")
-)
+// lastChecksAllSQL is lastChecksSQL for every host; lastCheckOneSQL gives
+// the same rows for the host $1, without the join, which cost a
+// LastCheck a third more.
+var lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL")
+
+const lastCheckOneSQL = `SELECT $1::text, check_time, location, rtt, up, reason, maintenance FROM checks
+WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
+ORDER BY location`
 
 // lastChecks calls fn with the newest merged check of host (nil: of every
 // host), by host; hosts without a check are left out. fn's error is
