@@ -42,6 +42,9 @@ func (f FleetByHost) LastChecks(ctx context.Context, fn func(host string, c Chec
 		return err
 	}
 	for _, h := range hosts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		c, ok, err := f.R.LastCheck(ctx, h)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -65,6 +68,9 @@ func (f FleetByHost) BucketsAll(ctx context.Context, start, end time.Time, n int
 		return err
 	}
 	for _, h := range hosts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		bs, err := f.R.Buckets(ctx, h, start, end, n)
 		switch {
 		case errors.Is(err, ErrNotFound):

@@ -163,6 +163,52 @@ func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
 	return spans
 }
 
+// Reset forgets what was counted, for the next host of a fleet read
+// (FleetReader.BucketsAll): the buckets Buckets returned are reused.
+func (b *Bucketer) Reset() {
+	clear(b.sums)
+	for i := range b.buckets {
+		b.buckets[i] = Bucket{Start: b.buckets[i].Start, End: b.buckets[i].End}
+	}
+}
+
+// SummaryPlan is how a fleet read (FleetReader.BucketsAll) splits the
+// range of a Bucketer for every host at once, given the hour before which
+// summaries exist (until; zero when none do): in each bucket, the whole
+// hours [Hours[i][0], Hours[i][1]) to read from the summaries (an empty
+// range when none), and the spans left, to count from the checks, as
+// AddSummaries returns them. It is for a backend that keeps, before until,
+// a summary of every hour with a check (PostgreSQL's, whose retention
+// summarises the hour it cuts again; bolt's does not, and bolt reads the
+// summaries it finds): then the plan is the same for every host, and it is
+// AddSummaries given a summary of every hour before until.
+func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []Span) {
+	hours = make([][2]time.Time, len(b.buckets))
+	if b.width < SummarySpan || until.IsZero() {
+		return hours, b.AddSummaries(nil)
+	}
+	var all []HourSummary
+	for h := Hour(b.start); h.Before(until) && h.Before(b.end); h = h.Add(SummarySpan) {
+		all = append(all, HourSummary{Hour: h})
+	}
+	spans = b.AddSummaries(all) // all counts nothing: the sums stay zero
+	// The hours of bucket i are what spans leave of it: one run, since
+	// the hours before until that fit in it follow one another.
+	for i, bk := range b.buckets {
+		hours[i] = [2]time.Time{bk.Start, bk.Start}
+		for h := Hour(bk.Start); h.Before(bk.End) && h.Before(until); h = h.Add(SummarySpan) {
+			if h.Before(bk.Start) || h.Add(SummarySpan).After(bk.End) {
+				continue
+			}
+			if hours[i][0].Equal(hours[i][1]) {
+				hours[i][0] = h
+			}
+			hours[i][1] = h.Add(SummarySpan)
+		}
+	}
+	return hours, spans
+}
+
 // Buckets returns the buckets counted so far.
 func (b *Bucketer) Buckets() []Bucket {
 	for i, s := range b.sums {

@@ -171,3 +171,56 @@ func TestTouchedHours(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryPlan checks the plan of a fleet read: each bucket's whole
+// hours before until, and the spans left, which with them cover the
+// range exactly once.
+func TestSummaryPlan(t *testing.T) {
+	h := func(hh, mm int) time.Time { return time.Date(2024, time.March, 1, hh, mm, 0, 0, time.UTC) }
+	type hours = [2]time.Time
+	for _, tc := range []struct {
+		name       string
+		start, end time.Time
+		n          int
+		until      time.Time
+		hours      []hours
+		spans      []Span
+	}{
+		{"WholeHoursAllSummarised", h(0, 0), h(4, 0), 2, h(5, 0),
+			[]hours{{h(0, 0), h(2, 0)}, {h(2, 0), h(4, 0)}}, nil},
+		{"NewestHoursNot", h(0, 0), h(4, 0), 2, h(3, 0),
+			[]hours{{h(0, 0), h(2, 0)}, {h(2, 0), h(3, 0)}}, []Span{{h(3, 0), h(4, 0), 1}}},
+		{"CutHours", h(0, 30), h(4, 30), 2, h(3, 0),
+			[]hours{{h(1, 0), h(2, 0)}, {h(2, 30), h(2, 30)}},
+			[]Span{{h(0, 30), h(1, 0), 0}, {h(2, 0), h(2, 30), 0}, {h(2, 30), h(4, 30), 1}}},
+		{"NothingSummarised", h(0, 0), h(2, 0), 2, time.Time{},
+			[]hours{{}, {}}, []Span{{h(0, 0), h(1, 0), 0}, {h(1, 0), h(2, 0), 1}}},
+		{"NarrowerThanAnHour", h(0, 0), h(1, 0), 2, h(5, 0),
+			[]hours{{}, {}}, []Span{{h(0, 0), h(0, 30), 0}, {h(0, 30), h(1, 0), 1}}},
+		{"AnHourAcrossHours", h(0, 30), h(2, 30), 2, h(5, 0),
+			[]hours{{h(0, 30), h(0, 30)}, {h(1, 30), h(1, 30)}}, []Span{{h(0, 30), h(1, 30), 0}, {h(1, 30), h(2, 30), 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBucketer(tc.start, tc.end, tc.n)
+			gotHours, gotSpans := b.SummaryPlan(tc.until)
+			if len(gotHours) != len(tc.hours) {
+				t.Fatalf("hours %v, want %v", gotHours, tc.hours)
+			}
+			for i := range gotHours {
+				empty := !gotHours[i][0].Before(gotHours[i][1])
+				wantEmpty := !tc.hours[i][0].Before(tc.hours[i][1])
+				if empty != wantEmpty || !empty && gotHours[i] != tc.hours[i] {
+					t.Errorf("hours of bucket %d: %v, want %v", i, gotHours[i], tc.hours[i])
+				}
+			}
+			if fmt.Sprint(gotSpans) != fmt.Sprint(tc.spans) {
+				t.Errorf("spans %v, want %v", gotSpans, tc.spans)
+			}
+			for _, bk := range b.Buckets() {
+				if !bk.Unknown() {
+					t.Errorf("SummaryPlan counted something: %+v", bk)
+				}
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
+	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
 // BenchmarkRestorePeakHeap restores 10 hosts × 1 year (5,256,000 results)
@@ -172,4 +173,9 @@ func BenchmarkCompact(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFleet runs storetest.BenchFleet (issue 13's fleet reads).
+func BenchmarkFleet(b *testing.B) {
+	storetest.BenchFleet(b, func(b *testing.B) store.Store { return open(b, bolt.WithNoSync()) })
 }

@@ -184,10 +184,17 @@ type rangeIter struct {
 
 // newRangeIter starts at from; to must be a time key.
 func newRangeIter(tx *bbolt.Tx, host string, from, to []byte) *rangeIter {
+	return newRangeIterWith(tx, host, from, to, recentOf(tx, host, from, to))
+}
+
+// newRangeIterWith is newRangeIter given the host's recent results in
+// [from, to), by result key (recentOf's answer, or a fleet read's part of
+// the recent bucket read once for every host, see recentIn).
+func newRangeIterWith(tx *bbolt.Tx, host string, from, to []byte, recent []keyValue) *rangeIter {
 	it := &rangeIter{
 		toSec:  binary.BigEndian.Uint64(to),
 		toNsec: binary.BigEndian.Uint32(to[8:]),
-		recent: recentOf(tx, host, from, to),
+		recent: recent,
 	}
 	if b := tx.Bucket(bucketResults).Bucket([]byte(host)); b != nil {
 		it.c = b.Cursor()
@@ -357,31 +364,48 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 
 // lastCheck is LastCheck read from the file.
 func (s *Store) lastCheck(ctx context.Context, host string) (store.Check, bool, error) {
-	var rs []store.Result
+	var (
+		c  store.Check
+		ok bool
+	)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		newest := newestSlot(tx, host)
-		if newest == nil {
-			return nil
-		}
-		to := nextTime(newest)
-		if to == nil {
-			return fmt.Errorf("slot %x: %w", newest, errCorrupt)
-		}
-		it := newRangeIter(tx, host, newest, to)
-		for k, v := it.next(); k != nil; k, v = it.next() {
-			r, err := decodeResult(host, k, v, nil)
-			if err != nil {
-				return fmt.Errorf("result at %x: %w", k, err)
-			}
-			rs = append(rs, r)
-		}
-		return nil
+		var err error
+		c, ok, err = lastCheckIn(tx, host, newestSlot(tx, host), recentOf)
+		return err
 	})
 	if err != nil {
 		return store.Check{}, false, fmt.Errorf("bolt: last check of %q: %w", host, err)
+	}
+	return c, ok, nil
+}
+
+// recentFunc returns a host's results in the recent bucket with a result
+// key in [from, to), by result key: recentOf, which seeks them slot by
+// slot, or a fleet read's recentIn, which read the bucket once for every
+// host.
+type recentFunc func(tx *bbolt.Tx, host string, from, to []byte) []keyValue
+
+// lastCheckIn merges the host's results at newest (a time key; nil when
+// the host has none): LastCheck's answer, for one host or every host.
+func lastCheckIn(tx *bbolt.Tx, host string, newest []byte, recent recentFunc) (store.Check, bool, error) {
+	if newest == nil {
+		return store.Check{}, false, nil
+	}
+	to := nextTime(newest)
+	if to == nil {
+		return store.Check{}, false, fmt.Errorf("slot %x: %w", newest, errCorrupt)
+	}
+	rs := make([]store.Result, 0, 1)
+	it := newRangeIterWith(tx, host, newest, to, recent(tx, host, newest, to))
+	for k, v := it.next(); k != nil; k, v = it.next() {
+		r, err := decodeResult(host, k, v, nil)
+		if err != nil {
+			return store.Check{}, false, fmt.Errorf("result at %x: %w", k, err)
+		}
+		rs = append(rs, r)
 	}
 	if len(rs) == 0 {
 		return store.Check{}, false, nil
@@ -400,45 +424,57 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		width := store.BucketWidth(start, end, n)
-		if width == 0 {
-			return nil
-		}
-		var hours []store.HourSummary
-		if width >= store.SummarySpan {
-			var err error
-			if hours, err = summariesIn(tx, host, start, end); err != nil {
-				return err
-			}
-		}
-		rows := 0
-		add := func(c store.Check) error {
-			bk.Add(c)
-			if rows++; rows%65536 == 0 {
-				return ctx.Err()
-			}
-			return nil
-		}
-		// One walk of the cursor for each run of spans that follow one
-		// another (all of the range when nothing is summarised): bk.Add
-		// finds each check's bucket.
-		spans := bk.AddSummaries(hours)
-		for i := 0; i < len(spans); {
-			j := i + 1
-			for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
-				j++
-			}
-			if err := mergedChecks(tx, host, timeKey(spans[i].Start), timeKey(spans[j-1].End), add); err != nil {
-				return err
-			}
-			i = j
-		}
-		return nil
+		_, err := bucketsIn(ctx, tx, host, start, end, n, bk, recentOf, nil)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: buckets of %q: %w", host, err)
 	}
 	return bk.Buckets(), nil
+}
+
+// bucketsIn counts the host's checks in [start, end) into bk (made by
+// store.NewBucketer(start, end, n), nothing counted yet): Buckets's read,
+// for one host or, in one transaction, every host (BucketsAll). hours is
+// a buffer for the summaries, returned for the next host.
+func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, start, end time.Time, n int, bk *store.Bucketer, recent recentFunc,
+	hours []store.HourSummary) ([]store.HourSummary, error) {
+	width := store.BucketWidth(start, end, n)
+	if width == 0 {
+		return hours, nil
+	}
+	hours = hours[:0]
+	if width >= store.SummarySpan {
+		var err error
+		if hours, err = summariesIn(tx, host, start, end, hours); err != nil {
+			return hours, err
+		}
+	}
+	rows := 0
+	add := func(c store.Check) error {
+		bk.Add(c)
+		if rows++; rows%65536 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	// One walk of the cursor for each run of spans that follow one
+	// another (all of the range when nothing is summarised): bk.Add
+	// finds each check's bucket.
+	spans := bk.AddSummaries(hours)
+	for i := 0; i < len(spans); {
+		j := i + 1
+		for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
+			j++
+		}
+		from, to := timeKey(spans[i].Start), timeKey(spans[j-1].End)
+		it := newRangeIterWith(tx, host, from, to, recent(tx, host, from, to))
+		if err := mergeSlots(it.next, add); err != nil {
+			return hours, err
+		}
+		i = j
+	}
+	return hours, nil
 }
 
 // DeleteResultsBefore deletes results whose slot is before t: those of the

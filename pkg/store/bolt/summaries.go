@@ -139,12 +139,6 @@ func hourSummaries(next func() (k, v []byte), put func(store.HourSummary) error)
 	return put(cur)
 }
 
-// mergedChecks calls fn with the host's merged checks in [from, to) (time
-// keys), its bucket's and the recent bucket's, in one transaction.
-func mergedChecks(tx *bbolt.Tx, host string, from, to []byte, fn func(store.Check) error) error {
-	return mergeSlots(newRangeIter(tx, host, from, to).next, fn)
-}
-
 // mergeSlots calls fn with the merged check of each slot of the results
 // that next returns in key order, until a nil key.
 func mergeSlots(next func() (k, v []byte), fn func(store.Check) error) error {
@@ -288,18 +282,19 @@ func oldestResult(tx *bbolt.Tx) time.Time {
 	return timekey.Decode(oldest)
 }
 
-// summariesIn returns the host's summaries of the hours wholly inside
-// [start, end), by hour.
-func summariesIn(tx *bbolt.Tx, host string, start, end time.Time) ([]store.HourSummary, error) {
+// summariesIn appends to hs[:0] the host's summaries of the hours wholly
+// inside [start, end), by hour (hs is a buffer that a fleet read reuses
+// from host to host).
+func summariesIn(tx *bbolt.Tx, host string, start, end time.Time, hs []store.HourSummary) ([]store.HourSummary, error) {
+	hs = hs[:0]
 	b := tx.Bucket(bucketSummaries).Bucket([]byte(host))
 	if b == nil {
-		return nil, nil
+		return hs, nil
 	}
 	lo, hi := store.Hour(start), store.Hour(end)
 	if lo.Before(start) {
 		lo = lo.Add(store.SummarySpan)
 	}
-	var hs []store.HourSummary
 	hiKey := timeKey(hi)
 	c := b.Cursor()
 	for k, v := c.Seek(timeKey(lo)); k != nil && bytes.Compare(k, hiKey) < 0; k, v = c.Next() {

@@ -1,20 +1,305 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
+// A fleet read (store.FleetReader) is one statement for every host, whose
+// rows come by host, so that what Go holds is one host's at a time: never
+// a query per host. The per-host reads (LastCheck, Buckets) are the same
+// statements for one host.
+
+// hostsSQL picks the hosts of a fleet read, in Hosts's order: %s is
+// "$1::text IS NULL" (every host; $1 is NULL) or "h.host = $1" (one).
+const hostsSQL = `SELECT h.host FROM hosts h WHERE %s ORDER BY h.host COLLATE "C"`
+
+// lastChecksSQL returns the results of each host's newest slot, by host
+// then location: for each host, a backward seek on the (host, check_time,
+// location) index, then a range scan of that slot.
+const lastChecksSQL = `SELECT h.host, c.check_time, c.location, c.rtt, c.up, c.reason, c.maintenance
+FROM (` + hostsSQL + `) h
+CROSS JOIN LATERAL (
+	SELECT check_time, location, rtt, up, reason, maintenance FROM checks
+	WHERE host = h.host AND check_time = (SELECT max(check_time) FROM checks WHERE host = h.host)
+) c
+ORDER BY h.host COLLATE "C", c.location`
+
+// lastChecksAllSQL is lastChecksSQL for every host; lastCheckOneSQL gives
+// the same rows for the host $1, without the join, which cost a
+// LastCheck a third more.
+var lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL")
+
+const lastCheckOneSQL = `SELECT $1::text, check_time, location, rtt, up, reason, maintenance FROM checks
+WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
+ORDER BY location`
+
+// lastChecks calls fn with the newest merged check of host (nil: of every
+// host), by host; hosts without a check are left out. fn's error is
+// returned as it is.
+func lastChecks(ctx context.Context, q querier, host *string, fn func(host string, c store.Check) error) error {
+	query := lastChecksAllSQL
+	if host != nil {
+		query = lastCheckOneSQL
+	}
+	rows, _ := q.Query(ctx, query, host)
+	var (
+		cur   string
+		rs    []store.Result
+		r     store.Result
+		rtt   int64
+		fnErr error
+	)
+	emit := func() error {
+		if len(rs) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := store.MergeSlot(rs)
+		rs = rs[:0]
+		if err := fn(cur, c); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	}
+	_, err := pgx.ForEachRow(rows, []any{&r.Host, &r.Slot, &r.Location, &rtt, &r.Up, &r.Reason, &r.Maintenance}, func() error {
+		if r.Host != cur {
+			if err := emit(); err != nil {
+				return err
+			}
+			cur = r.Host
+		}
+		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
+		rs = append(rs, r)
+		return nil
+	})
+	if err == nil {
+		err = emit()
+	}
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("read the last checks: %w", err)
+	}
+	return nil
+}
+
+// fleetTx runs a fleet read in a read-only transaction that sees one
+// snapshot (summarised_until and the summaries agree), without JIT
+// compilation: the planner's cost of a statement over every host is high
+// enough for it, and compiling took longer than the statement runs.
+func (s *Store) fleetTx(ctx context.Context, fn func(q querier) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // LastChecks calls fn with each host's newest check, by host (see
-// store.FleetReader): one LastCheck per host.
+// store.FleetReader), from one statement.
 func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Check) error) error {
-	return store.FleetByHost{R: s}.LastChecks(ctx, fn)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := s.fleetTx(ctx, func(q querier) error {
+		return lastChecks(ctx, q, nil, func(host string, c store.Check) error {
+			fnErr = fn(host, c)
+			return fnErr
+		})
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("postgres: last checks: %w", err)
+	}
+	return err
+}
+
+// bucketsSQL counts, for each host that hostsSQL picks, its summaries of
+// the hours before summarised_until that lie wholly inside a bucket, a
+// row per bucket (kind 0, the bucket's index), and its checks of the
+// spans left, a row per span (kind 1, the span's index, see spansSQL); a
+// host with neither has one row of NULLs. Each row holds the checks not in
+// maintenance, those of them up, those in maintenance, and the min, max
+// and sum of the rtt of those up and not in maintenance. The parameters:
+// $2 and $3 bound the summarised hours read; $4 holds the buckets' starts
+// (rounded up to the microsecond, which keeps every whole hour in its
+// bucket); $5 and $6 hold each bucket's summarised hours [lo, hi)
+// (store.Bucketer.SummaryPlan); $7 and $8 the spans. A summary is counted
+// only when its hour is in its bucket's [lo, hi).
+//
+// The summaries are one range scan of check_summaries's key per host,
+// aggregated by bucket (width_bucket, a binary search of $4): a year of a
+// host's hours is 8,760 rows, which PostgreSQL adds up rather than send.
+const bucketsSQL = `SELECT h.host, coalesce(x.kind, -1), coalesce(x.i, 0), coalesce(x.n, 0), coalesce(x.up, 0), coalesce(x.maint, 0),
+	coalesce(x.min_rtt, 0), coalesce(x.max_rtt, 0), coalesce(x.sum_rtt, 0)
+FROM (` + hostsSQL + `) h
+LEFT JOIN LATERAL (
+	SELECT 0 AS kind, q.b AS i, sum(q.up + q.down)::bigint AS n, sum(q.up)::bigint AS up, sum(q.maintenance)::bigint AS maint,
+		coalesce(min(q.min_rtt) FILTER (WHERE q.up > 0), 0)::bigint AS min_rtt,
+		coalesce(max(q.max_rtt) FILTER (WHERE q.up > 0), 0)::bigint AS max_rtt, coalesce(sum(q.sum_rtt), 0)::bigint AS sum_rtt
+	FROM (
+		SELECT s.hour, s.up, s.down, s.maintenance, s.min_rtt, s.max_rtt, s.sum_rtt,
+			width_bucket(s.hour, $4::timestamp[]) - 1 AS b
+		FROM check_summaries s
+		WHERE s.host = h.host AND s.hour >= $2::timestamp AND s.hour < $3::timestamp
+	) q
+	WHERE q.hour >= ($5::timestamp[])[q.b + 1] AND q.hour < ($6::timestamp[])[q.b + 1]
+	GROUP BY q.b
+	UNION ALL
+	SELECT 1, y.* FROM (%s) y
+) x ON true
+ORDER BY h.host COLLATE "C", x.kind, x.i`
+
+var (
+	bucketsAllSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+	bucketsOneSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+)
+
+// bucketsOf calls fn with the buckets of host (nil: of every host) in
+// [start, end), by host, as Buckets gives them: from the summaries of the
+// hours before summarised_until wholly inside a bucket, and from the
+// checks of the rest, one statement for all of it after the one that
+// reads summarised_until. bs is reused from host to host. fn's error is
+// returned as it is.
+func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
+	var until *time.Time
+	if err := q.QueryRow(ctx, "SELECT summarised_until FROM summary_progress").Scan(&until); err != nil {
+		return fmt.Errorf("read summary_progress: %w", err)
+	}
+	bk := store.NewBucketer(start, end, n)
+	width := store.BucketWidth(start, end, n)
+	var hours [][2]time.Time
+	var spans []store.Span
+	if width > 0 {
+		u := time.Time{}
+		if until != nil {
+			u = until.UTC()
+		}
+		hours, spans = bk.SummaryPlan(u)
+	}
+	// The hours read: from the first bucket's that has some to the last's.
+	var lo, hi time.Time
+	hourLos, hourHis := make([]time.Time, len(hours)), make([]time.Time, len(hours))
+	for i, h := range hours {
+		hourLos[i], hourHis[i] = h[0], h[1]
+		if h[0].Before(h[1]) {
+			if lo.IsZero() {
+				lo = h[0]
+			}
+			hi = h[1]
+		}
+	}
+	if lo.IsZero() {
+		lo, hi = start, start
+	}
+	los, his, idx := make([]time.Time, len(spans)), make([]time.Time, len(spans)), make([]int, len(spans))
+	for i, sp := range spans {
+		los[i], his[i], idx[i] = bound(sp.Start), bound(sp.End), sp.Bucket
+	}
+	query := bucketsAllSQL
+	if host != nil {
+		query = bucketsOneSQL
+	}
+	starts := make([]time.Time, len(hours))
+	for i, b := range bk.Buckets() {
+		starts[i] = bound(b.Start)
+	}
+	rows, _ := q.Query(ctx, query, host, lo, hi, starts, hourLos, hourHis, los, his)
+	var (
+		cur                                      []byte
+		started                                  bool
+		kind, i                                  int
+		count, up, maint, minRTT, maxRTT, sumRTT int64
+		fnErr                                    error
+	)
+	emit := func() error {
+		if !started {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(string(cur), bk.Buckets()); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	}
+	// The host is compared as it came, and made a string once a host.
+	err := func() error {
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(nil, &kind, &i, &count, &up, &maint, &minRTT, &maxRTT, &sumRTT); err != nil {
+				return err
+			}
+			if h := rows.RawValues()[0]; !started || !bytes.Equal(h, cur) {
+				if err := emit(); err != nil {
+					return err
+				}
+				if started {
+					bk.Reset()
+				}
+				cur, started = append(cur[:0], h...), true
+			}
+			if kind < 0 {
+				continue // a host with nothing in the range
+			}
+			b := i
+			if kind == 1 {
+				if b < 0 || b >= len(idx) {
+					return fmt.Errorf("span %d out of %d", b, len(idx))
+				}
+				b = idx[b]
+			}
+			if b < 0 || b >= len(hours) {
+				return fmt.Errorf("bucket %d out of %d", b, len(hours))
+			}
+			bk.AddSummary(b, store.Summary{Up: up, Down: count - up, Maintenance: maint,
+				MinRTT: time.Duration(minRTT), MaxRTT: time.Duration(maxRTT), SumRTT: time.Duration(sumRTT)})
+		}
+		return rows.Err()
+	}()
+	if err == nil {
+		err = emit()
+	}
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("read the buckets: %w", err)
+	}
+	return nil
 }
 
 // BucketsAll calls fn with each host's buckets, by host (see
-// store.FleetReader): one Buckets per host.
+// store.FleetReader), from two statements in one snapshot:
+// summarised_until, then bucketsSQL. bs is reused from host to host.
 func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
-	return store.FleetByHost{R: s}.BucketsAll(ctx, start, end, n, fn)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := s.fleetTx(ctx, func(q querier) error {
+		return bucketsOf(ctx, q, nil, start, end, n, func(host string, bs []store.Bucket) error {
+			fnErr = fn(host, bs)
+			return fnErr
+		})
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("postgres: buckets of every host: %w", err)
+	}
+	return err
 }

@@ -71,6 +71,17 @@ func BenchmarkStore(b *testing.B) {
 	})
 }
 
+// BenchmarkFleet runs storetest.BenchFleet (issue 13's fleet reads).
+func BenchmarkFleet(b *testing.B) {
+	storetest.BenchFleet(b, func(b *testing.B) store.Store {
+		s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
 // BenchmarkSaveRoundWithRules saves rounds of 10,000 results whose hosts
 // all have a rule, in the steady state: every round advances 10,000
 // states (their last slot) and enqueues a delivery for one host in 100.

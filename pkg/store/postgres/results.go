@@ -241,34 +241,32 @@ func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, f
 
 // LastCheck returns the host's newest merged check: the results of its
 // newest slot, found by a backward seek on the (host, check_time,
-// location) index whatever the history's length.
+// location) index whatever the history's length (lastChecks, as
+// LastChecks reads every host).
 func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Check{}, false, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT check_time, location, rtt, up, reason, maintenance FROM checks
-		WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
-		ORDER BY location`, host)
-	rs := make([]store.Result, 0, 1)
-	r := store.Result{Host: host}
-	var rtt int64
-	_, err := pgx.ForEachRow(rows, []any{&r.Slot, &r.Location, &rtt, &r.Up, &r.Reason, &r.Maintenance}, func() error {
-		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
-		rs = append(rs, r)
+	var (
+		c  store.Check
+		ok bool
+	)
+	err := lastChecks(ctx, s.pool, &host, func(_ string, last store.Check) error {
+		c, ok = last, true
 		return nil
 	})
 	if err != nil {
 		return store.Check{}, false, fmt.Errorf("postgres: last check of %q: %w", host, err)
 	}
-	if len(rs) == 0 {
+	if !ok {
 		return store.Check{}, false, mustExist(ctx, s.pool, host)
 	}
-	return store.MergeSlot(rs), true, nil
+	return c, true, nil
 }
 
-// bucketsSQL summarises a host's merged checks span by span: $2 and $3
-// hold the first and the end microsecond of each span (see bound), and it
-// returns one row per span with data: its index, its checks not in
+// spansSQL summarises the merged checks of the host that %[1]s names,
+// span by span: the arrays %[2]s and %[3]s hold the first and the end
+// microsecond of each span (see bound), and it returns one row per span with data: its index, its checks not in
 // maintenance, those of them up, the checks in maintenance, and the min,
 // max and sum of the rtt of those up and not in maintenance.
 //
@@ -281,91 +279,52 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 // (maintenance is not in the key's INCLUDE): a span with neither
 // (checks_located_idx and checks_maintenance_idx tell) is counted row by
 // row from the index alone; one with either is grouped by slot first.
-const bucketsSQL = `SELECT b.i - 1, a.n, a.up, a.maint, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
-FROM unnest($2::timestamp[], $3::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
+const spansSQL = `SELECT b.i - 1, a.n, a.up, a.maint, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
+FROM unnest(%[2]s::timestamp[], %[3]s::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
 CROSS JOIN LATERAL (
 	SELECT EXISTS (
 		SELECT FROM checks
-		WHERE host = $1 AND location <> '' AND check_time >= b.lo AND check_time < b.hi
+		WHERE host = %[1]s AND location <> '' AND check_time >= b.lo AND check_time < b.hi
 	) OR EXISTS (
 		SELECT FROM checks
-		WHERE host = $1 AND maintenance AND check_time >= b.lo AND check_time < b.hi
+		WHERE host = %[1]s AND maintenance AND check_time >= b.lo AND check_time < b.hi
 	) AS merge
 ) x
 CROSS JOIN LATERAL (
 	SELECT count(*) AS n, count(*) FILTER (WHERE up) AS up, 0::bigint AS maint, min(rtt) FILTER (WHERE up) AS min_rtt,
 		max(rtt) FILTER (WHERE up) AS max_rtt, sum(rtt) FILTER (WHERE up) AS sum_rtt
 	FROM checks
-	WHERE NOT x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
+	WHERE NOT x.merge AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
 	UNION ALL
 	SELECT count(*) FILTER (WHERE NOT m), count(*) FILTER (WHERE up AND NOT m), count(*) FILTER (WHERE m),
 		min(rtt) FILTER (WHERE NOT m), max(rtt) FILTER (WHERE NOT m), sum(rtt) FILTER (WHERE NOT m)
 	FROM (
 		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt, bool_or(maintenance) AS m
 		FROM checks
-		WHERE x.merge AND host = $1 AND check_time >= b.lo AND check_time < b.hi
+		WHERE x.merge AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
 		GROUP BY check_time
 	) s
 ) a
 WHERE a.n + a.maint > 0`
 
 // Buckets summarises the host's merged checks in [start, end) in at most
-// n buckets: from the summaries of the hours wholly inside a bucket, when
-// buckets are an hour wide or more, and from the checks of the rest, which
-// PostgreSQL merges and counts (bucketsSQL), returning at most one row per
-// span. The empty buckets are filled in here.
+// n buckets, as BucketsAll does for every host (see bucketsOf).
 func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b := store.NewBucketer(start, end, n)
-	width := store.BucketWidth(start, end, n)
-	if width == 0 {
-		return b.Buckets(), mustExist(ctx, s.pool, host)
+	var bs []store.Bucket
+	err := bucketsOf(ctx, s.pool, &host, start, end, n, func(_ string, got []store.Bucket) error {
+		bs = got
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
 	}
-	// Spans that end by the host's oldest check hold nothing and are not
-	// queried; its oldest check comes with the summaries, and is the zero
-	// time when it has none at all.
-	var hours []store.HourSummary
-	oldest := start
-	if width >= store.SummarySpan {
-		var err error
-		if hours, oldest, err = summaries(ctx, s.pool, host, start, end); err != nil {
-			return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
-		}
+	if bs == nil {
+		return nil, notFound(host)
 	}
-	spans := b.AddSummaries(hours)
-	var los, his []time.Time
-	var idx []int // the bucket of each span queried
-	for _, sp := range spans {
-		if !oldest.IsZero() && sp.End.After(oldest) {
-			los, his, idx = append(los, bound(sp.Start)), append(his, bound(sp.End)), append(idx, sp.Bucket)
-		}
-	}
-	rows := int64(len(hours))
-	if len(los) > 0 {
-		rs, _ := s.pool.Query(ctx, bucketsSQL, host, los, his)
-		var i int
-		var count, up, maint, minRTT, maxRTT, sum int64
-		tag, err := pgx.ForEachRow(rs, []any{&i, &count, &up, &maint, &minRTT, &maxRTT, &sum}, func() error {
-			if i < 0 || i >= len(idx) {
-				return fmt.Errorf("span %d out of %d", i, len(idx))
-			}
-			b.AddSummary(idx[i], store.Summary{Up: up, Down: count - up, Maintenance: maint,
-				MinRTT: time.Duration(minRTT), MaxRTT: time.Duration(maxRTT), SumRTT: time.Duration(sum)})
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("postgres: buckets of %q: %w", host, err)
-		}
-		rows += tag.RowsAffected()
-	}
-	if rows == 0 {
-		if err := mustExist(ctx, s.pool, host); err != nil {
-			return nil, err
-		}
-	}
-	return b.Buckets(), nil
+	return bs, nil
 }
 
 // DeleteResultsBefore deletes results before t, then the summaries of
@@ -389,6 +348,9 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if _, err := s.deleteBefore(ctx, hosts, deleteSummariesSQL, t.UTC(), true); err != nil {
 		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
 	}
+	if err := s.summariseCutHour(ctx, t); err != nil {
+		return deleted, fmt.Errorf("postgres: summarise the hour cut at %v: %w", t, err)
+	}
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM deliveries WHERE ctid = ANY (ARRAY (
 			SELECT ctid FROM deliveries WHERE status <> 'pending' AND created < $1 LIMIT $2))`,
@@ -400,6 +362,26 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 			return deleted, nil
 		}
 	}
+}
+
+// summariseCutHour summarises again, for every host, the hour that
+// retention cut at t, when t is inside an hour that is summarised: its
+// summary was deleted with the results before t, and the checks it keeps
+// must have one, since before summarised_until an hour without a summary
+// is an hour without checks (see bucketsOf).
+func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
+	hour := store.Hour(t)
+	if hour.Equal(t.UTC()) {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		until, err := summarised(ctx, tx)
+		if err != nil || until.IsZero() || until.Before(hour.Add(store.SummarySpan)) {
+			return err
+		}
+		_, err = tx.Exec(ctx, summariseAllSQL, hour, hour.Add(store.SummarySpan))
+		return err
+	})
 }
 
 // deleteBeforeSQL deletes up to $3 rows of table %[1]s of the hosts $1

@@ -27,7 +27,12 @@ import (
 //     checks never summarised (gosrvmon's) summarises them right after
 //     (summariseAll), so that the first charts read summaries;
 //   - retention deletes the summaries of every hour it deletes results of,
-//     the hour it cuts included, and DeleteHost deletes the host's.
+//     the hour it cuts included, which it then summarises again from the
+//     checks it keeps (summariseCutHour), and DeleteHost deletes the
+//     host's.
+//
+// So an hour before summarised_until without a summary has no check: a
+// read plans the same summaries and spans for every host (bucketsOf).
 //
 // So that no summary is computed from checks that another transaction is
 // changing, every transaction that writes checks or summaries holds the
@@ -36,8 +41,10 @@ import (
 // never holds up a round), and for DeleteHost, which so also waits for the
 // rounds and restores that may store results of the host it deletes.
 //
-// Buckets reads the summaries of the hours that lie wholly inside one of
-// its buckets, and the checks of the rest (store.Bucketer.AddSummaries).
+// Buckets and BucketsAll read the summaries of the hours before
+// summarised_until that lie wholly inside one of their buckets, and the
+// checks of the rest (store.Bucketer.SummaryPlan): before summarised_until,
+// an hour without a summary has no check.
 
 // summariesLockKey is the advisory lock of the summaries ("srvmoo").
 const summariesLockKey int64 = migrationLockKey + 1
@@ -285,39 +292,4 @@ func summariseFirst(ctx context.Context, tx pgx.Tx, now time.Time) (time.Time, e
 		return time.Time{}, fmt.Errorf("update summary_progress: %w", err)
 	}
 	return cutoff, nil
-}
-
-// summaries reads the host's summaries of the hours wholly inside
-// [start, end), by hour, and the slot of its oldest check (the zero time
-// when it has none).
-func summaries(ctx context.Context, q querier, host string, start, end time.Time) ([]store.HourSummary, time.Time, error) {
-	lo, hi := store.Hour(start), store.Hour(end)
-	if lo.Before(start) {
-		lo = lo.Add(store.SummarySpan)
-	}
-	rows, _ := q.Query(ctx, `SELECT hour, up, down, maintenance, min_rtt, max_rtt, sum_rtt, NULL::timestamp FROM check_summaries
-		WHERE host = $1 AND hour >= $2 AND hour < $3
-		UNION ALL SELECT NULL, 0, 0, 0, 0, 0, 0, (SELECT min(check_time) FROM checks WHERE host = $1)
-		ORDER BY 1 NULLS FIRST`, host, lo, hi)
-	var hs []store.HourSummary
-	var oldest time.Time
-	var hour, first *time.Time
-	var h store.HourSummary
-	var minRTT, maxRTT, sum int64
-	_, err := pgx.ForEachRow(rows, []any{&hour, &h.Up, &h.Down, &h.Maintenance, &minRTT, &maxRTT, &sum, &first}, func() error {
-		if hour == nil {
-			if first != nil {
-				oldest = first.UTC()
-			}
-			return nil
-		}
-		h.Hour = hour.UTC()
-		h.MinRTT, h.MaxRTT, h.SumRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sum)
-		hs = append(hs, h)
-		return nil
-	})
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read summaries: %w", err)
-	}
-	return hs, oldest, nil
 }

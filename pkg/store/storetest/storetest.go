@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checks", testChecks},
 		{"LastCheck", testLastCheck},
 		{"Buckets", testBuckets},
+		{"Fleet", testFleet},
 		{"Summaries", testSummaries},
 		{"DeleteResultsBefore", testDeleteResultsBefore},
 		{"Advance", testAdvance},
