@@ -18,6 +18,11 @@ const (
 	statusDays         = 90                  // days of the daily bar
 	statusIncidentDays = 7                   // days of recent incidents
 	statusUpcoming     = 30 * 24 * time.Hour // how far ahead maintenance is listed
+	// statusBarsMax is how many monitors /status draws a bar each for;
+	// past it, each group gets one bar (its monitors' days added up) and
+	// /status/GROUP draws its monitors': a bar is 90 cells with a title
+	// each, about 5 KB, and 10,000 of them would make a 50 MB page.
+	statusBarsMax = 100
 )
 
 // stateClass is the CSS class of a dashboard state (stateUp, …).
@@ -72,6 +77,9 @@ type statusGroup struct {
 	Name     string // "" for the monitors without a group
 	State    string
 	Monitors []statusMonitor
+	// Days is the group's bar, when its monitors have none (too many
+	// monitors on the page: see statusBarsMax).
+	Days []statusDay
 }
 
 type statusMonitor struct {
@@ -164,19 +172,38 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	barStart := today.AddDate(0, 0, -(statusDays - 1))
 	days := map[string][]statusDay{}
 	uptimes := map[string]string{}
+	perMonitor := group != "" || len(shown) <= statusBarsMax
+	groupDays := map[string][]store.Bucket{} // without perMonitor: each group's days added up
 	// Buckets of a day each (over a change of summer time, of 24 h and
 	// a few seconds: a cell is then off by at most an hour).
 	err = s.Store.BucketsAll(ctx, barStart, today.AddDate(0, 0, 1), statusDays, func(host string, bs []store.Bucket) error {
 		if _, ok := shown[host]; !ok {
 			return nil
 		}
-		cells := make([]statusDay, len(bs))
 		var up, down int64
-		for i, b := range bs {
-			cells[i] = dayCell(b, tz, interval)
+		for _, b := range bs {
 			up, down = up+b.Up, down+b.Down
 		}
-		days[host] = cells
+		if perMonitor {
+			cells := make([]statusDay, len(bs))
+			for i, b := range bs {
+				cells[i] = dayCell(b, tz, interval)
+			}
+			days[host] = cells
+		} else {
+			g := shown[host].Group
+			sum := groupDays[g]
+			if sum == nil {
+				sum = slices.Clone(bs)
+				for i := range sum {
+					sum[i].Up, sum[i].Down, sum[i].Maintenance = 0, 0, 0
+				}
+				groupDays[g] = sum
+			}
+			for i, b := range bs {
+				sum[i].Up, sum[i].Down, sum[i].Maintenance = sum[i].Up+b.Up, sum[i].Down+b.Down, sum[i].Maintenance+b.Maintenance
+			}
+		}
 		if up+down > 0 {
 			uptimes[host] = formatPercent(float64(up) / float64(up+down))
 		}
@@ -236,6 +263,9 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	for _, g := range byGroup {
 		slices.SortFunc(g.Monitors, func(a, b statusMonitor) int { return strings.Compare(a.Name, b.Name) })
 		g.State = groupState(g.Monitors)
+		for _, b := range groupDays[g.Name] {
+			g.Days = append(g.Days, dayCell(b, tz, interval))
+		}
 		d.Groups = append(d.Groups, *g)
 	}
 	slices.SortFunc(d.Groups, func(a, b statusGroup) int { return strings.Compare(a.Name, b.Name) })

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -133,4 +134,42 @@ func TestStatusPageAccess(t *testing.T) {
 	}
 	// Status.Public opens the status page, not the other reads.
 	expect(t, newEnv(t, st, Options{Auth: auth, StatusPublic: true}).get("/api/hosts"), http.StatusUnauthorized, "")
+}
+
+// Past statusBarsMax monitors, /status draws a bar per group, and the
+// group's own page a bar per monitor.
+func TestStatusPageManyMonitors(t *testing.T) {
+	st := backends()[0].open(t)
+	var hosts []string
+	for i := range statusBarsMax + 50 {
+		hosts = append(hosts, fmt.Sprintf("10.1.%d.%d:22", i/200, i%200+1))
+	}
+	var rs []store.Result
+	for _, h := range hosts {
+		rs = append(rs, store.Result{Host: h, Slot: slot(1), Up: true, RTT: time.Millisecond})
+	}
+	seed(t, st, hosts, rs)
+	for i, h := range hosts {
+		putMonitor(t, st, monitor.Monitor{Host: h, Settings: monitor.Settings{Name: fmt.Sprintf("svc %03d", i), Group: fmt.Sprintf("g%d", i%3)}})
+	}
+	e := newEnv(t, st, Options{})
+	bars := func(target string) (groups, monitors int) {
+		for _, d := range findAll(e.page(target, http.StatusOK), atom.Div) {
+			if attrOf(d, "class") == "bar" {
+				if strings.HasPrefix(attrOf(d, "aria-label"), "daily uptime of the group") {
+					groups++
+				} else {
+					monitors++
+				}
+			}
+		}
+		return groups, monitors
+	}
+	if g, m := bars("/status"); g != 3 || m != 0 {
+		t.Errorf("/status: %d group bars and %d monitor bars, want 3 and 0", g, m)
+	}
+	if g, m := bars("/status/g1"); g != 0 || m != 50 {
+		t.Errorf("/status/g1: %d group bars and %d monitor bars, want 0 and 50", g, m)
+	}
+	expect(t, e.get("/status"), http.StatusOK, `<a href="./status/g1">g1</a>`)
 }
