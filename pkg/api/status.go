@@ -78,8 +78,10 @@ type statusGroup struct {
 	State    string
 	Monitors []statusMonitor
 	// Days is the group's bar, when its monitors have none (too many
-	// monitors on the page: see statusBarsMax).
+	// monitors on the page: see statusBarsMax); Monitors then lists only
+	// those that are not up, and Up counts the others.
 	Days []statusDay
+	Up   int
 }
 
 type statusMonitor struct {
@@ -258,11 +260,18 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 			g = &statusGroup{Name: m.Group}
 			byGroup[m.Group] = g
 		}
+		if !perMonitor && st == stateUp {
+			g.Up++
+			continue
+		}
 		g.Monitors = append(g.Monitors, statusMonitor{Name: m.Name, State: st, Uptime: uptimes[host], Days: days[host]})
 	}
 	for _, g := range byGroup {
 		slices.SortFunc(g.Monitors, func(a, b statusMonitor) int { return strings.Compare(a.Name, b.Name) })
 		g.State = groupState(g.Monitors)
+		if g.State == stateNoData && g.Up > 0 {
+			g.State = stateUp
+		}
 		for _, b := range groupDays[g.Name] {
 			g.Days = append(g.Days, dayCell(b, tz, interval))
 		}

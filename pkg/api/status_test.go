@@ -171,5 +171,10 @@ func TestStatusPageManyMonitors(t *testing.T) {
 	if g, m := bars("/status/g1"); g != 0 || m != 50 {
 		t.Errorf("/status/g1: %d group bars and %d monitor bars, want 0 and 50", g, m)
 	}
-	expect(t, e.get("/status"), http.StatusOK, `<a href="./status/g1">g1</a>`)
+	w := e.get("/status")
+	expect(t, w, http.StatusOK, `<a href="./status/g1">g1</a>`)
+	expect(t, w, http.StatusOK, "<p>50 up</p>")
+	if strings.Contains(w.Body.String(), "svc 001") {
+		t.Error("/status lists the up monitors of a large fleet one by one")
+	}
 }
