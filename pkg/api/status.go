@@ -17,6 +17,7 @@ import (
 const (
 	statusDays         = 90                  // days of the daily bar
 	statusIncidentDays = 7                   // days of recent incidents
+	statusIncidentsMax = 50                  // incidents listed: the ongoing, then the newest
 	statusUpcoming     = 30 * 24 * time.Hour // how far ahead maintenance is listed
 	// statusBarsMax is how many monitors /status draws a bar each for;
 	// past it, each group gets one bar (its monitors' days added up) and
@@ -69,8 +70,10 @@ type statusData struct {
 	OverallCSS  string
 	Groups      []statusGroup
 	Incidents   []statusIncident
-	Maintenance []statusWindow
-	Updated     string
+	// MoreIncidents counts those past statusIncidentsMax, not listed.
+	MoreIncidents int
+	Maintenance   []statusWindow
+	Updated       string
 }
 
 type statusGroup struct {
@@ -241,6 +244,9 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 		}
 		return strings.Compare(b.Start, a.Start)
 	})
+	if n := len(d.Incidents); n > statusIncidentsMax {
+		d.Incidents, d.MoreIncidents = d.Incidents[:statusIncidentsMax], n-statusIncidentsMax
+	}
 
 	// Groups, monitors by name.
 	byGroup := map[string]*statusGroup{}

@@ -146,7 +146,8 @@ func TestStatusPageManyMonitors(t *testing.T) {
 	}
 	var rs []store.Result
 	for _, h := range hosts {
-		rs = append(rs, store.Result{Host: h, Slot: slot(1), Up: true, RTT: time.Millisecond})
+		rs = append(rs, store.Result{Host: h, Slot: slot(1), Up: true, RTT: time.Millisecond},
+			store.Result{Host: h, Slot: slot(180), Reason: "refused"}) // an incident each, over
 	}
 	seed(t, st, hosts, rs)
 	for i, h := range hosts {
@@ -174,6 +175,7 @@ func TestStatusPageManyMonitors(t *testing.T) {
 	w := e.get("/status")
 	expect(t, w, http.StatusOK, `<a href="./status/g1">g1</a>`)
 	expect(t, w, http.StatusOK, "<p>50 up</p>")
+	expect(t, w, http.StatusOK, fmt.Sprintf("And %d more.", statusBarsMax+50-statusIncidentsMax))
 	if strings.Contains(w.Body.String(), "svc 001") {
 		t.Error("/status lists the up monitors of a large fleet one by one")
 	}
