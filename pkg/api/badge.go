@@ -41,6 +41,13 @@ var uptimePeriods = []uptimePeriod{
 	{"365d", 365 * 24 * time.Hour},
 }
 
+// start is where an uptime over p ending at now begins: p before now,
+// back to the start of that hour. The store keeps whole hours summarised,
+// so a range from a whole hour reads summaries up to the current hour; a
+// range from the middle of an hour would read that hour's checks of
+// every host (for the fleet, most of the read's cost).
+func (p uptimePeriod) start(now time.Time) time.Time { return now.Add(-p.d).Truncate(time.Hour) }
+
 // parsePeriod reads a period parameter; empty means 24h.
 func parsePeriod(v string) (uptimePeriod, error) {
 	if v == "" {
@@ -201,7 +208,7 @@ func (s *server) badgeOf(ctx context.Context, req badgeRequest, m monitor.Monito
 	if req.kind == badgeStatus {
 		return s.statusBadge(ctx, m, now)
 	}
-	bs, err := s.Store.Buckets(ctx, req.host, now.Add(-req.period.d), now, 1)
+	bs, err := s.Store.Buckets(ctx, req.host, req.period.start(now), now, 1)
 	if err != nil {
 		return badge{}, err
 	}

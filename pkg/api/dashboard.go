@@ -232,12 +232,18 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 	// pass of 365 daily buckets would do them all, but a store's
 	// per-host Buckets allocates every bucket: 365 per host cost more
 	// than three passes of one.)
+	// Each from a whole hour (uptimePeriod.start), so that they read the
+	// summaries, not every host's checks of the hour they would begin in.
 	for i, p := range uptimePeriods {
-		n := 1
+		start, end, n := p.start(now), now, 1
 		if i == 0 {
-			n = dashSparkBuckets
+			// By the hour: the hour that began 24 hours ago and the 24
+			// after it, the last the current one; the sparkline is the
+			// last 24.
+			n = dashSparkBuckets + 1
+			end = start.Add(time.Duration(n) * time.Hour)
 		}
-		err := s.Store.BucketsAll(ctx, now.Add(-p.d), now, n, func(host string, bs []store.Bucket) error {
+		err := s.Store.BucketsAll(ctx, start, end, n, func(host string, bs []store.Bucket) error {
 			m := byHost[host]
 			if m == nil {
 				return nil
@@ -245,8 +251,8 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 			for j, b := range bs {
 				m.up[i] += b.Up
 				m.down[i] += b.Down
-				if i == 0 && j < dashSparkBuckets && b.Up > 0 {
-					m.spark[j] = int32(min(b.MeanRTT/time.Microsecond, math.MaxInt32))
+				if i == 0 && j > 0 && b.Up > 0 {
+					m.spark[j-1] = int32(min(b.MeanRTT/time.Microsecond, math.MaxInt32))
 				}
 			}
 			return nil

@@ -104,15 +104,17 @@ func TestDashboardJSON(t *testing.T) {
 			rtt                *float64
 			uptime             [4]*float64 // 24h, 7d, 30d, 365d
 			cert               *int64
-			lastHour           *float64 // the last hour's mean rtt of up checks
+			// the mean rtt of the up checks of the hour before now's
+			// (11:00, the sparkline's 23rd) and of now's (12:00, its last)
+			lastHours [2]*float64
 		}
 		f := func(v float64) *float64 { return &v }
 		i := func(v int64) *int64 { return &v }
 		all := []want{
-			{"SSH", "down", "alert", nil, [4]*float64{f(50), f(50), f(50), f(50)}, nil, f(3)},
-			{"Maint", "maintenance", "last_check", nil, [4]*float64{}, nil, nil},
-			{"Web up", "up", "last_check", f(10), [4]*float64{f(80), f(100 * 4 / 6.0), f(100 * 4 / 6.0), f(100 * 5 / 7.0)}, i(20), f(10)},
-			{"", "nodata", "", nil, [4]*float64{}, nil, nil},
+			{"SSH", "down", "alert", nil, [4]*float64{f(50), f(50), f(50), f(50)}, nil, [2]*float64{f(3), nil}},
+			{"Maint", "maintenance", "last_check", nil, [4]*float64{}, nil, [2]*float64{}},
+			{"Web up", "up", "last_check", f(10), [4]*float64{f(80), f(100 * 4 / 6.0), f(100 * 4 / 6.0), f(100 * 5 / 7.0)}, i(20), [2]*float64{f(10), f(10)}},
+			{"", "nodata", "", nil, [4]*float64{}, nil, [2]*float64{}},
 		}
 		tests := []struct {
 			query string
@@ -161,8 +163,8 @@ func TestDashboardJSON(t *testing.T) {
 				}
 				for k, v := range r.Latency24h {
 					var want *float64
-					if k == dashSparkBuckets-1 {
-						want = wr.lastHour // the last hour holds every check
+					if k >= dashSparkBuckets-2 {
+						want = wr.lastHours[k-(dashSparkBuckets-2)] // the last two hours hold every check
 					}
 					if !equalPtr(v, want) {
 						t.Errorf("%s row %q: latency hour %d %v, want %v", tc.query, r.Name, k, deref(v), deref(want))
