@@ -209,7 +209,32 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("at %d px wide the page is %d px wide: it scrolls sideways", innerWidth, scrollWidth)
 	}
 	screenshot(t, ctx, filepath.Join(shots, "dashboard-390.png"))
-	t.Logf("screenshots of the dashboard (1280 and 390 px wide) in %s", shots)
+
+	// The public status page: a 90-day bar per monitor, and the outages
+	// (Gamma's and Beta's) as ongoing incidents; at phone width too.
+	inBrowser(t, ctx, "open the status page",
+		chromedp.Navigate(p.Base+"/status"),
+		chromedp.WaitVisible(chromedp.CSS(`.bar`)),
+	)
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('.bar').length`); n != 5 {
+		t.Errorf("%d bars on the status page, want one per named monitor (5)", n)
+	}
+	if n := evaluate[int](t, ctx, `Math.min(...[...document.querySelectorAll('.bar')].map(b => b.querySelectorAll('.day').length))`); n != 90 {
+		t.Errorf("a bar of %d days, want 90", n)
+	}
+	incidents := evaluate[string](t, ctx, `(document.querySelector('.incidents') || {innerText: ""}).innerText`)
+	for _, name := range []string{"Gamma", "Beta"} {
+		if !strings.Contains(incidents, "ongoing: "+name) {
+			t.Errorf("the status page's incidents %q do not show %s's ongoing outage", incidents, name)
+		}
+	}
+	if scroll, inner := evaluate[int](t, ctx, `document.documentElement.scrollWidth`), evaluate[int](t, ctx, `window.innerWidth`); scroll > inner {
+		t.Errorf("at %d px wide the status page is %d px wide: it scrolls sideways", inner, scroll)
+	}
+	screenshot(t, ctx, filepath.Join(shots, "status-390.png"))
+	inBrowser(t, ctx, "status page, wide", chromedp.EmulateViewport(1280, 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`.bar`)))
+	screenshot(t, ctx, filepath.Join(shots, "status-1280.png"))
+	t.Logf("screenshots of the dashboard and the status page (1280 and 390 px wide) in %s", shots)
 }
 
 // setFilter sets the filter form's text and state as a person would:
