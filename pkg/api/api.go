@@ -289,8 +289,10 @@ func (s *server) routes() []route {
 	add("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	add("GET /web/style.css", http.HandlerFunc(serveStyle))
-	add("GET /web/dashboard.js", http.HandlerFunc(serveDashboardScript))
+	add("GET /web/style.css", serveAsset("style.css", "text/css; charset=utf-8"))
+	// The dashboard's script, which reloads its table in place (see
+	// web/dashboard.js).
+	add("GET /web/dashboard.js", serveAsset("dashboard.js", "text/javascript; charset=utf-8"))
 	add("GET /api/dashboard", read(s.dashboardJSON))
 
 	add("GET /api/hosts", read(s.hostsGet))

@@ -541,17 +541,3 @@ func (s *server) dashboardJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, page)
 }
-
-// serveDashboardScript serves the dashboard's script, which reloads the
-// page's table in place (see web/dashboard.js).
-func serveDashboardScript(w http.ResponseWriter, r *http.Request) {
-	b, err := webFS.ReadFile("web/dashboard.js")
-	if err != nil {
-		http.Error(w, "internal server error: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	w.Header().Set("Cache-Control", "max-age=3600")
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
-}

@@ -47,16 +47,20 @@ var pages = sync.OnceValue(func() *template.Template {
 	}).ParseFS(webFS, "web/*.html"))
 })
 
-func serveStyle(w http.ResponseWriter, r *http.Request) {
-	b, err := webFS.ReadFile("web/style.css")
-	if err != nil {
-		http.Error(w, "internal server error: "+err.Error(), http.StatusInternalServerError)
-		return
+// serveAsset serves the embedded file web/name (the pages' style sheet,
+// the dashboard's script), cached for an hour.
+func serveAsset(name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := webFS.ReadFile("web/" + name)
+		if err != nil {
+			http.Error(w, "internal server error: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.WriteHeader(http.StatusOK)
+		w.Write(b)
 	}
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "max-age=3600")
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
 }
 
 // render executes a page template into a buffer first, so that a template
