@@ -71,4 +71,3 @@ func allowedHosts(cfg config.Config, lambda bool) []string {
 	}
 	return hosts
 }
-
