@@ -31,55 +31,67 @@ const TimeLayout = "2006-01-02 15:04:05.999999999 -0700 MST"
 // Query escaping writes a space as "+", which gosrvmon's users rely on in
 // query strings such as Telegram's text=.
 func ExpandAction(action string, r store.Result, tz *time.Location) string {
-	if !strings.Contains(action, "{") {
-		return action
-	}
 	if tz == nil {
 		tz = time.UTC
 	}
-	var b strings.Builder
-	b.Grow(len(action) + 64)
-	// One pass: a replacement is never scanned again, so a host holding
-	// "{TIME}" stays literal (it is escaped anyway: braces become %7B %7D).
-	for {
-		i := strings.IndexByte(action, '{')
-		if i < 0 {
-			b.WriteString(action)
-			return b.String()
-		}
-		b.WriteString(action[:i])
-		action = action[i:]
-		name, _, ok := strings.Cut(action[1:], "}")
-		if !ok {
-			b.WriteString(action)
-			return b.String()
-		}
+	// Escaped: braces become %7B %7D, so a host holding "{TIME}" stays
+	// literal.
+	return expandPlaceholders(action, func(name string) (string, bool) {
 		switch name {
 		case "HOST":
-			b.WriteString(url.QueryEscape(r.Host))
+			return url.QueryEscape(r.Host), true
 		case "STATE":
-			b.WriteString(state(r.Up))
+			return state(r.Up), true
 		case "TIME":
-			b.WriteString(url.QueryEscape(r.Slot.In(tz).Format(TimeLayout)))
+			return url.QueryEscape(r.Slot.In(tz).Format(TimeLayout)), true
 		case "TIMESTAMP":
-			b.WriteString(strconv.FormatInt(r.Slot.Unix(), 10))
+			return strconv.FormatInt(r.Slot.Unix(), 10), true
 		case "RTT":
-			b.WriteString(strconv.FormatInt(int64(r.RTT), 10))
+			return strconv.FormatInt(int64(r.RTT), 10), true
 		case "RTTSTR":
-			b.WriteString(url.QueryEscape(r.RTT.String()))
+			return url.QueryEscape(r.RTT.String()), true
 		case "UP":
-			b.WriteString(strconv.FormatBool(r.Up))
+			return strconv.FormatBool(r.Up), true
 		case "DOWN":
-			b.WriteString(strconv.FormatBool(!r.Up))
+			return strconv.FormatBool(!r.Up), true
 		case "REASON":
-			b.WriteString(url.QueryEscape(r.Reason))
-		default:
-			// Not a placeholder: keep the brace and scan on after it.
+			return url.QueryEscape(r.Reason), true
+		}
+		return "", false
+	})
+}
+
+// expandPlaceholders replaces each {NAME} of s that value knows with its
+// value (ExpandAction's and Render's placeholders), in one pass: a
+// replacement is never scanned again. A brace that starts no known
+// placeholder is kept, and the scan goes on after it.
+func expandPlaceholders(s string, value func(name string) (string, bool)) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 64)
+	for {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		name, _, ok := strings.Cut(s[1:], "}")
+		if !ok {
+			b.WriteString(s)
+			return b.String()
+		}
+		v, known := value(name)
+		if !known {
 			b.WriteByte('{')
-			action = action[1:]
+			s = s[1:]
 			continue
 		}
-		action = action[len(name)+2:]
+		b.WriteString(v)
+		s = s[len(name)+2:]
 	}
 }
 

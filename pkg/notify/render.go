@@ -84,34 +84,7 @@ func Render(template string, v Vars) string {
 	if template == "" {
 		return DefaultMessage(v)
 	}
-	if !strings.Contains(template, "{") {
-		return template
-	}
-	var b strings.Builder
-	b.Grow(len(template) + 64)
-	// One pass, as ExpandAction: a replacement is never scanned again.
-	for {
-		i := strings.IndexByte(template, '{')
-		if i < 0 {
-			b.WriteString(template)
-			return b.String()
-		}
-		b.WriteString(template[:i])
-		template = template[i:]
-		name, _, ok := strings.Cut(template[1:], "}")
-		if !ok {
-			b.WriteString(template)
-			return b.String()
-		}
-		val, known := v.placeholder(name)
-		if !known {
-			b.WriteByte('{')
-			template = template[1:]
-			continue
-		}
-		b.WriteString(val)
-		template = template[len(name)+2:]
-	}
+	return expandPlaceholders(template, v.placeholder)
 }
 
 // placeholder is the value of {name}; known is false for a name that is
