@@ -202,7 +202,7 @@ func (s *server) maintenancePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tz := cmpLoc(s.Chart.TimeZone)
+	tz := s.Chart.TimeZone
 	now := s.Now()
 	var edit maintenanceForm
 	if id := q.Get("id"); id != "" {
@@ -220,7 +220,7 @@ func (s *server) maintenancePage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// A new window: the next full hour, for an hour.
 		start := now.In(tz).Truncate(time.Hour).Add(time.Hour)
-		edit.Start, edit.End = start.Format(formLayout), start.Add(time.Hour).Format(formLayout)
+		edit.Start, edit.End = start.Format(datetimeLocal), start.Add(time.Hour).Format(datetimeLocal)
 	}
 	var groups []string
 	for _, m := range monitors {
@@ -273,9 +273,6 @@ type maintenanceForm struct {
 	Recurring                                  bool
 }
 
-// formLayout is an <input type="datetime-local">'s value.
-const formLayout = "2006-01-02T15:04"
-
 func formOfMaintenance(m monitor.Maintenance, tz *time.Location) maintenanceForm {
 	f := maintenanceForm{ID: m.ID, Selected: map[string]bool{}, Groups: strings.Join(m.Groups, ", "),
 		Cron: m.Cron, Reason: m.Reason, Recurring: m.Cron != ""}
@@ -283,7 +280,7 @@ func formOfMaintenance(m monitor.Maintenance, tz *time.Location) maintenanceForm
 		f.Selected[h] = true
 	}
 	if !m.Start.IsZero() {
-		f.Start, f.End = m.Start.In(tz).Format(formLayout), m.End.In(tz).Format(formLayout)
+		f.Start, f.End = m.Start.In(tz).Format(datetimeLocal), m.End.In(tz).Format(datetimeLocal)
 	}
 	if m.Duration != 0 {
 		f.Duration = m.Duration.D().String()
@@ -303,7 +300,7 @@ func (s *server) maintenanceFormPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	add := func(ctx context.Context) error {
-		m, err := maintenanceOfForm(f, cmpLoc(s.Chart.TimeZone))
+		m, err := s.maintenanceOfForm(f)
 		if err != nil {
 			return err
 		}
@@ -320,8 +317,9 @@ func (s *server) maintenanceFormPost(w http.ResponseWriter, r *http.Request) {
 	s.runAction(w, r, f.Get("action"), "web/maintenance", add, del)
 }
 
-// maintenanceOfForm reads the page's form.
-func maintenanceOfForm(f url.Values, tz *time.Location) (monitor.Maintenance, error) {
+// maintenanceOfForm reads the page's form; its times are datetime-local
+// values in the chart's time zone (parseTime).
+func (s *server) maintenanceOfForm(f url.Values) (monitor.Maintenance, error) {
 	m := monitor.Maintenance{Reason: strings.TrimSpace(f.Get("reason"))}
 	if id := f.Get("id"); id != "" {
 		n, err := parseMaintenanceID(id)
@@ -353,22 +351,14 @@ func maintenanceOfForm(f url.Values, tz *time.Location) (monitor.Maintenance, er
 			field string
 			to    *time.Time
 		}{{"start", &m.Start}, {"end", &m.End}} {
-			t, err := time.ParseInLocation(formLayout, strings.TrimSpace(f.Get(p.field)), tz)
+			t, err := s.parseTime(p.field, strings.TrimSpace(f.Get(p.field)))
 			if err != nil {
-				return m, badRequest(fmt.Sprintf("%s: %q is not a date and time (%s)", p.field, f.Get(p.field), "2006-01-02T15:04"))
+				return m, badRequest(fmt.Sprintf("%s: %q is not a date and time (%s)", p.field, f.Get(p.field), datetimeLocal))
 			}
-			*p.to = t.UTC()
+			*p.to = t
 		}
 	default:
 		return m, badRequest(fmt.Sprintf("kind %q: use once or recurring", f.Get("kind")))
 	}
 	return m, nil
-}
-
-// cmpLoc is tz, or UTC when it is nil.
-func cmpLoc(tz *time.Location) *time.Location {
-	if tz == nil {
-		return time.UTC
-	}
-	return tz
 }

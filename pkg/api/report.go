@@ -249,7 +249,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	periods := reportPeriods(req.from, req.to, req.period, cmpLoc(s.Chart.TimeZone))
+	periods := reportPeriods(req.from, req.to, req.period, s.Chart.TimeZone)
 	hours := int(req.to.Sub(req.from) / time.Hour)
 	interval := cmp.Or(s.Interval, time.Minute)
 
@@ -368,12 +368,12 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tz := cmpLoc(s.Chart.TimeZone)
+	tz := s.Chart.TimeZone
 	now := s.Now().In(tz)
 	s.render(w, r, http.StatusOK, "report", struct {
 		Title, Root, TimeZone string
 		Monitors              []monitor.Monitor
 		From, To              string
 	}{"Availability report", relRoot(r), tz.String(), ms,
-		now.AddDate(0, -1, 0).Truncate(time.Hour).Format(formLayout), now.Truncate(time.Hour).Format(formLayout)})
+		now.AddDate(0, -1, 0).Truncate(time.Hour).Format(datetimeLocal), now.Truncate(time.Hour).Format(datetimeLocal)})
 }

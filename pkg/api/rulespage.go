@@ -113,7 +113,7 @@ func (s *server) rulesPageData(ctx context.Context, edit string) (rulesPageData,
 	if err != nil {
 		return d, err
 	}
-	tz := cmpLoc(s.Chart.TimeZone)
+	tz := s.Chart.TimeZone
 	text := func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -146,7 +146,7 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	if group != "" && len(shown) == 0 {
 		return d, &httpError{http.StatusNotFound, fmt.Sprintf("no group %q on the status page", group)}
 	}
-	tz := cmpLoc(s.Chart.TimeZone)
+	tz := s.Chart.TimeZone
 	now := s.Now()
 	d.Updated = now.In(tz).Format(pageTimeLayout)
 	interval := cmp.Or(s.Interval, time.Minute)
