@@ -231,7 +231,7 @@ func (s *server) maintenancePage(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(groups)
 	rows := make([]maintenanceRow, len(ws))
 	for i, m := range ws {
-		rows[i] = rowOfMaintenance(viewMaintenance(m, now), tz)
+		rows[i] = s.rowOfMaintenance(viewMaintenance(m, now))
 	}
 	s.render(w, r, http.StatusOK, "maintenance", struct {
 		Title, Root      string
@@ -252,16 +252,8 @@ type maintenanceRow struct {
 	StartText, EndText, UntilText, NextText string
 }
 
-// pageTimeLayout is how the pages write a time.
-const pageTimeLayout = "2006-01-02 15:04 MST"
-
-func rowOfMaintenance(v maintenanceView, tz *time.Location) maintenanceRow {
-	text := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(tz).Format(pageTimeLayout)
-	}
+func (s *server) rowOfMaintenance(v maintenanceView) maintenanceRow {
+	text := s.formatTimeIfSet
 	return maintenanceRow{v, text(v.Start), text(v.End), text(v.Until), text(v.Next)}
 }
 

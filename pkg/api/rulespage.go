@@ -114,12 +114,7 @@ func (s *server) rulesPageData(ctx context.Context, edit string) (rulesPageData,
 		return d, err
 	}
 	tz := s.Chart.TimeZone
-	text := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.In(tz).Format(pageTimeLayout)
-	}
+	text := s.formatTimeIfSet
 	names := make(map[string]string, len(d.Monitors))
 	for _, m := range d.Monitors {
 		names[m.Host] = m.Name

@@ -148,7 +148,7 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	}
 	tz := s.Chart.TimeZone
 	now := s.Now()
-	d.Updated = now.In(tz).Format(pageTimeLayout)
+	d.Updated = s.formatTime(now)
 	interval := cmp.Or(s.Interval, time.Minute)
 
 	windows, err := s.Store.Maintenances(ctx)
@@ -227,7 +227,7 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 			return nil
 		}
 		for _, inc := range incidentsIn(bs, interval) {
-			d.Incidents = append(d.Incidents, statusIncident{Name: m.Name, Start: inc.start.In(tz).Format(pageTimeLayout),
+			d.Incidents = append(d.Incidents, statusIncident{Name: m.Name, Start: s.formatTime(inc.start),
 				Duration: inc.downtime.String(), Ongoing: inc.ongoing && state[host] == stateDown})
 		}
 		return nil
@@ -303,13 +303,13 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 		}
 		row := statusWindow{Covers: strings.Join(covers, ", "), Reason: w.Reason}
 		if until, ok := w.Active(now); ok {
-			row.Active, row.When = true, "until "+until.In(tz).Format(pageTimeLayout)
+			row.Active, row.When = true, "until "+s.formatTime(until)
 		} else if next, ok := w.Next(now); ok && next.Sub(now) <= statusUpcoming {
 			end := next.Add(w.Duration.D())
 			if w.Cron == "" {
 				end = w.End
 			}
-			row.When = next.In(tz).Format(pageTimeLayout) + " to " + end.In(tz).Format(pageTimeLayout)
+			row.When = s.formatTime(next) + " to " + s.formatTime(end)
 		} else {
 			continue
 		}

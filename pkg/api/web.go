@@ -119,6 +119,14 @@ func (s *server) formatTime(t time.Time) string {
 	return t.In(s.Chart.TimeZone).Format("2006-01-02 15:04:05 MST")
 }
 
+// formatTimeIfSet is formatTime, or "" for the zero time (unknown, none).
+func (s *server) formatTimeIfSet(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return s.formatTime(t)
+}
+
 func formatRTT(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 // pickPage lists the hosts to choose from, for pages opened without one.
