@@ -276,11 +276,16 @@ func (s *server) monitorNames(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return namesOf(ms), nil
+}
+
+// namesOf maps each monitor's host to its name ("" when it has none).
+func namesOf(ms []monitor.Monitor) map[string]string {
 	names := make(map[string]string, len(ms))
 	for _, m := range ms {
 		names[m.Host] = m.Name
 	}
-	return names, nil
+	return names
 }
 
 // reportWriter streams a report's rows as JSON or CSV.

@@ -115,10 +115,7 @@ func (s *server) rulesPageData(ctx context.Context, edit string) (rulesPageData,
 	}
 	tz := s.Chart.TimeZone
 	text := s.formatTimeIfSet
-	names := make(map[string]string, len(d.Monitors))
-	for _, m := range d.Monitors {
-		names[m.Host] = m.Name
-	}
+	names := namesOf(d.Monitors)
 	stateOf := make(map[string]store.State, len(states))
 	for _, st := range states {
 		stateOf[st.Host] = st
