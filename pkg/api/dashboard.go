@@ -243,7 +243,7 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 			n = dashSparkBuckets + 1
 			end = start.Add(time.Duration(n) * time.Hour)
 		}
-		err := s.Store.BucketsAll(ctx, start, end, n, func(host string, bs []store.Bucket) error {
+		err := s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(start, end, n)}, func(host string, bs []store.Bucket) error {
 			m := byHost[host]
 			if m == nil {
 				return nil

@@ -135,7 +135,7 @@ func (c *fleetCollector) collect(ch chan<- prometheus.Metric) error {
 	}}
 	for _, p := range uptimePeriods {
 		passes = append(passes, func() error {
-			err := c.st.BucketsAll(c.ctx, p.start(c.now), c.now, 1, func(host string, bs []store.Bucket) error {
+			err := c.st.BucketsAll(c.ctx, store.BucketQuery{Bounds: store.EvenBounds(p.start(c.now), c.now, 1)}, func(host string, bs []store.Bucket) error {
 				lv, ok := labels[host]
 				if !ok || len(bs) == 0 {
 					return nil

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -202,7 +201,7 @@ func TestMetricsAuth(t *testing.T) {
 // failingFleet fails BucketsAll.
 type failingFleet struct{ store.Store }
 
-func (failingFleet) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(string, []store.Bucket) error) error {
+func (failingFleet) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(string, []store.Bucket) error) error {
 	return errDisk
 }
 

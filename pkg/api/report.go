@@ -264,7 +264,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 			err = emit(req.host, bs)
 		}
 	} else {
-		err = s.Store.BucketsAll(ctx, req.from, req.to, hours, emit)
+		err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(req.from, req.to, hours)}, emit)
 	}
 	out.finish(s, r, err)
 }

@@ -181,7 +181,7 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	groupDays := map[string][]store.Bucket{} // without perMonitor: each group's days added up
 	// Buckets of a day each (over a change of summer time, of 24 h and
 	// a few seconds: a cell is then off by at most an hour).
-	err = s.Store.BucketsAll(ctx, barStart, today.AddDate(0, 0, 1), statusDays, func(host string, bs []store.Bucket) error {
+	err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(barStart, today.AddDate(0, 0, 1), statusDays)}, func(host string, bs []store.Bucket) error {
 		if _, ok := shown[host]; !ok {
 			return nil
 		}
@@ -221,7 +221,7 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	// Incidents: runs of hours with a down check over the last week.
 	incStart := now.Truncate(time.Hour).Add(-statusIncidentDays * 24 * time.Hour)
 	hours := int(now.Sub(incStart)/time.Hour) + 1
-	err = s.Store.BucketsAll(ctx, incStart, incStart.Add(time.Duration(hours)*time.Hour), hours, func(host string, bs []store.Bucket) error {
+	err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(incStart, incStart.Add(time.Duration(hours)*time.Hour), hours)}, func(host string, bs []store.Bucket) error {
 		m, ok := shown[host]
 		if !ok {
 			return nil

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -83,12 +85,16 @@ func BucketWidth(start, end time.Time, n int) time.Duration {
 
 // Bucketer builds Store.Buckets from merged checks fed oldest first, and
 // from stored hourly summaries (see AddSummaries). Its zero value is not
-// usable; make one with NewBucketer.
+// usable; make one with NewBucketer or NewBucketerAt.
 type Bucketer struct {
 	start, end time.Time
-	width      time.Duration
-	buckets    []Bucket
-	sums       []Summary
+	// width is the buckets' width when they are NewBucketer's (Index
+	// divides); zero when they are not all as wide (Index searches).
+	width time.Duration
+	// widest is the widest bucket's width.
+	widest  time.Duration
+	buckets []Bucket
+	sums    []Summary
 }
 
 // NewBucketer prepares the (possibly zero) buckets of [start, end) split in
@@ -96,6 +102,7 @@ type Bucketer struct {
 func NewBucketer(start, end time.Time, n int) *Bucketer {
 	start, end = start.UTC(), end.UTC()
 	b := &Bucketer{start: start, end: end, width: BucketWidth(start, end, n)}
+	b.widest = b.width
 	if b.width == 0 {
 		b.buckets = []Bucket{}
 		return b
@@ -111,12 +118,66 @@ func NewBucketer(start, end time.Time, n int) *Bucketer {
 	return b
 }
 
+// EvenBounds returns the edges of NewBucketer(start, end, n)'s buckets:
+// the bounds of a BucketQuery that asks for what Buckets(start, end, n)
+// gives. It is empty when the range is.
+func EvenBounds(start, end time.Time, n int) []time.Time {
+	bs := NewBucketer(start, end, n).buckets
+	if len(bs) == 0 {
+		return nil
+	}
+	bounds := make([]time.Time, 0, len(bs)+1)
+	for _, b := range bs {
+		bounds = append(bounds, b.Start)
+	}
+	return append(bounds, bs[len(bs)-1].End)
+}
+
+// NewBucketerAt prepares the buckets [bounds[i], bounds[i+1]): buckets of
+// any widths, for a read that needs several (the dashboard's days and
+// hours). bounds must be ascending; fewer than two make no bucket.
+func NewBucketerAt(bounds []time.Time) (*Bucketer, error) {
+	if len(bounds) < 2 {
+		return &Bucketer{buckets: []Bucket{}}, nil
+	}
+	b := &Bucketer{start: bounds[0].UTC(), end: bounds[len(bounds)-1].UTC(), buckets: make([]Bucket, len(bounds)-1)}
+	for i := range b.buckets {
+		s, e := bounds[i].UTC(), bounds[i+1].UTC()
+		if !s.Before(e) {
+			return nil, fmt.Errorf("bucket bounds must ascend: %s is not before %s", s.Format(time.RFC3339Nano), e.Format(time.RFC3339Nano))
+		}
+		b.buckets[i] = Bucket{Start: s, End: e}
+		b.widest = max(b.widest, e.Sub(s))
+	}
+	b.sums = make([]Summary, len(b.buckets))
+	return b, nil
+}
+
+// Start and End are the range the buckets cover, [Start, End).
+func (b *Bucketer) Start() time.Time { return b.start }
+func (b *Bucketer) End() time.Time   { return b.end }
+
+// Widest is the widest bucket's width; zero without buckets. A store reads
+// hourly summaries only when it is an hour or more: no narrower bucket
+// holds a whole hour.
+func (b *Bucketer) Widest() time.Duration { return b.widest }
+
 // Index returns the bucket that holds t, or -1 when t is outside [start, end).
 func (b *Bucketer) Index(t time.Time) int {
-	if b.width == 0 || t.Before(b.start) || !t.Before(b.end) {
+	if len(b.buckets) == 0 || t.Before(b.start) || !t.Before(b.end) {
 		return -1
 	}
-	return int(t.Sub(b.start) / b.width)
+	if b.width > 0 {
+		return int(t.Sub(b.start) / b.width)
+	}
+	// The first bucket that ends after t.
+	i, _ := slices.BinarySearchFunc(b.buckets, t, func(bk Bucket, t time.Time) int {
+		if bk.End.After(t) {
+			return 1
+		}
+		return -1
+	})
+	return i
 }
 
 // Add counts one merged check; checks outside the range are ignored.
@@ -184,7 +245,7 @@ func (b *Bucketer) Reset() {
 // AddSummaries given a summary of every hour before until.
 func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []Span) {
 	hours = make([][2]time.Time, len(b.buckets))
-	if b.width < SummarySpan || until.IsZero() {
+	if b.widest < SummarySpan || until.IsZero() {
 		return hours, b.AddSummaries(nil)
 	}
 	var all []HourSummary

@@ -195,6 +195,40 @@ func TestBucketer(t *testing.T) {
 		}
 	})
 
+	t.Run("At", func(t *testing.T) {
+		bounds := []time.Time{t0, t0.Add(time.Minute), t0.Add(time.Hour), t0.Add(time.Hour + time.Second)}
+		b, err := NewBucketerAt(bounds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Widest(); got != time.Hour-time.Minute {
+			t.Errorf("Widest() = %v, want 59m", got)
+		}
+		for _, tc := range []struct {
+			at   time.Duration
+			want int
+		}{
+			{-1, -1}, {0, 0}, {time.Minute - 1, 0}, {time.Minute, 1}, {time.Hour - 1, 1}, {time.Hour, 2},
+			{time.Hour + time.Second - 1, 2}, {time.Hour + time.Second, -1},
+		} {
+			if got := b.Index(t0.Add(tc.at)); got != tc.want {
+				t.Errorf("Index(t0+%v) = %d, want %d", tc.at, got, tc.want)
+			}
+		}
+		even := EvenBounds(t0, t0.Add(10*time.Minute), 3)
+		if len(even) != 4 || !even[0].Equal(t0) || !even[1].Equal(t0.Add(200*time.Second)) || !even[3].Equal(t0.Add(10*time.Minute)) {
+			t.Errorf("EvenBounds(10m, 3) = %v, want t0, +3m20s, +6m40s, +10m", even)
+		}
+		for _, bad := range [][]time.Time{{t0, t0}, {t0.Add(time.Second), t0}} {
+			if _, err := NewBucketerAt(bad); err == nil {
+				t.Errorf("NewBucketerAt(%v): no error", bad)
+			}
+		}
+		if b, err := NewBucketerAt([]time.Time{t0}); err != nil || len(b.Buckets()) != 0 || b.Index(t0) != -1 {
+			t.Errorf("NewBucketerAt(one bound) = %v, %v, want no bucket", b, err)
+		}
+	})
+
 	t.Run("Add", func(t *testing.T) {
 		b := NewBucketer(t0, t0.Add(4*time.Minute), 2)
 		for _, c := range []Check{

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -109,13 +108,15 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 // store.FleetReader), in one read transaction: each host's as Buckets
 // counts them (bucketsIn), with the recent bucket read once. bs is reused
 // from host to host.
-func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
+func (s *Store) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(host string, bs []store.Bucket) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: buckets of every host: %w", err)
 	}
-	bk := store.NewBucketer(start, end, n)
-	err := s.fleetView(ctx, func(tx *bbolt.Tx, hosts []string, recent recentByHost) error {
-		fromRecent := recentIn(recent)
+	bk, err := store.NewBucketerAt(q.Bounds)
+	if err != nil {
+		return fmt.Errorf("bolt: buckets of every host: %w", err)
+	}
+	read := func(tx *bbolt.Tx, hosts []string, recent recentFunc) error {
 		var hours []store.HourSummary
 		for _, h := range hosts {
 			if err := ctx.Err(); err != nil {
@@ -123,7 +124,7 @@ func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn 
 			}
 			bk.Reset()
 			var err error
-			if hours, err = bucketsIn(ctx, tx, h, start, end, n, bk, fromRecent, hours); err != nil {
+			if hours, err = bucketsIn(ctx, tx, h, bk, recent, hours); err != nil {
 				return fmt.Errorf("buckets of %q: %w", h, err)
 			}
 			if err := fn(h, bk.Buckets()); err != nil {
@@ -131,7 +132,18 @@ func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn 
 			}
 		}
 		return nil
-	})
+	}
+	if asked := q.SortedHosts(); asked != nil {
+		// Some hosts (a page's): each seeks its recent results, as
+		// Buckets does, rather than read every host's.
+		err = s.view(ctx, func(tx *bbolt.Tx) error {
+			return read(tx, slices.DeleteFunc(asked, func(h string) bool { return !hostStored(tx, h) }), recentOf)
+		})
+	} else {
+		err = s.fleetView(ctx, func(tx *bbolt.Tx, hosts []string, recent recentByHost) error {
+			return read(tx, hosts, recentIn(recent))
+		})
+	}
 	return fleetError("buckets of every host", err)
 }
 

@@ -424,7 +424,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		_, err := bucketsIn(ctx, tx, host, start, end, n, bk, recentOf, nil)
+		_, err := bucketsIn(ctx, tx, host, bk, recentOf, nil)
 		return err
 	})
 	if err != nil {
@@ -433,20 +433,19 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	return bk.Buckets(), nil
 }
 
-// bucketsIn counts the host's checks in [start, end) into bk (made by
-// store.NewBucketer(start, end, n), nothing counted yet): Buckets's read,
-// for one host or, in one transaction, every host (BucketsAll). hours is
-// a buffer for the summaries, returned for the next host.
-func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, start, end time.Time, n int, bk *store.Bucketer, recent recentFunc,
+// bucketsIn counts the host's checks in bk's range into bk (nothing
+// counted yet): Buckets's read, for one host or, in one transaction, every
+// host (BucketsAll). hours is a buffer for the summaries, returned for the
+// next host.
+func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Bucketer, recent recentFunc,
 	hours []store.HourSummary) ([]store.HourSummary, error) {
-	width := store.BucketWidth(start, end, n)
-	if width == 0 {
+	if len(bk.Buckets()) == 0 {
 		return hours, nil
 	}
 	hours = hours[:0]
-	if width >= store.SummarySpan {
+	if bk.Widest() >= store.SummarySpan {
 		var err error
-		if hours, err = summariesIn(tx, host, start, end, hours); err != nil {
+		if hours, err = summariesIn(tx, host, bk.Start(), bk.End(), hours); err != nil {
 			return hours, err
 		}
 	}

@@ -17,7 +17,8 @@ import (
 // statements for one host.
 
 // hostsSQL picks the hosts of a fleet read, in Hosts's order: %s is
-// "$1::text IS NULL" (every host; $1 is NULL) or "h.host = $1" (one).
+// "$1::text IS NULL" (every host; $1 is NULL), "h.host = $1" (one) or
+// "h.host = ANY($1::text[])" (some).
 const hostsSQL = `SELECT h.host FROM hosts h WHERE %s ORDER BY h.host COLLATE "C"`
 
 // lastChecksSQL returns the results of each host's newest slot, by host
@@ -164,26 +165,33 @@ LEFT JOIN LATERAL (
 ORDER BY h.host COLLATE "C", x.kind, x.i`
 
 var (
-	bucketsAllSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
-	bucketsOneSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+	bucketsAllSQL  = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+	bucketsOneSQL  = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
+	bucketsSomeSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = ANY($1::text[])", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
 )
 
-// bucketsOf calls fn with the buckets of host (nil: of every host) in
-// [start, end), by host, as Buckets gives them: from the summaries of the
-// hours before summarised_until wholly inside a bucket, and from the
-// checks of the rest, one statement for all of it after the one that
-// reads summarised_until. bs is reused from host to host. fn's error is
+// hostFilter is the hosts a fleet read reads: every host (the zero
+// value), one, or some.
+type hostFilter struct {
+	one  *string
+	some []string
+}
+
+// bucketsOf calls fn with the buckets of the hosts that hf picks, by host,
+// as Buckets gives them: from the summaries of the hours before
+// summarised_until wholly inside a bucket, and from the checks of the
+// rest, one statement for all of it after the one that reads
+// summarised_until. bs is reused from host to host. fn's error is
 // returned as it is.
-func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
+func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer, fn func(host string, bs []store.Bucket) error) error {
 	var until *time.Time
 	if err := q.QueryRow(ctx, "SELECT summarised_until FROM summary_progress").Scan(&until); err != nil {
 		return fmt.Errorf("read summary_progress: %w", err)
 	}
-	bk := store.NewBucketer(start, end, n)
-	width := store.BucketWidth(start, end, n)
+	start := bk.Start()
 	var hours [][2]time.Time
 	var spans []store.Span
-	if width > 0 {
+	if len(bk.Buckets()) > 0 {
 		u := time.Time{}
 		if until != nil {
 			u = until.UTC()
@@ -209,15 +217,18 @@ func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Tim
 	for i, sp := range spans {
 		los[i], his[i], idx[i] = bound(sp.Start), bound(sp.End), sp.Bucket
 	}
-	query := bucketsAllSQL
-	if host != nil {
-		query = bucketsOneSQL
+	query, hosts := bucketsAllSQL, any(nil)
+	switch {
+	case hf.one != nil:
+		query, hosts = bucketsOneSQL, *hf.one
+	case hf.some != nil:
+		query, hosts = bucketsSomeSQL, hf.some
 	}
 	starts := make([]time.Time, len(hours))
 	for i, b := range bk.Buckets() {
 		starts[i] = bound(b.Start)
 	}
-	rows, _ := q.Query(ctx, query, host, lo, hi, starts, hourLos, hourHis, los, his)
+	rows, _ := q.Query(ctx, query, hosts, lo, hi, starts, hourLos, hourHis, los, his)
 	var (
 		cur                                      []byte
 		started                                  bool
@@ -287,13 +298,20 @@ func bucketsOf(ctx context.Context, q querier, host *string, start, end time.Tim
 // BucketsAll calls fn with each host's buckets, by host (see
 // store.FleetReader), from two statements in one snapshot:
 // summarised_until, then bucketsSQL. bs is reused from host to host.
-func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
+func (s *Store) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(host string, bs []store.Bucket) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	bk, err := store.NewBucketerAt(q.Bounds)
+	if err != nil {
+		return fmt.Errorf("postgres: buckets of every host: %w", err)
+	}
+	if q.Hosts != nil && len(q.Hosts) == 0 {
+		return nil
+	}
 	var fnErr error
-	err := s.fleetTx(ctx, func(q querier) error {
-		return bucketsOf(ctx, q, nil, start, end, n, func(host string, bs []store.Bucket) error {
+	err = s.fleetTx(ctx, func(tx querier) error {
+		return bucketsOf(ctx, tx, hostFilter{some: q.Hosts}, bk, func(host string, bs []store.Bucket) error {
 			fnErr = fn(host, bs)
 			return fnErr
 		})

@@ -314,7 +314,7 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 		return nil, err
 	}
 	var bs []store.Bucket
-	err := bucketsOf(ctx, s.pool, &host, start, end, n, func(_ string, got []store.Bucket) error {
+	err := bucketsOf(ctx, s.pool, hostFilter{one: &host}, store.NewBucketer(start, end, n), func(_ string, got []store.Bucket) error {
 		bs = got
 		return nil
 	})

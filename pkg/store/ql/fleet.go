@@ -2,7 +2,6 @@ package ql
 
 import (
 	"context"
-	"time"
 
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -14,7 +13,7 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 }
 
 // BucketsAll calls fn with each host's buckets, by host (see
-// store.FleetReader): one Buckets per host.
-func (s *Store) BucketsAll(ctx context.Context, start, end time.Time, n int, fn func(host string, bs []store.Bucket) error) error {
-	return store.FleetByHost{R: s}.BucketsAll(ctx, start, end, n, fn)
+// store.FleetReader): store.FleetByHost's per-host Buckets.
+func (s *Store) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(host string, bs []store.Bucket) error) error {
+	return store.FleetByHost{R: s}.BucketsAll(ctx, q, fn)
 }

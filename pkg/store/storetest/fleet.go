@@ -19,6 +19,24 @@ func testFleet(t *testing.T, open opener) {
 	t.Run("Empty", func(t *testing.T) { fleetEmpty(t, open) })
 	t.Run("CallbackErrorStops", func(t *testing.T) { fleetCallbackErrorStops(t, open) })
 	t.Run("CancelledContextStops", func(t *testing.T) { fleetCancelledContextStops(t, open) })
+	t.Run("BoundsMustAscend", func(t *testing.T) { fleetBoundsMustAscend(t, open) })
+}
+
+func fleetBoundsMustAscend(t *testing.T, open opener) {
+	s := open(t)
+	fleetData(t, s)
+	for _, bounds := range [][]time.Time{
+		{hourBase.Add(time.Hour), hourBase},
+		{hourBase, hourBase.Add(time.Hour), hourBase.Add(time.Hour)},
+	} {
+		err := s.BucketsAll(t.Context(), store.BucketQuery{Bounds: bounds}, func(string, []store.Bucket) error {
+			t.Error("BucketsAll called fn with bounds that do not ascend")
+			return nil
+		})
+		if err == nil {
+			t.Errorf("BucketsAll(%v): no error for bounds that do not ascend", bounds)
+		}
+	}
 }
 
 // fleetHosts are the hosts fleetData stores, not in lexical order.
@@ -78,15 +96,22 @@ func fleetData(t *testing.T, s store.Store) {
 // fleetHours is how many hours of checks fleetData stores.
 const fleetHours = 6
 
-// fleetGrids are the ranges and bucket counts the group reads: whole
-// hours and not, n = 1 (uptime), 24 (a sparkline) and 90 (a status page's
-// bars), bucket widths below an hour, of an hour, of hours and of days.
-func fleetGrids() []struct {
-	start, end time.Time
-	n          int
-} {
+// fleetGrid is one read of the group: a query and what it is.
+type fleetGrid struct {
+	what string
+	q    store.BucketQuery
+}
+
+// fleetGrids are the reads the group makes. Even buckets (EvenBounds):
+// whole hours and not, n = 1 (uptime), 24 (a sparkline) and 90 (a status
+// page's bars), bucket widths below an hour, of an hour, of hours and of
+// days. Uneven ones: the dashboard's windows ending where its hourly
+// sparkline does, and edges in mid-hour. And some hosts only: a page's,
+// with a repeat, one not stored and one without checks, and none.
+func fleetGrids() []fleetGrid {
 	h0, h1 := hourBase, hourBase.Add(fleetHours*store.SummarySpan)
-	return []struct {
+	var grids []fleetGrid
+	for _, g := range []struct {
 		start, end time.Time
 		n          int
 	}{
@@ -107,7 +132,29 @@ func fleetGrids() []struct {
 		{h1, h0, 5},  // an empty range
 		{h0, h1, 0},  // no bucket
 		{h1, h1, 24}, // an empty range
+	} {
+		grids = append(grids, fleetGrid{
+			fmt.Sprintf("[%s, %s) in %d", fmtTime(g.start), fmtTime(g.end), g.n),
+			store.BucketQuery{Bounds: store.EvenBounds(g.start, g.end, g.n)},
+		})
 	}
+	dashboard := []time.Time{h1.Add(-365 * 24 * time.Hour), h1.Add(-30 * 24 * time.Hour), h1.Add(-7 * 24 * time.Hour), h1.Add(-24 * time.Hour)}
+	for h := h0.Add(-time.Hour); h.Before(h1); h = h.Add(time.Hour) {
+		dashboard = append(dashboard, h)
+	}
+	dashboard = append(dashboard, minute(fleetHours*60-3))
+	midHour := []time.Time{minute(17), minute(70), h0.Add(3 * time.Hour), minute(3*60 + 1), minute(fleetHours*60 - 3)}
+	grids = append(grids,
+		fleetGrid{"the dashboard's windows and hours", store.BucketQuery{Bounds: dashboard}},
+		fleetGrid{"uneven buckets in mid-hour", store.BucketQuery{Bounds: midHour}},
+		fleetGrid{"some hosts", store.BucketQuery{
+			Hosts:  []string{"e.test", "b.test", "not-stored.test", "c.test", "b.test"},
+			Bounds: dashboard,
+		}},
+		fleetGrid{"one host, even", store.BucketQuery{Hosts: []string{"d.test"}, Bounds: store.EvenBounds(h0, h1, fleetHours)}},
+		fleetGrid{"no host", store.BucketQuery{Hosts: []string{}, Bounds: midHour}},
+	)
+	return grids
 }
 
 // hostChecks and hostBuckets are what a fleet read gave for one host.
@@ -136,15 +183,15 @@ func fleetLastChecks(t *testing.T, r store.FleetReader) []hostChecks {
 }
 
 // fleetBuckets collects r.BucketsAll, copying each host's buckets.
-func fleetBuckets(t *testing.T, r store.FleetReader, start, end time.Time, n int) []hostBuckets {
+func fleetBuckets(t *testing.T, r store.FleetReader, g fleetGrid) []hostBuckets {
 	t.Helper()
-	var got []hostBuckets
-	err := r.BucketsAll(t.Context(), start, end, n, func(host string, bs []store.Bucket) error {
+	got := []hostBuckets{}
+	err := r.BucketsAll(t.Context(), g.q, func(host string, bs []store.Bucket) error {
 		got = append(got, hostBuckets{host, slices.Clone(bs)})
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("BucketsAll([%s, %s), %d): %v", fmtTime(start), fmtTime(end), n, err)
+		t.Fatalf("BucketsAll(%s): %v", g.what, err)
 	}
 	return got
 }
@@ -191,17 +238,25 @@ func fleetSameAsByHost(t *testing.T, open opener) {
 		if slices.Contains(hosts, "c.test") {
 			t.Errorf("LastChecks: c.test, which has no check, is there")
 		}
+		stored := hostsOf(t, s)
 		for _, g := range fleetGrids() {
-			what := fmt.Sprintf("BucketsAll([%s, %s), %d)", fmtTime(g.start), fmtTime(g.end), g.n)
-			got := fleetBuckets(t, s, g.start, g.end, g.n)
-			expectSlice(t, what, got, fleetBuckets(t, ref, g.start, g.end, g.n), sameHostBuckets, fmtHostBuckets)
+			what := "BucketsAll(" + g.what + ")"
+			got := fleetBuckets(t, s, g)
+			expectSlice(t, what, got, fleetBuckets(t, ref, g), sameHostBuckets, fmtHostBuckets)
 			hosts = hosts[:0]
 			for _, h := range got {
 				hosts = append(hosts, h.host)
+				if n := len(g.q.Bounds) - 1; len(h.bs) != max(n, 0) {
+					t.Errorf("%s: %s has %d buckets, want %d", what, h.host, len(h.bs), max(n, 0))
+				}
 			}
 			expectByHost(t, what, hosts)
-			if want := hostsOf(t, s); !slices.Equal(hosts, want) {
-				t.Errorf("%s: hosts %q, want every one: %q", what, hosts, want)
+			want := stored
+			if g.q.Hosts != nil {
+				want = slices.DeleteFunc(g.q.SortedHosts(), func(h string) bool { return !slices.Contains(stored, h) })
+			}
+			if !slices.Equal(hosts, want) {
+				t.Errorf("%s: hosts %q, want %q", what, hosts, want)
 			}
 		}
 	}
@@ -229,7 +284,7 @@ func fleetEmpty(t *testing.T, open opener) {
 	if got := fleetLastChecks(t, s); len(got) != 0 {
 		t.Errorf("LastChecks of an empty store: %v", got)
 	}
-	if got := fleetBuckets(t, s, hourBase, hourBase.Add(24*time.Hour), 24); len(got) != 0 {
+	if got := fleetBuckets(t, s, fleetGrids()[2]); len(got) != 0 {
 		t.Errorf("BucketsAll of an empty store: %v", got)
 	}
 }
@@ -250,9 +305,9 @@ func fleetCallbackErrorStops(t *testing.T, open opener) {
 	}
 	for _, g := range fleetGrids()[:3] {
 		calls = 0
-		err := s.BucketsAll(t.Context(), g.start, g.end, g.n, func(h string, _ []store.Bucket) error { return stopSecond(h) })
+		err := s.BucketsAll(t.Context(), g.q, func(h string, _ []store.Bucket) error { return stopSecond(h) })
 		if !errors.Is(err, errStop) || calls != 2 {
-			t.Errorf("BucketsAll(%d) with fn failing at the second host: %v after %d calls, want errStop after 2", g.n, err, calls)
+			t.Errorf("BucketsAll(%s) with fn failing at the second host: %v after %d calls, want errStop after 2", g.what, err, calls)
 		}
 	}
 }
@@ -270,9 +325,9 @@ func fleetCancelledContextStops(t *testing.T, open opener) {
 	for _, g := range fleetGrids()[:3] {
 		ctx, cancel := context.WithCancel(t.Context())
 		calls = 0
-		err := s.BucketsAll(ctx, g.start, g.end, g.n, func(string, []store.Bucket) error { calls++; cancel(); return nil })
+		err := s.BucketsAll(ctx, g.q, func(string, []store.Bucket) error { calls++; cancel(); return nil })
 		if !errors.Is(err, context.Canceled) || calls != 1 {
-			t.Errorf("BucketsAll(%d) cancelled at the first host: %v after %d calls, want context.Canceled after 1", g.n, err, calls)
+			t.Errorf("BucketsAll(%s) cancelled at the first host: %v after %d calls, want context.Canceled after 1", g.what, err, calls)
 		}
 		cancel()
 	}
@@ -281,7 +336,7 @@ func fleetCancelledContextStops(t *testing.T, open opener) {
 	if err := s.LastChecks(ctx, func(string, store.Check) error { t.Error("LastChecks called fn with a cancelled context"); return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("LastChecks with a cancelled context: %v, want context.Canceled", err)
 	}
-	if err := s.BucketsAll(ctx, hourBase, hourBase.Add(time.Hour), 1, func(string, []store.Bucket) error {
+	if err := s.BucketsAll(ctx, fleetGrids()[0].q, func(string, []store.Bucket) error {
 		t.Error("BucketsAll called fn with a cancelled context")
 		return nil
 	}); !errors.Is(err, context.Canceled) {

@@ -140,23 +140,44 @@ func benchFleetReads(b *testing.B, s store.Store, hosts []string, now time.Time)
 			return s.LastChecks(ctx, func(h string, _ store.Check) error { return fn(h) })
 		})
 	})
+	// The dashboard's one pass: the 365, 30 and 7 days before the 24
+	// hours of its sparkline, then those hours and the current one.
+	windows := []time.Time{end.Add(-365 * 24 * time.Hour), end.Add(-30 * 24 * time.Hour), end.Add(-7 * 24 * time.Hour)}
+	for h := end.Add(-25 * time.Hour); h.Before(end); h = h.Add(time.Hour) {
+		windows = append(windows, h)
+	}
+	windows = append(windows, now)
+	page := hosts[len(hosts)/2 : len(hosts)/2+min(200, len(hosts)/2)]
 	for _, r := range []struct {
-		name       string
-		start, end time.Time
-		n          int
+		name  string
+		hosts []string
+		start time.Time
+		end   time.Time
+		n     int
+		bs    []time.Time
 	}{
-		{"Buckets24h/n=24", end.Add(-24 * time.Hour), end, 24},
-		{"Buckets24h/n=1", end.Add(-24 * time.Hour), end, 1},
-		{"Buckets7d/n=1", end.Add(-7 * 24 * time.Hour), end, 1},
-		{"Buckets30d/n=1", end.Add(-30 * 24 * time.Hour), end, 1},
-		{"Buckets365d/n=1", end.Add(-365 * 24 * time.Hour), end, 1},
-		{"Buckets90d/n=90", day.Add(-90 * 24 * time.Hour), day, 90},
+		{name: "Buckets24h/n=24", start: end.Add(-24 * time.Hour), end: end, n: 24},
+		{name: "Buckets24h/n=1", start: end.Add(-24 * time.Hour), end: end, n: 1},
+		{name: "Buckets7d/n=1", start: end.Add(-7 * 24 * time.Hour), end: end, n: 1},
+		{name: "Buckets30d/n=1", start: end.Add(-30 * 24 * time.Hour), end: end, n: 1},
+		{name: "Buckets365d/n=1", start: end.Add(-365 * 24 * time.Hour), end: end, n: 1},
+		{name: "Buckets90d/n=90", start: day.Add(-90 * 24 * time.Hour), end: day, n: 90},
+		{name: "BucketsWindows+24h", bs: windows},
+		{name: "BucketsWindows+24h/page", hosts: page, bs: windows},
 	} {
+		q := store.BucketQuery{Hosts: r.hosts, Bounds: r.bs}
+		if q.Bounds == nil {
+			q.Bounds = store.EvenBounds(r.start, r.end, r.n)
+		}
+		want := len(hosts)
+		if r.hosts != nil {
+			want = len(r.hosts)
+		}
 		b.Run(r.name, func(b *testing.B) {
-			fleetRead(b, len(hosts), nil, func(ctx context.Context, fn func(string) error) error {
-				return s.BucketsAll(ctx, r.start, r.end, r.n, func(h string, bs []store.Bucket) error {
-					if len(bs) != r.n {
-						return fmt.Errorf("%s: %d buckets, want %d", h, len(bs), r.n)
+			fleetRead(b, want, nil, func(ctx context.Context, fn func(string) error) error {
+				return s.BucketsAll(ctx, q, func(h string, bs []store.Bucket) error {
+					if len(bs) != len(q.Bounds)-1 {
+						return fmt.Errorf("%s: %d buckets, want %d", h, len(bs), len(q.Bounds)-1)
 					}
 					return fn(h)
 				})
