@@ -48,6 +48,23 @@ var uptimePeriods = []uptimePeriod{
 // every host (for the fleet, most of the read's cost).
 func (p uptimePeriod) start(now time.Time) time.Time { return now.Add(-p.d).Truncate(time.Hour) }
 
+// periodBounds are the starts of every uptime period, longest first: the
+// first bounds of one fleet read (store.BucketQuery) that gives each
+// period's figure, its caller adding the bounds after the shortest's
+// start (now, or that day's hours). Period i's figure adds up the buckets
+// from periodBucket(i) on.
+func periodBounds(now time.Time) []time.Time {
+	bounds := make([]time.Time, len(uptimePeriods))
+	for i, p := range uptimePeriods {
+		bounds[len(bounds)-1-i] = p.start(now)
+	}
+	return bounds
+}
+
+// periodBucket is the bucket of a read from periodBounds that period i's
+// figure begins with.
+func periodBucket(i int) int { return len(uptimePeriods) - 1 - i }
+
 // parsePeriod reads a period parameter; empty means 24h.
 func parsePeriod(v string) (uptimePeriod, error) {
 	if v == "" {

@@ -168,13 +168,14 @@ type dashPage struct {
 	Rows    []dashRow  `json:"rows"`
 }
 
-// dashboardPage reads the whole fleet (store.FleetReader once for the
-// last checks and once per uptime period, and the monitors, facts and
-// alert states: a constant number of reads whatever the fleet's size)
-// and returns the page q asks for: down monitors first, then by group
-// (ungrouped last) and display name, case aside. Every monitor is read
-// because the order needs them all, but only the page's rows are built:
-// what it holds besides the page is a small fixed-size dashMonitor each.
+// dashboardPage reads the whole fleet's state (the monitors, their last
+// checks with store.FleetReader, facts and alert states: a constant number
+// of reads whatever the fleet's size) and returns the page q asks for:
+// down monitors first, then by group (ungrouped last) and display name,
+// case aside. Every monitor's state is read because the order needs them
+// all, but only the page's monitors' uptimes and sparklines (dashUptimes),
+// and only the page's rows are built: what it holds besides the page is a
+// small fixed-size dashMonitor each.
 func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, error) {
 	now := s.Now().UTC()
 	ms, err := s.Store.Monitors(ctx)
@@ -227,41 +228,6 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 			m.certExpiry = f.CertExpiry
 		}
 	}
-	// A pass over the fleet per period: the first, 24 hours by the hour,
-	// also draws the sparkline; the others are one bucket each. (One
-	// pass of 365 daily buckets would do them all, but a store's
-	// per-host Buckets allocates every bucket: 365 per host cost more
-	// than three passes of one.)
-	// Each from a whole hour (uptimePeriod.start), so that they read the
-	// summaries, not every host's checks of the hour they would begin in.
-	for i, p := range uptimePeriods {
-		start, end, n := p.start(now), now, 1
-		if i == 0 {
-			// By the hour: the hour that began 24 hours ago and the 24
-			// after it, the last the current one; the sparkline is the
-			// last 24.
-			n = dashSparkBuckets + 1
-			end = start.Add(time.Duration(n) * time.Hour)
-		}
-		err := s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(start, end, n)}, func(host string, bs []store.Bucket) error {
-			m := byHost[host]
-			if m == nil {
-				return nil
-			}
-			for j, b := range bs {
-				m.up[i] += b.Up
-				m.down[i] += b.Down
-				if i == 0 && j > 0 && b.Up > 0 {
-					m.spark[j-1] = int32(min(b.MeanRTT/time.Microsecond, math.MaxInt32))
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return dashPage{}, err
-		}
-	}
-
 	page := dashPage{Generated: now, Page: q.Page, PerPage: dashPageRows}
 	text := strings.ToLower(q.Text)
 	kept := make([]*dashMonitor, 0, len(mons))
@@ -284,11 +250,50 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 	page.Page = min(page.Page, page.Pages)
 	from := (page.Page - 1) * dashPageRows
 	kept = kept[from:min(from+dashPageRows, len(kept))]
+	if err := s.dashUptimes(ctx, kept, now); err != nil {
+		return dashPage{}, err
+	}
 	page.Rows = make([]dashRow, len(kept))
 	for i, m := range kept {
 		page.Rows[i] = s.dashRowOf(m, now)
 	}
 	return page, nil
+}
+
+// dashUptimes reads the uptimes and sparklines of a page's monitors, in
+// one fleet pass of their hosts only: the buckets from each period's
+// start (periodBounds) to the 24 hours before the current one's, then the
+// hours of the sparkline, the last the current one.
+func (s *server) dashUptimes(ctx context.Context, page []*dashMonitor, now time.Time) error {
+	byHost := make(map[string]*dashMonitor, len(page))
+	hosts := make([]string, len(page))
+	for i, m := range page {
+		byHost[m.host], hosts[i] = m, m.host
+	}
+	bounds := periodBounds(now)
+	first := bounds[len(bounds)-1] // the 24 hours', an hour before the sparkline's
+	for h := 1; h <= dashSparkBuckets+1; h++ {
+		bounds = append(bounds, first.Add(time.Duration(h)*time.Hour))
+	}
+	spark := len(bounds) - 1 - dashSparkBuckets // the sparkline's first bucket
+	return s.Store.BucketsAll(ctx, store.BucketQuery{Hosts: hosts, Bounds: bounds}, func(host string, bs []store.Bucket) error {
+		m := byHost[host]
+		if m == nil {
+			return nil
+		}
+		for i := range uptimePeriods {
+			for _, b := range bs[periodBucket(i):] {
+				m.up[i] += b.Up
+				m.down[i] += b.Down
+			}
+		}
+		for j, b := range bs[spark:] {
+			if b.Up > 0 {
+				m.spark[j] = int32(min(b.MeanRTT/time.Microsecond, math.MaxInt32))
+			}
+		}
+		return nil
+	})
 }
 
 // compareDash orders the dashboard: down first, then by group (the
