@@ -25,8 +25,9 @@ const (
 	dashBenchDays     = 2
 )
 
-// BenchmarkDashboard serves the dashboard's first page (GET /, HTML) and
-// its data (GET /api/dashboard, JSON), each reading the whole fleet.
+// BenchmarkDashboard serves the dashboard's first page (GET /, HTML), its
+// data (GET /api/dashboard, JSON) and the status page (GET /status), each
+// reading the whole fleet's state.
 func BenchmarkDashboard(b *testing.B) {
 	rows := dashBenchDays * 24 * 60
 	if v := os.Getenv(storetest.EnvBenchScale); v != "" {
@@ -79,8 +80,8 @@ func BenchmarkDashboard(b *testing.B) {
 	storetest.Settle(b, st, benchEnd.Add(time.Hour))
 	h := New(Options{Store: st, Now: func() time.Time { return benchEnd }, Logger: slog.New(slog.DiscardHandler)})
 
-	for _, target := range []string{"/", "/api/dashboard"} {
-		b.Run(map[string]string{"/": "Page", "/api/dashboard": "JSON"}[target], func(b *testing.B) {
+	for _, target := range []string{"/", "/api/dashboard", "/status"} {
+		b.Run(map[string]string{"/": "Page", "/api/dashboard": "JSON", "/status": "StatusPage"}[target], func(b *testing.B) {
 			var size int
 			peak := startHeapPeak()
 			for b.Loop() {

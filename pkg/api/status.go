@@ -172,61 +172,53 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 		return d, err
 	}
 
-	// The 90-day bar: local days, the last one today's so far.
-	today := startOfDay(now.In(tz))
-	barStart := today.AddDate(0, 0, -(statusDays - 1))
+	// The 90-day bar and the incidents, from one fleet pass of the shown
+	// hosts (statusBuckets).
+	sb := newStatusBuckets(now, tz)
 	days := map[string][]statusDay{}
 	uptimes := map[string]string{}
 	perMonitor := group != "" || len(shown) <= statusBarsMax
 	groupDays := map[string][]store.Bucket{} // without perMonitor: each group's days added up
-	// Buckets of a day each (over a change of summer time, of 24 h and
-	// a few seconds: a cell is then off by at most an hour).
-	err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(barStart, today.AddDate(0, 0, 1), statusDays)}, func(host string, bs []store.Bucket) error {
-		if _, ok := shown[host]; !ok {
+	q := store.BucketQuery{Bounds: sb.bounds}
+	if len(shown) < len(monitors) {
+		q.Hosts = make([]string, 0, len(shown))
+		for h := range shown {
+			q.Hosts = append(q.Hosts, h)
+		}
+	}
+	err = s.Store.BucketsAll(ctx, q, func(host string, bs []store.Bucket) error {
+		m, ok := shown[host]
+		if !ok {
 			return nil
 		}
+		dayBs := sb.days(bs)
 		var up, down int64
-		for _, b := range bs {
+		for _, b := range dayBs {
 			up, down = up+b.Up, down+b.Down
 		}
 		if perMonitor {
-			cells := make([]statusDay, len(bs))
-			for i, b := range bs {
+			cells := make([]statusDay, len(dayBs))
+			for i, b := range dayBs {
 				cells[i] = dayCell(b, tz, interval)
 			}
 			days[host] = cells
 		} else {
-			g := shown[host].Group
-			sum := groupDays[g]
+			sum := groupDays[m.Group]
 			if sum == nil {
-				sum = slices.Clone(bs)
+				sum = slices.Clone(dayBs)
 				for i := range sum {
 					sum[i].Up, sum[i].Down, sum[i].Maintenance = 0, 0, 0
 				}
-				groupDays[g] = sum
+				groupDays[m.Group] = sum
 			}
-			for i, b := range bs {
+			for i, b := range dayBs {
 				sum[i].Up, sum[i].Down, sum[i].Maintenance = sum[i].Up+b.Up, sum[i].Down+b.Down, sum[i].Maintenance+b.Maintenance
 			}
 		}
 		if up+down > 0 {
 			uptimes[host] = formatPercent(float64(up) / float64(up+down))
 		}
-		return nil
-	})
-	if err != nil {
-		return d, err
-	}
-
-	// Incidents: runs of hours with a down check over the last week.
-	incStart := now.Truncate(time.Hour).Add(-statusIncidentDays * 24 * time.Hour)
-	hours := int(now.Sub(incStart)/time.Hour) + 1
-	err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(incStart, incStart.Add(time.Duration(hours)*time.Hour), hours)}, func(host string, bs []store.Bucket) error {
-		m, ok := shown[host]
-		if !ok {
-			return nil
-		}
-		for _, inc := range incidentsIn(bs, interval) {
+		for _, inc := range incidentsIn(bs[sb.incFrom:sb.incTo], interval) {
 			d.Incidents = append(d.Incidents, statusIncident{Name: m.Name, Start: s.formatTime(inc.start),
 				Duration: inc.downtime.String(), Ongoing: inc.ongoing && state[host] == stateDown})
 		}
@@ -316,6 +308,72 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 		d.Maintenance = append(d.Maintenance, row)
 	}
 	return d, nil
+}
+
+// statusBuckets plans the status page's one fleet read: the bounds of the
+// bar's local days and of the hours of the incidents' week (whole hours,
+// so that they are read from summaries), merged, and where each bucket
+// goes. (Two passes, days for every host then the week's hours for the
+// hosts down in it, cost more: a host's read costs mostly its seeks, not
+// its buckets.)
+type statusBuckets struct {
+	bounds []time.Time
+	// dayOf is each bucket's day of the bar (-1: none); the incidents'
+	// hours are the buckets [incFrom, incTo).
+	dayOf          []int
+	incFrom, incTo int
+	// dayBs is the bar's days, counted by days.
+	dayBs []store.Bucket
+}
+
+// newStatusBuckets plans the read at now: statusDays local days in tz,
+// the last today, and the hours from statusIncidentDays before the
+// current one to its end.
+func newStatusBuckets(now time.Time, tz *time.Location) *statusBuckets {
+	today := startOfDay(now.In(tz))
+	barStart := today.AddDate(0, 0, -(statusDays - 1))
+	incStart := now.Truncate(time.Hour).Add(-statusIncidentDays * 24 * time.Hour)
+	incEnd := now.Truncate(time.Hour).Add(time.Hour)
+	sb := &statusBuckets{dayBs: make([]store.Bucket, statusDays)}
+	midnights := make([]time.Time, statusDays+1)
+	for i := range midnights {
+		midnights[i] = barStart.AddDate(0, 0, i)
+	}
+	for i := range sb.dayBs {
+		sb.dayBs[i] = store.Bucket{Start: midnights[i], End: midnights[i+1]}
+	}
+	sb.bounds = append(slices.Clone(midnights), store.EvenBounds(incStart, incEnd, int(incEnd.Sub(incStart)/time.Hour))...)
+	slices.SortFunc(sb.bounds, time.Time.Compare)
+	sb.bounds = slices.CompactFunc(sb.bounds, time.Time.Equal)
+	sb.incFrom, _ = slices.BinarySearchFunc(sb.bounds, incStart, time.Time.Compare)
+	sb.incTo, _ = slices.BinarySearchFunc(sb.bounds, incEnd, time.Time.Compare)
+	sb.dayOf = make([]int, len(sb.bounds)-1)
+	for i, b := range sb.bounds[:len(sb.bounds)-1] {
+		day, found := slices.BinarySearchFunc(midnights, b, time.Time.Compare)
+		if !found {
+			day-- // inside the day before
+		}
+		sb.dayOf[i] = -1
+		if day >= 0 && day < statusDays {
+			sb.dayOf[i] = day
+		}
+	}
+	return sb
+}
+
+// days adds a host's buckets of the read up by day of the bar; the slice
+// is reused from host to host.
+func (sb *statusBuckets) days(bs []store.Bucket) []store.Bucket {
+	for i := range sb.dayBs {
+		sb.dayBs[i] = store.Bucket{Start: sb.dayBs[i].Start, End: sb.dayBs[i].End}
+	}
+	for i, b := range bs {
+		if d := sb.dayOf[i]; d >= 0 {
+			day := &sb.dayBs[d]
+			day.Up, day.Down, day.Maintenance = day.Up+b.Up, day.Down+b.Down, day.Maintenance+b.Maintenance
+		}
+	}
+	return sb.dayBs
 }
 
 // startOfDay is local midnight of t's day.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,69 @@ func TestStatusPageManyMonitors(t *testing.T) {
 	expect(t, w, http.StatusOK, fmt.Sprintf("And %d more.", statusBarsMax+50-statusIncidentsMax))
 	if strings.Contains(w.Body.String(), "svc 001") {
 		t.Error("/status lists the up monitors of a large fleet one by one")
+	}
+}
+
+// TestStatusBuckets checks the status page's read plan: ascending bounds,
+// 90 local days whatever the zone (one with half-hour offsets, one across
+// a change of summer time), every bucket inside its day, and the
+// incidents' whole hours.
+func TestStatusBuckets(t *testing.T) {
+	zone := func(name string) *time.Location {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatalf("LoadLocation(%q): %v", name, err)
+		}
+		return loc
+	}
+	for _, tc := range []struct {
+		tz  *time.Location
+		now time.Time
+	}{
+		{time.UTC, time.Date(2026, 3, 2, 12, 0, 30, 0, time.UTC)},
+		{zone("Asia/Kolkata"), time.Date(2026, 3, 2, 20, 10, 0, 0, time.UTC)}, // 01:40 local, past midnight at :30 UTC
+		{zone("Europe/Berlin"), time.Date(2026, 3, 31, 9, 0, 0, 0, time.UTC)}, // days after summer time began
+	} {
+		t.Run(tc.tz.String(), func(t *testing.T) {
+			sb := newStatusBuckets(tc.now, tc.tz)
+			if _, err := store.NewBucketerAt(sb.bounds); err != nil {
+				t.Fatalf("bounds: %v", err)
+			}
+			if len(sb.dayBs) != statusDays {
+				t.Fatalf("%d days, want %d", len(sb.dayBs), statusDays)
+			}
+			for i, d := range sb.dayBs {
+				if l := d.Start.In(tc.tz); l.Hour() != 0 || l.Minute() != 0 {
+					t.Errorf("day %d starts at %s, not local midnight", i, l)
+				}
+				if i > 0 && !d.Start.Equal(sb.dayBs[i-1].End) {
+					t.Errorf("day %d does not follow day %d", i, i-1)
+				}
+			}
+			if last := sb.dayBs[statusDays-1]; tc.now.Before(last.Start) || !tc.now.Before(last.End) {
+				t.Errorf("the last day [%s, %s) is not today (%s)", last.Start, last.End, tc.now.In(tc.tz))
+			}
+			for i, day := range sb.dayOf {
+				lo, hi := sb.bounds[i], sb.bounds[i+1]
+				if day >= 0 && (lo.Before(sb.dayBs[day].Start) || hi.After(sb.dayBs[day].End)) {
+					t.Errorf("bucket [%s, %s) is not inside its day %d", lo, hi, day)
+				}
+				if day < 0 && !lo.Before(sb.dayBs[0].Start) && !hi.After(sb.dayBs[statusDays-1].End) {
+					t.Errorf("bucket [%s, %s) inside the bar has no day", lo, hi)
+				}
+			}
+			incStart := tc.now.Truncate(time.Hour).Add(-statusIncidentDays * 24 * time.Hour)
+			incEnd := tc.now.Truncate(time.Hour).Add(time.Hour)
+			if !sb.bounds[sb.incFrom].Equal(incStart) || !sb.bounds[sb.incTo].Equal(incEnd) {
+				t.Errorf("incidents [%s, %s), want [%s, %s)", sb.bounds[sb.incFrom], sb.bounds[sb.incTo], incStart, incEnd)
+			}
+			// Every whole hour of the incidents' week is a bound (a
+			// half-hour midnight splits one in two).
+			for h := incStart; !h.After(incEnd); h = h.Add(time.Hour) {
+				if _, found := slices.BinarySearchFunc(sb.bounds, h, time.Time.Compare); !found {
+					t.Errorf("hour %s is not a bound", h)
+				}
+			}
+		})
 	}
 }

@@ -95,6 +95,7 @@ type Bucketer struct {
 	widest  time.Duration
 	buckets []Bucket
 	sums    []Summary
+	spans   []Span // AddSummaries's, reused
 }
 
 // NewBucketer prepares the (possibly zero) buckets of [start, end) split in
@@ -193,35 +194,38 @@ func (b *Bucketer) AddSummary(i int, s Summary) { b.sums[i].Merge(s) }
 // AddSummaries counts the hourly summaries of the hours that lie wholly
 // inside one bucket, and returns the spans of the range that they leave
 // uncovered, oldest first, each inside one bucket: those the caller must
-// count from its checks. hours must be sorted by Hour; those that are not
-// whole inside a bucket are ignored.
+// count from its checks, valid until its next call. hours must be sorted
+// by Hour; those that are not whole inside a bucket are ignored.
 func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
-	var spans []Span
+	b.spans = b.spans[:0]
 	from := b.start // counted up to here
-	// uncovered adds the spans of [from, to), split at bucket ends.
-	uncovered := func(to time.Time) {
-		for from.Before(to) {
-			i := b.Index(from)
-			end := b.buckets[i].End
-			if end.After(to) {
-				end = to
-			}
-			spans = append(spans, Span{Start: from, End: end, Bucket: i})
-			from = end
-		}
-	}
 	for _, h := range hours {
 		end := h.Hour.Add(SummarySpan)
 		i := b.Index(h.Hour)
 		if i < 0 || h.Hour.Before(from) || end.After(b.buckets[i].End) {
 			continue // outside the range, or across two buckets
 		}
-		uncovered(h.Hour)
+		b.uncovered(from, h.Hour)
 		b.sums[i].Merge(h.Summary)
 		from = end
 	}
-	uncovered(b.end)
-	return spans
+	b.uncovered(from, b.end)
+	return b.spans
+}
+
+// uncovered adds the spans of [from, to) to b.spans, split at bucket ends.
+func (b *Bucketer) uncovered(from, to time.Time) {
+	if !from.Before(to) {
+		return
+	}
+	for i := b.Index(from); from.Before(to); i++ {
+		end := b.buckets[i].End
+		if end.After(to) {
+			end = to
+		}
+		b.spans = append(b.spans, Span{Start: from, End: end, Bucket: i})
+		from = end
+	}
 }
 
 // Reset forgets what was counted, for the next host of a fleet read
@@ -252,7 +256,7 @@ func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []S
 	for h := Hour(b.start); h.Before(until) && h.Before(b.end); h = h.Add(SummarySpan) {
 		all = append(all, HourSummary{Hour: h})
 	}
-	spans = b.AddSummaries(all) // all counts nothing: the sums stay zero
+	spans = slices.Clone(b.AddSummaries(all)) // all counts nothing: the sums stay zero
 	// The hours of bucket i are what spans leave of it: one run, since
 	// the hours before until that fit in it follow one another.
 	for i, bk := range b.buckets {

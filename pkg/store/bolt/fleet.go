@@ -133,19 +133,28 @@ func (s *Store) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(hos
 		}
 		return nil
 	}
-	if asked := q.SortedHosts(); asked != nil {
-		// Some hosts (a page's): each seeks its recent results, as
+	asked := q.SortedHosts()
+	if asked != nil && len(asked) <= seekRecentMax {
+		// A few hosts (a page's): each seeks its recent results, as
 		// Buckets does, rather than read every host's.
 		err = s.view(ctx, func(tx *bbolt.Tx) error {
 			return read(tx, slices.DeleteFunc(asked, func(h string) bool { return !hostStored(tx, h) }), recentOf)
 		})
 	} else {
 		err = s.fleetView(ctx, func(tx *bbolt.Tx, hosts []string, recent recentByHost) error {
+			if asked != nil {
+				hosts = slices.DeleteFunc(asked, func(h string) bool { return !hostStored(tx, h) })
+			}
 			return read(tx, hosts, recentIn(recent))
 		})
 	}
 	return fleetError("buckets of every host", err)
 }
+
+// seekRecentMax is how many hosts a fleet read of some hosts reads with a
+// seek of the recent bucket each (recentOf); for more, reading the whole
+// recent bucket once (readRecent) costs less.
+const seekRecentMax = 1000
 
 // callerError is an error of a fleet read's fn, returned as it is.
 type callerError struct{ err error }
