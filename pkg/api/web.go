@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html"
@@ -259,6 +260,13 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// severalLocations reports whether more than one checker location has
+// saved results: the stored list of locations, one small read.
+func (s *server) severalLocations(ctx context.Context) (bool, error) {
+	locs, err := s.Store.Locations(ctx)
+	return len(locs) > 1, err
+}
+
 // requireHost is nil for a stored host, else the 404 or 400 to answer.
 func (s *server) requireHost(r *http.Request, host string) error {
 	ok, err := s.Store.HostExists(r.Context(), host)
@@ -326,6 +334,15 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 // chart serves GET and POST /web/checks/svg (parameters as /api/checks,
 // plus width and height): the host's chart, from at most one bucket per
 // pixel column (see chart.Buckets), remote instances merged in.
+//
+// When checker locations save results, the chart of a range short enough
+// (chart.DrawsLocations) also draws each location's line: it is counted,
+// with the bars, from one read of the host's raw results
+// (chart.BucketsByLocation), since the stored summaries merge the
+// locations. An installation with one location never reads more than
+// the store's Buckets, after one small read of its locations; nor does a
+// longer range, or a chart with remote instances, whose checks come
+// merged.
 func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	req, err := s.parseRange(w, r)
 	if err != nil {
@@ -343,11 +360,24 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var buckets []store.Bucket
+	var (
+		buckets   []store.Bucket
+		locations []chart.LocationSeries
+		several   bool // locations have saved results, and the range is short enough to draw them
+	)
+	if len(s.RemoteChecksURLs) == 0 && chart.DrawsLocations(req.Start, req.End, s.Interval) {
+		several, err = s.severalLocations(ctx)
+	}
 	switch {
+	case err != nil:
 	case chart.BucketCount(req.Start, req.End, s.Interval, width) == 0:
 		// shorter than an interval: an empty chart, of a real host
 		err = s.requireHost(r, req.Host)
+	case several: // the raw results, read once, for the bars and the lines
+		buckets, locations, err = chart.BucketsByLocation(req.Start, req.End, s.Interval, width, func(start, end time.Time, fn func(store.Result) error) error {
+			return s.Store.Results(ctx, req.Host, start, end, fn)
+		})
+		err = storeErr(err, req.Host)
 	case len(s.RemoteChecksURLs) == 0:
 		buckets, err = chart.Buckets(req.Start, req.End, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
 			return s.Store.Buckets(ctx, req.Host, start, end, n)
@@ -366,7 +396,7 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	err = chart.Render(&buf, chart.Chart{
 		Host: probe.MaskSecrets(req.Host), Start: req.Start, End: req.End, Interval: s.Interval,
-		Buckets: buckets, Width: width, Height: height,
+		Buckets: buckets, Width: width, Height: height, Locations: locations,
 	}, s.Chart)
 	if err != nil {
 		s.fail(w, r, err)
