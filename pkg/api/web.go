@@ -260,11 +260,31 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// severalLocations reports whether more than one checker location has
-// saved results: the stored list of locations, one small read.
-func (s *server) severalLocations(ctx context.Context) (bool, error) {
-	locs, err := s.Store.Locations(ctx)
-	return len(locs) > 1, err
+// chartBuckets reads the buckets of host's chart of [start, end), width
+// pixels wide, from the store: the merged ones (chart.Buckets of the
+// store's Buckets), and, when several checker locations save results and
+// the range is short enough to draw their lines (chart.DrawsLocations),
+// each location's too, counted with the merged ones from one read of the
+// host's raw results (chart.BucketsByLocation), since the stored
+// summaries merge the locations. An installation with one location reads
+// what it read before there were lines per location, and its list of
+// locations: one small read.
+func (s *server) chartBuckets(ctx context.Context, host string, start, end time.Time, width int) ([]store.Bucket, []chart.LocationSeries, error) {
+	if chart.DrawsLocations(start, end, s.Interval) {
+		locs, err := s.Store.Locations(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(locs) > 1 {
+			return chart.BucketsByLocation(start, end, s.Interval, width, func(start, end time.Time, fn func(store.Result) error) error {
+				return s.Store.Results(ctx, host, start, end, fn)
+			})
+		}
+	}
+	bs, err := chart.Buckets(start, end, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
+		return s.Store.Buckets(ctx, host, start, end, n)
+	})
+	return bs, nil, err
 }
 
 // requireHost is nil for a stored host, else the 404 or 400 to answer.
@@ -333,16 +353,9 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 
 // chart serves GET and POST /web/checks/svg (parameters as /api/checks,
 // plus width and height): the host's chart, from at most one bucket per
-// pixel column (see chart.Buckets), remote instances merged in.
-//
-// When checker locations save results, the chart of a range short enough
-// (chart.DrawsLocations) also draws each location's line: it is counted,
-// with the bars, from one read of the host's raw results
-// (chart.BucketsByLocation), since the stored summaries merge the
-// locations. An installation with one location never reads more than
-// the store's Buckets, after one small read of its locations; nor does a
-// longer range, or a chart with remote instances, whose checks come
-// merged.
+// pixel column (see chart.Buckets), remote instances merged in; without
+// remote instances, with a line per checker location over ranges up to
+// chart.MaxLocationSlots slots (see chartBuckets).
 func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	req, err := s.parseRange(w, r)
 	if err != nil {
@@ -363,25 +376,13 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	var (
 		buckets   []store.Bucket
 		locations []chart.LocationSeries
-		several   bool // locations have saved results, and the range is short enough to draw them
 	)
-	if len(s.RemoteChecksURLs) == 0 && chart.DrawsLocations(req.Start, req.End, s.Interval) {
-		several, err = s.severalLocations(ctx)
-	}
 	switch {
-	case err != nil:
 	case chart.BucketCount(req.Start, req.End, s.Interval, width) == 0:
 		// shorter than an interval: an empty chart, of a real host
 		err = s.requireHost(r, req.Host)
-	case several: // the raw results, read once, for the bars and the lines
-		buckets, locations, err = chart.BucketsByLocation(req.Start, req.End, s.Interval, width, func(start, end time.Time, fn func(store.Result) error) error {
-			return s.Store.Results(ctx, req.Host, start, end, fn)
-		})
-		err = storeErr(err, req.Host)
 	case len(s.RemoteChecksURLs) == 0:
-		buckets, err = chart.Buckets(req.Start, req.End, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
-			return s.Store.Buckets(ctx, req.Host, start, end, n)
-		})
+		buckets, locations, err = s.chartBuckets(ctx, req.Host, req.Start, req.End, width)
 		err = storeErr(err, req.Host)
 	default: // merged as they stream: there are no summaries of the remotes'
 		n := chart.BucketCount(req.Start, req.End, s.Interval, width)
