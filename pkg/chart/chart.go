@@ -11,7 +11,10 @@
 // and the time to draw it do not grow with the range, and buckets of long
 // ranges are whole hours, which stores count from hourly summaries: a
 // one-year chart costs what a one-day chart does. It is pure: buckets in,
-// SVG out.
+// SVG out. The lines per location are the exception, since summaries
+// merge the locations: BucketsByLocation counts them from the raw
+// results, so they are drawn over ranges of at most MaxLocationSlots
+// slots only (DrawsLocations).
 package chart
 
 import (
