@@ -40,76 +40,78 @@ func DrawsLocations(start, end time.Time, interval time.Duration) bool {
 }
 
 // BucketsByLocation is Buckets for a chart with a line per location: it
-// reads the host's raw results once, with results (a store's
-// ResultReader.Results for the host), for each range Buckets would ask
-// the store about, and counts them twice in buckets of the same bounds:
-// merged slot by slot (store.MergeSlot, as the store's own Buckets
-// would) for the bars, and each location's alone for its line. The
-// locations are those with a result in the range, by name; each one's
-// buckets are as many as the merged ones, with the same bounds.
+// reads the host's raw results of [start, end) once, with results (a
+// store's ResultReader.Results for the host), and counts them twice in
+// the buckets Buckets lays: merged slot by slot
+// (store.MergeResults, as the store's own Buckets counts them) for the
+// bars, and each location's alone for its line. The locations are those
+// with a result in the range, by name; each one's buckets have the
+// bounds of the merged ones. A range with no buckets (shorter than an
+// interval) reads nothing.
 func BucketsByLocation(start, end time.Time, interval time.Duration, width int,
 	results func(start, end time.Time, fn func(store.Result) error) error,
 ) ([]store.Bucket, []LocationSeries, error) {
-	// One bucketer per location per range that Buckets reads: a few
-	// locations, so a slice is quicker to search than a map.
+	// The grid that Buckets lays, read from nowhere: even buckets when it
+	// makes one call (NewBucketer's, whose Index divides), else buckets
+	// at their bounds (NewBucketerAt's, whose Index searches).
+	type call struct {
+		start, end time.Time
+		n          int
+	}
+	var calls []call
+	grid, _ := Buckets(start, end, interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
+		calls = append(calls, call{start, end, n})
+		return store.NewBucketer(start, end, n).Buckets(), nil
+	})
+	if len(grid) == 0 {
+		return nil, nil, nil
+	}
+	bounds := make([]time.Time, len(grid)+1)
+	for i, b := range grid {
+		bounds[i] = b.Start
+	}
+	bounds[len(grid)] = grid[len(grid)-1].End
+	newBucketer := func() (*store.Bucketer, error) {
+		if len(calls) == 1 {
+			return store.NewBucketer(calls[0].start, calls[0].end, calls[0].n), nil
+		}
+		return store.NewBucketerAt(bounds)
+	}
+	all, err := newBucketer()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A few locations: a slice is quicker to search than a map.
 	type located struct {
 		name string
 		b    *store.Bucketer
 	}
-	type part struct {
-		bounds []store.Bucket // the merged buckets of the range: their bounds
-		locs   []located
-	}
-	var parts []part
-	merged, err := Buckets(start, end, interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
-		all := store.NewBucketer(start, end, n)
-		var locs []located
-		add, flush := store.MergeResults(func(c store.Check) error { all.Add(c); return nil })
-		err := results(start, end, func(r store.Result) error {
-			i := slices.IndexFunc(locs, func(l located) bool { return l.name == r.Location })
-			if i < 0 {
-				i = len(locs)
-				locs = append(locs, located{r.Location, store.NewBucketer(start, end, n)})
+	var locs []located
+	add, flush := store.MergeResults(func(c store.Check) error { all.Add(c); return nil })
+	err = results(start, end, func(r store.Result) error {
+		i := slices.IndexFunc(locs, func(l located) bool { return l.name == r.Location })
+		if i < 0 {
+			b, err := newBucketer()
+			if err != nil {
+				return err
 			}
-			locs[i].b.Add(store.MergeSlot([]store.Result{r})) // the location's own check
-			return add(r)
-		})
-		if err == nil {
-			err = flush()
+			i, locs = len(locs), append(locs, located{r.Location, b})
 		}
-		if err != nil {
-			return nil, err
-		}
-		bs := all.Buckets()
-		parts = append(parts, part{bs, locs})
-		return bs, nil
+		locs[i].b.Add(store.MergeSlot([]store.Result{r})) // the location's own check
+		return add(r)
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	var names []string
-	for _, p := range parts {
-		for _, l := range p.locs {
-			if !slices.Contains(names, l.name) {
-				names = append(names, l.name)
-			}
-		}
+	slices.SortFunc(locs, func(a, b located) int { return cmp.Compare(a.name, b.name) })
+	series := make([]LocationSeries, len(locs))
+	for i, l := range locs {
+		series[i] = LocationSeries{Name: l.name, Buckets: l.b.Buckets()}
 	}
-	slices.Sort(names)
-	series := make([]LocationSeries, len(names))
-	for i, name := range names {
-		series[i] = LocationSeries{Name: name, Buckets: make([]store.Bucket, 0, len(merged))}
-		for _, p := range parts {
-			if j := slices.IndexFunc(p.locs, func(l located) bool { return l.name == name }); j >= 0 {
-				series[i].Buckets = append(series[i].Buckets, p.locs[j].b.Buckets()...)
-				continue
-			}
-			for _, bk := range p.bounds { // no result of the location in this range
-				series[i].Buckets = append(series[i].Buckets, store.Bucket{Start: bk.Start, End: bk.End})
-			}
-		}
-	}
-	return merged, series, nil
+	return all.Buckets(), series, nil
 }
 
 // locationLook is how one location's line looks: a dark colour, which
