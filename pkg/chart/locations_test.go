@@ -373,8 +373,19 @@ func TestBucketsByLocation(t *testing.T) {
 			t.Errorf("%q: %d buckets, want %d up to the end", l.Name, len(l.Buckets), len(merged))
 		}
 	}
-	if locs[0].Buckets[0].Up != 1 || locs[1].Buckets[len(merged)-1].Up != 1 {
+	if locs[0].Buckets[0].Up != 1 || locs[1].Buckets[len(merged)-1].Up != 1 || merged[0].Up != 1 || merged[len(merged)-1].Up != 1 {
 		t.Errorf("results not in the first and last buckets")
+	}
+	grid, _ := Buckets(yearStart, yearEnd, time.Minute, 0, func(start, end time.Time, n int) ([]store.Bucket, error) {
+		return store.NewBucketer(start, end, n).Buckets(), nil
+	})
+	if len(grid) != len(merged) {
+		t.Fatalf("%d merged buckets, want Buckets' %d", len(merged), len(grid))
+	}
+	for i, b := range grid {
+		if !b.Start.Equal(merged[i].Start) || !b.End.Equal(merged[i].End) {
+			t.Fatalf("merged bucket %d is [%v, %v), want Buckets' [%v, %v)", i, merged[i].Start, merged[i].End, b.Start, b.End)
+		}
 	}
 
 	// A read's error is returned.
