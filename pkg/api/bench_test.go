@@ -136,8 +136,11 @@ func rangeQuery(host string, days int) string {
 	return "host=" + host + "&start=" + itoa(benchEnd.Add(-time.Duration(days)*24*time.Hour).Unix()) + "&end=" + itoa(benchEnd.Unix())
 }
 
-func benchChart(b *testing.B, h http.Handler, days int) {
-	target := "/web/checks/svg?" + rangeQuery(benchHost(0), days)
+func benchChart(b *testing.B, h http.Handler, days int) { benchChartOf(b, h, benchHost(0), days) }
+
+// benchChartOf draws the chart of host's days up to benchEnd.
+func benchChartOf(b *testing.B, h http.Handler, host string, days int) {
+	target := "/web/checks/svg?" + rangeQuery(host, days)
 	var size int
 	for b.Loop() {
 		w := httptest.NewRecorder()

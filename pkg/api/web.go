@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html"
@@ -259,6 +260,33 @@ func (s *server) viewPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// chartBuckets reads the buckets of host's chart of [start, end), width
+// pixels wide, from the store: the merged ones (chart.Buckets of the
+// store's Buckets), and, when several checker locations save results and
+// the range is short enough to draw their lines (chart.DrawsLocations),
+// each location's too, counted with the merged ones from one read of the
+// host's raw results (chart.BucketsByLocation), since the stored
+// summaries merge the locations. An installation with one location reads
+// what it read before there were lines per location, and its list of
+// locations: one small read.
+func (s *server) chartBuckets(ctx context.Context, host string, start, end time.Time, width int) ([]store.Bucket, []chart.LocationSeries, error) {
+	if chart.DrawsLocations(start, end, s.Interval) {
+		locs, err := s.Store.Locations(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(locs) > 1 {
+			return chart.BucketsByLocation(start, end, s.Interval, width, func(start, end time.Time, fn func(store.Result) error) error {
+				return s.Store.Results(ctx, host, start, end, fn)
+			})
+		}
+	}
+	bs, err := chart.Buckets(start, end, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
+		return s.Store.Buckets(ctx, host, start, end, n)
+	})
+	return bs, nil, err
+}
+
 // requireHost is nil for a stored host, else the 404 or 400 to answer.
 func (s *server) requireHost(r *http.Request, host string) error {
 	ok, err := s.Store.HostExists(r.Context(), host)
@@ -325,7 +353,9 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 
 // chart serves GET and POST /web/checks/svg (parameters as /api/checks,
 // plus width and height): the host's chart, from at most one bucket per
-// pixel column (see chart.Buckets), remote instances merged in.
+// pixel column (see chart.Buckets), remote instances merged in; without
+// remote instances, with a line per checker location over ranges up to
+// chart.MaxLocationSlots slots (see chartBuckets).
 func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	req, err := s.parseRange(w, r)
 	if err != nil {
@@ -343,15 +373,16 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var buckets []store.Bucket
+	var (
+		buckets   []store.Bucket
+		locations []chart.LocationSeries
+	)
 	switch {
 	case chart.BucketCount(req.Start, req.End, s.Interval, width) == 0:
 		// shorter than an interval: an empty chart, of a real host
 		err = s.requireHost(r, req.Host)
 	case len(s.RemoteChecksURLs) == 0:
-		buckets, err = chart.Buckets(req.Start, req.End, s.Interval, width, func(start, end time.Time, n int) ([]store.Bucket, error) {
-			return s.Store.Buckets(ctx, req.Host, start, end, n)
-		})
+		buckets, locations, err = s.chartBuckets(ctx, req.Host, req.Start, req.End, width)
 		err = storeErr(err, req.Host)
 	default: // merged as they stream: there are no summaries of the remotes'
 		n := chart.BucketCount(req.Start, req.End, s.Interval, width)
@@ -366,7 +397,7 @@ func (s *server) chart(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	err = chart.Render(&buf, chart.Chart{
 		Host: probe.MaskSecrets(req.Host), Start: req.Start, End: req.End, Interval: s.Interval,
-		Buckets: buckets, Width: width, Height: height,
+		Buckets: buckets, Width: width, Height: height, Locations: locations,
 	}, s.Chart)
 	if err != nil {
 		s.fail(w, r, err)

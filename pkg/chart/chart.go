@@ -2,14 +2,19 @@
 // pre-aggregated buckets: green, red and grey bands for up, down and
 // unknown time, amber for checks made in maintenance (srvmon's), blue
 // bars for the round-trip time, a time axis below, a millisecond axis on
-// the left and a header line with the range's totals.
+// the left and a header line with the range's totals. When a host is
+// checked from several locations, a thin line per location over the bars
+// shows each one's rtt, with a legend naming them (see LocationSeries).
 //
 // The chart never looks at individual checks. The caller asks the store for
 // at most one bucket per pixel column (see Buckets), so the size of the SVG
 // and the time to draw it do not grow with the range, and buckets of long
 // ranges are whole hours, which stores count from hourly summaries: a
 // one-year chart costs what a one-day chart does. It is pure: buckets in,
-// SVG out.
+// SVG out. The lines per location are the exception, since summaries
+// merge the locations: BucketsByLocation counts them from the raw
+// results, so they are drawn over ranges of at most MaxLocationSlots
+// slots only (DrawsLocations).
 package chart
 
 import (
@@ -78,6 +83,11 @@ type Chart struct {
 	// Width and Height of the picture; zero means the default. Use
 	// CheckSize to validate requested sizes.
 	Width, Height int
+	// Locations are the host's results per checker location, by name,
+	// for a line each over the merged bars (see LocationSeries). They
+	// are drawn when there are two or more: one location's line would
+	// be the bars again, so a chart with none or one draws as gosrvmon's.
+	Locations []LocationSeries
 }
 
 // CheckSize reports whether width and height (zero meaning the default)
@@ -338,7 +348,11 @@ path.maint {
 tspan.maint {
   fill: rgba(255,204,102,1.0);
 }
-/* ]]> */
+`
+
+// styleEnd closes style; the rules of the location lines go between
+// them, when there are any (locationStyle).
+const styleEnd = `/* ]]> */
 </style>
 `
 
@@ -347,7 +361,8 @@ func (d *drawer) draw() {
 	d.left, d.right = xOffset, float64(c.Width)
 	d.top, d.bottom = marginTop, float64(c.Height-marginBot)
 	d.span = c.End.Sub(c.Start)
-	scale := d.scale()
+	lines := d.locationLines()
+	scale := d.scale(lines)
 
 	d.str(`<svg width="`)
 	d.int(c.Width)
@@ -359,10 +374,16 @@ func (d *drawer) draw() {
 	d.int(c.Height)
 	d.str(`" shape-rendering="crispEdges" xmlns="http://www.w3.org/2000/svg">` + "\n")
 	d.str(style)
+	if len(lines) > 0 {
+		d.str(locationStyle)
+	}
+	d.str(styleEnd)
 
 	d.bands()
 	d.rtt(scale)
+	d.locations(lines, scale)
 	d.axes(scale)
+	d.legend(lines)
 
 	d.header(Sum(c))
 	d.str("</svg>\n")
@@ -431,8 +452,9 @@ func (d *drawer) header(t Totals) {
 	d.str("</text>\n")
 }
 
-// scale is the top of the rtt axis.
-func (d *drawer) scale() time.Duration {
+// scale is the top of the rtt axis: with DynamicRTTScale, above the
+// highest bar and the highest point of the location lines drawn.
+func (d *drawer) scale(lines []LocationSeries) time.Duration {
 	scale := d.opts.MaxRTTScale
 	if !d.opts.DynamicRTTScale {
 		return scale
@@ -440,6 +462,11 @@ func (d *drawer) scale() time.Duration {
 	var highest time.Duration
 	for _, b := range d.c.Buckets {
 		highest = max(highest, b.MeanRTT)
+	}
+	for _, l := range lines {
+		for _, b := range l.Buckets {
+			highest = max(highest, b.MeanRTT)
+		}
 	}
 	// gosrvmon: whole milliseconds plus one, up to the next 100 ms.
 	ms := int64(highest/time.Millisecond) + 1
@@ -636,14 +663,18 @@ func (d *drawer) bands() {
 	}
 }
 
+// rttY is where the top of an rtt goes on an axis whose top is scale,
+// rounded to two decimals; longer rtts are clipped at the top.
+func (d *drawer) rttY(r, scale time.Duration) float64 {
+	height := d.bottom - d.top
+	h := height * float64(r) / float64(scale)
+	return math.Round((d.bottom-min(h, height))*100) / 100
+}
+
 // rtt draws the mean rtt of each bucket as one step-shaped filled path
 // over the bands: gosrvmon's blue bars.
 func (d *drawer) rtt(scale time.Duration) {
-	height := d.bottom - d.top
-	y := func(r time.Duration) float64 {
-		h := height * float64(r) / float64(scale)
-		return math.Round((d.bottom-min(h, height))*100) / 100
-	}
+	y := func(r time.Duration) float64 { return d.rttY(r, scale) }
 	var p []byte
 	curY, pendingX, pending := d.bottom, 0.0, false
 	for _, b := range d.c.Buckets {

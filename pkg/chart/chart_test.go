@@ -497,15 +497,18 @@ func TestSizeIndependentOfRange(t *testing.T) {
 }
 
 func FuzzRender(f *testing.F) {
-	f.Add("example.org", "uu..dd..", int64(15e6), 0, 0, false)
-	f.Add("http://a.example/?x=1&y=<b>", "m", int64(1e9), MinWidth, MaxHeight, true)
-	f.Add("a\x00b\xffc", "", int64(0), 0, 0, false)
-	f.Fuzz(func(t *testing.T, host, states string, rtt int64, w, h int, dyn bool) {
+	f.Add("example.org", "uu..dd..", int64(15e6), 0, 0, false, "")
+	f.Add("http://a.example/?x=1&y=<b>", "m", int64(1e9), MinWidth, MaxHeight, true, "u.d")
+	f.Add("a\x00b\xffc", "", int64(0), 0, 0, false, "a\x00<&")
+	f.Fuzz(func(t *testing.T, host, states string, rtt int64, w, h int, dyn bool, location string) {
 		if len(states) > 4000 {
 			states = states[:4000]
 		}
 		bs := minuteBuckets(states, time.Duration(rtt))
 		c := Chart{Host: host, Start: t0, End: t0.Add(time.Duration(len(bs)) * time.Minute), Interval: time.Minute, Buckets: bs, Width: w, Height: h}
+		if location != "" { // named location, its states its name; and the default one, the merged states
+			c.Locations = []LocationSeries{{Name: location, Buckets: minuteBuckets(location, time.Duration(rtt)*2)}, {Buckets: bs}}
+		}
 		var buf bytes.Buffer
 		err := Render(&buf, c, Options{DynamicRTTScale: dyn})
 		if CheckSize(w, h) != nil {
