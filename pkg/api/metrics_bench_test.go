@@ -7,16 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
-	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
@@ -40,11 +37,10 @@ func fleetSize(b *testing.B) int {
 	return max(int(fleetMonitors*f), 1)
 }
 
-// loadFleet restores n monitors (named, in 20 groups) with fleetRows
-// results each ending at benchEnd, stores a round at benchEnd with a
-// certificate for each, and
-// settles the store as rounds would have.
-func loadFleet(b *testing.B, st store.Store, n int) {
+// loadFleet restores n monitors (named, in 20 groups) with rows results
+// each ending at benchEnd, stores a round at benchEnd with a certificate
+// for each, and settles the store as rounds would have.
+func loadFleet(b *testing.B, st store.Store, n, rows int) {
 	hosts := make([]string, n)
 	ms := make([]monitor.Monitor, n)
 	for i := range hosts {
@@ -54,8 +50,8 @@ func loadFleet(b *testing.B, st store.Store, n int) {
 	start := time.Now()
 	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: func(ctx context.Context, emit func(store.Result) error) error {
 		for _, h := range hosts {
-			for i := range fleetRows {
-				if err := emit(benchResult(h, i, fleetRows)); err != nil {
+			for i := range rows {
+				if err := emit(benchResult(h, i, rows)); err != nil {
 					return err
 				}
 			}
@@ -74,43 +70,62 @@ func loadFleet(b *testing.B, st store.Store, n int) {
 	if err := st.SaveRound(b.Context(), round, nil); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("loaded %d×%d results in %v", n, fleetRows, time.Since(start).Round(time.Millisecond))
+	b.Logf("loaded %d×%d results in %v", n, rows, time.Since(start).Round(time.Millisecond))
 	storetest.Settle(b, st, benchEnd.Add(time.Hour))
 }
 
+// metricsBenchBackends are the stores of the /metrics benchmarks: bolt
+// and, with SRVMON_TEST_DATABASE_URL, PostgreSQL (the memory store
+// would hold the whole fleet's results in the heap it measures).
+func metricsBenchBackends() []benchBackend {
+	return slices.DeleteFunc(benchBackends(), func(be benchBackend) bool { return be.name == "memory" })
+}
+
 // BenchmarkMetricsScrape is one scrape of /metrics over 10,000 monitors ×
-// 2 days on bolt (the budget: 300 ms, 10 MB). It reports the
-// answer's size, plain and gzip'd, and the peak heap.
+// 2 days (the budget: 300 ms, 10 MB, a peak heap of 64 MB) on
+// each store.
 func BenchmarkMetricsScrape(b *testing.B) {
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "fleet.db"), bolt.WithNoSync())
-	if err != nil {
-		b.Fatal(err)
+	for _, be := range metricsBenchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			st := be.open(b)
+			defer st.Close()
+			loadFleet(b, st, fleetSize(b), fleetRows)
+			benchMetrics(b, st)
+		})
 	}
-	defer st.Close()
-	n := fleetSize(b)
-	loadFleet(b, st, n)
+}
+
+// BenchmarkMetricsYear is one scrape of /metrics over 100 monitors × 1
+// year (SRVMON_BENCH_SCALE scales the year), to show that the history's
+// length costs nothing: the uptime windows read the hourly summaries.
+func BenchmarkMetricsYear(b *testing.B) {
+	for _, be := range metricsBenchBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			st := be.open(b)
+			defer st.Close()
+			loadFleet(b, st, 100, benchRows(b))
+			benchMetrics(b, st)
+		})
+	}
+}
+
+// benchMetrics reports the store's part of a scrape alone (read-only)
+// and whole scrapes, plain and gzip'd: time, the answer's size and the
+// peak heap.
+func benchMetrics(b *testing.B, st store.Store) {
 	h := New(Options{Store: st, Now: func() time.Time { return benchEnd }, Logger: slog.New(slog.DiscardHandler)})
-	// The store's part alone: the collector's reads, the samples made
-	// and dropped, without client_golang's gathering and encoding.
-	b.Run("collect-only", func(b *testing.B) {
-		var samples int
+	b.Run("read-only", func(b *testing.B) {
+		var n int
 		peak := startHeapPeak()
 		for b.Loop() {
-			ch := make(chan prometheus.Metric, 1024)
-			done := make(chan int)
-			go func() {
-				n := 0
-				for range ch {
-					n++
-				}
-				done <- n
-			}()
-			(&fleetCollector{ctx: b.Context(), st: st, now: benchEnd}).Collect(ch)
-			close(ch)
-			samples = <-done
+			mons, err := readMetricsFleet(b.Context(), st, benchEnd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n = len(mons)
 		}
 		peak.StopAndReport(b)
-		b.ReportMetric(float64(samples), "samples")
+		b.ReportMetric(float64(n), "monitors")
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 	})
 	for _, gz := range []bool{false, true} {
