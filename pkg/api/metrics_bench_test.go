@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -154,4 +155,32 @@ func benchMetrics(b *testing.B, st store.Store) {
 // httptestRequest is a GET of target under a Host the Host check allows.
 func httptestRequest(target string) *http.Request {
 	return httptest.NewRequest("GET", "http://127.0.0.1:8000"+target, nil)
+}
+
+// BenchmarkWriteMonitorFamilies is the writing part of a scrape alone:
+// the per-monitor families of 10,000 monitors (as BenchmarkMetricsScrape's
+// fleet has them) into a writer that keeps nothing.
+func BenchmarkWriteMonitorFamilies(b *testing.B) {
+	mons := make([]metricsMonitor, fleetMonitors)
+	for i := range mons {
+		l := appendLabel(nil, "group", fmt.Sprintf("group-%d", i%20))
+		l = appendLabel(append(l, ','), "host", benchHost(i))
+		l = appendLabel(append(l, ','), "name", fmt.Sprintf("Monitor %d", i))
+		mons[i] = metricsMonitor{labels: string(l), checked: true, up: true, rtt: 12 * time.Millisecond,
+			hasCert: true, certExpiry: benchEnd.Add(90 * 24 * time.Hour).Unix(),
+			upChecks: [metricsPeriods]int64{1400, 2800, 2800, 2800}, downChecks: [metricsPeriods]int64{39, 78, 78, 78}}
+	}
+	w := newCountingWriter()
+	b.ReportAllocs()
+	for b.Loop() {
+		w.n = 0
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := writeMonitorFamilies(bw, mons, nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := bw.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.n)/1e6, "MB")
 }
