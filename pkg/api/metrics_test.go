@@ -436,3 +436,31 @@ func TestMetricsStoreError(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMetricsLabels: whatever a monitor's name and group, its sample
+// line parses with Prometheus's text parser and reads back its label
+// values (bytes that are not UTF-8 as U+FFFD).
+func FuzzMetricsLabels(f *testing.F) {
+	f.Add("say \"hi\" \\ back\nslash ✓", "g\\\"\n\xff")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, name, group string) {
+		labels := appendLabel(nil, "group", group)
+		labels = appendLabel(append(labels, ','), "host", "h.example")
+		labels = appendLabel(append(labels, ','), "name", name)
+		line := appendSample(nil, "srvmon_uptime_ratio", string(labels), "7d", 0.5)
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(string(line)))
+		if err != nil {
+			t.Fatalf("parse %q: %v", line, err)
+		}
+		got := map[string]string{}
+		for _, l := range fams["srvmon_uptime_ratio"].GetMetric()[0].GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		want := map[string]string{"group": strings.ToValidUTF8(group, "\uFFFD"), "host": "h.example",
+			"name": strings.ToValidUTF8(name, "\uFFFD"), "period": "7d"}
+		if fmt.Sprint(got) != fmt.Sprint(want) { // maps print sorted
+			t.Errorf("%q read back as %q, want %q", line, got, want)
+		}
+	})
+}
