@@ -167,25 +167,20 @@ func readMetricsFleet(ctx context.Context, st store.Store, now time.Time) ([]met
 		}
 		return nil
 	}
-	// Bucket j is [bounds[j], bounds[j+1]): the longest period's start
-	// first, now last, so that period i (shortest first) is the last
-	// i+1 buckets. Each start is a whole hour (uptimePeriod.start).
-	bounds := make([]time.Time, 0, len(uptimePeriods)+1)
-	for i := range uptimePeriods {
-		bounds = append(bounds, uptimePeriods[len(uptimePeriods)-1-i].start(now))
-	}
-	bounds = append(bounds, now)
+	// One bucket from each period's start (periodBounds) to the next's,
+	// the shortest's to now.
+	bounds := append(periodBounds(now), now)
 	uptime := func() error {
 		err := st.BucketsAll(ctx, store.BucketQuery{Bounds: bounds}, func(host string, bs []store.Bucket) error {
 			m := byHost[host]
 			if m == nil || len(bs) != len(uptimePeriods) {
 				return nil
 			}
-			var up, down int64
 			for i := range uptimePeriods {
-				b := bs[len(bs)-1-i]
-				up, down = up+b.Up, down+b.Down
-				m.upChecks[i], m.downChecks[i] = up, down
+				for _, b := range bs[periodBucket(i):] {
+					m.upChecks[i] += b.Up
+					m.downChecks[i] += b.Down
+				}
 			}
 			return nil
 		})
