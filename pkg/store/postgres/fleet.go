@@ -21,25 +21,35 @@ import (
 // "h.host = ANY($1::text[])" (some).
 const hostsSQL = `SELECT h.host FROM hosts h WHERE %s ORDER BY h.host COLLATE "C"`
 
-// lastChecksSQL returns the results of each host's newest slot, by host
-// then location: for each host, a backward seek on the (host, check_time,
-// location) index, then a range scan of that slot.
-const lastChecksSQL = `SELECT h.host, c.check_time, c.location, c.rtt, c.up, c.reason, c.maintenance
+// newestSlotSQL returns the results of the newest slot of the host that
+// %s names, from the key's index alone: a backward scan of the (host,
+// check_time, location) index whose rank() stops it at the first older
+// result (a run condition), one index descent a host. maintenance is not
+// in the key's INCLUDE: the slot's checks_maintenance_idx entry, which is
+// there when any of its results is in maintenance, stands for each of its
+// results, which store.MergeSlot ORs anyway.
+const newestSlotSQL = `SELECT l.check_time, l.location, l.rtt, l.up, l.reason,
+	EXISTS (SELECT FROM checks m WHERE m.host = %[1]s AND m.maintenance AND m.check_time = l.check_time) AS maintenance
+FROM (
+	SELECT check_time, location, rtt, up, reason, rank() OVER (ORDER BY check_time DESC) AS r
+	FROM checks WHERE host = %[1]s
+) l
+WHERE l.r <= 1`
+
+// lastChecksSQL returns the results of each host's newest slot
+// (newestSlotSQL), by host then location.
+const lastChecksSQL = `SELECT h.host, c.*
 FROM (` + hostsSQL + `) h
-CROSS JOIN LATERAL (
-	SELECT check_time, location, rtt, up, reason, maintenance FROM checks
-	WHERE host = h.host AND check_time = (SELECT max(check_time) FROM checks WHERE host = h.host)
-) c
+CROSS JOIN LATERAL (%s) c
 ORDER BY h.host COLLATE "C", c.location`
 
 // lastChecksAllSQL is lastChecksSQL for every host; lastCheckOneSQL gives
 // the same rows for the host $1, without the join, which cost a
 // LastCheck a third more.
-var lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL")
-
-const lastCheckOneSQL = `SELECT $1::text, check_time, location, rtt, up, reason, maintenance FROM checks
-WHERE host = $1 AND check_time = (SELECT max(check_time) FROM checks WHERE host = $1)
-ORDER BY location`
+var (
+	lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL", fmt.Sprintf(newestSlotSQL, "h.host"))
+	lastCheckOneSQL  = `SELECT $1::text, c.* FROM (` + fmt.Sprintf(newestSlotSQL, "$1") + `) c ORDER BY c.location`
+)
 
 // lastChecks calls fn with the newest merged check of host (nil: of every
 // host), by host; hosts without a check are left out. fn's error is
