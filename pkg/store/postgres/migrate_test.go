@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -532,11 +533,12 @@ func TestUpgradeBeforeMaintenance(t *testing.T) {
 		}
 	}
 	s.Close()
+	takeBackCoveringSummaries(t, u) // first: its key includes maintenance
 	pgtest.Exec(t, u, `DROP INDEX checks_maintenance_idx;
 		ALTER TABLE checks DROP COLUMN maintenance;
 		ALTER TABLE check_summaries DROP COLUMN maintenance;
-		DROP TABLE maintenance_windows;
-		DELETE FROM schema_migrations WHERE name = '0007_maintenance.sql'`)
+		DROP TABLE maintenance_windows;`)
+	pgtest.Exec(t, u, `DELETE FROM schema_migrations WHERE name = '0007_maintenance.sql'`)
 	if n := queryInts(t, u, `SELECT count(*) FROM check_summaries WHERE host = 'a.test'`); n[0] != 3 {
 		t.Fatalf("%d summaries of a.test before the upgrade, want 3", n[0])
 	}
@@ -549,4 +551,86 @@ func TestUpgradeBeforeMaintenance(t *testing.T) {
 		t.Errorf("%d summaries of before the upgrade count maintenance, want 0", n[0])
 	}
 	storetest.ExpectUpgradedFromBeforeMaintenance(t, s)
+}
+
+// takeBackCoveringSummaries takes the database at u back to before
+// migration 0008: check_summaries's key without its INCLUDE and the
+// table's default autovacuum settings, 0008 not recorded.
+func takeBackCoveringSummaries(t *testing.T, u string) {
+	t.Helper()
+	pgtest.Exec(t, u, `ALTER TABLE check_summaries DROP CONSTRAINT check_summaries_pkey;
+		ALTER TABLE check_summaries ADD CONSTRAINT check_summaries_pkey PRIMARY KEY (host, hour);
+		ALTER TABLE check_summaries RESET (autovacuum_vacuum_insert_scale_factor, autovacuum_vacuum_insert_threshold);
+		DELETE FROM schema_migrations WHERE name = '0008_summaries_covering.sql'`)
+}
+
+// TestUpgradeBeforeCoveringSummaries opens a database as it was before
+// migration 0008 (check_summaries's key without the counters in its
+// INCLUDE), with summarised hours. The migration rebuilds the key with
+// them; every bucket reads as before, from the summaries, and a late
+// result into a summarised hour (whose summary is written again through
+// the new key, ON CONFLICT) is counted.
+func TestUpgradeBeforeCoveringSummaries(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
+	ctx := t.Context()
+	for _, h := range []string{"a.test", "b.test"} {
+		if err := s.AddHost(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	var rs []store.Result
+	for m := range 3 * 60 {
+		slot := start.Add(time.Duration(m) * time.Minute)
+		rs = append(rs, store.Result{Host: "a.test", Slot: slot, RTT: time.Duration(m+1) * time.Millisecond, Up: m%7 != 0},
+			store.Result{Host: "b.test", Slot: slot, Location: "x", RTT: time.Duration(2*m+1) * time.Millisecond, Up: m%5 != 0})
+	}
+	if err := s.SaveRound(ctx, rs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Summarise(ctx, start.Add(4*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	q := store.BucketQuery{Bounds: []time.Time{start, start.Add(time.Hour), start.Add(150 * time.Minute), start.Add(3 * time.Hour)}}
+	before := bucketsAll(t, s, q)
+	s.Close()
+	takeBackCoveringSummaries(t, u)
+
+	s = openURL(t, u)
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
+	}
+	if got := queryInts(t, u, `SELECT i.indnatts - i.indnkeyatts FROM pg_index i
+		WHERE i.indexrelid = 'check_summaries_pkey'::regclass AND i.indisprimary`); !equalInts(got, []int{6}) {
+		t.Errorf("check_summaries_pkey includes %v columns, want [6]", got)
+	}
+	if got := bucketsAll(t, s, q); !reflect.DeepEqual(got, before) {
+		t.Errorf("buckets after the upgrade:\n%v\nwant\n%v", got, before)
+	}
+	// A second location's result in the first (summarised) hour: down,
+	// where a.test was down, makes nothing up; up makes the slot up.
+	late := store.Result{Host: "a.test", Slot: start, Location: "y", RTT: 5 * time.Millisecond, Up: true}
+	if err := s.SaveRound(ctx, []store.Result{late}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := bucketsAll(t, s, q)["a.test"]
+	if want := before["a.test"][0].Up + 1; got[0].Up != want || got[0].Down != before["a.test"][0].Down-1 {
+		t.Errorf("first hour of a.test after a late up result: up %d down %d, want up %d down %d",
+			got[0].Up, got[0].Down, want, before["a.test"][0].Down-1)
+	}
+}
+
+// bucketsAll returns s.BucketsAll(q) by host.
+func bucketsAll(t *testing.T, s store.FleetReader, q store.BucketQuery) map[string][]store.Bucket {
+	t.Helper()
+	all := map[string][]store.Bucket{}
+	err := s.BucketsAll(t.Context(), q, func(h string, bs []store.Bucket) error {
+		all[h] = slices.Clone(bs)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("BucketsAll: %v", err)
+	}
+	return all
 }

@@ -266,42 +266,58 @@ func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, 
 
 // spansSQL summarises the merged checks of the host that %[1]s names,
 // span by span: the arrays %[2]s and %[3]s hold the first and the end
-// microsecond of each span (see bound), and it returns one row per span with data: its index, its checks not in
-// maintenance, those of them up, the checks in maintenance, and the min,
-// max and sum of the rtt of those up and not in maintenance.
+// microsecond of each span (see bound), and it returns one row per span
+// with data: its index, its checks not in maintenance, those of them up,
+// the checks in maintenance, and the min, max and sum of the rtt of those
+// up and not in maintenance.
 //
 // Each span is one range scan of the (host, check_time, location)
 // index, aggregated as it is read, so that neither a sort nor a hash
 // table nor a per-row bucket computation is needed, whatever the planner
-// believes of the table's size. Only slots with a result from a named
-// location need merging (the key makes a slot's default-location result
-// unique), and only slots with a result in maintenance need the table
-// (maintenance is not in the key's INCLUDE): a span with neither
-// (checks_located_idx and checks_maintenance_idx tell) is counted row by
-// row from the index alone; one with either is grouped by slot first.
+// believes of the table's size. Which of three ways a span is counted is
+// asked once per span (x: OFFSET 0 keeps the planner from copying the two
+// probes into each way, which ran them twice) of two partial indexes:
+//   - a span with no result in maintenance (checks_maintenance_idx) and
+//     none from a named location (checks_located_idx) is counted row by
+//     row from the key's index alone (the key makes a slot's
+//     default-location result unique);
+//   - one with results from named locations but none in maintenance is
+//     merged slot by slot from the key's index alone (up and rtt are in
+//     its INCLUDE): a fleet with several locations stays index-only;
+//   - only one with a result in maintenance (not in the INCLUDE) reads
+//     the table, merging slot by slot.
 const spansSQL = `SELECT b.i - 1, a.n, a.up, a.maint, coalesce(a.min_rtt, 0), coalesce(a.max_rtt, 0), coalesce(a.sum_rtt, 0)::bigint
 FROM unnest(%[2]s::timestamp[], %[3]s::timestamp[]) WITH ORDINALITY AS b (lo, hi, i)
 CROSS JOIN LATERAL (
 	SELECT EXISTS (
 		SELECT FROM checks
-		WHERE host = %[1]s AND location <> '' AND check_time >= b.lo AND check_time < b.hi
-	) OR EXISTS (
-		SELECT FROM checks
 		WHERE host = %[1]s AND maintenance AND check_time >= b.lo AND check_time < b.hi
-	) AS merge
+	) AS maint, EXISTS (
+		SELECT FROM checks
+		WHERE host = %[1]s AND location <> '' AND check_time >= b.lo AND check_time < b.hi
+	) AS located
+	OFFSET 0
 ) x
 CROSS JOIN LATERAL (
 	SELECT count(*) AS n, count(*) FILTER (WHERE up) AS up, 0::bigint AS maint, min(rtt) FILTER (WHERE up) AS min_rtt,
 		max(rtt) FILTER (WHERE up) AS max_rtt, sum(rtt) FILTER (WHERE up) AS sum_rtt
 	FROM checks
-	WHERE NOT x.merge AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
+	WHERE NOT x.maint AND NOT x.located AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
+	UNION ALL
+	SELECT count(*), count(*) FILTER (WHERE up), 0::bigint, min(rtt), max(rtt), sum(rtt)
+	FROM (
+		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt
+		FROM checks
+		WHERE NOT x.maint AND x.located AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
+		GROUP BY check_time
+	) s
 	UNION ALL
 	SELECT count(*) FILTER (WHERE NOT m), count(*) FILTER (WHERE up AND NOT m), count(*) FILTER (WHERE m),
 		min(rtt) FILTER (WHERE NOT m), max(rtt) FILTER (WHERE NOT m), sum(rtt) FILTER (WHERE NOT m)
 	FROM (
 		SELECT bool_or(up) AS up, min(rtt) FILTER (WHERE up) AS rtt, bool_or(maintenance) AS m
 		FROM checks
-		WHERE x.merge AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
+		WHERE x.maint AND host = %[1]s AND check_time >= b.lo AND check_time < b.hi
 		GROUP BY check_time
 	) s
 ) a

@@ -256,4 +256,19 @@ func testLastCheck(t *testing.T, open opener) {
 		}
 		expectChecks(t, "LastCheck", []store.Check{c}, []store.Check{{Time: slot(5), RTT: ms(40), Up: true}})
 	})
+
+	// Merged in location order whatever the order of saving: of results
+	// alike but for the reason, the first location's reason is kept; one
+	// in maintenance makes the check in maintenance.
+	t.Run("NewestSlotInLocationOrder", func(t *testing.T) {
+		s := open(t)
+		addHosts(t, s, "a.test")
+		save(t, s, []store.Result{inMaintenance(down("a.test", "us", slot(5), ms(3), "us says no"))}, nil)
+		save(t, s, []store.Result{down("a.test", "eu", slot(5), ms(3), "eu says no"), up("a.test", "", slot(4), ms(1))}, nil)
+		c, ok, err := s.LastCheck(t.Context(), "a.test")
+		if err != nil || !ok {
+			t.Fatalf("LastCheck = %v, %v", ok, err)
+		}
+		expectChecks(t, "LastCheck", []store.Check{c}, []store.Check{{Time: slot(5), RTT: ms(3), Error: "eu says no", Maintenance: true}})
+	})
 }

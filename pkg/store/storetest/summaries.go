@@ -106,7 +106,32 @@ func testSummaries(t *testing.T, open opener) {
 		{"RetentionCutsAnHour", summariesRetentionCutsAnHour},
 		{"DeletedHostLeavesNoSummaries", summariesDeletedHostLeavesNoSummaries},
 		{"HoursWithoutChecks", summariesHoursWithoutChecks},
+		{"LocatedWithoutMaintenance", summariesLocatedWithoutMaintenance},
 	})
+}
+
+// summariesLocatedWithoutMaintenance stores a host's results from two
+// locations, none in maintenance (a store may count such spans apart
+// from those with maintenance, as PostgreSQL's does from its index
+// alone), one of which is down where the other is up now and then, and
+// compares the buckets with its results' before and after Summarise.
+func summariesLocatedWithoutMaintenance(t *testing.T, open opener) {
+	s := open(t)
+	addHosts(t, s, "a.test")
+	var rs []store.Result
+	for _, loc := range []string{"eu", "us"} {
+		for i, r := range hoursOfChecks("a.test", loc, 3) {
+			r.Maintenance = false
+			if loc == "us" && i%7 == 0 {
+				r.Up, r.Reason, r.RTT = !r.Up, "flipped", ms(2+i%5)
+			}
+			rs = append(rs, r)
+		}
+	}
+	save(t, s, rs, nil)
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(3*60))
+	summarise(t, s, minute(2*60+10))
+	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(3*60))
 }
 
 func summariesBucketsFromSummaries(t *testing.T, open opener) {
