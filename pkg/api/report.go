@@ -86,8 +86,8 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // reportRows computes a host's rows for periods from its hourly buckets
-// (bs are whole hours, ascending; the hours of the periods before and
-// after them hold no check: reportBounds); a bucket belongs to the period
+// (bs are whole hours, ascending; the periods' hours before and after
+// them hold no check: fleetReportBounds); a bucket belongs to the period
 // its start is in. interval turns check counts into minutes.
 func reportRows(host, name string, bs []store.Bucket, periods []span, interval time.Duration) []reportRow {
 	minutes := func(n int64) float64 { return float64(n) * interval.Minutes() }
@@ -252,31 +252,38 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	periods := reportPeriods(req.from, req.to, req.period, s.Chart.TimeZone)
+	hours := int(req.to.Sub(req.from) / time.Hour)
 	interval := cmp.Or(s.Interval, time.Minute)
-	var q store.BucketQuery
-	if req.host != "" {
-		q.Hosts = []string{req.host}
-	}
-	if q.Bounds, err = s.reportBounds(ctx, q.Hosts, req.from, req.to); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+
 	out := newReportWriter(w, r, req.csv)
-	err = s.Store.BucketsAll(ctx, q, func(host string, bs []store.Bucket) error {
+	emit := func(host string, bs []store.Bucket) error {
 		return out.write(s, reportRows(probe.MaskSecrets(host), names[host], bs, periods, interval))
-	})
+	}
+	if req.host != "" {
+		// One host's hours: what a survey would save is less than it costs.
+		var bs []store.Bucket
+		bs, err = s.Store.Buckets(ctx, req.host, req.from, req.to, hours)
+		if err == nil {
+			err = emit(req.host, bs)
+		}
+	} else {
+		var bounds []time.Time
+		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to); err == nil {
+			err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: bounds}, emit)
+		}
+	}
 	out.finish(s, r, err)
 }
 
 // errSurveyDone stops a report's survey once every cell has checks.
 var errSurveyDone = errors.New("every cell has checks")
 
-// reportBounds returns the bucket bounds of a report of hosts (nil: every
-// one) over [from, to) (whole hours): hourly, over the part of the range
-// where the hosts have checks. The figures are those of hourly buckets
-// over all of it (reportRows), since an hour without checks adds to none
-// of them and ends no incident; but a fleet with days of history costs its
-// days in a report over a year, not 8,760 buckets a host.
+// fleetReportBounds returns the bucket bounds of a report of every host
+// over [from, to) (whole hours): hourly, over the part of the range where
+// the hosts have checks. The figures are those of hourly buckets over all
+// of it (reportRows), since an hour without checks adds to none of them
+// and ends no incident; but a fleet with days of history costs its days
+// in a report over a year, not 8,760 buckets a host.
 //
 // Where the checks are comes from a first, coarse read (the survey), in
 // cells of about the square root of the range's hours (so that neither
@@ -285,7 +292,7 @@ var errSurveyDone = errors.New("every cell has checks")
 // a round may store checks between the two reads. Both reads' buckets are
 // as wide as each other (EvenBounds), which a store that reads bucket by
 // bucket otherwise (store.FleetByHost) reads as one.
-func (s *server) reportBounds(ctx context.Context, hosts []string, from, to time.Time) ([]time.Time, error) {
+func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time) ([]time.Time, error) {
 	hours := int(to.Sub(from) / time.Hour)
 	cell := time.Duration(max(math.Round(math.Sqrt(float64(hours))), 1)) * time.Hour
 	cells := int((to.Sub(from) + cell - 1) / cell)
@@ -295,7 +302,7 @@ func (s *server) reportBounds(ctx context.Context, hosts []string, from, to time
 	}
 	// The survey's last cell may end after to: its checks there only
 	// widen what is read.
-	survey := store.BucketQuery{Hosts: hosts, Bounds: store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)}
+	survey := store.BucketQuery{Bounds: store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)}
 	err := s.Store.BucketsAll(ctx, survey, func(_ string, bs []store.Bucket) error {
 		for i, b := range bs {
 			if b.Up+b.Down+b.Maintenance > 0 {

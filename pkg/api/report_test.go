@@ -149,7 +149,7 @@ func TestReportAPI(t *testing.T) {
 }
 
 // TestReportAsHourly checks that the report of every monitor and of one
-// equals reportRows over hourly buckets (what reportBounds saves reading):
+// equals reportRows over hourly buckets (what fleetReportBounds saves reading):
 // hosts with checks in a few hours far apart, an incident across hours
 // without checks, hours of maintenance only, hours summarised and not, a
 // host without checks; periods of days, weeks and months in zones whose
