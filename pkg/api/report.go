@@ -268,7 +268,13 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		var bounds []time.Time
-		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to); err == nil {
+		probe := "" // the first monitor by host
+		for h := range names {
+			if probe == "" || h < probe {
+				probe = h
+			}
+		}
+		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to, probe); err == nil {
 			err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: bounds}, emit)
 		}
 	}
@@ -288,11 +294,14 @@ var errSurveyDone = errors.New("every cell has checks")
 // Where the checks are comes from a first, coarse read (the survey), in
 // cells of about the square root of the range's hours (so that neither
 // read has many buckets without checks), which stops as soon as every cell
-// has some. The hours from two before now on are read whatever it saw, as
-// a round may store checks between the two reads. Both reads' buckets are
-// as wide as each other (EvenBounds), which a store that reads bucket by
-// bucket otherwise (store.FleetByHost) reads as one.
-func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time) ([]time.Time, error) {
+// has some. It reads probe (a host; "" for none) first: when that host's
+// checks span the range, no other host's can widen what is read, and a
+// store that reads every host before it answers (PostgreSQL) reads one.
+// The hours from two before now on are read whatever it saw, as a round
+// may store checks between the two reads. Both reads' buckets are as wide
+// as each other (EvenBounds), which a store that reads bucket by bucket
+// otherwise (store.FleetByHost) reads as one.
+func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time, probe string) ([]time.Time, error) {
 	hours := int(to.Sub(from) / time.Hour)
 	cell := time.Duration(max(math.Round(math.Sqrt(float64(hours))), 1)) * time.Hour
 	cells := int((to.Sub(from) + cell - 1) / cell)
@@ -302,20 +311,25 @@ func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time) ([]t
 	}
 	// The survey's last cell may end after to: its checks there only
 	// widen what is read.
-	survey := store.BucketQuery{Bounds: store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)}
-	err := s.Store.BucketsAll(ctx, survey, func(_ string, bs []store.Bucket) error {
-		for i, b := range bs {
-			if b.Up+b.Down+b.Maintenance > 0 {
-				first, end = min(first, i), max(end, i+1)
+	survey := store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)
+	for _, hosts := range [][]string{{probe}, nil} {
+		err := s.Store.BucketsAll(ctx, store.BucketQuery{Hosts: hosts, Bounds: survey}, func(_ string, bs []store.Bucket) error {
+			for i, b := range bs {
+				if b.Up+b.Down+b.Maintenance > 0 {
+					first, end = min(first, i), max(end, i+1)
+				}
 			}
+			if first == 0 && end == cells {
+				return errSurveyDone
+			}
+			return nil
+		})
+		if errors.Is(err, errSurveyDone) {
+			break
 		}
-		if first == 0 && end == cells {
-			return errSurveyDone
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errSurveyDone) {
-		return nil, err
 	}
 	if first >= end {
 		return nil, nil
