@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"math"
@@ -85,8 +86,9 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // reportRows computes a host's rows for periods from its hourly buckets
-// (bs covers whole hours from bs[0].Start; a bucket belongs to the period
-// its start is in). interval turns check counts into minutes.
+// (bs are whole hours, ascending; the periods' hours before and after
+// them hold no check: fleetReportBounds); a bucket belongs to the period
+// its start is in. interval turns check counts into minutes.
 func reportRows(host, name string, bs []store.Bucket, periods []span, interval time.Duration) []reportRow {
 	minutes := func(n int64) float64 { return float64(n) * interval.Minutes() }
 	rows := make([]reportRow, 0, len(periods))
@@ -258,15 +260,82 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		return out.write(s, reportRows(probe.MaskSecrets(host), names[host], bs, periods, interval))
 	}
 	if req.host != "" {
+		// One host's hours: what a survey would save is less than it costs.
 		var bs []store.Bucket
 		bs, err = s.Store.Buckets(ctx, req.host, req.from, req.to, hours)
 		if err == nil {
 			err = emit(req.host, bs)
 		}
 	} else {
-		err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: store.EvenBounds(req.from, req.to, hours)}, emit)
+		var bounds []time.Time
+		probe := "" // the first monitor by host
+		for h := range names {
+			if probe == "" || h < probe {
+				probe = h
+			}
+		}
+		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to, probe); err == nil {
+			err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: bounds}, emit)
+		}
 	}
 	out.finish(s, r, err)
+}
+
+// errSurveyDone stops a report's survey once every cell has checks.
+var errSurveyDone = errors.New("every cell has checks")
+
+// fleetReportBounds returns the bucket bounds of a report of every host
+// over [from, to) (whole hours): hourly, over the part of the range where
+// the hosts have checks. The figures are those of hourly buckets over all
+// of it (reportRows), since an hour without checks adds to none of them
+// and ends no incident; but a fleet with days of history costs its days
+// in a report over a year, not 8,760 buckets a host.
+//
+// Where the checks are comes from a first, coarse read (the survey), in
+// cells of about the square root of the range's hours (so that neither
+// read has many buckets without checks), which stops as soon as every cell
+// has some. It reads probe (a host; "" for none) first: when that host's
+// checks span the range, no other host's can widen what is read, and a
+// store that reads every host before it answers (PostgreSQL) reads one.
+// The hours from two before now on are read whatever it saw, as a round
+// may store checks between the two reads. Both reads' buckets are as wide
+// as each other (EvenBounds), which a store that reads bucket by bucket
+// otherwise (store.FleetByHost) reads as one.
+func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time, probe string) ([]time.Time, error) {
+	hours := int(to.Sub(from) / time.Hour)
+	cell := time.Duration(max(math.Round(math.Sqrt(float64(hours))), 1)) * time.Hour
+	cells := int((to.Sub(from) + cell - 1) / cell)
+	first, end := cells, 0 // the cells with checks: [first, end)
+	if recent := s.Now().Add(-2 * time.Hour); recent.Before(to) {
+		first, end = min(first, int(max(recent.Sub(from), 0)/cell)), cells
+	}
+	// The survey's last cell may end after to: its checks there only
+	// widen what is read.
+	survey := store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)
+	for _, hosts := range [][]string{{probe}, nil} {
+		err := s.Store.BucketsAll(ctx, store.BucketQuery{Hosts: hosts, Bounds: survey}, func(_ string, bs []store.Bucket) error {
+			for i, b := range bs {
+				if b.Up+b.Down+b.Maintenance > 0 {
+					first, end = min(first, i), max(end, i+1)
+				}
+			}
+			if first == 0 && end == cells {
+				return errSurveyDone
+			}
+			return nil
+		})
+		if errors.Is(err, errSurveyDone) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if first >= end {
+		return nil, nil
+	}
+	start, stop := from.Add(time.Duration(first)*cell), minTime(from.Add(time.Duration(end)*cell), to)
+	return store.EvenBounds(start, stop, int(stop.Sub(start)/time.Hour)), nil
 }
 
 // monitorNames maps every stored host to its display name ("" when it
@@ -288,11 +357,14 @@ func namesOf(ms []monitor.Monitor) map[string]string {
 	return names
 }
 
-// reportWriter streams a report's rows as JSON or CSV.
+// reportWriter streams a report's rows as JSON or CSV: the first host's
+// at once, so that a client sees the report start however long the rest
+// takes, then in chunks (streamWriter).
 type reportWriter struct {
 	sw    *streamWriter
 	csv   *csv.Writer
 	first bool
+	hosts int // hosts written
 }
 
 func newReportWriter(w http.ResponseWriter, r *http.Request, asCSV bool) *reportWriter {
@@ -319,6 +391,7 @@ func (s sliceWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// write adds one host's rows.
 func (rw *reportWriter) write(s *server, rows []reportRow) error {
 	for _, row := range rows {
 		if rw.csv != nil {
@@ -335,6 +408,9 @@ func (rw *reportWriter) write(s *server, rows []reportRow) error {
 			}
 			rw.sw.buf = append(rw.sw.buf, b...)
 		}
+	}
+	if rw.hosts++; rw.hosts == 1 {
+		return rw.sw.flushNow()
 	}
 	return rw.sw.maybeFlush()
 }

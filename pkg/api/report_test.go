@@ -1,13 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/chart"
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -140,6 +144,170 @@ func TestReportAPI(t *testing.T) {
 			{"/web/report", 200, `<option value="http://web.example/">Web (http://web.example/)</option>`},
 		} {
 			expect(t, e.get(tt.target), tt.code, tt.want)
+		}
+	})
+}
+
+// TestReportAsHourly checks that the report of every monitor and of one
+// equals reportRows over hourly buckets (what fleetReportBounds saves reading):
+// hosts with checks in a few hours far apart, an incident across hours
+// without checks, hours of maintenance only, hours summarised and not, a
+// host without checks; periods of days, weeks and months in zones whose
+// midnight is not a whole UTC hour.
+func TestReportAsHourly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := t.Context()
+		hour := now.Truncate(time.Hour)
+		var rs []store.Result
+		add := func(host string, from time.Time, minutes int, down func(i int) bool, maint bool) {
+			for i := range minutes {
+				rs = append(rs, store.Result{Host: host, Slot: from.Add(time.Duration(i) * time.Minute), Up: !down(i),
+					RTT: time.Duration(5+i%7+len(rs)%11) * time.Millisecond, Maintenance: maint})
+			}
+		}
+		never := func(int) bool { return false }
+		// a: a day and a half, down a little, ending down; nothing for 17
+		// hours; down 30 more minutes, up, an hour in maintenance; the
+		// current hour.
+		add("a.example", hour.Add(-72*time.Hour), 36*60, func(i int) bool { return i%50 < 3 || i >= 36*60-20 }, false)
+		add("a.example", hour.Add(-19*time.Hour), 3*60, func(i int) bool { return i < 30 }, false)
+		add("a.example", hour.Add(-16*time.Hour), 60, never, true)
+		add("a.example", hour, 1, never, false)
+		// b: two hours 20 days ago, one check down; d: maintenance only.
+		add("b.example", hour.Add(-20*24*time.Hour+7*time.Hour), 120, func(i int) bool { return i == 70 }, false)
+		add("d.example", hour.Add(-10*24*time.Hour), 90, never, true)
+		seed(t, st, []string{"a.example", "b.example", "c.example", "d.example"}, rs)
+		putMonitor(t, st, monitor.Monitor{Host: "d.example", Settings: monitor.Settings{Name: "D"}})
+		if sm, ok := st.(store.Summariser); ok { // the hours before the last 36
+			for more := true; more; {
+				var err error
+				if more, err = sm.Summarise(ctx, hour.Add(-36*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		from, to := hour.Add(-40*24*time.Hour), hour.Add(time.Hour)
+		for _, tz := range []string{"UTC", "Asia/Kolkata", "America/St_Johns"} {
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t, st, Options{Interval: time.Minute, Chart: chart.Options{TimeZone: loc}})
+			for _, period := range []string{"day", "week", "month"} {
+				periods := reportPeriods(from, to, period, loc)
+				want := func(hosts ...string) string {
+					var rows []reportRow
+					for _, h := range hosts {
+						bs, err := st.Buckets(ctx, h, from, to, int(to.Sub(from)/time.Hour))
+						if err != nil {
+							t.Fatal(err)
+						}
+						rows = append(rows, reportRows(h, map[string]string{"d.example": "D"}[h], bs, periods, time.Minute)...)
+					}
+					b, err := json.Marshal(rows)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return string(b) + "\n"
+				}
+				query := "period=" + period + "&from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339)
+				for _, tt := range []struct{ query, want string }{
+					{query, want("a.example", "b.example", "c.example", "d.example")},
+					{"host=a.example&" + query, want("a.example")},
+					{"host=b.example&" + query, want("b.example")},
+					{"host=d.example&" + query, want("d.example")},
+				} {
+					w := e.get("/api/report?" + tt.query)
+					if w.Code != 200 || w.Body.String() != tt.want {
+						t.Errorf("%s %s: %d\n%s\nwant (hourly)\n%s", tz, tt.query, w.Code, w.Body, tt.want)
+					}
+				}
+			}
+		}
+		// A range without checks: the same rows, without data.
+		e := newEnv(t, st, Options{Interval: time.Minute})
+		from, to = hour.Add(-90*24*time.Hour), hour.Add(-60*24*time.Hour)
+		periods := reportPeriods(from, to, "week", time.UTC)
+		var rows []reportRow
+		for _, h := range []string{"a.example", "b.example", "c.example", "d.example"} {
+			rows = append(rows, reportRows(h, map[string]string{"d.example": "D"}[h], nil, periods, time.Minute)...)
+		}
+		b, err := json.Marshal(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := e.get("/api/report?period=week&from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339))
+		if w.Code != 200 || w.Body.String() != string(b)+"\n" {
+			t.Errorf("a range without checks: %d\n%s\nwant\n%s", w.Code, w.Body, b)
+		}
+	})
+}
+
+// fleetReadCounter counts the hosts that a store's last BucketsAll gave
+// its caller.
+type fleetReadCounter struct {
+	store.Store
+	hosts int
+}
+
+func (c *fleetReadCounter) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(string, []store.Bucket) error) error {
+	c.hosts = 0
+	return c.Store.BucketsAll(ctx, q, func(h string, bs []store.Bucket) error {
+		c.hosts++
+		return fn(h, bs)
+	})
+}
+
+// firstWriteCanceller cancels the request when the response's first bytes
+// leave, as a client that goes away then, and notes how many hosts were
+// read by then.
+type firstWriteCanceller struct {
+	*httptest.ResponseRecorder
+	cancel  context.CancelFunc
+	st      *fleetReadCounter
+	atFirst int // hosts read when the first bytes left; -1 before
+}
+
+func (w *firstWriteCanceller) Write(p []byte) (int, error) {
+	if w.atFirst < 0 {
+		w.atFirst = w.st.hosts
+		w.cancel()
+	}
+	return w.ResponseRecorder.Write(p)
+}
+
+// TestReportStreams checks that a report of every monitor sends its first
+// bytes with the first host's rows, and that a request cancelled then
+// stops reading the store.
+func TestReportStreams(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st store.Store) {
+		const hosts = 300
+		var names []string
+		var rs []store.Result
+		for i := range hosts {
+			names = append(names, fmt.Sprintf("h%03d.example", i))
+			rs = append(rs, store.Result{Host: names[i], Slot: slot(i % 60), Up: true, RTT: time.Millisecond})
+		}
+		seed(t, st, names, rs)
+		counter := &fleetReadCounter{Store: st}
+		e := newEnv(t, counter, Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		r := httptest.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:8000/api/report?format=csv", nil)
+		w := &firstWriteCanceller{ResponseRecorder: httptest.NewRecorder(), cancel: cancel, st: counter, atFirst: -1}
+		func() {
+			defer func() {
+				if p := recover(); p != nil && p != http.ErrAbortHandler {
+					panic(p)
+				}
+			}()
+			e.h.ServeHTTP(w, r)
+		}()
+		if w.atFirst != 1 {
+			t.Errorf("the first bytes left after %d hosts, want 1", w.atFirst)
+		}
+		if counter.hosts >= hosts/2 {
+			t.Errorf("a cancelled report read %d hosts of %d", counter.hosts, hosts)
 		}
 	})
 }
