@@ -1,11 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
@@ -145,4 +148,50 @@ func TestSummariesAreRead(t *testing.T) {
 	storetest.SummariesAreRead(t, openURL(t, u), func(t *testing.T) {
 		pgtest.Exec(t, u, "UPDATE checks SET up = false WHERE host = 'a.test'")
 	})
+}
+
+// TestRestoreVacuums checks that a restore of vacuumAfterRestore results
+// or more leaves checks and check_summaries vacuumed and analysed, so
+// that the fleet's pages are fast from the first request, and that a
+// small one leaves that to autovacuum.
+func TestRestoreVacuums(t *testing.T) {
+	for _, tc := range []struct {
+		results int
+		want    bool
+	}{{1000, false}, {100000, true}} {
+		t.Run(fmt.Sprint(tc.results), func(t *testing.T) {
+			u := pgtest.NewDatabase(t)
+			s := openURL(t, u)
+			hosts := []string{"a.test", "b.test", "c.test", "d.test"}
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			err := s.Restore(t.Context(), store.Restore{Hosts: hosts, Results: func(ctx context.Context, emit func(store.Result) error) error {
+				for i := range tc.results {
+					r := store.Result{Host: hosts[i%len(hosts)], Slot: start.Add(time.Duration(i/len(hosts)) * time.Minute), RTT: time.Millisecond, Up: true}
+					if err := emit(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			conn, err := pgx.Connect(t.Context(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			for _, table := range []string{"checks", "check_summaries"} {
+				var vacuumed, analysed bool
+				err := conn.QueryRow(t.Context(), `SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL
+					FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&vacuumed, &analysed)
+				if err != nil {
+					t.Fatalf("%s: %v", table, err)
+				}
+				if vacuumed != tc.want || analysed != tc.want {
+					t.Errorf("after restoring %d results, %s vacuumed %v, analysed %v; want %v", tc.results, table, vacuumed, analysed, tc.want)
+				}
+			}
+		})
+	}
 }

@@ -37,6 +37,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 	if err := store.CheckRestoredMaintenance(r.Maintenance); err != nil {
 		return fmt.Errorf("postgres: restore: %w", err)
 	}
+	var restored int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
 		if err != nil {
@@ -60,13 +61,28 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		if r.Results == nil {
 			return nil
 		}
-		return restoreResults(ctx, tx, known, r.Results, until)
+		restored, err = restoreResults(ctx, tx, known, r.Results, until)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: restore: %w", err)
 	}
+	if restored >= vacuumAfterRestore {
+		// Until a VACUUM sets the visibility map and the hint bits of
+		// the restored rows, and ANALYZE gives the planner their
+		// statistics, every fleet read visits the heap for each of
+		// them, many times slower, until autovacuum comes by minutes
+		// later (README, Benchmarks). Its error is not the restore's,
+		// which is committed: autovacuum does the same later.
+		_ = s.Vacuum(ctx)
+	}
 	return nil
 }
+
+// vacuumAfterRestore is how many results a restore brings before it
+// vacuums the tables after its commit (see Restore); fewer are few enough
+// for autovacuum.
+const vacuumAfterRestore = 100000
 
 // restoreHosts adds the backup's hosts, keeping those stored, and locks
 // them all (FOR KEY SHARE) so that none is deleted before the restore
@@ -151,28 +167,28 @@ func restoreRules(ctx context.Context, tx pgx.Tx, rules []store.Rule) error {
 // the restore.
 func restoreResults(ctx context.Context, tx pgx.Tx, known map[string]*restoredHost,
 	results func(context.Context, func(store.Result) error) error, until time.Time,
-) error {
+) (int64, error) {
 	rs := &restorer{ctx: ctx, tx: tx, hosts: known, touched: store.TouchedHours{}}
 	if err := results(ctx, rs.emit); err != nil {
-		return err
+		return 0, err
 	}
 	if rs.err != nil {
-		return rs.err
+		return 0, rs.err
 	}
 	if err := rs.flush(); err != nil {
-		return err
+		return 0, err
 	}
 	if until.IsZero() {
 		// Summarising all there is covers what the restore brings.
 		_, err := summariseFirst(ctx, tx, time.Now())
-		return err
+		return rs.n, err
 	}
 	if len(rs.touched.Before(until)) > 0 {
 		if _, err := tx.Exec(ctx, setSummariseWorkMem); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return resummarise(ctx, tx, rs.touched, until)
+	return rs.n, resummarise(ctx, tx, rs.touched, until)
 }
 
 // restorer batches a restore's results. Most restores fill hosts that
@@ -187,6 +203,7 @@ type restorer struct {
 	hosts        map[string]*restoredHost // stored and locked, by name
 	fresh, other resultColumns
 	touched      store.TouchedHours
+	n            int64 // results emitted
 	err          error // sticky: a Results func may ignore emit's error
 }
 
@@ -216,6 +233,7 @@ func (rs *restorer) emit(r store.Result) error {
 		rs.hosts[r.Host] = h
 	}
 	rs.touched.Add(r.Host, r.Slot)
+	rs.n++
 	if h.fresh {
 		slot := r.Slot.UTC().Truncate(time.Microsecond)
 		if c := slot.Compare(h.slot); !h.seen || c > 0 || c == 0 && r.Location > h.loc {
