@@ -39,17 +39,35 @@ func fleetSize(b *testing.B) int {
 	return max(int(fleetMonitors*f), 1)
 }
 
-// loadFleet restores n monitors (named, in 20 groups) with rows results
-// each ending at benchEnd, stores a round at benchEnd with a certificate
-// for each, and settles the store as rounds would have.
+// loadFleet restores n monitors (restoreFleet), stores a round at
+// benchEnd with a certificate for each, and settles the store as rounds
+// would have.
 func loadFleet(b *testing.B, st store.Store, n, rows int) {
+	start := time.Now()
+	hosts := restoreFleet(b, st, n, rows)
+	// A round at benchEnd records each host's certificate (a restore
+	// records none): the newest check of each host.
+	round := make([]store.Result, n)
+	for i, h := range hosts {
+		round[i] = store.Result{Host: h, Slot: benchEnd, RTT: 12 * time.Millisecond, Up: true, CertExpiry: benchEnd.Add(90 * 24 * time.Hour)}
+	}
+	if err := st.SaveRound(b.Context(), round, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("loaded %d×%d results in %v", n, rows, time.Since(start).Round(time.Millisecond))
+	storetest.Settle(b, st, benchEnd.Add(time.Hour))
+}
+
+// restoreFleet restores n monitors (named, in 20 groups) with rows
+// 1-minute results each (benchResult), ending at benchEnd, and returns
+// their hosts.
+func restoreFleet(b *testing.B, st store.Store, n, rows int) []string {
 	hosts := make([]string, n)
 	ms := make([]monitor.Monitor, n)
 	for i := range hosts {
 		hosts[i] = benchHost(i)
 		ms[i] = monitor.Monitor{Host: hosts[i], Settings: monitor.Settings{Name: fmt.Sprintf("Monitor %d", i), Group: fmt.Sprintf("group-%d", i%20)}}
 	}
-	start := time.Now()
 	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: func(ctx context.Context, emit func(store.Result) error) error {
 		for _, h := range hosts {
 			for i := range rows {
@@ -63,17 +81,7 @@ func loadFleet(b *testing.B, st store.Store, n, rows int) {
 	if err != nil {
 		b.Fatalf("loading: %v", err)
 	}
-	// A round at benchEnd records each host's certificate (a restore
-	// records none): the newest check of each host.
-	round := make([]store.Result, n)
-	for i, h := range hosts {
-		round[i] = store.Result{Host: h, Slot: benchEnd, RTT: 12 * time.Millisecond, Up: true, CertExpiry: benchEnd.Add(90 * 24 * time.Hour)}
-	}
-	if err := st.SaveRound(b.Context(), round, nil); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("loaded %d×%d results in %v", n, rows, time.Since(start).Round(time.Millisecond))
-	storetest.Settle(b, st, benchEnd.Add(time.Hour))
+	return hosts
 }
 
 // metricsBenchBackends are the stores of the /metrics benchmarks: bolt

@@ -2,15 +2,12 @@ package api
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
@@ -50,29 +47,11 @@ func BenchmarkReportFleet(b *testing.B) {
 	}
 }
 
-// loadReportFleet restores n named monitors with rows 1-minute results
-// each, ending at benchEnd, and settles the store as rounds would have.
+// loadReportFleet restores n monitors with rows 1-minute results each
+// (restoreFleet) and settles the store as rounds would have.
 func loadReportFleet(b *testing.B, st store.Store, n, rows int) {
-	hosts := make([]string, n)
-	ms := make([]monitor.Monitor, n)
-	for i := range hosts {
-		hosts[i] = benchHost(i)
-		ms[i] = monitor.Monitor{Host: hosts[i], Settings: monitor.Settings{Name: fmt.Sprintf("Monitor %d", i)}}
-	}
 	start := time.Now()
-	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: func(ctx context.Context, emit func(store.Result) error) error {
-		for _, h := range hosts {
-			for i := range rows {
-				if err := emit(benchResult(h, i, rows)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}})
-	if err != nil {
-		b.Fatalf("loading: %v", err)
-	}
+	restoreFleet(b, st, n, rows)
 	b.Logf("loaded %d×%d results in %v", n, rows, time.Since(start).Round(time.Millisecond))
 	storetest.Settle(b, st, benchEnd.Add(time.Hour))
 }
