@@ -268,13 +268,13 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		var bounds []time.Time
-		probe := "" // the first monitor by host
+		firstHost := "" // the first monitor by host
 		for h := range names {
-			if probe == "" || h < probe {
-				probe = h
+			if firstHost == "" || h < firstHost {
+				firstHost = h
 			}
 		}
-		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to, probe); err == nil {
+		if bounds, err = s.fleetReportBounds(ctx, req.from, req.to, firstHost); err == nil {
 			err = s.Store.BucketsAll(ctx, store.BucketQuery{Bounds: bounds}, emit)
 		}
 	}
@@ -294,14 +294,14 @@ var errSurveyDone = errors.New("every cell has checks")
 // Where the checks are comes from a first, coarse read (the survey), in
 // cells of about the square root of the range's hours (so that neither
 // read has many buckets without checks), which stops as soon as every cell
-// has some. It reads probe (a host; "" for none) first: when that host's
+// has some. It reads firstHost (a host; "" for none) first: when that host's
 // checks span the range, no other host's can widen what is read, and a
 // store that reads every host before it answers (PostgreSQL) reads one.
 // The hours from two before now on are read whatever it saw, as a round
 // may store checks between the two reads. Both reads' buckets are as wide
 // as each other (EvenBounds), which a store that reads bucket by bucket
 // otherwise (store.FleetByHost) reads as one.
-func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time, probe string) ([]time.Time, error) {
+func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time, firstHost string) ([]time.Time, error) {
 	hours := int(to.Sub(from) / time.Hour)
 	cell := time.Duration(max(math.Round(math.Sqrt(float64(hours))), 1)) * time.Hour
 	cells := int((to.Sub(from) + cell - 1) / cell)
@@ -312,7 +312,7 @@ func (s *server) fleetReportBounds(ctx context.Context, from, to time.Time, prob
 	// The survey's last cell may end after to: its checks there only
 	// widen what is read.
 	survey := store.EvenBounds(from, from.Add(time.Duration(cells)*cell), cells)
-	for _, hosts := range [][]string{{probe}, nil} {
+	for _, hosts := range [][]string{{firstHost}, nil} {
 		err := s.Store.BucketsAll(ctx, store.BucketQuery{Hosts: hosts, Bounds: survey}, func(_ string, bs []store.Bucket) error {
 			for i, b := range bs {
 				if b.Up+b.Down+b.Maintenance > 0 {
