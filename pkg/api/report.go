@@ -240,16 +240,22 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	names, err := s.monitorNames(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	// The display names: one monitor's, or every one's.
+	var names map[string]string
 	if req.host != "" {
-		if _, ok := names[req.host]; !ok {
+		m, err := s.Store.Monitor(ctx, req.host)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			s.fail(w, r, unknownHost(req.host))
 			return
+		case err != nil:
+			s.fail(w, r, err)
+			return
 		}
+		names = map[string]string{m.Host: m.Name}
+	} else if names, err = s.monitorNames(ctx); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	periods := reportPeriods(req.from, req.to, req.period, s.Chart.TimeZone)
 	hours := int(req.to.Sub(req.from) / time.Hour)
