@@ -4,6 +4,7 @@ import (
 	"github.com/srvmon/srvmon/pkg/probe"
 
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -87,21 +88,58 @@ func CompareResults(a, b Result) int {
 // checker location made them, and counting them would make the default
 // location one that every slot of every other host waits for.
 func SavedLocations(results []Result) []Location {
-	var locs []Location
+	var set LocationSet
 	for _, r := range results {
-		if probe.IsPush(r.Host) {
-			continue
-		}
-		slot := r.Slot.UTC()
-		i, found := slices.BinarySearchFunc(locs, r.Location, func(l Location, name string) int { return strings.Compare(l.Name, name) })
-		switch {
-		case !found:
-			locs = slices.Insert(locs, i, Location{Name: r.Location, LastSlot: slot})
-		case slot.After(locs[i].LastSlot):
-			locs[i].LastSlot = slot
-		}
+		set.Add(r)
 	}
-	return locs
+	return set.Locations()
+}
+
+// LocationSet counts the locations of results one at a time, as
+// SavedLocations does for a slice: for a restore, whose results stream.
+// Its zero value is empty.
+type LocationSet struct{ locs []Location }
+
+// Add counts r's location, unless r is a push:// monitor's.
+func (s *LocationSet) Add(r Result) {
+	if probe.IsPush(r.Host) {
+		return
+	}
+	slot := r.Slot.UTC()
+	// The last one added is most often r's: a backup lists a host's
+	// results at one location after another.
+	if n := len(s.locs); n > 0 && s.locs[n-1].Name == r.Location {
+		s.locs[n-1].LastSlot = laterOf(s.locs[n-1].LastSlot, slot)
+		return
+	}
+	i, found := slices.BinarySearchFunc(s.locs, r.Location, func(l Location, name string) int { return strings.Compare(l.Name, name) })
+	if !found {
+		s.locs = slices.Insert(s.locs, i, Location{Name: r.Location, LastSlot: slot})
+		return
+	}
+	s.locs[i].LastSlot = laterOf(s.locs[i].LastSlot, slot)
+}
+
+// Locations returns the locations counted, by name, each with its newest
+// slot (in UTC).
+func (s *LocationSet) Locations() []Location { return s.locs }
+
+// TrackLocations returns results (a Restore's Results) counting in set
+// the location of each result it emits.
+func TrackLocations(results func(context.Context, func(Result) error) error, set *LocationSet) func(context.Context, func(Result) error) error {
+	return func(ctx context.Context, emit func(Result) error) error {
+		return results(ctx, func(r Result) error {
+			set.Add(r)
+			return emit(r)
+		})
+	}
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // MergeLocations returns stored (by name) with saved (by name) counted: a

@@ -11,11 +11,11 @@ import (
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
-// saveLocations raises the stored locations of results to their newest
-// slot.
-func saveLocations(tx *bbolt.Tx, results []store.Result) error {
+// saveLocations raises the stored locations to the newest slots of locs
+// (store.SavedLocations's).
+func saveLocations(tx *bbolt.Tx, locs []store.Location) error {
 	b := tx.Bucket(bucketLocations)
-	for _, l := range store.SavedLocations(results) {
+	for _, l := range locs {
 		key := locationKey(l.Name)
 		if v := b.Get(key); v != nil {
 			r := reader{b: v}

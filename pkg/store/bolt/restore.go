@@ -130,13 +130,16 @@ func (s *Store) restore(ctx context.Context, r store.Restore) error {
 	}
 	defer rs.dropStaging()
 	b := batch.New(ctx, s.sizes.restore, rs.add, rs.flush)
-	if err := b.Run(r.Results); err != nil {
+	if err := b.Run(store.TrackLocations(r.Results, &rs.locs)); err != nil {
 		return err
 	}
 	if rs.staging == nil {
 		es := encodeAll(b.Pending(), false)
 		return s.update(ctx, func(tx *bbolt.Tx) error {
 			if err := applyHostsAndRules(tx, r); err != nil {
+				return err
+			}
+			if err := saveLocations(tx, rs.locs.Locations()); err != nil {
 				return err
 			}
 			if err := merge(ctx, tx, es); err != nil {
@@ -164,6 +167,7 @@ type restorer struct {
 	staging  []byte          // the staging bucket, nil until the first batch is full
 	staged   map[string]int  // results staged, by host
 	touched  store.TouchedHours
+	locs     store.LocationSet // the results' locations
 	// until is the hour before which the restore summarises the hours it
 	// brings (zero: none); first, that it sets meta's "summarised" to it.
 	until time.Time
@@ -366,6 +370,9 @@ func (rs *restorer) finish(r store.Restore) error {
 	}
 	return rs.s.update(rs.ctx, func(tx *bbolt.Tx) error {
 		if err := applyHostsAndRules(tx, r); err != nil {
+			return err
+		}
+		if err := saveLocations(tx, rs.locs.Locations()); err != nil {
 			return err
 		}
 		// Summarised again: the merged hosts' hours the backup brings

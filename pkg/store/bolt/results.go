@@ -162,7 +162,7 @@ func saveIn(tx *bbolt.Tx, es []encoded, results []store.Result, alerting *store.
 	if err := recordCertExpiries(tx, results); err != nil {
 		return err
 	}
-	if err := saveLocations(tx, results); err != nil {
+	if err := saveLocations(tx, store.SavedLocations(results)); err != nil {
 		return err
 	}
 	if alerting == nil {

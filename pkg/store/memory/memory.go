@@ -720,9 +720,10 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		inBackup[h] = true
 	}
 	staged := make(map[string][]entry)
+	var locs store.LocationSet
 	if r.Results != nil {
 		var err error
-		if staged, err = s.gather(ctx, r.Results, inBackup); err != nil {
+		if staged, err = s.gather(ctx, store.TrackLocations(r.Results, &locs), inBackup); err != nil {
 			return err
 		}
 	}
@@ -764,6 +765,7 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		hd := s.hosts[h]
 		hd.results = merge(hd.results, es)
 	}
+	s.locations = store.MergeLocations(s.locations, locs.Locations())
 	return nil
 }
 

@@ -11,13 +11,12 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/internal/statedoc"
 )
 
-// saveLocations raises the locations of results to their newest slot,
-// in one statement, in name order (so that saves lock their rows in one
-// order and cannot deadlock on them). A row it raises stays locked until
+// saveLocations raises the locations to the newest slots of locs
+// (store.SavedLocations's, by name), in one statement, in name order (so
+// that saves lock their rows in one order and cannot deadlock on them). A row it raises stays locked until
 // the commit, and other saves of that location wait for it: SaveRound
 // does it last, just before its commit.
-func saveLocations(ctx context.Context, tx pgx.Tx, results []store.Result) error {
-	locs := store.SavedLocations(results)
+func saveLocations(ctx context.Context, tx pgx.Tx, locs []store.Location) error {
 	names := make([]string, len(locs))
 	slots := make([]time.Time, len(locs))
 	for i, l := range locs {

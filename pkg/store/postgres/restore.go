@@ -61,8 +61,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		if r.Results == nil {
 			return nil
 		}
-		restored, err = restoreResults(ctx, tx, known, r.Results, until)
-		return err
+		var locs store.LocationSet
+		if restored, err = restoreResults(ctx, tx, known, store.TrackLocations(r.Results, &locs), until); err != nil {
+			return err
+		}
+		return saveLocations(ctx, tx, locs.Locations())
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: restore: %w", err)

@@ -138,7 +138,7 @@ func saveIn(ctx context.Context, tx pgx.Tx, results []store.Result, alerting *st
 	}
 	// Last: the row of a location stays locked until the commit, and
 	// every save of the location (its shards, a retried round) writes it.
-	return saveLocations(ctx, tx, results)
+	return saveLocations(ctx, tx, store.SavedLocations(results))
 }
 
 // firstSlot returns the earliest slot of results, which is not empty.

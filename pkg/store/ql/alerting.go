@@ -10,10 +10,11 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/internal/namelist"
 )
 
-// saveLocations raises the locations of results to their newest slot:
-// a lookup and a write per location, and a save has few.
-func saveLocations(ctx context.Context, tx *sql.Tx, results []store.Result) error {
-	for _, l := range store.SavedLocations(results) {
+// saveLocations raises the locations to the newest slots of locs
+// (store.SavedLocations's): a lookup and a write per location, and a save
+// has few.
+func saveLocations(ctx context.Context, tx *sql.Tx, locs []store.Location) error {
+	for _, l := range locs {
 		var last time.Time
 		found, err := queryOne(ctx, tx, `SELECT last_slot FROM locations WHERE name == $1`, []any{l.Name}, &last)
 		switch {

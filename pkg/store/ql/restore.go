@@ -51,7 +51,11 @@ func (s *Store) Restore(ctx context.Context, r store.Restore) error {
 		if r.Results == nil {
 			return nil
 		}
-		return s.restoreResults(ctx, tx, r.Results)
+		var locs store.LocationSet
+		if err := s.restoreResults(ctx, tx, store.TrackLocations(r.Results, &locs)); err != nil {
+			return err
+		}
+		return saveLocations(ctx, tx, locs.Locations())
 	})
 	if err != nil {
 		return fmt.Errorf("ql: restore: %w", err)

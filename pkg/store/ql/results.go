@@ -192,7 +192,7 @@ func (s *Store) saveIn(ctx context.Context, tx *sql.Tx, results []store.Result, 
 	if err := recordCertExpiries(ctx, tx, results, ids); err != nil {
 		return fmt.Errorf("facts: %w", err)
 	}
-	if err := saveLocations(ctx, tx, results); err != nil {
+	if err := saveLocations(ctx, tx, store.SavedLocations(results)); err != nil {
 		return err
 	}
 	if alerting == nil {

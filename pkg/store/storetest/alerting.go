@@ -22,6 +22,7 @@ func testAlerting(t *testing.T, open opener) {
 		{"StoredCarriesMaintenance", alertingStoredMaintenance},
 		{"RelatedHosts", alertingRelatedHosts},
 		{"Locations", alertingLocations},
+		{"LocationsOfRestores", alertingLocationsOfRestores},
 		{"ClaimsPerChannel", alertingClaimsPerChannel},
 		{"DeliveriesNewestFirst", alertingDeliveriesNewestFirst},
 		{"States", alertingStates},
@@ -374,6 +375,41 @@ func alertingLocations(t *testing.T, open opener) {
 	addHosts(t, s, "push://job")
 	save(t, s, []store.Result{up("push://job", "", slot(9), ms(1)), up("push://job", "ap", slot(9), ms(1))}, nil)
 	expectLocations(t, "Locations after push results", locationsOf(t, s), want)
+}
+
+// alertingLocationsOfRestores checks that a restore counts the locations
+// of its results as a save does (the chart draws a line per location
+// from them), never a push monitor's, never taking one back, and not
+// when it fails.
+func alertingLocationsOfRestores(t *testing.T, open opener) {
+	s := open(t)
+	var rs []store.Result
+	for i := range 30 {
+		rs = append(rs, up("a.test", "eu", slot(i), ms(1)), up("b.test", "eu", slot(i), ms(2)))
+		if i < 20 {
+			rs = append(rs, down("a.test", "us", slot(i), ms(3), "refused"))
+		}
+	}
+	rs = append(rs, up("push://job", "", slot(40), ms(1)), up("push://job", "ap", slot(41), ms(1)))
+	err := s.Restore(t.Context(), store.Restore{Hosts: []string{"a.test", "b.test", "push://job"}, Results: emitAll(rs, nil)})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	want := []store.Location{{Name: "eu", LastSlot: slot(29)}, {Name: "us", LastSlot: slot(19)}}
+	expectLocations(t, "Locations after a restore", locationsOf(t, s), want)
+	// An older slot does not take a location back.
+	err = s.Restore(t.Context(), store.Restore{Results: emitAll([]store.Result{up("a.test", "us", slot(2), ms(1)), up("a.test", "", slot(1), ms(1))}, nil)})
+	if err != nil {
+		t.Fatalf("second Restore: %v", err)
+	}
+	want = []store.Location{{Name: "", LastSlot: slot(1)}, {Name: "eu", LastSlot: slot(29)}, {Name: "us", LastSlot: slot(19)}}
+	expectLocations(t, "Locations after an older restore", locationsOf(t, s), want)
+	// A restore that fails counts nothing.
+	err = s.Restore(t.Context(), store.Restore{Results: emitAll([]store.Result{up("a.test", "ap", slot(50), ms(1)), up("nope.test", "ap", slot(50), ms(1))}, nil)})
+	if err == nil {
+		t.Fatal("Restore of a result for a host neither stored nor in the backup: no error")
+	}
+	expectLocations(t, "Locations after a failed restore", locationsOf(t, s), want)
 }
 
 func alertingClaimsPerChannel(t *testing.T, open opener) {
