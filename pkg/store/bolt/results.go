@@ -191,12 +191,18 @@ func newRangeIter(tx *bbolt.Tx, host string, from, to []byte) *rangeIter {
 // [from, to), by result key (recentOf's answer, or a fleet read's part of
 // the recent bucket read once for every host, see recentIn).
 func newRangeIterWith(tx *bbolt.Tx, host string, from, to []byte, recent []keyValue) *rangeIter {
+	return newRangeIterIn(tx.Bucket(bucketResults).Bucket([]byte(host)), from, to, recent)
+}
+
+// newRangeIterIn is newRangeIterWith given the host's bucket (nil when it
+// has none), for a read that walks it more than once (bucketsIn).
+func newRangeIterIn(b *bbolt.Bucket, from, to []byte, recent []keyValue) *rangeIter {
 	it := &rangeIter{
 		toSec:  binary.BigEndian.Uint64(to),
 		toNsec: binary.BigEndian.Uint32(to[8:]),
 		recent: recent,
 	}
-	if b := tx.Bucket(bucketResults).Bucket([]byte(host)); b != nil {
+	if b != nil {
 		it.c = b.Cursor()
 		it.k, it.v = it.c.Seek(from)
 		it.clip()
@@ -461,13 +467,14 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Buckete
 	// another (all of the range when nothing is summarised): bk.Add
 	// finds each check's bucket.
 	spans := bk.AddSummaries(hours)
+	hostBucket := tx.Bucket(bucketResults).Bucket([]byte(host))
 	for i := 0; i < len(spans); {
 		j := i + 1
 		for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
 			j++
 		}
 		from, to := timeKey(spans[i].Start), timeKey(spans[j-1].End)
-		it := newRangeIterWith(tx, host, from, to, recent(tx, host, from, to))
+		it := newRangeIterIn(hostBucket, from, to, recent(tx, host, from, to))
 		if err := mergeSlots(it.next, add); err != nil {
 			return hours, err
 		}
