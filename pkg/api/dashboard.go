@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
 	"github.com/srvmon/srvmon/pkg/store"
 )
@@ -178,8 +180,28 @@ type dashPage struct {
 // small fixed-size dashMonitor each.
 func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, error) {
 	now := s.Now().UTC()
-	ms, err := s.Store.Monitors(ctx)
-	if err != nil {
+	// The four reads are independent: at once, so that a store across a
+	// network (PostgreSQL) answers them in the time of the longest.
+	var (
+		wg                          sync.WaitGroup
+		ms                          []monitor.Monitor
+		last                        map[string]store.Check
+		states                      []store.State
+		facts                       []store.Facts
+		msErr, lastErr, stErr, fErr error
+	)
+	wg.Go(func() {
+		last = map[string]store.Check{}
+		lastErr = s.Store.LastChecks(ctx, func(host string, c store.Check) error {
+			last[host] = c
+			return nil
+		})
+	})
+	wg.Go(func() { states, stErr = s.Store.States(ctx) })
+	wg.Go(func() { facts, fErr = s.Store.Facts(ctx) })
+	ms, msErr = s.Store.Monitors(ctx)
+	wg.Wait()
+	if err := cmp.Or(msErr, lastErr, stErr, fErr); err != nil {
 		return dashPage{}, err
 	}
 	mons := make([]dashMonitor, len(ms))
@@ -190,38 +212,24 @@ func (s *server) dashboardPage(ctx context.Context, q dashQuery) (dashPage, erro
 			mons[i].spark[j] = -1
 		}
 		byHost[m.Host] = &mons[i]
-	}
-	err = s.Store.LastChecks(ctx, func(host string, c store.Check) error {
-		m := byHost[host]
-		if m == nil {
-			return nil // added since Monitors was read
+		c, ok := last[m.Host]
+		if !ok {
+			continue
 		}
-		m.last, m.rtt = c.Time, c.RTT
+		mons[i].last, mons[i].rtt = c.Time, c.RTT
 		switch {
 		case c.Maintenance:
-			m.state = stateMaintenance
+			mons[i].state = stateMaintenance
 		case c.Up:
-			m.state = stateUp
+			mons[i].state = stateUp
 		default:
-			m.state = stateDown
+			mons[i].state = stateDown
 		}
-		return nil
-	})
-	if err != nil {
-		return dashPage{}, err
-	}
-	states, err := s.Store.States(ctx)
-	if err != nil {
-		return dashPage{}, err
 	}
 	for _, st := range states {
 		if m := byHost[st.Host]; m != nil && st.Status == m.state && !st.Since.IsZero() {
 			m.since = st.Since
 		}
-	}
-	facts, err := s.Store.Facts(ctx)
-	if err != nil {
-		return dashPage{}, err
 	}
 	for _, f := range facts {
 		if m := byHost[f.Host]; m != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
@@ -157,24 +158,34 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 	}
 	active := monitor.ActiveAt(windows, now)
 
-	// State: the last check, or maintenance when a window covers it now.
+	// State: the last check, or maintenance when a window covers it now;
+	// read while the buckets are (a store across a network answers both
+	// in the time of the longer).
 	state := map[string]string{}
-	err = s.Store.LastChecks(ctx, func(host string, c store.Check) error {
-		if _, ok := shown[host]; ok {
-			state[host] = stateDown
-			if c.Up {
-				state[host] = stateUp
+	var (
+		wg      sync.WaitGroup
+		lastErr error
+	)
+	wg.Go(func() {
+		lastErr = s.Store.LastChecks(ctx, func(host string, c store.Check) error {
+			if _, ok := shown[host]; ok {
+				state[host] = stateDown
+				if c.Up {
+					state[host] = stateUp
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
-	if err != nil {
-		return d, err
-	}
 
 	// The 90-day bar and the incidents, from one fleet pass of the shown
 	// hosts (statusBuckets).
 	sb := newStatusBuckets(now, tz)
+	type hostIncident struct {
+		host string
+		incident
+	}
+	var incidents []hostIncident
 	days := map[string][]statusDay{}
 	uptimes := map[string]string{}
 	perMonitor := group != "" || len(shown) <= statusBarsMax
@@ -219,13 +230,17 @@ func (s *server) statusData(ctx context.Context, group string) (statusData, erro
 			uptimes[host] = formatPercent(float64(up) / float64(up+down))
 		}
 		for _, inc := range incidentsIn(bs[sb.incFrom:sb.incTo], interval) {
-			d.Incidents = append(d.Incidents, statusIncident{Name: m.Name, Start: s.formatTime(inc.start),
-				Duration: inc.downtime.String(), Ongoing: inc.ongoing && state[host] == stateDown})
+			incidents = append(incidents, hostIncident{host, inc})
 		}
 		return nil
 	})
-	if err != nil {
+	wg.Wait()
+	if err := cmp.Or(err, lastErr); err != nil {
 		return d, err
+	}
+	for _, hi := range incidents {
+		d.Incidents = append(d.Incidents, statusIncident{Name: shown[hi.host].Name, Start: s.formatTime(hi.start),
+			Duration: hi.downtime.String(), Ongoing: hi.ongoing && state[hi.host] == stateDown})
 	}
 	slices.SortStableFunc(d.Incidents, func(a, b statusIncident) int {
 		if a.Ongoing != b.Ongoing {
