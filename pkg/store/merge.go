@@ -196,26 +196,49 @@ func (b *Bucketer) AddSummary(i int, s Summary) { b.sums[i].Merge(s) }
 // uncovered, oldest first, each inside one bucket: those the caller must
 // count from its checks, valid until its next call. hours must be sorted
 // by Hour; those that are not whole inside a bucket are ignored.
-func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
+func (b *Bucketer) AddSummaries(hours []HourSummary) []Span { return b.addSummaries(hours, true) }
+
+// AddSummaryGaps is AddSummaries for a caller that feeds the checks of
+// the spans left to Add, which finds each check's bucket: the spans are
+// the gaps between the summaries counted, whole rather than split at
+// bucket ends (each Span.Bucket is its start's). A fleet read of many
+// buckets then walks a gap of days without data once, not a day at a
+// time.
+func (b *Bucketer) AddSummaryGaps(hours []HourSummary) []Span { return b.addSummaries(hours, false) }
+
+func (b *Bucketer) addSummaries(hours []HourSummary, split bool) []Span {
 	b.spans = b.spans[:0]
 	from := b.start // counted up to here
+	next := 0       // hours ascend, and so do their buckets: searched from here on
 	for _, h := range hours {
-		end := h.Hour.Add(SummarySpan)
-		i := b.Index(h.Hour)
-		if i < 0 || h.Hour.Before(from) || end.After(b.buckets[i].End) {
-			continue // outside the range, or across two buckets
+		if h.Hour.Before(b.start) || !h.Hour.Before(b.end) {
+			continue // outside the range
 		}
-		b.uncovered(from, h.Hour)
+		i := next
+		for !b.buckets[i].End.After(h.Hour) {
+			i++
+		}
+		next = i
+		end := h.Hour.Add(SummarySpan)
+		if h.Hour.Before(from) || end.After(b.buckets[i].End) {
+			continue // across two buckets
+		}
+		b.uncovered(from, h.Hour, split)
 		b.sums[i].Merge(h.Summary)
 		from = end
 	}
-	b.uncovered(from, b.end)
+	b.uncovered(from, b.end, split)
 	return b.spans
 }
 
-// uncovered adds the spans of [from, to) to b.spans, split at bucket ends.
-func (b *Bucketer) uncovered(from, to time.Time) {
+// uncovered adds the spans of [from, to) to b.spans: one, or split at
+// bucket ends.
+func (b *Bucketer) uncovered(from, to time.Time, split bool) {
 	if !from.Before(to) {
+		return
+	}
+	if !split {
+		b.spans = append(b.spans, Span{Start: from, End: to, Bucket: b.Index(from)})
 		return
 	}
 	for i := b.Index(from); from.Before(to); i++ {

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -98,6 +99,23 @@ func TestAddSummaries(t *testing.T) {
 					t.Fatalf("run %d: span %+v reads the summarised hour %v", run, sp, h.Hour)
 				}
 			}
+		}
+		// AddSummaryGaps: the same, the spans whole between summaries.
+		gapped := NewBucketer(start, end, n)
+		last = start
+		for _, g := range gapped.AddSummaryGaps(hours) {
+			if g.Start.Before(last) || !g.Start.Before(g.End) || (last.After(start) && g.Start.Equal(last)) {
+				t.Fatalf("run %d: gap %+v after %v: gaps must be ordered, apart and not empty", run, g, last)
+			}
+			last = g.End
+			for _, c := range checks {
+				if !c.Time.Before(g.Start) && c.Time.Before(g.End) {
+					gapped.Add(c)
+				}
+			}
+		}
+		if gb, wb := gapped.Buckets(), want.Buckets(); !slices.Equal(gb, wb) {
+			t.Fatalf("run %d [%v, %v) n=%d: AddSummaryGaps's buckets\n%+v, want\n%+v", run, start, end, n, gb, wb)
 		}
 		gb, wb := got.Buckets(), want.Buckets()
 		if len(gb) != len(wb) {

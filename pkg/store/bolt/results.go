@@ -463,22 +463,16 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Buckete
 		}
 		return nil
 	}
-	// One walk of the cursor for each run of spans that follow one
-	// another (all of the range when nothing is summarised): bk.Add
-	// finds each check's bucket.
-	spans := bk.AddSummaries(hours)
+	// One walk of the cursor for each gap between the summaries (all of
+	// the range when nothing is summarised): bk.Add finds each check's
+	// bucket.
 	hostBucket := tx.Bucket(bucketResults).Bucket([]byte(host))
-	for i := 0; i < len(spans); {
-		j := i + 1
-		for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
-			j++
-		}
-		from, to := timeKey(spans[i].Start), timeKey(spans[j-1].End)
+	for _, gap := range bk.AddSummaryGaps(hours) {
+		from, to := timeKey(gap.Start), timeKey(gap.End)
 		it := newRangeIterIn(hostBucket, from, to, recent(tx, host, from, to))
 		if err := mergeSlots(it.next, add); err != nil {
 			return hours, err
 		}
-		i = j
 	}
 	return hours, nil
 }
