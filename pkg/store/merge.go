@@ -252,13 +252,9 @@ func (b *Bucketer) uncovered(from, to time.Time, split bool) {
 }
 
 // Reset forgets what was counted, for the next host of a fleet read
-// (FleetReader.BucketsAll): the buckets Buckets returned are reused.
-func (b *Bucketer) Reset() {
-	clear(b.sums)
-	for i := range b.buckets {
-		b.buckets[i] = Bucket{Start: b.buckets[i].Start, End: b.buckets[i].End}
-	}
-}
+// (FleetReader.BucketsAll): the buckets Buckets returned are reused, and
+// its next call writes their counts again.
+func (b *Bucketer) Reset() { clear(b.sums) }
 
 // SummaryPlan is how a fleet read (FleetReader.BucketsAll) splits the
 // range of a Bucketer for every host at once, given the hour before which
