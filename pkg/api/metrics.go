@@ -33,7 +33,7 @@ import (
 // may be a Lambda, and any API process answers the same. They are written
 // straight to the text format (writeMonitorFamilies) from a small
 // fixed-size record per monitor (metricsMonitor): client_golang would
-// hold every sample as protobuf structs (110 MiB at 10,000 monitors). The
+// hold every sample as protobuf structs (README, Benchmarks). The
 // process's own (Go runtime and process metrics, the rounds') come from
 // Options.Metrics's registry or, when nil, one of the handler's, and are
 // encoded after them with expfmt.
