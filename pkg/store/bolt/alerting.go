@@ -192,16 +192,17 @@ func storedIn(tx *bbolt.Tx, los map[string]time.Time, newest time.Time) (map[str
 
 // States lists every stored notification state, by host; never nil.
 func (s *Store) States(ctx context.Context) ([]store.State, error) {
-	sts := []store.State{}
+	var sts []store.State
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketStates).ForEach(func(k, v []byte) error {
+		var err error
+		sts, err = decodeAll(tx.Bucket(bucketStates), 0, func(k, v []byte) (store.State, error) {
 			st, err := decodeState(string(k), v)
 			if err != nil {
-				return fmt.Errorf("state of %q: %w", k, err)
+				return st, fmt.Errorf("state of %q: %w", k, err)
 			}
-			sts = append(sts, st)
-			return nil
+			return st, nil
 		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: states: %w", err)

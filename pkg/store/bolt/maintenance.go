@@ -30,15 +30,7 @@ func (s *Store) Maintenances(ctx context.Context) ([]monitor.Maintenance, error)
 
 // maintenancesIn lists the windows tx sees, by ID; never nil.
 func maintenancesIn(tx *bbolt.Tx) ([]monitor.Maintenance, error) {
-	ws := []monitor.Maintenance{}
-	err := tx.Bucket(bucketMaintenance).ForEach(func(k, v []byte) error {
-		w, err := decodeMaintenance(k, v)
-		if err != nil {
-			return err
-		}
-		ws = append(ws, w)
-		return nil
-	})
+	ws, err := decodeAll(tx.Bucket(bucketMaintenance), 0, decodeMaintenance)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: maintenance windows: %w", err)
 	}

@@ -82,6 +82,22 @@ func countKeys(b *bbolt.Bucket) int {
 	return n
 }
 
+// decodeAll decodes every value of b, in key order, with decode, into a
+// slice of capacity n at first; never nil. decode's error stops it and is
+// returned as it is.
+func decodeAll[T any](b *bbolt.Bucket, n int, decode func(k, v []byte) (T, error)) ([]T, error) {
+	all := make([]T, 0, n)
+	err := b.ForEach(func(k, v []byte) error {
+		x, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		all = append(all, x)
+		return nil
+	})
+	return all, err
+}
+
 // Monitor returns the host's monitor; ErrNotFound if it is not stored.
 func (s *Store) Monitor(ctx context.Context, host string) (monitor.Monitor, error) {
 	var m monitor.Monitor
@@ -217,15 +233,9 @@ func (s *Store) Facts(ctx context.Context) ([]store.Facts, error) {
 	var fs []store.Facts
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketFacts)
-		fs = make([]store.Facts, 0, countKeys(b))
-		return b.ForEach(func(k, v []byte) error {
-			f, err := decodeFacts(k, v)
-			if err != nil {
-				return err
-			}
-			fs = append(fs, f)
-			return nil
-		})
+		var err error
+		fs, err = decodeAll(b, countKeys(b), decodeFacts)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: facts: %w", err)

@@ -24,14 +24,12 @@ func (s *Store) Rules(ctx context.Context) ([]store.Rule, error) {
 
 // rulesIn lists the rules tx sees, by host; never nil.
 func rulesIn(tx *bbolt.Tx) ([]store.Rule, error) {
-	rules := []store.Rule{}
-	err := tx.Bucket(bucketRules).ForEach(func(k, v []byte) error {
+	rules, err := decodeAll(tx.Bucket(bucketRules), 0, func(k, v []byte) (store.Rule, error) {
 		rl, err := decodeRule(string(k), v)
 		if err != nil {
-			return fmt.Errorf("rule of %q: %w", k, err)
+			return rl, fmt.Errorf("rule of %q: %w", k, err)
 		}
-		rules = append(rules, rl)
-		return nil
+		return rl, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: rules: %w", err)
