@@ -61,6 +61,21 @@ func benchResult(host string, i, rows int) store.Result {
 	return r
 }
 
+// benchResults is a Restore's Results: rows results (benchResult) of each
+// host, host after host, as a backup holds them.
+func benchResults(hosts []string, rows int) func(context.Context, func(store.Result) error) error {
+	return func(ctx context.Context, emit func(store.Result) error) error {
+		for _, h := range hosts {
+			for i := range rows {
+				if err := emit(benchResult(h, i, rows)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
 // benchBackend is a store for the benchmarks.
 type benchBackend struct {
 	name string
@@ -93,16 +108,7 @@ func BenchmarkAPI(b *testing.B) {
 				hosts[i] = benchHost(i)
 			}
 			start := time.Now()
-			err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Results: func(ctx context.Context, emit func(store.Result) error) error {
-				for _, h := range hosts {
-					for i := range rows {
-						if err := emit(benchResult(h, i, rows)); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			}})
+			err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Results: benchResults(hosts, rows)})
 			if err != nil {
 				b.Fatalf("loading: %v", err)
 			}

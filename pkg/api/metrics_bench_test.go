@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,16 +67,7 @@ func restoreFleet(b *testing.B, st store.Store, n, rows int) []string {
 		hosts[i] = benchHost(i)
 		ms[i] = monitor.Monitor{Host: hosts[i], Settings: monitor.Settings{Name: fmt.Sprintf("Monitor %d", i), Group: fmt.Sprintf("group-%d", i%20)}}
 	}
-	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: func(ctx context.Context, emit func(store.Result) error) error {
-		for _, h := range hosts {
-			for i := range rows {
-				if err := emit(benchResult(h, i, rows)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}})
+	err := st.Restore(b.Context(), store.Restore{Hosts: hosts, Monitors: ms, Results: benchResults(hosts, rows)})
 	if err != nil {
 		b.Fatalf("loading: %v", err)
 	}
