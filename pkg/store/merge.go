@@ -293,6 +293,48 @@ func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []S
 	return hours, spans
 }
 
+// SummaryRun is a run of summarised time that a fleet read reads from one
+// kind of summary: whole UTC days from the daily rollups (Daily), or
+// whole hours from the hourly summaries.
+type SummaryRun struct {
+	Start, End time.Time
+	Daily      bool
+}
+
+// SummaryRuns splits the summarised hours of each bucket (SummaryPlan's
+// hours) into the runs to read: in each bucket, the whole UTC days it
+// holds from the daily rollups (see DaySpan) and the hours before and
+// after them from the hourly summaries. Adjacent runs of one kind are
+// joined, so that a read walks each once: the dashboard's year reads 365
+// days and the hours at its window edges rather than 8,760 hours.
+// Every run lies inside the hours it came from, and a daily run's days
+// are each wholly inside one bucket.
+func SummaryRuns(hours [][2]time.Time) []SummaryRun {
+	var runs []SummaryRun
+	add := func(start, end time.Time, daily bool) {
+		if !start.Before(end) {
+			return
+		}
+		if n := len(runs); n > 0 && runs[n-1].Daily == daily && runs[n-1].End.Equal(start) {
+			runs[n-1].End = end
+			return
+		}
+		runs = append(runs, SummaryRun{Start: start, End: end, Daily: daily})
+	}
+	for _, h := range hours {
+		lo, hi := h[0], h[1]
+		dayLo, dayHi := Day(lo.Add(DaySpan-1)), Day(hi)
+		if !dayLo.Before(dayHi) {
+			add(lo, hi, false)
+			continue
+		}
+		add(lo, dayLo, false)
+		add(dayLo, dayHi, true)
+		add(dayHi, hi, false)
+	}
+	return runs
+}
+
 // Buckets returns the buckets counted so far.
 func (b *Bucketer) Buckets() []Bucket {
 	for i, s := range b.sums {

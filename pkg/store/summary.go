@@ -16,6 +16,16 @@ import (
 // chart.Grid) reads nothing but summaries, but for the newest hours.
 const SummarySpan = time.Hour
 
+// DaySpan is the span of the daily rollups that backends with hourly
+// summaries keep too: per host and UTC day, the sum of the day's hourly
+// summaries, for each day wholly before the hour up to which they
+// summarise. A read of a long range then reads a row per day for its
+// whole days (see SummaryRuns): a year is 365 rows rather than 8,760.
+const DaySpan = 24 * time.Hour
+
+// Day returns the UTC day that holds t.
+func Day(t time.Time) time.Time { return t.UTC().Truncate(DaySpan) }
+
 // Summary counts merged checks: what a Bucket holds, with the sum of the
 // rtts of the checks up, so that summaries add up. Its zero value counts
 // nothing. Up and Down count the checks not in maintenance, Maintenance

@@ -242,3 +242,40 @@ func TestSummaryPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestSummaryRuns checks how a fleet read splits the summarised hours
+// between the daily rollups and the hourly summaries: whole days inside
+// one bucket from the days, the rest from the hours, adjacent runs of a
+// kind joined.
+func TestSummaryRuns(t *testing.T) {
+	d := func(day, hh int) time.Time { return time.Date(2024, time.March, day, hh, 0, 0, 0, time.UTC) }
+	type hours = [2]time.Time
+	for _, tc := range []struct {
+		name  string
+		hours []hours
+		want  []SummaryRun
+	}{
+		{"None", nil, nil},
+		{"EmptyBuckets", []hours{{d(1, 0), d(1, 0)}, {d(2, 3), d(2, 3)}}, nil},
+		{"LessThanADay", []hours{{d(1, 3), d(2, 2)}}, []SummaryRun{{d(1, 3), d(2, 2), false}}},
+		{"WholeDay", []hours{{d(1, 0), d(2, 0)}}, []SummaryRun{{d(1, 0), d(2, 0), true}}},
+		{"EdgesAndDays", []hours{{d(1, 5), d(4, 7)}},
+			[]SummaryRun{{d(1, 5), d(2, 0), false}, {d(2, 0), d(4, 0), true}, {d(4, 0), d(4, 7), false}}},
+		// The dashboard's windows: a year to 30 days, 30 to 7, 7 to 1, then
+		// 24 hourly buckets, ending mid-day; the days of adjacent buckets
+		// join when the bound between them is a midnight.
+		{"Windows", []hours{{d(1, 5), d(10, 5)}, {d(10, 5), d(20, 0)}, {d(20, 0), d(25, 5)}, {d(25, 5), d(25, 6)}, {d(25, 6), d(25, 7)}},
+			[]SummaryRun{{d(1, 5), d(2, 0), false}, {d(2, 0), d(10, 0), true}, {d(10, 0), d(11, 0), false},
+				{d(11, 0), d(25, 0), true}, {d(25, 0), d(25, 7), false}}},
+		// A bucket whose hours stop early (summarised_until) and a gap:
+		// no run joins across it.
+		{"Gap", []hours{{d(1, 0), d(3, 0)}, {d(4, 0), d(4, 0)}, {d(5, 0), d(6, 0)}},
+			[]SummaryRun{{d(1, 0), d(3, 0), true}, {d(5, 0), d(6, 0), true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SummaryRuns(tc.hours); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("SummaryRuns(%v)\n got %v\nwant %v", tc.hours, got, tc.want)
+			}
+		})
+	}
+}
