@@ -146,26 +146,27 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 }
 
 // bucketsSQL counts, for each host that hostsSQL picks, its summaries of
-// the hours before summarised_until that lie wholly inside a bucket, a
-// row per bucket (kind 0, the bucket's index), and its checks of the
-// spans left, a row per span (kind 1, the span's index, see spansSQL); a
-// host with neither has one row of NULLs. The rows come by host, in no
-// order within a host (what they count adds up in any order): the hosts
-// come sorted and the join keeps their order, where sorting the rows of
-// each host as well cost a fifth of the statement. Each row holds the
-// checks not in maintenance, those of them up, those in maintenance, and
-// the min, max and sum of the rtt of those up and not in maintenance.
-// The parameters:
-// $2 and $3 bound the summarised hours read; $4 holds the buckets' starts
-// (rounded up to the microsecond, which keeps every whole hour in its
-// bucket); $5 and $6 hold each bucket's summarised hours [lo, hi)
-// (store.Bucketer.SummaryPlan); $7 and $8 the spans. A summary is counted
-// only when its hour is in its bucket's [lo, hi).
+// the summarised time that lies wholly inside a bucket, a row per bucket
+// (kind 0, the bucket's index), and its checks of the spans left, a row
+// per span (kind 1, the span's index, see spansSQL); a host with neither
+// has one row of NULLs. The rows come by host, in no order within a host
+// (what they count adds up in any order): the hosts come sorted and the
+// join keeps their order, where sorting the rows of each host as well
+// cost a fifth of the statement. Each row holds the checks not in
+// maintenance, those of them up, those in maintenance, and the min, max
+// and sum of the rtt of those up and not in maintenance. The parameters:
+// $2 and $3 hold the runs of hours to read from the hourly summaries, $5
+// and $6 the runs of whole days to read from the daily rollups
+// (store.SummaryRuns of store.Bucketer.SummaryPlan's hours); $4 holds the
+// buckets' starts (rounded up to the microsecond, which keeps every whole
+// hour in its bucket); $7 and $8 the spans.
 //
-// The summaries are one range scan of check_summaries's key per host,
-// from the index alone (the key includes the counters: migration 0008),
-// aggregated by bucket (width_bucket, a binary search of $4): a year of a
-// host's hours is 8,760 rows, which PostgreSQL adds up rather than send.
+// Each run is one range scan of its table's key per host, from the index
+// alone (the keys include the counters: migrations 0008 and 0009), and
+// each row goes to its bucket by its start (width_bucket, a binary search
+// of $4): a run lies inside its buckets' summarised hours, and a day
+// wholly inside one bucket. A year of a host is 365 rollups and the hours
+// at the window's edges, which PostgreSQL adds up rather than send.
 const bucketsSQL = `SELECT h.host, coalesce(x.kind, -1), coalesce(x.i, 0), coalesce(x.n, 0), coalesce(x.up, 0), coalesce(x.maint, 0),
 	coalesce(x.min_rtt, 0), coalesce(x.max_rtt, 0), coalesce(x.sum_rtt, 0)
 FROM (` + hostsSQL + `) h
@@ -174,12 +175,24 @@ LEFT JOIN LATERAL (
 		coalesce(min(q.min_rtt) FILTER (WHERE q.up > 0), 0)::bigint AS min_rtt,
 		coalesce(max(q.max_rtt) FILTER (WHERE q.up > 0), 0)::bigint AS max_rtt, coalesce(sum(q.sum_rtt), 0)::bigint AS sum_rtt
 	FROM (
-		SELECT s.hour, s.up, s.down, s.maintenance, s.min_rtt, s.max_rtt, s.sum_rtt,
-			width_bucket(s.hour, $4::timestamp[]) - 1 AS b
-		FROM check_summaries s
-		WHERE s.host = h.host AND s.hour >= $2::timestamp AND s.hour < $3::timestamp
+		SELECT width_bucket(s.hour, $4::timestamp[]) - 1 AS b, s.up, s.down, s.maintenance, s.min_rtt, s.max_rtt, s.sum_rtt
+		FROM unnest($2::timestamp[], $3::timestamp[]) AS r (lo, hi)
+		CROSS JOIN LATERAL (
+			SELECT s.hour, s.up, s.down, s.maintenance, s.min_rtt, s.max_rtt, s.sum_rtt
+			FROM check_summaries s
+			WHERE s.host = h.host AND s.hour >= r.lo AND s.hour < r.hi
+			OFFSET 0
+		) s
+		UNION ALL
+		SELECT width_bucket(d.day, $4::timestamp[]) - 1, d.up, d.down, d.maintenance, d.min_rtt, d.max_rtt, d.sum_rtt
+		FROM unnest($5::timestamp[], $6::timestamp[]) AS r (lo, hi)
+		CROSS JOIN LATERAL (
+			SELECT d.day, d.up, d.down, d.maintenance, d.min_rtt, d.max_rtt, d.sum_rtt
+			FROM check_summaries_daily d
+			WHERE d.host = h.host AND d.day >= r.lo AND d.day < r.hi
+			OFFSET 0
+		) d
 	) q
-	WHERE q.hour >= ($5::timestamp[])[q.b + 1] AND q.hour < ($6::timestamp[])[q.b + 1]
 	GROUP BY q.b
 	UNION ALL
 	SELECT 1, y.* FROM (%s) y
@@ -200,17 +213,16 @@ type hostFilter struct {
 }
 
 // bucketsOf calls fn with the buckets of the hosts that hf picks, by host,
-// as Buckets gives them: from the summaries of the hours before
-// summarised_until wholly inside a bucket, and from the checks of the
-// rest, one statement for all of it after the one that reads
-// summarised_until. bs is reused from host to host. fn's error is
-// returned as it is.
+// as Buckets gives them: from the daily rollups of the days and the
+// summaries of the hours before summarised_until wholly inside a bucket,
+// and from the checks of the rest, one statement for all of it after the
+// one that reads summarised_until. bs is reused from host to host. fn's
+// error is returned as it is.
 func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer, fn func(host string, bs []store.Bucket) error) error {
 	var until *time.Time
 	if err := q.QueryRow(ctx, "SELECT summarised_until FROM summary_progress").Scan(&until); err != nil {
 		return fmt.Errorf("read summary_progress: %w", err)
 	}
-	start := bk.Start()
 	var hours [][2]time.Time
 	var spans []store.Span
 	if len(bk.Buckets()) > 0 {
@@ -220,20 +232,15 @@ func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer
 		}
 		hours, spans = bk.SummaryPlan(u)
 	}
-	// The hours read: from the first bucket's that has some to the last's.
-	var lo, hi time.Time
-	hourLos, hourHis := make([]time.Time, len(hours)), make([]time.Time, len(hours))
-	for i, h := range hours {
-		hourLos[i], hourHis[i] = h[0], h[1]
-		if h[0].Before(h[1]) {
-			if lo.IsZero() {
-				lo = h[0]
-			}
-			hi = h[1]
+	// The runs read: whole days from the rollups, hours from the
+	// summaries.
+	var hourLos, hourHis, dayLos, dayHis []time.Time
+	for _, r := range store.SummaryRuns(hours) {
+		if r.Daily {
+			dayLos, dayHis = append(dayLos, r.Start), append(dayHis, r.End)
+		} else {
+			hourLos, hourHis = append(hourLos, r.Start), append(hourHis, r.End)
 		}
-	}
-	if lo.IsZero() {
-		lo, hi = start, start
 	}
 	los, his, idx := make([]time.Time, len(spans)), make([]time.Time, len(spans)), make([]int, len(spans))
 	for i, sp := range spans {
@@ -250,7 +257,7 @@ func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer
 	for i, b := range bk.Buckets() {
 		starts[i] = bound(b.Start)
 	}
-	rows, _ := q.Query(ctx, query, hosts, lo, hi, starts, hourLos, hourHis, los, his)
+	rows, _ := q.Query(ctx, query, hosts, hourLos, hourHis, starts, dayLos, dayHis, los, his)
 	var (
 		cur                                      []byte
 		started                                  bool

@@ -80,7 +80,10 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if _, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM check_summaries WHERE host = $1", host)
+		if _, err = tx.Exec(ctx, "DELETE FROM check_summaries WHERE host = $1", host); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM check_summaries_daily WHERE host = $1", host)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -162,7 +162,7 @@ func Init(ctx context.Context, cfg Config) error {
 // autovacuum has been by (it sets the visibility map and the hint bits,
 // and gathers the planner's statistics).
 func (s *Store) Vacuum(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) checks, check_summaries"); err != nil {
+	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) checks, check_summaries, check_summaries_daily"); err != nil {
 		return fmt.Errorf("postgres: vacuum: %w", err)
 	}
 	return nil

@@ -344,7 +344,9 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 }
 
 // DeleteResultsBefore deletes results before t, then the summaries of
-// the hours that begin before t, at most deleteBatch rows per statement
+// the hours that begin before t and the daily rollups of the days before
+// t's (summariseCutHour writes those of t's hour and day again, from what
+// is kept), at most deleteBatch rows per statement
 // (each its own transaction), found through the index of deleteHosts hosts
 // at a time, then finished deliveries created before t. The summaries go
 // after the results, under the summaries lock: a Summarise that ran
@@ -364,8 +366,11 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if _, err := s.deleteBefore(ctx, hosts, deleteSummariesSQL, t.UTC(), true); err != nil {
 		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
 	}
+	if _, err := s.deleteBefore(ctx, hosts, deleteRollupsSQL, store.Day(t), true); err != nil {
+		return deleted, fmt.Errorf("postgres: delete daily rollups before %v: %w", store.Day(t), err)
+	}
 	if err := s.summariseCutHour(ctx, t); err != nil {
-		return deleted, fmt.Errorf("postgres: summarise the hour cut at %v: %w", t, err)
+		return deleted, fmt.Errorf("postgres: summarise the hour and day cut at %v: %w", t, err)
 	}
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM deliveries WHERE ctid = ANY (ARRAY (
@@ -384,19 +389,25 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 // retention cut at t, when t is inside an hour that is summarised: its
 // summary was deleted with the results before t, and the checks it keeps
 // must have one, since before summarised_until an hour without a summary
-// is an hour without checks (see bucketsOf).
+// is an hour without checks (see bucketsOf). In the same transaction it
+// rolls up again the day that t cuts, when it is wholly before
+// summarised_until: its rollup still counts the hours deleted before t.
 func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
-	hour := store.Hour(t)
-	if hour.Equal(t.UTC()) {
-		return nil
+	hour, day := store.Hour(t), store.Day(t)
+	if day.Equal(t.UTC()) {
+		return nil // cuts no day, nor an hour
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
-		if err != nil || until.IsZero() || until.Before(hour.Add(store.SummarySpan)) {
+		if err != nil || until.IsZero() {
 			return err
 		}
-		_, err = tx.Exec(ctx, summariseAllSQL, hour, hour.Add(store.SummarySpan))
-		return err
+		if !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan)) {
+			if _, err := tx.Exec(ctx, summariseAllSQL, hour, hour.Add(store.SummarySpan)); err != nil {
+				return err
+			}
+		}
+		return rollupAllHosts(ctx, tx, day, day.Add(store.DaySpan), until)
 	})
 }
 
@@ -412,10 +423,11 @@ const deleteBeforeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY (
 var (
 	deleteChecksSQL    = fmt.Sprintf(deleteBeforeSQL, "checks", "check_time")
 	deleteSummariesSQL = fmt.Sprintf(deleteBeforeSQL, "check_summaries", "hour")
+	deleteRollupsSQL   = fmt.Sprintf(deleteBeforeSQL, "check_summaries_daily", "day")
 )
 
-// deleteBefore runs a delete statement (deleteChecksSQL or
-// deleteSummariesSQL) over hosts, deleteHosts at a time, until it deletes
+// deleteBefore runs a delete statement (deleteChecksSQL,
+// deleteSummariesSQL or deleteRollupsSQL) over hosts, deleteHosts at a time, until it deletes
 // fewer than deleteBatch rows of them; each run is a transaction of its
 // own, holding the summaries lock when locked is set. It returns how many
 // rows it deleted.

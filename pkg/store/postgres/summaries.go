@@ -34,6 +34,31 @@ import (
 // So an hour before summarised_until without a summary has no check: a
 // read plans the same summaries and spans for every host (bucketsOf).
 //
+// The daily rollups (check_summaries_daily, see store.DaySpan) stay exact
+// the same way: a rollup of (host, day) exists for each UTC day wholly
+// before summarised_until that has an hourly summary, and equals the sum
+// of the day's hourly summaries (store.Summary.Merge). Every transaction
+// that writes hourly summaries writes the rollups of the days they touch
+// that are wholly before summarised_until, with one statement (rollupSQL,
+// which recomputes them from check_summaries and deletes those of days
+// left without an hour), before it commits:
+//
+//   - Summarise rolls up, for every host, the days that its hours touch
+//     and that its new summarised_until leaves complete (a day is
+//     complete once summarised_until reaches its end), as do
+//     summariseFirst and so summariseAll;
+//   - resummarise (a late round, another location, a restore into
+//     summarised hours) rolls up again the touched days that are wholly
+//     before summarised_until;
+//   - retention deletes the rollups of the days before the day it cuts,
+//     and rolls up the day it cuts again in summariseCutHour's
+//     transaction, after that hour's summary; DeleteHost deletes the
+//     host's.
+//
+// So a day before summarised_until's day without a rollup has no check,
+// and a read takes the whole days of its buckets from the rollups and the
+// hours at their edges from the hourly summaries (store.SummaryRuns).
+//
 // So that no summary is computed from checks that another transaction is
 // changing, every transaction that writes checks or summaries holds the
 // advisory lock summariesLockKey: shared, or exclusive for Summarise,
@@ -123,15 +148,98 @@ ON CONFLICT (host, hour) DO UPDATE SET up = excluded.up, down = excluded.down,
 	min_rtt = excluded.min_rtt, max_rtt = excluded.max_rtt, sum_rtt = excluded.sum_rtt,
 	maintenance = excluded.maintenance`
 
+// rollupSQL writes the daily rollups (check_summaries_daily) of each row
+// (host, lo, hi) of the source that %s names, day by day in [lo, hi),
+// from the hourly summaries: each day's rollup is the sum of its hours as
+// store.Summary.Merge adds them (the lowest min_rtt and the highest
+// max_rtt of the hours with a check up), and a day that has no hour left
+// loses its rollup. lo and hi are whole UTC days wholly before
+// summarised_until, and no two rows of one host overlap. Every path that
+// writes hourly summaries runs it, so that the rollups are computed one
+// way; a rollup that is already right is left as it is.
+const rollupSQL = `WITH t AS MATERIALIZED (
+	SELECT t.host, t.lo, t.hi FROM %s
+), r AS MATERIALIZED (
+	SELECT t.host, d.day, d.up, d.down, d.maintenance, d.min_rtt, d.max_rtt, d.sum_rtt
+	FROM t CROSS JOIN LATERAL (
+		SELECT date_trunc('day', s.hour) AS day, sum(s.up)::bigint AS up, sum(s.down)::bigint AS down,
+			sum(s.maintenance)::bigint AS maintenance, coalesce(min(s.min_rtt) FILTER (WHERE s.up > 0), 0) AS min_rtt,
+			coalesce(max(s.max_rtt) FILTER (WHERE s.up > 0), 0) AS max_rtt, sum(s.sum_rtt)::bigint AS sum_rtt
+		FROM check_summaries s
+		WHERE s.host = t.host AND s.hour >= t.lo AND s.hour < t.hi
+		GROUP BY 1
+	) d
+), gone AS (
+	DELETE FROM check_summaries_daily x USING t
+	WHERE x.host = t.host AND x.day >= t.lo AND x.day < t.hi
+		AND NOT EXISTS (SELECT FROM r WHERE r.host = x.host AND r.day = x.day)
+)
+INSERT INTO check_summaries_daily AS x (host, day, up, down, maintenance, min_rtt, max_rtt, sum_rtt)
+SELECT * FROM r
+ON CONFLICT (host, day) DO UPDATE SET up = excluded.up, down = excluded.down, maintenance = excluded.maintenance,
+	min_rtt = excluded.min_rtt, max_rtt = excluded.max_rtt, sum_rtt = excluded.sum_rtt
+WHERE (x.up, x.down, x.maintenance, x.min_rtt, x.max_rtt, x.sum_rtt)
+	IS DISTINCT FROM (excluded.up, excluded.down, excluded.maintenance, excluded.min_rtt, excluded.max_rtt, excluded.sum_rtt)`
+
 var (
 	// summariseAllSQL summarises every host in [$1, $2).
-	summariseAllSQL = fmt.Sprintf(summariseSQL, `(SELECT host, $1::timestamp AS lo, $2::timestamp AS hi FROM hosts) t`)
+	summariseAllSQL = fmt.Sprintf(summariseSQL, allHostsSource)
 	// summariseSpansSQL summarises the hosts $1 in [$2, $3).
-	summariseSpansSQL = fmt.Sprintf(summariseSQL, `unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS t (host, lo, hi)`)
+	summariseSpansSQL = fmt.Sprintf(summariseSQL, spansSource)
+	// rollupAllSQL rolls up the days [$1, $2) of every host.
+	rollupAllSQL = fmt.Sprintf(rollupSQL, allHostsSource)
+	// rollupSpansSQL rolls up the days [$2, $3) of the hosts $1.
+	rollupSpansSQL = fmt.Sprintf(rollupSQL, spansSource)
 )
 
+// The sources of summariseSQL and rollupSQL: every host in [$1, $2), or
+// the hosts $1 in [$2, $3).
+const (
+	allHostsSource = `(SELECT host, $1::timestamp AS lo, $2::timestamp AS hi FROM hosts) t`
+	spansSource    = `unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS t (host, lo, hi)`
+)
+
+// completeDays returns the UTC days that the hours [lo, hi) touch and
+// that are wholly before until, the days whose rollups a summary of those
+// hours changes: [Day(lo), Day(until)) at most. from equals to when there
+// is none.
+func completeDays(lo, hi, until time.Time) (from, to time.Time) {
+	from, to = store.Day(lo), store.Day(until)
+	if end := store.Day(hi.Add(-1)).Add(store.DaySpan); end.Before(to) {
+		to = end
+	}
+	if !from.Before(to) {
+		return from, from
+	}
+	return from, to
+}
+
+// summariseAllHosts summarises the hours [from, to) of every host, then
+// rolls up the days that they touch and that are wholly before until
+// (which is to, or beyond it).
+func summariseAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) error {
+	if _, err := tx.Exec(ctx, summariseAllSQL, from, to); err != nil {
+		return fmt.Errorf("summarise [%v, %v): %w", from, to, err)
+	}
+	return rollupAllHosts(ctx, tx, from, to, until)
+}
+
+// rollupAllHosts rolls up, for every host, the days that the hours
+// [from, to) touch and that are wholly before until.
+func rollupAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) error {
+	dayLo, dayHi := completeDays(from, to, until)
+	if !dayLo.Before(dayHi) {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, rollupAllSQL, dayLo, dayHi); err != nil {
+		return fmt.Errorf("roll up the days [%v, %v): %w", dayLo, dayHi, err)
+	}
+	return nil
+}
+
 // resummarise summarises again the hours that touched noted, as far as
-// they are before until.
+// they are before until, then rolls up again the days they touch that are
+// wholly before until.
 func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, until time.Time) error {
 	spans := touched.Before(until)
 	if len(spans) == 0 {
@@ -139,11 +247,30 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 	}
 	hosts := make([]string, len(spans))
 	los, his := make([]time.Time, len(spans)), make([]time.Time, len(spans))
+	// The days, a run per host where its spans' days touch or overlap
+	// (Before lists a host's spans together, in order).
+	var dayHosts []string
+	var dayLos, dayHis []time.Time
 	for i, sp := range spans {
 		hosts[i], los[i], his[i] = sp.Host, sp.Start, sp.End
+		lo, hi := completeDays(sp.Start, sp.End, until)
+		if !lo.Before(hi) {
+			continue
+		}
+		if n := len(dayHosts); n > 0 && dayHosts[n-1] == sp.Host && !lo.After(dayHis[n-1]) {
+			dayHis[n-1] = hi
+			continue
+		}
+		dayHosts, dayLos, dayHis = append(dayHosts, sp.Host), append(dayLos, lo), append(dayHis, hi)
 	}
 	if _, err := tx.Exec(ctx, summariseSpansSQL, hosts, los, his); err != nil {
 		return fmt.Errorf("summarise the hours of %d hosts again: %w", len(hosts), err)
+	}
+	if len(dayHosts) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, rollupSpansSQL, dayHosts, dayLos, dayHis); err != nil {
+		return fmt.Errorf("roll up the days of %d hosts again: %w", len(dayHosts), err)
 	}
 	return nil
 }
@@ -211,8 +338,8 @@ func summariseStep(ctx context.Context, db beginner, now time.Time) (more, busy 
 		if _, err := tx.Exec(ctx, setSummariseWorkMem); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, summariseAllSQL, from, to); err != nil {
-			return fmt.Errorf("summarise [%v, %v): %w", from, to, err)
+		if err := summariseAllHosts(ctx, tx, from, to, to); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", to)
 		return err
@@ -284,8 +411,8 @@ func summariseFirst(ctx context.Context, tx pgx.Tx, now time.Time) (time.Time, e
 		if _, err := tx.Exec(ctx, setSummariseWorkMem); err != nil {
 			return time.Time{}, err
 		}
-		if _, err := tx.Exec(ctx, summariseAllSQL, from, cutoff); err != nil {
-			return time.Time{}, fmt.Errorf("summarise [%v, %v): %w", from, cutoff, err)
+		if err := summariseAllHosts(ctx, tx, from, cutoff, cutoff); err != nil {
+			return time.Time{}, err
 		}
 	}
 	if _, err := tx.Exec(ctx, "UPDATE summary_progress SET summarised_until = $1", cutoff); err != nil {
