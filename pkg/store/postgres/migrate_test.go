@@ -558,6 +558,7 @@ func TestUpgradeBeforeMaintenance(t *testing.T) {
 // table's default autovacuum settings, 0008 not recorded.
 func takeBackCoveringSummaries(t *testing.T, u string) {
 	t.Helper()
+	takeBackDailyRollups(t, u) // first: it came after
 	pgtest.Exec(t, u, `ALTER TABLE check_summaries DROP CONSTRAINT check_summaries_pkey;
 		ALTER TABLE check_summaries ADD CONSTRAINT check_summaries_pkey PRIMARY KEY (host, hour);
 		ALTER TABLE check_summaries RESET (autovacuum_vacuum_insert_scale_factor, autovacuum_vacuum_insert_threshold);
@@ -633,4 +634,85 @@ func bucketsAll(t *testing.T, s store.FleetReader, q store.BucketQuery) map[stri
 		t.Fatalf("BucketsAll: %v", err)
 	}
 	return all
+}
+
+// takeBackDailyRollups takes the database at u back to before migration
+// 0009: no check_summaries_daily, 0009 not recorded.
+func takeBackDailyRollups(t *testing.T, u string) {
+	t.Helper()
+	pgtest.Exec(t, u, `DROP TABLE check_summaries_daily;
+		DELETE FROM schema_migrations WHERE name = '0009_summaries_daily.sql'`)
+}
+
+// TestUpgradeBeforeDailyRollups opens a database as it was before
+// migration 0009 (no daily rollups), with days of summarised hours of two
+// hosts, one of them at two locations. The migration rolls up every day
+// wholly before summarised_until: the rollups equal those that Summarise
+// wrote, and every bucket reads as before; a late result into a
+// summarised day is counted in its day's bucket.
+func TestUpgradeBeforeDailyRollups(t *testing.T) {
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
+	ctx := t.Context()
+	hosts := []string{"a.test", "b.test"}
+	for _, h := range hosts {
+		if err := s.AddHost(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const day = 24 * 60
+	saveDays(t, s, hosts, 0, 3*day+5*60)
+	var other []store.Result
+	for m := day; m < 2*day; m += 3 {
+		other = append(other, dayResult("b.test", "x", m))
+	}
+	if err := s.SaveRound(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	summariseUntil(t, s, daysStart.Add(3*24*time.Hour+7*time.Hour))
+	written := rollups(t, u)
+	if len(written) != 2*3 {
+		t.Fatalf("%d rollups before the upgrade, want 6 (2 hosts × 3 days)", len(written))
+	}
+	queries := []store.BucketQuery{
+		{Bounds: store.EvenBounds(daysStart, daysStart.Add(4*24*time.Hour), 4)},
+		{Bounds: store.EvenBounds(daysStart.Add(12*time.Hour), daysStart.Add(4*24*time.Hour), 1)},
+		{Bounds: store.EvenBounds(daysStart, daysStart.Add(3*24*time.Hour), 72)},
+	}
+	var before []map[string][]store.Bucket
+	for _, q := range queries {
+		before = append(before, bucketsAll(t, s, q))
+	}
+	s.Close()
+	takeBackDailyRollups(t, u)
+
+	s = openURL(t, u)
+	if got := appliedVersions(t, u); !equalInts(got, wantVersions()) {
+		t.Fatalf("schema_migrations after the upgrade = %v, want %v", got, wantVersions())
+	}
+	if got := rollups(t, u); !reflect.DeepEqual(got, written) {
+		t.Errorf("rollups after the upgrade:\n%s\nwant, as Summarise wrote them:\n%s", fmtRollups(got), fmtRollups(written))
+	}
+	if got := queryInts(t, u, `SELECT i.indnatts - i.indnkeyatts FROM pg_index i
+		WHERE i.indexrelid = 'check_summaries_daily_pkey'::regclass AND i.indisprimary`); !equalInts(got, []int{6}) {
+		t.Errorf("check_summaries_daily_pkey includes %v columns, want [6]", got)
+	}
+	for i, q := range queries {
+		if got := bucketsAll(t, s, q); !reflect.DeepEqual(got, before[i]) {
+			t.Errorf("buckets %d after the upgrade:\n%v\nwant\n%v", i, got, before[i])
+		}
+	}
+	// A second location's result, up, in a slot of the second day where
+	// a.test was down.
+	late := dayResult("a.test", "y", day+2+7*10) // a multiple of 7
+	late.Up, late.Reason = true, ""
+	if err := s.SaveRound(ctx, []store.Result{late}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := bucketsAll(t, s, queries[0])["a.test"]
+	if was := before[0]["a.test"][1]; got[1].Up != was.Up+1 || got[1].Down != was.Down-1 {
+		t.Errorf("second day of a.test after a late up result: up %d down %d, want up %d down %d",
+			got[1].Up, got[1].Down, was.Up+1, was.Down-1)
+	}
+	expectExactRollups(t, u)
 }
