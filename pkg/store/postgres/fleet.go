@@ -167,6 +167,9 @@ func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Che
 // of $4): a run lies inside its buckets' summarised hours, and a day
 // wholly inside one bucket. A year of a host is 365 rollups and the hours
 // at the window's edges, which PostgreSQL adds up rather than send.
+// OFFSET 0 keeps each run's scan a subquery of its own, run per host and
+// run with the run's bounds in the index condition, whatever the planner
+// guesses of the arrays' lengths.
 const bucketsSQL = `SELECT h.host, coalesce(x.kind, -1), coalesce(x.i, 0), coalesce(x.n, 0), coalesce(x.up, 0), coalesce(x.maint, 0),
 	coalesce(x.min_rtt, 0), coalesce(x.max_rtt, 0), coalesce(x.sum_rtt, 0)
 FROM (` + hostsSQL + `) h
