@@ -92,10 +92,10 @@ var (
 	bucketMaintenance = []byte("maintenance")
 	bucketLocations   = []byte("locations")
 	// bucketDays holds the daily rollups (schema 6).
-	bucketDays = []byte("days")
-	keySchema         = []byte("schema")
-	keyNewest         = []byte("newest")
-	keySummarised     = []byte("summarised")
+	bucketDays    = []byte("days")
+	keySchema     = []byte("schema")
+	keyNewest     = []byte("newest")
+	keySummarised = []byte("summarised")
 
 	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
 		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance, bucketLocations, bucketDays}
