@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Buckets", testBuckets},
 		{"Fleet", testFleet},
 		{"Summaries", testSummaries},
+		{"Days", testDays},
 		{"DeleteResultsBefore", testDeleteResultsBefore},
 		{"Advance", testAdvance},
 		{"Deliveries", testDeliveries},
