@@ -357,7 +357,10 @@ func newStatusBuckets(now time.Time, tz *time.Location) *statusBuckets {
 	for i := range sb.dayBs {
 		sb.dayBs[i] = store.Bucket{Start: midnights[i], End: midnights[i+1]}
 	}
-	sb.bounds = append(slices.Clone(midnights), store.EvenBounds(incStart, incEnd, int(incEnd.Sub(incStart)/time.Hour))...)
+	// The read ends with the current hour, not at tomorrow's midnight:
+	// what follows holds no check yet, and a read of it would cost a
+	// store an empty range read per host.
+	sb.bounds = append(slices.Clone(midnights[:statusDays]), store.EvenBounds(incStart, incEnd, int(incEnd.Sub(incStart)/time.Hour))...)
 	slices.SortFunc(sb.bounds, time.Time.Compare)
 	sb.bounds = slices.CompactFunc(sb.bounds, time.Time.Equal)
 	sb.incFrom, _ = slices.BinarySearchFunc(sb.bounds, incStart, time.Time.Compare)

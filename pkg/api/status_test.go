@@ -235,6 +235,9 @@ func TestStatusBuckets(t *testing.T) {
 			if !sb.bounds[sb.incFrom].Equal(incStart) || !sb.bounds[sb.incTo].Equal(incEnd) {
 				t.Errorf("incidents [%s, %s), want [%s, %s)", sb.bounds[sb.incFrom], sb.bounds[sb.incTo], incStart, incEnd)
 			}
+			if end := sb.bounds[len(sb.bounds)-1]; !end.Equal(incEnd) {
+				t.Errorf("the read ends at %s, want the current hour's end %s", end, incEnd)
+			}
 			// Every whole hour of the incidents' week is a bound (a
 			// half-hour midnight splits one in two).
 			for h := incStart; !h.After(incEnd); h = h.Add(time.Hour) {
