@@ -440,31 +440,44 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 
 // readPlan is what a read of buckets reads, the same for every host (see
 // store.Bucketer.SummaryPlan): runs of summarised time, each from the
-// rollups or from the summaries, and the spans left, from the results.
-// It can be the same for every host because every hour before
-// "summarised" with a result has its summary (see summaries.go).
+// rollups or from the summaries, and the spans left, from the results,
+// as time keys. It can be the same for every host because every hour
+// before "summarised" with a result has its summary (see summaries.go).
 type readPlan struct {
-	runs []store.SummaryRun
+	runs   []keyRange
+	hourly bool // some run is of hours
+	daily  bool // some run is of days
 	// spans are SummaryPlan's, joined where one ends as the next begins:
 	// bk.Add finds each check's bucket, so a range of narrow buckets is
 	// one walk of the cursor, not one a bucket.
-	spans []store.Span
+	spans []keyRange
+}
+
+// keyRange is [from, to) in time keys; daily when it is a run of days.
+type keyRange struct {
+	from, to []byte
+	daily    bool
 }
 
 // planIn plans the read of bk's buckets in tx; nothing when there are
 // none.
 func planIn(tx *bbolt.Tx, bk *store.Bucketer) readPlan {
+	var p readPlan
 	if len(bk.Buckets()) == 0 {
-		return readPlan{}
+		return p
 	}
 	hours, spans := bk.SummaryPlan(summarisedUntil(tx))
-	p := readPlan{runs: store.SummaryRuns(hours)}
-	for _, sp := range spans {
-		if n := len(p.spans); n > 0 && p.spans[n-1].End.Equal(sp.Start) {
-			p.spans[n-1].End = sp.End
-			continue
+	for _, r := range store.SummaryRuns(hours) {
+		p.runs = append(p.runs, keyRange{from: timeKey(r.Start), to: timeKey(r.End), daily: r.Daily})
+		p.hourly, p.daily = p.hourly || !r.Daily, p.daily || r.Daily
+	}
+	for i := 0; i < len(spans); {
+		j := i + 1
+		for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
+			j++
 		}
-		p.spans = append(p.spans, sp)
+		p.spans = append(p.spans, keyRange{from: timeKey(spans[i].Start), to: timeKey(spans[j-1].End)})
+		i = j
 	}
 	return p
 }
@@ -478,20 +491,22 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Buckete
 	}
 	key := []byte(host)
 	var hourly, daily *bbolt.Bucket
-	if len(plan.runs) > 0 {
-		hourly, daily = tx.Bucket(bucketSummaries).Bucket(key), tx.Bucket(bucketDays).Bucket(key)
+	if plan.hourly {
+		hourly = tx.Bucket(bucketSummaries).Bucket(key)
+	}
+	if plan.daily {
+		daily = tx.Bucket(bucketDays).Bucket(key)
 	}
 	for _, run := range plan.runs {
 		b := hourly
-		if run.Daily {
+		if run.daily {
 			b = daily // each day wholly inside one bucket
 		}
 		if b == nil {
 			continue
 		}
-		toKey := timeKey(run.End)
 		c := b.Cursor()
-		for k, v := c.Seek(timeKey(run.Start)); k != nil && bytes.Compare(k, toKey) < 0; k, v = c.Next() {
+		for k, v := c.Seek(run.from); k != nil && bytes.Compare(k, run.to) < 0; k, v = c.Next() {
 			h, err := decodeSummary(k, v)
 			if err != nil {
 				return fmt.Errorf("summary at %x: %w", k, err)
@@ -511,8 +526,7 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Buckete
 	}
 	hostBucket := tx.Bucket(bucketResults).Bucket(key)
 	for _, sp := range plan.spans {
-		from, to := timeKey(sp.Start), timeKey(sp.End)
-		it := newRangeIterIn(hostBucket, from, to, recent(tx, host, from, to))
+		it := newRangeIterIn(hostBucket, sp.from, sp.to, recent(tx, host, sp.from, sp.to))
 		if err := mergeSlots(it.next, add); err != nil {
 			return err
 		}
