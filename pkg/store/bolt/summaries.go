@@ -147,6 +147,9 @@ func summariseSpan(tx *bbolt.Tx, host string, from, to, until time.Time) error {
 		return err
 	}
 	start, end := daysOf(from, to, until)
+	if !start.Before(end) {
+		return nil // no day to roll up: the usual case of Summarise
+	}
 	return rollUp(tx.Bucket(bucketDays), []byte(host), tx.Bucket(bucketSummaries).Bucket([]byte(host)), start, end)
 }
 
