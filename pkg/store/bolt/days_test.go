@@ -271,7 +271,12 @@ func TestOpenBuildsDays(t *testing.T) {
 		}
 		for _, h := range []string{"a.test", "b.test"} {
 			var days []time.Time
-			tx.Bucket(bucketDays).Bucket([]byte(h)).ForEach(func(k, _ []byte) error {
+			b := tx.Bucket(bucketDays).Bucket([]byte(h))
+			if b == nil {
+				t.Errorf("%s: no rollups", h)
+				continue
+			}
+			b.ForEach(func(k, _ []byte) error {
 				days = append(days, timekey.Decode(k))
 				return nil
 			})
@@ -302,5 +307,53 @@ func TestOpenBuildsDays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An upgrade that a crash stopped midway leaves builddays set, with some
+// rollups written and others not: the next Open builds them again, and
+// whole days read them.
+func TestOpenBuildsDaysAgainAfterACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "srvmon.db")
+	s, err := Open(path, WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddHost(t.Context(), "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	minutesUp(t, s, "a.test", dayBase, dayBase.Add(3*store.DaySpan))
+	summariseAll(t, s, dayBase.Add(3*store.DaySpan+2*time.Hour))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyBuildDays, []byte{1}); err != nil {
+			return err
+		}
+		days := tx.Bucket(bucketDays).Bucket([]byte("a.test"))
+		if err := days.Delete(timeKey(dayBase)); err != nil { // not written yet
+			return err
+		}
+		return days.Put(timeKey(dayBase.Add(store.DaySpan)), encodeSummary(store.Summary{Down: 7})) // half written
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	markHostDown(t, s, "a.test")
+	for i, b := range bucketsBoth(t, s, "a.test", dayBase, dayBase.Add(3*store.DaySpan), 3) {
+		if b.Up != 1440 || b.Down != 0 {
+			t.Errorf("bucket %d: %d up, %d down; want 1440 up (from the rollups), 0 down", i, b.Up, b.Down)
+		}
 	}
 }
