@@ -111,17 +111,8 @@ func summarisedUntil(tx *bbolt.Tx) time.Time {
 func summariseHours(tx *bbolt.Tx, host string, from, to time.Time) error {
 	fromKey, toKey := timeKey(from), timeKey(to)
 	b := tx.Bucket(bucketSummaries).Bucket([]byte(host)) // made at the first summary
-	if b != nil {
-		var stale [][]byte
-		c := b.Cursor()
-		for k, _ := c.Seek(fromKey); k != nil && bytes.Compare(k, toKey) < 0; k, _ = c.Next() {
-			stale = append(stale, bytes.Clone(k))
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
+	if err := deleteKeysIn(b, fromKey, toKey); err != nil {
+		return err
 	}
 	err := hourSummaries(newRangeIter(tx, host, fromKey, toKey).next, func(h store.HourSummary) error {
 		if b == nil {
@@ -135,6 +126,26 @@ func summariseHours(tx *bbolt.Tx, host string, from, to time.Time) error {
 	})
 	if err != nil {
 		return fmt.Errorf("summaries of %q: %w", host, err)
+	}
+	return nil
+}
+
+// deleteKeysIn deletes the keys of b (nil: none) in [from, to).
+func deleteKeysIn(b *bbolt.Bucket, from, to []byte) error {
+	if b == nil {
+		return nil
+	}
+	var stale [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(from); k != nil && bytes.Compare(k, to) < 0; k, _ = c.Next() {
+		stale = append(stale, bytes.Clone(k))
+	}
+	// Deleted once the cursor is done with them: deleting under a
+	// cursor moves it.
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -176,17 +187,8 @@ func rollUp(days *bbolt.Bucket, host []byte, sums *bbolt.Bucket, from, to time.T
 	}
 	fromKey, toKey := timeKey(from), timeKey(to)
 	b := days.Bucket(host)
-	if b != nil {
-		var stale [][]byte
-		c := b.Cursor()
-		for k, _ := c.Seek(fromKey); k != nil && bytes.Compare(k, toKey) < 0; k, _ = c.Next() {
-			stale = append(stale, bytes.Clone(k))
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
+	if err := deleteKeysIn(b, fromKey, toKey); err != nil {
+		return err
 	}
 	if sums == nil {
 		return nil
