@@ -56,9 +56,9 @@ import (
 // second staging bucket "restore.N.summaries" (a sub-bucket per host,
 // laid out like "summaries"), and rolls up their days again from them
 // into a third, "restore.N.days" (laid out like "days"), whose host
-// buckets the switch moves in with the results. The hosts whose stored results are copied into their
-// staged bucket are summarised again from it after the copy,
-// summariseBudget host-hours a transaction. The switch itself summarises
+// buckets the switch moves in with the results. The hosts whose stored
+// results are copied into their staged bucket are summarised again from
+// it after the copy, summariseBudget host-hours a transaction. The switch itself summarises
 // again only the hours of the hosts it merges and of the recent results
 // it moves, so it holds no more in memory than before.
 //
@@ -483,8 +483,8 @@ func (rs *restorer) copyStored(host []byte) error {
 }
 
 // switchHosts applies the staged hosts' results as how says, replaces the
-// summaries and rollups of the hosts it moves by their staged ones, notes in moved
-// the recent results it moves, and deletes the staging buckets.
+// summaries and rollups of the hosts it moves by their staged ones, notes
+// in moved the recent results it moves, and deletes the staging buckets.
 func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int, moved store.TouchedHours) error {
 	src, results := tx.Bucket(rs.staging), tx.Bucket(bucketResults)
 	staged := [][2]*bbolt.Bucket{ // staged summaries and rollups → where they go
