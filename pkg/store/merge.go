@@ -196,17 +196,7 @@ func (b *Bucketer) AddSummary(i int, s Summary) { b.sums[i].Merge(s) }
 // uncovered, oldest first, each inside one bucket: those the caller must
 // count from its checks, valid until its next call. hours must be sorted
 // by Hour; those that are not whole inside a bucket are ignored.
-func (b *Bucketer) AddSummaries(hours []HourSummary) []Span { return b.addSummaries(hours, true) }
-
-// AddSummaryGaps is AddSummaries for a caller that feeds the checks of
-// the spans left to Add, which finds each check's bucket: the spans are
-// the gaps between the summaries counted, whole rather than split at
-// bucket ends (each Span.Bucket is its start's). A fleet read of many
-// buckets then walks a gap of days without data once, not a day at a
-// time.
-func (b *Bucketer) AddSummaryGaps(hours []HourSummary) []Span { return b.addSummaries(hours, false) }
-
-func (b *Bucketer) addSummaries(hours []HourSummary, split bool) []Span {
+func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
 	b.spans = b.spans[:0]
 	from := b.start // counted up to here
 	next := 0       // hours ascend, and so do their buckets: searched from here on
@@ -223,22 +213,18 @@ func (b *Bucketer) addSummaries(hours []HourSummary, split bool) []Span {
 		if h.Hour.Before(from) || end.After(b.buckets[i].End) {
 			continue // across two buckets
 		}
-		b.uncovered(from, h.Hour, split)
+		b.uncovered(from, h.Hour)
 		b.sums[i].Merge(h.Summary)
 		from = end
 	}
-	b.uncovered(from, b.end, split)
+	b.uncovered(from, b.end)
 	return b.spans
 }
 
-// uncovered adds the spans of [from, to) to b.spans: one, or split at
-// bucket ends.
-func (b *Bucketer) uncovered(from, to time.Time, split bool) {
+// uncovered adds the spans of [from, to) to b.spans, split at bucket
+// ends.
+func (b *Bucketer) uncovered(from, to time.Time) {
 	if !from.Before(to) {
-		return
-	}
-	if !split {
-		b.spans = append(b.spans, Span{Start: from, End: to, Bucket: b.Index(from)})
 		return
 	}
 	for i := b.Index(from); from.Before(to); i++ {
@@ -256,18 +242,21 @@ func (b *Bucketer) uncovered(from, to time.Time, split bool) {
 // its next call writes their counts again.
 func (b *Bucketer) Reset() { clear(b.sums) }
 
-// SummaryPlan is how a fleet read (FleetReader.BucketsAll) splits the
-// range of a Bucketer for every host at once, given the hour before which
-// summaries exist (until; zero when none do): in each bucket, the whole
-// hours [Hours[i][0], Hours[i][1]) to read from the summaries (an empty
-// range when none), and the spans left, to count from the checks, as
-// AddSummaries returns them. It is for a backend that keeps, before until,
-// a summary of every hour with a check (PostgreSQL's, whose retention
-// summarises the hour it cuts again; bolt's does not, and bolt reads the
-// summaries it finds): then the plan is the same for every host, and it is
-// AddSummaries given a summary of every hour before until.
+// SummaryPlan is how a read of buckets splits the range of a Bucketer,
+// the same for every host, given the hour before which summaries exist
+// (until; zero when none do): in each bucket, the whole hours
+// [Hours[i][0], Hours[i][1]) to read from the summaries (an empty range
+// when none; SummaryRuns says which of them from the daily rollups), and
+// the spans left, to count from the checks, as AddSummaries returns them.
+// It holds for a backend that keeps, before until, a summary of every
+// hour with a check (both PostgreSQL's and bolt's retention summarise the
+// hour they cut again): it is AddSummaries given a summary of every hour
+// before until. A Bucketer without buckets has an empty plan.
 func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []Span) {
 	hours = make([][2]time.Time, len(b.buckets))
+	if len(b.buckets) == 0 {
+		return hours, nil
+	}
 	if b.widest < SummarySpan || until.IsZero() {
 		return hours, b.AddSummaries(nil)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 )
@@ -99,23 +98,6 @@ func TestAddSummaries(t *testing.T) {
 					t.Fatalf("run %d: span %+v reads the summarised hour %v", run, sp, h.Hour)
 				}
 			}
-		}
-		// AddSummaryGaps: the same, the spans whole between summaries.
-		gapped := NewBucketer(start, end, n)
-		last = start
-		for _, g := range gapped.AddSummaryGaps(hours) {
-			if g.Start.Before(last) || !g.Start.Before(g.End) || (last.After(start) && g.Start.Equal(last)) {
-				t.Fatalf("run %d: gap %+v after %v: gaps must be ordered, apart and not empty", run, g, last)
-			}
-			last = g.End
-			for _, c := range checks {
-				if !c.Time.Before(g.Start) && c.Time.Before(g.End) {
-					gapped.Add(c)
-				}
-			}
-		}
-		if gb, wb := gapped.Buckets(), want.Buckets(); !slices.Equal(gb, wb) {
-			t.Fatalf("run %d [%v, %v) n=%d: AddSummaryGaps's buckets\n%+v, want\n%+v", run, start, end, n, gb, wb)
 		}
 		gb, wb := got.Buckets(), want.Buckets()
 		if len(gb) != len(wb) {
@@ -213,6 +195,7 @@ func TestSummaryPlan(t *testing.T) {
 			[]Span{{h(0, 30), h(1, 0), 0}, {h(2, 0), h(2, 30), 0}, {h(2, 30), h(4, 30), 1}}},
 		{"NothingSummarised", h(0, 0), h(2, 0), 2, time.Time{},
 			[]hours{{}, {}}, []Span{{h(0, 0), h(1, 0), 0}, {h(1, 0), h(2, 0), 1}}},
+		{"NoBucket", h(0, 0), h(2, 0), 0, h(5, 0), []hours{}, nil},
 		{"NarrowerThanAnHour", h(0, 0), h(1, 0), 2, h(5, 0),
 			[]hours{{}, {}}, []Span{{h(0, 0), h(0, 30), 0}, {h(0, 30), h(1, 0), 1}}},
 		{"AnHourAcrossHours", h(0, 30), h(2, 30), 2, h(5, 0),

@@ -14,6 +14,8 @@
 //	due         time(next attempt)+ID → nothing, for each pending delivery
 //	summaries   one sub-bucket per host: time(hour) → the summary of its merged
 //	            checks in that hour (see summaries.go); meta's "summarised" bounds them
+//	days        one sub-bucket per host: time(UTC day) → the sum of the day's hourly
+//	            summaries, for the days wholly before "summarised" (see summaries.go)
 //	monitors    host → the JSON of its settings and source (see monitors.go);
 //	            none for a host without settings
 //	pushtokens  push token → host, the index of the settings' push tokens
@@ -23,7 +25,8 @@
 //	            maintenance.go); new IDs come from the bucket's sequence
 //	locations   "@" + location name → time(the newest slot it saved results for)
 //	restore.N   a restore being staged (see Restore), with restore.N.summaries
-//	            the summaries of its hours; removed on failure and on Open
+//	            the summaries of its hours and restore.N.days their rollups;
+//	            removed on failure and on Open
 //
 // A round is one write transaction, appended to the recent bucket, which is
 // compacted into the host buckets now and then (see recent.go for why).
@@ -64,7 +67,13 @@ import (
 // alerting, the locations bucket and srvmon's fields at the end of the
 // rules', states' and deliveries' values (see encoding.go; version 4's
 // values read with them zero).
-const schemaVersion = 5
+//
+// Version 6 added the days bucket, the daily rollups of the hourly
+// summaries, and the promise that every hour before "summarised" with a
+// result has its summary (see summaries.go): Open builds both once in a
+// file of an older version (buildDays), and the number makes an older
+// srvmon, which would not keep the rollups, refuse the file.
+const schemaVersion = 6
 
 var (
 	bucketMeta       = []byte("meta")
@@ -82,12 +91,14 @@ var (
 	// bucketMaintenance holds the maintenance windows (schema 5).
 	bucketMaintenance = []byte("maintenance")
 	bucketLocations   = []byte("locations")
-	keySchema         = []byte("schema")
-	keyNewest         = []byte("newest")
-	keySummarised     = []byte("summarised")
+	// bucketDays holds the daily rollups (schema 6).
+	bucketDays    = []byte("days")
+	keySchema     = []byte("schema")
+	keyNewest     = []byte("newest")
+	keySummarised = []byte("summarised")
 
 	topBuckets = [][]byte{bucketMeta, bucketHosts, bucketResults, bucketRecent, bucketRules, bucketStates, bucketDeliveries, bucketDue, bucketSummaries,
-		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance, bucketLocations}
+		bucketMonitors, bucketPushTokens, bucketFacts, bucketMaintenance, bucketLocations, bucketDays}
 
 	// addedBuckets are the buckets each schema version added: a file of
 	// an older version gets those of the versions after its own.
@@ -95,6 +106,7 @@ var (
 		2: {bucketSummaries},
 		3: {bucketMonitors, bucketPushTokens, bucketFacts},
 		5: {bucketMaintenance, bucketLocations},
+		6: {bucketDays},
 	}
 )
 
@@ -184,12 +196,17 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	return &Store{
+	s := &Store{
 		db:               db,
 		recentMaxResults: defaultRecentMaxResults,
 		recentMaxSlots:   defaultRecentMaxSlots,
 		sizes:            defaultSizes,
-	}, nil
+	}
+	if err := s.buildDays(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // initialise creates the buckets of a new file, checks the schema of an
@@ -230,6 +247,12 @@ func initialise(tx *bbolt.Tx) error {
 		}
 		if err := meta.Put(keySchema, record(nil).int(schemaVersion)); err != nil {
 			return err
+		}
+		if v < 6 {
+			// Open builds the rollups next (see buildDays).
+			if err := meta.Put(keyBuildDays, []byte{1}); err != nil {
+				return err
+			}
 		}
 	}
 	for _, name := range topBuckets {
@@ -343,7 +366,7 @@ func (s *Store) HostExists(ctx context.Context, host string) (bool, error) {
 }
 
 // DeleteHost deletes host with its settings, push token, facts, results,
-// summaries, rule, state and deliveries. It
+// summaries, rollups, rule, state and deliveries. It
 // waits for a compaction or a restore under way.
 func (s *Store) DeleteHost(ctx context.Context, host string) error {
 	if err := ctx.Err(); err != nil {
@@ -359,7 +382,7 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if err := tx.Bucket(bucketHosts).Delete(key); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketResults, bucketSummaries} {
+		for _, b := range [][]byte{bucketResults, bucketSummaries, bucketDays} {
 			if err := tx.Bucket(b).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}

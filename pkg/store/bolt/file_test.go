@@ -375,10 +375,10 @@ func TestOpenUpgradesSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 5}) {
-			t.Errorf("schema version after Open: %v, want 5", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !slices.Equal(v, []byte{0, 0, 0, 0, 0, 0, 0, 6}) {
+			t.Errorf("schema version after Open: %v, want 6", v)
 		}
-		for _, b := range []string{"monitors", "pushtokens", "facts", "maintenance", "locations"} {
+		for _, b := range []string{"monitors", "pushtokens", "facts", "maintenance", "locations", "days"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("no bucket %q after Open", b)
 			}
@@ -443,7 +443,7 @@ func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4}); err != nil {
 			return err
 		}
-		for _, name := range []string{"maintenance", "locations"} { // schema 5's buckets
+		for _, name := range []string{"maintenance", "locations", "days"} { // schema 5's and 6's buckets
 			if err := tx.DeleteBucket([]byte(name)); err != nil {
 				return err
 			}

@@ -117,14 +117,13 @@ func (s *Store) BucketsAll(ctx context.Context, q store.BucketQuery, fn func(hos
 		return fmt.Errorf("bolt: buckets of every host: %w", err)
 	}
 	read := func(tx *bbolt.Tx, hosts []string, recent recentFunc) error {
-		var hours []store.HourSummary
+		plan := planIn(tx, bk)
 		for _, h := range hosts {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			bk.Reset()
-			var err error
-			if hours, err = bucketsIn(ctx, tx, h, bk, recent, hours); err != nil {
+			if err := bucketsIn(ctx, tx, h, bk, recent, plan); err != nil {
 				return fmt.Errorf("buckets of %q: %w", h, err)
 			}
 			if err := fn(h, bk.Buckets()); err != nil {

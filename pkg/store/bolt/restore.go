@@ -54,10 +54,11 @@ import (
 // hours that batch brings results to, from the pages it has just written
 // (so without reading the staged results back from the file), into a
 // second staging bucket "restore.N.summaries" (a sub-bucket per host,
-// laid out like "summaries"), whose host buckets the switch moves in with
-// the results. The hosts whose stored results are copied into their
-// staged bucket are summarised again from it after the copy,
-// summariseBudget host-hours a transaction. The switch itself summarises
+// laid out like "summaries"), and rolls up their days again from them
+// into a third, "restore.N.days" (laid out like "days"), whose host
+// buckets the switch moves in with the results. The hosts whose stored
+// results are copied into their staged bucket are summarised again from
+// it after the copy, summariseBudget host-hours a transaction. The switch itself summarises
 // again only the hours of the hosts it merges and of the recent results
 // it moves, so it holds no more in memory than before.
 //
@@ -234,15 +235,20 @@ func (rs *restorer) flush(results []store.Result) error {
 }
 
 // stageSummaries summarises the staged results of the spans of hours
-// again, into the staged summaries. A flush summarises the hours its
-// results go to, from what it has just written (pages in memory, not read
-// back from the file): the last flush that adds to an hour leaves its
-// summary exact.
+// again, into the staged summaries, and rolls up their days wholly before
+// rs.until again, into the staged rollups. A flush summarises the hours
+// its results go to, from what it has just written (pages in memory, not
+// read back from the file): the last flush that adds to an hour leaves
+// its summary exact, and the last that adds to a day its rollup.
 func (rs *restorer) stageSummaries(tx *bbolt.Tx, spans []store.HostHours) error {
 	if len(spans) == 0 {
 		return nil
 	}
 	sums, err := tx.CreateBucketIfNotExists(rs.stagedSummaries())
+	if err != nil {
+		return err
+	}
+	days, err := tx.CreateBucketIfNotExists(rs.stagedDays())
 	if err != nil {
 		return err
 	}
@@ -263,6 +269,10 @@ func (rs *restorer) stageSummaries(tx *bbolt.Tx, spans []store.HostHours) error 
 		if err != nil {
 			return fmt.Errorf("summaries of %q: %w", host, err)
 		}
+		start, end := daysOf(sp.Start, sp.End, rs.until)
+		if err := rollUp(days, host, sums.Bucket(host), start, end); err != nil {
+			return fmt.Errorf("rollups of %q: %w", host, err)
+		}
 	}
 	return nil
 }
@@ -276,9 +286,10 @@ func (rs *restorer) dropStaging() {
 	rs.s.db.Update(func(tx *bbolt.Tx) error { return rs.deleteStaging(tx) })
 }
 
-// deleteStaging deletes the staging buckets of results and of summaries.
+// deleteStaging deletes the staging buckets of results, summaries and
+// rollups.
 func (rs *restorer) deleteStaging(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{rs.staging, rs.stagedSummaries()} {
+	for _, name := range [][]byte{rs.staging, rs.stagedSummaries(), rs.stagedDays()} {
 		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
@@ -291,6 +302,12 @@ func (rs *restorer) deleteStaging(tx *bbolt.Tx) error {
 // begins with stagingPrefix, so that Open drops it too.
 func (rs *restorer) stagedSummaries() []byte {
 	return append(bytes.Clone(rs.staging), ".summaries"...)
+}
+
+// stagedDays is the name of the bucket that holds the staged rollups: a
+// sub-bucket per host, laid out like "days".
+func (rs *restorer) stagedDays() []byte {
+	return append(bytes.Clone(rs.staging), ".days"...)
 }
 
 // markSummarised sets meta's "summarised" to rs.until when the restore is
@@ -466,11 +483,14 @@ func (rs *restorer) copyStored(host []byte) error {
 }
 
 // switchHosts applies the staged hosts' results as how says, replaces the
-// summaries of the hosts it moves by their staged ones, notes in moved
-// the recent results it moves, and deletes the staging buckets.
+// summaries and rollups of the hosts it moves by their staged ones, notes
+// in moved the recent results it moves, and deletes the staging buckets.
 func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int, moved store.TouchedHours) error {
 	src, results := tx.Bucket(rs.staging), tx.Bucket(bucketResults)
-	srcSums, sums := tx.Bucket(rs.stagedSummaries()), tx.Bucket(bucketSummaries)
+	staged := [][2]*bbolt.Bucket{ // staged summaries and rollups → where they go
+		{tx.Bucket(rs.stagedSummaries()), tx.Bucket(bucketSummaries)},
+		{tx.Bucket(rs.stagedDays()), tx.Bucket(bucketDays)},
+	}
 	var movedHosts [][]byte
 	for _, h := range hosts {
 		host := []byte(h)
@@ -494,16 +514,19 @@ func (rs *restorer) switchHosts(tx *bbolt.Tx, hosts []string, how map[string]int
 			return fmt.Errorf("host %q: %w", host, err)
 		}
 		movedHosts = append(movedHosts, host)
-		// Its summaries were of what it held; the staged ones are of what
-		// it holds now, but for the recent results moved below.
-		if sums.Bucket(host) != nil {
-			if err := sums.DeleteBucket(host); err != nil {
-				return err
+		// Its summaries and rollups were of what it held; the staged ones
+		// are of what it holds now, but for the recent results moved below.
+		for _, st := range staged {
+			src, dst := st[0], st[1]
+			if dst.Bucket(host) != nil {
+				if err := dst.DeleteBucket(host); err != nil {
+					return err
+				}
 			}
-		}
-		if srcSums != nil && srcSums.Bucket(host) != nil {
-			if err := tx.MoveBucket(host, srcSums, sums); err != nil {
-				return fmt.Errorf("summaries of %q: %w", host, err)
+			if src != nil && src.Bucket(host) != nil {
+				if err := tx.MoveBucket(host, src, dst); err != nil {
+					return fmt.Errorf("summaries of %q: %w", host, err)
+				}
 			}
 		}
 	}

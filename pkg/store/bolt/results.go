@@ -420,18 +420,17 @@ func lastCheckIn(tx *bbolt.Tx, host string, newest []byte, recent recentFunc) (s
 }
 
 // Buckets summarises [start, end) in one read transaction: from the
-// summaries of the hours wholly inside a bucket, when buckets are an hour
-// wide or more, and from the results of the rest, which a cursor walks
-// (once for each stretch between summarised hours), merging the results
-// of each slot; nothing but the buckets and one slot's results is kept.
+// daily rollups and the hourly summaries of what is summarised, when
+// buckets are an hour wide or more, and from the results of the rest,
+// which a cursor walks, merging the results of each slot; nothing but the
+// buckets and one slot's results is kept.
 func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, n int) ([]store.Bucket, error) {
 	bk := store.NewBucketer(start, end, n)
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if !hostStored(tx, host) {
 			return store.ErrNotFound
 		}
-		_, err := bucketsIn(ctx, tx, host, bk, recentOf, nil)
-		return err
+		return bucketsIn(ctx, tx, host, bk, recentOf, planIn(tx, bk))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: buckets of %q: %w", host, err)
@@ -439,20 +438,82 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 	return bk.Buckets(), nil
 }
 
-// bucketsIn counts the host's checks in bk's range into bk (nothing
-// counted yet): Buckets's read, for one host or, in one transaction, every
-// host (BucketsAll). hours is a buffer for the summaries, returned for the
-// next host.
-func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Bucketer, recent recentFunc,
-	hours []store.HourSummary) ([]store.HourSummary, error) {
+// readPlan is what a read of buckets reads, the same for every host (see
+// store.Bucketer.SummaryPlan): runs of summarised time, each from the
+// rollups or from the summaries, and the spans left, from the results,
+// as time keys. It can be the same for every host because every hour
+// before "summarised" with a result has its summary (see summaries.go).
+type readPlan struct {
+	runs   []keyRange
+	hourly bool // some run is of hours
+	daily  bool // some run is of days
+	// spans are SummaryPlan's, joined where one ends as the next begins:
+	// bk.Add finds each check's bucket, so a range of narrow buckets is
+	// one walk of the cursor, not one a bucket.
+	spans []keyRange
+}
+
+// keyRange is [from, to) in time keys; daily when it is a run of days.
+type keyRange struct {
+	from, to []byte
+	daily    bool
+}
+
+// planIn plans the read of bk's buckets in tx; nothing when there are
+// none.
+func planIn(tx *bbolt.Tx, bk *store.Bucketer) readPlan {
+	var p readPlan
 	if len(bk.Buckets()) == 0 {
-		return hours, nil
+		return p
 	}
-	hours = hours[:0]
-	if bk.Widest() >= store.SummarySpan {
-		var err error
-		if hours, err = summariesIn(tx, host, bk.Start(), bk.End(), hours); err != nil {
-			return hours, err
+	hours, spans := bk.SummaryPlan(summarisedUntil(tx))
+	for _, r := range store.SummaryRuns(hours) {
+		p.runs = append(p.runs, keyRange{from: timeKey(r.Start), to: timeKey(r.End), daily: r.Daily})
+		p.hourly, p.daily = p.hourly || !r.Daily, p.daily || r.Daily
+	}
+	for i := 0; i < len(spans); {
+		j := i + 1
+		for j < len(spans) && spans[j].Start.Equal(spans[j-1].End) {
+			j++
+		}
+		p.spans = append(p.spans, keyRange{from: timeKey(spans[i].Start), to: timeKey(spans[j-1].End)})
+		i = j
+	}
+	return p
+}
+
+// bucketsIn counts the host's checks in bk's range into bk (nothing
+// counted yet) as plan says: Buckets's read, for one host or, in one
+// transaction, every host (BucketsAll).
+func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Bucketer, recent recentFunc, plan readPlan) error {
+	if len(bk.Buckets()) == 0 {
+		return nil
+	}
+	key := []byte(host)
+	var hourly, daily *bbolt.Bucket
+	if plan.hourly {
+		hourly = tx.Bucket(bucketSummaries).Bucket(key)
+	}
+	if plan.daily {
+		daily = tx.Bucket(bucketDays).Bucket(key)
+	}
+	for _, run := range plan.runs {
+		b := hourly
+		if run.daily {
+			b = daily // each day wholly inside one bucket
+		}
+		if b == nil {
+			continue
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(run.from); k != nil && bytes.Compare(k, run.to) < 0; k, v = c.Next() {
+			h, err := decodeSummary(k, v)
+			if err != nil {
+				return fmt.Errorf("summary at %x: %w", k, err)
+			}
+			if i := bk.Index(h.Hour); i >= 0 {
+				bk.AddSummary(i, h.Summary)
+			}
 		}
 	}
 	rows := 0
@@ -463,25 +524,24 @@ func bucketsIn(ctx context.Context, tx *bbolt.Tx, host string, bk *store.Buckete
 		}
 		return nil
 	}
-	// One walk of the cursor for each gap between the summaries (all of
-	// the range when nothing is summarised): bk.Add finds each check's
-	// bucket.
-	hostBucket := tx.Bucket(bucketResults).Bucket([]byte(host))
-	for _, gap := range bk.AddSummaryGaps(hours) {
-		from, to := timeKey(gap.Start), timeKey(gap.End)
-		it := newRangeIterIn(hostBucket, from, to, recent(tx, host, from, to))
+	hostBucket := tx.Bucket(bucketResults).Bucket(key)
+	for _, sp := range plan.spans {
+		it := newRangeIterIn(hostBucket, sp.from, sp.to, recent(tx, host, sp.from, sp.to))
 		if err := mergeSlots(it.next, add); err != nil {
-			return hours, err
+			return err
 		}
 	}
-	return hours, nil
+	return nil
 }
 
 // DeleteResultsBefore deletes results whose slot is before t: those of the
 // recent bucket, then those of each host bucket, then the summaries of the
-// hours that begin before t, in transactions of at most s.sizes.delete
-// deletions; then the finished deliveries created before t. No compaction
-// or Summarise runs meanwhile, so no result is counted twice.
+// hours and the rollups of the days wholly before t, in transactions of
+// at most s.sizes.delete deletions; then it summarises the hour it cuts
+// again, and rolls up the day it cuts again (summariseCut), so that what
+// it keeps stays summarised; then it deletes the finished deliveries
+// created before t. No compaction or Summarise runs meanwhile, so no
+// result is counted twice.
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("bolt: delete results: %w", err)
@@ -493,22 +553,33 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err != nil {
 		return deleted, fmt.Errorf("bolt: delete recent results: %w", err)
 	}
-	// The host buckets' results, then the summaries of the hours that
-	// begin before t, the hour cut included (they are not counted).
-	for _, top := range [][]byte{bucketResults, bucketSummaries} {
-		hosts, err := s.subBuckets(ctx, top)
+	// The host buckets' results, then the summaries of the hours and the
+	// rollups of the days that end at t or before (they are not counted);
+	// those of the hour and the day cut are replaced by summariseCut.
+	for _, del := range []struct {
+		top []byte
+		to  []byte
+	}{
+		{bucketResults, to},
+		{bucketSummaries, timeKey(store.Hour(t))},
+		{bucketDays, timeKey(store.Day(t))},
+	} {
+		hosts, err := s.subBuckets(ctx, del.top)
 		if err != nil {
-			return deleted, fmt.Errorf("bolt: delete %s: %w", top, err)
+			return deleted, fmt.Errorf("bolt: delete %s: %w", del.top, err)
 		}
 		for _, host := range hosts {
-			n, err := s.deleteFirst(ctx, to, func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(top).Bucket(host) })
-			if bytes.Equal(top, bucketResults) {
+			n, err := s.deleteFirst(ctx, del.to, func(tx *bbolt.Tx) *bbolt.Bucket { return tx.Bucket(del.top).Bucket(host) })
+			if bytes.Equal(del.top, bucketResults) {
 				deleted += n
 			}
 			if err != nil {
-				return deleted, fmt.Errorf("bolt: delete %s of %q: %w", top, host, err)
+				return deleted, fmt.Errorf("bolt: delete %s of %q: %w", del.top, host, err)
 			}
 		}
+	}
+	if err := s.summariseCut(ctx, t); err != nil {
+		return deleted, fmt.Errorf("bolt: summarise the hour cut: %w", err)
 	}
 	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		return deleteDeliveries(tx, func(d *store.Delivery) bool {
