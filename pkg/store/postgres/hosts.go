@@ -77,6 +77,12 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if tag.RowsAffected() == 0 {
 			return notFound(host)
 		}
+		// last_results first: the trigger that keeps it finds none of the
+		// host's rows to give way to older results, which it would look
+		// for among the results being deleted.
+		if _, err = tx.Exec(ctx, "DELETE FROM last_results WHERE host = $1", host); err != nil {
+			return err
+		}
 		if _, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host); err != nil {
 			return err
 		}
