@@ -22,21 +22,19 @@ import (
 const hostsSQL = `SELECT h.host FROM hosts h WHERE %s ORDER BY h.host COLLATE "C"`
 
 // lastResultsSQL reads last_results (migration 0010): each location's
-// newest result, for every host (%s is "true") or the host $1 (%s is
-// "host = $1"), by host in byte order (the key's order: host and location
-// are COLLATE "C"), by location within a host. The table is hosts ×
-// locations rows, kept by triggers on checks in the statement that
-// changes checks; a host's last check is its rows of its newest slot
-// (see lastChecks). Every host read must be stored: checks has no
-// foreign key to hosts (migrations/0002_srvmon.sql), and a result that
-// gosrvmon stored for a host it deleted would otherwise be listed.
+// newest result, of every stored host (%s is "true") or of the host $1
+// (%s is "l.host = $1"), by host in byte order (the key's order: host and
+// location are COLLATE "C"), by location within a host: one scan of the
+// key's index. The table is stored hosts × locations rows, kept by
+// triggers on checks and hosts in the statement that changes them; a
+// host's last check is its rows of its newest slot (see lastChecks).
 const lastResultsSQL = `SELECT l.host, l.check_time, l.location, l.rtt, l.up, l.reason, l.maintenance
 FROM last_results l
 WHERE %s
 ORDER BY l.host, l.location`
 
 var (
-	lastChecksAllSQL = fmt.Sprintf(lastResultsSQL, `EXISTS (SELECT FROM hosts h WHERE h.host = l.host COLLATE "default")`)
+	lastChecksAllSQL = fmt.Sprintf(lastResultsSQL, "true")
 	lastCheckOneSQL  = fmt.Sprintf(lastResultsSQL, "l.host = $1")
 )
 

@@ -69,19 +69,16 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", summariesLockKey); err != nil {
 			return fmt.Errorf("lock the summaries: %w", err)
 		}
-		// The settings, facts, rule, state and deliveries go by ON DELETE CASCADE.
+		// The settings, facts, rule, state, deliveries and last results
+		// go by ON DELETE CASCADE; the last results before the checks, so
+		// that the trigger that keeps them (migration 0010) has none of
+		// the host's rows to replace with older results.
 		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound(host)
-		}
-		// last_results first: the trigger that keeps it finds none of the
-		// host's rows to give way to older results, which it would look
-		// for among the results being deleted.
-		if _, err = tx.Exec(ctx, "DELETE FROM last_results WHERE host = $1", host); err != nil {
-			return err
 		}
 		if _, err = tx.Exec(ctx, "DELETE FROM checks WHERE host = $1", host); err != nil {
 			return err

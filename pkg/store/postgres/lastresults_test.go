@@ -53,14 +53,14 @@ func withSearchPath(t testing.TB, u, schema string) string {
 // comparing.
 const lastResultsRow = `format('%s|%s|%s|%s|%s|%s|%s', host, location, check_time, rtt, up, reason, maintenance)`
 
-// expectLastResults checks that last_results, at u, holds each host and
-// location's newest row of checks, computed again from checks.
+// expectLastResults checks that last_results, at u, holds each stored
+// host and location's newest row of checks, computed again from checks.
 func expectLastResults(t *testing.T, u string) {
 	t.Helper()
 	got := queryStrings(t, u, `SELECT `+lastResultsRow+` FROM last_results`)
 	want := queryStrings(t, u, `SELECT `+lastResultsRow+` FROM (
 		SELECT DISTINCT ON (host, location) * FROM checks ORDER BY host, location, check_time DESC
-	) c`)
+	) c WHERE host IN (SELECT host FROM hosts)`)
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -174,9 +174,9 @@ func TestLastResultsKept(t *testing.T) {
 		}
 	}
 	// byHand runs sql from a session of the database's default
-	// search_path, naming the store's tables with their schema.
+	// search_path: it names the store's tables with their schema.
 	byHand := func(sql string) func(t *testing.T) {
-		return func(t *testing.T) { pgtest.Exec(t, db, strings.ReplaceAll(sql, "checks", schema+".checks")) }
+		return func(t *testing.T) { pgtest.Exec(t, db, sql) }
 	}
 	inMaintenance := res("a.test", 1, "", true, 7)
 	inMaintenance.Maintenance = true
@@ -263,24 +263,43 @@ func TestLastResultsKept(t *testing.T) {
 		// gosrvmon's insert: neither location nor reason nor maintenance,
 		// a failed ping's rtt -1.
 		name: "GosrvmonInsert",
-		do:   byHand(`INSERT INTO checks (host, check_time, rtt, up) VALUES ('b.test', '2026-03-01 00:09:00', -1, false)`),
+		do:   byHand(`INSERT INTO srvmon.checks (host, check_time, rtt, up) VALUES ('b.test', '2026-03-01 00:09:00', -1, false)`),
+	}, {
+		// Results of a host that is not stored (checks has no foreign
+		// key): no row until the host is added.
+		name: "GosrvmonInsertOfAHostNotStored",
+		do: byHand(`INSERT INTO srvmon.checks (host, check_time, rtt, up)
+			VALUES ('g.test', '2026-03-01 00:07:00', 5000000, true), ('g.test', '2026-03-01 00:08:00', 6000000, true)`),
+	}, {
+		name: "AddAHostWithResults",
+		do: func(t *testing.T) {
+			if err := s.AddHost(ctx, "g.test"); err != nil {
+				t.Fatal(err)
+			}
+			if n := queryInts(t, u, `SELECT count(*) FROM last_results WHERE host = 'g.test'`); n[0] != 1 {
+				t.Errorf("%d rows of g.test once added, want 1", n[0])
+			}
+		},
+	}, {
+		name: "GosrvmonDeletesAHost",
+		do:   byHand(`DELETE FROM srvmon.hosts WHERE host = 'g.test'`),
 	}, {
 		// A deleted newest result gives way to its location's newest
 		// older one.
 		name: "DeleteTheNewest",
-		do:   byHand(`DELETE FROM checks WHERE host = 'a.test' AND location = 'us' AND check_time = '2026-03-01 00:06:00'`),
+		do:   byHand(`DELETE FROM srvmon.checks WHERE host = 'a.test' AND location = 'us' AND check_time = '2026-03-01 00:06:00'`),
 	}, {
 		name: "UpdateValues",
-		do:   byHand(`UPDATE checks SET up = NOT up, reason = 'changed', maintenance = true WHERE host = 'a.test' AND check_time = '2026-03-01 00:04:00'`),
+		do:   byHand(`UPDATE srvmon.checks SET up = NOT up, reason = 'changed', maintenance = true WHERE host = 'a.test' AND check_time = '2026-03-01 00:04:00'`),
 	}, {
 		name: "UpdateKeys",
-		do:   byHand(`UPDATE checks SET check_time = check_time + interval '1 hour' WHERE host = 'e.test' AND check_time = '2026-03-01 00:01:00'`),
+		do:   byHand(`UPDATE srvmon.checks SET check_time = check_time + interval '1 hour' WHERE host = 'e.test' AND check_time = '2026-03-01 00:01:00'`),
 	}, {
 		name: "GosrvmonRetention",
-		do:   byHand(`DELETE FROM checks WHERE check_time < '2026-03-01 00:05:00'`),
+		do:   byHand(`DELETE FROM srvmon.checks WHERE check_time < '2026-03-01 00:05:00'`),
 	}, {
 		name:  "Truncate",
-		do:    byHand(`TRUNCATE checks`),
+		do:    byHand(`TRUNCATE srvmon.checks`),
 		empty: true,
 	}} {
 		t.Run(step.name, func(t *testing.T) {
@@ -327,6 +346,7 @@ func TestUpgradeBeforeLastResults(t *testing.T) {
 	}
 	s.Close()
 	pgtest.Exec(t, u, `DROP FUNCTION last_results_keep() CASCADE;
+		DROP FUNCTION last_results_host_added() CASCADE;
 		DROP TABLE last_results;
 		DELETE FROM schema_migrations WHERE name = '0010_last_results.sql'`)
 	// Written without the triggers: a late result of another location

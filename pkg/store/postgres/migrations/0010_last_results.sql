@@ -1,6 +1,6 @@
--- srvmon issue 13, the fleet's pages: last_results holds, for each host
--- and location, that location's newest result (the row of checks with
--- the greatest check_time of the pair), so that the last checks of every
+-- srvmon issue 13, the fleet's pages: last_results holds, for each stored
+-- host and location, that location's newest result (the row of checks
+-- with the greatest check_time of the pair), so that the last checks of every
 -- host (LastChecks: the dashboard, /metrics, the status page) are one
 -- scan of a table of hosts × locations rows, where they were a backward
 -- index descent of checks per host, plus a probe of
@@ -15,6 +15,14 @@
 -- collation. Rounds replace the rows in place: the free space left in
 -- each page lets the new versions stay on their page (HOT updates: no
 -- column of the key changes, so no index entry is written).
+--
+-- Its rows are of stored hosts only (the foreign key), so that a read
+-- needs no join with hosts, which cost five times the scan: checks has
+-- none (see 0002), and gosrvmon, which still works on the upgraded
+-- tables, may store results of a host that it deleted. Deleting a host
+-- deletes its rows; adding one brings the rows of any results it has
+-- (see last_results_host_added). Rows are only added for a pair seen
+-- first: the foreign key is checked then, never by a round's updates.
 CREATE TABLE last_results (
 	host text COLLATE "C" NOT NULL,
 	location text COLLATE "C" NOT NULL,
@@ -23,7 +31,8 @@ CREATE TABLE last_results (
 	up boolean NOT NULL,
 	reason text NOT NULL,
 	maintenance boolean NOT NULL,
-	CONSTRAINT last_results_pkey PRIMARY KEY (host, location)
+	CONSTRAINT last_results_pkey PRIMARY KEY (host, location),
+	CONSTRAINT last_results_host_fkey FOREIGN KEY (host) REFERENCES hosts (host) ON DELETE CASCADE
 ) WITH (fillfactor = 50);
 
 -- The table is kept by triggers on checks, in the statement that changes
@@ -32,9 +41,9 @@ CREATE TABLE last_results (
 -- each uses) as well as gosrvmon's own inserts and deletes, which still
 -- work on the upgraded tables, and any statement typed by hand. Each
 -- trigger runs once a statement, on its rows (transition tables):
---   - inserted rows replace a pair's row only when newer (a check_time
---     equal to the row's is the row's own result: checks keeps one
---     result a (host, check_time, location), the first stored);
+--   - inserted rows of stored hosts replace a pair's row only when newer
+--     (a check_time equal to the row's is the row's own result: checks
+--     keeps one result a (host, check_time, location), the first stored);
 --   - a deleted row that is its pair's row gives way to the pair's
 --     newest older result, when there is one (retention, which deletes
 --     a host's oldest results first, finds none at once);
@@ -66,6 +75,7 @@ BEGIN
 		INSERT INTO last_results AS l (host, location, check_time, rtt, up, reason, maintenance)
 		SELECT DISTINCT ON (n.host COLLATE "C", n.location) n.host, n.location, n.check_time, n.rtt, n.up, n.reason, n.maintenance
 		FROM new_rows n
+		WHERE EXISTS (SELECT FROM hosts h WHERE h.host = n.host)
 		ORDER BY n.host COLLATE "C", n.location, n.check_time DESC
 		ON CONFLICT (host, location) DO UPDATE
 		SET check_time = excluded.check_time, rtt = excluded.rtt, up = excluded.up, reason = excluded.reason,
@@ -88,6 +98,24 @@ CREATE TRIGGER checks_last_results_delete AFTER DELETE ON checks
 CREATE TRIGGER checks_last_results_truncate AFTER TRUNCATE ON checks
 	FOR EACH STATEMENT EXECUTE FUNCTION last_results_keep();
 
+-- A host added brings the rows of the results it has, which only a
+-- result of a host that was not stored can be (see above): for a new
+-- host, a probe of checks's key that finds nothing.
+CREATE FUNCTION last_results_host_added() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO last_results (host, location, check_time, rtt, up, reason, maintenance)
+	SELECT c.host, c.location, c.check_time, c.rtt, c.up, c.reason, c.maintenance
+	FROM new_hosts h
+	CROSS JOIN LATERAL (
+		SELECT DISTINCT ON (c.location) * FROM checks c WHERE c.host = h.host ORDER BY c.location, c.check_time DESC
+	) c;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER hosts_last_results_insert AFTER INSERT ON hosts
+	REFERENCING NEW TABLE AS new_hosts FOR EACH STATEMENT EXECUTE FUNCTION last_results_host_added();
+
 -- The rows of what is stored already (a gosrvmon database too: its
 -- results are all of location ''), in one pass over checks: each pair's
 -- newest check_time, aggregated in a hash table of hosts × locations
@@ -95,4 +123,5 @@ CREATE TRIGGER checks_last_results_truncate AFTER TRUNCATE ON checks
 INSERT INTO last_results (host, location, check_time, rtt, up, reason, maintenance)
 SELECT c.host, c.location, c.check_time, c.rtt, c.up, c.reason, c.maintenance
 FROM (SELECT host, location, max(check_time) AS check_time FROM checks GROUP BY host, location) n
-JOIN checks c ON c.host = n.host AND c.check_time = n.check_time AND c.location = n.location;
+JOIN checks c ON c.host = n.host AND c.check_time = n.check_time AND c.location = n.location
+WHERE EXISTS (SELECT FROM hosts h WHERE h.host = n.host);
