@@ -40,9 +40,10 @@ var (
 
 // lastChecks calls fn with the newest merged check of host (nil: of every
 // host), by host; hosts without a check are left out. fn's error is
-// returned as it is. Of a host's rows, by location, those of its newest
-// slot are merged (store.MergeSlot), as the results of that slot: a
-// location whose newest result is older has none in it.
+// returned as it is. Of a host's rows, by location (COLLATE "C": byte
+// order, as store.MergeSlot wants them), those of its newest slot are
+// merged, as the results of that slot: a location whose newest result is
+// older has none in it.
 func lastChecks(ctx context.Context, q querier, host *string, fn func(host string, c store.Check) error) error {
 	query, args := lastChecksAllSQL, []any(nil)
 	if host != nil {
@@ -115,17 +116,17 @@ func (s *Store) fleetTx(ctx context.Context, fn func(q querier) error) error {
 }
 
 // LastChecks calls fn with each host's newest check, by host (see
-// store.FleetReader), from one statement.
+// store.FleetReader), from one statement: one snapshot without a
+// transaction of its own (its plan is far too cheap for JIT compilation,
+// which fleetTx turns off).
 func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Check) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var fnErr error
-	err := s.fleetTx(ctx, func(q querier) error {
-		return lastChecks(ctx, q, nil, func(host string, c store.Check) error {
-			fnErr = fn(host, c)
-			return fnErr
-		})
+	err := lastChecks(ctx, s.pool, nil, func(host string, c store.Check) error {
+		fnErr = fn(host, c)
+		return fnErr
 	})
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("postgres: last checks: %w", err)

@@ -1,9 +1,9 @@
--- srvmon issue 13, the fleet's pages: last_results holds, for each stored
--- host and location, that location's newest result (the row of checks
--- with the greatest check_time of the pair), so that the last checks of every
--- host (LastChecks: the dashboard, /metrics, the status page) are one
--- scan of a table of hosts × locations rows, where they were a backward
--- index descent of checks per host, plus a probe of
+-- srvmon issue 13, the fleet's pages: last_results holds, for each
+-- stored host and location, that location's newest result (the row of
+-- checks with the greatest check_time of the pair), so that the last
+-- checks of every host (LastChecks: the dashboard, /metrics, the status
+-- page) are one scan of a table of hosts × locations rows, where they
+-- were a backward index descent of checks per host, plus a probe of
 -- checks_maintenance_idx (about 210 ms for 10,000 hosts, more when the
 -- index is not cached). A host's last check is its rows whose check_time
 -- is the host's greatest, merged as ever: a result of the host's newest
