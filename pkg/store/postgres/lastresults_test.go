@@ -207,6 +207,26 @@ func TestLastResultsKept(t *testing.T) {
 			save(res("nowhere.test", 2, "", true, 2))(t)
 		},
 	}, {
+		// A statement of more than 100 pairs (the trigger sorts its
+		// rows, where it finds the newest of a few pairs in a hash
+		// table): two slots of each of many hosts, and a slot older than
+		// the stored one of one of them.
+		name: "ManyPairs",
+		do: func(t *testing.T) {
+			var hosts []string
+			var rs []store.Result
+			for i := range 120 {
+				h := fmt.Sprintf("m%03d.test", i)
+				hosts = append(hosts, h)
+				rs = append(rs, res(h, 3, "", i%2 == 0, i), res(h, 2, "", true, i), res(h, 3, "eu", i%3 == 0, i))
+			}
+			if err := s.Restore(ctx, store.Restore{Hosts: hosts}); err != nil {
+				t.Fatal(err)
+			}
+			save(res("m000.test", 5, "", true, 1))(t)
+			save(rs...)(t)
+		},
+	}, {
 		// The stored results of slot 1 stay (the first stored of a
 		// key), a location's first result is older than the host's
 		// newest slot, and a round holds a newer slot and an older one

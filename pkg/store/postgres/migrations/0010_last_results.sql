@@ -52,6 +52,8 @@ CREATE TABLE last_results (
 -- search_path is the one the migration runs with: the triggers find the
 -- tables of their schema whatever the writer's search_path.
 CREATE FUNCTION last_results_keep() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+	few boolean;
 BEGIN
 	IF TG_OP IN ('DELETE', 'UPDATE') THEN
 		WITH gone AS (
@@ -70,17 +72,37 @@ BEGIN
 		) c;
 	END IF;
 	IF TG_OP IN ('INSERT', 'UPDATE') THEN
-		-- In key order, so that statements that overlap lock the rows in
-		-- one order and cannot deadlock.
-		INSERT INTO last_results AS l (host, location, check_time, rtt, up, reason, maintenance)
-		SELECT DISTINCT ON (n.host COLLATE "C", n.location) n.host, n.location, n.check_time, n.rtt, n.up, n.reason, n.maintenance
-		FROM new_rows n
-		WHERE EXISTS (SELECT FROM hosts h WHERE h.host = n.host)
-		ORDER BY n.host COLLATE "C", n.location, n.check_time DESC
-		ON CONFLICT (host, location) DO UPDATE
-		SET check_time = excluded.check_time, rtt = excluded.rtt, up = excluded.up, reason = excluded.reason,
-			maintenance = excluded.maintenance
-		WHERE l.check_time < excluded.check_time;
+		-- Each pair's newest row, in key order, so that statements that
+		-- overlap lock the rows in one order and cannot deadlock. A
+		-- round's statement holds a row of each of many pairs: their
+		-- rows sorted, the newest of each is the first. A restore's
+		-- (restoreBatch rows) holds many rows of each of a few pairs,
+		-- where sorting them all cost as much as inserting them: the
+		-- newest check_time of each pair is found in a hash table, then
+		-- its row.
+		SELECT count(*) < 100 INTO few FROM (SELECT FROM new_rows GROUP BY host, location LIMIT 100) p;
+		IF few THEN
+			INSERT INTO last_results AS l (host, location, check_time, rtt, up, reason, maintenance)
+			SELECT n.host, n.location, n.check_time, n.rtt, n.up, n.reason, n.maintenance
+			FROM (SELECT host, location, max(check_time) AS check_time FROM new_rows GROUP BY host, location) m
+			JOIN new_rows n ON n.host = m.host AND n.location = m.location AND n.check_time = m.check_time
+			WHERE EXISTS (SELECT FROM hosts h WHERE h.host = m.host)
+			ORDER BY n.host COLLATE "C", n.location
+			ON CONFLICT (host, location) DO UPDATE
+			SET check_time = excluded.check_time, rtt = excluded.rtt, up = excluded.up, reason = excluded.reason,
+				maintenance = excluded.maintenance
+			WHERE l.check_time < excluded.check_time;
+		ELSE
+			INSERT INTO last_results AS l (host, location, check_time, rtt, up, reason, maintenance)
+			SELECT DISTINCT ON (n.host COLLATE "C", n.location) n.host, n.location, n.check_time, n.rtt, n.up, n.reason, n.maintenance
+			FROM new_rows n
+			WHERE EXISTS (SELECT FROM hosts h WHERE h.host = n.host)
+			ORDER BY n.host COLLATE "C", n.location, n.check_time DESC
+			ON CONFLICT (host, location) DO UPDATE
+			SET check_time = excluded.check_time, rtt = excluded.rtt, up = excluded.up, reason = excluded.reason,
+				maintenance = excluded.maintenance
+			WHERE l.check_time < excluded.check_time;
+		END IF;
 	END IF;
 	IF TG_OP = 'TRUNCATE' THEN
 		TRUNCATE last_results;
