@@ -22,9 +22,11 @@ import (
 // another location (other keys: only the rule rows' lock orders them).
 // advance sleeps, so that one transaction holds the rule rows while the
 // other arrives. Each slot must be advanced once and enqueue one
-// delivery, and no call may fail (no deadlock).
+// delivery, no call may fail (no deadlock), and last_results must hold
+// each location's newest result, as checks does.
 func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
-	s := open(t)
+	u := pgtest.NewDatabase(t)
+	s := openURL(t, u)
 	ctx := t.Context()
 	const hosts, slots = 3, 12
 	var names []string
@@ -89,6 +91,7 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 			t.Errorf("State(%s) = %+v, %v; want count %d", h, st, err, slots)
 		}
 	}
+	expectLastResults(t, u)
 }
 
 // TestDeleteHostDuringRounds deletes hosts while rounds save results for
@@ -126,8 +129,8 @@ func TestDeleteHostDuringRounds(t *testing.T) {
 		close(start)
 		wg.Wait()
 	}
-	if n := queryInts(t, u, "SELECT count(*) FROM checks"); n[0] != 0 {
-		t.Errorf("%d results of deleted hosts left", n[0])
+	if n := queryInts(t, u, "SELECT (SELECT count(*) FROM checks) + (SELECT count(*) FROM last_results)"); n[0] != 0 {
+		t.Errorf("%d results and last results of deleted hosts left", n[0])
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,47 +21,35 @@ import (
 // "h.host = ANY($1::text[])" (some).
 const hostsSQL = `SELECT h.host FROM hosts h WHERE %s ORDER BY h.host COLLATE "C"`
 
-// newestSlotSQL returns the results of the newest slot of the host that
-// %s names, from the key's index alone: a backward scan of the (host,
-// check_time, location) index whose rank() stops it at the first older
-// result (a run condition), one index descent a host. maintenance is not
-// in the key's INCLUDE: the slot's checks_maintenance_idx entry, which is
-// there when any of its results is in maintenance, stands for each of its
-// results, which store.MergeSlot ORs anyway.
-const newestSlotSQL = `SELECT l.check_time, l.location, l.rtt, l.up, l.reason,
-	EXISTS (SELECT FROM checks m WHERE m.host = %[1]s AND m.maintenance AND m.check_time = l.check_time) AS maintenance
-FROM (
-	SELECT check_time, location, rtt, up, reason, rank() OVER (ORDER BY check_time DESC) AS r
-	FROM checks WHERE host = %[1]s
-) l
-WHERE l.r <= 1`
+// lastResultsSQL reads last_results (migration 0010): each location's
+// newest result, of every stored host (%s is "true") or of the host $1
+// (%s is "l.host = $1"), by host in byte order (the key's order: host and
+// location are COLLATE "C"), by location within a host: one scan of the
+// key's index. The table is stored hosts × locations rows, kept by
+// triggers on checks and hosts in the statement that changes them; a
+// host's last check is its rows of its newest slot (see lastChecks).
+const lastResultsSQL = `SELECT l.host, l.check_time, l.location, l.rtt, l.up, l.reason, l.maintenance
+FROM last_results l
+WHERE %s
+ORDER BY l.host, l.location`
 
-// lastChecksSQL returns the results of each host's newest slot
-// (newestSlotSQL), by host: the hosts come sorted and the join keeps
-// their order, so PostgreSQL sorts nothing more (a slot's results are
-// sorted by location in Go, see lastChecks).
-const lastChecksSQL = `SELECT h.host, c.*
-FROM (` + hostsSQL + `) h
-CROSS JOIN LATERAL (%s) c
-ORDER BY h.host COLLATE "C"`
-
-// lastChecksAllSQL is lastChecksSQL for every host; lastCheckOneSQL gives
-// the same rows for the host $1, without the join, which cost a
-// LastCheck a third more.
 var (
-	lastChecksAllSQL = fmt.Sprintf(lastChecksSQL, "$1::text IS NULL", fmt.Sprintf(newestSlotSQL, "h.host"))
-	lastCheckOneSQL  = `SELECT $1::text, c.* FROM (` + fmt.Sprintf(newestSlotSQL, "$1") + `) c`
+	lastChecksAllSQL = fmt.Sprintf(lastResultsSQL, "true")
+	lastCheckOneSQL  = fmt.Sprintf(lastResultsSQL, "l.host = $1")
 )
 
 // lastChecks calls fn with the newest merged check of host (nil: of every
 // host), by host; hosts without a check are left out. fn's error is
-// returned as it is.
+// returned as it is. Of a host's rows, by location (COLLATE "C": byte
+// order, as store.MergeSlot wants them), those of its newest slot are
+// merged, as the results of that slot: a location whose newest result is
+// older has none in it.
 func lastChecks(ctx context.Context, q querier, host *string, fn func(host string, c store.Check) error) error {
-	query := lastChecksAllSQL
+	query, args := lastChecksAllSQL, []any(nil)
 	if host != nil {
-		query = lastCheckOneSQL
+		query, args = lastCheckOneSQL, []any{*host}
 	}
-	rows, _ := q.Query(ctx, query, host)
+	rows, _ := q.Query(ctx, query, args...)
 	var (
 		cur   string
 		rs    []store.Result
@@ -78,9 +64,6 @@ func lastChecks(ctx context.Context, q querier, host *string, fn func(host strin
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// By location, as MergeSlot wants them (location is COLLATE "C":
-		// byte order, as Go compares strings).
-		slices.SortFunc(rs, func(a, b store.Result) int { return strings.Compare(a.Location, b.Location) })
 		c := store.MergeSlot(rs)
 		rs = rs[:0]
 		if err := fn(cur, c); err != nil {
@@ -95,6 +78,12 @@ func lastChecks(ctx context.Context, q querier, host *string, fn func(host strin
 				return err
 			}
 			cur = r.Host
+		}
+		switch {
+		case len(rs) > 0 && r.Slot.Before(rs[0].Slot):
+			return nil // an older slot's
+		case len(rs) > 0 && r.Slot.After(rs[0].Slot):
+			rs = rs[:0] // the slots before were older
 		}
 		r.RTT, _ = store.GosrvmonRTT(rtt, r.Up)
 		rs = append(rs, r)
@@ -127,17 +116,17 @@ func (s *Store) fleetTx(ctx context.Context, fn func(q querier) error) error {
 }
 
 // LastChecks calls fn with each host's newest check, by host (see
-// store.FleetReader), from one statement.
+// store.FleetReader), from one statement: one snapshot without a
+// transaction of its own (its plan is far too cheap for JIT compilation,
+// which fleetTx turns off).
 func (s *Store) LastChecks(ctx context.Context, fn func(host string, c store.Check) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var fnErr error
-	err := s.fleetTx(ctx, func(q querier) error {
-		return lastChecks(ctx, q, nil, func(host string, c store.Check) error {
-			fnErr = fn(host, c)
-			return fnErr
-		})
+	err := lastChecks(ctx, s.pool, nil, func(host string, c store.Check) error {
+		fnErr = fn(host, c)
+		return fnErr
 	})
 	if err != nil && fnErr == nil {
 		return fmt.Errorf("postgres: last checks: %w", err)

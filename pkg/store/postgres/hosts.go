@@ -69,7 +69,10 @@ func (s *Store) DeleteHost(ctx context.Context, host string) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", summariesLockKey); err != nil {
 			return fmt.Errorf("lock the summaries: %w", err)
 		}
-		// The settings, facts, rule, state and deliveries go by ON DELETE CASCADE.
+		// The settings, facts, rule, state, deliveries and last results
+		// go by ON DELETE CASCADE; the last results before the checks, so
+		// that the trigger that keeps them (migration 0010) has none of
+		// the host's rows to replace with older results.
 		tag, err := tx.Exec(ctx, "DELETE FROM hosts WHERE host = $1", host)
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -35,7 +34,10 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations in version order, checking
-// that their versions are 1, 2, 3….
+// that their versions are positive and distinct. A version may be
+// missing: migrations written apart take a number each, and migrate
+// applies every one that schema_migrations does not record, in version
+// order, so that a database migrated without one gets it later.
 func migrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
@@ -56,20 +58,48 @@ func migrations() ([]migration, error) {
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
+		if m.version < 1 || i > 0 && m.version == ms[i-1].version {
+			return nil, fmt.Errorf("migration %s: version %d is not positive or not the only one", m.name, m.version)
 		}
 	}
 	return ms, nil
 }
 
-// SchemaVersion is the schema version this package migrates a database to.
+// SchemaVersion is the schema version this package migrates a database
+// to: its newest migration's.
 func SchemaVersion() int {
 	ms, err := migrations()
-	if err != nil {
+	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return len(ms)
+	return ms[len(ms)-1].version
+}
+
+// missing returns the migrations of ms that applied does not hold, in
+// version order, or an error when applied holds a version that ms does
+// not know (a newer srvmon's).
+func missing(ms []migration, applied []int) ([]migration, error) {
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	done := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		switch newest := ms[len(ms)-1].version; {
+		case v > newest:
+			return nil, errNewerSchema(v, newest)
+		case !known[v]:
+			return nil, fmt.Errorf("the database has migration %d, which this srvmon does not have (another build's): open it with that build", v)
+		}
+		done[v] = true
+	}
+	var todo []migration
+	for _, m := range ms {
+		if !done[m.version] {
+			todo = append(todo, m)
+		}
+	}
+	return todo, nil
 }
 
 // DefaultMigrationLockWait bounds how long Open waits for another
@@ -100,16 +130,13 @@ func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error 
 		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, lockWait)
-	applied, err := appliedVersion(actx, conn)
+	applied, err := appliedVersions(actx, conn)
 	cancel()
 	if err != nil {
 		return err
 	}
-	if applied == len(ms) {
-		return nil
-	}
-	if applied > len(ms) {
-		return errNewerSchema(applied, len(ms))
+	if todo, err := missing(ms, applied); err != nil || len(todo) == 0 {
+		return err
 	}
 	migrated := false
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -130,14 +157,16 @@ func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error 
 		if err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
-		var applied int
-		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+		rows, _ := tx.Query(ctx, "SELECT version FROM schema_migrations")
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
-		if applied > len(ms) {
-			return errNewerSchema(applied, len(ms))
+		todo, err := missing(ms, applied)
+		if err != nil {
+			return err
 		}
-		for _, m := range ms[applied:] {
+		for _, m := range todo {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply migration %s: %w", m.name, err)
 			}
@@ -165,22 +194,23 @@ func migrate(ctx context.Context, conn *pgx.Conn, lockWait time.Duration) error 
 	return nil
 }
 
-// appliedVersion returns the newest migration applied, 0 when there is
-// no schema_migrations table yet.
-func appliedVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
-	var v int
-	err := conn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN -1 ELSE 0 END`).Scan(&v)
+// appliedVersions returns the versions of the migrations applied, none
+// when there is no schema_migrations table yet.
+func appliedVersions(ctx context.Context, conn *pgx.Conn) ([]int, error) {
+	var exists bool
+	err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
 	if err != nil {
-		return 0, fmt.Errorf("look for schema_migrations: %w", err)
+		return nil, fmt.Errorf("look for schema_migrations: %w", err)
 	}
-	if v < 0 {
-		return 0, nil
+	if !exists {
+		return nil, nil
 	}
-	err = conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("read schema_migrations: %w", err)
+	rows, _ := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	return v, nil
+	return vs, nil
 }
 
 func errNewerSchema(applied, known int) error {

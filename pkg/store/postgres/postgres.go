@@ -13,7 +13,10 @@
 // holds UTC, as gosrvmon stored it. Every time is returned in UTC whatever
 // the server's or the session's TimeZone (sessions are set to UTC anyway).
 // PostgreSQL keeps microseconds: finer times are truncated when stored,
-// and range bounds are compared exactly.
+// and range bounds are compared exactly. Each stored host and location's
+// newest result is in last_results too, for the last checks, kept by
+// triggers on checks and hosts, whoever writes them (see
+// migrations/0010_last_results.sql).
 package postgres
 
 import (
@@ -156,13 +159,13 @@ func Init(ctx context.Context, cfg Config) error {
 	return s.Close()
 }
 
-// Vacuum runs VACUUM (ANALYZE) on the tables of results and summaries:
+// Vacuum runs VACUUM (ANALYZE) on the tables of results, last results and summaries:
 // what autovacuum does now and then. After a large restore, it makes
 // reads of the restored history as fast at once as they become once
 // autovacuum has been by (it sets the visibility map and the hint bits,
 // and gathers the planner's statistics).
 func (s *Store) Vacuum(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) checks, check_summaries, check_summaries_daily"); err != nil {
+	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) checks, last_results, check_summaries, check_summaries_daily"); err != nil {
 		return fmt.Errorf("postgres: vacuum: %w", err)
 	}
 	return nil

@@ -240,9 +240,8 @@ func (s *Store) Checks(ctx context.Context, host string, start, end time.Time, f
 }
 
 // LastCheck returns the host's newest merged check: the results of its
-// newest slot, found by a backward seek on the (host, check_time,
-// location) index whatever the history's length (lastChecks, as
-// LastChecks reads every host).
+// newest slot, from the host's rows of last_results whatever the
+// history's length (lastChecks, as LastChecks reads every host).
 func (s *Store) LastCheck(ctx context.Context, host string) (store.Check, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Check{}, false, err
