@@ -258,25 +258,29 @@ func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []S
 		return hours, nil
 	}
 	if b.widest < SummarySpan || until.IsZero() {
-		return hours, b.AddSummaries(nil)
+		return hours, slices.Clone(b.AddSummaries(nil))
 	}
-	var all []HourSummary
-	for h := Hour(b.start); h.Before(until) && h.Before(b.end); h = h.Add(SummarySpan) {
-		all = append(all, HourSummary{Hour: h})
-	}
-	spans = slices.Clone(b.AddSummaries(all)) // all counts nothing: the sums stay zero
-	// The hours of bucket i are what spans leave of it: one run, since
-	// the hours before until that fit in it follow one another.
+	// In each bucket, the whole hours inside it and before until, and the
+	// spans before and after them (the whole bucket when it holds none):
+	// what AddSummaries leaves given a summary of every hour before
+	// until, in a step per bucket rather than per hour.
+	last := Hour(until.Add(SummarySpan - 1)) // the hours before until end by it
 	for i, bk := range b.buckets {
-		hours[i] = [2]time.Time{bk.Start, bk.Start}
-		for h := Hour(bk.Start); h.Before(bk.End) && h.Before(until); h = h.Add(SummarySpan) {
-			if h.Before(bk.Start) || h.Add(SummarySpan).After(bk.End) {
-				continue
-			}
-			if hours[i][0].Equal(hours[i][1]) {
-				hours[i][0] = h
-			}
-			hours[i][1] = h.Add(SummarySpan)
+		lo, hi := Hour(bk.Start.Add(SummarySpan-1)), Hour(bk.End)
+		if hi.After(last) {
+			hi = last
+		}
+		if !lo.Before(hi) {
+			hours[i] = [2]time.Time{bk.Start, bk.Start}
+			spans = append(spans, Span{Start: bk.Start, End: bk.End, Bucket: i})
+			continue
+		}
+		hours[i] = [2]time.Time{lo, hi}
+		if bk.Start.Before(lo) {
+			spans = append(spans, Span{Start: bk.Start, End: lo, Bucket: i})
+		}
+		if hi.Before(bk.End) {
+			spans = append(spans, Span{Start: hi, End: bk.End, Bucket: i})
 		}
 	}
 	return hours, spans

@@ -262,3 +262,49 @@ func TestSummaryRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestSummaryPlanAsAddSummaries checks SummaryPlan against its
+// definition: the spans AddSummaries leaves given a summary of every hour
+// before until, and in each bucket the hours they leave, for ranges,
+// bucket counts and untils anywhere.
+func TestSummaryPlanAsAddSummaries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	for run := range 2000 {
+		start := base.Add(time.Duration(rng.Int64N(int64(72 * time.Hour))))
+		if run%3 == 0 {
+			start = Hour(start)
+		}
+		end := start.Add(time.Duration(1 + rng.Int64N(int64(96*time.Hour))))
+		n := rng.IntN(80)
+		until := Hour(base.Add(time.Duration(rng.Int64N(int64(200 * time.Hour)))))
+		b := NewBucketer(start, end, n)
+		hours, spans := b.SummaryPlan(until)
+
+		var all []HourSummary
+		for h := Hour(start); h.Before(until) && h.Before(end); h = h.Add(SummarySpan) {
+			all = append(all, HourSummary{Hour: h})
+		}
+		var want []Span
+		if len(b.Buckets()) > 0 {
+			if b.Widest() < SummarySpan {
+				all = nil
+			}
+			want = NewBucketer(start, end, n).AddSummaries(all)
+		}
+		if fmt.Sprint(spans) != fmt.Sprint(want) {
+			t.Fatalf("run %d [%v, %v) n=%d until %v: spans\n%v, want\n%v", run, start, end, n, until, spans, want)
+		}
+		for i, bk := range b.Buckets() {
+			covered := hours[i][1].Sub(hours[i][0])
+			for _, sp := range spans {
+				if sp.Bucket == i {
+					covered += sp.End.Sub(sp.Start)
+				}
+			}
+			if covered != bk.End.Sub(bk.Start) {
+				t.Fatalf("run %d: bucket %d [%v, %v): hours %v and its spans cover %v", run, i, bk.Start, bk.End, hours[i], covered)
+			}
+		}
+	}
+}
