@@ -169,28 +169,7 @@ func TestRetentionSummarisesTheCutHour(t *testing.T) {
 	if _, err := s.DeleteResultsBefore(t.Context(), cut); err != nil {
 		t.Fatal(err)
 	}
-	markHostDown(t, s, "a.test")
-	const keptOfDay1 = 1440 - (5*60 + 20)
-	for _, tc := range []struct {
-		name       string
-		start, end time.Time
-		n          int
-		up         []int64
-	}{
-		{"Days", dayBase, dayBase.Add(3 * store.DaySpan), 3, []int64{0, keptOfDay1, 1440}},
-		{"HoursAroundTheCut", dayBase.Add(store.DaySpan + 4*time.Hour), dayBase.Add(store.DaySpan + 7*time.Hour), 3, []int64{0, 40, 60}},
-		{"DaysNotAligned", dayBase.Add(12 * time.Hour), dayBase.Add(2*store.DaySpan + 12*time.Hour), 2, []int64{12*60 - (5*60 + 20), 1440}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bs := bucketsBoth(t, s, "a.test", tc.start, tc.end, tc.n)
-			for i, b := range bs {
-				if b.Up != tc.up[i] || b.Down != 0 {
-					t.Errorf("bucket %d [%s, %s): %d up, %d down; want %d up (from the summaries), 0 down",
-						i, b.Start.Format(time.RFC3339), b.End.Format(time.RFC3339), b.Up, b.Down, tc.up[i])
-				}
-			}
-		})
-	}
+	expectCutDayFromSummaries(t, s, "a.test")
 	// Nothing but the cut day and after is rolled up, nothing but the cut
 	// hour and after summarised.
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -289,7 +268,17 @@ func TestOpenBuildsDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	markHostDown(t, s, "a.test")
+	expectCutDayFromSummaries(t, s, "a.test")
+}
+
+// expectCutDayFromSummaries marks host's results down behind the store's
+// back, three days of a result a minute from dayBase that retention cut
+// at day 1, 05:20, and expects buckets of whole hours and days, aligned
+// with midnights or not, to count the results kept up: from the
+// summaries and rollups, those of the cut hour and day included.
+func expectCutDayFromSummaries(t *testing.T, s *Store, host string) {
+	t.Helper()
+	markHostDown(t, s, host)
 	const keptOfDay1 = 1440 - (5*60 + 20)
 	for _, tc := range []struct {
 		name       string
@@ -299,11 +288,13 @@ func TestOpenBuildsDays(t *testing.T) {
 	}{
 		{"Days", dayBase, dayBase.Add(3 * store.DaySpan), 3, []int64{0, keptOfDay1, 1440}},
 		{"HoursAroundTheCut", dayBase.Add(store.DaySpan + 4*time.Hour), dayBase.Add(store.DaySpan + 7*time.Hour), 3, []int64{0, 40, 60}},
+		{"DaysNotAligned", dayBase.Add(12 * time.Hour), dayBase.Add(2*store.DaySpan + 12*time.Hour), 2, []int64{12*60 - (5*60 + 20), 1440}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for i, b := range bucketsBoth(t, s, "a.test", tc.start, tc.end, tc.n) {
+			for i, b := range bucketsBoth(t, s, host, tc.start, tc.end, tc.n) {
 				if b.Up != tc.up[i] || b.Down != 0 {
-					t.Errorf("bucket %d: %d up, %d down; want %d up (from the summaries), 0 down", i, b.Up, b.Down, tc.up[i])
+					t.Errorf("bucket %d [%s, %s): %d up, %d down; want %d up (from the summaries), 0 down",
+						i, b.Start.Format(time.RFC3339), b.End.Format(time.RFC3339), b.Up, b.Down, tc.up[i])
 				}
 			}
 		})

@@ -73,43 +73,22 @@ func (r rollupRow) String() string {
 		r.Up, r.Down, r.Maintenance, r.MinRTT, r.MaxRTT, r.SumRTT)
 }
 
-// query runs sql on the database at u and scans each row with scan.
-func query(t *testing.T, u, sql string, scan func(pgx.Rows) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, sql)
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+// scanSummaryRow scans a row of host, time and the counters, as
+// check_summaries and check_summaries_daily hold them.
+func scanSummaryRow(row pgx.CollectableRow) (rollupRow, error) {
+	var r rollupRow
+	var minRTT, maxRTT, sumRTT int64
+	err := row.Scan(&r.Host, &r.Day, &r.Up, &r.Down, &r.Maintenance, &minRTT, &maxRTT, &sumRTT)
+	r.Day = r.Day.UTC()
+	r.MinRTT, r.MaxRTT, r.SumRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sumRTT)
+	return r, err
 }
 
 // rollups returns check_summaries_daily, by host and day.
 func rollups(t *testing.T, u string) []rollupRow {
 	t.Helper()
-	var rs []rollupRow
-	query(t, u, `SELECT host, day, up, down, maintenance, min_rtt, max_rtt, sum_rtt FROM check_summaries_daily ORDER BY host, day`,
-		func(rows pgx.Rows) error {
-			var r rollupRow
-			var minRTT, maxRTT, sumRTT int64
-			err := rows.Scan(&r.Host, &r.Day, &r.Up, &r.Down, &r.Maintenance, &minRTT, &maxRTT, &sumRTT)
-			r.Day = r.Day.UTC()
-			r.MinRTT, r.MaxRTT, r.SumRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sumRTT)
-			rs = append(rs, r)
-			return err
-		})
-	return rs
+	return queryRows(t, u, `SELECT host, day, up, down, maintenance, min_rtt, max_rtt, sum_rtt FROM check_summaries_daily ORDER BY host, day`,
+		scanSummaryRow)
 }
 
 // wantRollups returns what check_summaries_daily must hold by its
@@ -119,35 +98,21 @@ func rollups(t *testing.T, u string) []rollupRow {
 func wantRollups(t *testing.T, u string) []rollupRow {
 	t.Helper()
 	var until time.Time // zero: nothing summarised
-	query(t, u, `SELECT summarised_until FROM summary_progress`, func(rows pgx.Rows) error {
-		var v *time.Time
-		err := rows.Scan(&v)
-		if v != nil {
-			until = v.UTC()
-		}
-		return err
-	})
+	if v := queryRows(t, u, `SELECT summarised_until FROM summary_progress`, pgx.RowTo[*time.Time]); v[0] != nil {
+		until = v[0].UTC()
+	}
 	byKey := map[string]*rollupRow{}
-	query(t, u, `SELECT host, hour, up, down, maintenance, min_rtt, max_rtt, sum_rtt FROM check_summaries`, func(rows pgx.Rows) error {
-		var host string
-		var hour time.Time
-		var s store.Summary
-		var minRTT, maxRTT, sumRTT int64
-		if err := rows.Scan(&host, &hour, &s.Up, &s.Down, &s.Maintenance, &minRTT, &maxRTT, &sumRTT); err != nil {
-			return err
-		}
-		s.MinRTT, s.MaxRTT, s.SumRTT = time.Duration(minRTT), time.Duration(maxRTT), time.Duration(sumRTT)
-		day := store.Day(hour)
+	for _, h := range queryRows(t, u, `SELECT host, hour, up, down, maintenance, min_rtt, max_rtt, sum_rtt FROM check_summaries`, scanSummaryRow) {
+		day := store.Day(h.Day)
 		if day.Add(store.DaySpan).After(until) {
-			return nil
+			continue
 		}
-		k := host + " " + day.String()
+		k := h.Host + " " + day.String()
 		if byKey[k] == nil {
-			byKey[k] = &rollupRow{Host: host, Day: day}
+			byKey[k] = &rollupRow{Host: h.Host, Day: day}
 		}
-		byKey[k].Merge(s)
-		return nil
-	})
+		byKey[k].Merge(h.Summary)
+	}
 	var rs []rollupRow
 	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		rs = append(rs, *byKey[k])

@@ -21,19 +21,7 @@ import (
 // column as strings.
 func queryStrings(t *testing.T, u, sql string, args ...any) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, sql, args...)
-	vs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return vs
+	return queryRows(t, u, sql, pgx.RowTo[string], args...)
 }
 
 // withSearchPath returns the database URL u whose sessions use schema.

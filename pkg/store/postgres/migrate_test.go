@@ -21,9 +21,9 @@ import (
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
 
-// queryInts runs a query on the database at u and returns its first
-// column as ints.
-func queryInts(t *testing.T, u, sql string, args ...any) []int {
+// queryRows runs a query on the database at u and returns its rows, each
+// made by scan (pgx.RowTo[int] for a first column of ints).
+func queryRows[T any](t *testing.T, u, sql string, scan pgx.RowToFunc[T], args ...any) []T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -33,11 +33,18 @@ func queryInts(t *testing.T, u, sql string, args ...any) []int {
 	}
 	defer conn.Close(ctx)
 	rows, _ := conn.Query(ctx, sql, args...)
-	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	vs, err := pgx.CollectRows(rows, scan)
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return vs
+}
+
+// queryInts runs a query on the database at u and returns its first
+// column as ints.
+func queryInts(t *testing.T, u, sql string, args ...any) []int {
+	t.Helper()
+	return queryRows(t, u, sql, pgx.RowTo[int], args...)
 }
 
 func appliedVersions(t *testing.T, u string) []int {
