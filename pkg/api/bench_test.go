@@ -124,6 +124,7 @@ func BenchmarkAPI(b *testing.B) {
 			b.Run("Checks1d", func(b *testing.B) { benchChecks(b, h, 1, rows) })
 			b.Run("ChecksLast16", func(b *testing.B) { benchLast(b, h) })
 			b.Run("ChecksLastHandler", func(b *testing.B) { benchLastHandler(b, h) })
+			b.Run("ChecksLastHTTP", func(b *testing.B) { benchLastHTTP(b, h) })
 			b.Run("ReportMonthly1Year", func(b *testing.B) { benchReport(b, h, "host="+url.QueryEscape(benchHost(0))+"&") })
 			b.Run("ReportMonthly1YearAll", func(b *testing.B) { benchReport(b, h, "") })
 			b.Run("BackupExport", func(b *testing.B) { benchExport(b, h, rows) })
