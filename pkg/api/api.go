@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -173,8 +174,13 @@ type server struct {
 	userHash, passHash [sha256.Size]byte
 	allowedHosts       map[string]struct{} // normalHost of each AllowedHosts entry
 	jsonType           []string            // the Content-Type of JSON answers (sharedValue)
-	failures           authFailures
-	pushes             pushLimiter
+	// checkBufs are the buffers /api/checks/last writes its answer from
+	// (*[]byte): the answer is copied into the server's own buffer by
+	// Write, which may not keep it, so one buffer serves request after
+	// request instead of an allocation each.
+	checkBufs sync.Pool
+	failures  authFailures
+	pushes    pushLimiter
 }
 
 // New returns the handler serving every endpoint (see the package

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,4 +442,42 @@ func TestEmptyListsAreNotNull(t *testing.T) {
 	expect(t, e.get("/api/notifications_params"), http.StatusOK, "[]\n")
 	expect(t, e.get("/api/backup"), http.StatusOK, `{"hosts":[],"notifications":[]}`)
 	expect(t, e.get("/api/backup_full"), http.StatusOK, `{"hosts":[],"notifications":[],"checks":{}}`)
+}
+
+// TestChecksLastConcurrent: answers written at the same time, of
+// different lengths (the buffers they are written from are reused),
+// each hold their own host's check.
+func TestChecksLastConcurrent(t *testing.T) {
+	st := backends()[0].open(t)
+	const hosts = 8
+	var names []string
+	var results []store.Result
+	want := map[string]string{}
+	for i := range hosts {
+		h := fmt.Sprintf("h%d.example", i)
+		reason := strings.Repeat("x", i*60) // 0 to 420 bytes: longer than a fresh buffer
+		names = append(names, h)
+		results = append(results, store.Result{Host: h, Slot: slot(i + 1), RTT: time.Duration(i+1) * time.Millisecond, Up: reason == "", Reason: reason})
+		want[h] = `{"time":"` + slot(i+1).Format(time.RFC3339) + `","rtt":` + strconv.Itoa((i+1)*1e6) + `,"up":` + strconv.FormatBool(reason == "")
+		if reason != "" {
+			want[h] += `,"error":"` + reason + `"`
+		}
+		want[h] += "}\n"
+	}
+	seed(t, st, names, results)
+	e := newEnv(t, st, Options{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				h := names[(g+i)%hosts]
+				w := e.get("/api/checks/last?host=" + h)
+				if w.Code != http.StatusOK || w.Body.String() != want[h] {
+					t.Errorf("%s: %d %q, want %q", h, w.Code, w.Body.String(), want[h])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -64,12 +64,15 @@ func (s *server) checksLast(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "host "+strconv.Quote(probe.MaskSecrets(host))+" has no checks yet", http.StatusNotFound)
 		return
 	}
-	b := make([]byte, 0, 128)
-	b = appendCheck(b, c)
-	b = append(b, '\n')
+	buf, _ := s.checkBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = append(appendCheck((*buf)[:0], c), '\n')
 	w.Header()["Content-Type"] = s.jsonType
 	w.WriteHeader(http.StatusOK)
-	w.Write(b)
+	w.Write(*buf)
+	s.checkBufs.Put(buf)
 }
 
 // check serves GET (?host=) and POST (host as the body) /api/check,
