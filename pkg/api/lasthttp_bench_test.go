@@ -123,3 +123,19 @@ func readResponse(br *bufio.Reader, body []byte) ([]byte, error) {
 	_, err := io.ReadFull(br, body[start:])
 	return body, err
 }
+
+// BenchmarkHTTPFloor is benchLastHTTP against a handler that only writes
+// a constant answer of /api/checks/last's size with its three headers
+// (Content-Type, Content-Security-Policy, X-Frame-Options): what
+// net/http, the deadlines and the loopback cost without srvmon, the
+// floor under BenchmarkAPI/…/ChecksLastHTTP.
+func BenchmarkHTTPFloor(b *testing.B) {
+	body := []byte(`{"time":"2023-12-31T23:57:00Z","rtt":41000000,"up":true}` + "\n")
+	csp, deny, ct := sharedValue(pageCSP), sharedValue("DENY"), sharedValue("application/json")
+	benchLastHTTP(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Security-Policy"], h["X-Frame-Options"], h["Content-Type"] = csp, deny, ct
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}))
+}
