@@ -128,11 +128,14 @@ type dashRow struct {
 	// expired); absent when unknown.
 	CertDays *int64 `json:"cert_days,omitempty"`
 
-	// For the page only.
-	DisplayName, SinceText, RTTText, CertText string
-	CertWarn                                  bool
-	UptimeTexts                               []string
-	Spark                                     *sparkline
+	// For the page only: not in the JSON.
+	DisplayName string     `json:"-"`
+	SinceText   string     `json:"-"`
+	RTTText     string     `json:"-"`
+	CertText    string     `json:"-"`
+	CertWarn    bool       `json:"-"`
+	UptimeTexts []string   `json:"-"`
+	Spark       *sparkline `json:"-"`
 }
 
 // dashCounts counts monitors by state.

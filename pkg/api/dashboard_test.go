@@ -139,6 +139,20 @@ func TestDashboardJSON(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 				t.Fatalf("%s: %v", tc.query, err)
 			}
+			// Each row holds the documented keys (README), no more: the
+			// page's own texts stay out of the JSON.
+			var raw struct{ Rows []map[string]json.RawMessage }
+			if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
+				t.Fatalf("%s: %v", tc.query, err)
+			}
+			documented := []string{"host", "name", "group", "state", "since", "since_source", "rtt_ms", "uptime", "latency_24h", "cert_days"}
+			for _, row := range raw.Rows {
+				for k := range row {
+					if !slices.Contains(documented, k) {
+						t.Errorf("%s: a row has the key %q, which the README does not document", tc.query, k)
+					}
+				}
+			}
 			if got.Counts["up"] != 1 || got.Counts["down"] != 1 || got.Counts["maintenance"] != 1 || got.Counts["nodata"] != 1 {
 				t.Errorf("%s: counts %v", tc.query, got.Counts)
 			}
