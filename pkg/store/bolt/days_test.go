@@ -213,11 +213,7 @@ func TestOpenBuildsDays(t *testing.T) {
 	}
 
 	// Back to schema 5, as schema 5's retention left it.
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	UpdateFile(t, path, "take the file back to schema 5", func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 5}); err != nil {
 			return err
 		}
@@ -231,10 +227,6 @@ func TestOpenBuildsDays(t *testing.T) {
 		}
 		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatalf("take the file back to schema 5: %v", err)
-	}
 
 	s, err = Open(path, WithNoSync())
 	if err != nil {
@@ -318,11 +310,7 @@ func TestOpenBuildsDaysAgainAfterACrash(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	UpdateFile(t, path, "stop the upgrade midway", func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put(keyBuildDays, []byte{1}); err != nil {
 			return err
 		}
@@ -332,10 +320,6 @@ func TestOpenBuildsDaysAgainAfterACrash(t *testing.T) {
 		}
 		return days.Put(timeKey(dayBase.Add(store.DaySpan)), encodeSummary(store.Summary{Down: 7})) // half written
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err = Open(path, WithNoSync())
 	if err != nil {
 		t.Fatal(err)

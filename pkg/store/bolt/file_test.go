@@ -141,14 +141,7 @@ func TestOpenRefusesOtherFiles(t *testing.T) {
 			if tc.name != "ForeignBuckets" {
 				openAt(t, path).Close()
 			}
-			db, err := bbolt.Open(path, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Update(tc.prepare); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
+			bolt.UpdateFile(t, path, "prepare the file", tc.prepare)
 			s, err := bolt.Open(path)
 			if err == nil {
 				s.Close()
@@ -185,11 +178,7 @@ func TestStagingRemoved(t *testing.T) {
 	}
 
 	// A crash during a restore leaves a staging bucket: Open drops it.
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bbolt.Tx) error {
+	bolt.UpdateFile(t, path, "leave a staging bucket", func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("restore.7"))
 		if err != nil {
 			return err
@@ -197,7 +186,6 @@ func TestStagingRemoved(t *testing.T) {
 		_, err = b.CreateBucket([]byte("a.test"))
 		return err
 	})
-	db.Close()
 	openAt(t, path).Close()
 	if names := rawBuckets(t, path); slices.Contains(names, "restore.7") {
 		t.Errorf("Open kept the staging bucket of an interrupted restore: %q", names)
@@ -434,12 +422,8 @@ func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	summaries := 0
-	err = db.Update(func(tx *bbolt.Tx) error {
+	bolt.UpdateFile(t, path, "take the file back to schema 4", func(tx *bbolt.Tx) error {
 		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{0, 0, 0, 0, 0, 0, 0, 4}); err != nil {
 			return err
 		}
@@ -468,10 +452,6 @@ func TestOpenUpgradesBeforeMaintenance(t *testing.T) {
 		}
 		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatalf("take the file back to schema 4: %v", err)
-	}
 	if summaries != 3 {
 		t.Fatalf("%d summaries of a.test, want 3 (Summarise did not summarise the hours)", summaries)
 	}
