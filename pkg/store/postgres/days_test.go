@@ -200,11 +200,7 @@ func TestDailyRollupsStayExact(t *testing.T) {
 	s := openURL(t, u)
 	ctx := t.Context()
 	hosts := []string{"a.test", "b.test"}
-	for _, h := range hosts {
-		if err := s.AddHost(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addHosts(t, s, hosts...)
 	const day = 24 * 60 // minutes
 	at := func(m int) time.Time { return daysStart.Add(time.Duration(m) * time.Minute) }
 	var kept []store.Result

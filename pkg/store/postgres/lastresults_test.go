@@ -176,11 +176,7 @@ func TestLastResultsKept(t *testing.T) {
 	}{{
 		name: "Hosts",
 		do: func(t *testing.T) {
-			for _, h := range []string{"a.test", "b.test", "c.test", "d.test", "f.test"} {
-				if err := s.AddHost(ctx, h); err != nil {
-					t.Fatal(err)
-				}
-			}
+			addHosts(t, s, "a.test", "b.test", "c.test", "d.test", "f.test")
 		},
 		empty: true,
 	}, {
@@ -332,11 +328,7 @@ func TestUpgradeBeforeLastResults(t *testing.T) {
 	u := pgtest.NewDatabase(t)
 	s := openURL(t, u)
 	ctx := t.Context()
-	for _, h := range []string{"a.test", "b.test", "c.test", "d.test"} {
-		if err := s.AddHost(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addHosts(t, s, "a.test", "b.test", "c.test", "d.test")
 	base := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
 	slot := func(i int) time.Time { return base.Add(time.Duration(i) * time.Minute) }
 	var rs []store.Result

@@ -600,11 +600,7 @@ func TestUpgradeBeforeCoveringSummaries(t *testing.T) {
 	u := pgtest.NewDatabase(t)
 	s := openURL(t, u)
 	ctx := t.Context()
-	for _, h := range []string{"a.test", "b.test"} {
-		if err := s.AddHost(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addHosts(t, s, "a.test", "b.test")
 	start := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
 	var rs []store.Result
 	for m := range 3 * 60 {
@@ -680,11 +676,7 @@ func TestUpgradeBeforeDailyRollups(t *testing.T) {
 	s := openURL(t, u)
 	ctx := t.Context()
 	hosts := []string{"a.test", "b.test"}
-	for _, h := range hosts {
-		if err := s.AddHost(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addHosts(t, s, hosts...)
 	const day = 24 * 60
 	saveDays(t, s, hosts, 0, 3*day+5*60)
 	var other []store.Result

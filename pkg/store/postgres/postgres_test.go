@@ -33,6 +33,16 @@ func openURL(tb testing.TB, u string) *postgres.Store {
 	return s
 }
 
+// addHosts adds hosts to s.
+func addHosts(tb testing.TB, s *postgres.Store, hosts ...string) {
+	tb.Helper()
+	for _, h := range hosts {
+		if err := s.AddHost(tb.Context(), h); err != nil {
+			tb.Fatalf("AddHost(%q): %v", h, err)
+		}
+	}
+}
+
 // schemaOpener returns a func that opens a store in a new, empty schema
 // (its search_path) of one database made for tb. A schema takes
 // milliseconds where a database takes a fraction of a second, and the
