@@ -538,7 +538,12 @@ func BenchmarkRender(b *testing.B) {
 		bs[i] = store.Bucket{Start: t0.Add(time.Duration(i) * w), End: t0.Add(time.Duration(i+1) * w),
 			Up: 410, Down: int64(i % 11), MeanRTT: time.Duration(10+i%50) * time.Millisecond}
 	}
-	c := Chart{Host: "h0.example:443", Start: t0, End: t0.Add(span), Interval: time.Minute, Buckets: bs}
+	benchRender(b, Chart{Host: "h0.example:443", Start: t0, End: t0.Add(span), Interval: time.Minute, Buckets: bs})
+}
+
+// benchRender renders c in b's loop and reports the SVG's size.
+func benchRender(b *testing.B, c Chart) {
+	b.Helper()
 	var size int
 	for b.Loop() {
 		var buf bytes.Buffer

@@ -432,15 +432,7 @@ func BenchmarkRenderLocations(b *testing.B) {
 		}
 		c.Locations = append(c.Locations, s)
 	}
-	var size int
-	for b.Loop() {
-		var buf bytes.Buffer
-		if err := Render(&buf, c, Options{}); err != nil {
-			b.Fatal(err)
-		}
-		size = buf.Len()
-	}
-	b.ReportMetric(float64(size)/1024, "KiB")
+	benchRender(b, c)
 	if dir := os.Getenv("SRVMON_CHART_SAMPLE_DIR"); dir != "" { // to look at
 		var buf bytes.Buffer
 		Render(&buf, c, Options{})
