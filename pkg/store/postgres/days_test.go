@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,7 +159,7 @@ func expectBuckets(t *testing.T, s *postgres.Store, kept []store.Result, end tim
 	for _, h := range hosts {
 		bk := store.NewBucketer(daysStart, end, n)
 		for _, rs := range slots[h] {
-			slices.SortFunc(rs, func(a, b store.Result) int { return cmpString(a.Location, b.Location) })
+			slices.SortFunc(rs, func(a, b store.Result) int { return strings.Compare(a.Location, b.Location) })
 			bk.Add(store.MergeSlot(rs))
 		}
 		want[h] = slices.Clone(bk.Buckets())
@@ -176,16 +177,6 @@ func expectBuckets(t *testing.T, s *postgres.Store, kept []store.Result, end tim
 			t.Errorf("Buckets of %s over %v in %d:\n%v\nwant, from the results:\n%v", h, end.Sub(daysStart), n, one, want[h])
 		}
 	}
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestDailyRollupsStayExact writes hourly summaries by every path that

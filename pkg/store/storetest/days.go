@@ -130,22 +130,9 @@ func expectDayBuckets(t *testing.T, s store.Store, hosts ...string) {
 	}
 }
 
-// twoLocations is daysOfChecks of host with a second location, "eu",
-// every other hour: up where the default is down now and then, with
-// other rtts, and in maintenance where the default is not now and then.
-func twoLocations(host string) []store.Result {
-	var rs []store.Result
-	for _, r := range daysOfChecks(host, "") {
-		rs = append(rs, r)
-		if r.Slot.Hour()%2 == 1 {
-			other := r
-			other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
-			other.Maintenance = r.Slot.Minute()%13 == 5
-			rs = append(rs, other)
-		}
-	}
-	return rs
-}
+// twoLocations is daysOfChecks of host with a second location
+// (withSecondLocation).
+func twoLocations(host string) []store.Result { return withSecondLocation(daysOfChecks(host, "")) }
 
 func daysSummarised(t *testing.T, open opener) {
 	s := open(t)

@@ -89,6 +89,24 @@ func hoursOfChecks(host, loc string, hours int) []store.Result {
 	return rs
 }
 
+// withSecondLocation returns rs (one location's) with a result of a
+// second location, "eu", beside each of rs's in the odd hours: up where
+// rs's is down now and then, with other rtts, and in maintenance where
+// rs's is not now and then (the merged check is then in maintenance).
+func withSecondLocation(rs []store.Result) []store.Result {
+	var out []store.Result
+	for _, r := range rs {
+		out = append(out, r)
+		if r.Slot.Hour()%2 == 1 {
+			other := r
+			other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
+			other.Maintenance = r.Slot.Minute()%13 == 5
+			out = append(out, other)
+		}
+	}
+	return out
+}
+
 // summaryHours is how many hours of checks testSummaries stores.
 const summaryHours = 10
 
@@ -139,17 +157,7 @@ func summariesBucketsFromSummaries(t *testing.T, open opener) {
 	addHosts(t, s, "a.test", "b.test")
 	rs := hoursOfChecks("a.test", "", summaryHours)
 	// b.test has a second location, which merges, in the odd summaryHours.
-	for _, r := range hoursOfChecks("b.test", "", summaryHours) {
-		rs = append(rs, r)
-		if r.Slot.Hour()%2 == 1 {
-			other := r
-			other.Location, other.Up, other.RTT = "eu", r.Slot.Minute()%3 != 0, r.RTT/2+ms(r.Slot.Minute()%5)
-			// In maintenance where the default location was not, now
-			// and then: the merged check is in maintenance.
-			other.Maintenance = r.Slot.Minute()%13 == 5
-			rs = append(rs, other)
-		}
-	}
+	rs = append(rs, withSecondLocation(hoursOfChecks("b.test", "", summaryHours))...)
 	save(t, s, rs, nil)
 	summarise(t, s, summariesAfterAll())
 	expectBucketsOfEveryGrid(t, s, "a.test", minute(0), minute(summaryHours*60))
