@@ -84,7 +84,7 @@ func BucketWidth(start, end time.Time, n int) time.Duration {
 }
 
 // Bucketer builds Store.Buckets from merged checks fed oldest first, and
-// from stored hourly summaries (see AddSummaries). Its zero value is not
+// from stored summaries (see AddSummary and SummaryPlan). Its zero value is not
 // usable; make one with NewBucketer or NewBucketerAt.
 type Bucketer struct {
 	start, end time.Time
@@ -95,7 +95,6 @@ type Bucketer struct {
 	widest  time.Duration
 	buckets []Bucket
 	sums    []Summary
-	spans   []Span // AddSummaries's, reused
 }
 
 // NewBucketer prepares the (possibly zero) buckets of [start, end) split in
@@ -191,52 +190,6 @@ func (b *Bucketer) Add(c Check) {
 // AddSummary counts the summary of checks that all fall in bucket i.
 func (b *Bucketer) AddSummary(i int, s Summary) { b.sums[i].Merge(s) }
 
-// AddSummaries counts the hourly summaries of the hours that lie wholly
-// inside one bucket, and returns the spans of the range that they leave
-// uncovered, oldest first, each inside one bucket: those the caller must
-// count from its checks, valid until its next call. hours must be sorted
-// by Hour; those that are not whole inside a bucket are ignored.
-func (b *Bucketer) AddSummaries(hours []HourSummary) []Span {
-	b.spans = b.spans[:0]
-	from := b.start // counted up to here
-	next := 0       // hours ascend, and so do their buckets: searched from here on
-	for _, h := range hours {
-		if h.Hour.Before(b.start) || !h.Hour.Before(b.end) {
-			continue // outside the range
-		}
-		i := next
-		for !b.buckets[i].End.After(h.Hour) {
-			i++
-		}
-		next = i
-		end := h.Hour.Add(SummarySpan)
-		if h.Hour.Before(from) || end.After(b.buckets[i].End) {
-			continue // across two buckets
-		}
-		b.uncovered(from, h.Hour)
-		b.sums[i].Merge(h.Summary)
-		from = end
-	}
-	b.uncovered(from, b.end)
-	return b.spans
-}
-
-// uncovered adds the spans of [from, to) to b.spans, split at bucket
-// ends.
-func (b *Bucketer) uncovered(from, to time.Time) {
-	if !from.Before(to) {
-		return
-	}
-	for i := b.Index(from); from.Before(to); i++ {
-		end := b.buckets[i].End
-		if end.After(to) {
-			end = to
-		}
-		b.spans = append(b.spans, Span{Start: from, End: end, Bucket: i})
-		from = end
-	}
-}
-
 // Reset forgets what was counted, for the next host of a fleet read
 // (FleetReader.BucketsAll): the buckets Buckets returned are reused, and
 // its next call writes their counts again.
@@ -244,26 +197,17 @@ func (b *Bucketer) Reset() { clear(b.sums) }
 
 // SummaryPlan is how a read of buckets splits the range of a Bucketer,
 // the same for every host, given the hour before which summaries exist
-// (until; zero when none do): in each bucket, the whole hours
-// [Hours[i][0], Hours[i][1]) to read from the summaries (an empty range
-// when none; SummaryRuns says which of them from the daily rollups), and
-// the spans left, to count from the checks, as AddSummaries returns them.
-// It holds for a backend that keeps, before until, a summary of every
-// hour with a check (both PostgreSQL's and bolt's retention summarise the
-// hour they cut again): it is AddSummaries given a summary of every hour
-// before until. A Bucketer without buckets has an empty plan.
+// (until; zero when none do): in each bucket, the whole hours inside it
+// and before until, [Hours[i][0], Hours[i][1]), to read from the
+// summaries (an empty range when none; SummaryRuns says which of them
+// from the daily rollups), and the spans left, oldest first, each inside
+// one bucket, to count from the checks: the bucket's part before its
+// hours and after them, or all of it when it holds none (a bucket
+// narrower than an hour holds none). It holds for a backend that keeps,
+// before until, a summary of every hour with a check (both PostgreSQL's
+// and bolt's retention summarise the hour they cut again).
 func (b *Bucketer) SummaryPlan(until time.Time) (hours [][2]time.Time, spans []Span) {
 	hours = make([][2]time.Time, len(b.buckets))
-	if len(b.buckets) == 0 {
-		return hours, nil
-	}
-	if b.widest < SummarySpan || until.IsZero() {
-		return hours, slices.Clone(b.AddSummaries(nil))
-	}
-	// In each bucket, the whole hours inside it and before until, and the
-	// spans before and after them (the whole bucket when it holds none):
-	// what AddSummaries leaves given a summary of every hour before
-	// until, in a step per bucket rather than per hour.
 	last := Hour(until.Add(SummarySpan - 1)) // the hours before until end by it
 	for i, bk := range b.buckets {
 		lo, hi := Hour(bk.Start.Add(SummarySpan-1)), Hour(bk.End)

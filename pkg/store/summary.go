@@ -12,7 +12,7 @@ import (
 // range reads a summary per hour rather than every check: a year holds
 // 8,760 hours and 525,600 one-minute checks. A bucket counts the summaries
 // of the hours that lie wholly inside it and the checks of the rest (see
-// Bucketer.AddSummaries); a chart whose buckets are whole hours (see
+// Bucketer.SummaryPlan); a chart whose buckets are whole hours (see
 // chart.Grid) reads nothing but summaries, but for the newest hours.
 const SummarySpan = time.Hour
 

@@ -30,87 +30,6 @@ func TestSummaryMerge(t *testing.T) {
 	}
 }
 
-// TestAddSummaries checks that buckets counted from hourly summaries, plus
-// the checks of the spans AddSummaries leaves uncovered, equal buckets
-// counted from every check, for ranges and bucket counts that cut hours
-// anywhere, with some hours summarised and some not.
-func TestAddSummaries(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
-	// A check every 7 minutes over four days.
-	var checks []Check
-	for at := base; at.Before(base.Add(96 * time.Hour)); at = at.Add(7 * time.Minute) {
-		checks = append(checks, Check{Time: at, RTT: time.Duration(1 + rng.IntN(1000)), Up: rng.IntN(5) != 0})
-	}
-	summarise := func(hour time.Time) Summary {
-		var s Summary
-		for _, c := range checks {
-			if !c.Time.Before(hour) && c.Time.Before(hour.Add(SummarySpan)) {
-				s.Add(c)
-			}
-		}
-		return s
-	}
-	for run := range 500 {
-		start := base.Add(time.Duration(rng.Int64N(int64(48 * time.Hour))))
-		if run%4 == 0 {
-			start = Hour(start)
-		}
-		end := start.Add(time.Duration(1 + rng.Int64N(int64(48*time.Hour))))
-		n := 1 + rng.IntN(60)
-
-		want := NewBucketer(start, end, n)
-		for _, c := range checks {
-			want.Add(c)
-		}
-		var hours []HourSummary
-		for h := Hour(start.Add(-SummarySpan)); h.Before(end.Add(SummarySpan)); h = h.Add(SummarySpan) {
-			if rng.IntN(4) != 0 { // some hours have no summary
-				hours = append(hours, HourSummary{Hour: h, Summary: summarise(h)})
-			}
-		}
-		got := NewBucketer(start, end, n)
-		spans := got.AddSummaries(hours)
-		last := start
-		for _, sp := range spans {
-			if sp.Start.Before(last) || !sp.Start.Before(sp.End) {
-				t.Fatalf("run %d: span %+v after %v: spans must be ordered, disjoint and not empty", run, sp, last)
-			}
-			if got.Index(sp.Start) != sp.Bucket || got.Index(sp.End.Add(-1)) != sp.Bucket {
-				t.Fatalf("run %d: span %+v is not inside bucket %d", run, sp, sp.Bucket)
-			}
-			last = sp.End
-			for _, c := range checks {
-				if !c.Time.Before(sp.Start) && c.Time.Before(sp.End) {
-					got.Add(c)
-				}
-			}
-		}
-		// Every summary of an hour inside one bucket is used: no span
-		// reads its checks again.
-		for _, h := range hours {
-			hEnd := h.Hour.Add(SummarySpan)
-			if i := got.Index(h.Hour); i < 0 || i != got.Index(hEnd.Add(-1)) {
-				continue
-			}
-			for _, sp := range spans {
-				if sp.Start.Before(hEnd) && h.Hour.Before(sp.End) {
-					t.Fatalf("run %d: span %+v reads the summarised hour %v", run, sp, h.Hour)
-				}
-			}
-		}
-		gb, wb := got.Buckets(), want.Buckets()
-		if len(gb) != len(wb) {
-			t.Fatalf("run %d: %d buckets, want %d", run, len(gb), len(wb))
-		}
-		for i := range wb {
-			if gb[i] != wb[i] {
-				t.Fatalf("run %d [%v, %v) n=%d: bucket %d = %+v, want %+v", run, start, end, n, i, gb[i], wb[i])
-			}
-		}
-	}
-}
-
 // TestTouchedHours checks that TouchedHours holds exactly the hours added,
 // in any order, as the fewest spans of consecutive hours.
 func TestTouchedHours(t *testing.T) {
@@ -263,13 +182,27 @@ func TestSummaryRuns(t *testing.T) {
 	}
 }
 
-// TestSummaryPlanAsAddSummaries checks SummaryPlan against its
-// definition: the spans AddSummaries leaves given a summary of every hour
-// before until, and in each bucket the hours they leave, for ranges,
-// bucket counts and untils anywhere.
-func TestSummaryPlanAsAddSummaries(t *testing.T) {
+// TestSummaryPlanCounts checks SummaryPlan for ranges, bucket counts and
+// untils anywhere: buckets counted from the summaries of its hours plus
+// the checks of its spans equal buckets counted from every check; the
+// spans are ordered, disjoint and each inside its bucket; and no span
+// holds a whole hour before until that lies inside its bucket (that hour
+// is read from its summary).
+func TestSummaryPlanCounts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	base := time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+	// A check every 7 minutes over eight days.
+	var checks []Check
+	for at := base; at.Before(base.Add(192 * time.Hour)); at = at.Add(7 * time.Minute) {
+		checks = append(checks, Check{Time: at, RTT: time.Duration(1 + rng.IntN(1000)), Up: rng.IntN(5) != 0})
+	}
+	count := func(b *Bucketer, from, to time.Time) {
+		for _, c := range checks {
+			if !c.Time.Before(from) && c.Time.Before(to) {
+				b.Add(c)
+			}
+		}
+	}
 	for run := range 2000 {
 		start := base.Add(time.Duration(rng.Int64N(int64(72 * time.Hour))))
 		if run%3 == 0 {
@@ -278,33 +211,48 @@ func TestSummaryPlanAsAddSummaries(t *testing.T) {
 		end := start.Add(time.Duration(1 + rng.Int64N(int64(96*time.Hour))))
 		n := rng.IntN(80)
 		until := Hour(base.Add(time.Duration(rng.Int64N(int64(200 * time.Hour)))))
-		b := NewBucketer(start, end, n)
-		hours, spans := b.SummaryPlan(until)
+		if run%7 == 0 {
+			until = time.Time{} // nothing summarised
+		}
+		what := fmt.Sprintf("run %d [%v, %v) n=%d until %v", run, start, end, n, until)
 
-		var all []HourSummary
-		for h := Hour(start); h.Before(until) && h.Before(end); h = h.Add(SummarySpan) {
-			all = append(all, HourSummary{Hour: h})
+		want := NewBucketer(start, end, n)
+		count(want, start, end)
+		got := NewBucketer(start, end, n)
+		hours, spans := got.SummaryPlan(until)
+		if len(hours) != len(got.Buckets()) {
+			t.Fatalf("%s: hours of %d buckets, want %d", what, len(hours), len(got.Buckets()))
 		}
-		var want []Span
-		if len(b.Buckets()) > 0 {
-			if b.Widest() < SummarySpan {
-				all = nil
-			}
-			want = NewBucketer(start, end, n).AddSummaries(all)
-		}
-		if fmt.Sprint(spans) != fmt.Sprint(want) {
-			t.Fatalf("run %d [%v, %v) n=%d until %v: spans\n%v, want\n%v", run, start, end, n, until, spans, want)
-		}
-		for i, bk := range b.Buckets() {
-			covered := hours[i][1].Sub(hours[i][0])
-			for _, sp := range spans {
-				if sp.Bucket == i {
-					covered += sp.End.Sub(sp.Start)
+		for i, hs := range hours {
+			for h := hs[0]; h.Before(hs[1]); h = h.Add(SummarySpan) {
+				if !h.Equal(Hour(h)) || !h.Before(until) || got.Index(h) != i || got.Index(h.Add(SummarySpan-1)) != i {
+					t.Fatalf("%s: hour %v of bucket %d is not a whole hour inside it before until", what, h, i)
 				}
+				var s Summary
+				for _, c := range checks {
+					if !c.Time.Before(h) && c.Time.Before(h.Add(SummarySpan)) {
+						s.Add(c)
+					}
+				}
+				got.AddSummary(i, s)
 			}
-			if covered != bk.End.Sub(bk.Start) {
-				t.Fatalf("run %d: bucket %d [%v, %v): hours %v and its spans cover %v", run, i, bk.Start, bk.End, hours[i], covered)
+		}
+		last := start
+		for _, sp := range spans {
+			if sp.Start.Before(last) || !sp.Start.Before(sp.End) {
+				t.Fatalf("%s: span %+v after %v: spans must be ordered, disjoint and not empty", what, sp, last)
 			}
+			if got.Index(sp.Start) != sp.Bucket || got.Index(sp.End.Add(-1)) != sp.Bucket {
+				t.Fatalf("%s: span %+v is not inside bucket %d", what, sp, sp.Bucket)
+			}
+			if h := Hour(sp.Start.Add(SummarySpan - 1)); h.Before(until) && !h.Add(SummarySpan).After(sp.End) {
+				t.Fatalf("%s: span %+v holds the whole hour %v before until", what, sp, h)
+			}
+			last = sp.End
+			count(got, sp.Start, sp.End)
+		}
+		if gb, wb := got.Buckets(), want.Buckets(); fmt.Sprint(gb) != fmt.Sprint(wb) {
+			t.Fatalf("%s: buckets\n%+v, want\n%+v", what, gb, wb)
 		}
 	}
 }
