@@ -463,9 +463,6 @@ type keyRange struct {
 // none.
 func planIn(tx *bbolt.Tx, bk *store.Bucketer) readPlan {
 	var p readPlan
-	if len(bk.Buckets()) == 0 {
-		return p
-	}
 	hours, spans := bk.SummaryPlan(summarisedUntil(tx))
 	for _, r := range store.SummaryRuns(hours) {
 		p.runs = append(p.runs, keyRange{from: timeKey(r.Start), to: timeKey(r.End), daily: r.Daily})

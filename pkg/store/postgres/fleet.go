@@ -222,15 +222,11 @@ func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer
 	if err := q.QueryRow(ctx, "SELECT summarised_until FROM summary_progress").Scan(&until); err != nil {
 		return fmt.Errorf("read summary_progress: %w", err)
 	}
-	var hours [][2]time.Time
-	var spans []store.Span
-	if len(bk.Buckets()) > 0 {
-		u := time.Time{}
-		if until != nil {
-			u = until.UTC()
-		}
-		hours, spans = bk.SummaryPlan(u)
+	u := time.Time{} // nothing summarised
+	if until != nil {
+		u = until.UTC()
 	}
+	hours, spans := bk.SummaryPlan(u)
 	// The runs read: whole days from the rollups, hours from the
 	// summaries.
 	var hourLos, hourHis, dayLos, dayHis []time.Time
