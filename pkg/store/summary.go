@@ -26,6 +26,18 @@ const DaySpan = 24 * time.Hour
 // Day returns the UTC day that holds t.
 func Day(t time.Time) time.Time { return t.UTC().Truncate(DaySpan) }
 
+// RolledUpDays returns the UTC days [start, end) that hold an hour of
+// [from, to) (whole hours) and lie wholly before until: the daily rollups
+// that a change of those hours' summaries changes. start is not before
+// end when there are none.
+func RolledUpDays(from, to, until time.Time) (start, end time.Time) {
+	start, end = Day(from), Day(to.Add(DaySpan-1))
+	if last := Day(until); last.Before(end) {
+		end = last
+	}
+	return start, end
+}
+
 // Summary counts merged checks: what a Bucket holds, with the sum of the
 // rtts of the checks up, so that summaries add up. Its zero value counts
 // nothing. Up and Down count the checks not in maintenance, Maintenance

@@ -256,3 +256,30 @@ func TestSummaryPlanCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestRolledUpDays checks which rollups a change of some hours' summaries
+// changes: the UTC days holding those hours, as far as they end by until.
+func TestRolledUpDays(t *testing.T) {
+	d := func(day, hh int) time.Time { return time.Date(2024, time.March, day, hh, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name               string
+		from, to, until    time.Time
+		wantStart, wantEnd time.Time
+	}{
+		{"AnHourOfACompleteDay", d(2, 5), d(2, 6), d(4, 0), d(2, 0), d(3, 0)},
+		{"HoursAcrossMidnight", d(2, 22), d(3, 2), d(5, 0), d(2, 0), d(4, 0)},
+		{"EndingAtMidnight", d(2, 0), d(3, 0), d(5, 0), d(2, 0), d(3, 0)},
+		{"UntilCutsTheLastDay", d(2, 5), d(4, 1), d(4, 3), d(2, 0), d(4, 0)},
+		{"TheDayOfUntil", d(4, 1), d(4, 2), d(4, 3), d(4, 0), d(4, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start, end := RolledUpDays(tc.from, tc.to, tc.until)
+			if !start.Before(end) && !tc.wantStart.Before(tc.wantEnd) {
+				return // none, as wanted
+			}
+			if !start.Equal(tc.wantStart) || !end.Equal(tc.wantEnd) {
+				t.Errorf("RolledUpDays(%v, %v, %v) = [%v, %v), want [%v, %v)", tc.from, tc.to, tc.until, start, end, tc.wantStart, tc.wantEnd)
+			}
+		})
+	}
+}

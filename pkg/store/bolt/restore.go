@@ -269,7 +269,7 @@ func (rs *restorer) stageSummaries(tx *bbolt.Tx, spans []store.HostHours) error 
 		if err != nil {
 			return fmt.Errorf("summaries of %q: %w", host, err)
 		}
-		start, end := daysOf(sp.Start, sp.End, rs.until)
+		start, end := store.RolledUpDays(sp.Start, sp.End, rs.until)
 		if err := rollUp(days, host, sums.Bucket(host), start, end); err != nil {
 			return fmt.Errorf("rollups of %q: %w", host, err)
 		}

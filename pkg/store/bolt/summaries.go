@@ -157,23 +157,11 @@ func summariseSpan(tx *bbolt.Tx, host string, from, to, until time.Time) error {
 	if err := summariseHours(tx, host, from, to); err != nil {
 		return err
 	}
-	start, end := daysOf(from, to, until)
+	start, end := store.RolledUpDays(from, to, until)
 	if !start.Before(end) {
 		return nil // no day to roll up: the usual case of Summarise
 	}
 	return rollUp(tx.Bucket(bucketDays), []byte(host), tx.Bucket(bucketSummaries).Bucket([]byte(host)), start, end)
-}
-
-// daysOf returns the UTC days [start, end) that hold an hour of [from, to)
-// (whole hours) and lie wholly before until: the rollups that a change of
-// those hours' summaries changes. start is not before end when there are
-// none.
-func daysOf(from, to, until time.Time) (start, end time.Time) {
-	start, end = store.Day(from), store.Day(to.Add(store.DaySpan-1))
-	if last := store.Day(until); last.Before(end) {
-		end = last
-	}
-	return start, end
 }
 
 // rollUp replaces the host's rollups of the days [from, to) (whole UTC

@@ -199,21 +199,6 @@ const (
 	spansSource    = `unnest($1::text[], $2::timestamp[], $3::timestamp[]) AS t (host, lo, hi)`
 )
 
-// completeDays returns the UTC days that the hours [lo, hi) touch and
-// that are wholly before until, the days whose rollups a summary of those
-// hours changes: [Day(lo), Day(until)) at most. from equals to when there
-// is none.
-func completeDays(lo, hi, until time.Time) (from, to time.Time) {
-	from, to = store.Day(lo), store.Day(until)
-	if end := store.Day(hi.Add(-1)).Add(store.DaySpan); end.Before(to) {
-		to = end
-	}
-	if !from.Before(to) {
-		return from, from
-	}
-	return from, to
-}
-
 // summariseAllHosts summarises the hours [from, to) of every host, then
 // rolls up the days that they touch and that are wholly before until
 // (which is to, or beyond it).
@@ -227,7 +212,7 @@ func summariseAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time
 // rollupAllHosts rolls up, for every host, the days that the hours
 // [from, to) touch and that are wholly before until.
 func rollupAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) error {
-	dayLo, dayHi := completeDays(from, to, until)
+	dayLo, dayHi := store.RolledUpDays(from, to, until)
 	if !dayLo.Before(dayHi) {
 		return nil
 	}
@@ -253,7 +238,7 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 	var dayLos, dayHis []time.Time
 	for i, sp := range spans {
 		hosts[i], los[i], his[i] = sp.Host, sp.Start, sp.End
-		lo, hi := completeDays(sp.Start, sp.End, until)
+		lo, hi := store.RolledUpDays(sp.Start, sp.End, until)
 		if !lo.Before(hi) {
 			continue
 		}
