@@ -198,11 +198,12 @@ func readMetricsFleet(ctx context.Context, st store.Store, now time.Time) ([]met
 
 // writeMonitorFamilies writes the per-monitor families of mons in the
 // text format, each family's samples together; a family without any is
-// left out, as client_golang leaves it. want, when not nil, keeps only
-// the families it names (promhttp's name[] parameter).
-func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, want map[string]bool) error {
+// left out, as client_golang left it. keep, when not nil, keeps only
+// the families it accepts (promhttp's name[] parameter), as
+// promtext.Collector's AppendText does.
+func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, keep func(name string) bool) error {
 	for _, f := range monitorFamilies {
-		if want != nil && !want[f.name] {
+		if keep != nil && !keep(f.name) {
 			continue
 		}
 		header := false
@@ -268,10 +269,9 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var want map[string]bool
 	var keep func(string) bool
 	if names := r.URL.Query()["name[]"]; len(names) > 0 {
-		want = make(map[string]bool, len(names))
+		want := make(map[string]bool, len(names))
 		for _, n := range names {
 			want[n] = true
 		}
@@ -293,7 +293,7 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK) // set, for the Lambda adapter
 	bw := bufio.NewWriterSize(out, 64<<10)
-	err = writeMonitorFamilies(bw, mons, want)
+	err = writeMonitorFamilies(bw, mons, keep)
 	if err == nil {
 		_, err = bw.Write(s.Metrics.AppendText(bw.AvailableBuffer(), keep))
 	}

@@ -219,19 +219,12 @@ func (c *snapshotCollector[S]) AppendText(b []byte, keep func(string) bool) []by
 				return b
 			}
 		}
-		b = appendFamily(b, f.name, f.typ, f.help, func(b []byte) []byte { return f.appendSamples(b, f.name, s) })
-	}
-	return b
-}
-
-// appendFamily appends a family's header and its samples (appendSamples),
-// or nothing when it has no samples.
-func appendFamily(b []byte, name, typ, help string, appendSamples func([]byte) []byte) []byte {
-	start := len(b)
-	b = AppendHeader(b, name, typ, help)
-	header := len(b)
-	if b = appendSamples(b); len(b) == header {
-		return b[:start]
+		start := len(b)
+		b = AppendHeader(b, f.name, f.typ, f.help)
+		header := len(b)
+		if b = f.appendSamples(b, f.name, s); len(b) == header {
+			b = b[:start] // no samples: no family
+		}
 	}
 	return b
 }
