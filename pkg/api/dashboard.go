@@ -489,9 +489,6 @@ type stateOption struct {
 	Selected     bool
 }
 
-// stateLabels name the states for people.
-var stateLabels = map[string]string{stateUp: "up", stateDown: "down", stateMaintenance: "in maintenance", stateNoData: "no data"}
-
 // dashboardData is the index page's data.
 type dashboardData struct {
 	dashPage

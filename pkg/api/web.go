@@ -28,25 +28,36 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// pages are the page templates, parsed on first use rather than at start:
-// parsing them allocates about 160 KB in 2,700 objects and runs the
-// template parser, which a process that serves only the API (or only
-// runs rounds) never needs. The templates are embedded, so they parse or
-// not the same way every time; the tests render every page.
-var pages = sync.OnceValue(func() *template.Template {
-	return template.Must(template.New("").Funcs(template.FuncMap{
-		// deref is a *bool's value (a monitor's FollowRedirects).
-		"deref": func(b *bool) bool { return b != nil && *b },
-		// duration writes a monitor's duration as Go does ("1m30s").
-		"duration": func(d monitor.Duration) string { return d.D().String() },
-		// stateClass and stateIcon show a monitor's state (up, down,
-		// maintenance, no data): a CSS class, and a sign that says it
-		// without colour.
-		"stateClass": stateClass,
-		"stateIcon":  stateIcon,
-		"stateLabel": stateLabel,
-	}).ParseFS(webFS, "web/*.html"))
-})
+// parsedPages holds the page templates once pages has parsed them.
+var parsedPages struct {
+	once sync.Once
+	t    *template.Template
+}
+
+// pages returns the page templates, parsed on first use rather than at
+// start: parsing them allocates about 160 KB in 2,700 objects and runs
+// the template parser, which a process that serves only the API (or only
+// runs rounds) never needs. (Not a package-level sync.OnceValue: that is
+// a call at package init, which touches this package's code on every
+// start.) The templates are embedded, so they parse or not the same way
+// every time; the tests render every page.
+func pages() *template.Template {
+	parsedPages.once.Do(func() {
+		parsedPages.t = template.Must(template.New("").Funcs(template.FuncMap{
+			// deref is a *bool's value (a monitor's FollowRedirects).
+			"deref": func(b *bool) bool { return b != nil && *b },
+			// duration writes a monitor's duration as Go does ("1m30s").
+			"duration": func(d monitor.Duration) string { return d.D().String() },
+			// stateClass and stateIcon show a monitor's state (up, down,
+			// maintenance, no data): a CSS class, and a sign that says it
+			// without colour.
+			"stateClass": stateClass,
+			"stateIcon":  stateIcon,
+			"stateLabel": stateLabel,
+		}).ParseFS(webFS, "web/*.html"))
+	})
+	return parsedPages.t
+}
 
 // serveAsset serves the embedded file web/name (the pages' style sheet,
 // the dashboard's script), cached for an hour.
@@ -181,7 +192,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	data.Sections = sectionsOf(data.Rows)
 	data.StateOptions = []stateOption{{Value: "all", Label: "all", Selected: q.State == ""}}
 	for _, st := range dashStates {
-		data.StateOptions = append(data.StateOptions, stateOption{Value: st, Label: stateLabels[st], Selected: q.State == st})
+		data.StateOptions = append(data.StateOptions, stateOption{Value: st, Label: stateLabel(st), Selected: q.State == st})
 	}
 	data.Self = dashboardURL(root, q, data.Page)
 	if data.Page > 1 {

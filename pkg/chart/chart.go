@@ -375,7 +375,7 @@ func (d *drawer) draw() {
 	d.str(`" shape-rendering="crispEdges" xmlns="http://www.w3.org/2000/svg">` + "\n")
 	d.str(style)
 	if len(lines) > 0 {
-		d.str(locationStyle)
+		d.locationStyle()
 	}
 	d.str(styleEnd)
 

@@ -133,25 +133,36 @@ var locationLooks = [...]locationLook{
 	{"#2f4f4f", "1 2"},
 }
 
-// locationStyle holds the rules of the location lines (path.line, their
-// halo path.halo, the legend's keys path.key, its box and text), written
-// into the chart's style only when it has them.
-var locationStyle = func() string {
-	s := `path.line, path.key {
+// locationStyle writes the rules of the location lines (path.line, their
+// halo path.halo, the legend's keys path.key, its box and text), which
+// the chart's style has only when it has them. They are written per
+// chart rather than built into a string at package init: most charts
+// have none, and most processes draw no chart at start.
+func (d *drawer) locationStyle() {
+	d.str(locationStyleHead)
+	for i, l := range locationLooks {
+		d.str("path.l")
+		d.int(i)
+		d.str(" {\n  stroke: " + l.colour + ";\n")
+		if l.dash != "" {
+			d.str("  stroke-dasharray: " + l.dash + ";\n")
+		}
+		d.str("}\n")
+	}
+	d.str(locationStyleTail)
+}
+
+// locationStyleHead and locationStyleTail are the rules of locationStyle
+// before and after those of each line's look.
+const (
+	locationStyleHead = `path.line, path.key {
   fill: none;
   stroke-width: 1.5;
   stroke-linejoin: round;
   shape-rendering: auto;
 }
 `
-	for i, l := range locationLooks {
-		s += "path.l" + strconv.Itoa(i) + " {\n  stroke: " + l.colour + ";\n"
-		if l.dash != "" {
-			s += "  stroke-dasharray: " + l.dash + ";\n"
-		}
-		s += "}\n"
-	}
-	return s + `path.halo {
+	locationStyleTail = `path.halo {
   fill: none;
   stroke: rgba(255,255,255,0.8);
   stroke-width: 4;
@@ -168,7 +179,7 @@ text.legend {
   text-anchor: end;
 }
 `
-}()
+)
 
 // locationLines are the location series the chart draws: none for fewer
 // than two, else the first MaxLocationLines.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,8 +27,19 @@ func RedactURL(raw string) string {
 	return s
 }
 
-// urlInText matches what looks like a URL in an error message.
-var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+// urlInText holds the pattern of what looks like a URL in an error
+// message, compiled by urlPattern on first use rather than at package
+// init: a process that delivers no failing notification never compiles it.
+var urlInText struct {
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+// urlPattern returns the compiled urlInText.
+func urlPattern() *regexp.Regexp {
+	urlInText.once.Do(func() { urlInText.re = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`) })
+	return urlInText.re
+}
 
 // maxErrorLen bounds Delivery.LastError.
 const maxErrorLen = 300
@@ -51,7 +63,7 @@ func redactError(err error, raw string, timeout time.Duration) string {
 	msg = scrub(msg, raw)
 	// Whatever URL is left (a service's endpoint built from the channel's
 	// tokens, a redirect's target) keeps only its scheme and host.
-	msg = urlInText.ReplaceAllStringFunc(msg, RedactChannel)
+	msg = urlPattern().ReplaceAllStringFunc(msg, RedactChannel)
 	if len(msg) > maxErrorLen {
 		msg = strings.ToValidUTF8(msg[:maxErrorLen], "") + "…"
 	}

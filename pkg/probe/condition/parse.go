@@ -76,10 +76,11 @@ var placeholderNames = []struct {
 	{"[HEADER]", phHeader},
 }
 
-// unsupported are Gatus placeholders srvmon knows but refuses, and why.
-var unsupported = map[string]string{
-	"[DOMAIN_EXPIRATION]": "it needs a WHOIS lookup",
-	"[CONTEXT]":           "it belongs to Gatus suites",
+// unsupported are Gatus placeholders srvmon knows but refuses, and why
+// (a slice, as placeholderNames: a map literal is built at package init).
+var unsupported = []struct{ name, why string }{
+	{"[DOMAIN_EXPIRATION]", "it needs a WHOIS lookup"},
+	{"[CONTEXT]", "it belongs to Gatus suites"},
 }
 
 const placeholderList = "[STATUS], [RESPONSE_TIME], [CERTIFICATE_EXPIRATION], [CONNECTED], [IP], [DNS_RCODE], [BODY] or [HEADER].Name"
@@ -403,8 +404,10 @@ func (p *parser) operand() (operand, error) {
 		}
 	}
 	if o.ph == 0 {
-		if why, ok := unsupported[name]; ok {
-			return o, p.errorf(start, "%s is not supported by srvmon (%s)", name, why)
+		for _, u := range unsupported {
+			if u.name == name {
+				return o, p.errorf(start, "%s is not supported by srvmon (%s)", name, u.why)
+			}
 		}
 		hint := ""
 		for _, pn := range placeholderNames {

@@ -33,11 +33,6 @@ FROM last_results l
 WHERE %s
 ORDER BY l.host, l.location`
 
-var (
-	lastChecksAllSQL = fmt.Sprintf(lastResultsSQL, "true")
-	lastCheckOneSQL  = fmt.Sprintf(lastResultsSQL, "l.host = $1")
-)
-
 // lastChecks calls fn with the newest merged check of host (nil: of every
 // host), by host; hosts without a check are left out. fn's error is
 // returned as it is. Of a host's rows, by location (COLLATE "C": byte
@@ -45,9 +40,9 @@ var (
 // merged, as the results of that slot: a location whose newest result is
 // older has none in it.
 func lastChecks(ctx context.Context, q querier, host *string, fn func(host string, c store.Check) error) error {
-	query, args := lastChecksAllSQL, []any(nil)
+	query, args := statements().lastChecksAll, []any(nil)
 	if host != nil {
-		query, args = lastCheckOneSQL, []any{*host}
+		query, args = statements().lastCheckOne, []any{*host}
 	}
 	rows, _ := q.Query(ctx, query, args...)
 	var (
@@ -198,12 +193,6 @@ LEFT JOIN LATERAL (
 ) x ON true
 ORDER BY h.host COLLATE "C"`
 
-var (
-	bucketsAllSQL  = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "$1::text IS NULL", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
-	bucketsOneSQL  = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = $1", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
-	bucketsSomeSQL = fmt.Sprintf(fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s"), "h.host = ANY($1::text[])", fmt.Sprintf(spansSQL, "h.host", "$7", "$8"))
-)
-
 // hostFilter is the hosts a fleet read reads: every host (the zero
 // value), one, or some.
 type hostFilter struct {
@@ -241,12 +230,12 @@ func bucketsOf(ctx context.Context, q querier, hf hostFilter, bk *store.Bucketer
 	for i, sp := range spans {
 		los[i], his[i], idx[i] = bound(sp.Start), bound(sp.End), sp.Bucket
 	}
-	query, hosts := bucketsAllSQL, any(nil)
+	query, hosts := statements().bucketsAll, any(nil)
 	switch {
 	case hf.one != nil:
-		query, hosts = bucketsOneSQL, *hf.one
+		query, hosts = statements().bucketsOne, *hf.one
 	case hf.some != nil:
-		query, hosts = bucketsSomeSQL, hf.some
+		query, hosts = statements().bucketsSome, hf.some
 	}
 	starts := make([]time.Time, len(hours))
 	for i, b := range bk.Buckets() {

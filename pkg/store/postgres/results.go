@@ -358,14 +358,14 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := s.deleteBefore(ctx, hosts, deleteChecksSQL, bound(t), false)
+	deleted, err := s.deleteBefore(ctx, hosts, statements().deleteChecks, bound(t), false)
 	if err != nil {
 		return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
 	}
-	if _, err := s.deleteBefore(ctx, hosts, deleteSummariesSQL, t.UTC(), true); err != nil {
+	if _, err := s.deleteBefore(ctx, hosts, statements().deleteSummaries, t.UTC(), true); err != nil {
 		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
 	}
-	if _, err := s.deleteBefore(ctx, hosts, deleteRollupsSQL, store.Day(t), true); err != nil {
+	if _, err := s.deleteBefore(ctx, hosts, statements().deleteRollups, store.Day(t), true); err != nil {
 		return deleted, fmt.Errorf("postgres: delete daily rollups before %v: %w", store.Day(t), err)
 	}
 	if err := s.summariseCutHour(ctx, t); err != nil {
@@ -402,7 +402,7 @@ func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
 			return err
 		}
 		if !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan)) {
-			if _, err := tx.Exec(ctx, summariseAllSQL, hour, hour.Add(store.SummarySpan)); err != nil {
+			if _, err := tx.Exec(ctx, statements().summariseAll, hour, hour.Add(store.SummarySpan)); err != nil {
 				return err
 			}
 		}
@@ -419,14 +419,8 @@ const deleteBeforeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY (
 	) c
 	LIMIT $3))`
 
-var (
-	deleteChecksSQL    = fmt.Sprintf(deleteBeforeSQL, "checks", "check_time")
-	deleteSummariesSQL = fmt.Sprintf(deleteBeforeSQL, "check_summaries", "hour")
-	deleteRollupsSQL   = fmt.Sprintf(deleteBeforeSQL, "check_summaries_daily", "day")
-)
-
-// deleteBefore runs a delete statement (deleteChecksSQL,
-// deleteSummariesSQL or deleteRollupsSQL) over hosts, deleteHosts at a time, until it deletes
+// deleteBefore runs a delete statement (statements' deleteChecks,
+// deleteSummaries or deleteRollups) over hosts, deleteHosts at a time, until it deletes
 // fewer than deleteBatch rows of them; each run is a transaction of its
 // own, holding the summaries lock when locked is set. It returns how many
 // rows it deleted.

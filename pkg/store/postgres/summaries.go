@@ -181,17 +181,6 @@ ON CONFLICT (host, day) DO UPDATE SET up = excluded.up, down = excluded.down, ma
 WHERE (x.up, x.down, x.maintenance, x.min_rtt, x.max_rtt, x.sum_rtt)
 	IS DISTINCT FROM (excluded.up, excluded.down, excluded.maintenance, excluded.min_rtt, excluded.max_rtt, excluded.sum_rtt)`
 
-var (
-	// summariseAllSQL summarises every host in [$1, $2).
-	summariseAllSQL = fmt.Sprintf(summariseSQL, allHostsSource)
-	// summariseSpansSQL summarises the hosts $1 in [$2, $3).
-	summariseSpansSQL = fmt.Sprintf(summariseSQL, spansSource)
-	// rollupAllSQL rolls up the days [$1, $2) of every host.
-	rollupAllSQL = fmt.Sprintf(rollupSQL, allHostsSource)
-	// rollupSpansSQL rolls up the days [$2, $3) of the hosts $1.
-	rollupSpansSQL = fmt.Sprintf(rollupSQL, spansSource)
-)
-
 // The sources of summariseSQL and rollupSQL: every host in [$1, $2), or
 // the hosts $1 in [$2, $3).
 const (
@@ -203,7 +192,7 @@ const (
 // rolls up the days that they touch and that are wholly before until
 // (which is to, or beyond it).
 func summariseAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) error {
-	if _, err := tx.Exec(ctx, summariseAllSQL, from, to); err != nil {
+	if _, err := tx.Exec(ctx, statements().summariseAll, from, to); err != nil {
 		return fmt.Errorf("summarise [%v, %v): %w", from, to, err)
 	}
 	return rollupAllHosts(ctx, tx, from, to, until)
@@ -216,7 +205,7 @@ func rollupAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) e
 	if !dayLo.Before(dayHi) {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, rollupAllSQL, dayLo, dayHi); err != nil {
+	if _, err := tx.Exec(ctx, statements().rollupAll, dayLo, dayHi); err != nil {
 		return fmt.Errorf("roll up the days [%v, %v): %w", dayLo, dayHi, err)
 	}
 	return nil
@@ -248,13 +237,13 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 		}
 		dayHosts, dayLos, dayHis = append(dayHosts, sp.Host), append(dayLos, lo), append(dayHis, hi)
 	}
-	if _, err := tx.Exec(ctx, summariseSpansSQL, hosts, los, his); err != nil {
+	if _, err := tx.Exec(ctx, statements().summariseSpans, hosts, los, his); err != nil {
 		return fmt.Errorf("summarise the hours of %d hosts again: %w", len(hosts), err)
 	}
 	if len(dayHosts) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, rollupSpansSQL, dayHosts, dayLos, dayHis); err != nil {
+	if _, err := tx.Exec(ctx, statements().rollupSpans, dayHosts, dayLos, dayHis); err != nil {
 		return fmt.Errorf("roll up the days of %d hosts again: %w", len(dayHosts), err)
 	}
 	return nil

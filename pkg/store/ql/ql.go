@@ -70,12 +70,15 @@ var factsColumns = [][2]string{{"added", "string"}, {"last_push_up", "bool"}, {"
 
 // alertingColumns are the columns that schema version 4 added to the
 // tables of alerting, by table, with their types: nullable, as
-// factsColumns.
-var alertingColumns = map[string][][2]string{
-	"rules": {{"alerting", "string"}},
-	"states": {{"since", "time"}, {"recent", "int64"}, {"recent_len", "int64"}, {"notified", "string"}, {"reason", "string"},
-		{"locations", "string"}, {"next_reminder", "time"}, {"cert_expiry", "time"}, {"cert_days", "int64"}, {"down_for", "int64"}},
-	"deliveries": {{"channel", "string"}, {"event", "string"}, {"title", "string"}, {"message", "string"}},
+// factsColumns. (A slice: a map literal is built at package init.)
+var alertingColumns = []struct {
+	table   string
+	columns [][2]string
+}{
+	{"rules", [][2]string{{"alerting", "string"}}},
+	{"states", [][2]string{{"since", "time"}, {"recent", "int64"}, {"recent_len", "int64"}, {"notified", "string"}, {"reason", "string"},
+		{"locations", "string"}, {"next_reminder", "time"}, {"cert_expiry", "time"}, {"cert_days", "int64"}, {"down_for", "int64"}}},
+	{"deliveries", [][2]string{{"channel", "string"}, {"event", "string"}, {"title", "string"}, {"message", "string"}}},
 }
 
 // schema creates the tables of schemaVersion; every statement is a no-op
@@ -221,8 +224,8 @@ func (s *Store) initialise(ctx context.Context) error {
 			if err := addColumns(ctx, tx, "results", resultsColumns); err != nil {
 				return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
 			}
-			for _, table := range []string{"rules", "states", "deliveries"} {
-				if err := addColumns(ctx, tx, table, alertingColumns[table]); err != nil {
+			for _, t := range alertingColumns {
+				if err := addColumns(ctx, tx, t.table, t.columns); err != nil {
 					return fmt.Errorf("upgrade schema version %d to %d: %w", version, schemaVersion, err)
 				}
 			}
