@@ -24,6 +24,7 @@ import (
 	"github.com/srvmon/srvmon/internal/app/filestores"
 	"github.com/srvmon/srvmon/pkg/api"
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/promtext"
 )
 
 const name = "srvmon"
@@ -67,7 +68,7 @@ func command(ctx context.Context, args, env []string, stdout, stderr io.Writer) 
 	prober := probe.New(app.ProbeOptions(cfg, false, log))
 	defer prober.Close()
 	// /metrics shows this process's rounds too: they run here.
-	metrics := apiwire.ProcessRegistry()
+	metrics := promtext.NewProcessRegistry()
 	apiOpts := apiwire.APIOptions(cfg, false, st, prober, log)
 	apiOpts.Metrics = metrics
 	handler := api.New(apiOpts)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/internal/proctest"
+	"github.com/srvmon/srvmon/pkg/promtext/promtexttest"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/bolt"
 	"github.com/srvmon/srvmon/pkg/store/postgres"
@@ -40,6 +42,24 @@ func start(t *testing.T, dir string, env []string, args ...string) *proctest.Pro
 		t.Fatalf("first log line %q does not say srvmon started and where it listens", first)
 	}
 	return p
+}
+
+// goldenFamilies are the lines of testdata/metrics-families.txt: the
+// families of /metrics (promtexttest.Families) as client_golang served
+// them.
+func goldenFamilies(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "metrics-families.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for line := range strings.Lines(string(data)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // TestEndToEnd runs the binary with a 1 s interval on every store:
@@ -119,6 +139,11 @@ func TestEndToEnd(t *testing.T) {
 				if !want.MatchString(body) {
 					t.Errorf("/metrics lacks %s:\n%s", want, body)
 				}
+			}
+			// Every family that /metrics served with client_golang, and
+			// only those, with their types and labels.
+			if got, want := promtexttest.Families(t, body), goldenFamilies(t); !slices.Equal(got, want) {
+				t.Errorf("/metrics families\n%s\nwant (testdata/metrics-families.txt)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			p.Stop(t)
 		})

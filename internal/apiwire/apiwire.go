@@ -1,8 +1,7 @@
-// Package apiwire makes the API handler's options and its /metrics
-// registries from the config, for the binaries that serve the API
+// Package apiwire makes the API handler's options and the rounds'
+// /metrics families from the config, for the binaries that serve the API
 // (cmd/api, cmd/standalone). It is apart from internal/app so that
-// cmd/checker, which serves nothing, links neither pkg/api nor
-// client_golang.
+// cmd/checker, which serves nothing, does not link pkg/api.
 package apiwire
 
 import (

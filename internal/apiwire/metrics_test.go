@@ -3,46 +3,19 @@ package apiwire
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/srvmon/srvmon/pkg/promtext"
+	"github.com/srvmon/srvmon/pkg/promtext/promtexttest"
 	"github.com/srvmon/srvmon/pkg/round"
 )
 
-// gathered is every sample of reg as name{label="value"} → value (a
-// histogram's as name_count and name_sum).
-func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+// gathered is every sample of reg (promtexttest.Samples), read back by
+// Prometheus's parser.
+func gathered(t *testing.T, reg *promtext.Registry) map[string]float64 {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		for _, m := range f.Metric {
-			var labels []string
-			for _, l := range m.Label {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			slices.Sort(labels)
-			key := f.GetName() + "{" + strings.Join(labels, ",") + "}"
-			switch f.GetType() {
-			case dto.MetricType_COUNTER:
-				out[key] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[key] = m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				out[f.GetName()+"_count"] = float64(m.GetHistogram().GetSampleCount())
-				out[f.GetName()+"_sum"] = m.GetHistogram().GetSampleSum()
-			}
-		}
-	}
-	return out
+	return promtexttest.Samples(t, string(reg.AppendText(nil, nil)))
 }
 
 // TestRoundMetrics: each summary is counted by outcome, its durations
@@ -52,8 +25,21 @@ func TestRoundMetrics(t *testing.T) {
 	var none *RoundMetrics
 	none.Observe(round.Summary{Up: 1}, nil)
 
-	reg := prometheus.NewRegistry()
+	reg := new(promtext.Registry)
 	m := NewRoundMetrics(reg)
+	before := gathered(t, reg)
+	for k, v := range map[string]float64{
+		`srvmon_rounds_total{outcome="stored"}`:     0,
+		`srvmon_deliveries_total{outcome="failed"}`: 0,
+		`srvmon_round_duration_seconds_count{}`:     0,
+	} {
+		if g, ok := before[k]; !ok || g != v {
+			t.Errorf("before any round: %s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if _, ok := before[`srvmon_round_targets{result="up"}`]; ok {
+		t.Error("before any round: srvmon_round_targets is written")
+	}
 	slot := time.Date(2021, 3, 2, 12, 0, 0, 0, time.UTC)
 	m.Observe(round.Summary{Slot: slot, Up: 8, Down: 2, Sent: 3, Failed: 1, Duration: 1500 * time.Millisecond, Stored: slot.Add(2 * time.Second)}, nil)
 	m.Observe(round.Summary{Slot: slot.Add(time.Minute), Up: 9, Down: 1, Invalid: 1, PushUp: 2, Sent: 1, Duration: 500 * time.Millisecond},
@@ -61,17 +47,19 @@ func TestRoundMetrics(t *testing.T) {
 	m.Observe(round.Summary{Duration: time.Second}, errors.New("monitors unreadable"))
 	got := gathered(t, reg)
 	for k, v := range map[string]float64{
-		`srvmon_rounds_total{outcome="stored"}`:        1,
-		`srvmon_rounds_total{outcome="not_stored"}`:    1,
-		`srvmon_rounds_total{outcome="failed"}`:        1,
-		`srvmon_round_duration_seconds_count`:          3,
-		`srvmon_round_duration_seconds_sum`:            3,
-		`srvmon_round_stored_after_slot_seconds_count`: 1,
-		`srvmon_round_stored_after_slot_seconds_sum`:   2,
-		`srvmon_round_targets{result="up"}`:            0, // the last round's
-		`srvmon_round_targets{result="down"}`:          0,
-		`srvmon_deliveries_total{outcome="sent"}`:      4,
-		`srvmon_deliveries_total{outcome="failed"}`:    1,
+		`srvmon_rounds_total{outcome="stored"}`:          1,
+		`srvmon_rounds_total{outcome="not_stored"}`:      1,
+		`srvmon_rounds_total{outcome="failed"}`:          1,
+		`srvmon_round_duration_seconds_count{}`:          3,
+		`srvmon_round_duration_seconds_bucket{le="1"}`:   2,
+		`srvmon_round_duration_seconds_bucket{le="2.5"}`: 3,
+		`srvmon_round_duration_seconds_sum{}`:            3,
+		`srvmon_round_stored_after_slot_seconds_count{}`: 1,
+		`srvmon_round_stored_after_slot_seconds_sum{}`:   2,
+		`srvmon_round_targets{result="up"}`:              0, // the last round's
+		`srvmon_round_targets{result="down"}`:            0,
+		`srvmon_deliveries_total{outcome="sent"}`:        4,
+		`srvmon_deliveries_total{outcome="failed"}`:      1,
 	} {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)

@@ -665,8 +665,8 @@ func TestMakefileLambdaBuild(t *testing.T) {
 // checkShipped fails the test unless bin is a binary as srvmon ships it:
 // of the main package pkg, for goos/goarch (its ELF machine too), built
 // with ReleaseFlags and ReleaseEnv (as its build info records them),
-// static, stripped (no symbol table, no DWARF), and at most
-// maxBytes.
+// static, stripped (no symbol table, no DWARF), at most maxBytes, and
+// without any of unshippedModules.
 func checkShipped(t *testing.T, bin, pkg, goos, goarch string) {
 	t.Helper()
 	info, err := buildinfo.ReadFile(bin)
@@ -679,6 +679,11 @@ func checkShipped(t *testing.T, bin, pkg, goos, goarch string) {
 	got := map[string]string{}
 	for _, s := range info.Settings {
 		got[s.Key] = s.Value
+	}
+	for _, dep := range info.Deps {
+		if slices.Contains(unshippedModules, dep.Path) {
+			t.Errorf("%s links %s", pkg, dep.Path)
+		}
 	}
 	want := map[string]string{"GOOS": goos, "GOARCH": goarch}
 	for _, kv := range ReleaseEnv() {
@@ -730,6 +735,20 @@ func checkShipped(t *testing.T, bin, pkg, goos, goarch string) {
 	} else {
 		t.Logf("%s (%s/%s): %.2f MB stripped", pkg, goos, goarch, float64(st.Size())/1e6)
 	}
+}
+
+// unshippedModules are modules that no binary may link (the build info's
+// Deps: the modules of the packages linked in, as go list -deps lists
+// them). client_golang and what it brings cost every binary about 2 MiB
+// of idle memory, mostly pages of the binary that their package inits
+// touch: pkg/promtext writes /metrics instead, and only tests read the
+// text format back with prometheus/common (promtexttest).
+var unshippedModules = []string{
+	"github.com/prometheus/client_golang",
+	"github.com/prometheus/client_model",
+	"github.com/prometheus/common",
+	"github.com/prometheus/procfs",
+	"google.golang.org/protobuf",
 }
 
 // elfMachine is the ELF machine of a GOARCH srvmon is built for.

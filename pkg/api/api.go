@@ -32,11 +32,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/srvmon/srvmon/pkg/chart"
 	"github.com/srvmon/srvmon/pkg/notify"
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/promtext"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -142,11 +141,12 @@ type Options struct {
 	// that /metrics requires instead of basic auth; empty, /metrics is a
 	// read like the others.
 	MetricsToken string
-	// Metrics gathers the process's own metrics for /metrics, after the
-	// monitors' (which are read from the store on each scrape); nil
-	// means a registry of the Go runtime's and the process's collectors.
-	// A process that runs rounds may pass a registry holding those too.
-	Metrics prometheus.Gatherer
+	// Metrics holds the process's own metrics for /metrics, written after
+	// the monitors' (which are read from the store on each scrape); nil
+	// means promtext.NewProcessRegistry (the Go runtime's and the
+	// process's). A process that runs rounds may pass a registry holding
+	// those too.
+	Metrics *promtext.Registry
 	// ProbeTimeout is the round's probe timeout (Checks.Timeout): a
 	// monitor's timeout may not be longer. Zero: no bound.
 	ProbeTimeout time.Duration
@@ -258,7 +258,7 @@ func newServer(opts Options) *server {
 		opts.Sleep = sleep
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = processMetrics()
+		opts.Metrics = promtext.NewProcessRegistry()
 	}
 	if opts.Chart.TimeZone == nil {
 		opts.Chart.TimeZone = time.UTC

@@ -16,14 +16,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/promtext"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -31,12 +27,12 @@ import (
 // asks for; gzip'd when it accepts it). The monitors' metrics are read
 // from the store on each scrape, never kept in the process: the checker
 // may be a Lambda, and any API process answers the same. They are written
-// straight to the text format (writeMonitorFamilies) from a small
-// fixed-size record per monitor (metricsMonitor): client_golang would
-// hold every sample as protobuf structs (README, Benchmarks). The
-// process's own (Go runtime and process metrics, the rounds') come from
-// Options.Metrics's registry or, when nil, one of the handler's, and are
-// encoded after them with expfmt.
+// straight to the text format (writeMonitorFamilies, with pkg/promtext's
+// appenders) from a small fixed-size record per monitor
+// (metricsMonitor). The process's own (Go runtime and process metrics,
+// the rounds') come from Options.Metrics's registry or, when nil, one of
+// the handler's (promtext.NewProcessRegistry), and are written after
+// them.
 
 // monitorFamily is one of the per-monitor metric families: all gauges,
 // labelled group, host and name (metricsMonitor.labels), the uptime's
@@ -133,11 +129,11 @@ func readMetricsFleet(ctx context.Context, st store.Store, now time.Time) ([]met
 	var buf []byte
 	for i, m := range ms {
 		host := probe.MaskSecrets(m.Host)
-		buf = appendLabel(buf[:0], "group", m.Group)
+		buf = promtext.AppendLabel(buf[:0], "group", m.Group)
 		buf = append(buf, ',')
-		buf = appendLabel(buf, "host", host)
+		buf = promtext.AppendLabel(buf, "host", host)
 		buf = append(buf, ',')
-		buf = appendLabel(buf, "name", cmp.Or(m.Name, host))
+		buf = promtext.AppendLabel(buf, "name", cmp.Or(m.Name, host))
 		mons[i].labels = string(buf)
 		mons[i].inMaintenance = slices.ContainsFunc(active, func(w monitor.Maintenance) bool { return w.Covers(m) })
 		byHost[m.Host] = &mons[i]
@@ -202,11 +198,12 @@ func readMetricsFleet(ctx context.Context, st store.Store, now time.Time) ([]met
 
 // writeMonitorFamilies writes the per-monitor families of mons in the
 // text format, each family's samples together; a family without any is
-// left out, as client_golang leaves it. want, when not nil, keeps only
-// the families it names (promhttp's name[] parameter).
-func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, want map[string]bool) error {
+// left out, as client_golang left it. keep, when not nil, keeps only
+// the families it accepts (promhttp's name[] parameter), as
+// promtext.Collector's AppendText does.
+func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, keep func(name string) bool) error {
 	for _, f := range monitorFamilies {
-		if want != nil && !want[f.name] {
+		if keep != nil && !keep(f.name) {
 			continue
 		}
 		header := false
@@ -219,7 +216,7 @@ func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, want map[strin
 				// The header goes before the first sample: b may be in
 				// w's buffer, so it is copied out of the way first.
 				sample := slices.Clone(b)
-				if _, err := w.Write(appendFamilyHeader(w.AvailableBuffer(), f.name, f.help)); err != nil {
+				if _, err := w.Write(promtext.AppendHeader(w.AvailableBuffer(), f.name, promtext.TypeGauge, f.help)); err != nil {
 					return err
 				}
 				b, header = sample, true
@@ -232,17 +229,6 @@ func writeMonitorFamilies(w *bufio.Writer, mons []metricsMonitor, want map[strin
 	return nil
 }
 
-// appendFamilyHeader appends a gauge family's HELP and TYPE lines.
-func appendFamilyHeader(b []byte, name, help string) []byte {
-	b = append(b, "# HELP "...)
-	b = append(b, name...)
-	b = append(b, ' ')
-	b = appendEscaped(b, help, false)
-	b = append(b, "\n# TYPE "...)
-	b = append(b, name...)
-	return append(b, " gauge\n"...)
-}
-
 // appendSample appends the sample line name{labels[,period="…"]} v.
 func appendSample(b []byte, name, labels, period string, v float64) []byte {
 	b = append(b, name...)
@@ -250,45 +236,11 @@ func appendSample(b []byte, name, labels, period string, v float64) []byte {
 	b = append(b, labels...)
 	if period != "" {
 		b = append(b, ',')
-		b = appendLabel(b, "period", period)
+		b = promtext.AppendLabel(b, "period", period)
 	}
 	b = append(b, "} "...)
-	// As expfmt writes values: the shortest form that reads back the
-	// same, +Inf, -Inf and NaN as the format spells them.
-	b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	b = promtext.AppendFloat(b, v)
 	return append(b, '\n')
-}
-
-// appendLabel appends name="value", value escaped.
-func appendLabel(b []byte, name, value string) []byte {
-	b = append(b, name...)
-	b = append(b, '=', '"')
-	b = appendEscaped(b, value, true)
-	return append(b, '"')
-}
-
-// appendEscaped appends s escaped as the text format requires: a label
-// value's backslash, double quote and line feed as \\, \" and \n; a
-// HELP text's (quote false) backslash and line feed. Bytes that are not
-// UTF-8 become U+FFFD, which the format's parsers require (client_golang
-// refused such a label value).
-func appendEscaped(b []byte, s string, quote bool) []byte {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			b = append(b, `\\`...)
-		case c == '\n':
-			b = append(b, `\n`...)
-		case c == '"' && quote:
-			b = append(b, `\"`...)
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }
 
 func boolValue(v bool) float64 {
@@ -298,19 +250,12 @@ func boolValue(v bool) float64 {
 	return 0
 }
 
-// processMetrics is a registry of the Go runtime's and the process's
-// collectors, for a handler whose Options.Metrics is nil.
-func processMetrics() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
 // metrics serves GET /metrics: the per-monitor metrics read now, then
 // Options.Metrics's, in the text format 0.0.4 (the format every
 // Prometheus reads; asking for protobuf or OpenMetrics gets it too). A
-// store or gathering error is a 500 (logged), before anything is
-// written: everything is read before the first byte. name[] parameters
+// store error, or process metrics that name a per-monitor family, is a
+// 500 (logged), before anything is written: the store is read before
+// the first byte. name[] parameters
 // keep only the families they name, as promhttp's do.
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	mons, err := readMetricsFleet(r.Context(), s.Store, s.Now())
@@ -318,28 +263,23 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	mfs, err := s.Metrics.Gather()
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("metrics: gathering the process's: %w", err))
-		return
-	}
-	for _, mf := range mfs {
-		if slices.ContainsFunc(monitorFamilies, func(f monitorFamily) bool { return f.name == mf.GetName() }) {
-			s.fail(w, r, fmt.Errorf("metrics: the process's metrics have a family %s, which /metrics writes per monitor", mf.GetName()))
+	for _, name := range s.Metrics.Names() {
+		if slices.ContainsFunc(monitorFamilies, func(f monitorFamily) bool { return f.name == name }) {
+			s.fail(w, r, fmt.Errorf("metrics: the process's metrics have a family %s, which /metrics writes per monitor", name))
 			return
 		}
 	}
-	var want map[string]bool
+	var keep func(string) bool
 	if names := r.URL.Query()["name[]"]; len(names) > 0 {
-		want = make(map[string]bool, len(names))
+		want := make(map[string]bool, len(names))
 		for _, n := range names {
 			want[n] = true
 		}
+		keep = func(name string) bool { return want[name] }
 	}
 
-	format := expfmt.NegotiateAccept(r.Header, expfmt.FmtText)
 	h := w.Header()
-	h.Set("Content-Type", string(format))
+	h.Set("Content-Type", promtext.ContentType)
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Accept-Encoding")
 	var out io.Writer = w
@@ -353,15 +293,9 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK) // set, for the Lambda adapter
 	bw := bufio.NewWriterSize(out, 64<<10)
-	err = writeMonitorFamilies(bw, mons, want)
-	enc := expfmt.NewEncoder(bw, format)
-	for _, mf := range mfs {
-		if err != nil {
-			break
-		}
-		if want == nil || want[mf.GetName()] {
-			err = enc.Encode(mf)
-		}
+	err = writeMonitorFamilies(bw, mons, keep)
+	if err == nil {
+		_, err = bw.Write(s.Metrics.AppendText(bw.AvailableBuffer(), keep))
 	}
 	if err == nil {
 		err = bw.Flush()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/srvmon/srvmon/pkg/monitor"
+	"github.com/srvmon/srvmon/pkg/promtext"
 	"github.com/srvmon/srvmon/pkg/store"
 	"github.com/srvmon/srvmon/pkg/store/storetest"
 )
@@ -184,9 +185,9 @@ func httptestRequest(target string) *http.Request {
 func BenchmarkWriteMonitorFamilies(b *testing.B) {
 	mons := make([]metricsMonitor, fleetMonitors)
 	for i := range mons {
-		l := appendLabel(nil, "group", fmt.Sprintf("group-%d", i%20))
-		l = appendLabel(append(l, ','), "host", benchHost(i))
-		l = appendLabel(append(l, ','), "name", fmt.Sprintf("Monitor %d", i))
+		l := promtext.AppendLabel(nil, "group", fmt.Sprintf("group-%d", i%20))
+		l = promtext.AppendLabel(append(l, ','), "host", benchHost(i))
+		l = promtext.AppendLabel(append(l, ','), "name", fmt.Sprintf("Monitor %d", i))
 		mons[i] = metricsMonitor{labels: string(l), checked: true, up: true, rtt: 12 * time.Millisecond,
 			hasCert: true, certExpiry: benchEnd.Add(90 * 24 * time.Hour).Unix(),
 			upChecks: [metricsPeriods]int64{1400, 2800, 2800, 2800}, downChecks: [metricsPeriods]int64{39, 78, 78, 78}}

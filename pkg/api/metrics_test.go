@@ -11,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
+	"github.com/srvmon/srvmon/pkg/promtext"
+	"github.com/srvmon/srvmon/pkg/promtext/promtexttest"
 	"github.com/srvmon/srvmon/pkg/store"
 )
 
@@ -25,39 +22,7 @@ import (
 // returns each sample as name{label="value",...} (labels sorted) → value.
 func scrape(t testing.TB, body string) map[string]float64 {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v\n%s", err, body)
-	}
-	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.Metric {
-			out[sampleKey(name, m.Label)] = sampleValue(t, f.GetType(), m)
-		}
-	}
-	return out
-}
-
-func sampleKey(name string, labels []*dto.LabelPair) string {
-	var parts []string
-	for _, l := range labels {
-		parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-	}
-	slices.Sort(parts)
-	return name + "{" + strings.Join(parts, ",") + "}"
-}
-
-func sampleValue(t testing.TB, typ dto.MetricType, m *dto.Metric) float64 {
-	switch typ {
-	case dto.MetricType_GAUGE:
-		return m.GetGauge().GetValue()
-	case dto.MetricType_COUNTER:
-		return m.GetCounter().GetValue()
-	case dto.MetricType_UNTYPED:
-		return m.GetUntyped().GetValue()
-	}
-	return 0 // summaries and histograms: not compared
+	return promtexttest.Samples(t, body)
 }
 
 // series is the key of a per-monitor sample.
@@ -229,25 +194,6 @@ func TestMetricsEscaping(t *testing.T) {
 	})
 }
 
-// TestAppendEscaped: the text format's escapes, and only those.
-func TestAppendEscaped(t *testing.T) {
-	for _, c := range []struct {
-		in    string
-		quote bool
-		want  string
-	}{
-		{"", true, ""},
-		{"plain ✓", true, "plain ✓"},
-		{`a"b\c` + "\n" + "d\te", true, `a\"b\\c\nd` + "\t" + "e"},
-		{`a"b\c` + "\n", false, `a"b\\c\n`},
-		{"x\xffy", true, "x\uFFFDy"},
-	} {
-		if got := string(appendEscaped([]byte("<"), c.in, c.quote)); got != "<"+c.want {
-			t.Errorf("appendEscaped(%q, %v) = %q, want %q", c.in, c.quote, got, "<"+c.want)
-		}
-	}
-}
-
 // TestMetricsPeriods: a monitor's record has room for every uptime
 // period.
 func TestMetricsPeriods(t *testing.T) {
@@ -344,8 +290,8 @@ func monitorLines(body string) string {
 func TestMetricsFamilyClash(t *testing.T) {
 	st := backends()[0].open(t)
 	seedFleet(t, st)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "srvmon_up", Help: "clash"}))
+	reg := promtext.NewProcessRegistry()
+	reg.MustRegister(promtext.NewGaugeVec("srvmon_up", "clash", "x", "y"))
 	e := newEnv(t, st, Options{Metrics: reg})
 	w := e.get("/metrics")
 	expect(t, w, http.StatusInternalServerError, "internal server error (logged)")
@@ -444,15 +390,11 @@ func FuzzMetricsLabels(f *testing.F) {
 	f.Add("say \"hi\" \\ back\nslash ✓", "g\\\"\n\xff")
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, name, group string) {
-		labels := appendLabel(nil, "group", group)
-		labels = appendLabel(append(labels, ','), "host", "h.example")
-		labels = appendLabel(append(labels, ','), "name", name)
+		labels := promtext.AppendLabel(nil, "group", group)
+		labels = promtext.AppendLabel(append(labels, ','), "host", "h.example")
+		labels = promtext.AppendLabel(append(labels, ','), "name", name)
 		line := appendSample(nil, "srvmon_uptime_ratio", string(labels), "7d", 0.5)
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(strings.NewReader(string(line)))
-		if err != nil {
-			t.Fatalf("parse %q: %v", line, err)
-		}
+		fams := promtexttest.Parse(t, string(line))
 		got := map[string]string{}
 		for _, l := range fams["srvmon_uptime_ratio"].GetMetric()[0].GetLabel() {
 			got[l.GetName()] = l.GetValue()
