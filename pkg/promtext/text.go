@@ -44,13 +44,7 @@ func AppendHeader(b []byte, name, typ, help string) []byte {
 // AppendSample appends the sample line name{labels} v, or name v when
 // labels is empty. labels is one or more AppendLabel's, comma-separated.
 func AppendSample(b []byte, name, labels string, v float64) []byte {
-	b = append(b, name...)
-	if labels != "" {
-		b = append(b, '{')
-		b = append(b, labels...)
-		b = append(b, '}')
-	}
-	b = append(b, ' ')
+	b = appendSeries(b, name, labels)
 	b = AppendFloat(b, v)
 	return append(b, '\n')
 }
@@ -58,15 +52,21 @@ func AppendSample(b []byte, name, labels string, v float64) []byte {
 // appendCount appends the sample line name{labels} n of a histogram's or
 // summary's count (or a bucket's), an integer as expfmt wrote it.
 func appendCount(b []byte, name, labels string, n uint64) []byte {
+	b = appendSeries(b, name, labels)
+	b = strconv.AppendUint(b, n, 10)
+	return append(b, '\n')
+}
+
+// appendSeries appends what a sample line has before its value:
+// "name{labels} ", or "name " when labels is empty.
+func appendSeries(b []byte, name, labels string) []byte {
 	b = append(b, name...)
 	if labels != "" {
 		b = append(b, '{')
 		b = append(b, labels...)
 		b = append(b, '}')
 	}
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, n, 10)
-	return append(b, '\n')
+	return append(b, ' ')
 }
 
 // AppendFloat appends v as the format writes values (and expfmt wrote
