@@ -168,11 +168,18 @@ func daysSummarisedAsRoundsGoOn(t *testing.T, open opener) {
 	expectDayBuckets(t, s, "a.test")
 }
 
-func daysLateResults(t *testing.T, open opener) {
+// openSummarisedDays opens a store holding a.test's dayCount days of
+// checks at one location, summarised: where most cases start.
+func openSummarisedDays(t *testing.T, open opener) store.Store {
 	s := open(t)
 	addHosts(t, s, "a.test")
 	save(t, s, daysOfChecks("a.test", ""), nil)
 	summarise(t, s, daysAfterAll())
+	return s
+}
+
+func daysLateResults(t *testing.T, open opener) {
+	s := openSummarisedDays(t, open)
 	d1 := func(m int) time.Time { return day(1).Add(time.Duration(m) * time.Minute) }
 	save(t, s, []store.Result{
 		up("a.test", "eu", minute(0), ms(3)),                         // the first day: was down, now up
@@ -191,10 +198,7 @@ func daysLateResults(t *testing.T, open opener) {
 }
 
 func daysRestoreIntoSummarisedDays(t *testing.T, open opener) {
-	s := open(t)
-	addHosts(t, s, "a.test")
-	save(t, s, daysOfChecks("a.test", ""), nil)
-	summarise(t, s, daysAfterAll())
+	s := openSummarisedDays(t, open)
 	// The backup repeats the first day's results, adds another
 	// location's in the second day, up with a lower rtt, and brings a
 	// new host with its days.
@@ -251,10 +255,7 @@ func daysRetentionCutsADay(t *testing.T, open opener) {
 }
 
 func daysDeletedHost(t *testing.T, open opener) {
-	s := open(t)
-	addHosts(t, s, "a.test")
-	save(t, s, daysOfChecks("a.test", ""), nil)
-	summarise(t, s, daysAfterAll())
+	s := openSummarisedDays(t, open)
 	if err := s.DeleteHost(t.Context(), "a.test"); err != nil {
 		t.Fatalf("DeleteHost: %v", err)
 	}
