@@ -280,8 +280,8 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	h.Set("Content-Type", promtext.ContentType)
-	h.Add("Vary", "Accept")
-	h.Add("Vary", "Accept-Encoding")
+	// Only the encoding varies: every Accept gets the text format.
+	h.Set("Vary", "Accept-Encoding")
 	var out io.Writer = w
 	var gz *gzip.Writer
 	if acceptsGzip(r.Header) {
