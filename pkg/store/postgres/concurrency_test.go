@@ -23,8 +23,17 @@ import (
 // advance sleeps, so that one transaction holds the rule rows while the
 // other arrives. Each slot must be advanced once and enqueue one
 // delivery, no call may fail (no deadlock), and last_results must hold
-// each location's newest result, as checks does.
+// each location's newest result, as checks does. Late, the rounds'
+// slots are in summarised hours of a complete day: each round locks
+// its hosts' rows and summarises them again (see summaries.go), and the
+// summaries and rollups must end as the checks say.
 func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("late=%v", late), func(t *testing.T) { testOverlappingRounds(t, late) })
+	}
+}
+
+func testOverlappingRounds(t *testing.T, late bool) {
 	u := pgtest.NewDatabase(t)
 	s := openURL(t, u)
 	ctx := t.Context()
@@ -40,7 +49,19 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	base := daysStart
+	if late {
+		// A result of each host the day before, so that Summarise starts
+		// there, and summarises base's day whole.
+		var early []store.Result
+		for _, h := range names {
+			early = append(early, store.Result{Host: h, Slot: base.Add(-store.DaySpan), RTT: time.Millisecond, Up: true})
+		}
+		if err := s.SaveRound(ctx, early, nil); err != nil {
+			t.Fatal(err)
+		}
+		summariseUntil(t, s, base.Add(2*store.DaySpan))
+	}
 	var calls atomic.Int64
 	advance := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
 		calls.Add(1)
@@ -92,6 +113,13 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 		}
 	}
 	expectLastResults(t, u)
+	if late {
+		expectExactRollups(t, u)
+		end := base.Add(store.DaySpan)
+		kept := storedResults(t, s, names, end)
+		expectBuckets(t, s, kept, end, 1)  // the day: its rollup
+		expectBuckets(t, s, kept, end, 24) // hours: the summaries
+	}
 }
 
 // TestDeleteHostDuringRounds deletes hosts while rounds save results for
