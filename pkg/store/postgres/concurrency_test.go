@@ -23,8 +23,17 @@ import (
 // advance sleeps, so that one transaction holds the rule rows while the
 // other arrives. Each slot must be advanced once and enqueue one
 // delivery, no call may fail (no deadlock), and last_results must hold
-// each location's newest result, as checks does.
+// each location's newest result, as checks does. Late, the rounds'
+// slots are in summarised hours of a complete day: each round locks
+// its hosts' rows and summarises them again (see summaries.go), and the
+// summaries and rollups must end as the checks say.
 func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("late=%v", late), func(t *testing.T) { testOverlappingRounds(t, late) })
+	}
+}
+
+func testOverlappingRounds(t *testing.T, late bool) {
 	u := pgtest.NewDatabase(t)
 	s := openURL(t, u)
 	ctx := t.Context()
@@ -40,7 +49,19 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	base := daysStart
+	if late {
+		// A result of each host the day before, so that Summarise starts
+		// there, and summarises base's day whole.
+		var early []store.Result
+		for _, h := range names {
+			early = append(early, store.Result{Host: h, Slot: base.Add(-store.DaySpan), RTT: time.Millisecond, Up: true})
+		}
+		if err := s.SaveRound(ctx, early, nil); err != nil {
+			t.Fatal(err)
+		}
+		summariseUntil(t, s, base.Add(2*store.DaySpan))
+	}
 	var calls atomic.Int64
 	advance := func(rule store.Rule, prev store.State, r store.Result) (store.State, *store.Delivery) {
 		calls.Add(1)
@@ -92,6 +113,13 @@ func TestOverlappingRoundsEnqueueOnce(t *testing.T) {
 		}
 	}
 	expectLastResults(t, u)
+	if late {
+		expectExactRollups(t, u)
+		end := base.Add(store.DaySpan)
+		kept := storedResults(t, s, names, end)
+		expectBuckets(t, s, kept, end, 1)  // the day: its rollup
+		expectBuckets(t, s, kept, end, 24) // hours: the summaries
+	}
 }
 
 // TestDeleteHostDuringRounds deletes hosts while rounds save results for
@@ -161,25 +189,7 @@ func TestLocationsSavingOneSlotTakeTurns(t *testing.T) {
 	if err := a.SetRule(ctx, store.Rule{Host: host, Threshold: 1, Quorum: "2"}); err != nil {
 		t.Fatal(err)
 	}
-	watcher, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watcher.Close(context.Background())
-	// waitForLockWaiter returns once another backend of the database waits
-	// for a lock; false after a bound (the test then fails).
-	waitForLockWaiter := func() bool {
-		for range 2000 {
-			var n int
-			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
-			if err != nil || n > 0 {
-				return err == nil
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return false
-	}
+	watcher := newLockWatcher(t, u)
 	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		at := base.Add(time.Duration(i) * time.Minute)
@@ -190,7 +200,7 @@ func TestLocationsSavingOneSlotTakeTurns(t *testing.T) {
 			first := len(inputs) == 0
 			inputs = append(inputs, in)
 			mu.Unlock()
-			if first && !waitForLockWaiter() {
+			if first && !watcher.waitForWaiter(ctx, nil) {
 				t.Errorf("slot %d: the other save never waited for the rule's lock", i)
 			}
 			// The state judges the slot once both locations reported.
@@ -227,4 +237,42 @@ func TestLocationsSavingOneSlotTakeTurns(t *testing.T) {
 			t.Errorf("slot %d: State = %+v, %v; want the slot judged down", i, st, err)
 		}
 	}
+}
+
+// lockWatcher watches the backends of one database for one that waits
+// for a lock, through a connection of its own.
+type lockWatcher struct{ conn *pgx.Conn }
+
+// newLockWatcher connects to the database at u; the connection closes
+// when the test ends.
+func newLockWatcher(t *testing.T, u string) *lockWatcher {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return &lockWatcher{conn: conn}
+}
+
+// waitForWaiter reports whether another backend of the database waits
+// for a lock: it returns true once one does, and false once done is
+// closed (nil: never) or after a bound of 10 s, the test then failing.
+// It polls pg_stat_activity: what it waits for is another backend's
+// state, which nothing signals.
+func (w *lockWatcher) waitForWaiter(ctx context.Context, done <-chan struct{}) bool {
+	for range 2000 {
+		var n int
+		err := w.conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil || n > 0 {
+			return err == nil
+		}
+		select {
+		case <-done:
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return false
 }

@@ -348,7 +348,7 @@ func TestUpgradeBeforeLastResults(t *testing.T) {
 	pgtest.Exec(t, u, `DROP FUNCTION last_results_keep() CASCADE;
 		DROP FUNCTION last_results_host_added() CASCADE;
 		DROP TABLE last_results;
-		DELETE FROM schema_migrations WHERE name = '0010_last_results.sql'`)
+		DELETE FROM schema_migrations WHERE name IN ('0010_last_results.sql', '0011_last_results_retention.sql')`)
 	// Written without the triggers: a late result of another location
 	// at a.test's newest slot, in maintenance, and gosrvmon's results of
 	// d.test, then of a host it deleted since.

@@ -145,6 +145,48 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
 }
 
+// BenchmarkSaveLateRound saves late rounds of 10,000 results: each slot
+// is in an hour already summarised, so that each round summarises again
+// an hour of every host (locking the hosts' rows first, see summaries.go).
+func BenchmarkSaveLateRound(b *testing.B) {
+	s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	const n = 10000
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%05d.test", i)
+	}
+	if err := s.Restore(ctx, store.Restore{Hosts: hosts}); err != nil {
+		b.Fatal(err)
+	}
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	round := make([]store.Result, n)
+	save := func(slot time.Time) {
+		for i := range round {
+			round[i] = store.Result{Host: hosts[i], Slot: slot, RTT: time.Duration(i) * time.Microsecond, Up: true}
+		}
+		if err := s.SaveRound(ctx, round, nil); err != nil {
+			b.Fatalf("SaveRound: %v", err)
+		}
+	}
+	save(base)
+	for more := true; more; {
+		if more, err = s.Summarise(ctx, base.Add(2*time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 1
+	for b.Loop() {
+		save(base.Add(time.Duration(i) * time.Second)) // hour 0, summarised
+		i++
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
+
 // A restore into a new database leaves the hours it brings summarised.
 func TestRestoredSummariesAreRead(t *testing.T) {
 	u := pgtest.NewDatabase(t)

@@ -401,7 +401,17 @@ func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
 		if err != nil || until.IsZero() {
 			return err
 		}
-		if !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan)) {
+		cutHour := !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan))
+		dayLo, dayHi := store.RolledUpDays(day, day.Add(store.DaySpan), until)
+		if !cutHour && !dayLo.Before(dayHi) {
+			return nil
+		}
+		// Late rounds may summarise that hour or day of some host again
+		// meanwhile (see the comment at the top of summaries.go).
+		if err := lockHosts(ctx, tx, nil); err != nil {
+			return err
+		}
+		if cutHour {
 			if _, err := tx.Exec(ctx, statements().summariseAll, hour, hour.Add(store.SummarySpan)); err != nil {
 				return err
 			}

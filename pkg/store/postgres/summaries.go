@@ -66,6 +66,33 @@ import (
 // never holds up a round), and for DeleteHost, which so also waits for the
 // rounds and restores that may store results of the host it deletes.
 //
+// The lock held shared lets transactions store checks of one host at
+// once: rounds of several locations, a restore, retention. Each computes
+// the summaries and rollups it writes again with a statement that sees
+// what committed before it began (READ COMMITTED), so that, of two that
+// store late results of one host and day, the one that commits last
+// would write values that miss the other's checks: its statement began
+// before the other committed, and an ON CONFLICT that waits for the
+// other's row writes its own values still. So every transaction that
+// computes summaries or rollups of hours before summarised_until while
+// holding the lock shared (resummarise, summariseCutHour) first locks
+// the rows of their hosts (lockHosts), until it commits: the second of
+// two waits there for the first's commit, and its statements that
+// compute, which begin after, see the first's checks and summaries (the
+// first's missed the second's, which the second then writes). Hence the
+// last to commit computes from every check committed, whatever the
+// order. A round of the current hours summarises nothing, and locks
+// nothing more.
+//
+// The rows of hosts rather than an advisory lock per (host, day): a
+// restore or retention's cut may touch every day of 10,000 hosts, which
+// would fill the server's shared lock table, while a row lock is kept in
+// the row. FOR NO KEY UPDATE conflicts with itself, and not with the FOR
+// KEY SHARE of foreign-key checks and of restores. A transaction takes
+// them after storing its checks (and their rows of last_results), before
+// writing summaries, rules and locations, in byte order: the order of
+// every other that takes them, so that none can deadlock on them.
+//
 // Buckets and BucketsAll read the summaries of the hours before
 // summarised_until that lie wholly inside one of their buckets, and the
 // checks of the rest (store.Bucketer.SummaryPlan): before summarised_until,
@@ -120,6 +147,30 @@ func summarised(ctx context.Context, tx pgx.Tx) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return until.UTC(), nil
+}
+
+// lockHostsSQL and lockAllHostsSQL lock the rows of the hosts $1, or of
+// every host, in byte order, until the commit (see the comment at the
+// top): the lock of a transaction that computes their summaries again.
+const (
+	lockHostsSQL    = `SELECT FROM hosts WHERE host = ANY ($1::text[]) ORDER BY host COLLATE "C" FOR NO KEY UPDATE`
+	lockAllHostsSQL = `SELECT FROM hosts ORDER BY host COLLATE "C" FOR NO KEY UPDATE`
+)
+
+// lockHosts locks the rows of hosts (nil: of every host) before tx
+// computes their summaries or rollups again: it waits for any other
+// transaction doing so for one of them to commit.
+func lockHosts(ctx context.Context, tx pgx.Tx, hosts []string) error {
+	var err error
+	if hosts == nil {
+		_, err = tx.Exec(ctx, lockAllHostsSQL)
+	} else {
+		_, err = tx.Exec(ctx, lockHostsSQL, hosts)
+	}
+	if err != nil {
+		return fmt.Errorf("lock the hosts to summarise: %w", err)
+	}
+	return nil
 }
 
 // summariseSQL summarises the checks of each row (host, lo, hi) of the
@@ -213,7 +264,7 @@ func rollupAllHosts(ctx context.Context, tx pgx.Tx, from, to, until time.Time) e
 
 // resummarise summarises again the hours that touched noted, as far as
 // they are before until, then rolls up again the days they touch that are
-// wholly before until.
+// wholly before until, once it holds the rows of their hosts (lockHosts).
 func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, until time.Time) error {
 	spans := touched.Before(until)
 	if len(spans) == 0 {
@@ -222,11 +273,14 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 	hosts := make([]string, len(spans))
 	los, his := make([]time.Time, len(spans)), make([]time.Time, len(spans))
 	// The days, a run per host where its spans' days touch or overlap
-	// (Before lists a host's spans together, in order).
-	var dayHosts []string
+	// (Before lists a host's spans together, in order), and the hosts.
+	var dayHosts, locked []string
 	var dayLos, dayHis []time.Time
 	for i, sp := range spans {
 		hosts[i], los[i], his[i] = sp.Host, sp.Start, sp.End
+		if n := len(locked); n == 0 || locked[n-1] != sp.Host {
+			locked = append(locked, sp.Host)
+		}
 		lo, hi := store.RolledUpDays(sp.Start, sp.End, until)
 		if !lo.Before(hi) {
 			continue
@@ -236,6 +290,9 @@ func resummarise(ctx context.Context, tx pgx.Tx, touched store.TouchedHours, unt
 			continue
 		}
 		dayHosts, dayLos, dayHis = append(dayHosts, sp.Host), append(dayLos, lo), append(dayHis, hi)
+	}
+	if err := lockHosts(ctx, tx, locked); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, statements().summariseSpans, hosts, los, his); err != nil {
 		return fmt.Errorf("summarise the hours of %d hosts again: %w", len(hosts), err)
