@@ -345,11 +345,12 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 // DeleteResultsBefore deletes results before t, then the summaries of
 // the hours that begin before t and the daily rollups of the days before
 // t's (summariseCutHour writes those of t's hour and day again, from what
-// is kept), at most deleteBatch rows per statement
-// (each its own transaction), found through the index of deleteHosts hosts
-// at a time, then finished deliveries created before t. The summaries go
-// after the results, under the summaries lock: a Summarise that ran
-// meanwhile is either deleted or saw the results gone.
+// is kept), at most deleteBatch rows per statement (each its own
+// transaction), found through the index of deleteHosts hosts at a time,
+// then finished deliveries created before t. The summaries go after the
+// results, under the summaries lock: a Summarise that ran meanwhile is
+// either deleted or saw the results gone; a late result that retention's
+// delete of results did not see keeps a summary (deleteSummariesBefore).
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -358,15 +359,12 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := s.deleteBefore(ctx, hosts, statements().deleteChecks, bound(t), false)
+	deleted, err := s.deleteChecksBefore(ctx, hosts, t)
 	if err != nil {
 		return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
 	}
-	if _, err := s.deleteBefore(ctx, hosts, statements().deleteSummaries, t.UTC(), true); err != nil {
-		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
-	}
-	if _, err := s.deleteBefore(ctx, hosts, statements().deleteRollups, store.Day(t), true); err != nil {
-		return deleted, fmt.Errorf("postgres: delete daily rollups before %v: %w", store.Day(t), err)
+	if err := s.deleteSummariesBefore(ctx, hosts, t); err != nil {
+		return deleted, fmt.Errorf("postgres: delete summaries and daily rollups before %v: %w", t, err)
 	}
 	if err := s.summariseCutHour(ctx, t); err != nil {
 		return deleted, fmt.Errorf("postgres: summarise the hour and day cut at %v: %w", t, err)
@@ -429,33 +427,117 @@ const deleteBeforeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY (
 	) c
 	LIMIT $3))`
 
-// deleteBefore runs a delete statement (statements' deleteChecks,
-// deleteSummaries or deleteRollups) over hosts, deleteHosts at a time, until it deletes
-// fewer than deleteBatch rows of them; each run is a transaction of its
-// own, holding the summaries lock when locked is set. It returns how many
-// rows it deleted.
-func (s *Store) deleteBefore(ctx context.Context, hosts []string, sql string, t time.Time, locked bool) (int64, error) {
+// deleteChecksBefore deletes the results before t of hosts, deleteHosts
+// at a time, until it deletes fewer than deleteBatch rows of them; each
+// statement is a transaction of its own, which locks nothing but the rows
+// it deletes (and, through the trigger of last_results, the rows of the
+// pairs whose newest result it deletes: a writer holds those before it
+// locks its hosts' rows, so that retention must not hold those while it
+// deletes results). It returns how many rows it deleted.
+func (s *Store) deleteChecksBefore(ctx context.Context, hosts []string, t time.Time) (int64, error) {
 	var deleted int64
 	for len(hosts) > 0 {
 		chunk := hosts[:min(len(hosts), deleteHosts)]
-		var n int64
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if locked {
-				if _, err := summarised(ctx, tx); err != nil {
-					return err
-				}
-			}
-			tag, err := tx.Exec(ctx, sql, chunk, t, deleteBatch)
-			n = tag.RowsAffected()
-			return err
-		})
+		tag, err := s.pool.Exec(ctx, statements().deleteChecks, chunk, bound(t), deleteBatch)
 		if err != nil {
 			return deleted, err
 		}
-		deleted += n
-		if n < deleteBatch {
+		deleted += tag.RowsAffected()
+		if tag.RowsAffected() < deleteBatch {
 			hosts = hosts[len(chunk):] // done with these hosts
 		}
 	}
 	return deleted, nil
+}
+
+// deleteSummariesBefore deletes the hourly summaries of the hours before
+// t and the daily rollups of the days before t's, of hosts, deleteHosts
+// at a time, at most deleteBatch rows per statement, each run a
+// transaction that holds the summaries lock shared and first locks the
+// rows of its hosts (lockHosts, in byte order, as every writer of
+// summaries does: so that retention and a late round that summarises
+// again cannot deadlock on the summaries' rows, which retention would
+// otherwise delete in the order of the table).
+//
+// The last run of a chunk of hosts, which deleted every summary and
+// rollup it saw, then summarises again the hours of the results before t
+// that it sees (summariseKept): results that a late writer stored while
+// retention ran, which retention's delete of results (whose snapshot
+// began before they committed) kept. Under READ COMMITTED, a late writer
+// of one of the hosts, which locks its host's row before it summarises
+// and holds it until it commits, committed either before this run locked
+// the row, and this run's statements, which begin after, see its results
+// and summaries (deleting the summaries, then summarising the results
+// again), or after this run committed, and its own statements that
+// summarise, which wait for the row, see what this run deleted and left.
+// Either way the hour of a kept result has a summary that counts it,
+// until the next retention deletes both.
+func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t time.Time) error {
+	deletes := []struct {
+		sql    string
+		before time.Time
+	}{{statements().deleteSummaries, t.UTC()}, {statements().deleteRollups, store.Day(t)}}
+	for len(hosts) > 0 {
+		chunk := hosts[:min(len(hosts), deleteHosts)]
+		done := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			until, err := summarised(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := lockHosts(ctx, tx, chunk); err != nil {
+				return err
+			}
+			for _, d := range deletes {
+				tag, err := tx.Exec(ctx, d.sql, chunk, d.before, deleteBatch)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == deleteBatch {
+					return nil // more rows: the next run goes on
+				}
+			}
+			done = true
+			return summariseKept(ctx, tx, chunk, t, until)
+		})
+		if err != nil {
+			return err
+		}
+		if done {
+			hosts = hosts[len(chunk):]
+		}
+	}
+	return nil
+}
+
+// keptBeforeSQL lists the hours of the results before $2 of the hosts $1
+// (those retention kept), through the index of each host.
+const keptBeforeSQL = `SELECT h.host, k.hour FROM unnest($1::text[]) AS h (host)
+CROSS JOIN LATERAL (
+	SELECT DISTINCT date_trunc('hour', c.check_time) AS hour FROM checks c
+	WHERE c.host = h.host AND c.check_time < $2::timestamp
+) k`
+
+// summariseKept summarises again, in tx, which holds the rows of hosts
+// (see deleteSummariesBefore), the hours of the results before t of hosts
+// that it sees, as far as they are before until, and rolls up their days
+// again (resummarise). Usually there is none.
+func summariseKept(ctx context.Context, tx pgx.Tx, hosts []string, t, until time.Time) error {
+	if until.IsZero() {
+		return nil
+	}
+	rows, _ := tx.Query(ctx, keptBeforeSQL, hosts, bound(t))
+	kept := store.TouchedHours{}
+	var host string
+	var hour time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&host, &hour}, func() error {
+		kept.Add(host, hour.UTC())
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find the results kept before %v: %w", t, err)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return resummarise(ctx, tx, kept, until)
 }
