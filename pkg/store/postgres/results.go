@@ -344,13 +344,13 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 
 // DeleteResultsBefore deletes results before t, then the summaries of
 // the hours that begin before t and the daily rollups of the days before
-// t's (summariseCutHour writes those of t's hour and day again, from what
+// t's (summariseCut writes those of t's hour and day again, from what
 // is kept), at most deleteBatch rows per statement (each its own
 // transaction), found through the index of deleteHosts hosts at a time,
 // then finished deliveries created before t. The summaries go after the
 // results, under the summaries lock: a Summarise that ran meanwhile is
 // either deleted or saw the results gone; a late result that retention's
-// delete of results did not see keeps a summary (deleteSummariesBefore).
+// delete of results did not see keeps a summary (summariseCut).
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -366,7 +366,7 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err := s.deleteSummariesBefore(ctx, hosts, t); err != nil {
 		return deleted, fmt.Errorf("postgres: delete summaries and daily rollups before %v: %w", t, err)
 	}
-	if err := s.summariseCutHour(ctx, t); err != nil {
+	if err := s.summariseCut(ctx, hosts, t); err != nil {
 		return deleted, fmt.Errorf("postgres: summarise the hour and day cut at %v: %w", t, err)
 	}
 	for {
@@ -382,39 +382,53 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	}
 }
 
-// summariseCutHour summarises again, for every host, the hour that
-// retention cut at t, when t is inside an hour that is summarised: its
-// summary was deleted with the results before t, and the checks it keeps
-// must have one, since before summarised_until an hour without a summary
-// is an hour without checks (see bucketsOf). In the same transaction it
-// rolls up again the day that t cuts, when it is wholly before
-// summarised_until: its rollup still counts the hours deleted before t.
-func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
+// summariseCut writes again, from the results kept, the summaries that
+// retention's cut at t left wrong, in one transaction that holds the
+// rows of every host (late rounds may summarise the same hours and days
+// meanwhile: see the comment at the top of summaries.go):
+//   - the hour that t cuts, for every host, when it is summarised: its
+//     summary was deleted with the results before t, and the results it
+//     keeps must have one, since before summarised_until an hour without
+//     a summary is an hour without results (see bucketsOf);
+//   - the day that t cuts, when it is wholly before summarised_until:
+//     its rollup still counts the hours deleted before t;
+//   - the hours of the results before t of hosts that it sees
+//     (summariseKept): results that late writers stored while retention
+//     ran, which retention's delete of results (whose snapshot began
+//     before they committed) kept, and whose summaries retention may have
+//     deleted since.
+//
+// Why the last is enough, under READ COMMITTED: a late writer of a host
+// locks the host's row before it summarises, and holds it until it
+// commits. It committed either before this transaction locked the row,
+// and the statements here, which begin after, see its results (and
+// summarise their hours again from every result kept), or after, and its
+// statements that summarise, which wait for the row, see what retention
+// deleted and kept. Retention deleted the summaries before this, under
+// the rows of the hosts (deleteSummariesBefore), so that none it deleted
+// was written after this looked. So the hour of every result kept has a
+// summary that counts it, until the next retention deletes both.
+func (s *Store) summariseCut(ctx context.Context, hosts []string, t time.Time) error {
 	hour, day := store.Hour(t), store.Day(t)
-	if day.Equal(t.UTC()) {
-		return nil // cuts no day, nor an hour
-	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
 		if err != nil || until.IsZero() {
 			return err
 		}
-		cutHour := !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan))
-		dayLo, dayHi := store.RolledUpDays(day, day.Add(store.DaySpan), until)
-		if !cutHour && !dayLo.Before(dayHi) {
-			return nil
-		}
-		// Late rounds may summarise that hour or day of some host again
-		// meanwhile (see the comment at the top of summaries.go).
 		if err := lockHosts(ctx, tx, nil); err != nil {
 			return err
 		}
-		if cutHour {
+		if !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan)) {
 			if _, err := tx.Exec(ctx, statements().summariseAll, hour, hour.Add(store.SummarySpan)); err != nil {
 				return err
 			}
 		}
-		return rollupAllHosts(ctx, tx, day, day.Add(store.DaySpan), until)
+		if !day.Equal(t.UTC()) {
+			if err := rollupAllHosts(ctx, tx, day, day.Add(store.DaySpan), until); err != nil {
+				return err
+			}
+		}
+		return summariseKept(ctx, tx, hosts, t, until)
 	})
 }
 
@@ -455,23 +469,16 @@ func (s *Store) deleteChecksBefore(ctx context.Context, hosts []string, t time.T
 // at a time, at most deleteBatch rows per statement, each run a
 // transaction that holds the summaries lock shared and first locks the
 // rows of its hosts (lockHosts, in byte order, as every writer of
-// summaries does: so that retention and a late round that summarises
-// again cannot deadlock on the summaries' rows, which retention would
-// otherwise delete in the order of the table).
-//
-// The last run of a chunk of hosts, which deleted every summary and
-// rollup it saw, then summarises again the hours of the results before t
-// that it sees (summariseKept): results that a late writer stored while
-// retention ran, which retention's delete of results (whose snapshot
-// began before they committed) kept. Under READ COMMITTED, a late writer
-// of one of the hosts, which locks its host's row before it summarises
-// and holds it until it commits, committed either before this run locked
-// the row, and this run's statements, which begin after, see its results
-// and summaries (deleting the summaries, then summarising the results
-// again), or after this run committed, and its own statements that
-// summarise, which wait for the row, see what this run deleted and left.
-// Either way the hour of a kept result has a summary that counts it,
-// until the next retention deletes both.
+// summaries does), so that:
+//   - retention and a late round that summarises the same hours again
+//     cannot deadlock on the summaries' rows, which retention deletes in
+//     the order of the table, and a late round in the order of its hours;
+//   - a late writer of one of the hosts committed either before the run
+//     locked its row, and the run's deletes, which begin after, see its
+//     summaries and delete them, or after the run committed, and it
+//     summarised from what the run left; no summary that a late writer
+//     computed from results retention has deleted is left (summariseCut
+//     summarises again the hours of the results kept).
 func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t time.Time) error {
 	deletes := []struct {
 		sql    string
@@ -481,8 +488,7 @@ func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t tim
 		chunk := hosts[:min(len(hosts), deleteHosts)]
 		done := false
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			until, err := summarised(ctx, tx)
-			if err != nil {
+			if _, err := summarised(ctx, tx); err != nil {
 				return err
 			}
 			if err := lockHosts(ctx, tx, chunk); err != nil {
@@ -498,7 +504,7 @@ func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t tim
 				}
 			}
 			done = true
-			return summariseKept(ctx, tx, chunk, t, until)
+			return nil
 		})
 		if err != nil {
 			return err
@@ -510,18 +516,20 @@ func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t tim
 	return nil
 }
 
-// keptBeforeSQL lists the hours of the results before $2 of the hosts $1
-// (those retention kept), through the index of each host.
-const keptBeforeSQL = `SELECT h.host, k.hour FROM unnest($1::text[]) AS h (host)
+// keptBeforeSQL returns, of each of the hosts $1 that has results before
+// $2 (those retention kept), the first one's time: one probe of the
+// index per host, which usually finds none.
+const keptBeforeSQL = `SELECT h.host, k.check_time FROM unnest($1::text[]) AS h (host)
 CROSS JOIN LATERAL (
-	SELECT DISTINCT date_trunc('hour', c.check_time) AS hour FROM checks c
+	SELECT c.check_time FROM checks c
 	WHERE c.host = h.host AND c.check_time < $2::timestamp
+	ORDER BY c.check_time LIMIT 1
 ) k`
 
 // summariseKept summarises again, in tx, which holds the rows of hosts
-// (see deleteSummariesBefore), the hours of the results before t of hosts
-// that it sees, as far as they are before until, and rolls up their days
-// again (resummarise). Usually there is none.
+// (see summariseCut), the hours from the first result before t of each
+// host that it sees to t's, as far as they are before until, and rolls
+// up their days again (resummarise). Usually there is none.
 func summariseKept(ctx context.Context, tx pgx.Tx, hosts []string, t, until time.Time) error {
 	if until.IsZero() {
 		return nil
@@ -529,9 +537,9 @@ func summariseKept(ctx context.Context, tx pgx.Tx, hosts []string, t, until time
 	rows, _ := tx.Query(ctx, keptBeforeSQL, hosts, bound(t))
 	kept := store.TouchedHours{}
 	var host string
-	var hour time.Time
-	if _, err := pgx.ForEachRow(rows, []any{&host, &hour}, func() error {
-		kept.Add(host, hour.UTC())
+	var first time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&host, &first}, func() error {
+		kept[host] = [][2]time.Time{{store.Hour(first), store.Hour(t)}}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("find the results kept before %v: %w", t, err)
