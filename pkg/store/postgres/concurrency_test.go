@@ -261,11 +261,16 @@ func newLockWatcher(t *testing.T, u string) *lockWatcher {
 // It polls pg_stat_activity: what it waits for is another backend's
 // state, which nothing signals.
 func (w *lockWatcher) waitForWaiter(ctx context.Context, done <-chan struct{}) bool {
+	return w.waitForWaiters(ctx, 1, done)
+}
+
+// waitForWaiters is waitForWaiter for n backends waiting at once.
+func (w *lockWatcher) waitForWaiters(ctx context.Context, n int, done <-chan struct{}) bool {
 	for range 2000 {
-		var n int
+		var waiting int
 		err := w.conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
-		if err != nil || n > 0 {
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err != nil || waiting >= n {
 			return err == nil
 		}
 		select {

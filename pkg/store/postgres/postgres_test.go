@@ -247,3 +247,63 @@ func TestRestoreVacuums(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDeleteResultsBefore measures retention on a history of one
+// result a minute per host, summarised and rolled up:
+//   - Round10k: 10,000 hosts × 3 hours, the cut a minute later at each
+//     call, as retention after each round (10,000 results deleted, and
+//     the hour it cuts summarised again);
+//   - Backlog1k: 1,000 hosts × a day, of which one call deletes 23 hours
+//     (1.38 million results, 23,000 summaries), as the first retention
+//     of a long history.
+func BenchmarkDeleteResultsBefore(b *testing.B) {
+	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
+	load := func(b *testing.B, hosts, minutes int) *postgres.Store {
+		s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		names := make([]string, hosts)
+		for i := range names {
+			names[i] = fmt.Sprintf("h%05d.test", i)
+		}
+		err = s.Restore(b.Context(), store.Restore{Hosts: names, Results: func(ctx context.Context, emit func(store.Result) error) error {
+			for _, h := range names {
+				for m := range minutes {
+					r := store.Result{Host: h, Slot: base.Add(time.Duration(m) * time.Minute), RTT: time.Duration(m%97) * time.Millisecond, Up: m%7 != 0}
+					if err := emit(r); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	b.Run("Round10k", func(b *testing.B) {
+		s := load(b, 10000, 3*60)
+		cut := base.Add(30 * time.Minute)
+		for b.Loop() {
+			if _, err := s.DeleteResultsBefore(b.Context(), cut); err != nil {
+				b.Fatal(err)
+			}
+			cut = cut.Add(time.Minute)
+		}
+	})
+	b.Run("Backlog1k", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			s := load(b, 1000, 24*60)
+			b.StartTimer()
+			n, err := s.DeleteResultsBefore(b.Context(), base.Add(23*time.Hour))
+			if err != nil || n != 1000*23*60 {
+				b.Fatalf("DeleteResultsBefore = %d, %v; want %d", n, err, 1000*23*60)
+			}
+		}
+		b.ReportMetric(float64(1000*23*60)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+	})
+}

@@ -344,12 +344,13 @@ func (s *Store) Buckets(ctx context.Context, host string, start, end time.Time, 
 
 // DeleteResultsBefore deletes results before t, then the summaries of
 // the hours that begin before t and the daily rollups of the days before
-// t's (summariseCutHour writes those of t's hour and day again, from what
-// is kept), at most deleteBatch rows per statement
-// (each its own transaction), found through the index of deleteHosts hosts
-// at a time, then finished deliveries created before t. The summaries go
-// after the results, under the summaries lock: a Summarise that ran
-// meanwhile is either deleted or saw the results gone.
+// t's (summariseCut writes those of t's hour and day again, from what
+// is kept), at most deleteBatch rows per statement (each its own
+// transaction), found through the index of deleteHosts hosts at a time,
+// then finished deliveries created before t. The summaries go after the
+// results, under the summaries lock: a Summarise that ran meanwhile is
+// either deleted or saw the results gone; a late result that retention's
+// delete of results did not see keeps a summary (summariseCut).
 func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -358,17 +359,14 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := s.deleteBefore(ctx, hosts, statements().deleteChecks, bound(t), false)
+	deleted, err := s.deleteChecksBefore(ctx, hosts, t)
 	if err != nil {
 		return deleted, fmt.Errorf("postgres: delete results before %v: %w", t, err)
 	}
-	if _, err := s.deleteBefore(ctx, hosts, statements().deleteSummaries, t.UTC(), true); err != nil {
-		return deleted, fmt.Errorf("postgres: delete summaries before %v: %w", t, err)
+	if err := s.deleteSummariesBefore(ctx, hosts, t); err != nil {
+		return deleted, fmt.Errorf("postgres: delete summaries and daily rollups before %v: %w", t, err)
 	}
-	if _, err := s.deleteBefore(ctx, hosts, statements().deleteRollups, store.Day(t), true); err != nil {
-		return deleted, fmt.Errorf("postgres: delete daily rollups before %v: %w", store.Day(t), err)
-	}
-	if err := s.summariseCutHour(ctx, t); err != nil {
+	if err := s.summariseCut(ctx, hosts, t); err != nil {
 		return deleted, fmt.Errorf("postgres: summarise the hour and day cut at %v: %w", t, err)
 	}
 	for {
@@ -384,39 +382,53 @@ func (s *Store) DeleteResultsBefore(ctx context.Context, t time.Time) (int64, er
 	}
 }
 
-// summariseCutHour summarises again, for every host, the hour that
-// retention cut at t, when t is inside an hour that is summarised: its
-// summary was deleted with the results before t, and the checks it keeps
-// must have one, since before summarised_until an hour without a summary
-// is an hour without checks (see bucketsOf). In the same transaction it
-// rolls up again the day that t cuts, when it is wholly before
-// summarised_until: its rollup still counts the hours deleted before t.
-func (s *Store) summariseCutHour(ctx context.Context, t time.Time) error {
+// summariseCut writes again, from the results kept, the summaries that
+// retention's cut at t left wrong, in one transaction that holds the
+// rows of every host (late rounds may summarise the same hours and days
+// meanwhile: see the comment at the top of summaries.go):
+//   - the hour that t cuts, for every host, when it is summarised: its
+//     summary was deleted with the results before t, and the results it
+//     keeps must have one, since before summarised_until an hour without
+//     a summary is an hour without results (see bucketsOf);
+//   - the day that t cuts, when it is wholly before summarised_until:
+//     its rollup still counts the hours deleted before t;
+//   - the hours of the results before t of hosts that it sees
+//     (summariseKept): results that late writers stored while retention
+//     ran, which retention's delete of results (whose snapshot began
+//     before they committed) kept, and whose summaries retention may have
+//     deleted since.
+//
+// Why the last is enough, under READ COMMITTED: a late writer of a host
+// locks the host's row before it summarises, and holds it until it
+// commits. It committed either before this transaction locked the row,
+// and the statements here, which begin after, see its results (and
+// summarise their hours again from every result kept), or after, and its
+// statements that summarise, which wait for the row, see what retention
+// deleted and kept. Retention deleted the summaries before this, under
+// the rows of the hosts (deleteSummariesBefore), so that none it deleted
+// was written after this looked. So the hour of every result kept has a
+// summary that counts it, until the next retention deletes both.
+func (s *Store) summariseCut(ctx context.Context, hosts []string, t time.Time) error {
 	hour, day := store.Hour(t), store.Day(t)
-	if day.Equal(t.UTC()) {
-		return nil // cuts no day, nor an hour
-	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		until, err := summarised(ctx, tx)
 		if err != nil || until.IsZero() {
 			return err
 		}
-		cutHour := !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan))
-		dayLo, dayHi := store.RolledUpDays(day, day.Add(store.DaySpan), until)
-		if !cutHour && !dayLo.Before(dayHi) {
-			return nil
-		}
-		// Late rounds may summarise that hour or day of some host again
-		// meanwhile (see the comment at the top of summaries.go).
 		if err := lockHosts(ctx, tx, nil); err != nil {
 			return err
 		}
-		if cutHour {
+		if !hour.Equal(t.UTC()) && !until.Before(hour.Add(store.SummarySpan)) {
 			if _, err := tx.Exec(ctx, statements().summariseAll, hour, hour.Add(store.SummarySpan)); err != nil {
 				return err
 			}
 		}
-		return rollupAllHosts(ctx, tx, day, day.Add(store.DaySpan), until)
+		if !day.Equal(t.UTC()) {
+			if err := rollupAllHosts(ctx, tx, day, day.Add(store.DaySpan), until); err != nil {
+				return err
+			}
+		}
+		return summariseKept(ctx, tx, hosts, t, until)
 	})
 }
 
@@ -429,33 +441,111 @@ const deleteBeforeSQL = `DELETE FROM %[1]s WHERE ctid = ANY (ARRAY (
 	) c
 	LIMIT $3))`
 
-// deleteBefore runs a delete statement (statements' deleteChecks,
-// deleteSummaries or deleteRollups) over hosts, deleteHosts at a time, until it deletes
-// fewer than deleteBatch rows of them; each run is a transaction of its
-// own, holding the summaries lock when locked is set. It returns how many
-// rows it deleted.
-func (s *Store) deleteBefore(ctx context.Context, hosts []string, sql string, t time.Time, locked bool) (int64, error) {
+// deleteChecksBefore deletes the results before t of hosts, deleteHosts
+// at a time, until it deletes fewer than deleteBatch rows of them; each
+// statement is a transaction of its own, which locks nothing but the rows
+// it deletes (and, through the trigger of last_results, the rows of the
+// pairs whose newest result it deletes: a writer holds those before it
+// locks its hosts' rows, so that retention must not hold those while it
+// deletes results). It returns how many rows it deleted.
+func (s *Store) deleteChecksBefore(ctx context.Context, hosts []string, t time.Time) (int64, error) {
 	var deleted int64
 	for len(hosts) > 0 {
 		chunk := hosts[:min(len(hosts), deleteHosts)]
-		var n int64
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if locked {
-				if _, err := summarised(ctx, tx); err != nil {
-					return err
-				}
-			}
-			tag, err := tx.Exec(ctx, sql, chunk, t, deleteBatch)
-			n = tag.RowsAffected()
-			return err
-		})
+		tag, err := s.pool.Exec(ctx, statements().deleteChecks, chunk, bound(t), deleteBatch)
 		if err != nil {
 			return deleted, err
 		}
-		deleted += n
-		if n < deleteBatch {
+		deleted += tag.RowsAffected()
+		if tag.RowsAffected() < deleteBatch {
 			hosts = hosts[len(chunk):] // done with these hosts
 		}
 	}
 	return deleted, nil
+}
+
+// deleteSummariesBefore deletes the hourly summaries of the hours before
+// t and the daily rollups of the days before t's, of hosts, deleteHosts
+// at a time, at most deleteBatch rows per statement, each run a
+// transaction that holds the summaries lock shared and first locks the
+// rows of its hosts (lockHosts, in byte order, as every writer of
+// summaries does), so that:
+//   - retention and a late round that summarises the same hours again
+//     cannot deadlock on the summaries' rows, which retention deletes in
+//     the order of the table, and a late round in the order of its hours;
+//   - a late writer of one of the hosts committed either before the run
+//     locked its row, and the run's deletes, which begin after, see its
+//     summaries and delete them, or after the run committed, and it
+//     summarised from what the run left; no summary that a late writer
+//     computed from results retention has deleted is left (summariseCut
+//     summarises again the hours of the results kept).
+func (s *Store) deleteSummariesBefore(ctx context.Context, hosts []string, t time.Time) error {
+	deletes := []struct {
+		sql    string
+		before time.Time
+	}{{statements().deleteSummaries, t.UTC()}, {statements().deleteRollups, store.Day(t)}}
+	for len(hosts) > 0 {
+		chunk := hosts[:min(len(hosts), deleteHosts)]
+		done := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := summarised(ctx, tx); err != nil {
+				return err
+			}
+			if err := lockHosts(ctx, tx, chunk); err != nil {
+				return err
+			}
+			for _, d := range deletes {
+				tag, err := tx.Exec(ctx, d.sql, chunk, d.before, deleteBatch)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == deleteBatch {
+					return nil // more rows: the next run goes on
+				}
+			}
+			done = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if done {
+			hosts = hosts[len(chunk):]
+		}
+	}
+	return nil
+}
+
+// keptBeforeSQL returns, of each of the hosts $1 that has results before
+// $2 (those retention kept), the first one's time: one probe of the
+// index per host, which usually finds none.
+const keptBeforeSQL = `SELECT h.host, k.check_time FROM unnest($1::text[]) AS h (host)
+CROSS JOIN LATERAL (
+	SELECT c.check_time FROM checks c
+	WHERE c.host = h.host AND c.check_time < $2::timestamp
+	ORDER BY c.check_time LIMIT 1
+) k`
+
+// summariseKept summarises again, in tx, which holds the rows of hosts
+// (see summariseCut), the hours from the first result before t of each
+// host that it sees to t's, as far as they are before until, and rolls
+// up their days again (resummarise). Usually there is none.
+func summariseKept(ctx context.Context, tx pgx.Tx, hosts []string, t, until time.Time) error {
+	if until.IsZero() {
+		return nil
+	}
+	rows, _ := tx.Query(ctx, keptBeforeSQL, hosts, bound(t))
+	kept := store.TouchedHours{}
+	var host string
+	var first time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&host, &first}, func() error {
+		kept[host] = [][2]time.Time{{store.Hour(first), store.Hour(t)}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find the results kept before %v: %w", t, err)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return resummarise(ctx, tx, kept, until)
 }

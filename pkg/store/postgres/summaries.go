@@ -28,8 +28,9 @@ import (
 //     (summariseAll), so that the first charts read summaries;
 //   - retention deletes the summaries of every hour it deletes results of,
 //     the hour it cuts included, which it then summarises again from the
-//     checks it keeps (summariseCutHour), and DeleteHost deletes the
-//     host's.
+//     checks it keeps, as it does the hours of the late results older
+//     than its cut that its delete of checks did not see (summariseCut),
+//     and DeleteHost deletes the host's.
 //
 // So an hour before summarised_until without a summary has no check: a
 // read plans the same summaries and spans for every host (bucketsOf).
@@ -51,7 +52,7 @@ import (
 //     summarised hours) rolls up again the touched days that are wholly
 //     before summarised_until;
 //   - retention deletes the rollups of the days before the day it cuts,
-//     and rolls up the day it cuts again in summariseCutHour's
+//     and rolls up the day it cuts again in summariseCut's
 //     transaction, after that hour's summary; DeleteHost deletes the
 //     host's.
 //
@@ -75,8 +76,9 @@ import (
 // before the other committed, and an ON CONFLICT that waits for the
 // other's row writes its own values still. So every transaction that
 // computes summaries or rollups of hours before summarised_until while
-// holding the lock shared (resummarise, summariseCutHour) first locks
-// the rows of their hosts (lockHosts), until it commits: the second of
+// holding the lock shared (resummarise, summariseCut), or deletes them
+// (retention's deleteSummariesBefore), first locks the rows of their
+// hosts (lockHosts), until it commits: the second of
 // two waits there for the first's commit, and its statements that
 // compute, which begin after, see the first's checks and summaries (the
 // first's missed the second's, which the second then writes). Hence the
@@ -92,6 +94,9 @@ import (
 // them after storing its checks (and their rows of last_results), before
 // writing summaries, rules and locations, in byte order: the order of
 // every other that takes them, so that none can deadlock on them.
+// Retention deletes checks without them: its delete's trigger writes
+// rows of last_results, which a late writer locks before it takes its
+// hosts' rows (TestRetentionDeletesResultsWithoutTheHostsRows).
 //
 // Buckets and BucketsAll read the summaries of the hours before
 // summarised_until that lie wholly inside one of their buckets, and the
