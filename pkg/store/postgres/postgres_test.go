@@ -99,11 +99,7 @@ func BenchmarkFleet(b *testing.B) {
 // all have a rule, in the steady state: every round advances 10,000
 // states (their last slot) and enqueues a delivery for one host in 100.
 func BenchmarkSaveRoundWithRules(b *testing.B) {
-	s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := open(b)
 	ctx := b.Context()
 	const n = 10000
 	hosts := make([]string, n)
@@ -149,11 +145,7 @@ func BenchmarkSaveRoundWithRules(b *testing.B) {
 // is in an hour already summarised, so that each round summarises again
 // an hour of every host (locking the hosts' rows first, see summaries.go).
 func BenchmarkSaveLateRound(b *testing.B) {
-	s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := open(b)
 	ctx := b.Context()
 	const n = 10000
 	hosts := make([]string, n)
@@ -175,6 +167,7 @@ func BenchmarkSaveLateRound(b *testing.B) {
 	}
 	save(base)
 	for more := true; more; {
+		var err error
 		if more, err = s.Summarise(ctx, base.Add(2*time.Hour)); err != nil {
 			b.Fatal(err)
 		}
@@ -259,16 +252,12 @@ func TestRestoreVacuums(t *testing.T) {
 func BenchmarkDeleteResultsBefore(b *testing.B) {
 	base := time.Date(2024, time.May, 1, 0, 0, 0, 0, time.UTC)
 	load := func(b *testing.B, hosts, minutes int) *postgres.Store {
-		s, err := postgres.Open(b.Context(), postgres.Config{URL: pgtest.NewDatabase(b)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { s.Close() })
+		s := open(b)
 		names := make([]string, hosts)
 		for i := range names {
 			names[i] = fmt.Sprintf("h%05d.test", i)
 		}
-		err = s.Restore(b.Context(), store.Restore{Hosts: names, Results: func(ctx context.Context, emit func(store.Result) error) error {
+		err := s.Restore(b.Context(), store.Restore{Hosts: names, Results: func(ctx context.Context, emit func(store.Result) error) error {
 			for _, h := range names {
 				for m := range minutes {
 					r := store.Result{Host: h, Slot: base.Add(time.Duration(m) * time.Minute), RTT: time.Duration(m%97) * time.Millisecond, Up: m%7 != 0}
