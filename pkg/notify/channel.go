@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -110,16 +111,40 @@ func CheckChannel(raw string) error {
 	if err != nil {
 		return err
 	}
-	if scheme == "matrix" {
-		// Initialize logs in to the server: check the URL only.
-		err = (&matrix.Config{}).SetURL(u)
-	} else {
-		err = svc.Initialize(u, util.DiscardLogger)
-	}
+	err = withoutPanic(func() error {
+		if scheme == "matrix" {
+			// Initialize logs in to the server: check the URL only.
+			return (&matrix.Config{}).SetURL(u)
+		}
+		return svc.Initialize(u, util.DiscardLogger)
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %s: %s", errBadChannel, scheme, redactError(err, raw, 0))
 	}
 	return nil
+}
+
+// withoutPanic runs f, a call into a service of shoutrrr, and
+// turns a panic into an error, so that a channel URL the library cannot
+// read (it indexes parts of some URLs unchecked: a Matrix URL with an
+// empty room, matrix://…?room, panics) fails its check, or its delivery,
+// instead of ending the process: the API's request, the config's load
+// and the round's deliveries all call it. The error names the panic only
+// when it is the runtime's own (an index out of range, a nil pointer),
+// which holds no part of the URL; other panic values might.
+func withoutPanic(f func() error) (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if re, ok := v.(runtime.Error); ok {
+			err = fmt.Errorf("the service failed on this URL (%v)", re)
+		} else {
+			err = errors.New("the service failed on this URL")
+		}
+	}()
+	return f()
 }
 
 // sendChannel sends d's message to d.Channel, within the Sender's
@@ -164,7 +189,7 @@ func (s *Sender) sendChannel(ctx context.Context, client *http.Client, d store.D
 		return svc.Send(message, &params)
 	}
 	done := make(chan error, 1)
-	go func() { done <- send() }()
+	go func() { done <- withoutPanic(send) }()
 	select {
 	case err := <-done:
 		return err

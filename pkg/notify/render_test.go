@@ -231,6 +231,9 @@ func TestCheckRule(t *testing.T) {
 		{with(func(r *store.Rule) { r.Channels = []string{"https://127.0.0.1/hook"} }), `channels[0]: not a valid channel URL: unknown service "https"`},
 		{with(func(r *store.Rule) { r.Channels = []string{"generic://127.0.0.1/\n"} }), "channels[0]: not valid UTF-8 text"},
 		{with(func(r *store.Rule) { r.Channels = []string{"ntfy+https://127.0.0.1/x"} }), "channels[0]: not a valid channel URL: ntfy takes no"},
+		// shoutrrr indexes a Matrix room unchecked: the panic is a
+		// rejected URL, not a crash (found by FuzzCheckRule).
+		{with(func(r *store.Rule) { r.Channels = []string{"matrix://u:" + secret + "@127.0.0.1/?room"} }), "channels[0]: not a valid channel URL: matrix: the service failed on this URL (runtime error: index out of range"},
 		{with(func(r *store.Rule) { r.Message = strings.Repeat("x", MaxMessageLen+1) }), "message: 4097 bytes"},
 		{with(func(r *store.Rule) { r.Message = "{NAME} {HOSTNAME}" }), "message: unknown placeholder {HOSTNAME}"},
 		{with(func(r *store.Rule) { r.Message = "\xff" }), "message: not valid UTF-8"},
