@@ -95,7 +95,7 @@ func channelURL(raw string) (scheme string, svc types.Service, title bool, u *ur
 		if !ok {
 			return "", nil, false, nil, fmt.Errorf("%w: %s takes no %s:// custom URL", errBadChannel, scheme, full)
 		}
-		if u, err = c.GetConfigURLFromCustom(u); err != nil {
+		if err = withoutPanic(func() (err error) { u, err = c.GetConfigURLFromCustom(u); return err }); err != nil {
 			return "", nil, false, nil, fmt.Errorf("%w: %s: %s", errBadChannel, scheme, redactError(err, raw, 0))
 		}
 	}
