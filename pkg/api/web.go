@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/srvmon/srvmon/internal/lazy"
 	"github.com/srvmon/srvmon/pkg/chart"
 	"github.com/srvmon/srvmon/pkg/monitor"
 	"github.com/srvmon/srvmon/pkg/probe"
@@ -28,36 +28,26 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// parsedPages holds the page templates once pages has parsed them.
-var parsedPages struct {
-	once sync.Once
-	t    *template.Template
-}
-
-// pages returns the page templates, parsed on first use rather than at
-// start: parsing them allocates about 160 KB in 2,700 objects and runs
-// the template parser, which a process that serves only the API (or only
-// runs rounds) never needs. (Not a package-level sync.OnceValue: that is
-// a call at package init, which touches this package's code on every
-// start.) The templates are embedded, so they parse or not the same way
-// every time; the tests render every page.
-func pages() *template.Template {
-	parsedPages.once.Do(func() {
-		parsedPages.t = template.Must(template.New("").Funcs(template.FuncMap{
-			// deref is a *bool's value (a monitor's FollowRedirects).
-			"deref": func(b *bool) bool { return b != nil && *b },
-			// duration writes a monitor's duration as Go does ("1m30s").
-			"duration": func(d monitor.Duration) string { return d.D().String() },
-			// stateClass and stateIcon show a monitor's state (up, down,
-			// maintenance, no data): a CSS class, and a sign that says it
-			// without colour.
-			"stateClass": stateClass,
-			"stateIcon":  stateIcon,
-			"stateLabel": stateLabel,
-		}).ParseFS(webFS, "web/*.html"))
-	})
-	return parsedPages.t
-}
+// pages are the page templates, parsed on first use rather than at
+// start (lazy.Value): parsing them allocates about 160 KB in 2,700
+// objects and runs the template parser, which a process that serves only
+// the API (or only runs rounds) never needs. The templates are embedded,
+// so they parse or not the same way every time; the tests render every
+// page.
+var pages = lazy.Value[*template.Template]{New: func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		// deref is a *bool's value (a monitor's FollowRedirects).
+		"deref": func(b *bool) bool { return b != nil && *b },
+		// duration writes a monitor's duration as Go does ("1m30s").
+		"duration": func(d monitor.Duration) string { return d.D().String() },
+		// stateClass and stateIcon show a monitor's state (up, down,
+		// maintenance, no data): a CSS class, and a sign that says it
+		// without colour.
+		"stateClass": stateClass,
+		"stateIcon":  stateIcon,
+		"stateLabel": stateLabel,
+	}).ParseFS(webFS, "web/*.html"))
+}}
 
 // serveAsset serves the embedded file web/name (the pages' style sheet,
 // the dashboard's script), cached for an hour.
@@ -79,7 +69,7 @@ func serveAsset(name, contentType string) http.HandlerFunc {
 // error is a 500 rather than half a page.
 func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	var buf bytes.Buffer
-	if err := pages().ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages.Get().ExecuteTemplate(&buf, name, data); err != nil {
 		s.fail(w, r, fmt.Errorf("page %s: %w", name, err))
 		return
 	}
@@ -333,7 +323,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		Title, Root, Start, End, TimeZone, ViewURL string
 	}{"Checks of " + probe.MaskSecrets(req.Host), root, s.formatTime(req.Start), s.formatTime(req.End), s.Chart.TimeZone.String(), root + "web/view?" + v.Encode()}
 	sw := newStreamWriter(w, r, "text/html; charset=utf-8")
-	if err := pages().ExecuteTemplate(sw, "checks_head", data); err != nil {
+	if err := pages.Get().ExecuteTemplate(sw, "checks_head", data); err != nil {
 		sw.fail(s, r, err)
 		return
 	}
@@ -355,7 +345,7 @@ func (s *server) checksPage(w http.ResponseWriter, r *http.Request) {
 		sw.fail(s, r, err)
 		return
 	}
-	if err := pages().ExecuteTemplate(sw, "checks_foot", data); err != nil {
+	if err := pages.Get().ExecuteTemplate(sw, "checks_foot", data); err != nil {
 		sw.fail(s, r, err)
 		return
 	}

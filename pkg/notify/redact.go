@@ -8,8 +8,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/srvmon/srvmon/internal/lazy"
 )
 
 // RedactURL returns what of an action URL may be logged: its scheme and
@@ -27,19 +28,12 @@ func RedactURL(raw string) string {
 	return s
 }
 
-// urlInText holds the pattern of what looks like a URL in an error
-// message, compiled by urlPattern on first use rather than at package
-// init: a process that delivers no failing notification never compiles it.
-var urlInText struct {
-	once sync.Once
-	re   *regexp.Regexp
-}
-
-// urlPattern returns the compiled urlInText.
-func urlPattern() *regexp.Regexp {
-	urlInText.once.Do(func() { urlInText.re = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`) })
-	return urlInText.re
-}
+// urlInText matches what looks like a URL in an error message; compiled
+// on first use (lazy.Value): a process that delivers no failing
+// notification never compiles it.
+var urlInText = lazy.Value[*regexp.Regexp]{New: func() *regexp.Regexp {
+	return regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+}}
 
 // maxErrorLen bounds Delivery.LastError.
 const maxErrorLen = 300
@@ -63,7 +57,7 @@ func redactError(err error, raw string, timeout time.Duration) string {
 	msg = scrub(msg, raw)
 	// Whatever URL is left (a service's endpoint built from the channel's
 	// tokens, a redirect's target) keeps only its scheme and host.
-	msg = urlPattern().ReplaceAllStringFunc(msg, RedactChannel)
+	msg = urlInText.Get().ReplaceAllStringFunc(msg, RedactChannel)
 	if len(msg) > maxErrorLen {
 		msg = strings.ToValidUTF8(msg[:maxErrorLen], "") + "…"
 	}

@@ -2,7 +2,8 @@ package postgres
 
 import (
 	"fmt"
-	"sync"
+
+	"github.com/srvmon/srvmon/internal/lazy"
 )
 
 // sqlTexts are the statements composed from the templates (fmt.Sprintf of
@@ -25,34 +26,28 @@ type sqlTexts struct {
 	rollupAll, rollupSpans string
 }
 
-// composed holds the statements once statements has built them.
-var composed struct {
-	once  sync.Once
-	texts sqlTexts
-}
+// composed are the statements, built on first use (lazy.Value) rather
+// than at package init: a process that links this package but never
+// opens a PostgreSQL store (the standalone binary on bbolt or ql) then
+// neither formats them nor touches the pages of this code at start.
+var composed = lazy.Value[*sqlTexts]{New: func() *sqlTexts {
+	buckets := fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s")
+	spans := fmt.Sprintf(spansSQL, "h.host", "$7", "$8")
+	return &sqlTexts{
+		lastChecksAll:   fmt.Sprintf(lastResultsSQL, "true"),
+		lastCheckOne:    fmt.Sprintf(lastResultsSQL, "l.host = $1"),
+		bucketsAll:      fmt.Sprintf(buckets, "$1::text IS NULL", spans),
+		bucketsOne:      fmt.Sprintf(buckets, "h.host = $1", spans),
+		bucketsSome:     fmt.Sprintf(buckets, "h.host = ANY($1::text[])", spans),
+		deleteChecks:    fmt.Sprintf(deleteBeforeSQL, "checks", "check_time"),
+		deleteSummaries: fmt.Sprintf(deleteBeforeSQL, "check_summaries", "hour"),
+		deleteRollups:   fmt.Sprintf(deleteBeforeSQL, "check_summaries_daily", "day"),
+		summariseAll:    fmt.Sprintf(summariseSQL, allHostsSource),
+		summariseSpans:  fmt.Sprintf(summariseSQL, spansSource),
+		rollupAll:       fmt.Sprintf(rollupSQL, allHostsSource),
+		rollupSpans:     fmt.Sprintf(rollupSQL, spansSource),
+	}
+}}
 
-// statements returns the composed statements, built on the first call
-// rather than at package init: a process that links this package but
-// never opens a PostgreSQL store (the standalone binary on bbolt or ql)
-// then neither formats them nor touches the pages of this code at start.
-func statements() *sqlTexts {
-	composed.once.Do(func() {
-		buckets := fmt.Sprintf(bucketsSQL, "%[1]s", "%[2]s")
-		spans := fmt.Sprintf(spansSQL, "h.host", "$7", "$8")
-		composed.texts = sqlTexts{
-			lastChecksAll:   fmt.Sprintf(lastResultsSQL, "true"),
-			lastCheckOne:    fmt.Sprintf(lastResultsSQL, "l.host = $1"),
-			bucketsAll:      fmt.Sprintf(buckets, "$1::text IS NULL", spans),
-			bucketsOne:      fmt.Sprintf(buckets, "h.host = $1", spans),
-			bucketsSome:     fmt.Sprintf(buckets, "h.host = ANY($1::text[])", spans),
-			deleteChecks:    fmt.Sprintf(deleteBeforeSQL, "checks", "check_time"),
-			deleteSummaries: fmt.Sprintf(deleteBeforeSQL, "check_summaries", "hour"),
-			deleteRollups:   fmt.Sprintf(deleteBeforeSQL, "check_summaries_daily", "day"),
-			summariseAll:    fmt.Sprintf(summariseSQL, allHostsSource),
-			summariseSpans:  fmt.Sprintf(summariseSQL, spansSource),
-			rollupAll:       fmt.Sprintf(rollupSQL, allHostsSource),
-			rollupSpans:     fmt.Sprintf(rollupSQL, spansSource),
-		}
-	})
-	return &composed.texts
-}
+// statements returns the composed statements.
+func statements() *sqlTexts { return composed.Get() }
