@@ -255,8 +255,8 @@ func boolValue(v bool) float64 {
 // Prometheus reads; asking for protobuf or OpenMetrics gets it too). A
 // store error, or process metrics that name a per-monitor family, is a
 // 500 (logged), before anything is written: the store is read before
-// the first byte. name[] parameters
-// keep only the families they name, as promhttp's do.
+// the first byte. name[] parameters keep only the families they name,
+// as promhttp's do.
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	mons, err := readMetricsFleet(r.Context(), s.Store, s.Now())
 	if err != nil {
